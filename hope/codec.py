@@ -1,0 +1,98 @@
+"""The codec: envelopes to standard MessagePack bytes and back, validating on the way in.
+
+msgspec writes and reads plain MessagePack maps (the ``msgpack`` package reads every frame written
+here, and frames it writes decode here; tests prove both) and validates field types while decoding,
+which measured ~2.5x faster than msgpack + manual checks (scripts/bench, codec row).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from hope.envelope import SCHEMA_MAJOR, Envelope, EnvelopeError, validate_envelope
+from hope.upcasting import major_of, upcast
+
+DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far above any real event, small enough to refuse a flood
+
+_encoder = msgspec.msgpack.Encoder()
+_typed = msgspec.msgpack.Decoder(Envelope)
+_untyped = msgspec.msgpack.Decoder()
+
+
+class DecodeError(EnvelopeError):
+    """A frame that cannot become a valid envelope. ``where`` names the field or the frame."""
+
+
+def encode(env: Envelope) -> bytes:
+    return _encoder.encode(env)
+
+
+def encode_obj(obj: Any) -> bytes:
+    """Encode a plain object (replay markers, outbox index) with the same MessagePack encoder."""
+    return _encoder.encode(obj)
+
+
+def decode_obj(body: bytes) -> Any:
+    try:
+        return _untyped.decode(body)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
+
+
+def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = True) -> Envelope:
+    """Decode and validate one envelope body; raise DecodeError saying what is wrong and where."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise DecodeError(f"body is {type(body).__name__}, not bytes", "body")
+    if len(body) > max_bytes:
+        raise DecodeError(f"message of {len(body)} bytes exceeds the {max_bytes}-byte limit", "body")
+    try:
+        env = _typed.decode(body)
+        if major_of(env.schema_version) != SCHEMA_MAJOR:
+            env = _from_map(_untyped.decode(body))
+    except msgspec.ValidationError as exc:
+        env = _slow_path(body, exc)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
+    except EnvelopeError as exc:
+        raise DecodeError(exc.reason, exc.where) from None
+    if verify:
+        try:
+            validate_envelope(env)
+        except EnvelopeError as exc:
+            raise DecodeError(exc.reason, exc.where) from None
+    return env
+
+
+def _slow_path(body: bytes, first_error: msgspec.ValidationError) -> Envelope:
+    """A typed decode failed: maybe an older schema that upcasting fixes, else a precise error."""
+    try:
+        data = _untyped.decode(body)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
+    if not isinstance(data, dict):
+        raise DecodeError(f"body is a MessagePack {type(data).__name__}, not a map", "body")
+    try:
+        if major_of(data.get("schema_version")) != SCHEMA_MAJOR:
+            return _from_map(data)
+    except EnvelopeError as exc:
+        raise DecodeError(exc.reason, exc.where) from None
+    raise DecodeError(*_split(str(first_error))) from None
+
+
+def _from_map(data: Any) -> Envelope:
+    if not isinstance(data, dict):
+        raise DecodeError(f"body is a MessagePack {type(data).__name__}, not a map", "body")
+    try:
+        return msgspec.convert(upcast(data), Envelope)
+    except msgspec.ValidationError as exc:
+        raise DecodeError(*_split(str(exc))) from None
+    except EnvelopeError as exc:
+        raise DecodeError(exc.reason, exc.where) from None
+
+
+def _split(message: str) -> tuple[str, str]:
+    """msgspec says 'Expected `str`, got `int` - at `$.source`': keep the reason and the path."""
+    reason, _, path = message.partition(" - at ")
+    return reason, path.strip("`").removeprefix("$.") or "body"

@@ -1,0 +1,187 @@
+"""One config loader: ``hope.toml`` into typed sections, refusing bad input by file and key.
+
+Each concern declares its section as a dataclass of defaults and registers it with
+:func:`register_section` (the module is listed in ``SECTION_MODULES`` so the loader imports it).
+Resolution: ``--config`` > ``HOPE_CONFIG`` > ``./hope.toml`` (if present) > built-in defaults.
+State dir: ``--state-dir`` > ``HOPE_STATE_DIR`` > ``[hope] state_dir`` > ``./state``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hope.paths import StatePaths
+
+_SECTIONS: dict[str, type] = {}
+# Modules that declare config sections; imported lazily by load() so the loader knows them all.
+SECTION_MODULES = [
+    "hope.config", "hope.market.config", "hope.decision.config", "hope.execution.config",
+    "hope.audit.config", "hope.dlq.config", "hope.health.config", "hope.gateway.config",
+]
+
+
+class ConfigError(ValueError):
+    """A config that must not start a service. The message names the file and the key."""
+
+
+def register_section(name: str):
+    def wrap(cls: type) -> type:
+        _SECTIONS[name] = cls
+        return cls
+    return wrap
+
+
+@register_section("hope")
+@dataclass
+class HopeSection:
+    state_dir: str = ""          # empty: ./state at the current directory
+    log_level: str = "info"
+
+
+@register_section("bus")
+@dataclass
+class BusConfig:
+    transport: str = "ipc"       # "ipc" (sockets under <state>/run/) or "tcp" (loopback ports)
+    tcp_host: str = "127.0.0.1"  # never 0.0.0.0 unless you mean it
+    xsub_port: int = 5601
+    xpub_port: int = 5602
+    hwm: int = 200_000           # high-water mark; drops past it are recovered through REPLAY
+    max_message_bytes: int = 1 << 20
+    handshake_timeout_s: float = 15.0
+    replay_timeout_s: float = 1.0
+    heartbeat_interval_s: float = 1.0
+    handler_timeout_s: float = 10.0
+    outbox_segment_events: int = 5000
+    quarantine_max_bytes: int = 16 << 20
+    max_future_skew_s: float = 300.0   # envelope timestamps further ahead are rejected
+    max_age_s: float = 7 * 86400.0     # ... and older than this (legacy replays bypass the bus)
+
+
+@dataclass
+class Config:
+    path: Path | None
+    state: StatePaths
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["sections"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def section(self, name: str) -> Any:
+        return self.sections[name]
+
+    def hash(self, *names: str) -> str:
+        """A short stable hash of the named sections (all when none): goes into DECISIONs."""
+        chosen = {n: dataclasses.asdict(self.sections[n]) for n in (names or sorted(self.sections))}
+        text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+        return "cfg:" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _import_sections() -> None:
+    for mod in SECTION_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if not mod.startswith(exc.name or "\0"):  # a real import error inside must surface
+                raise
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        return _build(hint, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not fit {hint}")
+    if hint is Any:
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is type(None) and value is None:
+        return None
+    if isinstance(hint, type) and isinstance(value, hint) and not (
+            isinstance(value, bool) and hint is not bool):
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in names:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in table.items()}
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    check = getattr(obj, "validate", None)
+    if check:
+        try:
+            check()
+        except ValueError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+    return obj
+
+
+def load(config_path: str | os.PathLike[str] | None = None,
+         state_dir: str | os.PathLike[str] | None = None,
+         overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Load, validate and return the config; raise ConfigError naming file and key."""
+    _import_sections()
+    path = config_path or os.environ.get("HOPE_CONFIG")
+    if not path and Path("hope.toml").is_file():
+        path = "hope.toml"
+    raw: dict[str, Any] = {}
+    if path:
+        path = Path(path).absolute()
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for name, table in (overrides or {}).items():
+        raw.setdefault(name, {}).update(table)
+    where = str(path) if path else "<defaults>"
+    sections: dict[str, Any] = {}
+    for name, table in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(f"{where}: [{name}]: unknown section "
+                              f"(known: {', '.join(sorted(_SECTIONS))})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {name}: expected a table")
+    for name, cls in _SECTIONS.items():
+        sections[name] = _build(cls, raw.get(name, {}), f"{where}: [{name}]")
+    root = (state_dir or os.environ.get("HOPE_STATE_DIR") or sections["hope"].state_dir
+            or "state")
+    return Config(path=Path(path) if path else None, state=StatePaths.at(root), sections=sections)

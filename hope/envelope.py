@@ -1,0 +1,235 @@
+"""The event envelope: one definition of every message that crosses the bus.
+
+Fields follow CONVENTIONS.md: the spec's envelope (``schema_version``, ``event_type``, ``event_id``,
+``correlation_id``, ``causation_id``, ``timestamp``, ``source``, ``payload``) plus the delivery
+fields (``publisher``, ``epoch``, ``seq``) and ``tseq``, the per-event-type sequence a subscriber
+that only listens to some types uses to find its own gaps (see docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+
+SCHEMA_VERSION = "2.0"
+SCHEMA_MAJOR = 2
+
+
+class EventType(StrEnum):
+    SIGNAL = "SIGNAL"
+    DECISION = "DECISION"
+    SHADOW_DECISION = "SHADOW_DECISION"
+    ORDER = "ORDER"
+    FILL = "FILL"
+    CLOSE = "CLOSE"
+    PRICE = "PRICE"
+    HEARTBEAT = "HEARTBEAT"
+    HEARTBEAT_SUMMARY = "HEARTBEAT_SUMMARY"
+    HEALTH = "HEALTH"
+    DEAD_LETTER = "DEAD_LETTER"
+    RETRY = "RETRY"
+    CONTROL = "CONTROL"
+    TRADING_STATE = "TRADING_STATE"
+    BREAKER = "BREAKER"
+    REPLAY = "REPLAY"
+    WATERMARK = "WATERMARK"
+    GAP = "GAP"
+    ALERT = "ALERT"
+
+
+# Ephemeral events are periodic state (heartbeats, watermarks) or recovery traffic: they carry
+# seq = 0, skip the outbox and are never replayed. Losing one is harmless; the next supersedes it.
+EPHEMERAL_TYPES = frozenset({EventType.HEARTBEAT, EventType.REPLAY, EventType.WATERMARK})
+
+# Which payload field (or "source") names the topic key: SIGNAL.<symbol>, HEARTBEAT.<service>, ...
+_TOPIC_KEY: dict[str, str] = {
+    "SIGNAL": "symbol", "DECISION": "symbol", "SHADOW_DECISION": "symbol", "ORDER": "symbol",
+    "FILL": "symbol", "CLOSE": "symbol", "PRICE": "symbol",
+    "RETRY": "service", "CONTROL": "service", "REPLAY": "publisher", "HEALTH": "service",
+}
+
+
+class EnvelopeError(ValueError):
+    """A message that is not a valid HOPE envelope; ``where`` says which field or byte range."""
+
+    def __init__(self, reason: str, where: str = "") -> None:
+        self.reason = reason
+        self.where = where
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class Envelope(msgspec.Struct, kw_only=True):
+    """One event. Build with :func:`new_event`; never mutate after publishing."""
+
+    schema_version: str = SCHEMA_VERSION
+    event_type: str
+    event_id: str
+    correlation_id: str
+    causation_id: str | None = None
+    timestamp: str
+    source: str
+    payload: dict[str, Any]
+    publisher: str | None = None
+    epoch: str | None = None
+    seq: int = 0
+    tseq: int = 0
+
+    @property
+    def topic(self) -> str:
+        return topic_for(self.event_type, self.payload, self.source)
+
+    @property
+    def ephemeral(self) -> bool:
+        return self.event_type in EPHEMERAL_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
+
+
+def topic_for(event_type: str, payload: Mapping[str, Any], source: str) -> str:
+    field = _TOPIC_KEY.get(event_type)
+    key = payload.get(field) if field else None
+    return f"{event_type}.{key if isinstance(key, str) and key else source}"
+
+
+def utc_timestamp(now: datetime | None = None) -> str:
+    """Wall-clock time as CONVENTIONS spells it: ``2026-02-02T15:00:00.123456Z``."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an envelope timestamp; raise EnvelopeError naming the field when it is malformed."""
+    try:
+        if not text.endswith("Z"):
+            raise ValueError("no Z suffix")
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except (ValueError, AttributeError) as exc:
+        raise EnvelopeError(f"bad timestamp {text!r} ({exc})", "timestamp") from None
+
+
+def compute_event_id(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:
+    """The spec's content id: sha256 of type, correlation, time and the sorted-key JSON payload."""
+    text = f"{event_type}:{correlation_id}:{timestamp}:{json.dumps(payload, sort_keys=True)}"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_event(
+    event_type: str | EventType,
+    payload: Mapping[str, Any],
+    *,
+    source: str,
+    parent: Envelope | None = None,
+    correlation_id: str | None = None,
+    timestamp: str | None = None,
+) -> Envelope:
+    """Build a validated event. A ``parent`` lends its correlation id and becomes the causation."""
+    event_type = str(event_type)
+    body = dict(payload)
+    validate_payload(event_type, body)
+    corr = correlation_id or (parent.correlation_id if parent else new_correlation_id())
+    ts = timestamp or utc_timestamp()
+    return Envelope(
+        event_type=event_type,
+        event_id=compute_event_id(event_type, corr, ts, body),
+        correlation_id=corr,
+        causation_id=parent.event_id if parent else None,
+        timestamp=ts,
+        source=source,
+        payload=body,
+    )
+
+
+# --- payload validation -------------------------------------------------------------------
+
+_NUM = (int, float)
+# event type -> {field: (types, rule)}; rule is None, "pos" (> 0) or "nonneg" (>= 0).
+PAYLOAD_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str | None]]] = {
+    "SIGNAL": {"symbol": ((str,), None), "strategy": ((str,), None), "price": (_NUM, "pos"),
+               "market_ts": (_NUM, "pos")},
+    "DECISION": {"symbol": ((str,), None), "action": ((str,), None), "confidence": (_NUM, "nonneg"),
+                 "reasons": ((list,), None), "position_size": (_NUM, "nonneg"),
+                 "targets": ((dict,), None), "config_hash": ((str,), None)},
+    "ORDER": {"symbol": ((str,), None), "order_id": ((str,), None), "status": ((str,), None),
+              "quantity": (_NUM, "nonneg")},
+    "FILL": {"symbol": ((str,), None), "order_id": ((str,), None), "filled_qty": (_NUM, "pos"),
+             "avg_price": (_NUM, "pos"), "commission": (_NUM, "nonneg"),
+             "commission_asset": ((str,), None)},
+    "CLOSE": {"symbol": ((str,), None), "order_id": ((str,), None), "entry_price": (_NUM, "pos"),
+              "exit_price": (_NUM, "pos"), "quantity": (_NUM, "pos"), "pnl": (_NUM, None),
+              "fees": (_NUM, "nonneg"), "reason": ((str,), None), "holding_s": (_NUM, "nonneg"),
+              "quote": ((str,), None)},
+    "PRICE": {"symbol": ((str,), None), "price": (_NUM, "pos"), "market_ts": (_NUM, "pos")},
+    "HEARTBEAT": {"service": ((str,), None), "pid": ((int,), None)},
+    "DEAD_LETTER": {"service": ((str,), None), "handler": ((str,), None), "error": ((str,), None),
+                    "attempt": ((int,), "pos"), "event": ((dict,), None)},
+    "RETRY": {"service": ((str,), None), "dlq_id": ((str,), None), "event": ((dict,), None)},
+    "CONTROL": {"service": ((str,), None), "command": ((str,), None)},
+    "REPLAY": {"publisher": ((str,), None), "epoch": ((str,), None), "from": ((int,), "pos"),
+               "to": ((int,), "pos")},
+    "GAP": {"publisher": ((str,), None), "epoch": ((str,), None), "from": ((int,), "pos"),
+            "to": ((int,), "pos")},
+}
+_ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action"): {"BUY", "SKIP"},
+          ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED"}}
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise EnvelopeError(f"non-finite number {value!r}", where)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise EnvelopeError(f"non-string key {k!r}", where)
+            _check_finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
+
+
+def validate_payload(event_type: str, payload: Mapping[str, Any]) -> None:
+    """Raise EnvelopeError naming ``payload.<field>`` when the payload breaks its type's schema."""
+    if not isinstance(payload, Mapping):
+        raise EnvelopeError("payload is not a map", "payload")
+    _check_finite(dict(payload), "payload")
+    for name, (types, rule) in PAYLOAD_SCHEMAS.get(event_type, {}).items():
+        where = f"payload.{name}"
+        if name not in payload:
+            raise EnvelopeError(f"missing field for {event_type}", where)
+        value = payload[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise EnvelopeError(f"expected {'/'.join(t.__name__ for t in types)}, "
+                                f"got {type(value).__name__}", where)
+        if rule == "pos" and value <= 0:
+            raise EnvelopeError(f"must be > 0, got {value!r}", where)
+        if rule == "nonneg" and value < 0:
+            raise EnvelopeError(f"must be >= 0, got {value!r}", where)
+        allowed = _ENUMS.get((event_type, name))
+        if allowed and value not in allowed:
+            raise EnvelopeError(f"must be one of {sorted(allowed)}, got {value!r}", where)
+
+
+def validate_envelope(env: Envelope) -> None:
+    """Check what a typed decode cannot: known major version, timestamp, id and payload rules."""
+    if not env.event_type or not env.event_type.isupper():
+        raise EnvelopeError(f"bad event_type {env.event_type!r}", "event_type")
+    parse_timestamp(env.timestamp)
+    validate_payload(env.event_type, env.payload)
+    expected = compute_event_id(env.event_type, env.correlation_id, env.timestamp, env.payload)
+    if env.event_id != expected:
+        raise EnvelopeError(f"event_id {env.event_id} does not match content ({expected})",
+                            "event_id")
+    if env.seq < 0 or env.tseq < 0:
+        raise EnvelopeError("negative sequence number", "seq")
