@@ -1,0 +1,52 @@
+"""The bus interface both transports implement (ZeroMQ for processes, in-process for tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+from hope.envelope import Envelope
+
+GapHook = Callable[[str, str, int, int], None]  # (publisher, epoch, first, last) lost for good
+
+
+class BusError(RuntimeError):
+    pass
+
+
+class Bus(ABC):
+    """Publish stamped events; deliver subscribed ones, in order, into ``inbox``."""
+
+    name: str
+    epoch: str
+    inbox: asyncio.Queue[Envelope]
+
+    @abstractmethod
+    def subscribe(self, prefix: str) -> None:
+        """Deliver events whose topic starts with ``prefix`` ("" = everything). Before start()."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def publish(self, env: Envelope) -> Envelope:
+        """Stamp delivery fields, persist to the outbox (non-ephemeral), send; return stamped."""
+
+    def consumed(self, env: Envelope, handlers: list[str]) -> None:
+        """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported."""
+
+    def is_done(self, handler: str, event_id: str) -> bool:
+        return False
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None:
+        """Remember a handler finished ``event_id`` outside normal delivery (a retry)."""
+
+    def stats(self) -> dict:
+        return {}
+
+    @abstractmethod
+    async def stop(self) -> None: ...
+
+    def kill(self) -> None:
+        """Release everything at once; never raises."""

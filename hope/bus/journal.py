@@ -1,0 +1,118 @@
+"""A subscriber's consumer journal: which events its handlers finished, surviving restarts.
+
+Append-only (one ``os.write`` per event, like the outbox), compacted on start. It restores the
+stream cursors, so a restarted service asks for exactly what it missed, and the per-handler
+"done" set, so a redelivered or retried event runs no handler twice.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import OrderedDict
+from pathlib import Path
+
+import structlog
+
+from hope.bus.cursor import ALL, Cursors
+from hope.codec import decode_obj, encode_obj
+
+log = structlog.get_logger("hope.journal")
+_LEN = struct.Struct(">I")
+ANY_HANDLER = "*"
+
+
+class ConsumerJournal:
+    def __init__(self, path: Path, cursors: Cursors, max_ids: int = 200_000) -> None:
+        self.path = path
+        self.cursors = cursors
+        self.max_ids = max_ids
+        self.done: OrderedDict[str, set[str]] = OrderedDict()
+        self._fd: int | None = None
+
+    def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._load()
+        self._compact()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def is_done(self, handler: str, event_id: str) -> bool:
+        names = self.done.get(event_id)
+        return bool(names) and (handler in names or ANY_HANDLER in names)
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None:
+        """Remember handlers finished for an event (causation from our own outbox: ANY)."""
+        self._remember(event_id, handlers)
+        self._write(["h", event_id, handlers])
+
+    def consumed(self, publisher: str, epoch: str, event_type: str, n: int, event_id: str,
+                 handlers: list[str]) -> None:
+        self._remember(event_id, handlers)
+        self._write(["e", publisher, epoch, self._kind(event_type), n, event_id, handlers])
+
+    def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
+        self._write(["c", publisher, epoch, kind, first, last])
+
+    # internals --------------------------------------------------------------------------
+    def _kind(self, event_type: str) -> str:
+        return ALL if self.cursors.track_all else event_type
+
+    def _remember(self, event_id: str, handlers: list[str]) -> None:
+        if not handlers:
+            return
+        self.done.setdefault(event_id, set()).update(handlers)
+        self.done.move_to_end(event_id)
+        while len(self.done) > self.max_ids:
+            self.done.popitem(last=False)
+
+    def _write(self, item: list) -> None:
+        if self._fd is None:
+            return
+        payload = encode_obj(item)
+        os.write(self._fd, _LEN.pack(len(payload)) + payload)
+
+    def _load(self) -> None:
+        data = self.path.read_bytes()
+        pos = 0
+        while pos + 4 <= len(data):
+            (size,) = _LEN.unpack_from(data, pos)
+            chunk = data[pos + 4: pos + 4 + size]
+            if len(chunk) < size:
+                log.warning("journal_torn_tail", path=str(self.path), offset=pos)
+                break
+            pos += 4 + size
+            try:
+                item = decode_obj(chunk)
+                if item[0] == "e":
+                    _, pub, epoch, kind, n, event_id, handlers = item
+                    self.cursors.get((pub, epoch, kind)).add(n)
+                    self._remember(event_id, handlers)
+                elif item[0] == "c":
+                    _, pub, epoch, kind, first, last = item
+                    self.cursors.get((pub, epoch, kind)).cover(first, last)
+                elif item[0] == "h":
+                    self._remember(item[1], item[2])
+            except Exception as exc:
+                log.error("journal_bad_record", path=f"{self.path}:{pos}", error=str(exc))
+
+    def _compact(self) -> None:
+        items: list[list] = []
+        for (pub, epoch, kind), cur in self.cursors.streams.items():
+            if cur.low:
+                items.append(["c", pub, epoch, kind, 1, cur.low])
+            items.extend(["c", pub, epoch, kind, n, n] for n in sorted(cur.above))
+        items.extend(["h", eid, sorted(names)] for eid, names in self.done.items())
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            for item in items:
+                payload = encode_obj(item)
+                fh.write(_LEN.pack(len(payload)) + payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)

@@ -1,0 +1,208 @@
+"""A publisher's outbox: every sequenced event is written here before it is sent.
+
+One directory per service (``<state>/outbox/<service>/``), one file family per epoch, in segments of
+``segment_events`` seqs. A plain ``os.write`` per event (no fsync): it survives SIGKILL of the
+process, not a power cut, which is the promise. Records stay in memory until the audit writer's
+watermark covers them, so replay requests are answered without disk reads; then segments are
+deleted once they are also older than ``retention_s``, so that a consumer restarted within that window
+still recovers what it missed. On start the outbox loads earlier epochs' unacknowledged records so they are resent.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from hope.codec import decode_obj, encode_obj
+
+log = structlog.get_logger("hope.outbox")
+_LEN = struct.Struct(">I")
+MAX_REPLAY_SPAN = 100_000
+
+
+@dataclass
+class Record:
+    seq: int
+    tseq: int
+    event_type: str
+    topic: bytes
+    body: bytes
+    at: float = 0.0  # monotonic time of writing (or loading), for the retention window
+
+
+@dataclass
+class EpochLog:
+    """The untrimmed records of one epoch, indexed by seq and by (type, tseq)."""
+
+    epoch: str
+    by_seq: dict[int, Record] = field(default_factory=dict)
+    by_type: dict[str, dict[int, int]] = field(default_factory=dict)
+    high_seq: int = 0
+    high_tseq: dict[str, int] = field(default_factory=dict)
+    acked_seq: int = 0      # the audit writer's durable watermark
+    trimmed_seq: int = 0    # records at or below this are gone from memory
+    trimmed_tseq: dict[str, int] = field(default_factory=dict)
+
+    def add(self, rec: Record) -> None:
+        self.by_seq[rec.seq] = rec
+        self.by_type.setdefault(rec.event_type, {})[rec.tseq] = rec.seq
+        self.high_seq = max(self.high_seq, rec.seq)
+        self.high_tseq[rec.event_type] = max(self.high_tseq.get(rec.event_type, 0), rec.tseq)
+
+    def unacked(self) -> list[Record]:
+        return [self.by_seq[s] for s in sorted(self.by_seq) if s > self.acked_seq]
+
+    def find(self, by: str, event_type: str, first: int, last: int,
+             prefixes: list[bytes]) -> tuple[list[Record], list[tuple[int, int]]]:
+        """Records in the closed range (by "seq" or "tseq" of ``event_type``) matching a prefix,
+        and the sub-ranges this outbox cannot vouch for (trimmed, or never published)."""
+        if by == "seq":
+            index = {s: s for s in self.by_seq}
+            floor, high = self.trimmed_seq, self.high_seq
+        else:
+            index = self.by_type.get(event_type, {})
+            floor, high = self.trimmed_tseq.get(event_type, 0), self.high_tseq.get(event_type, 0)
+        found: list[Record] = []
+        missing: list[tuple[int, int]] = []
+        if last - first > MAX_REPLAY_SPAN:
+            missing.append((first + MAX_REPLAY_SPAN + 1, last))
+            last = first + MAX_REPLAY_SPAN
+        for n in range(first, last + 1):
+            seq = index.get(n)
+            if seq is not None:
+                rec = self.by_seq[seq]
+                if not prefixes or any(rec.topic.startswith(p) for p in prefixes):
+                    found.append(rec)
+            elif n <= floor or n > high:
+                if missing and missing[-1][1] == n - 1:
+                    missing[-1] = (missing[-1][0], n)
+                else:
+                    missing.append((n, n))
+        return found, missing
+
+
+class Outbox:
+    def __init__(self, directory: Path, epoch: str, segment_events: int = 5000,
+                 retention_s: float = 60.0) -> None:
+        self.dir = directory
+        self.retention_s = retention_s
+        self.epoch = epoch
+        self.segment_events = segment_events
+        self.epochs: dict[str, EpochLog] = {}
+        self._fd: int | None = None
+        self._segment = -1
+
+    # lifecycle --------------------------------------------------------------------------
+    def open(self) -> list[Record]:
+        """Load earlier epochs from disk; return their unacknowledged records, oldest first."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        resend: list[Record] = []
+        for epoch in sorted({p.name.split(".")[0] for p in self.dir.glob("*.out")}):
+            if epoch == self.epoch:
+                continue
+            elog = self._load_epoch(epoch)
+            if elog.by_seq:
+                self.epochs[epoch] = elog
+                resend.extend(elog.unacked())
+            else:
+                self._delete_epoch(epoch)
+        self.epochs[self.epoch] = EpochLog(self.epoch)
+        return resend
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    # writing ----------------------------------------------------------------------------
+    def append(self, rec: Record) -> None:
+        segment = (rec.seq - 1) // self.segment_events
+        if segment != self._segment:
+            self.close()
+            path = self.dir / f"{self.epoch}.{segment:06d}.out"
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._segment = segment
+        payload = encode_obj([rec.seq, rec.tseq, rec.event_type, rec.topic, rec.body])
+        os.write(self._fd, _LEN.pack(len(payload)) + payload)
+        self.epochs[self.epoch].add(rec)
+
+    # acknowledgement --------------------------------------------------------------------
+    def ack(self, epoch: str, seq: int) -> None:
+        """The audit writer has durably stored ``epoch`` up to ``seq`` (trimmed later by trim())."""
+        elog = self.epochs.get(epoch)
+        if elog is None or seq <= elog.acked_seq:
+            return
+        elog.acked_seq = min(seq, elog.high_seq)
+        self._write_marker(elog)
+
+    def trim(self, now: float) -> None:
+        """Drop acknowledged records older than the retention window; delete spent segments."""
+        for epoch, elog in list(self.epochs.items()):
+            cut = elog.trimmed_seq
+            for s in sorted(elog.by_seq):
+                rec = elog.by_seq[s]
+                if s > elog.acked_seq or rec.at > now - self.retention_s:
+                    break
+                del elog.by_seq[s]
+                elog.by_type.get(rec.event_type, {}).pop(rec.tseq, None)
+                elog.trimmed_tseq[rec.event_type] = max(
+                    elog.trimmed_tseq.get(rec.event_type, 0), rec.tseq)
+                cut = s
+            if cut == elog.trimmed_seq:
+                continue
+            elog.trimmed_seq = cut
+            if epoch != self.epoch and cut >= elog.high_seq:
+                self._delete_epoch(epoch)
+                del self.epochs[epoch]
+                continue
+            done = cut // self.segment_events  # segments below this index are fully trimmed
+            for path in self.dir.glob(f"{epoch}.*.out"):
+                idx = int(path.name.split(".")[1])
+                if idx < done and not (epoch == self.epoch and idx == self._segment):
+                    path.unlink(missing_ok=True)
+
+    def pending(self) -> int:
+        return sum(len(e.by_seq) for e in self.epochs.values())
+
+    # internals --------------------------------------------------------------------------
+    def _write_marker(self, elog: EpochLog) -> None:
+        tmp = self.dir / f"{elog.epoch}.acked.tmp"
+        tmp.write_bytes(encode_obj({"seq": elog.acked_seq}))
+        os.replace(tmp, self.dir / f"{elog.epoch}.acked")
+
+    def _load_epoch(self, epoch: str) -> EpochLog:
+        elog = EpochLog(epoch)
+        marker = self.dir / f"{epoch}.acked"
+        if marker.exists():
+            try:
+                data = decode_obj(marker.read_bytes())
+                elog.acked_seq = int(data["seq"])
+            except Exception as exc:  # a bad marker only means we resend more
+                log.warning("outbox_marker_unreadable", path=str(marker), error=str(exc))
+        for path in sorted(self.dir.glob(f"{epoch}.*.out")):
+            data = path.read_bytes()
+            pos = 0
+            while pos + 4 <= len(data):
+                (size,) = _LEN.unpack_from(data, pos)
+                chunk = data[pos + 4: pos + 4 + size]
+                if len(chunk) < size:
+                    log.warning("outbox_torn_record", path=str(path), offset=pos)
+                    break
+                try:
+                    seq, tseq, etype, topic, body = decode_obj(chunk)
+                    rec = Record(seq, tseq, etype, topic, body, time.monotonic())
+                except Exception as exc:
+                    log.error("outbox_bad_record", path=f"{path}:{pos}", error=str(exc))
+                    break
+                pos += 4 + size
+                elog.add(rec)
+        return elog
+
+    def _delete_epoch(self, epoch: str) -> None:
+        for path in self.dir.glob(f"{epoch}.*"):
+            path.unlink(missing_ok=True)

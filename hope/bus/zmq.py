@@ -1,0 +1,433 @@
+"""The ZeroMQ bus: a PUB and a SUB connected to the proxy, with outbox, dedupe and gap recovery.
+
+Wire: ``[topic, body]``. Internal frames: ``[HELLO.<epoch>, b""]`` handshake probes and
+``[REPLAYED.<epoch>, topic, body]`` replay answers, ended by ``[REPLAYED.<epoch>, b"", marker]``.
+See docs/ARCHITECTURE.md ("Delivery") for the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+import msgspec
+import structlog
+import zmq
+import zmq.asyncio
+
+from hope import codec
+from hope.bus.base import Bus, BusError, GapHook
+from hope.bus.cursor import ALL, Cursors
+from hope.bus.journal import ConsumerJournal
+from hope.bus.outbox import MAX_REPLAY_SPAN, Outbox, Record
+from hope.config import Config
+from hope.envelope import Envelope, EnvelopeError, EventType, new_event, parse_timestamp
+from hope.quarantine import Quarantine
+
+log = structlog.get_logger("hope.bus")
+
+
+def endpoints(config: Config) -> tuple[str, str]:
+    """(xsub, xpub): where publishers and subscribers connect; the proxy binds them."""
+    bus = config.bus
+    if bus.transport == "tcp":
+        return (f"tcp://{bus.tcp_host}:{bus.xsub_port}", f"tcp://{bus.tcp_host}:{bus.xpub_port}")
+    return config.state.ipc("bus-in.sock"), config.state.ipc("bus-out.sock")
+
+
+class ZmqBus(Bus):
+    def __init__(self, name: str, config: Config, *, recover: bool = True,
+                 journal: bool = True, outbox: bool = True, on_gap: GapHook | None = None,
+                 on_bad_frame: Callable[[str], None] | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.epoch = uuid.uuid4().hex[:12]
+        self.recover = recover
+        self.on_gap = on_gap
+        self.on_bad_frame = on_bad_frame
+        self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
+        self.prefixes: list[bytes] = []
+        self.cursors: Cursors | None = None
+        self.journal: ConsumerJournal | None = None
+        self._want_journal = journal
+        box_dir = config.state.outbox / name
+        self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events) if outbox \
+            else None
+        self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
+        self.seq = 0
+        self.tseq: dict[str, int] = {}
+        self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
+                                         "decode_errors": 0, "replay_requests": 0,
+                                         "replayed_in": 0, "replayed_out": 0,
+                                         "gaps_unrecoverable": 0}
+        self._pending: dict[tuple[str, str, str], list[list[float]]] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._hello = asyncio.Event()
+        self._hello_topic = f"HELLO.{self.epoch}".encode()
+        self._replayed_topic = f"REPLAYED.{self.epoch}".encode()
+        self._replay_req_topic = f"REPLAY.{name}".encode()
+        self._ctx: zmq.asyncio.Context | None = None
+        self._pub: zmq.Socket | None = None
+        self._sub: zmq.asyncio.Socket | None = None
+
+    # subscription ----------------------------------------------------------------------
+    def subscribe(self, prefix: str) -> None:
+        prefix = "" if prefix == "*" else prefix
+        self.prefixes.append(prefix.encode())
+
+    def _wants(self, topic: bytes) -> bool:
+        return any(topic.startswith(p) for p in self.prefixes)
+
+    def _wants_type(self, event_type: str) -> bool:
+        for p in self.prefixes:
+            head = p.decode().split(".", 1)[0]
+            if p == b"" or head == event_type:
+                return True
+        return False
+
+    # lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        xsub, xpub = endpoints(self.config)
+        bus_cfg = self.config.bus
+        self.cursors = Cursors(track_all=b"" in self.prefixes)
+        if self._want_journal and self.recover:
+            self.journal = ConsumerJournal(self.config.state.outbox / self.name / "consumed.log",
+                                           self.cursors)
+            self.journal.open()
+        resend = self.outbox.open() if self.outbox else []
+        self._restore_causations(resend)
+        self._ctx = zmq.asyncio.Context()
+        sub = self._ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.RCVHWM, bus_cfg.hwm)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVBUF, 4 << 20)
+        topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
+                                       self._replay_req_topic, b"WATERMARK"}
+        if self.recover:
+            topics.add(b"HEARTBEAT")
+        for t in topics:
+            sub.setsockopt(zmq.SUBSCRIBE, t)
+        sub.connect(xpub)
+        pub = zmq.Context.instance().socket(zmq.PUB)
+        pub.setsockopt(zmq.SNDHWM, bus_cfg.hwm)
+        pub.setsockopt(zmq.LINGER, 2000)
+        pub.connect(xsub)
+        self._sub, self._pub = sub, pub
+        self._tasks.append(asyncio.create_task(self._reader(), name=f"{self.name}-bus-reader"))
+        await self._handshake(bus_cfg.handshake_timeout_s, xsub, xpub)
+        for rec in resend:  # earlier epochs' events the audit writer has not acknowledged
+            pub.send_multipart([rec.topic, rec.body])
+        if resend:
+            log.info("outbox_resent", service=self.name, events=len(resend))
+        self._tasks.append(asyncio.create_task(self._maintenance(), name=f"{self.name}-bus-maint"))
+
+    def _restore_causations(self, records: list[Record]) -> None:
+        """An event we published with causation X means a handler of ours finished X before a
+        crash that may have beaten the journal write: never run it again (dead letters aside)."""
+        if not self.journal:
+            return
+        for epoch in self.outbox.epochs.values() if self.outbox else []:
+            for rec in epoch.by_seq.values():
+                if rec.event_type == EventType.DEAD_LETTER:
+                    continue
+                try:
+                    env = codec.decode(rec.body, verify=False)
+                except EnvelopeError:
+                    continue
+                if env.causation_id and not self.journal.is_done("*", env.causation_id):
+                    self.journal.mark_done(env.causation_id, ["*"])
+
+    async def _handshake(self, timeout: float, xsub: str, xpub: str) -> None:
+        """Probe our own HELLO topic through the proxy until it comes back: from then on every
+        subscription that existed when we connected is known to our PUB (slow joiner solved)."""
+        deadline = time.monotonic() + timeout
+        while not self._hello.is_set():
+            if time.monotonic() > deadline:
+                raise BusError(f"{self.name}: no answer from the bus proxy within {timeout:g}s "
+                               f"(publishing to {xsub}, subscribed at {xpub}); is it running?")
+            self._pub.send_multipart([self._hello_topic, b""])
+            try:
+                await asyncio.wait_for(self._hello.wait(), 0.02)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._close(linger=2000)
+
+    def kill(self) -> None:
+        try:
+            for task in self._tasks:
+                task.cancel()
+            self._close(linger=0)
+        except Exception:  # kill never raises
+            pass
+
+    def _close(self, linger: int) -> None:
+        if self._pub is not None:
+            self._pub.close(linger=linger)
+            self._pub = None
+        if self._sub is not None:
+            self._sub.close(linger=0)
+            self._sub = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+        if self.outbox:
+            self.outbox.close()
+        if self.journal:
+            self.journal.close()
+
+    # publishing ------------------------------------------------------------------------
+    async def publish(self, env: Envelope) -> Envelope:
+        return self.publish_nowait(env)
+
+    def publish_nowait(self, env: Envelope) -> Envelope:
+        if self._pub is None:
+            raise BusError(f"{self.name}: bus is not started")
+        if env.ephemeral:
+            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch)
+        else:
+            self.seq += 1
+            t = self.tseq[env.event_type] = self.tseq.get(env.event_type, 0) + 1
+            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch,
+                                              seq=self.seq, tseq=t)
+        topic = stamped.topic.encode()
+        body = codec.encode(stamped)
+        if self.outbox and not stamped.ephemeral:
+            self.outbox.append(Record(stamped.seq, stamped.tseq, stamped.event_type, topic, body,
+                                      time.monotonic()))
+        self._pub.send_multipart([topic, body])
+        self.counters["published"] += 1
+        return stamped
+
+    def publish_raw(self, frames: list[bytes]) -> None:
+        """Send frames as they are (tests of bad input, benchmarks)."""
+        self._pub.send_multipart(frames)
+
+    # consumer journal ------------------------------------------------------------------
+    def consumed(self, env: Envelope, handlers: list[str]) -> None:
+        if self.journal and env.publisher and env.seq:
+            n = env.seq if self.cursors.track_all else env.tseq
+            self.journal.consumed(env.publisher, env.epoch, env.event_type, n, env.event_id,
+                                  handlers)
+
+    def is_done(self, handler: str, event_id: str) -> bool:
+        return bool(self.journal) and self.journal.is_done(handler, event_id)
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None:
+        if self.journal:
+            self.journal.mark_done(event_id, handlers)
+
+    def stats(self) -> dict:
+        out = dict(self.counters)
+        out["pub"] = {"epoch": self.epoch, "seq": self.seq, "tseq": dict(self.tseq)}
+        out["outbox_pending"] = self.outbox.pending() if self.outbox else 0
+        out["replay_pending"] = sum(len(v) for v in self._pending.values())
+        out["cursors"] = self.cursors.lows() if self.cursors else {}
+        out["quarantined"] = self.quarantine.count
+        return out
+
+    # receiving -------------------------------------------------------------------------
+    async def _reader(self) -> None:
+        sub = self._sub
+        while True:
+            frames = await sub.recv_multipart()
+            try:
+                self._on_frames(frames)
+            except Exception as exc:  # a bug here must not kill delivery
+                log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
+
+    def _bad(self, frames: list[bytes], reason: str, where: str) -> None:
+        self.counters["decode_errors"] += 1
+        self.quarantine.keep(frames, reason, where)
+        n = self.counters["decode_errors"]
+        if n <= 20 or n % 1000 == 0:
+            log.warning("bad_frame_rejected", service=self.name, reason=reason, where=where,
+                        count=n, quarantine=str(self.quarantine.path))
+        if self.on_bad_frame:
+            self.on_bad_frame(reason)
+
+    def _on_frames(self, frames: list[bytes], replayed: bool = False) -> None:
+        topic = frames[0]
+        if topic == self._hello_topic:
+            self._hello.set()
+            return
+        if topic.startswith(b"HELLO.") or (topic.startswith(b"REPLAYED.") and not replayed
+                                             and topic != self._replayed_topic):
+            return
+        if topic == self._replayed_topic and not replayed:
+            if len(frames) == 3 and frames[1] == b"":
+                self._on_replay_marker(frames[2])
+            elif len(frames) == 3:
+                self.counters["replayed_in"] += 1
+                self._on_frames(frames[1:], replayed=True)
+            else:
+                self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
+            return
+        where = f"topic {topic[:80]!r}"
+        if len(frames) != 2:
+            self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}", where)
+            return
+        try:
+            env = codec.decode(frames[1], max_bytes=self.config.bus.max_message_bytes)
+            self._check_envelope(env, topic)
+        except EnvelopeError as exc:
+            self._bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
+            return
+        self.counters["received"] += 1
+        etype = env.event_type
+        if etype == EventType.REPLAY and topic == self._replay_req_topic:
+            self._answer_replay(env)
+        elif etype == EventType.WATERMARK and self.outbox:
+            mine = env.payload.get("watermarks", {}).get(self.name, {})
+            for epoch, seq in mine.items():
+                if isinstance(seq, int):
+                    self.outbox.ack(epoch, seq)
+        elif etype == EventType.HEARTBEAT and self.recover and env.source != self.name:
+            self._check_tail(env)
+        if not self._wants(topic):
+            return
+        if self.recover and env.publisher and env.seq and not env.ephemeral:
+            key = self.cursors.key(env.publisher, env.epoch, etype)
+            is_new, holes = self.cursors.observe(key, self.cursors.number(env.seq, env.tseq))
+            if not is_new:
+                self.counters["duplicates"] += 1
+                return
+            for first, last in holes:
+                self._want(key, first, last)
+        self.inbox.put_nowait(env)
+
+    def _check_envelope(self, env: Envelope, topic: bytes) -> None:
+        if env.topic.encode() != topic:
+            raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
+        skew = parse_timestamp(env.timestamp).timestamp() - time.time()
+        if skew > self.config.bus.max_future_skew_s:
+            raise EnvelopeError(f"{skew:.0f}s in the future", "timestamp")
+        if -skew > self.config.bus.max_age_s:
+            raise EnvelopeError(f"{-skew:.0f}s in the past", "timestamp")
+
+    # gap recovery: asking --------------------------------------------------------------
+    def _check_tail(self, hb: Envelope) -> None:
+        """A heartbeat states the publisher's highs: anything we lack below them is a gap."""
+        pub = hb.payload.get("pub")
+        if not isinstance(pub, dict) or not isinstance(pub.get("epoch"), str):
+            return
+        epoch, publisher = pub["epoch"], hb.source
+        if self.cursors.track_all:
+            highs = {ALL: pub.get("seq", 0)}
+        else:
+            highs = {t: n for t, n in (pub.get("tseq") or {}).items() if self._wants_type(t)}
+        for kind, high in highs.items():
+            if not isinstance(high, int) or high <= 0:
+                continue
+            cur = self.cursors.get((publisher, epoch, kind))
+            for first, last in cur.holes(high) if high > cur.low else []:
+                self._want((publisher, epoch, kind), first, last)
+
+    def _want(self, key: tuple[str, str, str], first: int, last: int) -> None:
+        ranges = self._pending.setdefault(key, [])
+        for r in ranges:
+            if r[0] <= first and last <= r[1]:
+                return
+        ranges.append([first, last, 0.0, 0])
+
+    async def _maintenance(self) -> None:
+        timeout = self.config.bus.replay_timeout_s
+        last_trim = 0.0
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            try:
+                self._send_due_requests(now, timeout)
+                if self.outbox and now - last_trim > 1.0:
+                    self.outbox.trim(now)
+                    last_trim = now
+            except Exception as exc:
+                log.exception("bus_maintenance_failed", service=self.name, error=str(exc))
+
+    def _send_due_requests(self, now: float, timeout: float) -> None:
+        for key, ranges in list(self._pending.items()):
+            cur = self.cursors.get(key)
+            keep = []
+            for r in ranges:
+                first, last = max(int(r[0]), cur.low + 1), int(r[1])
+                if first > last or not any(not cur.seen(n) for n in range(first, last + 1)):
+                    continue
+                keep.append(r)
+                if now < r[2]:
+                    continue
+                r[3] += 1
+                r[2] = now + min(timeout * 2 ** (r[3] - 1), 10.0)
+                self._request(key, first, min(last, first + MAX_REPLAY_SPAN - 1))
+            if keep:
+                self._pending[key] = keep
+            else:
+                del self._pending[key]
+
+    def _request(self, key: tuple[str, str, str], first: int, last: int) -> None:
+        publisher, epoch, kind = key
+        prefixes = [p.decode() for p in self.prefixes]
+        payload = {"publisher": publisher, "epoch": epoch, "from": first, "to": last,
+                   "by": "seq" if kind == ALL else "tseq", "event_type": kind,
+                   "prefixes": prefixes, "reply_to": self.epoch, "requester": self.name}
+        self.counters["replay_requests"] += 1
+        self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
+
+    def _on_replay_marker(self, body: bytes) -> None:
+        try:
+            m = codec.decode_obj(body)
+            key = (m["publisher"], m["epoch"], ALL if m["by"] == "seq" else m["event_type"])
+            first, last = int(m["from"]), int(m["to"])
+            sent, missing = list(m["sent"]), [tuple(x) for x in m["missing"]]
+        except Exception as exc:
+            self._bad([self._replayed_topic, b"", body], f"bad replay marker ({exc})", "marker")
+            return
+        cur = self.cursors.get(key)
+        if not all(cur.seen(n) for n in sent):
+            return  # part of the answer was lost on the way: the pending request will retry
+        for a, b in missing:
+            self.counters["gaps_unrecoverable"] += b - a + 1
+            log.warning("replay_range_missing", service=self.name, publisher=key[0],
+                        epoch=key[1], stream=key[2], first=a, last=b)
+            if self.on_gap and key[2] == ALL:
+                self.on_gap(key[0], key[1], a, b)
+        cur.cover(first, last)
+        if self.journal:
+            self.journal.covered(key[0], key[1], key[2], first, last)
+
+    # gap recovery: answering -----------------------------------------------------------
+    def _answer_replay(self, req: Envelope) -> None:
+        p = req.payload
+        try:
+            epoch, first, last = p["epoch"], int(p["from"]), int(p["to"])
+            by, etype, reply_to = p.get("by", "seq"), p.get("event_type", ""), p["reply_to"]
+            prefixes = [x.encode() for x in p.get("prefixes", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("bad_replay_request", service=self.name, error=str(exc))
+            return
+        if first > last or by not in ("seq", "tseq"):
+            log.warning("bad_replay_request", service=self.name, first=first, last=last, by=by)
+            return
+        elog = self.outbox.epochs.get(epoch) if self.outbox else None
+        if elog is None:
+            found, missing = [], [(first, last)]
+        else:
+            found, missing = elog.find(by, etype, first, last, prefixes)
+        topic = f"REPLAYED.{reply_to}".encode()
+        for rec in found:
+            self._pub.send_multipart([topic, rec.topic, rec.body])
+        self.counters["replayed_out"] += len(found)
+        sent = [rec.seq if by == "seq" else rec.tseq for rec in found]
+        marker = {"publisher": self.name, "epoch": epoch, "by": by, "event_type": etype,
+                  "from": first, "to": last, "sent": sent, "missing": missing}
+        self._pub.send_multipart([topic, b"", codec.encode_obj(marker)])
+        if missing:
+            log.info("replay_answered_with_missing", service=self.name, requester=p.get(
+                "requester"), epoch=epoch, missing=missing[:5])
+

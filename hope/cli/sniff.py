@@ -1,0 +1,122 @@
+"""``hope sniff [TOPIC_PREFIX ...]``: watch the bus at the proxy's XPUB.
+
+Wire: a plain SUB socket on the XPUB endpoint, subscribed to each prefix (all when none); every
+message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the envelope plus
+``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import zmq
+
+from hope import codec
+from hope.bus.zmq import endpoints
+from hope.envelope import EnvelopeError
+
+SUMMARY_KEYS = ("action", "strategy", "status", "price", "avg_price", "exit_price", "pnl",
+                "reason", "command", "state", "service", "handler", "error")
+INTERNAL = (b"HELLO.", b"REPLAYED.")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sniff", parents=[common], help="watch events on the bus")
+    p.add_argument("prefixes", nargs="*", metavar="TOPIC_PREFIX")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--correlation", metavar="ID", help="only events of this correlation id")
+    p.add_argument("--count", type=int, default=0, help="stop after N events")
+    p.add_argument("--stats", action="store_true", help="events/s per topic, each second")
+    p.add_argument("--timeout", type=float, default=0, help="give up after S seconds of silence")
+    p.set_defaults(func=run)
+
+
+def summarize(payload: dict[str, Any]) -> str:
+    parts = []
+    for key in SUMMARY_KEYS:
+        if key in payload:
+            value = payload[key]
+            if key == "reasons":
+                continue
+            parts.append(f"{key}={value}")
+    reasons = payload.get("reasons")
+    if isinstance(reasons, list) and reasons:
+        first = reasons[0]
+        parts.append(f"reasons={first.get('rule') if isinstance(first, dict) else first}"
+                     + (f"+{len(reasons) - 1}" if len(reasons) > 1 else ""))
+    return " ".join(parts)[:160]
+
+
+def render(topic: bytes, frames: list[bytes], as_json: bool,
+           correlation: str | None) -> str | None:
+    """One output line for a message, or None when it is filtered out."""
+    try:
+        if len(frames) != 2:
+            raise EnvelopeError(f"{len(frames)} frames, expected 2", "frames")
+        env = codec.decode(frames[1])
+    except EnvelopeError as exc:
+        if correlation:
+            return None
+        text = topic.decode("utf-8", "replace")
+        if as_json:
+            return json.dumps({"topic": text, "undecodable": str(exc),
+                               "bytes": sum(len(f) for f in frames)})
+        return f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}"
+    if correlation and env.correlation_id != correlation:
+        return None
+    if as_json:
+        return json.dumps({**env.to_dict(), "topic": topic.decode()}, default=str)
+    return (f"{env.timestamp[11:26]} {topic.decode():<28} {env.source:<15} "
+            f"{env.correlation_id[:12]:<12} {summarize(env.payload)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hope.cli import load_config
+
+    config = load_config(args)
+    _, xpub = endpoints(config)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVHWM, 1_000_000)
+    for prefix in args.prefixes or [""]:
+        sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    sock.connect(xpub)
+    shown, rates, last_report = 0, Counter(), time.monotonic()
+    last_message = time.monotonic()
+    try:
+        while True:
+            if not sock.poll(200):
+                if args.timeout and time.monotonic() - last_message > args.timeout:
+                    print(f"hope sniff: no events for {args.timeout:g}s at {xpub}", file=sys.stderr)
+                    return 1
+            else:
+                frames = sock.recv_multipart()
+                last_message = time.monotonic()
+                topic = frames[0]
+                if topic.startswith(INTERNAL):
+                    continue
+                if args.stats:
+                    rates[topic.split(b".", 1)[0].decode("utf-8", "replace")] += 1
+                else:
+                    line = render(topic, frames, args.json, args.correlation)
+                    if line is None:
+                        continue
+                    print(line, flush=True)
+                    shown += 1
+                    if args.count and shown >= args.count:
+                        return 0
+            if args.stats and time.monotonic() - last_report >= 1.0:
+                elapsed = time.monotonic() - last_report
+                line = " ".join(f"{k}={v / elapsed:.0f}/s" for k, v in sorted(rates.items()))
+                print(f"{time.strftime('%H:%M:%S')} {line or 'no events'}", flush=True)
+                rates.clear()
+                last_report = time.monotonic()
+    finally:
+        sock.close()
+        ctx.term()

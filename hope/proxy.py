@@ -1,0 +1,124 @@
+"""The bus proxy: binds XSUB (publishers connect) and XPUB (subscribers connect), nothing else.
+
+The forwarding loop is libzmq's own ``zmq.proxy`` in a thread (no Python per message); the main
+thread heartbeats while that thread lives and stops it on SIGTERM by terminating the context.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import structlog
+import zmq
+
+from hope import __version__
+from hope.bus.zmq import endpoints
+from hope.codec import encode
+from hope.config import Config
+from hope.envelope import EventType, new_event
+
+log = structlog.get_logger("hope.proxy")
+NAME = "proxy"
+
+
+class BusProxy:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.xsub_endpoint, self.xpub_endpoint = endpoints(config)
+        self.ctx: zmq.Context | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+
+    def setup(self) -> None:
+        self.config.state.ensure()
+        self.ctx = zmq.Context()
+        hwm = self.config.bus.hwm
+        self.xsub = self.ctx.socket(zmq.XSUB)
+        self.xsub.setsockopt(zmq.RCVHWM, hwm)
+        self.xpub = self.ctx.socket(zmq.XPUB)
+        self.xpub.setsockopt(zmq.SNDHWM, hwm)
+        self.xsub.setsockopt(zmq.LINGER, 0)
+        self.xpub.setsockopt(zmq.LINGER, 0)
+        self.xsub.bind(self.xsub_endpoint)
+        self.xpub.bind(self.xpub_endpoint)
+        for ep in (self.xsub_endpoint, self.xpub_endpoint):
+            if ep.startswith("ipc://"):
+                os.chmod(ep[len("ipc://"):], 0o600)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._forward, name="proxy", daemon=True)
+        self.thread.start()
+        log.info("proxy_started", xsub=self.xsub_endpoint, xpub=self.xpub_endpoint,
+                 pid=os.getpid())
+
+    def _forward(self) -> None:
+        try:
+            zmq.proxy(self.xsub, self.xpub)
+        except zmq.ContextTerminated:
+            pass
+        except BaseException as exc:  # surfaced by alive() so the heartbeat stops
+            if self._stop.is_set():
+                return  # sockets closed under us by kill(): a normal stop
+            self.error = exc
+            log.exception("proxy_failed", error=str(exc))
+
+    def alive(self) -> bool:
+        return self.thread is not None and self.thread.is_alive() and self.error is None
+
+    def run_forever(self, heartbeat_s: float) -> None:
+        """Heartbeat (as the ``proxy`` service) until stop(); exits when forwarding dies."""
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.connect(self.xsub_endpoint)
+        epoch, started = os.urandom(6).hex(), time.monotonic()
+        while not self._stop.wait(heartbeat_s):
+            if not self.alive():
+                raise SystemExit(1)
+            hb = new_event(EventType.HEARTBEAT, {
+                "service": NAME, "pid": os.getpid(), "host": socket.gethostname(),
+                "version": __version__, "epoch": epoch,
+                "uptime_s": round(time.monotonic() - started, 3),
+                "endpoints": {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint}},
+                source=NAME)
+            hb.publisher, hb.epoch = NAME, epoch
+            pub.send_multipart([hb.topic.encode(), encode(hb)])
+        pub.close(linger=0)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def kill(self) -> None:
+        try:
+            self._stop.set()
+            if self.ctx is not None:
+                self.ctx.destroy(linger=0)
+        except Exception:
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    from hope.logs import configure_logging
+    from hope.runtime import load_or_exit, parse_service_args
+
+    config = load_or_exit(NAME, parse_service_args(NAME, argv))
+    configure_logging(NAME, config.hope.log_level)
+    proxy = BusProxy(config)
+    try:
+        proxy.setup()
+    except zmq.ZMQError as exc:
+        log.error("proxy_bind_failed", error=str(exc), xsub=proxy.xsub_endpoint,
+                  xpub=proxy.xpub_endpoint)
+        raise SystemExit(1) from None
+    proxy.start()
+    signal.signal(signal.SIGTERM, lambda *_: proxy.stop())
+    signal.signal(signal.SIGINT, lambda *_: proxy.stop())
+    try:
+        proxy.run_forever(config.bus.heartbeat_interval_s)
+    finally:
+        proxy.kill()
+        log.info("proxy_stopped")

@@ -1,0 +1,217 @@
+"""Test helpers shipped with the package: temp state dirs, polling, real processes, probes.
+
+Probe processes (``python -m hope.testing emit|record``) are real services on the real bus:
+``emit`` publishes N SIGNALs at a rate and keeps a ledger of what it sent; ``record`` subscribes
+to a prefix and appends every event it handles to a file. Integration tests use them to prove
+delivery without depending on trading logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hope.bus.memory import LocalBroker
+from hope.config import Config, load
+from hope.runtime import Service
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def short_tmpdir(prefix: str = "hope-") -> Path:
+    """A temp dir short enough for unix socket paths (107 bytes)."""
+    return Path(tempfile.mkdtemp(dir="/tmp", prefix=prefix))
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
+        time.sleep(interval)
+
+
+async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0,
+                         message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
+        await asyncio.sleep(0.01)
+
+
+def make_config(state_dir: Path, overrides: dict[str, dict[str, Any]] | None = None,
+                config_path: str | None = None) -> Config:
+    config = load(config_path, state_dir, overrides)
+    config.state.ensure()
+    return config
+
+
+def service_for_tests(name: str, state_dir: Path, broker: LocalBroker | None = None,
+                      overrides: dict[str, dict[str, Any]] | None = None,
+                      clock: Any = None) -> Service:
+    """A Service on the in-process bus (share ``broker`` between services of one test)."""
+    broker = broker or LocalBroker()
+    return Service(name, make_config(state_dir, overrides), broker.bus(name), clock=clock)
+
+
+async def drain(*services: Service, rounds: int = 50) -> None:
+    """Run queued events of in-process services until every inbox stays empty."""
+    for _ in range(rounds):
+        busy = False
+        for svc in services:
+            while not svc.bus.inbox.empty():
+                busy = True
+                await svc._dispatch(svc.bus.inbox.get_nowait())
+        if not busy:
+            return
+        await asyncio.sleep(0)
+
+
+class Processes:
+    """Starts real processes with a state dir and env; ``kill_all()`` always tears them down."""
+
+    def __init__(self, state_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.state_dir = state_dir
+        self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1",
+                    **(env or {})}
+        self.procs: dict[str, subprocess.Popen] = {}
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    def start(self, key: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
+        proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.procs[key] = proc
+        return proc
+
+    def service(self, key: str, module: str, *args: str) -> subprocess.Popen:
+        return self.start(key, [str(REPO / "services" / f"{module}.py"), *args])
+
+    def proxy(self) -> subprocess.Popen:
+        return self.service("proxy", "proxy")
+
+    def probe(self, key: str, *args: str) -> subprocess.Popen:
+        return self.start(key, ["-m", "hope.testing", *args])
+
+    def signal(self, key: str, sig: int) -> None:
+        proc = self.procs[key]
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+
+    def stop(self, key: str, timeout: float = 15.0) -> int:
+        proc = self.procs[key]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def kill(self, key: str) -> None:
+        self.signal(key, signal.SIGKILL)
+        self.procs[key].wait(10)
+
+    def log_text(self, key: str) -> str:
+        path = self.state_dir / "logs" / f"{key}.test.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill_all(self) -> None:
+        for proc in self.procs.values():
+            try:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            except Exception:
+                pass
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line of a killed writer
+    return out
+
+
+# --- probe processes ---------------------------------------------------------------------
+
+def _emit_setup(args: argparse.Namespace) -> Callable[[Service], None]:
+    def setup(svc: Service) -> None:
+        ledger = open(Path(args.ledger), "a", buffering=1)
+
+        async def emit() -> None:
+            start = time.monotonic()
+            for i in range(args.count):
+                payload = {"symbol": args.symbol, "strategy": "probe", "price": 1.0 + i,
+                           "market_ts": 1_600_000_000.0 + i, "n": i}
+                env = await svc.publish("SIGNAL", payload)
+                ledger.write(json.dumps({"event_id": env.event_id, "seq": env.seq,
+                                         "epoch": env.epoch}) + "\n")
+                if args.rate:
+                    delay = start + (i + 1) / args.rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+            ledger.write(json.dumps({"done": args.count}) + "\n")
+
+        svc.on_start(lambda: asyncio.get_running_loop().create_task(emit()))
+    return setup
+
+
+def _record_setup(args: argparse.Namespace) -> Callable[[Service], None]:
+    def setup(svc: Service) -> None:
+        out = open(Path(args.out), "a", buffering=1)
+
+        def record(env: Any) -> None:
+            if args.block_on and env.payload.get("n") == args.block_on:
+                time.sleep(3600)  # a handler stuck for good: heartbeats must stop
+            out.write(json.dumps({"event_id": env.event_id, "publisher": env.publisher,
+                                  "epoch": env.epoch, "seq": env.seq, "topic": env.topic}) + "\n")
+
+        svc.subscribe(args.prefix, record, name="record")
+    return setup
+
+
+def main(argv: list[str] | None = None) -> None:
+    from hope.runtime import run_service
+
+    parser = argparse.ArgumentParser(prog="python -m hope.testing")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    emit = sub.add_parser("emit")
+    emit.add_argument("--name", default="probe-emitter")
+    emit.add_argument("--count", type=int, default=100)
+    emit.add_argument("--rate", type=float, default=0.0)
+    emit.add_argument("--symbol", default="PROBEBTC")
+    emit.add_argument("--ledger", required=True)
+    record = sub.add_parser("record")
+    record.add_argument("--name", default="probe-recorder")
+    record.add_argument("--prefix", default="SIGNAL")
+    record.add_argument("--out", required=True)
+    record.add_argument("--block-on", type=int, default=0)
+    args, rest = parser.parse_known_args(argv)
+    setup = _emit_setup(args) if args.mode == "emit" else _record_setup(args)
+    run_service(args.name, setup, rest)
+
+
+if __name__ == "__main__":
+    main()
