@@ -37,7 +37,7 @@ def encode_obj(obj: Any) -> bytes:
 def decode_obj(body: bytes) -> Any:
     try:
         return _untyped.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
 
 
@@ -53,7 +53,7 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
             env = _from_map(_untyped.decode(body))
     except msgspec.ValidationError as exc:
         env = _slow_path(body, exc)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
     except EnvelopeError as exc:
         raise DecodeError(exc.reason, exc.where) from None
@@ -69,7 +69,7 @@ def _slow_path(body: bytes, first_error: msgspec.ValidationError) -> Envelope:
     """A typed decode failed: maybe an older schema that upcasting fixes, else a precise error."""
     try:
         data = _untyped.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
     if not isinstance(data, dict):
         raise DecodeError(f"body is a MessagePack {type(data).__name__}, not a map", "body")
@@ -95,4 +95,8 @@ def _from_map(data: Any) -> Envelope:
 def _split(message: str) -> tuple[str, str]:
     """msgspec says 'Expected `str`, got `int` - at `$.source`': keep the reason and the path."""
     reason, _, path = message.partition(" - at ")
-    return reason, path.strip("`").removeprefix("$.") or "body"
+    path = path.strip("`").removeprefix("$").removeprefix(".")
+    if "missing required field" in reason:
+        field = reason.rsplit("`", 2)[-2] if reason.count("`") >= 2 else ""
+        path = f"{path}.{field}" if path else field
+    return reason, path or "body"

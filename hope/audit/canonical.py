@@ -1,0 +1,41 @@
+"""Canonical JSON, record hashes and the event-type → file-family map of CONVENTIONS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+GENESIS = "0" * 64  # prev_hash of a family's first record
+
+FAMILIES: dict[str, str] = {
+    "SIGNAL": "signals", "DECISION": "decisions", "SHADOW_DECISION": "shadow_decisions",
+    "ORDER": "orders", "FILL": "fills", "CLOSE": "closes", "PRICE": "prices",
+    "DEAD_LETTER": "dlq",
+}
+DEFAULT_FAMILY = "system"  # everything else: GAP, HEARTBEAT_SUMMARY, HEALTH, CONTROL, ...
+
+
+def family_for(event_type: str) -> str:
+    return FAMILIES.get(event_type, DEFAULT_FAMILY)
+
+
+def canonical(record: dict[str, Any]) -> str:
+    """The text that is hashed: sorted keys, no spaces, UTF-8 kept (``hash``/``sig`` excluded)."""
+    body = {k: v for k, v in record.items() if k not in ("hash", "sig")}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(record).encode()).hexdigest()
+
+
+def seal(record: dict[str, Any]) -> tuple[str, bytes]:
+    """Hash ``record`` (which must not hold ``hash``) and return (hash, the JSONL line bytes).
+
+    The line is the canonical text with ``hash`` appended as the last key: one serialisation per
+    record instead of two. Readers parse it as ordinary JSON; key order carries no meaning.
+    """
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return digest, (text[:-1] + ',"hash":"' + digest + '"}\n').encode()

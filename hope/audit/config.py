@@ -1,0 +1,37 @@
+"""The ``[audit]`` config section: group commit, checkpoints, segments, trusted keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hope.config import register_section
+
+
+@register_section("audit")
+@dataclass
+class AuditConfig:
+    # Key ids ("ed25519:<hex>") `hope audit verify` trusts. Empty: fall back to keys/*.pub with a
+    # loud warning (whoever can rewrite the log can then also replace the key).
+    trusted_keys: list[str] = field(default_factory=list)
+    origin: str = "hope-audit"           # first line of every signed checkpoint note
+    fsync_interval_ms: float = 20.0       # group commit: fsync at most this often ...
+    fsync_max_records: int = 2000         # ... or after this many buffered records
+    checkpoint_every_records: int = 256   # a signed checkpoint after this many records ...
+    checkpoint_interval_ms: float = 50.0  # ... or this long after the first unsealed record
+    segment_max_bytes: int = 64 << 20     # rotate a family's segment past this size
+    max_pending_bytes: int = 256 << 20    # disk full: unwritten records kept in memory up to this
+    watermark_hz: float = 5.0             # WATERMARK publications per second
+    heartbeat_summary_s: float = 60.0     # one HEARTBEAT_SUMMARY per service per window
+
+    def validate(self) -> None:
+        for name in ("fsync_interval_ms", "checkpoint_interval_ms", "watermark_hz",
+                     "heartbeat_summary_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0")
+        for name in ("fsync_max_records", "checkpoint_every_records", "segment_max_bytes",
+                     "max_pending_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1")
+        for i, key in enumerate(self.trusted_keys):
+            if not key.startswith("ed25519:"):
+                raise ValueError(f"trusted_keys[{i}]: {key!r} is not an 'ed25519:<hex>' key id")

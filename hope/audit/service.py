@@ -1,0 +1,54 @@
+"""The audit-writer service: subscribe to everything, persist, publish the durable watermark.
+
+Wiring (``services/audit_writer.py`` runs ``run_service("audit-writer", setup)``):
+- every event → :meth:`AuditWriter.append` (duplicates dropped; heartbeats summarised);
+- every ``fsync_interval_ms`` → :meth:`AuditWriter.tick` (group commit, checkpoints, retries);
+- ``watermark_hz`` times a second → ephemeral ``WATERMARK`` with payload
+  ``{"watermarks": {publisher: {epoch: seq}}, "durable": bool}`` (``durable`` is False while
+  writes fail, e.g. disk full: the numbers then stop moving);
+- unrecoverable gaps: the bus calls ``on_gap(publisher, epoch, first, last)``; we point it at
+  :meth:`AuditWriter.record_gap`, which writes an explicit GAP record;
+- on stop (SIGTERM): heartbeat summaries, fsync, final checkpoint, one last WATERMARK.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hope.audit.writer import AuditWriter
+from hope.envelope import Envelope
+from hope.runtime import Service
+
+
+async def setup(svc: Service) -> AuditWriter:
+    cfg = svc.config.audit
+    writer = AuditWriter(svc.state, cfg, svc.clock, log=svc.log, source=svc.name)
+    if hasattr(svc.bus, "on_gap"):
+        svc.bus.on_gap = writer.record_gap
+
+    def on_event(env: Envelope) -> None:
+        if writer.append(env):
+            svc.metrics["audit_records"] += 1
+        else:
+            svc.metrics["audit_skipped"] += 1
+
+    async def publish_watermark() -> None:
+        await svc.publish("WATERMARK", watermark_payload(writer))
+
+    async def stop() -> None:
+        writer.close()
+        try:
+            await publish_watermark()
+        except Exception as exc:  # the bus may already be closing; the next start re-announces
+            svc.log.info("final watermark not published", error=str(exc))
+
+    svc.subscribe("", on_event, name="audit")
+    svc.every(cfg.fsync_interval_ms / 1000, writer.tick)
+    svc.every(1 / cfg.watermark_hz, publish_watermark)
+    svc.on_stop(stop)
+    svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})
+    return writer
+
+
+def watermark_payload(writer: AuditWriter) -> dict[str, Any]:
+    return {"watermarks": writer.watermarks(), "durable": not writer.disk_full}

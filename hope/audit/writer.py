@@ -1,0 +1,349 @@
+"""AuditWriter: every event persisted exactly once into its hash-chained, signed file family.
+
+A plain class, no sockets: ``append(env)`` buffers a chained record, ``sync()`` writes and fsyncs
+(group commit), signs checkpoints when due and advances the durable watermark; ``tick()`` is the
+timer (group-commit deadline, checkpoint deadline, heartbeat summaries, disk-full retry).
+
+Watermark: per (publisher, epoch) the highest ``seq`` such that 1..seq are all fsynced (or declared
+lost by a GAP record). Disk full (any OSError while writing/fsyncing): nothing already buffered is
+dropped, the watermark stops, the error is logged loudly, and every ``tick`` retries; past
+``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged, so
+the platform re-delivers them later).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from hope.audit.canonical import family_for, seal
+from hope.audit.config import AuditConfig
+from hope.audit.keys import Signer, init_keys
+from hope.audit.log import CheckpointLog, Family, FsyncFn, Manifest, WriteFn, note_text
+from hope.clock import WallClock
+from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
+from hope.paths import StatePaths
+
+
+class AuditUnavailable(RuntimeError):
+    """The writer cannot take more events now (disk full and the in-memory buffer is at its bound)."""
+
+
+class SeqTrack:
+    """Seen sequence numbers of one (publisher, epoch): a contiguous prefix plus stragglers."""
+
+    __slots__ = ("contig", "above")
+
+    def __init__(self) -> None:
+        self.contig = 0
+        self.above: set[int] = set()
+
+    def mark(self, seq: int) -> None:
+        if seq <= self.contig:
+            return
+        self.above.add(seq)
+        while self.contig + 1 in self.above:
+            self.contig += 1
+            self.above.discard(self.contig)
+
+    def mark_range(self, first: int, last: int) -> None:
+        if last <= self.contig:
+            return
+        if first <= self.contig + 1:
+            self.contig = last
+            self.above = {s for s in self.above if s > last}
+            while self.contig + 1 in self.above:
+                self.contig += 1
+                self.above.discard(self.contig)
+        else:
+            self.above.update(range(first, last + 1))
+
+    def holes(self) -> list[tuple[int, int]]:
+        out, expect = [], self.contig + 1
+        for s in sorted(self.above):
+            if s > expect:
+                out.append((expect, s - 1))
+            expect = s + 1
+        return out
+
+
+class AuditWriter:
+    """See the module docstring. ``write``/``fsync`` are injectable for disk-full tests."""
+
+    def __init__(self, state: StatePaths, cfg: AuditConfig | None = None,
+                 clock: WallClock | None = None, *, write: WriteFn = os.write,
+                 fsync: FsyncFn = os.fsync, log: Any = None, signer: Signer | None = None,
+                 source: str = "audit-writer") -> None:
+        self.state = state.ensure()
+        self.cfg = cfg or AuditConfig()
+        self.clock = clock or WallClock()
+        self.log = log or structlog.get_logger("hope.audit")
+        self.source = source
+        self._write, self._fsync = write, fsync
+        if signer is None:
+            signer, created = init_keys(state.keys)
+            if created:
+                self.log.warning("audit: no signing key found; created one (pin its id in "
+                                 "[audit] trusted_keys)", key_id=signer.key_id)
+        self.signer = signer
+        self.manifest = Manifest.load(state.events, self.log)
+        self._remove_unlisted_empty_segments()
+        self.families: dict[str, Family] = {}
+        self.ids: set[str] = set()
+        self.seqs: dict[tuple[str, str], SeqTrack] = {}
+        self.stats: dict[str, int] = {"records": 0, "duplicates": 0, "gaps": 0, "refused": 0,
+                                      "write_errors": 0, "checkpoints": 0, "heartbeats": 0}
+        for name in list(self.manifest.families):
+            self._family(name)
+        self.checkpoints = CheckpointLog(state.events, state.witness, state.quarantine, self.log,
+                                         write, fsync)
+        self._durable: dict[tuple[str, str], int] = {k: t.contig for k, t in self.seqs.items()}
+        self.disk_full = False
+        now = self.clock.monotonic()
+        self._last_sync = now
+        self._unsynced = 0
+        self._first_unsealed: float | None = None
+        self._hb: dict[str, dict[str, Any]] = {}
+        self._hb_window_start = now
+        self._closed = False
+        if self._unsealed():
+            self._first_unsealed = now  # seal what a crash left unsealed at the next deadline
+
+    # --- start-up --------------------------------------------------------------------------
+
+    def _remove_unlisted_empty_segments(self) -> None:
+        listed = {n for segs in self.manifest.families.values() for n in segs}
+        for p in self.state.events.glob("*.jsonl"):
+            if p.name not in listed and p.name != "checkpoints.jsonl" and p.stat().st_size == 0:
+                p.unlink()
+
+    def _family(self, name: str) -> Family:
+        fam = self.families.get(name)
+        if fam is None:
+            fam = Family(self.state.events, name, self.manifest, self._write, self._fsync)
+            fam.scan(self.state.quarantine, self.log, self._rebuild)
+            self.families[name] = fam
+        return fam
+
+    def _rebuild(self, rec: dict[str, Any]) -> None:
+        """Re-learn dedupe ids and sequence state from a record found on disk."""
+        eid = rec.get("event_id")
+        if isinstance(eid, str):
+            self.ids.add(eid)
+        pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
+        if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
+            self.seqs.setdefault((pub, epoch), SeqTrack()).mark(seq)
+        if rec.get("event_type") == "GAP":
+            p = rec.get("payload") or {}
+            try:
+                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark_range(
+                    int(p["from"]), int(p["to"]))
+            except (KeyError, TypeError, ValueError):
+                pass
+
+    # --- appending -------------------------------------------------------------------------
+
+    def append(self, env: Envelope) -> bool:
+        """Buffer one event; False when it is not written (duplicate ``event_id`` or ephemeral).
+
+        Heartbeats are counted into the periodic HEARTBEAT_SUMMARY instead of being written.
+        Raises AuditUnavailable when the disk is full and the buffer is at its bound.
+        """
+        if env.event_type in EPHEMERAL_TYPES:
+            if env.event_type == "HEARTBEAT":
+                self._count_heartbeat(env)
+            return False
+        if env.event_id in self.ids:
+            self.stats["duplicates"] += 1
+            return False
+        if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
+            self.stats["refused"] += 1
+            raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
+        self._add(env.to_dict())
+        if env.publisher and env.epoch and env.seq > 0:
+            self.seqs.setdefault((env.publisher, env.epoch), SeqTrack()).mark(env.seq)
+        if self._unsynced >= self.cfg.fsync_max_records or self._sync_due():
+            self.sync()
+        return True
+
+    def _add(self, rec: dict[str, Any]) -> None:
+        fam = self._family(family_for(rec["event_type"]))
+        rec["prev_hash"] = fam.head
+        digest, line = seal(rec)
+        fam.add(digest, line)
+        self.ids.add(rec["event_id"])
+        self.stats["records"] += 1
+        self._unsynced += 1
+        if self._first_unsealed is None:
+            self._first_unsealed = self.clock.monotonic()
+
+    def _own_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+        env = new_event(event_type, payload, source=self.source, timestamp=ts)
+        if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
+            self._add(env.to_dict())
+
+    def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        """Declare seq first..last of (publisher, epoch) unrecoverable: write a GAP record.
+
+        The platform calls this when a replay cannot deliver the range (outbox destroyed). The
+        watermark then moves past the range; ``hope audit verify`` lists the GAP.
+        """
+        if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
+            raise ValueError(f"record_gap: bad range {first}..{last}")
+        self._own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
+        self.seqs.setdefault((publisher, epoch), SeqTrack()).mark_range(first, last)
+        self.stats["gaps"] += 1
+        self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
+                         first=first, last=last)
+
+    def _count_heartbeat(self, env: Envelope) -> None:
+        s = self._hb.setdefault(env.source, {"count": 0, "first": env.timestamp})
+        s["count"] += 1
+        s["last"] = env.timestamp
+        s["last_payload"] = env.payload
+        self.stats["heartbeats"] += 1
+
+    def _summarise_heartbeats(self) -> None:
+        window = self.clock.monotonic() - self._hb_window_start
+        for service, s in sorted(self._hb.items()):
+            self._own_event("HEARTBEAT_SUMMARY", {
+                "service": service, "count": s["count"], "first": s["first"],
+                "last": s["last"], "window_s": round(window, 3), "last_payload": s["last_payload"]})
+        self._hb.clear()
+        self._hb_window_start = self.clock.monotonic()
+
+    # --- durability ------------------------------------------------------------------------
+
+    def _pending_bytes(self) -> int:
+        return sum(len(f.file.pending) for f in self.families.values() if f.file) + \
+            self.checkpoints.pending
+
+    def _sync_due(self) -> bool:
+        # the epsilon absorbs float rounding of clock differences near the deadline
+        return self.clock.monotonic() - self._last_sync >= self.cfg.fsync_interval_ms / 1000 - 1e-6
+
+    def _unsealed(self) -> bool:
+        return any(f.count > self.checkpoints.sealed.get(n, 0) for n, f in self.families.items())
+
+    def flush(self) -> bool:
+        """Same as :meth:`sync` (kept for callers that expect a flush)."""
+        return self.sync()
+
+    def sync(self) -> bool:
+        """Write and fsync everything buffered; True when durable. Never raises on OSError."""
+        now = self.clock.monotonic()
+        self._last_sync = now
+        try:
+            for fam in self.families.values():
+                fam.file.flush()
+            self.checkpoints.flush()
+            for fam in self.families.values():
+                fam.file.sync()
+            self.checkpoints.sync()
+        except OSError as exc:
+            self.stats["write_errors"] += 1
+            if not self.disk_full:
+                self.log.critical("audit: WRITE FAILED, watermark stopped; keeping records in "
+                                  "memory and retrying", error=str(exc), errno=exc.errno,
+                                  pending_bytes=self._pending_bytes())
+            self.disk_full = True
+            return False
+        if self.disk_full:
+            self.log.warning("audit: writes resumed; watermark moving again")
+            self.disk_full = False
+        self._unsynced = 0
+        self._durable = {k: t.contig for k, t in self.seqs.items()}
+        for fam in self.families.values():
+            fam.rotate_if_full(self.cfg.segment_max_bytes)
+        if self._checkpoint_due(now):
+            self.checkpoint()
+        return True
+
+    def _checkpoint_due(self, now: float) -> bool:
+        if self._first_unsealed is None:
+            return False
+        unsealed = sum(f.count - self.checkpoints.sealed.get(n, 0)
+                       for n, f in self.families.items())
+        return (unsealed >= self.cfg.checkpoint_every_records
+                or now - self._first_unsealed >= self.cfg.checkpoint_interval_ms / 1000 - 1e-6)
+
+    def checkpoint(self) -> int:
+        """Sign a checkpoint for every family with records after its last one (durable ones only:
+        called right after a successful fsync). The notes are fsynced by the next group commit;
+        if they are lost in a crash, the records are merely unsealed until the next checkpoint."""
+        made = 0
+        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+        for name, fam in sorted(self.families.items()):
+            if fam.count <= self.checkpoints.sealed.get(name, 0):
+                continue
+            body = note_text(self.cfg.origin, name, fam.count, fam.head)
+            self.checkpoints.add({
+                "origin": f"{self.cfg.origin}/{name}", "family": name, "size": fam.count,
+                "head": fam.head, "time": ts, "key_id": self.signer.key_id,
+                "pub": self.signer.public_b64, "sig": self.signer.sign(body)})
+            made += 1
+        self._first_unsealed = None
+        self.stats["checkpoints"] += made
+        try:
+            self.checkpoints.flush()
+        except OSError:
+            self.disk_full = True  # retried with the next sync
+        return made
+
+    def tick(self) -> None:
+        """The timer: heartbeat summaries, group-commit and checkpoint deadlines, disk-full retry."""
+        now = self.clock.monotonic()
+        if self._hb and now - self._hb_window_start >= self.cfg.heartbeat_summary_s - 1e-6:
+            self._summarise_heartbeats()
+        if self._unsynced or self.disk_full or self._pending_bytes():
+            if self._sync_due() or self.disk_full:
+                self.sync()
+        elif self._checkpoint_due(now):
+            self.checkpoint()
+            self.sync()
+
+    # --- observation -----------------------------------------------------------------------
+
+    def watermarks(self) -> dict[str, dict[str, int]]:
+        """Durable watermark: {publisher: {epoch: highest seq with 1..seq fsynced}}."""
+        out: dict[str, dict[str, int]] = {}
+        for (pub, epoch), seq in self._durable.items():
+            if seq > 0:
+                out.setdefault(pub, {})[epoch] = seq
+        return out
+
+    def holes(self) -> list[tuple[str, str, int, int]]:
+        """Missing seq ranges below the highest seen, per (publisher, epoch): replay candidates."""
+        return [(p, e, a, b) for (p, e), t in sorted(self.seqs.items()) for a, b in t.holes()]
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters for heartbeats and metrics."""
+        return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes()}
+
+    def close(self) -> None:
+        """Summarise heartbeats, fsync and seal everything, close the files (idempotent)."""
+        if self._closed:
+            return
+        if self._hb:
+            self._summarise_heartbeats()
+        if self.sync() and self._unsealed():
+            self.checkpoint()
+            self.sync()
+        if self.disk_full:
+            self.log.critical("audit: closing with unwritten records (disk full)",
+                              pending_bytes=self._pending_bytes())
+        for fam in self.families.values():
+            fam.close()
+        self.checkpoints.close()
+        self._closed = True
+
+    def __enter__(self) -> AuditWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

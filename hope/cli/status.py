@@ -1,0 +1,75 @@
+"""``hope status [--json]``: the service registry the health monitor writes to run/registry.json.
+
+Exit status: 0 when every required service is UP, 1 otherwise or when there is no registry.
+A registry the monitor stopped updating is flagged: statuses older than ``down_after_s`` are
+shown as STALE rather than trusted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from hope.cli import load_config
+from hope.health.registry import Registry
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common], help="show the services and their health")
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
+    p.set_defaults(func=run)
+
+
+def effective_status(entry: dict[str, Any], now: float, down_after_s: float) -> str:
+    """The entry's status, or STALE when its last beat is older than the DOWN threshold while
+    the registry still says UP (the monitor itself may be dead)."""
+    status = str(entry.get("status", "UNKNOWN"))
+    last = entry.get("last_beat") or 0
+    if status == "UP" and now - last > 2 * down_after_s:
+        return "STALE"
+    return status
+
+
+def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
+    lines = [f"{'SERVICE':<16} {'STATUS':<8} {'PID':>7} {'HOST':<12} {'VERSION':<9} "
+             f"{'LAST BEAT':>10} {'RATE/S':>8} {'RESTARTS':>8}  DETAIL"]
+    for name, e in sorted(data["services"].items()):
+        last = e.get("last_beat") or 0
+        age = f"{now - last:.1f}s" if last else "never"
+        lines.append(f"{name:<16} {effective_status(e, now, down_after_s):<8} "
+                     f"{e.get('pid') or '-'!s:>7} {str(e.get('host') or '-')[:12]:<12} "
+                     f"{str(e.get('version') or '-')[:9]:<9} {age:>10} "
+                     f"{float(e.get('rate') or 0):>8.1f} {int(e.get('restarts') or 0):>8}  "
+                     f"{e.get('detail') or ''}")
+    port = (data.get("monitor") or {}).get("http_port")
+    if port:
+        lines.append(f"\nhealth monitor: http://127.0.0.1:{port}/")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    path = cfg.state.registry
+    if not path.exists():
+        print(f"hope status: no registry at {path} (is the health monitor running?)",
+              file=sys.stderr)
+        return 1
+    try:
+        data = Registry.read(path)
+    except (ValueError, OSError) as exc:
+        print(f"hope status: {exc}", file=sys.stderr)
+        return 1
+    now = time.time()
+    down = cfg.health.down_after_s
+    if args.json:
+        for e in data["services"].values():
+            e["effective_status"] = effective_status(e, now, down)
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(format_table(data, now, down))
+    required = cfg.health.required
+    ok = all(effective_status(data["services"].get(n, {}), now, down) == "UP" for n in required)
+    return 0 if ok else 1

@@ -1,0 +1,23 @@
+"""``hope trace CORRELATION_ID [--json]``: signal → decision → order → fill → close."""
+
+from __future__ import annotations
+
+import argparse
+
+from hope.audit.trace import render, to_json, trace
+from hope.cli import load_config
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("trace", parents=[common],
+                       help="follow one correlation id through the audit log")
+    p.add_argument("correlation_id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    hops = trace(cfg.state, args.correlation_id)
+    print(to_json(args.correlation_id, hops) if args.json else render(args.correlation_id, hops))
+    return 0 if hops else 1

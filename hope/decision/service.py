@@ -1,0 +1,97 @@
+"""decision-engine wiring: exactly one DECISION per SIGNAL, risk state kept current from the bus.
+
+Before the first decision the risk state is rebuilt from the audit log (open positions, daily
+P&L, cooldowns, and which signals already have a DECISION, so a redelivered SIGNAL gets none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hope.decision.engine import DecisionEngine
+from hope.decision.risk import RiskState
+from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
+from hope.envelope import Envelope
+from hope.report import iter_family
+
+
+async def setup(svc: Any) -> None:
+    cfg = svc.config.decision
+    store = TradingStateStore(svc.state.trading_state)
+    state = RiskState(trading=store.load_or_init(cfg.initial_trading_state,
+                                                 is_fresh_instance(svc.state.events)))
+    if store.last_error:
+        svc.log.warning("trading state unknown: HALTED (fail-closed)", error=store.last_error)
+    engine = DecisionEngine(cfg, svc.config.hash("decision"), state)
+    warnings: list[str] = []
+    events = svc.state.events
+    engine.remember(state.rebuild(iter_family(events, "decisions", warnings),
+                                  iter_family(events, "orders", warnings),
+                                  iter_family(events, "closes", warnings)))
+    for w in warnings:
+        svc.log.warning("audit log line skipped during risk rebuild", error=w)
+    svc.log.info("risk state rebuilt", open_positions=len(state.positions),
+                 trading_state=state.trading)
+
+    async def set_trading(new: str, why: str) -> None:
+        old, state.trading = state.trading, new
+        if old != new:
+            svc.log.warning("trading state changed", old=old, new=new, by=why)
+            await svc.publish("TRADING_STATE", {"service": svc.name, "state": new,
+                                                "previous": old, "by": why})
+
+    async def on_signal(env: Envelope) -> None:
+        if engine.already_decided(env.event_id):
+            svc.metrics["duplicate_signals"] += 1
+            return
+        market_ts = env.payload.get("market_ts")
+        if isinstance(market_ts, int | float):
+            svc.market_clock.observe(market_ts)
+        payload = engine.decide(env, svc.clock.time(), svc.market_clock.now())
+        out = await svc.publish("DECISION", payload, parent=env)
+        engine.commit(out)
+        state.note_published(out.epoch, out.seq, svc.clock.time())
+        svc.metrics[f"decisions_{payload['action'].lower()}"] += 1
+
+    def on_price(env: Envelope) -> None:
+        p = env.payload
+        state.on_price(p["symbol"], p["price"], p["market_ts"])
+        svc.market_clock.observe(p["market_ts"])
+
+    def on_order(env: Envelope) -> None:
+        state.on_order(env.payload)
+
+    def on_close(env: Envelope) -> None:
+        state.on_close(env.payload, svc.market_clock.now())
+
+    def on_breaker(env: Envelope) -> None:
+        state.on_breaker(env.payload)
+
+    def on_watermark(env: Envelope) -> None:
+        state.on_watermark(env.payload, svc.clock.time(), svc.name)
+
+    async def on_control(env: Envelope) -> None:
+        p = env.payload
+        new = COMMAND_STATE.get(str(p.get("command")))
+        if p.get("service") not in ("*", svc.name) or new is None:
+            return
+        if store.load() != new:
+            store.save(new, changed_by=f"CONTROL {env.event_id}")
+        await set_trading(new, f"CONTROL {p.get('command')}")
+
+    async def reload_state() -> None:
+        persisted = store.load()  # an unreadable file reads HALTED: fail-closed
+        if persisted != state.trading:
+            await set_trading(persisted, "state file")
+
+    svc.subscribe("SIGNAL", on_signal)
+    svc.subscribe("PRICE", on_price)
+    svc.subscribe("ORDER", on_order)
+    svc.subscribe("CLOSE", on_close)
+    svc.subscribe("BREAKER", on_breaker)
+    svc.subscribe("WATERMARK", on_watermark)
+    svc.subscribe("CONTROL", on_control)
+    svc.every(cfg.state_reload_s, reload_state)
+    svc.heartbeat_extras.append(lambda: {
+        "trading_state": state.trading, "open_positions": len(state.positions),
+        "audit_lag_s": state.audit_lag(svc.clock.time())})

@@ -1,0 +1,87 @@
+"""The operator's levers: ACTIVE, REDUCING (closes only) or HALTED, persisted atomically.
+
+The file holds one JSON object ``{"state": ..., "changed_by": ..., "wall_ts": ...}``. Anything
+that is not exactly a known state (unreadable, corrupt, unknown value) reads as HALTED: after a
+restart, doubt stops trading. Only a fresh instance (no file and no audit log yet) may start in
+the configured initial state, so ``./scripts/run`` on a new clone trades without a manual step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
+STATES = (ACTIVE, REDUCING, HALTED)
+# CONTROL commands that change the trading state (``flatten`` is an executor action).
+COMMAND_STATE = {"halt": HALTED, "reduce": REDUCING, "resume": ACTIVE}
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write JSON to ``path`` so a crash leaves the old or the new file, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, sort_keys=True, separators=(",", ":"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # fsync the directory so the rename itself survives a power cut
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class TradingStateStore:
+    """Reads and writes the trading state file; every read failure yields HALTED plus a reason."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.last_error: str | None = None
+
+    def load(self) -> str:
+        """The persisted state; HALTED (with ``last_error`` set) when missing or unreadable."""
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            self.last_error = f"{self.path}: missing"
+            return HALTED
+        except (OSError, ValueError) as exc:
+            self.last_error = f"{self.path}: unreadable ({exc})"
+            return HALTED
+        state = data.get("state") if isinstance(data, dict) else None
+        if state not in STATES:
+            self.last_error = f"{self.path}: unknown state {state!r}"
+            return HALTED
+        self.last_error = None
+        return state
+
+    def load_or_init(self, initial: str, fresh: bool) -> str:
+        """Like :meth:`load`, but a fresh instance with no file starts (and persists) ``initial``."""
+        if fresh and not self.path.exists():
+            self.save(initial, changed_by="init")
+            return initial
+        return self.load()
+
+    def save(self, state: str, changed_by: str = "operator") -> None:
+        if state not in STATES:
+            raise ValueError(f"trading state must be one of {STATES}, got {state!r}")
+        atomic_write_json(self.path, {"state": state, "changed_by": changed_by,
+                                      "wall_ts": time.time()})
+
+
+def is_fresh_instance(events_dir: Path) -> bool:
+    """True when no audit log exists yet: the only case where a missing state file is not doubt."""
+    events_dir = Path(events_dir)
+    return not events_dir.is_dir() or not any(events_dir.glob("*.jsonl"))

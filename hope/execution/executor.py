@@ -1,0 +1,247 @@
+"""The executor: BUY decisions become exactly one ORDER each, fills become positions, exits CLOSEs.
+
+Idempotency, in order of defence:
+1. the client order id is derived from the decision's ``event_id`` (venues dedupe client ids);
+2. the ledger saves the intent (the decision) before the exchange is called and marks
+   ``attempted`` — a decision never attempted is known not to exist at the venue, one attempted
+   is never placed again before ``exchange.get_order`` has been asked (never retried blindly);
+3. every event is published with a timestamp fixed before publishing (the venue's acceptance
+   time or a saved refusal time), so a republish after a crash carries the same ``event_id``.
+
+``publish(event_type, payload, parent, timestamp) -> Envelope`` is injected: the service passes
+the runtime's publisher, tests pass a recorder. No sockets here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hope.clock import MarketClock
+from hope.decision.trading_state import ACTIVE, HALTED
+from hope.envelope import Envelope, utc_timestamp
+from hope.execution.breaker import CircuitBreaker, CircuitOpen
+from hope.execution.config import ExecutionConfig
+from hope.execution.exchange import (
+    Exchange,
+    ExchangeError,
+    ExchangeTimeout,
+    Order,
+    OrderRejected,
+    client_order_id,
+    close_order_id,
+)
+from hope.execution.positions import FLATTEN, ExecutorStore, Position, PositionManager
+
+Publish = Callable[[str, dict[str, Any], Envelope | None, str | None], Awaitable[Envelope]]
+
+
+def _env(data: dict[str, Any]) -> Envelope:
+    return Envelope(**data)
+
+
+class Executor:
+    def __init__(self, cfg: ExecutionConfig, exchange: Exchange, store: ExecutorStore,
+                 breaker: CircuitBreaker, *, market_clock: MarketClock | None = None,
+                 trading_state: str = ACTIVE, log: Any = None) -> None:
+        self.cfg = cfg
+        self.exchange = exchange
+        self.store = store
+        self.breaker = breaker
+        self.positions = PositionManager(store)
+        self.market_clock = market_clock or MarketClock()
+        self.trading_state = trading_state
+        self.log = log
+        self.stats: Counter[str] = Counter()
+
+    # --- inputs ------------------------------------------------------------------------------
+    def on_price(self, symbol: str, price: float, market_ts: float) -> None:
+        self.exchange.set_price(symbol, price, market_ts)
+        self.market_clock.observe(market_ts)
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """One exchange call through the breaker: venue failures count, business refusals don't."""
+        self.breaker.check()
+        try:
+            result = fn()
+        except ExchangeError:
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        return result
+
+    # --- BUY → ORDER → FILL ---------------------------------------------------------------------
+    async def handle_decision(self, env: Envelope, publish: Publish) -> None:
+        """Turn a BUY into exactly one ORDER (NEW + FILL, REJECTED or EXPIRED); ignore SKIPs."""
+        if env.payload.get("action") != "BUY":
+            return
+        cid = client_order_id(env.event_id)
+        rec = self.store.orders.get(cid)
+        if rec is not None and rec.get("done"):
+            self.stats["duplicate_decisions"] += 1
+            return
+        if rec is None:
+            rec = {"decision": env.to_dict(), "attempted": False, "done": False}
+            self.store.orders[cid] = rec
+            self.store.save()
+        await self._progress(cid, rec, publish)
+
+    def _refusal(self, p: dict[str, Any]) -> tuple[str, str] | None:
+        """Why this BUY must not be placed now: (status, reason), or None."""
+        if self.trading_state != ACTIVE:
+            return "REJECTED", f"trading_state {self.trading_state}"
+        now = self.market_clock.now()
+        if now is None:
+            return "REJECTED", "market clock unknown"
+        market_ts = p.get("market_ts")
+        if not isinstance(market_ts, int | float):
+            return "REJECTED", "decision carries no market_ts"
+        if now - market_ts > self.cfg.max_order_delay_s:
+            return "EXPIRED", (f"{now - market_ts:.3f}s late on the market clock "
+                               f"(max {self.cfg.max_order_delay_s}s)")
+        return None
+
+    def _place_buy(self, cid: str, rec: dict[str, Any], p: dict[str, Any]
+                   ) -> tuple[Order | None, tuple[str, str] | None]:
+        refusal = self._refusal(p)
+        if refusal:
+            return None, refusal
+        if not self.breaker.allow():
+            return None, ("REJECTED", f"circuit_open: breaker {self.breaker.name} "
+                                      f"is {self.breaker.state}")
+        rec["attempted"] = True
+        self.store.save()  # from here on the venue may know this id: ask before any retry
+        try:
+            order = self.exchange.place_order(cid, p["symbol"], "BUY",
+                                              quote_amount=float(p["position_size"]))
+        except OrderRejected as exc:
+            self.breaker.record_success()  # the venue answered
+            return None, ("REJECTED", str(exc))
+        except ExchangeTimeout:
+            self.breaker.record_failure()
+            self.stats["timeouts"] += 1
+            order = self._call(lambda: self.exchange.get_order(cid))  # raises → retried later
+            return (order, None) if order else (None, ("REJECTED", "exchange timeout"))
+        except ExchangeError as exc:
+            self.breaker.record_failure()
+            return None, ("REJECTED", f"exchange error: {exc}")
+        self.breaker.record_success()
+        return order, None
+
+    async def _progress(self, cid: str, rec: dict[str, Any], publish: Publish) -> None:
+        decision = _env(rec["decision"])
+        p = decision.payload
+        order: Order | None = None
+        if rec.get("refusal") is None and rec.get("order_env") is None:
+            if rec.get("attempted"):
+                order = self._call(lambda: self.exchange.get_order(cid))  # never retry blindly
+            if order is None:
+                order, refusal = self._place_buy(cid, rec, p)
+                if refusal:
+                    rec["refusal"] = {"status": refusal[0], "reason": refusal[1],
+                                      "timestamp": utc_timestamp()}
+                    self.store.save()
+        if rec.get("refusal"):
+            ref = rec["refusal"]
+            payload = {"symbol": p["symbol"], "order_id": cid, "status": ref["status"],
+                       "reason": ref["reason"], "side": "BUY", "quantity": 0.0,
+                       "quote_amount": p.get("position_size", 0.0),
+                       "strategy": p.get("strategy", "")}
+            out = await publish("ORDER", payload, decision, ref["timestamp"])
+            rec.update(order_env=out.to_dict(), done=True)
+            self.store.save()
+            self.stats[f"orders_{ref['status'].lower()}"] += 1
+            return
+        if order is None:
+            order = self._call(lambda: self.exchange.get_order(cid))
+            if order is None:  # ledger says published but venue forgot: refuse to invent a fill
+                raise RuntimeError(f"{cid}: ORDER published but unknown to the exchange")
+        if rec.get("order_env") is None:
+            payload = {"symbol": order.symbol, "order_id": cid, "status": "NEW", "side": "BUY",
+                       "quantity": order.quantity, "quote_amount": p.get("position_size", 0.0),
+                       "strategy": p.get("strategy", "")}
+            out = await publish("ORDER", payload, decision, order.created)
+            rec["order_env"] = out.to_dict()
+            self.store.save()
+            self.stats["orders_new"] += 1
+        fill_payload = {"symbol": order.symbol, "order_id": cid, "side": "BUY",
+                        "filled_qty": order.quantity, "avg_price": order.avg_price,
+                        "commission": order.commission,
+                        "commission_asset": order.commission_asset,
+                        "market_ts": order.market_ts}
+        out = await publish("FILL", fill_payload, _env(rec["order_env"]), order.created)
+        rec.update(fill_env=out.to_dict(), done=True)
+        self.positions.open(order, dict(p.get("targets", {})), out.to_dict())
+        self.store.save()  # ledger and position in one atomic write
+        self.stats["fills"] += 1
+
+    # --- exits ---------------------------------------------------------------------------------
+    async def check_exits(self, publish: Publish) -> int:
+        """Close what hit take-profit, stop-loss or timeout; resume interrupted closes."""
+        closed = 0
+        now = self.market_clock.now()
+        for pos in self.positions.open_positions():
+            if pos.closing:
+                reason = pos.closing["reason"]
+            else:
+                if self.trading_state == HALTED:
+                    continue  # the kill switch stops automatic exits too; flatten still works
+                last = self.exchange.price(pos.symbol)
+                reason = self.positions.exit_reason(pos, last[0] if last else None, now)
+            if reason and await self._close(pos, reason, publish):
+                closed += 1
+        return closed
+
+    async def flatten(self, publish: Publish) -> int:
+        """Close every open position with reason ``flatten`` (an operator order: even when HALTED)."""
+        closed = 0
+        for pos in self.positions.open_positions():
+            if await self._close(pos, pos.closing["reason"] if pos.closing else FLATTEN, publish):
+                closed += 1
+        return closed
+
+    async def _close(self, pos: Position, reason: str, publish: Publish) -> bool:
+        xid = close_order_id(pos.order_id)
+        try:
+            sell = None
+            if pos.closing and pos.closing.get("attempted"):
+                sell = self._call(lambda: self.exchange.get_order(xid))
+            if sell is None:
+                pos.closing = {"reason": reason, "attempted": True}
+                self.store.save()
+                sell = self._call(lambda: self.exchange.place_order(
+                    xid, pos.symbol, "SELL", quantity=pos.quantity))
+        except (OrderRejected, CircuitOpen, ExchangeError) as exc:
+            # the position stays open with its close reason; the next PRICE tries again
+            self.stats["close_failures"] += 1
+            if self.log:
+                self.log.warning("close failed", order_id=pos.order_id, error=str(exc))
+            return False
+        payload = self.positions.close_payload(pos, sell, reason)
+        await publish("CLOSE", payload, _env(pos.fill_env), sell.created)
+        del self.store.positions[pos.order_id]
+        self.store.save()
+        self.stats[f"closes_{reason}"] += 1
+        return True
+
+    # --- restart -----------------------------------------------------------------------------
+    async def reconcile(self, publish: Publish) -> dict[str, Any]:
+        """On start: finish interrupted decisions, drop positions the venue does not know."""
+        report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": []}
+        for cid, rec in list(self.store.orders.items()):
+            if not rec.get("done"):
+                await self._progress(cid, rec, publish)
+                report["resumed"] += 1
+        for oid, pos in list(self.store.positions.items()):
+            order = self._call(lambda oid=oid: self.exchange.get_order(oid))
+            if order is None:
+                report["dropped"].append(oid)
+                del self.store.positions[oid]
+            elif pos.closing:
+                await self._close(pos, pos.closing["reason"], publish)
+        for order in self.exchange.orders():
+            if order.side == "BUY" and order.client_id not in self.store.orders:
+                report["orphans"].append(order.client_id)  # placed by nobody we know: report it
+        self.store.save()
+        return report

@@ -1,0 +1,117 @@
+"""executor wiring: DECISION → ORDER/FILL, PRICE → exits (CLOSE), CONTROL → levers and flatten.
+
+Correlation flows signal → decision → order → fill → close because each event is published with
+its parent envelope. Every breaker state change is published as BREAKER and is in the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hope.decision.trading_state import (
+    COMMAND_STATE,
+    HALTED,
+    TradingStateStore,
+    is_fresh_instance,
+)
+from hope.envelope import Envelope, new_event
+from hope.execution.breaker import CircuitBreaker
+from hope.execution.exchange import PaperExchange
+from hope.execution.executor import Executor
+from hope.execution.positions import ExecutorStore
+
+
+async def setup(svc: Any) -> None:
+    cfg = svc.config.execution
+    exchange = PaperExchange(svc.state.exchange, slippage_bps=cfg.slippage_bps,
+                             commission_bps=cfg.commission_bps)
+    for line in exchange.bad_lines:
+        svc.log.warning("exchange book line skipped", error=line)
+    store = ExecutorStore(svc.state.positions)
+    changes: list[tuple[str, str]] = []
+    breaker = CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
+                             reset_timeout_s=cfg.breaker_reset_s, clock=svc.clock,
+                             on_change=lambda name, old, new: changes.append((old, new)))
+    tstore = TradingStateStore(svc.state.trading_state)
+    trading = tstore.load_or_init(svc.config.decision.initial_trading_state,
+                                  is_fresh_instance(svc.state.events))
+    if store.load_error:  # a ledger we cannot read could double orders: refuse to trade
+        svc.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
+        trading = HALTED
+    executor = Executor(cfg, exchange, store, breaker, market_clock=svc.market_clock,
+                        trading_state=trading, log=svc.log)
+    lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
+
+    async def publish(event_type: str, payload: dict[str, Any], parent: Envelope | None,
+                      timestamp: str | None) -> Envelope:
+        # a fixed timestamp makes a republish after a crash carry the same event_id
+        env = new_event(event_type, payload, source=svc.name, parent=parent, timestamp=timestamp)
+        return await svc.publish_event(env)
+
+    async def publish_breaker() -> None:
+        while changes:
+            old, new = changes.pop(0)
+            svc.log.warning("circuit breaker changed", old=old, new=new)
+            await svc.publish("BREAKER", {"service": svc.name, "name": breaker.name,
+                                          "state": new, "previous": old})
+
+    async def on_decision(env: Envelope) -> None:
+        async with lock:
+            try:
+                await executor.handle_decision(env, publish)
+            finally:
+                await publish_breaker()
+
+    async def on_price(env: Envelope) -> None:
+        p = env.payload
+        executor.on_price(p["symbol"], p["price"], p["market_ts"])
+        if not store.positions:
+            return
+        async with lock:
+            try:
+                await executor.check_exits(publish)
+            finally:
+                await publish_breaker()
+
+    async def on_control(env: Envelope) -> None:
+        p = env.payload
+        if p.get("service") not in ("*", svc.name):
+            return
+        command = str(p.get("command"))
+        if command in COMMAND_STATE:
+            executor.trading_state = COMMAND_STATE[command]
+            svc.log.warning("trading state", state=executor.trading_state)
+        elif command == "flatten":
+            async with lock:
+                n = await executor.flatten(publish)
+                await publish_breaker()
+            svc.log.warning("flatten", closed=n, still_open=len(store.positions))
+
+    def reload_state() -> None:
+        persisted = tstore.load()  # unreadable reads HALTED: fail-closed
+        if not store.load_error and persisted != executor.trading_state:
+            svc.log.warning("trading state from file", old=executor.trading_state, new=persisted)
+            executor.trading_state = persisted
+
+    async def republish_breaker() -> None:
+        changes.append((breaker.state, breaker.state))  # for subscribers that started late
+        await publish_breaker()
+
+    async def reconcile() -> None:
+        # on_start: the bus is up, so what reconciliation publishes is not lost
+        async with lock:
+            report = await executor.reconcile(publish)
+            await publish_breaker()
+        svc.log.info("reconciled with the exchange", resumed=report["resumed"],
+                     dropped=report["dropped"], orphans=report["orphans"])
+
+    svc.on_start(reconcile)
+    svc.subscribe("DECISION", on_decision)
+    svc.subscribe("PRICE", on_price)
+    svc.subscribe("CONTROL", on_control)
+    svc.every(cfg.state_reload_s, reload_state)
+    svc.every(cfg.breaker_publish_s, republish_breaker)
+    svc.heartbeat_extras.append(lambda: {
+        "breakers": {breaker.name: breaker.state}, "trading_state": executor.trading_state,
+        "open_positions": len(store.positions), **dict(executor.stats)})

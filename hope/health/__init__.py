@@ -1,0 +1,1 @@
+"""Health: heartbeat registry, hung/down detection with supervisord restarts, HTTP and metrics."""

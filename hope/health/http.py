@@ -1,0 +1,99 @@
+"""The monitor's HTTP server on 127.0.0.1: ``/health``, ``/metrics``, ``/`` (status page).
+
+Unknown paths get 404 JSON, other methods than GET/HEAD 405 JSON, requests with a body over
+``max_request_bytes`` 413 JSON; an exception inside a handler is a 500 JSON and a log line,
+never a crash of the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from hope.health.metrics import CONTENT_TYPE
+
+log = logging.getLogger("hope.health.http")
+
+
+class HealthHttp:
+    def __init__(self, *, host: str, port: int, max_request_bytes: int,
+                 not_up: Callable[[], Mapping[str, Any]], metrics: Callable[[], bytes],
+                 page: Callable[[], str]) -> None:
+        self.host, self.port = host, port
+        self.max_request_bytes = max_request_bytes
+        self._not_up, self._metrics, self._page = not_up, metrics, page
+        self.requests = 0
+        self.errors = 0
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_request_bytes,
+                              middlewares=[self._guard])
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics_view)
+        app.router.add_get("/", self._status)
+        return app
+
+    async def start(self) -> int:
+        """Bind and serve; returns the port actually bound (useful with port 0)."""
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        return self.bound_port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _guard(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+        self.requests += 1
+        length = request.content_length
+        if length is not None and length > self.max_request_bytes:
+            return _json(413, {"error": "request too large",
+                               "limit_bytes": self.max_request_bytes})
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return _json(404, {"error": "not found", "path": request.path,
+                               "paths": ["/", "/health", "/metrics"]})
+        except web.HTTPMethodNotAllowed as exc:
+            return _json(405, {"error": "method not allowed", "method": request.method,
+                               "allowed": sorted(exc.allowed_methods)},
+                         headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
+        except web.HTTPRequestEntityTooLarge:
+            return _json(413, {"error": "request too large",
+                               "limit_bytes": self.max_request_bytes})
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a bug in a view must not take the monitor down
+            self.errors += 1
+            log.exception("http handler failed")
+            return _json(500, {"error": "internal error", "detail": type(exc).__name__})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        bad = dict(self._not_up())
+        if bad:
+            return _json(503, {"status": "DEGRADED", "not_up": bad})
+        return _json(200, {"status": "UP"})
+
+    async def _metrics_view(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._metrics(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._page(), content_type="text/html", charset="utf-8")
+
+
+def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)

@@ -1,0 +1,186 @@
+"""Health judgement: UP, DOWN, HUNG, FATAL from heartbeats and supervisord's process states.
+
+- UP: a heartbeat within ``down_after_s`` (and, if ``stall_after_s`` is set, progress on a
+  non-empty queue).
+- HUNG: no heartbeat for ``down_after_s`` while supervisord says the process is RUNNING (heartbeats
+  come from the handler loop, so a blocked loop stops them while the pid lives), or stalled
+  progress. Restarted (stop + start) within the restart budget.
+- FATAL: supervisord gave up. Reported, and started again after ``fatal_restart_delay_s`` if the
+  budget allows.
+- DOWN: no heartbeat and the process is not running (exited, backoff, stopped) or supervisord is
+  unreachable; supervisord's own autorestart handles those.
+
+Pure logic: the caller gathers supervisord states and performs the :class:`Restart` actions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hope.clock import WallClock
+from hope.health.config import HealthConfig
+from hope.health.registry import Registry, ServiceEntry
+
+
+@dataclass(frozen=True)
+class Restart:
+    service: str
+    mode: str      # "restart" (stop, then start) or "start" (from FATAL)
+    reason: str
+
+
+class RestartBudget:
+    """At most ``limit`` restarts per service in any ``window_s``: a crash loop is not fed."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._at: dict[str, deque[float]] = {}
+
+    def allows(self, service: str, now: float) -> bool:
+        times = self._at.setdefault(service, deque())
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        return len(times) < self.limit
+
+    def spend(self, service: str, now: float) -> None:
+        self._at.setdefault(service, deque()).append(now)
+
+
+class HealthMonitor:
+    def __init__(self, cfg: HealthConfig, registry: Registry, clock: WallClock,
+                 self_name: str = "health-monitor") -> None:
+        self.cfg = cfg
+        self.registry = registry
+        self.clock = clock
+        self.self_name = self_name
+        self.started_at = clock.time()
+        self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
+        self._restarted_at: dict[str, float] = {}
+        self._fatal_since: dict[str, float] = {}
+        self._budget_reported: set[str] = set()
+        self.restarts_total = 0
+        for name in cfg.required:
+            registry.ensure(name)
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def on_heartbeat(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Record a beat; returns HEALTH payloads for a service that just came (back) UP."""
+        now = self.clock.time()
+        entry = self.registry.observe(payload, now)
+        self._fatal_since.pop(entry.service, None)
+        self._restarted_at.pop(entry.service, None)  # it beats again: grace over
+        if entry.service == self.self_name:
+            return self._set(entry, "UP", "")
+        status, detail = self._fresh_status(entry, now)
+        return self._set(entry, status, detail)
+
+    def on_process_event(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A HEALTH event from the supervisord event listener (EXITED, BACKOFF, FATAL)."""
+        name = payload.get("service")
+        status = payload.get("status")
+        if not isinstance(name, str) or status not in ("DOWN", "FATAL"):
+            return []
+        entry = self.registry.ensure(name)
+        if status == "FATAL":
+            self._fatal_since.setdefault(name, self.clock.time())
+        # Already on the bus from the listener: update our view without publishing it again.
+        entry.status = str(status)
+        entry.detail = str(payload.get("detail", ""))
+        return []
+
+    # --- periodic --------------------------------------------------------------------------
+
+    def check(self, states: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], list[Restart]]:
+        """Judge every known service. ``states``: supervisord state names by service, or None
+        when supervisord cannot be asked (then nothing is restarted). Returns HEALTH payloads
+        for status changes and the restarts to perform."""
+        now = self.clock.time()
+        changes: list[dict[str, Any]] = []
+        restarts: list[Restart] = []
+        for name, entry in sorted(self.registry.entries.items()):
+            if name == self.self_name:
+                continue
+            state = states.get(name) if states is not None else None
+            restarted = self._restarted_at.get(name)
+            if restarted is not None and now - restarted < self.cfg.restart_grace_s:
+                continue  # give the restarted process time to come up and beat
+            status, detail = self._judge(entry, state, now)
+            changes += self._set(entry, status, detail)
+            if states is None or status not in ("HUNG", "FATAL"):
+                continue
+            if status == "FATAL":
+                since = self._fatal_since.setdefault(name, now)
+                if now - since < self.cfg.fatal_restart_delay_s:
+                    continue
+            if not self.budget.allows(name, now):
+                if name not in self._budget_reported:
+                    self._budget_reported.add(name)
+                    changes.append(self._payload(entry, status, f"{detail}; restart budget of "
+                                                 f"{self.cfg.restart_budget} per "
+                                                 f"{self.cfg.restart_window_s:g}s exhausted"))
+                continue
+            self._budget_reported.discard(name)
+            self.budget.spend(name, now)
+            self._restarted_at[name] = now
+            self._fatal_since.pop(name, None)
+            entry.restarts += 1
+            self.restarts_total += 1
+            restarts.append(Restart(name, "start" if status == "FATAL" else "restart", detail))
+        return changes, restarts
+
+    def not_up(self) -> dict[str, dict[str, str]]:
+        """Required services that are not UP, with their status and detail (for /health)."""
+        out = {}
+        for name in self.cfg.required:
+            entry = self.registry.get(name)
+            if entry is None or entry.status != "UP":
+                out[name] = {"status": entry.status if entry else "UNKNOWN",
+                             "detail": entry.detail if entry else "never seen"}
+        return out
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _fresh_status(self, entry: ServiceEntry, now: float) -> tuple[str, str]:
+        depth = entry.progress.get("queue_depth")
+        if (self.cfg.stall_after_s > 0 and isinstance(depth, int) and depth > 0
+                and now - entry.last_progress_at > self.cfg.stall_after_s):
+            return "HUNG", (f"no progress for {now - entry.last_progress_at:.0f}s with {depth} "
+                            "events queued")
+        return "UP", ""
+
+    def _judge(self, entry: ServiceEntry, state: str | None, now: float) -> tuple[str, str]:
+        since = entry.last_beat or self.started_at
+        silent = now - since
+        if silent <= self.cfg.down_after_s:
+            if entry.last_beat:
+                return self._fresh_status(entry, now)
+            return entry.status, entry.detail  # not seen yet, still within the first window
+        if state == "FATAL" or (state is None and entry.service in self._fatal_since):
+            return "FATAL", "supervisord gave up starting it (FATAL)"
+        what = f"no heartbeat for {silent:.0f}s" if entry.last_beat else \
+            f"no heartbeat since the monitor started {silent:.0f}s ago"
+        if state == "RUNNING":
+            return "HUNG", f"{what} while the process is RUNNING"
+        if state is None:
+            return "DOWN", what
+        return "DOWN", f"{what}; supervisord: {state}"
+
+    def _set(self, entry: ServiceEntry, status: str, detail: str) -> list[dict[str, Any]]:
+        if status == entry.status:
+            entry.detail = detail
+            return []
+        previous = entry.status
+        entry.status, entry.detail = status, detail
+        payload = self._payload(entry, status, detail)
+        payload["previous"] = previous
+        return [payload]
+
+    @staticmethod
+    def _payload(entry: ServiceEntry, status: str, detail: str) -> dict[str, Any]:
+        return {"service": entry.service, "status": status, "detail": detail,
+                "pid": entry.pid, "restarts": entry.restarts}

@@ -1,0 +1,106 @@
+"""A small supervisord XML-RPC client over its unix socket (``[unix_http_server]``).
+
+xmlrpc.client speaks HTTP over TCP only; :class:`UnixTransport` swaps in a connection that
+connects to an AF_UNIX path. Blocking: call from a thread (``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+
+class SupervisorError(RuntimeError):
+    """supervisord is unreachable or refused a call; the message names the socket and call."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class UnixTransport(xmlrpc.client.Transport):
+    """An xmlrpc Transport whose every request goes to one unix socket path."""
+
+    def __init__(self, path: str, timeout: float = 30.0) -> None:
+        super().__init__()
+        self._path = path
+        self._timeout = timeout
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        return _UnixConnection(self._path, self._timeout)
+
+
+class SupervisorClient:
+    """The calls the health monitor needs: process states, stop/start, a signal."""
+
+    def __init__(self, socket_path: str | Path, group: str = "hope", timeout: float = 30.0) -> None:
+        self.socket_path = str(socket_path)
+        self.group = group
+        self._timeout = timeout
+
+    def _proxy(self) -> Any:
+        # A fresh proxy per call: xmlrpc connections are not thread-safe and calls are rare.
+        return xmlrpc.client.ServerProxy("http://localhost/RPC2",
+                                         transport=UnixTransport(self.socket_path, self._timeout))
+
+    def _call(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self._proxy().supervisor, method)(*args)
+        except xmlrpc.client.Fault as exc:
+            raise SupervisorError(f"{self.socket_path}: supervisor.{method}{args}: "
+                                  f"{exc.faultString}") from None
+        except (OSError, xmlrpc.client.ProtocolError, http.client.HTTPException) as exc:
+            raise SupervisorError(f"{self.socket_path}: supervisor.{method}: cannot reach "
+                                  f"supervisord ({exc})") from None
+
+    def full_name(self, service: str) -> str:
+        return f"{self.group}:{service}" if self.group else service
+
+    def states(self) -> dict[str, str]:
+        """State names (RUNNING, BACKOFF, FATAL, ...) of our group's programs, by service name."""
+        out = {}
+        for info in self._call("getAllProcessInfo"):
+            if not self.group or info.get("group") == self.group:
+                out[info["name"]] = info["statename"]
+        return out
+
+    def process_info(self, service: str) -> dict[str, Any]:
+        return self._call("getProcessInfo", self.full_name(service))
+
+    def stop(self, service: str) -> None:
+        """Stop and wait: supervisord sends stopsignal, then SIGKILL after stopwaitsecs."""
+        try:
+            self._call("stopProcess", self.full_name(service), True)
+        except SupervisorError as exc:
+            if "NOT_RUNNING" not in str(exc):
+                raise
+
+    def start(self, service: str) -> None:
+        try:
+            self._call("startProcess", self.full_name(service), True)
+        except SupervisorError as exc:
+            if "ALREADY_STARTED" not in str(exc):
+                raise
+
+    def restart(self, service: str) -> None:
+        """Stop (a hung loop may ignore SIGTERM: supervisord escalates to SIGKILL), then start."""
+        self.stop(service)
+        self.start(service)
+
+    def signal(self, service: str, sig: str) -> None:
+        self._call("signalProcess", self.full_name(service), sig)

@@ -1,0 +1,266 @@
+"""Recorded market data behind one interface: trades and bars, format detected from the header.
+
+Every reader yields :class:`Trade` (or :class:`Bar`) tuples with the time in float seconds UTC and
+the symbol without the slash (``EVX/BTC`` -> ``EVXBTC``). Files may be gzip or plain text. A bad
+row never stops a read: it is reported as ``file:line: reason``, counted in the feed's
+:class:`FeedErrors` and skipped. Parsing uses the ``csv`` module and one tight loop per format,
+because evaluation must run at well over 100,000 trades/s.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+MAX_ERROR_MESSAGES = 50  # keep the first few messages; the count keeps growing
+
+
+class Trade(NamedTuple):
+    ts: float          # seconds since the epoch, UTC
+    symbol: str        # without the slash: "EVXBTC"
+    price: float
+    qty: float         # base units
+    taker_buy: bool    # the aggressor bought (is_buyer_maker == false)
+
+
+class Bar(NamedTuple):
+    ts: float          # bar open time, seconds since the epoch, UTC
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class FeedError(ValueError):
+    """A file that cannot be read at all (missing, unknown header). Bad rows are not errors."""
+
+
+@dataclass
+class FeedErrors:
+    """Bad rows of one feed: a count and the first messages, each ``file:line: reason``."""
+
+    count: int = 0
+    messages: list[str] = field(default_factory=list)
+    on_error: Callable[[str], None] | None = None
+
+    def add(self, path: str, line: int, reason: str) -> None:
+        self.count += 1
+        msg = f"{path}:{line}: {reason}"
+        if len(self.messages) < MAX_ERROR_MESSAGES:
+            self.messages.append(msg)
+        if self.on_error is not None:
+            self.on_error(msg)
+
+
+class TradeFeed(Protocol):
+    """What every trade source offers: iterate trades in market-time order; bad rows counted."""
+
+    path: str
+    kind: str          # "trades" or "bars"
+    errors: FeedErrors
+
+    def __iter__(self) -> Iterator[Trade]: ...
+
+
+# --- format detection ---------------------------------------------------------------------
+
+# header -> (format name, kind). Compared as tuples of stripped lower-case column names.
+FORMATS: dict[tuple[str, ...], tuple[str, str]] = {
+    ("symbol", "timestamp", "datetime", "side", "price", "amount", "btc_volume"):
+        ("ccxt_aggtrades", "trades"),
+    ("exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"):
+        ("tardis_trades", "trades"),
+    ("timestamp", "id", "side", "price", "amount", "cost", "is_buyer_maker"):
+        ("binance_aggtrades", "trades"),
+    ("timestamp", "open", "high", "low", "close", "volume"): ("ohlcv_bars", "bars"),
+    ("symbol", "date", "open", "high", "low", "close", "volume"): ("ohlcv_long_bars", "bars"),
+}
+
+_SYMBOL_TOKEN = re.compile(r"^[A-Z0-9]+(?:[-/][A-Z0-9]+)?$")
+_PUMP_TIME = re.compile(r"_(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})Z")
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def symbol_from_name(path: str | Path) -> str:
+    """The first upper-case market token of a file name: ``binance_XRPETH_...`` -> ``XRPETH``."""
+    for token in Path(path).name.split("_"):
+        if len(token) >= 5 and _SYMBOL_TOKEN.match(token) and any(c.isalpha() for c in token):
+            return token.replace("/", "")
+    return Path(path).name.split(".")[0]
+
+
+def pump_time_from_name(path: str | Path) -> float | None:
+    """The announced pump time in a file name (``..._2021-01-09T2100Z...``), or None."""
+    m = _PUMP_TIME.search(Path(path).name)
+    if not m:
+        return None
+    day, hh, mm = m.groups()
+    return datetime.fromisoformat(f"{day}T{hh}:{mm}:00+00:00").timestamp()
+
+
+def detect_format(header: list[str]) -> tuple[str, str]:
+    """(format, kind) for a CSV header; FeedError when no known format matches."""
+    key = tuple(h.strip().lower() for h in header)
+    try:
+        return FORMATS[key]
+    except KeyError:
+        raise FeedError(f"unknown header {','.join(header)!r}") from None
+
+
+def _iso_ts(text: str) -> float:
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+_SIDES = {"buy": True, "sell": False}
+_BOOLS = {"true": True, "false": False}
+_new = tuple.__new__  # skips NamedTuple.__new__'s Python-level call: 20 % faster reads
+
+
+class FileFeed:
+    """One recorded file. Iterating yields Trades (trade files) or Bars (bar files), in order.
+
+    Rows whose time goes backwards are bad rows too: consumers rely on a monotonic market clock.
+    """
+
+    def __init__(self, path: str | Path, symbol: str | None = None,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self.path = str(path)
+        self._path = Path(path)
+        self.errors = FeedErrors(on_error=on_error)
+        self.rows = 0
+        self._syms: dict[str, str] = {}
+        self.last_ts: dict[str, float] = {}
+        try:
+            with _open_text(self._path) as fh:
+                header = next(csv.reader(fh), None)
+        except FileNotFoundError:
+            raise FeedError(f"{self.path}: file not found") from None
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise FeedError(f"{self.path}: unreadable ({exc})") from None
+        if not header:
+            raise FeedError(f"{self.path}:1: empty file, no header")
+        try:
+            self.format, self.kind = detect_format(header)
+        except FeedError as exc:
+            raise FeedError(f"{self.path}:1: {exc}") from None
+        self.symbol = symbol or symbol_from_name(self.path)
+
+    def __repr__(self) -> str:
+        return f"FileFeed({self.path!r}, format={self.format})"
+
+    def __iter__(self) -> Iterator:
+        parse = getattr(self, "_parse_" + self.format)
+        yield from self._rows(parse)
+
+    def trades(self) -> Iterator[Trade]:
+        if self.kind != "trades":
+            raise FeedError(f"{self.path}: holds {self.kind}, not trades")
+        return iter(self)
+
+    def bars(self) -> Iterator[Bar]:
+        if self.kind != "bars":
+            raise FeedError(f"{self.path}: holds {self.kind}, not bars")
+        return iter(self)
+
+    def _rows(self, parse: Callable[[list[str]], tuple]) -> Iterator:
+        width = len(next(k for k, v in FORMATS.items() if v[0] == self.format))
+        last: dict[str, float] = {}
+        self.last_ts = last  # symbol -> latest time read: the symbols this file holds
+        isfinite = math.isfinite
+        add = self.errors.add
+        rows = 0
+        try:
+            fh = _open_text(self._path)
+        except OSError as exc:
+            add(self.path, 0, f"unreadable ({exc})")
+            return
+        with fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            lineno = 1
+            try:
+                for row in reader:
+                    lineno += 1
+                    if len(row) != width:
+                        if row:
+                            add(self.path, lineno, f"expected {width} columns, got {len(row)}")
+                        continue
+                    try:
+                        item = parse(row)
+                    except ValueError as exc:
+                        add(self.path, lineno, f"bad value ({exc})")
+                        continue
+                    except KeyError as exc:
+                        add(self.path, lineno, f"bad value {exc.args[0]!r} (expected buy/sell "
+                                               "or true/false)")
+                        continue
+                    ts, sym, price, qty = item[0], item[1], item[2], item[-1 if len(item) == 7 else 3]
+                    if not (ts > 0 and price > 0 and qty >= 0 and isfinite(ts)
+                            and isfinite(price) and isfinite(qty)):
+                        add(self.path, lineno, "time, price or quantity not a positive finite number")
+                        continue
+                    prev = last.get(sym)
+                    if prev is not None and ts < prev:
+                        add(self.path, lineno, f"time goes backwards ({ts} < {prev})")
+                        continue
+                    last[sym] = ts
+                    rows += 1
+                    yield item
+            except (csv.Error, OSError, EOFError, UnicodeDecodeError) as exc:
+                add(self.path, lineno + 1, f"unreadable rest of file ({exc})")
+            finally:
+                self.rows += rows
+
+    # One parser per format: row -> Trade/Bar; raise ValueError/KeyError on bad values.
+    def _sym(self, raw: str) -> str:
+        sym = self._syms.get(raw)
+        if sym is None:
+            sym = self._syms[raw] = raw.replace("/", "")
+        return sym
+
+    def _parse_ccxt_aggtrades(self, r: list[str]) -> Trade:
+        return _new(Trade, (float(r[1]) / 1000.0, self._sym(r[0]), float(r[4]), float(r[5]),
+                            _SIDES[r[3]]))
+
+    def _parse_tardis_trades(self, r: list[str]) -> Trade:
+        return _new(Trade, (float(r[2]) / 1e6, self._sym(r[1]), float(r[6]), float(r[7]),
+                            _SIDES[r[5]]))
+
+    def _parse_binance_aggtrades(self, r: list[str]) -> Trade:
+        # is_buyer_maker == true means the taker sold; it is the authoritative column.
+        return _new(Trade, (float(r[0]) / 1000.0, self.symbol, float(r[3]), float(r[4]),
+                            not _BOOLS[r[6]]))
+
+    def _parse_ohlcv_bars(self, r: list[str]) -> Bar:
+        return _new(Bar, (_iso_ts(r[0]), self.symbol, float(r[1]), float(r[2]), float(r[3]),
+                          float(r[4]), float(r[5])))
+
+    def _parse_ohlcv_long_bars(self, r: list[str]) -> Bar:
+        return _new(Bar, (_iso_ts(r[1]), self._sym(r[0]), float(r[2]), float(r[3]),
+                          float(r[4]), float(r[5]), float(r[6])))
+
+
+def open_feed(path: str | Path, symbol: str | None = None,
+              on_error: Callable[[str], None] | None = None) -> FileFeed:
+    """Open a recorded file of any known format; raises FeedError if it cannot be read at all."""
+    return FileFeed(path, symbol=symbol, on_error=on_error)

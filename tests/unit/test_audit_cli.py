@@ -1,0 +1,120 @@
+"""`hope keys`, `hope audit verify` and `hope trace` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from hope.audit.trace import trace
+from hope.cli import main
+from hope.envelope import new_event
+from tests.unit.test_audit_writer import ev, make_state, writer
+
+
+def pinned_config(st, key_ids: list[str]) -> str:
+    path = st.root / "hope.toml"
+    path.write_text("[audit]\ntrusted_keys = " + json.dumps(key_ids) + "\n")
+    return str(path)
+
+
+def key_id_from(out: str) -> str:
+    return next(line.split()[-1] for line in out.splitlines() if line.startswith("key id:"))
+
+
+def test_keys_init_creates_private_key_0600_and_is_idempotent(capsys):
+    """`hope keys init` writes audit.key (0600) and audit.pub once, and prints the key id."""
+    st = make_state()
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    out = capsys.readouterr().out
+    assert "created" in out and key_id_from(out).startswith("ed25519:")
+    assert (st.keys / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert (st.keys / "audit.pub").exists()
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    assert "exists" in capsys.readouterr().out
+
+
+def test_keys_rotate_keeps_the_old_public_key(capsys):
+    """`hope keys rotate` prints old -> new and keeps the old public key file."""
+    st = make_state()
+    main(["keys", "init", "--state-dir", str(st.root)])
+    old = key_id_from(capsys.readouterr().out)
+    assert main(["keys", "rotate", "--state-dir", str(st.root)]) == 0
+    new = key_id_from(capsys.readouterr().out)
+    assert new != old
+    assert (st.keys / f"audit-{old.split(':')[1]}.pub").exists()
+
+
+def test_audit_verify_exit_codes_and_json(capsys):
+    """verify exits 0 on a clean log, 1 on tampering, and --json gives the report."""
+    st = make_state()
+    main(["keys", "init", "--state-dir", str(st.root)])
+    cfg = pinned_config(st, [key_id_from(capsys.readouterr().out)])
+    with writer(st) as w:
+        for i in range(1, 4):
+            w.append(ev(i))
+    args = ["audit", "verify", "--state-dir", str(st.root), "--config", cfg]
+    assert main(args) == 0
+    assert "audit verify: OK" in capsys.readouterr().out
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["records"] == 3
+    p = st.events / "prices.jsonl"
+    p.write_text(p.read_text().replace("EVXBTC", "EVXBTD", 1))
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "events/prices.jsonl:1: hash does not match" in out and "FAILED" in out
+
+
+def test_audit_verify_strict_fails_on_unsealed_tail(capsys):
+    """--strict turns an unsealed tail into exit 1."""
+    st = make_state()
+    main(["keys", "init", "--state-dir", str(st.root)])
+    cfg = pinned_config(st, [key_id_from(capsys.readouterr().out)])
+    w = writer(st)
+    w.append(ev(1))
+    w.sync()
+    args = ["audit", "verify", "--state-dir", str(st.root), "--config", cfg]
+    assert main(args) == 0
+    assert main([*args, "--strict"]) == 1
+    w.close()
+    assert main([*args, "--strict"]) == 0
+
+
+def trade(st, corr: str) -> None:
+    """signal → decision → order → fill → close under one correlation id, plus noise."""
+    sig = ev(1, "SIGNAL", corr=corr, payload={"symbol": "EVXBTC", "strategy": "pump",
+                                              "price": 1e-5, "market_ts": 1.77e9})
+    dec = new_event("DECISION", {"symbol": "EVXBTC", "action": "BUY", "confidence": 0.8,
+                                 "reasons": [], "position_size": 10.0,
+                                 "targets": {}, "config_hash": "cfg:x"}, source="decision-engine",
+                    parent=sig, timestamp="2026-02-02T15:00:02.000000Z")
+    order = new_event("ORDER", {"symbol": "EVXBTC", "order_id": "o1", "status": "NEW",
+                                "quantity": 5.0}, source="executor", parent=dec,
+                      timestamp="2026-02-02T15:00:03.000000Z")
+    fill = new_event("FILL", {"symbol": "EVXBTC", "order_id": "o1", "filled_qty": 5.0,
+                              "avg_price": 1e-5, "commission": 0.0, "commission_asset": "BTC"},
+                     source="executor", parent=order, timestamp="2026-02-02T15:00:04.000000Z")
+    close = new_event("CLOSE", {"symbol": "EVXBTC", "order_id": "o1", "entry_price": 1e-5,
+                                "exit_price": 1.1e-5, "quantity": 5.0, "pnl": 5e-6, "fees": 0.0,
+                                "reason": "take_profit", "holding_s": 30.0, "quote": "BTC"},
+                      source="executor", parent=fill, timestamp="2026-02-02T15:00:05.000000Z")
+    with writer(st) as w:
+        for e in (close, fill, sig, order, dec, ev(9, "SIGNAL", corr="other",
+                  payload={"symbol": "X", "strategy": "pump", "price": 1.0, "market_ts": 1.0})):
+            w.append(e)
+
+
+def test_trace_follows_one_correlation_id_in_order(capsys):
+    """`hope trace` lists signal → decision → order → fill → close with wall and market time."""
+    st = make_state()
+    trade(st, "corr-1")
+    capsys.readouterr()  # drop the writer's "created a key" log line
+    hops = trace(st, "corr-1")
+    assert [h.event_type for h in hops] == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
+    assert hops[0].market_ts == 1.77e9 and hops[1].market_ts is None
+    assert hops[2].causation_id == hops[1].event_id
+    assert main(["trace", "corr-1", "--state-dir", str(st.root), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [h["event_type"] for h in data["hops"]][-1] == "CLOSE"
+    assert main(["trace", "corr-1", "--state-dir", str(st.root)]) == 0
+    assert "take_profit" in capsys.readouterr().out
+    assert main(["trace", "nope", "--state-dir", str(st.root)]) == 1

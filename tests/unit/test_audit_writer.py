@@ -1,0 +1,316 @@
+"""AuditWriter: chained records, exactly once, watermarks, group commit, crash and disk-full safety."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from hope.audit.canonical import GENESIS, record_hash
+from hope.audit.config import AuditConfig
+from hope.audit.keys import init_keys
+from hope.audit.verify import verify
+from hope.audit.writer import AuditUnavailable, AuditWriter, SeqTrack
+from hope.clock import ManualClock
+from hope.envelope import new_event
+from hope.paths import StatePaths
+
+
+def make_state() -> StatePaths:
+    return StatePaths.at(tempfile.mkdtemp(dir="/tmp", prefix="hope-audit-")).ensure()
+
+
+def ev(seq: int, event_type: str = "PRICE", publisher: str = "scanner", epoch: str = "e1",
+       corr: str | None = None, payload: dict | None = None, parent=None, ts: str | None = None):
+    """A stamped event as the bus would deliver it."""
+    if payload is None:
+        payload = {"symbol": "EVXBTC", "price": 1.0 + seq, "market_ts": 1.7e9 + seq}
+    env = new_event(event_type, payload, source=publisher, correlation_id=corr, parent=parent,
+                    timestamp=ts or f"2026-02-02T15:00:{seq % 60:02d}.{seq:06d}Z")
+    env.publisher, env.epoch, env.seq, env.tseq = publisher, epoch, seq, seq
+    return env
+
+
+def writer(state: StatePaths, clock: ManualClock | None = None, **cfg) -> AuditWriter:
+    return AuditWriter(state, AuditConfig(**cfg), clock or ManualClock())
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_records_are_chained_per_family_and_routed_by_type():
+    """Each family file holds its own chain: prev_hash links, hash recomputes, types routed."""
+    st = make_state()
+    with writer(st) as w:
+        for i in (1, 2, 3):
+            w.append(ev(i))
+        w.append(ev(4, "CONTROL", payload={"service": "scanner", "command": "pause"}))
+    prices = lines(st.events / "prices.jsonl")
+    assert [r["seq"] for r in prices] == [1, 2, 3]
+    assert prices[0]["prev_hash"] == GENESIS
+    assert [r["prev_hash"] for r in prices[1:]] == [r["hash"] for r in prices[:-1]]
+    assert all(r["hash"] == record_hash(r) for r in prices)
+    assert lines(st.events / "system.jsonl")[0]["event_type"] == "CONTROL"
+
+
+def test_duplicates_are_dropped_also_after_restart():
+    """The same event_id is written once, even when redelivered after the writer restarts."""
+    st = make_state()
+    e = ev(1)
+    with writer(st) as w:
+        assert w.append(e) is True
+        assert w.append(e) is False
+    with writer(st) as w:
+        assert w.append(e) is False
+        assert w.stats["duplicates"] == 1
+    assert len(lines(st.events / "prices.jsonl")) == 1
+
+
+def test_watermark_is_contiguous_and_only_advances_on_fsync():
+    """The watermark is the highest contiguous fsynced seq per publisher and epoch."""
+    st = make_state()
+    w = writer(st)
+    for i in (1, 2, 4):
+        w.append(ev(i))
+    assert w.watermarks() == {}
+    w.sync()
+    assert w.watermarks() == {"scanner": {"e1": 2}}
+    assert w.holes() == [("scanner", "e1", 3, 3)]
+    w.append(ev(3))
+    assert w.watermarks() == {"scanner": {"e1": 2}}
+    w.sync()
+    assert w.watermarks() == {"scanner": {"e1": 4}}
+    w.close()
+    assert writer(st).watermarks() == {"scanner": {"e1": 4}}
+
+
+def test_group_commit_fsyncs_by_count_and_by_time():
+    """fsync happens after fsync_max_records records or fsync_interval_ms, not per record."""
+    st = make_state()
+    calls = []
+    clock = ManualClock()
+    w = AuditWriter(st, AuditConfig(fsync_max_records=10, fsync_interval_ms=50), clock,
+                    fsync=lambda fd: calls.append(fd))
+    for i in range(1, 10):
+        w.append(ev(i))
+    assert calls == []
+    w.append(ev(10))
+    assert len(calls) >= 1 and w.watermarks() == {"scanner": {"e1": 10}}
+    n = len(calls)
+    w.append(ev(11))
+    w.tick()
+    assert len(calls) == n
+    clock.advance(0.05)
+    w.tick()
+    assert len(calls) > n and w.watermarks() == {"scanner": {"e1": 11}}
+
+
+def test_checkpoints_are_signed_and_copied_to_the_witness():
+    """A checkpoint seals every checkpoint_every_records records, identical in the witness copy."""
+    st = make_state()
+    w = writer(st, checkpoint_every_records=5)
+    for i in range(1, 13):
+        w.append(ev(i))
+        w.sync()
+    main = (st.events / "checkpoints.jsonl").read_text()
+    assert main == (st.witness / "checkpoints.jsonl").read_text()
+    sizes = [json.loads(x)["size"] for x in main.splitlines()]
+    assert sizes == [5, 10]
+    w.close()
+    sizes = [json.loads(x)["size"] for x in (st.events / "checkpoints.jsonl").read_text().splitlines()]
+    assert sizes[-1] == 12
+    assert verify(st).ok
+
+
+def test_checkpoint_time_deadline_seals_a_slow_trickle():
+    """Fewer records than the count still get sealed once checkpoint_interval_ms has passed."""
+    st = make_state()
+    clock = ManualClock()
+    w = writer(st, clock, checkpoint_interval_ms=50)
+    w.append(ev(1))
+    w.sync()
+    assert verify(st).unsealed == {"prices": 1}
+    clock.advance(0.05)
+    w.tick()
+    assert verify(st).unsealed == {}
+
+
+def test_gap_record_advances_the_watermark_and_survives_restart():
+    """record_gap writes a GAP record; the watermark passes the lost range, also after restart."""
+    st = make_state()
+    w = writer(st)
+    w.append(ev(1))
+    w.append(ev(5))
+    w.record_gap("scanner", "e1", 2, 4)
+    w.close()
+    assert w.watermarks() == {"scanner": {"e1": 5}}
+    gap = lines(st.events / "system.jsonl")[0]
+    assert gap["event_type"] == "GAP" and gap["payload"]["from"] == 2
+    assert writer(st).watermarks() == {"scanner": {"e1": 5}}
+    assert verify(st).ok and len(verify(st).gaps) == 1
+    with pytest.raises(ValueError):
+        w.record_gap("scanner", "e1", 3, 2)
+
+
+def test_torn_tail_is_quarantined_and_the_chain_continues():
+    """A partial last line goes to quarantine; new records link to the last good one."""
+    st = make_state()
+    with writer(st) as w:
+        w.append(ev(1))
+        w.append(ev(2))
+    path = st.events / "prices.jsonl"
+    good = path.read_bytes()
+    with open(path, "ab") as fh:
+        fh.write(b'{"event_type":"PRICE","seq":3,"pay')
+    with writer(st) as w:
+        assert path.read_bytes() == good
+        w.append(ev(3))
+    torn = list(st.quarantine.glob("audit-prices.jsonl-*.torn"))
+    assert len(torn) == 1 and torn[0].read_bytes().startswith(b'{"event_type":"PRICE","seq":3')
+    recs = lines(path)
+    assert recs[2]["prev_hash"] == recs[1]["hash"]
+    assert verify(st).ok
+
+
+def test_invalid_complete_last_line_is_quarantined_too():
+    """A complete last line whose hash does not recompute (zeroed blocks) is moved aside."""
+    st = make_state()
+    with writer(st) as w:
+        w.append(ev(1))
+    path = st.events / "prices.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(b"\0\0\0\0\n")
+    with writer(st) as w:
+        w.append(ev(2))
+    assert len(lines(path)) == 2
+    assert verify(st).ok
+
+
+class FlakyDisk:
+    """An os.write that fails with ENOSPC while ``full``, optionally after writing a few bytes."""
+
+    def __init__(self, partial: int = 0) -> None:
+        self.full = False
+        self.partial = partial
+
+    def __call__(self, fd: int, data) -> int:
+        if self.full:
+            if self.partial:
+                n = os.write(fd, bytes(data[: self.partial]))
+                self.partial = 0
+                return n
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+@pytest.mark.parametrize("partial", [0, 7])
+def test_disk_full_stops_the_watermark_keeps_records_and_resumes(partial):
+    """ENOSPC: watermark frozen, nothing lost, loud error; writes resume when space returns."""
+    st = make_state()
+    disk = FlakyDisk(partial)
+    clock = ManualClock()
+    w = AuditWriter(st, AuditConfig(), clock, write=disk)
+    w.append(ev(1))
+    w.sync()
+    disk.full = True
+    for i in range(2, 6):
+        w.append(ev(i))
+    assert w.sync() is False
+    assert w.disk_full and w.watermarks() == {"scanner": {"e1": 1}}
+    w.tick()
+    assert w.watermarks() == {"scanner": {"e1": 1}}
+    disk.full = False
+    w.tick()
+    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 5}}
+    w.close()
+    assert [r["seq"] for r in lines(st.events / "prices.jsonl")] == [1, 2, 3, 4, 5]
+    assert verify(st).ok
+
+
+def test_disk_full_past_the_buffer_bound_refuses_new_events():
+    """With the disk full and the buffer at max_pending_bytes, append raises AuditUnavailable."""
+    st = make_state()
+    disk = FlakyDisk()
+    w = AuditWriter(st, AuditConfig(max_pending_bytes=500), ManualClock(), write=disk)
+    disk.full = True
+    w.append(ev(1))
+    w.sync()
+    w.append(ev(2))
+    with pytest.raises(AuditUnavailable):
+        w.append(ev(3))
+    assert w.stats["refused"] == 1
+    disk.full = False
+    w.tick()
+    assert w.watermarks() == {"scanner": {"e1": 2}}
+    assert w.append(ev(3)) is True
+
+
+def test_heartbeats_are_summarised_not_written_one_by_one():
+    """HEARTBEATs produce one HEARTBEAT_SUMMARY per service per window; WATERMARKs are ignored."""
+    st = make_state()
+    clock = ManualClock()
+    w = writer(st, clock, heartbeat_summary_s=10)
+    for i in range(3):
+        hb = new_event("HEARTBEAT", {"service": "scanner", "pid": 1}, source="scanner",
+                       timestamp=f"2026-02-02T15:00:0{i}.000000Z")
+        assert w.append(hb) is False
+    assert w.append(new_event("WATERMARK", {"watermarks": {}}, source="x")) is False
+    w.tick()
+    assert not (st.events / "system.jsonl").exists()
+    clock.advance(10)
+    w.tick()
+    w.close()
+    recs = lines(st.events / "system.jsonl")
+    assert len(recs) == 1 and recs[0]["event_type"] == "HEARTBEAT_SUMMARY"
+    assert recs[0]["payload"]["count"] == 3 and recs[0]["payload"]["service"] == "scanner"
+
+
+def test_segments_rotate_by_size_and_the_chain_continues():
+    """Past segment_max_bytes a new segment starts; the manifest lists them; verify passes."""
+    st = make_state()
+    with writer(st, segment_max_bytes=600) as w:
+        for i in range(1, 11):
+            w.append(ev(i))
+            w.sync()
+    manifest = json.loads((st.events / "manifest.json").read_text())["families"]["prices"]
+    assert manifest[0] == "prices.jsonl" and manifest[1] == "prices.000002.jsonl"
+    assert len(manifest) >= 3
+    first_of_2 = lines(st.events / manifest[1])[0]
+    assert first_of_2["prev_hash"] == lines(st.events / manifest[0])[-1]["hash"]
+    report = verify(st)
+    assert report.ok and report.records == 10 and report.files == len(manifest)
+    with writer(st, segment_max_bytes=600) as w:  # reopening continues the last segment
+        w.append(ev(11))
+    assert verify(st).ok
+
+
+def test_key_rotation_keeps_old_checkpoints_verifiable():
+    """After `rotate`, checkpoints of both keys verify when both ids are pinned."""
+    from hope.audit.keys import rotate_keys
+    st = make_state()
+    old, _ = init_keys(st.keys)
+    with writer(st) as w:
+        w.append(ev(1))
+    _, new = rotate_keys(st.keys)
+    with writer(st) as w:
+        w.append(ev(2))
+    assert verify(st, [old.key_id, new.key_id]).ok
+    assert not verify(st, [new.key_id]).ok
+    assert verify(st).ok  # fallback: every public key kept in keys/
+
+
+def test_seq_track_holes_and_ranges():
+    """SeqTrack keeps a contiguous prefix, reports holes and absorbs GAP ranges."""
+    t = SeqTrack()
+    for s in (1, 2, 5, 9):
+        t.mark(s)
+    assert t.contig == 2 and t.holes() == [(3, 4), (6, 8)]
+    t.mark_range(3, 4)
+    assert t.contig == 5
+    t.mark_range(6, 8)
+    assert t.contig == 9 and t.holes() == []

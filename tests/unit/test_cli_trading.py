@@ -1,0 +1,75 @@
+"""``hope trading`` and ``hope flatten``: file first, then a CONTROL event."""
+
+from __future__ import annotations
+
+import json
+
+import hope.cli.trading as trading_cli
+from hope.cli import main
+from hope.decision.trading_state import TradingStateStore
+
+
+def _capture(monkeypatch, error=None):
+    sent = []
+
+    def fake(cfg, command):
+        sent.append(command)
+        return error
+
+    monkeypatch.setattr(trading_cli, "publish_control", fake)
+    import hope.cli.flatten as flatten_cli
+    monkeypatch.setattr(flatten_cli, "publish_control", fake)
+    return sent
+
+
+def test_halt_writes_file_and_publishes(tmp_path, monkeypatch, capsys):
+    """``hope trading halt`` persists HALTED and publishes CONTROL halt."""
+    sent = _capture(monkeypatch)
+    assert main(["trading", "halt", "--state-dir", str(tmp_path)]) == 0
+    assert TradingStateStore(tmp_path / "trading_state").load() == "HALTED"
+    assert sent == ["halt"]
+    assert "-> HALTED" in capsys.readouterr().out
+
+
+def test_reduce_and_resume(tmp_path, monkeypatch):
+    """reduce → REDUCING, resume → ACTIVE, each published."""
+    sent = _capture(monkeypatch)
+    main(["trading", "reduce", "--state-dir", str(tmp_path)])
+    assert TradingStateStore(tmp_path / "trading_state").load() == "REDUCING"
+    main(["trading", "resume", "--state-dir", str(tmp_path)])
+    assert TradingStateStore(tmp_path / "trading_state").load() == "ACTIVE"
+    assert sent == ["reduce", "resume"]
+
+
+def test_bus_down_keeps_file_and_exits_3(tmp_path, monkeypatch, capsys):
+    """When the CONTROL cannot be published the file still holds and the exit code says so."""
+    _capture(monkeypatch, error="bus unreachable")
+    assert main(["trading", "halt", "--state-dir", str(tmp_path)]) == 3
+    assert TradingStateStore(tmp_path / "trading_state").load() == "HALTED"
+    assert "bus unreachable" in capsys.readouterr().err
+
+
+def test_status_reports_unknown_as_halted(tmp_path, capsys):
+    """``status`` on a corrupt file says HALTED and why."""
+    (tmp_path / "trading_state").write_text("garbage")
+    assert main(["trading", "status", "--json", "--state-dir", str(tmp_path)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["state"] == "HALTED" and "unreadable" in info["error"]
+
+
+def test_flatten_publishes_control(tmp_path, monkeypatch):
+    """``hope flatten`` publishes CONTROL flatten."""
+    sent = _capture(monkeypatch)
+    assert main(["flatten", "--state-dir", str(tmp_path)]) == 0
+    assert sent == ["flatten"]
+
+
+def test_publish_control_reports_missing_runtime_or_error(tmp_path, monkeypatch):
+    """publish_control returns an error text instead of raising when publishing fails."""
+    import hope.runtime as runtime  # noqa: F401  (exists once the lead lands it)
+
+    def boom(cfg, event_type, payload):
+        raise ConnectionError("no proxy")
+
+    monkeypatch.setattr(runtime, "publish_once", boom, raising=False)
+    assert "no proxy" in trading_cli.publish_control(None, "halt")

@@ -1,0 +1,90 @@
+"""PaperExchange: fills at market ± slippage, venue-style fees, a book on disk, injected faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from hope.execution.exchange import (
+    ExchangeError,
+    ExchangeTimeout,
+    OrderRejected,
+    PaperExchange,
+    client_order_id,
+    quote_of,
+)
+
+
+def ex(tmp_path, **kw) -> PaperExchange:
+    e = PaperExchange(tmp_path / "exchange", **kw)
+    e.set_price("EVXBTC", 1e-5, 1000.0)
+    return e
+
+
+def test_quote_and_client_ids():
+    """Quote currency comes from the symbol suffix; client ids derive from the decision id."""
+    assert quote_of("EVXBTC") == "BTC" and quote_of("BTCUSDT") == "USDT"
+    assert quote_of("XRPETH") == "ETH" and quote_of("BTC") is None and quote_of("FOO") is None
+    assert client_order_id("sha256:abcd") == "hope-abcd"
+
+
+def test_buy_fills_with_slippage_and_quote_commission(tmp_path):
+    """A BUY fills at price*(1+slippage); the taker fee is on notional, in the quote."""
+    e = ex(tmp_path, slippage_bps=10, commission_bps=10)
+    o = e.place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    assert o.avg_price == pytest.approx(1e-5 * 1.001)
+    assert o.quantity * o.avg_price == pytest.approx(0.001)
+    assert o.commission == pytest.approx(0.001 * 0.001)
+    assert o.commission_asset == "BTC" and o.market_ts == 1000.0 and o.status == "FILLED"
+
+
+def test_sell_fills_below_price(tmp_path):
+    """A SELL fills at price*(1-slippage) for the given quantity."""
+    o = ex(tmp_path, slippage_bps=10).place_order("c2", "EVXBTC", "SELL", quantity=50.0)
+    assert o.avg_price == pytest.approx(1e-5 * 0.999) and o.quantity == 50.0
+
+
+def test_book_survives_restart_and_dedupes_client_id(tmp_path):
+    """The book is on disk: a new instance knows the order; the same client id never fills twice."""
+    first = ex(tmp_path).place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    again = ex(tmp_path)
+    assert again.get_order("c1") == first
+    assert again.place_order("c1", "EVXBTC", "BUY", quote_amount=0.5) == first
+    assert len(again.orders()) == 1
+
+
+def test_corrupt_book_line_is_skipped_and_reported(tmp_path):
+    """A torn line in the book is skipped with file:line; the other orders load."""
+    ex(tmp_path).place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    with open(tmp_path / "exchange" / "orders.jsonl", "a") as fh:
+        fh.write('{"client_id": "c2", "sym')
+    e = ex(tmp_path)
+    assert e.get_order("c1") is not None
+    assert len(e.bad_lines) == 1 and "orders.jsonl:2:" in e.bad_lines[0]
+
+
+def test_rejections(tmp_path):
+    """No price, unknown quote or a zero amount are refused as OrderRejected."""
+    e = ex(tmp_path)
+    with pytest.raises(OrderRejected, match="no market price"):
+        e.place_order("c1", "GVTBTC", "BUY", quote_amount=0.001)
+    with pytest.raises(OrderRejected, match="quote"):
+        e.place_order("c2", "FOOBAR", "BUY", quote_amount=0.001)
+    with pytest.raises(OrderRejected):
+        e.place_order("c3", "EVXBTC", "BUY", quote_amount=0.0)
+    assert e.orders() == []
+
+
+def test_injected_failures(tmp_path):
+    """fail_next / timeout_next raise without booking; timeout_after_place books then raises."""
+    e = ex(tmp_path)
+    e.fail_next()
+    with pytest.raises(ExchangeError):
+        e.place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    e.timeout_next()
+    with pytest.raises(ExchangeTimeout):
+        e.get_order("c1")
+    assert e.orders() == []
+    e.timeout_after_place_next()
+    with pytest.raises(ExchangeTimeout):
+        e.place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    assert e.get_order("c1") is not None

@@ -1,0 +1,152 @@
+"""Tests for hope.health.eventlistener: the supervisord eventlistener protocol."""
+
+import io
+
+import pytest
+
+from hope.health.eventlistener import (
+    ProtocolError,
+    parse_header,
+    parse_payload,
+    serve,
+    to_health,
+)
+
+
+def _event(name, body):
+    data = body.encode()
+    header = (f"ver:3.0 server:supervisor serial:21 pool:hope-events poolserial:10 "
+              f"eventname:{name} len:{len(data)}\n").encode()
+    return header + data
+
+
+def test_parse_header_reads_tokens_and_length():
+    """A header line gives its tokens and the payload length."""
+    tokens, length = parse_header(b"ver:3.0 eventname:PROCESS_STATE_FATAL len:54\n")
+    assert tokens["eventname"] == "PROCESS_STATE_FATAL" and length == 54
+
+
+@pytest.mark.parametrize("line", [b"ver:3.0 eventname:X\n", b"len:abc\n", b"garbage here\n",
+                                  b"len:-1\n"])
+def test_bad_header_raises_protocol_error(line):
+    """A header without a valid len, or with a token lacking a colon, is a ProtocolError."""
+    with pytest.raises(ProtocolError):
+        parse_header(line)
+
+
+def test_fatal_becomes_health_fatal():
+    """PROCESS_STATE_FATAL maps to a HEALTH payload with status FATAL for that service."""
+    tokens, _ = parse_payload(b"processname:scanner groupname:hope from_state:BACKOFF")
+    payload = to_health("PROCESS_STATE_FATAL", tokens)
+    assert payload["service"] == "scanner" and payload["status"] == "FATAL"
+    assert payload["group"] == "hope" and "BACKOFF" in payload["detail"]
+
+
+def test_unexpected_exit_is_down_and_expected_exit_is_silent():
+    """An unexpected exit is reported DOWN with the pid; an expected one is not reported."""
+    bad, _ = parse_payload(b"processname:executor groupname:hope from_state:RUNNING "
+                           b"expected:0 pid:2766")
+    ok, _ = parse_payload(b"processname:executor groupname:hope from_state:RUNNING "
+                          b"expected:1 pid:2766")
+    down = to_health("PROCESS_STATE_EXITED", bad)
+    assert down["status"] == "DOWN" and down["pid"] == 2766
+    assert to_health("PROCESS_STATE_EXITED", ok) is None
+    assert to_health("PROCESS_STATE_RUNNING", bad) is None
+
+
+def test_serve_speaks_the_protocol_and_publishes():
+    """serve() writes READY, answers OK per event and publishes only reportable events."""
+    stdin = io.BytesIO(
+        _event("PROCESS_STATE_BACKOFF", "processname:scanner groupname:hope from_state:STARTING "
+               "tries:1")
+        + _event("PROCESS_STATE_RUNNING", "processname:scanner groupname:hope from_state:STARTING"))
+    stdout = io.BytesIO()
+    published = []
+    assert serve(stdin, stdout, published.append) == 2
+    assert stdout.getvalue() == b"READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n"
+    assert [p["status"] for p in published] == ["DOWN"]
+
+
+def test_publish_failure_answers_fail_so_supervisord_resends():
+    """When publishing raises, the listener answers FAIL and keeps serving."""
+    stdin = io.BytesIO(_event("PROCESS_STATE_FATAL", "processname:x groupname:hope "
+                                                     "from_state:BACKOFF"))
+    stdout = io.BytesIO()
+
+    def broken(payload):
+        raise ConnectionError("bus down")
+
+    serve(stdin, stdout, broken, fail_pause_s=0.0)
+    assert b"RESULT 4\nFAIL" in stdout.getvalue()
+
+
+def test_garbage_header_gets_fail_not_a_crash():
+    """A garbled header line is answered with FAIL and the loop continues."""
+    stdin = io.BytesIO(b"nonsense\n" + _event("PROCESS_STATE_FATAL",
+                                              "processname:x groupname:hope from_state:BACKOFF"))
+    stdout = io.BytesIO()
+    published = []
+    assert serve(stdin, stdout, published.append) == 2
+    assert stdout.getvalue().startswith(b"READY\nRESULT 4\nFAILREADY\nRESULT 2\nOK")
+    assert published[0]["service"] == "x"
+
+
+LISTENER_CONF = """
+[unix_http_server]
+file={root}/s.sock
+[supervisord]
+logfile={root}/sd.log
+pidfile={root}/sd.pid
+nodaemon=true
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:crasher]
+command={python} -c "raise SystemExit(3)"
+startsecs=1
+startretries=1
+autorestart=true
+[eventlistener:hope-events]
+command={python} -c "import json, sys; from hope.health.eventlistener import serve; out = open('{root}/out.jsonl', 'a', buffering=1); serve(sys.stdin.buffer, sys.stdout.buffer, lambda p: out.write(json.dumps(p) + chr(10)))"
+events=PROCESS_STATE_EXITED,PROCESS_STATE_BACKOFF,PROCESS_STATE_FATAL
+buffer_size=1024
+"""
+
+
+def test_real_supervisord_backoff_and_fatal_reach_the_publisher():
+    """Under a real supervisord, a crashing program's BACKOFF and FATAL reach publish()."""
+    import json
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from hope.testing import wait_for
+
+    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="hl"))
+    (root / "sd.conf").write_text(LISTENER_CONF.format(root=root, python=sys.executable))
+    proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c",
+                             str(root / "sd.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        out = root / "out.jsonl"
+
+        def statuses():
+            if not out.exists():
+                return []
+            return [json.loads(line) for line in out.read_text().splitlines()]
+
+        wait_for(lambda: any(p["status"] == "FATAL" for p in statuses()), timeout=30.0,
+                 message="a FATAL event from the listener")
+        got = statuses()
+        assert all(p["service"] == "crasher" for p in got)
+        assert {"BACKOFF", "FATAL"} <= {p["process_state"] for p in got}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""Tests for hope.health.metrics: Prometheus text built from heartbeats."""
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from hope.health.metrics import Metrics
+from hope.health.registry import Registry
+
+
+def _samples(text):
+    out = {}
+    for fam in text_string_to_metric_families(text.decode()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_counters_equal_heartbeat_values(tmp_path):
+    """Events per type, decode errors, breakers, DLQ depth and histograms mirror the beats."""
+    reg = Registry()
+    reg.observe({"service": "scanner", "pid": 1, "events_out": {"SIGNAL": 7, "PRICE": 100},
+                 "decode_errors": 3, "gaps_recovered": 2, "watermark_lag": 5,
+                 "breakers": {"exchange": "open"},
+                 "handler_latency": {"on_price": {"buckets": [[0.01, 90], [0.1, 100]],
+                                                  "sum": 0.5, "count": 100}}}, 10.0)
+    reg.observe({"service": "dlq-retry", "pid": 2,
+                 "dlq": {"pending": 1, "retrying": 0, "parked": 4, "done": 9}}, 10.0)
+    s = _samples(Metrics(reg, tmp_path).render())
+    assert s[("hope_events_published_total",
+              (("event_type", "SIGNAL"), ("service", "scanner")))] == 7
+    assert s[("hope_decode_errors_total", (("service", "scanner"),))] == 3
+    assert s[("hope_gaps_recovered_total", (("service", "scanner"),))] == 2
+    assert s[("hope_audit_watermark_lag", (("service", "scanner"),))] == 5
+    assert s[("hope_breaker_state", (("breaker", "exchange"), ("service", "scanner")))] == 2
+    assert s[("hope_dlq_depth", (("status", "parked"),))] == 4
+    assert s[("hope_handler_latency_seconds_bucket",
+              (("handler", "on_price"), ("le", "0.01"), ("service", "scanner")))] == 90
+    assert s[("hope_handler_latency_seconds_count",
+              (("handler", "on_price"), ("service", "scanner")))] == 100
+    assert s[("hope_state_free_bytes", ())] > 0
+
+
+def test_decode_error_counter_rises_with_the_beats(tmp_path):
+    """A later heartbeat with more decode errors raises the exposed counter."""
+    reg = Registry()
+    m = Metrics(reg, tmp_path)
+    reg.observe({"service": "audit-writer", "pid": 1, "decode_errors": 0}, 1.0)
+    before = _samples(m.render())[("hope_decode_errors_total", (("service", "audit-writer"),))]
+    reg.observe({"service": "audit-writer", "pid": 1, "decode_errors": 2}, 2.0)
+    after = _samples(m.render())[("hope_decode_errors_total", (("service", "audit-writer"),))]
+    assert (before, after) == (0, 2)
+
+
+def test_malformed_progress_fields_are_skipped(tmp_path):
+    """Non-numeric counters and broken histograms are left out, never break the scrape."""
+    reg = Registry()
+    reg.observe({"service": "x", "pid": 1, "decode_errors": "lots", "events_in": {"A": "b"},
+                 "handler_latency": {"h": {"buckets": "no"}}, "breakers": [1]}, 1.0)
+    s = _samples(Metrics(reg, tmp_path).render())
+    assert ("hope_decode_errors_total", (("service", "x"),)) not in s
+    assert s[("hope_service_up", (("service", "x"),))] == 0
+
+
+def test_runtime_heartbeat_shape_is_understood(tmp_path):
+    """The runtime's own fields (bus stats, handlers with per-edge buckets) become metrics."""
+    from hope.runtime import LATENCY_BUCKETS
+    reg = Registry()
+    n = len(LATENCY_BUCKETS)
+    reg.observe({"service": "executor", "pid": 3, "failed": 2,
+                 "bus": {"decode_errors": 4, "replayed_in": 6, "outbox_pending": 8},
+                 "handlers": {"on_decision": {"count": 5, "errors": 0, "sum": 0.01,
+                                              "buckets": [5] * n}}}, 1.0)
+    s = _samples(Metrics(reg, tmp_path).render())
+    assert s[("hope_decode_errors_total", (("service", "executor"),))] == 4
+    assert s[("hope_gaps_recovered_total", (("service", "executor"),))] == 6
+    assert s[("hope_audit_watermark_lag", (("service", "executor"),))] == 8
+    assert s[("hope_dead_letters_total", (("service", "executor"),))] == 2
+    assert s[("hope_handler_latency_seconds_count",
+              (("handler", "on_decision"), ("service", "executor")))] == 5

@@ -1,0 +1,119 @@
+"""Tests for hope.health.monitor: UP/DOWN/HUNG/FATAL and the restart budget, on a manual clock."""
+
+from hope.clock import ManualClock
+from hope.health.config import HealthConfig
+from hope.health.monitor import HealthMonitor, RestartBudget
+from hope.health.registry import Registry
+
+
+def _rig(**kw):
+    cfg = HealthConfig(required=["scanner"], down_after_s=5.0, restart_budget=2,
+                       restart_window_s=100.0, restart_grace_s=10.0, fatal_restart_delay_s=30.0,
+                       **kw)
+    clock = ManualClock(1000.0)
+    return HealthMonitor(cfg, Registry(), clock), clock
+
+
+def _beat(mon, handled=0, depth=0):
+    return mon.on_heartbeat({"service": "scanner", "pid": 9, "handled": handled,
+                             "queue_depth": depth})
+
+
+def test_first_beat_is_up_and_reported():
+    """A first heartbeat turns UNKNOWN into UP with a HEALTH payload."""
+    mon, _ = _rig()
+    (change,) = _beat(mon)
+    assert change["status"] == "UP" and change["previous"] == "UNKNOWN"
+    assert mon.not_up() == {}
+
+
+def test_missing_beats_with_process_gone_is_down():
+    """No beats for down_after_s while supervisord says EXITED is DOWN, with no restart."""
+    mon, clock = _rig()
+    _beat(mon)
+    clock.advance(5.5)
+    changes, restarts = mon.check({"scanner": "EXITED"})
+    assert changes[0]["status"] == "DOWN" and "EXITED" in changes[0]["detail"]
+    assert restarts == [] and "scanner" in mon.not_up()
+
+
+def test_silent_but_running_is_hung_and_restarted_then_up():
+    """No beats while RUNNING is HUNG: one restart, grace, then a beat brings it UP."""
+    mon, clock = _rig()
+    _beat(mon)
+    clock.advance(6.0)
+    changes, restarts = mon.check({"scanner": "RUNNING"})
+    assert changes[0]["status"] == "HUNG"
+    assert [(r.service, r.mode) for r in restarts] == [("scanner", "restart")]
+    clock.advance(5.0)
+    assert mon.check({"scanner": "RUNNING"}) == ([], [])  # within grace: no second restart
+    assert _beat(mon)[0]["status"] == "UP"
+
+
+def test_restart_budget_stops_flapping():
+    """Past restart_budget restarts in the window the monitor reports instead of restarting."""
+    mon, clock = _rig()
+    _beat(mon)
+    sent = []
+    for _ in range(6):
+        clock.advance(11.0)
+        changes, restarts = mon.check({"scanner": "RUNNING"})
+        sent += restarts
+    assert len(sent) == 2
+    assert mon.registry.get("scanner").restarts == 2
+
+
+def test_fatal_is_restarted_after_the_delay():
+    """A FATAL service is reported at once and started only after fatal_restart_delay_s."""
+    mon, clock = _rig()
+    _beat(mon)
+    clock.advance(6.0)
+    changes, restarts = mon.check({"scanner": "FATAL"})
+    assert changes[0]["status"] == "FATAL" and restarts == []
+    clock.advance(30.0)
+    _, restarts = mon.check({"scanner": "FATAL"})
+    assert [(r.service, r.mode) for r in restarts] == [("scanner", "start")]
+
+
+def test_no_supervisor_means_down_and_no_restart():
+    """Without supervisord states a silent service is DOWN and nothing is restarted."""
+    mon, clock = _rig()
+    _beat(mon)
+    clock.advance(6.0)
+    changes, restarts = mon.check(None)
+    assert changes[0]["status"] == "DOWN" and restarts == []
+
+
+def test_never_seen_service_goes_down_after_the_first_window():
+    """A required service that never beats is DOWN once down_after_s passed since start."""
+    mon, clock = _rig()
+    assert mon.check({"scanner": "STARTING"}) == ([], [])
+    clock.advance(6.0)
+    changes, _ = mon.check({"scanner": "STARTING"})
+    assert changes[0]["status"] == "DOWN" and "since the monitor started" in changes[0]["detail"]
+
+
+def test_stalled_progress_with_queue_is_hung():
+    """With stall_after_s set, beats that show a queue but no progress mean HUNG."""
+    mon, clock = _rig(stall_after_s=3.0)
+    _beat(mon, handled=5, depth=10)
+    clock.advance(1.0)
+    _beat(mon, handled=5, depth=10)
+    clock.advance(3.0)
+    assert _beat(mon, handled=5, depth=10)[0]["status"] == "HUNG"
+    assert _beat(mon, handled=6, depth=9)[0]["status"] == "UP"
+
+
+def test_listener_fatal_event_marks_service_fatal():
+    """A HEALTH FATAL from the event listener updates the registry without re-publishing."""
+    mon, clock = _rig()
+    _beat(mon)
+    assert mon.on_process_event({"service": "scanner", "status": "FATAL", "detail": "x"}) == []
+    assert mon.not_up()["scanner"]["status"] == "FATAL"
+
+
+def test_budget_window_slides():
+    """A restart older than the window no longer counts against the budget."""
+    b = RestartBudget(1, 10.0)
+    b.spend("s", 0.0)
+    assert not b.allows("s", 9.9) and b.allows("s", 10.0)

@@ -1,0 +1,89 @@
+"""Tests for hope.health.service: the monitor on the in-process bus, with real HTTP."""
+
+import json
+
+import aiohttp
+import pytest
+
+from hope.bus.memory import LocalBroker
+from hope.clock import ManualClock
+from hope.health.service import setup
+from hope.testing import async_wait_for, drain, service_for_tests
+from tests.unit.test_health_supervisor import supervisord  # noqa: F401  (fixture)
+
+
+async def _rig(tmp_path, sock):
+    broker, clock = LocalBroker(), ManualClock()
+    mon = service_for_tests("health-monitor", tmp_path, broker, {"health": {
+        "port": 0, "required": ["scanner"], "supervisor_socket": str(sock),
+        "down_after_s": 5.0, "restart_grace_s": 10.0}}, clock=clock)
+    await setup(mon)
+    scanner = service_for_tests("scanner", tmp_path, broker)
+    for svc in (mon, scanner):
+        await svc.bus.start()
+    return broker, clock, mon, scanner, mon._periodic[0][1]
+
+
+async def _stop(mon):
+    for fn in mon._on_stop:
+        await fn()
+
+
+async def test_health_goes_up_then_503_when_beats_stop(tmp_path):
+    """/health is 200 after a beat, 503 naming the service once beats stop; HEALTH events flow."""
+    broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
+    try:
+        url = f"http://127.0.0.1:{mon.http_port}"
+        async with aiohttp.ClientSession(url) as http:
+            async with http.get("/health") as r:
+                assert r.status == 503
+            await scanner._heartbeat()
+            await drain(mon)
+            async with http.get("/health") as r:
+                assert r.status == 200
+            clock.advance(6.0)
+            await check()
+            async with http.get("/health") as r:
+                body = await r.json()
+                assert r.status == 503 and body["not_up"]["scanner"]["status"] == "DOWN"
+            async with http.get("/metrics") as r:
+                assert 'hope_service_up{service="scanner"} 0.0' in await r.text()
+            async with http.get("/") as r:
+                assert r.status == 200 and "scanner" in await r.text()
+        health = [(e.payload["service"], e.payload["status"]) for e in broker.published
+                  if e.event_type == "HEALTH"]
+        assert health == [("scanner", "UP"), ("scanner", "DOWN")]
+    finally:
+        await _stop(mon)
+
+
+async def test_registry_file_has_bound_port_and_services(tmp_path):
+    """run/registry.json names the monitor's bound HTTP port and the services seen."""
+    broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
+    try:
+        await scanner._heartbeat()
+        await drain(mon)
+        await check()
+        data = json.loads((tmp_path / "run" / "registry.json").read_text())
+        assert data["monitor"]["http_port"] == mon.http_port
+        assert data["services"]["health-monitor"]["http_port"] == mon.http_port
+        assert data["services"]["scanner"]["status"] == "UP"
+    finally:
+        await _stop(mon)
+
+
+@pytest.mark.usefixtures("supervisord")
+async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):  # noqa: F811
+    """A supervised process that never beats while RUNNING is HUNG and gets a new pid."""
+    client = supervisord
+    broker, clock, mon, scanner, check = await _rig(tmp_path, client.socket_path)
+    try:
+        old = client.process_info("scanner")["pid"]
+        clock.advance(6.0)
+        await check()
+        assert mon.health.registry.get("scanner").status == "HUNG"
+        await async_wait_for(lambda: client.process_info("scanner")["pid"] not in (0, old),
+                             timeout=20.0, message="a restarted scanner")
+        assert mon.health.restarts_total == 1
+    finally:
+        await _stop(mon)

@@ -1,0 +1,104 @@
+"""Tests for hope.health.supervisor: XML-RPC over a unix socket, against a real supervisord."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from hope.health.supervisor import SupervisorClient, SupervisorError
+
+CONF = """
+[unix_http_server]
+file={root}/s.sock
+[supervisord]
+logfile={root}/sd.log
+pidfile={root}/sd.pid
+nodaemon=true
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+[program:scanner]
+command={python} -c "import time; time.sleep(1000)"
+startsecs=0
+stopwaitsecs=2
+autorestart=true
+[group:hope]
+programs=scanner
+"""
+
+
+def _poll(fn, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = fn()
+            if value:
+                return value
+        except SupervisorError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def supervisord():
+    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="hs"))
+    (root / "sd.conf").write_text(CONF.format(root=root, python=sys.executable))
+    proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c",
+                             str(root / "sd.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        client = SupervisorClient(root / "s.sock", "hope", timeout=10.0)
+        _poll(lambda: client.states().get("scanner") == "RUNNING")
+        yield client
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_states_and_restart_give_a_new_pid(supervisord):
+    """states() names our group's programs; restart() stops and starts with a new pid."""
+    client = supervisord
+    assert client.states() == {"scanner": "RUNNING"}
+    old = client.process_info("scanner")["pid"]
+    client.restart("scanner")
+    new = client.process_info("scanner")["pid"]
+    assert client.states()["scanner"] == "RUNNING" and new != old and new > 0
+
+
+def test_start_of_running_process_is_not_an_error(supervisord):
+    """start() on a running program is a no-op, not an exception."""
+    supervisord.start("scanner")
+    assert supervisord.states()["scanner"] == "RUNNING"
+
+
+def test_unknown_process_fault_names_the_call(supervisord):
+    """A supervisord fault becomes SupervisorError naming the call."""
+    with pytest.raises(SupervisorError, match="getProcessInfo"):
+        supervisord.process_info("nope")
+
+
+def test_missing_socket_is_a_clear_error(tmp_path):
+    """No supervisord on the socket raises SupervisorError naming the socket path."""
+    client = SupervisorClient(tmp_path / "none.sock")
+    with pytest.raises(SupervisorError, match="none.sock"):
+        client.states()
+
+
+def test_process_killed_by_restart_is_really_gone(supervisord):
+    """The old pid no longer exists after a restart (stop really stopped it)."""
+    old = supervisord.process_info("scanner")["pid"]
+    supervisord.restart("scanner")
+    with pytest.raises(ProcessLookupError):
+        os.kill(old, 0)
