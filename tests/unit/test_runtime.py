@@ -1,0 +1,138 @@
+"""The service runtime on the in-process bus: dispatch, dead letters, retries, heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hope.bus.memory import LocalBroker
+from hope.envelope import new_event
+from hope.testing import drain, service_for_tests
+
+SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
+
+
+async def started(*services):
+    for svc in services:
+        await svc.bus.start()
+
+
+async def test_failing_handler_is_dead_lettered_and_the_loop_goes_on(state_dir):
+    """A raising handler produces a DEAD_LETTER; other handlers and later events still run."""
+    broker = LocalBroker()
+    svc = service_for_tests("decision-engine", state_dir, broker)
+    seen = []
+
+    def boom(env):
+        raise ValueError("bad signal")
+
+    svc.subscribe("SIGNAL", boom, name="boom")
+    svc.subscribe("SIGNAL", lambda env: seen.append(env.event_id), name="ok")
+    await started(svc)
+    for i in range(2):
+        await broker.bus("scanner").publish(
+            new_event("SIGNAL", {**SIGNAL, "price": 1.0 + i}, source="scanner"))
+    await drain(svc)
+    assert len(seen) == 2
+    dead = [e for e in broker.published if e.event_type == "DEAD_LETTER"]
+    assert len(dead) == 2
+    p = dead[0].payload
+    assert p["handler"] == "boom" and p["service"] == "decision-engine"
+    assert p["error"] == "ValueError: bad signal" and p["attempt"] == 1
+    assert dead[0].causation_id == p["event"]["event_id"]
+
+
+async def test_retry_runs_only_the_failed_handler_once(state_dir):
+    """A RETRY for one handler re-runs that handler only, and never after it succeeded."""
+    broker = LocalBroker()
+    svc = service_for_tests("executor", state_dir, broker)
+    calls = {"flaky": 0, "other": 0}
+
+    def flaky(env):
+        calls["flaky"] += 1
+        if calls["flaky"] == 1:
+            raise RuntimeError("exchange timeout")
+
+    svc.subscribe("SIGNAL", flaky, name="flaky")
+    svc.subscribe("SIGNAL", lambda env: calls.__setitem__("other", calls["other"] + 1),
+                  name="other")
+    await started(svc)
+    sig = await broker.bus("scanner").publish(new_event("SIGNAL", SIGNAL, source="scanner"))
+    await drain(svc)
+    dlq = broker.bus("dlq-retry")
+    retry = {"service": "executor", "dlq_id": "d1", "handler": "flaky", "attempt": 2,
+             "event": sig.to_dict()}
+    for _ in range(2):  # the second retry must be a no-op
+        await dlq.publish(new_event("RETRY", retry, source="dlq-retry"))
+        await drain(svc)
+    assert calls == {"flaky": 2, "other": 1}
+
+
+async def test_redelivered_event_runs_no_handler_twice(state_dir):
+    """The same event delivered twice runs each handler once (dedupe by event_id)."""
+    broker = LocalBroker()
+    svc = service_for_tests("executor", state_dir, broker)
+    seen = []
+    svc.subscribe("SIGNAL", lambda env: seen.append(env.event_id), name="h")
+    await started(svc)
+    sig = await broker.bus("scanner").publish(new_event("SIGNAL", SIGNAL, source="scanner"))
+    svc.bus.inbox.put_nowait(sig)
+    await drain(svc)
+    assert seen == [sig.event_id]
+
+
+async def test_async_handler_timeout_is_a_failure(state_dir):
+    """An async handler that exceeds handler_timeout_s is dead-lettered as a timeout."""
+    broker = LocalBroker()
+    svc = service_for_tests("executor", state_dir, broker,
+                            overrides={"bus": {"handler_timeout_s": 0.05}})
+
+    async def stuck(env):
+        await asyncio.sleep(10)
+
+    svc.subscribe("SIGNAL", stuck, name="stuck")
+    await started(svc)
+    await broker.bus("scanner").publish(new_event("SIGNAL", SIGNAL, source="scanner"))
+    await drain(svc)
+    dead = [e for e in broker.published if e.event_type == "DEAD_LETTER"]
+    assert dead and "timed out" in dead[0].payload["error"]
+
+
+async def test_heartbeat_reports_progress_and_extras(state_dir):
+    """HEARTBEAT carries pid, epoch, handled counts, queue depth and registered extras."""
+    broker = LocalBroker()
+    svc = service_for_tests("scanner", state_dir, broker)
+    svc.subscribe("PRICE", lambda env: None, name="p")
+    svc.heartbeat_extras.append(lambda: {"replay": {"trades": 5}})
+    await started(svc)
+    await svc._heartbeat()
+    hb = [e for e in broker.published if e.event_type == "HEARTBEAT"][-1]
+    assert hb.topic == "HEARTBEAT.scanner" and hb.seq == 0  # ephemeral: not sequenced
+    assert hb.payload["epoch"] == svc.bus.epoch and hb.payload["replay"] == {"trades": 5}
+    assert {"handled", "queue_depth", "pub", "handlers"} <= set(hb.payload)
+
+
+async def test_market_clock_follows_price_and_signal_events(state_dir):
+    """PRICE and SIGNAL market_ts move the market clock forward, never back."""
+    broker = LocalBroker()
+    svc = service_for_tests("executor", state_dir, broker)
+    svc.subscribe("PRICE", lambda env: None, name="p")
+    await started(svc)
+    pub = broker.bus("scanner")
+    for ts in (100.0, 300.0, 200.0):
+        await pub.publish(new_event("PRICE", {"symbol": "EVXBTC", "price": 1.0, "market_ts": ts},
+                                    source="scanner"))
+    await drain(svc)
+    assert svc.market_clock.now() == 300.0
+
+
+async def test_stop_request_ends_the_run_loop(state_dir):
+    """request_stop() ends run(): handlers finish, on_stop hooks run."""
+    broker = LocalBroker()
+    svc = service_for_tests("executor", state_dir, broker)
+    stopped = []
+    svc.on_stop(lambda: stopped.append(True))
+    task = asyncio.create_task(svc.run())
+    await asyncio.sleep(0)
+    svc.request_stop()
+    await asyncio.wait_for(task, 5)
+    assert stopped == [True]
