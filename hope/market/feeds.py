@@ -132,7 +132,15 @@ def _iso_ts(text: str) -> float:
 
 
 _SIDES = {"buy": True, "sell": False}
-_BOOLS = {"true": True, "false": False}
+_NOT = {"true": False, "false": True}  # is_buyer_maker -> taker_buy
+# trade format -> (width, ts col, ts units per second, symbol col (-1: file name), price col,
+#                  qty col, side col, side map)
+_TRADE_COLUMNS: dict[str, tuple[int, int, float, int, int, int, int, dict[str, bool]]] = {
+    "ccxt_aggtrades": (7, 1, 1000.0, 0, 4, 5, 3, _SIDES),
+    "tardis_trades": (8, 2, 1e6, 1, 6, 7, 5, _SIDES),
+    # is_buyer_maker == true means the taker sold; it is the authoritative column.
+    "binance_aggtrades": (7, 0, 1000.0, -1, 3, 4, 6, _NOT),
+}
 _new = tuple.__new__  # skips NamedTuple.__new__'s Python-level call: 20 % faster reads
 
 
@@ -169,8 +177,9 @@ class FileFeed:
         return f"FileFeed({self.path!r}, format={self.format})"
 
     def __iter__(self) -> Iterator:
-        parse = getattr(self, "_parse_" + self.format)
-        yield from self._rows(parse)
+        if self.format in _TRADE_COLUMNS:
+            return self._trade_rows(*_TRADE_COLUMNS[self.format])
+        return self._rows(getattr(self, "_parse_" + self.format))
 
     def trades(self) -> Iterator[Trade]:
         if self.kind != "trades":
@@ -214,7 +223,7 @@ class FileFeed:
                         add(self.path, lineno, f"bad value {exc.args[0]!r} (expected buy/sell "
                                                "or true/false)")
                         continue
-                    ts, sym, price, qty = item[0], item[1], item[2], item[-1 if len(item) == 7 else 3]
+                    ts, sym, price, qty = item[0], item[1], item[2], item[6]  # bars: open, volume
                     if not (ts > 0 and price > 0 and qty >= 0 and isfinite(ts)
                             and isfinite(price) and isfinite(qty)):
                         add(self.path, lineno, "time, price or quantity not a positive finite number")
@@ -231,25 +240,81 @@ class FileFeed:
             finally:
                 self.rows += rows
 
+    def _trade_rows(self, width: int, c_ts: int, scale: float, c_sym: int, c_px: int,
+                    c_qty: int, c_side: int, sides: dict[str, bool]) -> Iterator[Trade]:
+        """The hot loop for trade files: one pass, no call per row but the float parses.
+
+        Same checks and messages as :meth:`_rows`; evaluation needs >100k trades/s per core.
+        """
+        last: dict[str, float] = {}
+        self.last_ts = last
+        isfinite = math.isfinite
+        add = self.errors.add
+        new = _new
+        syms = self._syms
+        fixed = self.symbol
+        rows = 0
+        try:
+            fh = _open_text(self._path)
+        except OSError as exc:
+            add(self.path, 0, f"unreadable ({exc})")
+            return
+        with fh:
+            reader = csv.reader(fh)
+            next(reader, None)
+            lineno = 1
+            prev = -math.inf
+            prev_sym = None
+            try:
+                for row in reader:
+                    lineno += 1
+                    if len(row) != width:
+                        if row:
+                            add(self.path, lineno, f"expected {width} columns, got {len(row)}")
+                        continue
+                    try:
+                        ts = float(row[c_ts]) / scale
+                        price = float(row[c_px])
+                        qty = float(row[c_qty])
+                        side = sides[row[c_side]]
+                    except ValueError as exc:
+                        add(self.path, lineno, f"bad value ({exc})")
+                        continue
+                    except KeyError as exc:
+                        add(self.path, lineno, f"bad value {exc.args[0]!r} (expected buy/sell "
+                                               "or true/false)")
+                        continue
+                    if c_sym < 0:
+                        sym = fixed
+                    else:
+                        raw = row[c_sym]
+                        sym = syms.get(raw)
+                        if sym is None:
+                            sym = syms[raw] = raw.replace("/", "")
+                    if not (ts > 0 and price > 0 and qty >= 0 and isfinite(ts)
+                            and isfinite(price) and isfinite(qty)):
+                        add(self.path, lineno, "time, price or quantity not a positive finite number")
+                        continue
+                    if sym is not prev_sym:
+                        prev = last.get(sym, -math.inf)
+                        prev_sym = sym
+                    if ts < prev:
+                        add(self.path, lineno, f"time goes backwards ({ts} < {prev})")
+                        continue
+                    prev = last[sym] = ts
+                    rows += 1
+                    yield new(Trade, (ts, sym, price, qty, side))
+            except (csv.Error, OSError, EOFError, UnicodeDecodeError) as exc:
+                add(self.path, lineno + 1, f"unreadable rest of file ({exc})")
+            finally:
+                self.rows += rows
+
     # One parser per format: row -> Trade/Bar; raise ValueError/KeyError on bad values.
     def _sym(self, raw: str) -> str:
         sym = self._syms.get(raw)
         if sym is None:
             sym = self._syms[raw] = raw.replace("/", "")
         return sym
-
-    def _parse_ccxt_aggtrades(self, r: list[str]) -> Trade:
-        return _new(Trade, (float(r[1]) / 1000.0, self._sym(r[0]), float(r[4]), float(r[5]),
-                            _SIDES[r[3]]))
-
-    def _parse_tardis_trades(self, r: list[str]) -> Trade:
-        return _new(Trade, (float(r[2]) / 1e6, self._sym(r[1]), float(r[6]), float(r[7]),
-                            _SIDES[r[5]]))
-
-    def _parse_binance_aggtrades(self, r: list[str]) -> Trade:
-        # is_buyer_maker == true means the taker sold; it is the authoritative column.
-        return _new(Trade, (float(r[0]) / 1000.0, self.symbol, float(r[3]), float(r[4]),
-                            not _BOOLS[r[6]]))
 
     def _parse_ohlcv_bars(self, r: list[str]) -> Bar:
         return _new(Bar, (_iso_ts(r[0]), self.symbol, float(r[1]), float(r[2]), float(r[3]),

@@ -98,3 +98,10 @@ def test_cli_json_and_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scanner", "eval", bad, "--check"]) == 1
     capsys.readouterr()
     assert main(["scanner", "eval", src, "--threshold-scale", "0"]) == 2
+
+
+def test_same_real_data_and_config_give_the_same_signals() -> None:
+    """Two evaluations of a real pump file give identical signal payloads."""
+    first = evaluate(PUMPS[:1], PumpConfig())["files"][0]["signals"]
+    second = evaluate(PUMPS[:1], PumpConfig())["files"][0]["signals"]
+    assert first == second and len(first) == 1
