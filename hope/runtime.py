@@ -252,6 +252,10 @@ class Service:
             self.bus.mark_done(original.event_id, [hname])
             self.log.info("retry_succeeded", handler=hname, event_id=original.event_id,
                           attempt=attempt)
+            # Tell the retry daemon at once instead of letting it wait out its silence window.
+            await self.publish(EventType.CONTROL, {"service": "dlq-retry", "command": "retry_ok",
+                                                   "dlq_id": str(p.get("dlq_id", ""))},
+                               parent=retry)
 
     async def _heartbeat(self) -> None:
         self._last_beat = time.monotonic()

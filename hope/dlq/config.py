@@ -29,6 +29,7 @@ class DlqConfig:
     # exceed bus.handler_timeout_s plus delivery latency.
     success_after_s: float = 30.0
     poll_interval_s: float = 0.5      # how often due letters are looked up
+    keep_done_s: float = 86400.0      # done letters are deleted this long after they finished
     db_name: str = "dlq.sqlite3"      # file under <state>/dlq/
 
     def validate(self) -> None:
@@ -42,6 +43,8 @@ class DlqConfig:
             raise ValueError("max_market_age_s: must be > 0")
         if self.success_after_s <= 0:
             raise ValueError("success_after_s: must be > 0")
+        if self.keep_done_s < 0:
+            raise ValueError("keep_done_s: must be >= 0")
         if self.poll_interval_s <= 0:
             raise ValueError("poll_interval_s: must be > 0")
         if not self.db_name or "/" in self.db_name:

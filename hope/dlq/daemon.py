@@ -102,12 +102,14 @@ class RetryDaemon:
     # --- periodic --------------------------------------------------------------------------
 
     def confirm(self) -> list[str]:
-        """Mark done the retried letters whose confirmation window passed in silence."""
+        """Mark done the retried letters whose confirmation window passed in silence; forget
+        done letters older than ``keep_done_s``."""
         now = self.clock.time()
         done = []
         for letter in self.store.confirmable(now):
             self._done(letter, now)
             done.append(letter.id)
+        self.store.purge_done(before=now - self.cfg.keep_done_s)
         return done
 
     def due(self) -> tuple[list[tuple[Letter, dict[str, Any]]], list[Outgoing]]:

@@ -193,6 +193,10 @@ class DlqStore:
         with self._db:
             return self._db.execute("DELETE FROM letters WHERE id = ?", (letter_id,)).rowcount > 0
 
-    def purge_done(self) -> int:
+    def purge_done(self, before: float | None = None) -> int:
+        """Delete done letters (only those finished before ``before`` when given)."""
         with self._db:
-            return self._db.execute("DELETE FROM letters WHERE status = 'done'").rowcount
+            if before is None:
+                return self._db.execute("DELETE FROM letters WHERE status = 'done'").rowcount
+            return self._db.execute("DELETE FROM letters WHERE status = 'done' AND "
+                                    "updated_at < ?", (before,)).rowcount

@@ -19,6 +19,9 @@ class HealthConfig:
     # Heartbeats still arrive but report queue_depth > 0 and no new handled events for this long:
     # HUNG as well (0 disables; a blocked handler loop normally stops the beats instead).
     stall_after_s: float = 0.0
+    # A process that has not beaten since supervisord (re)started it gets this long before it
+    # counts as hung: setup (reconciling with an exchange, replaying) happens before the first beat.
+    startup_grace_s: float = 30.0
     check_interval_s: float = 1.0
     restart_budget: int = 3           # at most this many restarts of one service ...
     restart_window_s: float = 600.0   # ... within this window; past it: report, do not restart
@@ -36,7 +39,8 @@ class HealthConfig:
         for name in ("down_after_s", "check_interval_s", "restart_window_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
-        for name in ("stall_after_s", "restart_grace_s", "fatal_restart_delay_s"):
+        for name in ("stall_after_s", "restart_grace_s", "fatal_restart_delay_s",
+                     "startup_grace_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
         if self.restart_budget < 0:

@@ -95,21 +95,23 @@ class HealthMonitor:
 
     # --- periodic --------------------------------------------------------------------------
 
-    def check(self, states: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], list[Restart]]:
-        """Judge every known service. ``states``: supervisord state names by service, or None
-        when supervisord cannot be asked (then nothing is restarted). Returns HEALTH payloads
-        for status changes and the restarts to perform."""
+    def check(self, states: Mapping[str, Any] | None
+              ) -> tuple[list[dict[str, Any]], list[Restart]]:
+        """Judge every known service. ``states``: supervisord's view by service name, each a
+        state name or ``{"state", "pid", "start"}`` (SupervisorClient.states()), or None when
+        supervisord cannot be asked (then nothing is restarted). Returns HEALTH payloads for
+        status changes and the restarts to perform."""
         now = self.clock.time()
         changes: list[dict[str, Any]] = []
         restarts: list[Restart] = []
         for name, entry in sorted(self.registry.entries.items()):
             if name == self.self_name:
                 continue
-            state = states.get(name) if states is not None else None
+            info = _proc(states.get(name)) if states is not None else None
             restarted = self._restarted_at.get(name)
             if restarted is not None and now - restarted < self.cfg.restart_grace_s:
                 continue  # give the restarted process time to come up and beat
-            status, detail = self._judge(entry, state, now)
+            status, detail = self._judge(entry, info, now)
             changes += self._set(entry, status, detail)
             if states is None or status not in ("HUNG", "FATAL"):
                 continue
@@ -153,11 +155,19 @@ class HealthMonitor:
                             "events queued")
         return "UP", ""
 
-    def _judge(self, entry: ServiceEntry, state: str | None, now: float) -> tuple[str, str]:
-        since = entry.last_beat or self.started_at
+    def _judge(self, entry: ServiceEntry, info: dict[str, Any] | None,
+               now: float) -> tuple[str, str]:
+        state = info["state"] if info else None
+        since, limit = entry.last_beat or self.started_at, self.cfg.down_after_s
+        live = info is not None and state in ("RUNNING", "STARTING") and info["pid"] > 0
+        if live and info["start"] and (entry.pid != info["pid"] or entry.last_beat < info["start"]):
+            # No beat yet from the process supervisord runs now: measure from its start and
+            # allow for setup before the first beat, so a slow start is not "hung".
+            since = max(since, info["start"])
+            limit = max(limit, self.cfg.startup_grace_s)
         silent = now - since
-        if silent <= self.cfg.down_after_s:
-            if entry.last_beat:
+        if silent <= limit:
+            if entry.last_beat and (not live or entry.pid == info["pid"]):
                 return self._fresh_status(entry, now)
             return entry.status, entry.detail  # not seen yet, still within the first window
         if state == "FATAL" or (state is None and entry.service in self._fatal_since):
@@ -184,3 +194,13 @@ class HealthMonitor:
     def _payload(entry: ServiceEntry, status: str, detail: str) -> dict[str, Any]:
         return {"service": entry.service, "status": status, "detail": detail,
                 "pid": entry.pid, "restarts": entry.restarts}
+
+
+def _proc(value: Any) -> dict[str, Any] | None:
+    """Normalise supervisord's view of one process: a bare state name or the full map."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"state": value, "pid": 0, "start": 0.0}
+    return {"state": str(value.get("state", "")), "pid": int(value.get("pid") or 0),
+            "start": float(value.get("start") or 0.0)}

@@ -79,7 +79,7 @@ async def setup(svc: Any) -> None:
 
     async def check() -> None:
         try:
-            states: dict[str, str] | None = await asyncio.to_thread(sup.states)
+            states: dict[str, dict[str, Any]] | None = await asyncio.to_thread(sup.states)
             if not supervisor_ok[0]:
                 svc.log.info("health.supervisor_back")
             supervisor_ok[0] = True
@@ -103,9 +103,14 @@ async def setup(svc: Any) -> None:
 
     svc.subscribe("HEARTBEAT", on_heartbeat)
     svc.subscribe("HEALTH", on_health)
-    svc.subscribe("DECISION", lambda env: board.on_decision(env.payload, svc.clock.time()))
-    svc.subscribe("CLOSE", lambda env: board.on_close(env.payload, svc.clock.time(),
-                                                      env.event_id))
+    def on_decision(env: Any) -> None:
+        board.on_decision(env.payload, svc.clock.time())
+
+    def on_close(env: Any) -> None:
+        board.on_close(env.payload, svc.clock.time(), env.event_id)
+
+    svc.subscribe("DECISION", on_decision)
+    svc.subscribe("CLOSE", on_close)
     svc.every(cfg.check_interval_s, check)
     svc.on_stop(stop)
     write_registry()

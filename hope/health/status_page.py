@@ -52,6 +52,8 @@ class StatusBoard:
         if event_id:
             if event_id in self.seen:
                 return
+            if len(self.seen) > 100_000:  # bounded: redeliveries come soon after, not days later
+                self.seen.clear()
             self.seen.add(event_id)
         pnl = payload.get("pnl")
         if isinstance(pnl, int | float) and not isinstance(pnl, bool):

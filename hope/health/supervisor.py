@@ -71,12 +71,14 @@ class SupervisorClient:
     def full_name(self, service: str) -> str:
         return f"{self.group}:{service}" if self.group else service
 
-    def states(self) -> dict[str, str]:
-        """State names (RUNNING, BACKOFF, FATAL, ...) of our group's programs, by service name."""
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Our group's programs by service name: ``{"state": "RUNNING" | "BACKOFF" | "FATAL" |
+        ..., "pid": int, "start": wall time the process started (0 if never)}``."""
         out = {}
         for info in self._call("getAllProcessInfo"):
             if not self.group or info.get("group") == self.group:
-                out[info["name"]] = info["statename"]
+                out[info["name"]] = {"state": info["statename"], "pid": info.get("pid", 0),
+                                     "start": float(info.get("start", 0) or 0)}
         return out
 
     def process_info(self, service: str) -> dict[str, Any]:

@@ -160,3 +160,20 @@ def test_bad_dead_letter_names_the_field(rig, payload, field):
     daemon, *_ = rig
     with pytest.raises(BadDeadLetter, match=field):
         daemon.on_dead_letter(payload, "z")
+
+
+def test_done_letters_are_forgotten_after_keep_done_s(rig):
+    """A done letter stays for keep_done_s, then confirm() deletes it."""
+    daemon, clock, *_ = rig
+    daemon.cfg.keep_done_s = 100.0
+    daemon.on_dead_letter(_dl(1), "a")
+    clock.advance(1.0)
+    _send_due(daemon)
+    clock.advance(5.0)
+    daemon.confirm()
+    clock.advance(99.0)
+    daemon.confirm()
+    assert daemon.depth()["done"] == 1
+    clock.advance(2.0)
+    daemon.confirm()
+    assert daemon.store.list() == []

@@ -117,3 +117,36 @@ def test_budget_window_slides():
     b = RestartBudget(1, 10.0)
     b.spend("s", 0.0)
     assert not b.allows("s", 9.9) and b.allows("s", 10.0)
+
+
+def test_fresh_process_gets_startup_grace_before_hung():
+    """A process supervisord just (re)started is not HUNG until startup_grace_s without a beat."""
+    mon, clock = _rig(startup_grace_s=30.0)
+    _beat(mon)  # from pid 9
+    clock.advance(6.0)
+    new = {"scanner": {"state": "RUNNING", "pid": 10, "start": clock.time() - 1.0}}
+    assert mon.check(new) == ([], [])
+    clock.advance(29.0)
+    assert mon.check(new) == ([], [])
+    clock.advance(2.0)
+    changes, restarts = mon.check(new)
+    assert changes[0]["status"] == "HUNG" and len(restarts) == 1
+
+
+def test_same_pid_silent_is_hung_after_down_after_s():
+    """The process that sent the last beat, silent past down_after_s, is HUNG (no grace)."""
+    mon, clock = _rig(startup_grace_s=30.0)
+    _beat(mon)
+    clock.advance(6.0)
+    changes, _ = mon.check({"scanner": {"state": "RUNNING", "pid": 9, "start": 1.0}})
+    assert changes[0]["status"] == "HUNG"
+
+
+def test_exited_process_is_down_without_startup_grace():
+    """An exited process (pid 0) is DOWN after down_after_s; the startup grace does not apply."""
+    mon, clock = _rig(startup_grace_s=30.0)
+    _beat(mon)
+    clock.advance(6.0)
+    changes, restarts = mon.check({"scanner": {"state": "BACKOFF", "pid": 0,
+                                               "start": clock.time() - 1.0}})
+    assert changes[0]["status"] == "DOWN" and restarts == []

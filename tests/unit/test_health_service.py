@@ -1,6 +1,7 @@
 """Tests for hope.health.service: the monitor on the in-process bus, with real HTTP."""
 
 import json
+import time
 
 import aiohttp
 import pytest
@@ -13,10 +14,11 @@ from tests.unit.test_health_supervisor import supervisord  # noqa: F401  (fixtur
 
 
 async def _rig(tmp_path, sock):
-    broker, clock = LocalBroker(), ManualClock()
+    # Real time as the start: supervisord reports real process start times.
+    broker, clock = LocalBroker(), ManualClock(time.time())
     mon = service_for_tests("health-monitor", tmp_path, broker, {"health": {
         "port": 0, "required": ["scanner"], "supervisor_socket": str(sock),
-        "down_after_s": 5.0, "restart_grace_s": 10.0}}, clock=clock)
+        "down_after_s": 5.0, "restart_grace_s": 10.0, "startup_grace_s": 20.0}}, clock=clock)
     await setup(mon)
     scanner = service_for_tests("scanner", tmp_path, broker)
     for svc in (mon, scanner):
@@ -80,6 +82,9 @@ async def test_silent_running_process_is_restarted_through_supervisord(tmp_path,
     try:
         old = client.process_info("scanner")["pid"]
         clock.advance(6.0)
+        await check()  # never beat, but started moments ago: startup grace
+        assert mon.health.registry.get("scanner").status != "HUNG"
+        clock.advance(20.0)
         await check()
         assert mon.health.registry.get("scanner").status == "HUNG"
         await async_wait_for(lambda: client.process_info("scanner")["pid"] not in (0, old),

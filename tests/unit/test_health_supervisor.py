@@ -55,7 +55,7 @@ def supervisord():
                             stderr=subprocess.DEVNULL)
     try:
         client = SupervisorClient(root / "s.sock", "hope", timeout=10.0)
-        _poll(lambda: client.states().get("scanner") == "RUNNING")
+        _poll(lambda: client.states().get("scanner", {}).get("state") == "RUNNING")
         yield client
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -70,17 +70,19 @@ def supervisord():
 def test_states_and_restart_give_a_new_pid(supervisord):
     """states() names our group's programs; restart() stops and starts with a new pid."""
     client = supervisord
-    assert client.states() == {"scanner": "RUNNING"}
+    (name, info), = client.states().items()
     old = client.process_info("scanner")["pid"]
+    assert (name, info["state"], info["pid"]) == ("scanner", "RUNNING", old)
+    assert abs(info["start"] - time.time()) < 60
     client.restart("scanner")
     new = client.process_info("scanner")["pid"]
-    assert client.states()["scanner"] == "RUNNING" and new != old and new > 0
+    assert client.states()["scanner"]["state"] == "RUNNING" and new != old and new > 0
 
 
 def test_start_of_running_process_is_not_an_error(supervisord):
     """start() on a running program is a no-op, not an exception."""
     supervisord.start("scanner")
-    assert supervisord.states()["scanner"] == "RUNNING"
+    assert supervisord.states()["scanner"]["state"] == "RUNNING"
 
 
 def test_unknown_process_fault_names_the_call(supervisord):
