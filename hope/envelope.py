@@ -43,6 +43,7 @@ class EventType(StrEnum):
     WATERMARK = "WATERMARK"
     GAP = "GAP"
     ALERT = "ALERT"
+    API_REQUEST = "API_REQUEST"
 
 
 # Ephemeral events are periodic state (heartbeats, watermarks) or recovery traffic: they carry

@@ -18,7 +18,7 @@ from hope.testing import REPO, wait_for
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 PROGRAMS = ["proxy", "audit-writer", "health-monitor", "dlq-retry", "executor",
-            "decision-engine", "scanner"]
+            "decision-engine", "gateway", "scanner"]
 
 
 class Supervisor:
@@ -66,7 +66,7 @@ def supervisor(state_dir: Path) -> Iterator[Supervisor]:
 
 @pytest.mark.timeout(180)
 def test_supervisord_restarts_a_killed_service(supervisor: Supervisor, state_dir: Path):
-    """All seven programs run; a SIGKILLed one is RUNNING again with a new pid."""
+    """All eight programs run; a SIGKILLed one is RUNNING again with a new pid."""
     wait_for(supervisor.all_running, timeout=60, message="all programs RUNNING")
     assert oct((state_dir / "run").stat().st_mode & 0o777) == "0o700"
     assert oct((state_dir / "run" / "supervisor.sock").stat().st_mode & 0o777) == "0o700"

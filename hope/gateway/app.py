@@ -1,0 +1,290 @@
+"""The gateway's HTTP API (aiohttp): external signals in, audit/positions/report out, trading levers.
+
+Every ``/v1`` route but the OpenAPI document needs ``Authorization: Bearer <token>`` (401 when
+missing, 403 when wrong; compared in constant time) and is rate-limited per token (429 with
+``Retry-After``); failed logins are rate-limited per client address. Bodies over
+``max_body_bytes`` get 413. Every error is JSON ``{"error": ..., "detail": ...}``; a bug in a view
+is a 500 JSON and a log line, never a dead server. Accepted writes publish their event (SIGNAL,
+CONTROL); accepted reads publish an ``API_REQUEST`` record, so every accepted request is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from hope.audit.trace import trace
+from hope.clock import WallClock
+from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
+from hope.envelope import Envelope, EnvelopeError
+from hope.execution.positions import ExecutorStore
+from hope.gateway.auth import check_bearer, token_id
+from hope.gateway.config import NAME_RE, GatewayConfig
+from hope.gateway.ratelimit import BucketMap
+from hope.paths import StatePaths
+from hope.report import summarize
+from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
+
+log = logging.getLogger("hope.gateway")
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+CORRELATION_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+PUBLIC = ("/v1/openapi.json",)
+
+# (event_type, payload, correlation_id) -> the published envelope
+Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Envelope]]
+LastPrice = Callable[[str], tuple[float, float] | None]
+
+
+def error(status: int, message: str, detail: Any = None, **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"error": message, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    body.update(extra)
+    return web.json_response(body, status=status)
+
+
+class GatewayApp:
+    """The API over injected dependencies, so tests run it on a real socket without a bus."""
+
+    def __init__(self, cfg: GatewayConfig, token: str, state: StatePaths, publish: Publish, *,
+                 last_price: LastPrice | None = None, clock: WallClock | None = None) -> None:
+        self.cfg = cfg
+        self._token = token
+        self._token_id = token_id(token)
+        self.state = state
+        self.publish = publish
+        self.last_price = last_price or (lambda symbol: None)
+        self.clock = clock or WallClock()
+        self.limits = BucketMap(cfg.rate_limit_per_s, cfg.rate_limit_burst, self.clock)
+        self.login_failures = BucketMap(1.0, 10, self.clock)
+        self.moonbot = MoonbotStrategy()
+        self.counts: dict[str, int] = {"requests": 0, "accepted": 0, "rejected": 0,
+                                       "signals": 0, "errors": 0}
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    # --- app and server ----------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.cfg.max_body_bytes,
+                              middlewares=[self._guard, self._auth])
+        r = app.router
+        r.add_get("/v1/openapi.json", self.openapi)
+        r.add_post("/v1/signals", self.post_signal)
+        r.add_get("/v1/events/{correlation_id}", self.get_events)
+        r.add_get("/v1/positions", self.get_positions)
+        r.add_get("/v1/report", self.get_report)
+        r.add_get("/v1/trading", self.get_trading)
+        r.add_post("/v1/trading/{action}", self.post_trading)
+        return app
+
+    async def start(self) -> int:
+        """Bind and serve; returns the port actually bound (useful with port 0)."""
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
+        await site.start()
+        sockets = getattr(getattr(site, "_server", None), "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.cfg.port
+        return self.bound_port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def endpoints(self, host: str, port: int) -> dict[str, str]:
+        base = f"http://{host}:{port}"
+        return {"signals": f"{base}/v1/signals", "events": f"{base}/v1/events/{{correlation_id}}",
+                "positions": f"{base}/v1/positions", "report": f"{base}/v1/report",
+                "trading": f"{base}/v1/trading", "openapi": f"{base}/v1/openapi.json"}
+
+    # --- middlewares -------------------------------------------------------------------------
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.counts["requests"] += 1
+        length = request.content_length
+        if length is not None and length > self.cfg.max_body_bytes:
+            return self._rejected(error(413, "request body too large",
+                                        limit_bytes=self.cfg.max_body_bytes))
+        try:
+            resp = await handler(request)
+        except web.HTTPNotFound:
+            return self._rejected(error(404, "not found", path=request.path))
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = sorted(exc.allowed_methods)
+            resp = error(405, "method not allowed", method=request.method, allowed=allowed)
+            resp.headers["Allow"] = ", ".join(allowed)
+            return self._rejected(resp)
+        except web.HTTPRequestEntityTooLarge:
+            return self._rejected(error(413, "request body too large",
+                                        limit_bytes=self.cfg.max_body_bytes))
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # a bug in a view must not take the gateway down
+            self.counts["errors"] += 1
+            log.exception("gateway handler failed")
+            return error(500, "internal error", type(exc).__name__)
+        if resp.status < 400:
+            self.counts["accepted"] += 1
+        else:
+            self.counts["rejected"] += 1
+        return resp
+
+    def _rejected(self, resp: web.Response) -> web.Response:
+        self.counts["rejected"] += 1
+        return resp
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in PUBLIC:
+            return await handler(request)
+        problem = check_bearer(request.headers.get("Authorization"), self._token)
+        if problem is not None:
+            ok, wait = self.login_failures.take("ip:" + str(request.remote))
+            if not ok:
+                return self._too_many(wait)
+            if problem == "missing":
+                resp = error(401, "authentication required",
+                             "send 'Authorization: Bearer <token>' (see docs/RUNBOOK.md)")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="hope"'
+                return resp
+            return error(403, "invalid token")
+        ok, wait = self.limits.take(self._token_id)
+        if not ok:
+            return self._too_many(wait)
+        return await handler(request)
+
+    @staticmethod
+    def _too_many(wait: float) -> web.Response:
+        resp = error(429, "rate limit exceeded", retry_after_s=round(wait, 3))
+        resp.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+        return resp
+
+    async def _audit_read(self, request: web.Request, status: int) -> None:
+        """Reads change nothing, but the spec wants every accepted request in the audit log."""
+        payload = {"service": "gateway", "method": request.method, "path": request.path,
+                   "status": status}
+        try:
+            await self.publish("API_REQUEST", payload, None)
+        except Exception as exc:  # the answer is already computed; a bus hiccup is logged only
+            log.warning("API_REQUEST not published: %s", exc)
+
+    # --- views -------------------------------------------------------------------------------
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(json.loads(OPENAPI_PATH.read_text()))
+
+    async def post_signal(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error(400, "body is not valid JSON", str(exc))
+        if not isinstance(body, dict):
+            return error(400, "body must be a JSON object", f"got {type(body).__name__}")
+        body = dict(body)
+        source = body.pop("source", None)
+        corr = body.pop("correlation_id", None)
+        if source is not None and (not isinstance(source, str) or not NAME_RE.match(source)):
+            return error(422, "invalid signal", "source: lower-case name of at most 32 "
+                         "characters (letters, digits, _ and -)", field="source")
+        if corr is not None and (not isinstance(corr, str) or not CORRELATION_RE.match(corr)):
+            return error(422, "invalid signal", "correlation_id: 1-64 characters of "
+                         "A-Z a-z 0-9 _ . : -", field="correlation_id")
+        symbol = body.get("symbol")
+        if isinstance(symbol, str) and ("price" not in body or "market_ts" not in body):
+            last = self.last_price(symbol.strip().upper().replace("/", ""))
+            if last is not None:  # the gateway follows PRICE: callers may omit what it knows
+                body.setdefault("price", last[0])
+                body.setdefault("market_ts", last[1])
+        try:
+            (payload,) = self.moonbot.on_external(body)
+        except ExternalSignalError as exc:
+            field = str(exc).split(":", 1)[0]
+            hint = " (no PRICE seen for this symbol yet)" if field in ("price", "market_ts") \
+                else ""
+            return error(422, "invalid signal", str(exc) + hint, field=field)
+        payload["strategy"] = source or self.cfg.default_strategy
+        try:
+            env = await self.publish("SIGNAL", payload, corr)
+        except EnvelopeError as exc:
+            return error(422, "invalid signal", str(exc), field=exc.where)
+        except Exception as exc:
+            log.warning("SIGNAL not published: %s", exc)
+            return error(503, "bus unavailable: signal not accepted", type(exc).__name__)
+        self.counts["signals"] += 1
+        return web.json_response({"event_id": env.event_id, "correlation_id": env.correlation_id,
+                                  "topic": env.topic, "strategy": payload["strategy"]},
+                                 status=202)
+
+    async def get_events(self, request: web.Request) -> web.Response:
+        cid = request.match_info["correlation_id"]
+        if not CORRELATION_RE.match(cid):
+            return error(400, "bad correlation id", "1-64 characters of A-Z a-z 0-9 _ . : -")
+        hops = await asyncio.to_thread(trace, self.state, cid)
+        if not hops:
+            return error(404, "no audited events with this correlation id", cid)
+        await self._audit_read(request, 200)
+        return web.json_response({"correlation_id": cid,
+                                  "hops": [h.__dict__ for h in hops]})
+
+    async def get_positions(self, request: web.Request) -> web.Response:
+        store = await asyncio.to_thread(ExecutorStore, self.state.positions)
+        if store.load_error:
+            return error(503, "positions unreadable", store.load_error)
+        positions = []
+        for pos in store.positions.values():
+            item = {k: v for k, v in pos.__dict__.items() if k != "fill_env"}
+            last = self.last_price(pos.symbol)
+            if last is not None:
+                item["last_price"] = last[0]
+                item["unrealized_pnl"] = pos.quantity * (last[0] - pos.entry_price) - pos.entry_fee
+            positions.append(item)
+        pending = sum(1 for r in store.orders.values() if not r.get("done"))
+        await self._audit_read(request, 200)
+        return web.json_response({"positions": positions, "count": len(positions),
+                                  "orders_in_flight": pending, "file": str(store.path)})
+
+    async def get_report(self, request: web.Request) -> web.Response:
+        summary = await asyncio.to_thread(summarize, self.state.events)
+        await self._audit_read(request, 200)
+        return web.json_response(summary)
+
+    async def get_trading(self, request: web.Request) -> web.Response:
+        store = TradingStateStore(self.state.trading_state)
+        state = store.load()
+        await self._audit_read(request, 200)
+        return web.json_response({"state": state, "error": store.last_error})
+
+    async def post_trading(self, request: web.Request) -> web.Response:
+        """Same effect as ``hope trading ACTION``: the file first, then CONTROL on the bus."""
+        action = request.match_info["action"]
+        if action not in COMMAND_STATE:
+            return error(404, "unknown trading action", action, allowed=sorted(COMMAND_STATE))
+        store = TradingStateStore(self.state.trading_state)
+        old, new = store.load(), COMMAND_STATE[action]
+        await asyncio.to_thread(store.save, new, f"gateway POST /v1/trading/{action}")
+        try:
+            env = await self.publish("CONTROL", {"service": "*", "command": action}, None)
+        except Exception as exc:  # the file holds; services pick it up on their next reload
+            return error(503, "state written but CONTROL not published", type(exc).__name__,
+                         state=new, previous=old)
+        return web.json_response({"state": new, "previous": old, "event_id": env.event_id,
+                                  "correlation_id": env.correlation_id})
+
+
+def route_table(app: web.Application) -> set[tuple[str, str]]:
+    """(path template, method) of every route (HEAD twins of GETs left out): for the OpenAPI test."""
+    out = set()
+    for route in app.router.routes():
+        info: Mapping[str, Any] = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter")
+        if route.method != "HEAD" and path:
+            out.add((path, route.method.lower()))
+    return out

@@ -1,0 +1,69 @@
+"""The gateway as a real process: proxy + audit-writer + gateway; HTTP in, audit log out."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from hope.bus.zmq import ZmqBus
+from hope.testing import Processes, async_wait_for, make_config, read_jsonl
+
+pytestmark = pytest.mark.integration
+TOKEN = "integration-token-0123456789"
+
+
+@pytest.fixture
+def gateway_procs(state_dir):
+    toml = state_dir / "hope.toml"
+    toml.write_text("[gateway]\nport = 0\n")
+    group = Processes(state_dir, env={"HOPE_CONFIG": str(toml), "HOPE_GATEWAY_TOKEN": TOKEN})
+    try:
+        yield group, toml
+    finally:
+        group.kill_all()
+
+
+def audited(state_dir, family: str, event_id: str) -> bool:
+    return any(r.get("event_id") == event_id
+               for r in read_jsonl(state_dir / "events" / f"{family}.jsonl"))
+
+
+async def test_signal_over_http_lands_in_the_audit_log(state_dir, gateway_procs):
+    """POST /v1/signals on the real gateway → SIGNAL in events/signals.jsonl; halt → CONTROL."""
+    procs, toml = gateway_procs
+    procs.proxy()
+    procs.service("audit-writer", "audit_writer")
+    procs.service("gateway", "gateway")
+    config = make_config(state_dir, config_path=str(toml))
+    listener = ZmqBus("test-listener", config, recover=False, journal=False)
+    listener.subscribe("HEARTBEAT.gateway")
+    await listener.start()
+    try:
+        beat = await async_wait_for(lambda: None if listener.inbox.empty()
+                                    else listener.inbox.get_nowait(), timeout=60,
+                                    message="a gateway heartbeat")
+        port = beat.payload["http_port"]
+        assert port > 0 and beat.payload["endpoints"]["signals"].endswith(f":{port}/v1/signals")
+    finally:
+        await listener.stop()
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(base + "/v1/signals", headers=auth, json={
+                "symbol": "EVXBTC", "price": 1.5e-05, "market_ts": 1_610_226_000.0}) as resp:
+            assert resp.status == 202
+            accepted = await resp.json()
+        async with http.post(base + "/v1/signals", json={"symbol": "EVXBTC"}) as resp:
+            assert resp.status == 401
+        await async_wait_for(lambda: audited(state_dir, "signals", accepted["event_id"]),
+                             timeout=30, message="the SIGNAL in the audit log")
+        async with http.get(base + f"/v1/events/{accepted['correlation_id']}",
+                            headers=auth) as resp:
+            hops = (await resp.json())["hops"]
+            assert resp.status == 200 and hops[0]["event_id"] == accepted["event_id"]
+        async with http.post(base + "/v1/trading/halt", headers=auth) as resp:
+            assert resp.status == 200
+            control = await resp.json()
+        await async_wait_for(lambda: audited(state_dir, "system", control["event_id"]),
+                             timeout=30, message="the CONTROL in the audit log")
+    assert (state_dir / "trading_state").read_text().count("HALTED") == 1
+    assert procs.stop("gateway") == 0
