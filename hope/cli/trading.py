@@ -59,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     new = COMMAND_STATE[args.action]
     old = store.load()
+    was = f"unknown ({store.last_error})" if store.last_error else old
     store.save(new, changed_by="hope trading " + args.action)
-    print(f"trading state: {old} -> {new} (written to {store.path})")
+    print(f"trading state: {was} -> {new} (written to {store.path})")
     error = publish_control(cfg, args.action)
     if error:
         print(f"hope trading: CONTROL not published ({error}); running services pick the "

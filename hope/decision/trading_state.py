@@ -2,7 +2,7 @@
 
 The file holds one JSON object ``{"state": ..., "changed_by": ..., "wall_ts": ...}``. Anything
 that is not exactly a known state (unreadable, corrupt, unknown value) reads as HALTED: after a
-restart, doubt stops trading. Only a fresh instance (no file and no audit log yet) may start in
+restart, doubt stops trading. Only a fresh instance (no file and no trading in the audit log yet) may start in
 the configured initial state, so ``./scripts/run`` on a new clone trades without a manual step.
 """
 
@@ -82,6 +82,10 @@ class TradingStateStore:
 
 
 def is_fresh_instance(events_dir: Path) -> bool:
-    """True when no audit log exists yet: the only case where a missing state file is not doubt."""
+    """True when the audit log holds no trading yet (no decisions or orders family): the only
+    case where a missing state file is not doubt. System files (heartbeat summaries,
+    checkpoints) the audit writer creates at start do not count."""
     events_dir = Path(events_dir)
-    return not events_dir.is_dir() or not any(events_dir.glob("*.jsonl"))
+    if not events_dir.is_dir():
+        return True
+    return not any(any(events_dir.glob(f"{family}*.jsonl")) for family in ("decisions", "orders"))

@@ -2,9 +2,9 @@
 
 Idempotency, in order of defence:
 1. the client order id is derived from the decision's ``event_id`` (venues dedupe client ids);
-2. the ledger saves the intent (the decision) before the exchange is called and marks
-   ``attempted`` — a decision never attempted is known not to exist at the venue, one attempted
-   is never placed again before ``exchange.get_order`` has been asked (never retried blindly);
+2. the ledger saves the intent (the decision, ``attempted``) before the exchange is called — a
+   decision never attempted is known not to exist at the venue, one attempted is never placed
+   again before ``exchange.get_order`` has been asked (never retried blindly);
 3. every event is published with a timestamp fixed before publishing (the venue's acceptance
    time or a saved refusal time), so a republish after a crash carries the same ``event_id``.
 
@@ -82,10 +82,16 @@ class Executor:
             self.stats["duplicate_decisions"] += 1
             return
         if rec is None:
+            # saved with the first step that matters (placing or refusing); a crash before that
+            # left no trace anywhere, and the runtime redelivers the unfinished DECISION
             rec = {"decision": env.to_dict(), "attempted": False, "done": False}
             self.store.orders[cid] = rec
-            self.store.save()
         await self._progress(cid, rec, publish)
+
+    def _finish(self, cid: str, status: str, order_env: Envelope) -> None:
+        """Shrink a finished ledger record to what dedupe needs (keeps the snapshot small)."""
+        self.store.orders[cid] = {"done": True, "status": status,
+                                  "order_event_id": order_env.event_id}
 
     def _refusal(self, p: dict[str, Any]) -> tuple[str, str] | None:
         """Why this BUY must not be placed now: (status, reason), or None."""
@@ -149,7 +155,7 @@ class Executor:
                        "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
             out = await publish("ORDER", payload, decision, ref["timestamp"])
-            rec.update(order_env=out.to_dict(), done=True)
+            self._finish(cid, ref["status"], out)
             self.store.save()
             self.stats[f"orders_{ref['status'].lower()}"] += 1
             return
@@ -161,9 +167,10 @@ class Executor:
             payload = {"symbol": order.symbol, "order_id": cid, "status": "NEW", "side": "BUY",
                        "quantity": order.quantity, "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
+            # not saved here: after a crash the ORDER is resent with the same timestamp, hence
+            # the same event_id, which consumers dedupe (one fsync less per BUY)
             out = await publish("ORDER", payload, decision, order.created)
             rec["order_env"] = out.to_dict()
-            self.store.save()
             self.stats["orders_new"] += 1
         fill_payload = {"symbol": order.symbol, "order_id": cid, "side": "BUY",
                         "filled_qty": order.quantity, "avg_price": order.avg_price,
@@ -171,7 +178,7 @@ class Executor:
                         "commission_asset": order.commission_asset,
                         "market_ts": order.market_ts}
         out = await publish("FILL", fill_payload, _env(rec["order_env"]), order.created)
-        rec.update(fill_env=out.to_dict(), done=True)
+        self._finish(cid, "NEW", _env(rec["order_env"]))
         self.positions.open(order, dict(p.get("targets", {})), out.to_dict())
         self.store.save()  # ledger and position in one atomic write
         self.stats["fills"] += 1

@@ -52,7 +52,8 @@ async def setup(svc: Any) -> None:
     async def publish_breaker() -> None:
         while changes:
             old, new = changes.pop(0)
-            svc.log.warning("circuit breaker changed", old=old, new=new)
+            if old != new:
+                svc.log.warning("circuit breaker changed", old=old, new=new)
             await svc.publish("BREAKER", {"service": svc.name, "name": breaker.name,
                                           "state": new, "previous": old})
 
@@ -102,6 +103,7 @@ async def setup(svc: Any) -> None:
         # on_start: the bus is up, so what reconciliation publishes is not lost
         async with lock:
             report = await executor.reconcile(publish)
+            changes.append((breaker.state, breaker.state))  # announce the state once at start
             await publish_breaker()
         svc.log.info("reconciled with the exchange", resumed=report["resumed"],
                      dropped=report["dropped"], orphans=report["orphans"])

@@ -51,7 +51,9 @@ def test_restart_without_file_is_halted(tmp_path):
     """Not fresh (an audit log exists) and no file: HALTED, nothing written."""
     events = tmp_path / "events"
     events.mkdir()
-    (events / "signals.jsonl").write_text("{}\n")
+    (events / "system.jsonl").write_text("{}\n")
+    assert is_fresh_instance(events)  # audit writer's own files are not trading
+    (events / "decisions.jsonl").write_text("{}\n")
     assert not is_fresh_instance(events)
     store = TradingStateStore(tmp_path / "trading_state")
     assert store.load_or_init(ACTIVE, fresh=is_fresh_instance(events)) == HALTED

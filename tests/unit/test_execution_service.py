@@ -1,0 +1,122 @@
+"""executor setup on the in-process bus: signal → decision → order → fill → close, levers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hope.bus.memory import LocalBroker
+from hope.decision.service import setup as engine_setup
+from hope.envelope import new_event
+from hope.execution.service import setup as executor_setup
+from hope.runtime import Service
+from hope.testing import async_wait_for, make_config, service_for_tests
+
+T0 = 1_610_226_000.0
+
+
+def of(broker, etype):
+    return [e for e in broker.published if e.event_type == etype]
+
+
+async def start(tmp_path, broker, with_engine=True):
+    feeder = Service("scanner", make_config(tmp_path / "feed"), broker.bus("scanner"))
+    services = [feeder]
+    if with_engine:
+        engine = service_for_tests("decision-engine", tmp_path / "st", broker)
+        await engine_setup(engine)
+        services.append(engine)
+    executor = service_for_tests("executor", tmp_path / "st", broker)
+    await executor_setup(executor)
+    services.append(executor)
+    tasks = [asyncio.create_task(s.run()) for s in services]
+    await async_wait_for(lambda: len(broker.buses) == len(services), message="buses")
+    return services, tasks
+
+
+async def stop(services, tasks):
+    for s in services:
+        s.request_stop()
+    await asyncio.gather(*tasks)
+
+
+async def price(feeder, p, ts, symbol="EVXBTC"):
+    await feeder.publish("PRICE", {"symbol": symbol, "price": p, "market_ts": ts})
+
+
+async def test_pipeline_correlation_and_take_profit(tmp_path):
+    """One correlation id flows signal→decision→order→fill→close, each caused by its parent."""
+    broker = LocalBroker()
+    services, tasks = await start(tmp_path, broker)
+    feeder = services[0]
+    try:
+        await feeder.publish("WATERMARK", {"watermarks": {}})
+        await price(feeder, 1e-5, T0)
+        sig = await feeder.publish("SIGNAL", {
+            "symbol": "EVXBTC", "strategy": "pump", "price": 1e-5, "market_ts": T0,
+            "buys_per_sec": 5.0, "delta_pct": 10.0, "window_s": 2.0})
+        await async_wait_for(lambda: of(broker, "FILL"), message="fill")
+        await price(feeder, 1.1e-5, T0 + 30)
+        await async_wait_for(lambda: of(broker, "CLOSE"), message="close")
+        (d,), (o,), (f,), (c,) = (of(broker, t) for t in ("DECISION", "ORDER", "FILL", "CLOSE"))
+        assert {sig.correlation_id} == {d.correlation_id, o.correlation_id, f.correlation_id,
+                                        c.correlation_id}
+        assert (d.causation_id, o.causation_id, f.causation_id, c.causation_id) == (
+            sig.event_id, d.event_id, o.event_id, f.event_id)
+        assert c.payload["reason"] == "take_profit" and c.payload["holding_s"] == 30.0
+        assert c.payload["pnl"] > 0 and c.payload["quote"] == "BTC"
+    finally:
+        await stop(services, tasks)
+
+
+async def test_flatten_and_breaker_events(tmp_path):
+    """CONTROL flatten closes open positions (reason flatten); breaker changes are published."""
+    broker = LocalBroker()
+    services, tasks = await start(tmp_path, broker, with_engine=False)
+    feeder = services[0]
+    try:
+        await price(feeder, 1e-5, T0)
+        for i in range(2):
+            decision = new_event("DECISION", {
+                "symbol": "EVXBTC" if i == 0 else "GVTBTC", "action": "BUY", "confidence": 1.0,
+                "reasons": [], "position_size": 0.001, "config_hash": "cfg:x",
+                "market_ts": T0, "quote": "BTC",
+                "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
+                source="decision-engine")
+            await feeder.publish_event(decision)
+        await async_wait_for(lambda: len(of(broker, "ORDER")) == 2, message="orders")
+        statuses = sorted(o.payload["status"] for o in of(broker, "ORDER"))
+        assert statuses == ["NEW", "REJECTED"]  # GVTBTC has no price yet
+        await feeder.publish("CONTROL", {"service": "*", "command": "flatten"})
+        await async_wait_for(lambda: of(broker, "CLOSE"), message="close")
+        assert of(broker, "CLOSE")[0].payload["reason"] == "flatten"
+    finally:
+        await stop(services, tasks)
+
+
+async def test_restart_reconciles_and_publishes_missing_order(tmp_path):
+    """A decision saved as intent but never finished is completed by reconcile on start."""
+    broker = LocalBroker()
+    services, tasks = await start(tmp_path, broker, with_engine=False)
+    feeder, executor = services
+    await price(feeder, 1e-5, T0)
+    await async_wait_for(lambda: executor.market_clock.now() == T0, message="price")
+    await stop(services, tasks)
+    # simulate a crash right after the intent was saved: the ledger holds an unfinished BUY
+    from hope.execution.positions import ExecutorStore
+    store = ExecutorStore(tmp_path / "st" / "positions")
+    d = new_event("DECISION", {"symbol": "EVXBTC", "action": "BUY", "confidence": 1.0,
+                               "reasons": [], "position_size": 0.001, "config_hash": "c",
+                               "market_ts": 2e9, "quote": "BTC", "targets": {}},
+                  source="decision-engine")
+    store.orders["hope-" + d.event_id.removeprefix("sha256:")] = {
+        "decision": d.to_dict(), "attempted": False, "done": False}
+    store.save()
+    broker2 = LocalBroker()
+    services, tasks = await start(tmp_path, broker2, with_engine=False)
+    try:
+        await async_wait_for(lambda: of(broker2, "ORDER"), message="order from reconcile")
+        (o,) = of(broker2, "ORDER")
+        assert o.causation_id == d.event_id
+        assert o.payload["status"] == "REJECTED"  # after restart no price is known yet
+    finally:
+        await stop(services, tasks)
