@@ -55,6 +55,7 @@ _TOPIC_KEY: dict[str, str] = {
     "SIGNAL": "symbol", "DECISION": "symbol", "SHADOW_DECISION": "symbol", "ORDER": "symbol",
     "FILL": "symbol", "CLOSE": "symbol", "PRICE": "symbol",
     "RETRY": "service", "CONTROL": "service", "REPLAY": "publisher", "HEALTH": "service",
+    "BREAKER": "service", "TRADING_STATE": "service",
 }
 
 

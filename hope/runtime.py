@@ -326,12 +326,14 @@ def run_service(name: str, setup: Setup, argv: list[str] | None = None, *,
 
 
 async def publish_once(config: Config, event_type: str | EventType, payload: dict[str, Any], *,
-                       source: str = "cli", wait_audit_s: float = 5.0) -> tuple[Envelope, bool]:
+                       source: str = "cli", wait_audit_s: float = 5.0,
+                       handshake_timeout_s: float = 3.0) -> tuple[Envelope, bool]:
     """Publish one event from a short-lived process (CLI) and wait until the audit writer's
     watermark covers it. Returns (stamped event, audited?)."""
     from hope.bus.zmq import ZmqBus
 
-    bus = ZmqBus(source, config, recover=False, journal=False)
+    bus = ZmqBus(source, config, recover=False, journal=False,
+                 handshake_timeout_s=handshake_timeout_s)
     await bus.start()
     try:
         stamped = await bus.publish(new_event(event_type, payload, source=source))

@@ -40,13 +40,15 @@ def endpoints(config: Config) -> tuple[str, str]:
 class ZmqBus(Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True, on_gap: GapHook | None = None,
-                 on_bad_frame: Callable[[str], None] | None = None) -> None:
+                 on_bad_frame: Callable[[str], None] | None = None,
+                 handshake_timeout_s: float | None = None) -> None:
         self.name = name
         self.config = config
         self.epoch = uuid.uuid4().hex[:12]
         self.recover = recover
         self.on_gap = on_gap
         self.on_bad_frame = on_bad_frame
+        self.handshake_timeout_s = handshake_timeout_s or config.bus.handshake_timeout_s
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self.prefixes: list[bytes] = []
         self.cursors: Cursors | None = None
@@ -116,7 +118,7 @@ class ZmqBus(Bus):
         pub.connect(xsub)
         self._sub, self._pub = sub, pub
         self._tasks.append(asyncio.create_task(self._reader(), name=f"{self.name}-bus-reader"))
-        await self._handshake(bus_cfg.handshake_timeout_s, xsub, xpub)
+        await self._handshake(self.handshake_timeout_s, xsub, xpub)
         for rec in resend:  # earlier epochs' events the audit writer has not acknowledged
             pub.send_multipart([rec.topic, rec.body])
         if resend:

@@ -135,6 +135,11 @@ class HealthMonitor:
             restarts.append(Restart(name, "start" if status == "FATAL" else "restart", detail))
         return changes, restarts
 
+    def restart_done(self, name: str) -> None:
+        """A restart call returned (stop may wait out stopwaitsecs): the grace counts from now,
+        so a slow stop under load does not look like a second hang."""
+        self._restarted_at[name] = self.clock.time()
+
     def not_up(self) -> dict[str, dict[str, str]]:
         """Required services that are not UP, with their status and detail (for /health)."""
         out = {}

@@ -73,6 +73,7 @@ async def setup(svc: Any) -> None:
         svc.log.warning("health.restart", service=r.service, mode=r.mode, reason=r.reason)
         try:
             await asyncio.to_thread(sup.start if r.mode == "start" else sup.restart, r.service)
+            monitor.restart_done(r.service)
         except SupervisorError as exc:
             counts["restart_failures"] += 1
             svc.log.error("health.restart_failed", service=r.service, error=str(exc))
