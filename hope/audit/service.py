@@ -25,6 +25,8 @@ async def setup(svc: Service) -> AuditWriter:
     writer = AuditWriter(svc.state, cfg, svc.clock, log=svc.log, source=svc.name)
     if hasattr(svc.bus, "on_gap"):
         svc.bus.on_gap = writer.record_gap
+    if hasattr(svc.bus, "seed_cursors"):
+        svc.bus.seed_cursors = lambda cursors: seed_cursors(writer, cursors)
 
     def on_event(env: Envelope) -> None:
         if writer.append(env):
@@ -48,6 +50,18 @@ async def setup(svc: Service) -> AuditWriter:
     svc.on_stop(stop)
     svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})
     return writer
+
+
+def seed_cursors(writer: AuditWriter, cursors: Any) -> None:
+    """Start the bus's seq tracking from what is durably in the log, so a restarted writer asks
+    for exactly what it lost (its group-commit buffer) and nothing it has. The writer runs with
+    no consumer journal: the generic journal marks an event consumed when the handler returns,
+    while its record may still sit in the group-commit buffer."""
+    for (publisher, epoch), track in writer.seqs.items():
+        key = cursors.key(publisher, epoch, "")
+        cursors.seed(key, track.contig)
+        for seq in track.above:
+            cursors.get(key).add(seq)
 
 
 def watermark_payload(writer: AuditWriter) -> dict[str, Any]:

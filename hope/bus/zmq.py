@@ -49,6 +49,8 @@ class ZmqBus(Bus):
         self.on_gap = on_gap
         self.on_bad_frame = on_bad_frame
         self.handshake_timeout_s = handshake_timeout_s or config.bus.handshake_timeout_s
+        # A service whose own store is its journal (the audit writer) seeds the cursors itself.
+        self.seed_cursors: Callable[[Cursors], None] | None = None
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self.prefixes: list[bytes] = []
         self.cursors: Cursors | None = None
@@ -94,6 +96,8 @@ class ZmqBus(Bus):
         xsub, xpub = endpoints(self.config)
         bus_cfg = self.config.bus
         self.cursors = Cursors(track_all=b"" in self.prefixes)
+        if self.seed_cursors:
+            self.seed_cursors(self.cursors)
         if self._want_journal and self.recover:
             self.journal = ConsumerJournal(self.config.state.outbox / self.name / "consumed.log",
                                            self.cursors)
