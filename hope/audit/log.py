@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hope.audit.canonical import GENESIS, record_hash
+from hope.files import atomic_write_bytes as atomic_write
+from hope.files import fsync_dir
 
 WriteFn = Callable[[int, Any], int]
 FsyncFn = Callable[[int], None]
@@ -39,25 +41,6 @@ def parse_segment(name: str) -> tuple[str, int] | None:
     if not m or name == CHECKPOINTS:
         return None
     return m.group(1), int(m.group(2) or 1)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Rewrite a file crash-safely: temp → fsync → rename → fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class Manifest:

@@ -9,38 +9,15 @@ the configured initial state, so ``./scripts/run`` on a new clone trades without
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from hope.files import atomic_write_json
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
 # CONTROL commands that change the trading state (``flatten`` is an executor action).
 COMMAND_STATE = {"halt": HALTED, "reduce": REDUCING, "resume": ACTIVE}
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` so a crash leaves the old or the new file, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, sort_keys=True, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    # fsync the directory so the rename itself survives a power cut
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 class TradingStateStore:

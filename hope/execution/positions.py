@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hope.decision.trading_state import atomic_write_json
 from hope.execution.exchange import Order
+from hope.files import atomic_write_json
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
 

@@ -15,12 +15,12 @@ watermark_lag, dead_letters``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hope.files import atomic_write_json
 
 # Fields copied to the top of an entry; everything else stays in ``progress``.
 _IDENTITY = ("pid", "host", "version", "epoch", "endpoints", "http_port")
@@ -96,7 +96,7 @@ class Registry:
         """Write atomically: readers see the old file or the new one, never a torn one."""
         data = self.to_dict()
         data.update(extra or {})
-        atomic_write_json(path, data)
+        atomic_write_json(path, data, indent=1, default=str)
 
     @classmethod
     def read(cls, path: Path) -> dict[str, Any]:
@@ -114,23 +114,3 @@ def _handled(progress: Mapping[str, Any]) -> float:
     if "handled" in progress:
         return _total(progress["handled"])
     return _total(progress.get("events_in"))
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)  # the rename itself survives a power cut
-    finally:
-        os.close(dfd)
