@@ -6,6 +6,8 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+import msgspec
+
 from hope.envelope import Envelope
 
 GapHook = Callable[[str, str, int, int], None]  # (publisher, epoch, first, last) lost for good
@@ -13,6 +15,29 @@ GapHook = Callable[[str, str, int, int], None]  # (publisher, epoch, first, last
 
 class BusError(RuntimeError):
     pass
+
+
+class Sequencer:
+    """Stamps delivery fields: ``seq`` per publisher and epoch, ``tseq`` per event type too;
+    ephemeral events get 0 (they are never replayed)."""
+
+    def __init__(self, publisher: str, epoch: str) -> None:
+        self.publisher = publisher
+        self.epoch = epoch
+        self.seq = 0
+        self.tseq: dict[str, int] = {}
+
+    def stamp(self, env: Envelope) -> Envelope:
+        if env.ephemeral:
+            return msgspec.structs.replace(env, publisher=self.publisher, epoch=self.epoch)
+        self.seq += 1
+        t = self.tseq[env.event_type] = self.tseq.get(env.event_type, 0) + 1
+        return msgspec.structs.replace(env, publisher=self.publisher, epoch=self.epoch,
+                                       seq=self.seq, tseq=t)
+
+    def highs(self) -> dict:
+        """What heartbeats announce so subscribers can spot a lost tail."""
+        return {"epoch": self.epoch, "seq": self.seq, "tseq": dict(self.tseq)}
 
 
 class Bus(ABC):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import msgspec
-
-from hope.bus.base import Bus
+from hope.bus.base import Bus, Sequencer
 from hope.envelope import Envelope
 
 
@@ -29,8 +27,7 @@ class InProcessBus(Bus):
         self.broker = broker or LocalBroker()
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self.prefixes: list[str] = []
-        self.seq = 0
-        self.tseq: dict[str, int] = {}
+        self.sequencer = Sequencer(name, self.epoch)
         self.done: dict[str, set[str]] = {}
 
     def subscribe(self, prefix: str) -> None:
@@ -40,13 +37,7 @@ class InProcessBus(Bus):
         self.broker.buses.append(self)
 
     async def publish(self, env: Envelope) -> Envelope:
-        if env.ephemeral:
-            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch)
-        else:
-            self.seq += 1
-            t = self.tseq[env.event_type] = self.tseq.get(env.event_type, 0) + 1
-            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch,
-                                              seq=self.seq, tseq=t)
+        stamped = self.sequencer.stamp(env)
         self.broker.published.append(stamped)
         topic = stamped.topic
         for bus in self.broker.buses:
@@ -65,7 +56,7 @@ class InProcessBus(Bus):
         self.done.setdefault(event_id, set()).update(handlers)
 
     def stats(self) -> dict:
-        return {"pub": {"epoch": self.epoch, "seq": self.seq, "tseq": dict(self.tseq)}}
+        return {"pub": self.sequencer.highs()}
 
     async def stop(self) -> None:
         if self in self.broker.buses:

@@ -12,13 +12,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-import msgspec
 import structlog
 import zmq
 import zmq.asyncio
 
 from hope import codec
-from hope.bus.base import Bus, BusError, GapHook
+from hope.bus.base import Bus, BusError, GapHook, Sequencer
 from hope.bus.cursor import ALL, Cursors
 from hope.bus.journal import ConsumerJournal
 from hope.bus.outbox import MAX_REPLAY_SPAN, Outbox, Record
@@ -60,8 +59,7 @@ class ZmqBus(Bus):
         self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events) if outbox \
             else None
         self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
-        self.seq = 0
-        self.tseq: dict[str, int] = {}
+        self.sequencer = Sequencer(name, self.epoch)
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
@@ -196,13 +194,7 @@ class ZmqBus(Bus):
     def publish_nowait(self, env: Envelope) -> Envelope:
         if self._pub is None:
             raise BusError(f"{self.name}: bus is not started")
-        if env.ephemeral:
-            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch)
-        else:
-            self.seq += 1
-            t = self.tseq[env.event_type] = self.tseq.get(env.event_type, 0) + 1
-            stamped = msgspec.structs.replace(env, publisher=self.name, epoch=self.epoch,
-                                              seq=self.seq, tseq=t)
+        stamped = self.sequencer.stamp(env)
         topic = stamped.topic.encode()
         body = codec.encode(stamped)
         if self.outbox and not stamped.ephemeral:
@@ -232,7 +224,7 @@ class ZmqBus(Bus):
 
     def stats(self) -> dict:
         out = dict(self.counters)
-        out["pub"] = {"epoch": self.epoch, "seq": self.seq, "tseq": dict(self.tseq)}
+        out["pub"] = self.sequencer.highs()
         out["outbox_pending"] = self.outbox.pending() if self.outbox else 0
         out["replay_pending"] = sum(len(v) for v in self._pending.values())
         out["cursors"] = self.cursors.lows() if self.cursors else {}
