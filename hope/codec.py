@@ -41,8 +41,11 @@ def decode_obj(body: bytes) -> Any:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
 
 
-def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = True) -> Envelope:
-    """Decode and validate one envelope body; raise DecodeError saying what is wrong and where."""
+def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = True,
+           now: float | None = None, max_future_s: float = 0.0,
+           max_age_s: float = 0.0) -> Envelope:
+    """Decode and validate one envelope body; raise DecodeError saying what is wrong and where.
+    With ``now``, the envelope timestamp must also lie within the given window of it."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise DecodeError(f"body is {type(body).__name__}, not bytes", "body")
     if len(body) > max_bytes:
@@ -59,7 +62,7 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
         raise DecodeError(exc.reason, exc.where) from None
     if verify:
         try:
-            validate_envelope(env)
+            validate_envelope(env, now=now, max_future_s=max_future_s, max_age_s=max_age_s)
         except EnvelopeError as exc:
             raise DecodeError(exc.reason, exc.where) from None
     return env

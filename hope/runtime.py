@@ -36,7 +36,8 @@ _STOP = object()
 
 
 async def _maybe_await(result: Any) -> Any:
-    return await result if inspect.isawaitable(result) else result
+    """Await a coroutine a hook returned; a Task it started keeps running on its own."""
+    return await result if inspect.iscoroutine(result) else result
 
 
 class HandlerStats:
