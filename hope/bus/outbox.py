@@ -144,11 +144,14 @@ class Outbox:
         """Drop acknowledged records older than the retention window; delete spent segments."""
         for epoch, elog in list(self.epochs.items()):
             cut = elog.trimmed_seq
-            for s in sorted(elog.by_seq):
-                rec = elog.by_seq[s]
+            # by_seq is in seq order (appended, or loaded, in order): stop at the first keeper.
+            spent = []
+            for s, rec in elog.by_seq.items():
                 if s > elog.acked_seq or rec.at > now - self.retention_s:
                     break
-                del elog.by_seq[s]
+                spent.append(s)
+            for s in spent:
+                rec = elog.by_seq.pop(s)
                 elog.by_type.get(rec.event_type, {}).pop(rec.tseq, None)
                 elog.trimmed_tseq[rec.event_type] = max(
                     elog.trimmed_tseq.get(rec.event_type, 0), rec.tseq)
