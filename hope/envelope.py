@@ -42,6 +42,7 @@ class EventType(StrEnum):
     REPLAY = "REPLAY"
     WATERMARK = "WATERMARK"
     GAP = "GAP"
+    DUPLICATE = "DUPLICATE"
     ALERT = "ALERT"
     API_REQUEST = "API_REQUEST"
 

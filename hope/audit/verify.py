@@ -234,6 +234,11 @@ class _Verifier:
                 self.fail(where, f"{pub} epoch {epoch} seq {seq} appears twice "
                           f"(first at {seen[seq]})")
             seen.setdefault(seq, where)
+        if rec["event_type"] == "DUPLICATE":  # a resent event's seq, accounted for by the writer
+            p = rec["payload"]
+            if isinstance(p.get("seq"), int):
+                self.gap_ranges.setdefault((p.get("publisher"), p.get("epoch")), []).append(
+                    (p["seq"], p["seq"]))
         if rec["event_type"] == "GAP":
             p = rec["payload"]
             self.r.gaps.append({"where": where, "publisher": p.get("publisher"),

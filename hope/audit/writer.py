@@ -13,6 +13,7 @@ the platform re-delivers them later).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -136,6 +137,10 @@ class AuditWriter:
         pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
         if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
             self.seqs.setdefault((pub, epoch), SeqTrack()).mark(seq)
+        if rec.get("event_type") == "DUPLICATE":
+            p = rec.get("payload") or {}
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark(int(p["seq"]))
         if rec.get("event_type") == "GAP":
             p = rec.get("payload") or {}
             try:
@@ -158,6 +163,7 @@ class AuditWriter:
             return False
         if env.event_id in self.ids:
             self.stats["duplicates"] += 1
+            self._account_resend(env)
             return False
         if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
             self.stats["refused"] += 1
@@ -185,6 +191,20 @@ class AuditWriter:
         env = new_event(event_type, payload, source=self.source, timestamp=ts)
         if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
             self._add(env.to_dict())
+
+    def _account_resend(self, env: Envelope) -> None:
+        """An audited event published again under a new (epoch, seq) (the executor republishes
+        an ORDER/FILL with its original event_id after a crash) is not written twice, but its
+        seq must not become a hole: a DUPLICATE record names the seq and the event it repeats,
+        so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
+        if not (env.publisher and env.epoch and env.seq > 0):
+            return
+        track = self.seqs.setdefault((env.publisher, env.epoch), SeqTrack())
+        if env.seq <= track.contig or env.seq in track.above:
+            return  # the very (epoch, seq) we already hold, delivered again
+        self._own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
+                                      "seq": env.seq, "duplicate_of": env.event_id})
+        track.mark(env.seq)
 
     def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
         """Declare seq first..last of (publisher, epoch) unrecoverable: write a GAP record.

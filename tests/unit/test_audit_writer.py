@@ -314,3 +314,26 @@ def test_seq_track_holes_and_ranges():
     assert t.contig == 5
     t.mark_range(6, 8)
     assert t.contig == 9 and t.holes() == []
+
+
+def test_resent_event_under_a_new_seq_is_accounted_not_written_twice():
+    """An audited event republished as seq 1 of a new epoch: one record, a DUPLICATE note for the
+    seq, the watermark moves on and verify passes."""
+    from hope.audit.keys import init_keys
+    from hope.audit.verify import verify
+
+    st = make_state()
+    init_keys(st.keys)
+    order = {"symbol": "EVXBTC", "order_id": "hope-1", "status": "NEW", "quantity": 1.0}
+    ts = "2026-02-02T15:00:00.000001Z"
+    with writer(st) as w:
+        first = ev(1, "ORDER", publisher="executor", epoch="e1", corr="c1", ts=ts, payload=order)
+        again = ev(1, "ORDER", publisher="executor", epoch="e2", corr="c1", ts=ts, payload=order)
+        assert w.append(first) and not w.append(again)
+        w.append(ev(2, "PRICE", publisher="executor", epoch="e2"))
+        w.sync()
+        w.checkpoint()
+        w.sync()
+        assert w.watermarks()["executor"] == {"e1": 1, "e2": 2}
+    report = verify(st)
+    assert report.ok, report.failures
