@@ -132,6 +132,13 @@ def compute_event_id(event_type: str, correlation_id: str, timestamp: str, paylo
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _event_id_or_error(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:
+    try:
+        return compute_event_id(event_type, correlation_id, timestamp, payload)
+    except (TypeError, ValueError) as exc:  # e.g. MessagePack bin (bytes): not JSON-compatible
+        raise EnvelopeError(f"payload is not JSON-compatible ({exc})", "payload") from None
+
+
 def new_correlation_id() -> str:
     return os.urandom(16).hex()  # 128 random bits, like uuid4, at a tenth of the cost
 
@@ -153,7 +160,7 @@ def new_event(
     ts = timestamp or utc_timestamp()
     return Envelope(
         event_type=event_type,
-        event_id=compute_event_id(event_type, corr, ts, body),
+        event_id=_event_id_or_error(event_type, corr, ts, body),
         correlation_id=corr,
         causation_id=parent.event_id if parent else None,
         timestamp=ts,
@@ -261,7 +268,7 @@ def validate_envelope(env: Envelope, *, now: float | None = None, max_future_s: 
         if max_age_s and now - ts > max_age_s:
             raise EnvelopeError(f"{now - ts:.0f}s in the past", "timestamp")
     validate_payload(env.event_type, env.payload)
-    expected = compute_event_id(env.event_type, env.correlation_id, env.timestamp, env.payload)
+    expected = _event_id_or_error(env.event_type, env.correlation_id, env.timestamp, env.payload)
     if env.event_id != expected:
         raise EnvelopeError(f"event_id {env.event_id} does not match content ({expected})",
                             "event_id")

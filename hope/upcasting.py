@@ -31,7 +31,7 @@ def major_of(version: Any) -> int:
         raise EnvelopeError(f"schema_version must be a string, got {type(version).__name__}",
                             "schema_version")
     head = version.split(".", 1)[0]
-    if not head.isdigit():
+    if not (head.isascii() and head.isdigit()):
         raise EnvelopeError(f"unparseable schema_version {version!r}", "schema_version")
     return int(head)
 

@@ -28,12 +28,18 @@ class Sequencer:
         self.tseq: dict[str, int] = {}
 
     def stamp(self, env: Envelope) -> Envelope:
+        """The next stamped event; nothing is used up until :meth:`commit` (a publish the
+        outbox refused, e.g. disk full, must not burn a seq and leave a hole)."""
         if env.ephemeral:
             return msgspec.structs.replace(env, publisher=self.publisher, epoch=self.epoch)
-        self.seq += 1
-        t = self.tseq[env.event_type] = self.tseq.get(env.event_type, 0) + 1
         return msgspec.structs.replace(env, publisher=self.publisher, epoch=self.epoch,
-                                       seq=self.seq, tseq=t)
+                                       seq=self.seq + 1,
+                                       tseq=self.tseq.get(env.event_type, 0) + 1)
+
+    def commit(self, stamped: Envelope) -> None:
+        if stamped.seq:
+            self.seq = stamped.seq
+            self.tseq[stamped.event_type] = stamped.tseq
 
     def highs(self) -> dict:
         """What heartbeats announce so subscribers can spot a lost tail."""

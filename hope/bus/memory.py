@@ -38,6 +38,7 @@ class InProcessBus(Bus):
 
     async def publish(self, env: Envelope) -> Envelope:
         stamped = self.sequencer.stamp(env)
+        self.sequencer.commit(stamped)
         self.broker.published.append(stamped)
         topic = stamped.topic
         for bus in self.broker.buses:

@@ -63,7 +63,8 @@ class ZmqBus(Bus):
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
-                                         "gaps_unrecoverable": 0}
+                                         "gaps_unrecoverable": 0, "publish_refused": 0,
+                                         "journal_errors": 0}
         self._pending: dict[tuple[str, str, str], list[list[float]]] = {}
         self._tasks: list[asyncio.Task] = []
         self._hello = asyncio.Event()
@@ -198,8 +199,16 @@ class ZmqBus(Bus):
         topic = stamped.topic.encode()
         body = codec.encode(stamped)
         if self.outbox and not stamped.ephemeral:
-            self.outbox.append(Record(stamped.seq, stamped.tseq, stamped.event_type, topic, body,
-                                      time.monotonic()))
+            try:
+                self.outbox.append(Record(stamped.seq, stamped.tseq, stamped.event_type, topic,
+                                          body, time.monotonic()))
+            except OSError as exc:  # disk full: refuse loudly; the seq is not used up
+                self.counters["publish_refused"] += 1
+                log.critical("outbox_write_failed", service=self.name, error=str(exc),
+                             event_type=stamped.event_type)
+                raise BusError(f"{self.name}: outbox write failed, event not published "
+                               f"({exc})") from exc
+        self.sequencer.commit(stamped)
         self._pub.send_multipart([topic, body])
         self.counters["published"] += 1
         return stamped
@@ -212,15 +221,27 @@ class ZmqBus(Bus):
     def consumed(self, env: Envelope, handlers: list[str]) -> None:
         if self.journal and env.publisher and env.seq:
             n = env.seq if self.cursors.track_all else env.tseq
-            self.journal.consumed(env.publisher, env.epoch, env.event_type, n, env.event_id,
-                                  handlers)
+            self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type, n,
+                          env.event_id, handlers)
 
     def is_done(self, handler: str, event_id: str) -> bool:
         return bool(self.journal) and self.journal.is_done(handler, event_id)
 
     def mark_done(self, event_id: str, handlers: list[str]) -> None:
         if self.journal:
-            self.journal.mark_done(event_id, handlers)
+            self._journal(self.journal.mark_done, event_id, handlers)
+
+    def _journal(self, write: Callable[..., None], *args: object) -> None:
+        """A journal write that fails (disk full) is loud but not fatal: the event stays
+        handled in memory; after a restart it would only be offered again (and deduped by the
+        outbox causation check where it published anything)."""
+        try:
+            write(*args)
+        except OSError as exc:
+            self.counters["journal_errors"] += 1
+            if self.counters["journal_errors"] <= 10 or self.counters["journal_errors"] % 1000 == 0:
+                log.critical("journal_write_failed", service=self.name, error=str(exc),
+                             count=self.counters["journal_errors"])
 
     def stats(self) -> dict:
         out = dict(self.counters)

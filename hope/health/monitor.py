@@ -50,6 +50,9 @@ class RestartBudget:
         self._at.setdefault(service, deque()).append(now)
 
 
+PROXY = "proxy"
+
+
 class HealthMonitor:
     def __init__(self, cfg: HealthConfig, registry: Registry, clock: WallClock,
                  self_name: str = "health-monitor") -> None:
@@ -62,6 +65,7 @@ class HealthMonitor:
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
         self._budget_reported: set[str] = set()
+        self._bus_quiet_until = 0.0
         self.restarts_total = 0
         for name in cfg.required:
             registry.ensure(name)
@@ -104,8 +108,14 @@ class HealthMonitor:
         now = self.clock.time()
         changes: list[dict[str, Any]] = []
         restarts: list[Restart] = []
+        # Heartbeats travel over the bus: while the proxy is silent (and for a grace after it is
+        # back) a missing beat says nothing about the other services, so only the proxy is judged.
+        proxy = self.registry.entries.get(PROXY)
+        if proxy is not None and proxy.last_beat and now - proxy.last_beat > self.cfg.down_after_s:
+            self._bus_quiet_until = now + self.cfg.restart_grace_s
+        bus_quiet = now < self._bus_quiet_until
         for name, entry in sorted(self.registry.entries.items()):
-            if name == self.self_name:
+            if name == self.self_name or (bus_quiet and name != PROXY):
                 continue
             info = _proc(states.get(name)) if states is not None else None
             restarted = self._restarted_at.get(name)

@@ -7,8 +7,15 @@ import json
 
 import pytest
 
-from hope.envelope import (EnvelopeError, EventType, compute_event_id, new_event,
-                           parse_timestamp, utc_timestamp, validate_envelope)
+from hope.envelope import (
+    EnvelopeError,
+    EventType,
+    compute_event_id,
+    new_event,
+    parse_timestamp,
+    utc_timestamp,
+    validate_envelope,
+)
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.3e-05, "market_ts": 1610226000.5}
 

@@ -150,3 +150,29 @@ def test_exited_process_is_down_without_startup_grace():
     changes, restarts = mon.check({"scanner": {"state": "BACKOFF", "pid": 0,
                                                "start": clock.time() - 1.0}})
     assert changes[0]["status"] == "DOWN" and restarts == []
+
+
+def test_proxy_outage_does_not_restart_the_other_services():
+    """While the proxy is silent no other service is judged HUNG (their beats cannot arrive)."""
+    from hope.clock import ManualClock
+    from hope.health.config import HealthConfig
+    from hope.health.monitor import HealthMonitor
+    from hope.health.registry import Registry
+
+    clock = ManualClock(1000.0)
+    cfg = HealthConfig(required=["executor"], down_after_s=2.0, restart_grace_s=10.0,
+                       startup_grace_s=0.0)
+    mon = HealthMonitor(cfg, Registry(), clock)
+    for name, pid in (("proxy", 1), ("executor", 2)):
+        mon.on_heartbeat({"service": name, "pid": pid, "epoch": "e"})
+    clock.advance(5.0)  # nobody beats: the bus is down
+    states = {"proxy": {"state": "RUNNING", "pid": 1, "start": 900.0},
+              "executor": {"state": "RUNNING", "pid": 2, "start": 900.0}}
+    _, restarts = mon.check(states)
+    assert [r.service for r in restarts] == ["proxy"]
+    clock.advance(1.0)
+    mon.on_heartbeat({"service": "proxy", "pid": 3, "epoch": "e2"})
+    states["proxy"] = {"state": "RUNNING", "pid": 3, "start": 1005.0}
+    clock.advance(1.0)  # proxy back; the executor's beats are not flowing yet: still grace
+    _, restarts = mon.check(states)
+    assert restarts == []
