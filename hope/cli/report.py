@@ -1,4 +1,7 @@
-"""``hope report [--json]``: signals, decisions, orders, fills, P&L from the audit log."""
+"""``hope report [--json] [--shadow]``: signals, decisions, orders, fills, P&L from the audit log.
+
+``--shadow`` instead compares the shadow engine's SHADOW_DECISIONs with the live DECISIONs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import sys
 
 from hope.cli import load_config
+from hope.replay import shadow
 from hope.report import format_text, summarize
 
 
@@ -14,6 +18,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("report", parents=[common], help="summarize trading from the audit log")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--top", type=int, default=5, help="how many SKIP reasons to list")
+    p.add_argument("--shadow", action="store_true",
+                   help="compare the shadow engine's decisions with the live ones")
+    p.add_argument("--flips", type=int, default=50, help="with --shadow: how many flips to list")
     p.set_defaults(func=run)
 
 
@@ -23,6 +30,13 @@ def run(args: argparse.Namespace) -> int:
     if not events.is_dir():
         print(f"hope report: no audit log at {events}", file=sys.stderr)
         return 1
+    if args.shadow:
+        comparison = shadow.compare(events, max_flips=args.flips)
+        if args.json:
+            for warning in comparison["warnings"]:
+                print(f"hope report: warning: {warning}", file=sys.stderr)
+        print(json.dumps(comparison, indent=2) if args.json else shadow.format_text(comparison))
+        return 0
     summary = summarize(events, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too
         for warning in summary["warnings"]:

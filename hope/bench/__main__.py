@@ -1,0 +1,161 @@
+"""``scripts/bench`` = ``python -m hope.bench``: run the five benchmark rows, print the table, write
+the JSON (``<state>/bench/bench-<time>.json`` and ``latest.json``, plus ``--out FILE``).
+
+Bounded: about 10 minutes in full, 1-2 minutes with ``--quick``. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hope.bench import audit, codec, hop, pipeline, throughput
+from hope.bench.common import fmt_range, machine, table, write_json
+
+ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _lat(s: dict[str, Any], pct: str) -> str:
+    return fmt_range(s[pct]) if pct in s else "n/a"
+
+
+def _ratio(r: dict[str, Any] | None) -> str:
+    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})" if r else "n/a"
+
+
+def render(res: dict[str, Any]) -> str:
+    """The results table: HOPE, baseline, ratio to the baseline, notes (median (min-max))."""
+    rows: list[list[str]] = []
+    h = res.get("hop")
+    if h:
+        for pct in ("p50", "p99", "p99.9"):
+            redis = f"Redis {_lat(h['redis'], pct)} µs; HOPE/Redis " \
+                    f"{_ratio(h.get('ratio_to_redis', {}).get(pct))}" if "redis" in h else \
+                    f"Redis: {h.get('redis_error')}"
+            rows.append([f"1 hop {pct} µs @{h['rate']:,.0f}/s", _lat(h["hope"], pct),
+                         _lat(h["raw_zmq"], pct), _ratio(h["ratio_to_raw"][pct]), redis])
+        rows.append(["1 hop lost messages", str(h["hope"]["lost"]), str(h["raw_zmq"]["lost"]),
+                     "", f"{h['message_bytes']} B, send rates HOPE {h['hope']['send_rate']}"])
+    p = res.get("pipeline")
+    if p:
+        for v in ("hope", "hope_tmpfs"):
+            if v not in p:
+                continue
+            label = "state on disk" if v == "hope" else "state on tmpfs"
+            for pct in ("p50", "p99", "p99.9"):
+                rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
+                             _lat(p[v], pct), _lat(p["raw_zmq"], pct),
+                             _ratio(p[v].get("ratio_to_raw", {}).get(pct)),
+                             f"missing ORDERs {p[v]['missing_orders']}" if pct == "p50" else ""])
+            rows.append([f"2 signal→order zero loss ({label})", "; ".join(p[v]["zero_loss"])[:90],
+                         f"raw lost {p['raw_zmq']['lost']}", "", ""])
+    t = res.get("throughput")
+    if t:
+        raw = t["raw_zmq"]
+        for v in ("hope", "hope_tmpfs"):
+            if v not in t:
+                continue
+            x = t[v]
+            ratio = x["sustained_rate"] / raw["sustained_rate"] if raw["sustained_rate"] else 0
+            conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
+            lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
+                  f"{conf[-1].get('p99', 0):,.0f} µs; " if conf else ""
+            rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
+                         f"{x['sustained_rate']:,.0f}", f"{raw['sustained_rate']:,.0f}",
+                         f"{ratio:.3f}x", f"{lat}overload: {x['overload_report']}"[:160]])
+        rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
+    a = res.get("audit")
+    if a:
+        rows.append(["4 audit writer events/s", fmt_range(a["writer_events_per_s"]),
+                     fmt_range(a["plain_jsonl_events_per_s"]), _ratio(a["ratio_to_plain"]),
+                     f"durable+signed checkpoints, target {a['target_events_per_s']:,}"])
+    c = res.get("codec")
+    if c:
+        rows.append(["5 encode µs", fmt_range(c["hope_encode"], 2),
+                     fmt_range(c["msgpack_encode"], 2), _ratio(c["ratio_encode_to_msgpack"]),
+                     f"{c['bytes']} B envelope"])
+        rows.append(["5 decode µs (typed)", fmt_range(c["hope_decode_typed"], 2),
+                     fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
+                     f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
+                     f"new_event {fmt_range(c['build_event'], 1)}"])
+    return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
+                 rows)
+
+
+def state_dir(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("HOPE_STATE_DIR") or REPO / "state")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--state-dir", help="JSON goes to <state>/bench/ (default ./state)")
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {','.join(ROWS)}")
+    ap.add_argument("--rounds", type=int, default=3, help="runs per figure (>= 3)")
+    ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--no-tmpfs", action="store_true", help="skip the state-on-tmpfs variants")
+    ap.add_argument("--throughput-tmpfs", action="store_true",
+                    help="also search row 3 with the state on tmpfs (adds ~3 minutes)")
+    ap.add_argument("--render", metavar="JSON", help="print the table of an earlier run, no run")
+    args = ap.parse_args(argv)
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())))
+        return 0
+    # SIGTERM unwinds like Ctrl-C, so every run's processes and temp dirs are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    bad = [r for r in rows if r not in ROWS]
+    if bad:
+        ap.error(f"--rows: unknown {bad}; choose from {ROWS}")
+    rounds, quick, tmpfs = max(3, args.rounds), args.quick, not args.no_tmpfs
+    started = time.monotonic()
+    res: dict[str, Any] = {"machine": machine(), "quick": quick,
+                           "command": "scripts/bench " + " ".join(argv or sys.argv[1:])}
+
+    def log(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+    log(f"machine: {res['machine']}")
+    if "codec" in rows:
+        log("row 5: codec")
+        res["codec"] = codec.measure(rounds, 5_000 if quick else 20_000, log=log)
+    if "audit" in rows:
+        log("row 4: audit writer")
+        res["audit"] = audit.measure(rounds, 20_000 if quick else 50_000, log=log)
+    if "hop" in rows:
+        log("row 1: one hop through the proxy")
+        res["hop"] = hop.measure(rounds, 5000.0, 1.0 if quick else 3.0, redis=not args.no_redis,
+                                 log=log)
+    sizes: dict[str, int] = {}
+    if "pipeline" in rows:
+        log("row 2: signal → order")
+        res["pipeline"] = pipeline.measure(rounds, 1000.0, 1.0 if quick else 3.0,
+                                           grace_s=4.0 if quick else 8.0, tmpfs=tmpfs, log=log)
+        sizes = res["pipeline"]["hope"]["runs"][0]["audit"]["sizes"]
+    if "throughput" in rows:
+        log("row 3: zero-loss throughput")
+        res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
+                                               sizes=sizes)
+    res["elapsed_s"] = round(time.monotonic() - started, 1)
+    text = render(res)
+    res["table"] = text
+    print("\n" + text + "\n")
+    out_dir = state_dir(args.state_dir) / "bench"
+    path = write_json(out_dir / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json", res)
+    write_json(out_dir / "latest.json", res)
+    if args.out:
+        write_json(Path(args.out), res)
+    log(f"JSON: {path}" + (f" and {args.out}" if args.out else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

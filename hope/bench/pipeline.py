@@ -1,0 +1,231 @@
+"""Rows 2 and 3: SIGNAL → ORDER through the real services, vs a raw 3-stage pyzmq pipeline.
+
+HOPE: ``hope-inject`` publishes PRICE + SIGNAL (a fresh symbol each) → the real proxy →
+decision-engine → executor (paper exchange) → ``hope-sink`` records each ORDER, with the
+audit-writer running and persisting. Latency = SIGNAL publish → ORDER receipt, joined on the
+correlation id. A temp config makes the engine BUY every injected signal (see ``DECISION_TOML``)
+and closes positions on a 10 ms market-clock timeout, so open positions stay few as in real life.
+Raw: source → stage B → stage C → sink through one ``zmq.proxy``, bodies of HOPE's sizes.
+
+``run_hope``/``run_raw`` measure one run at a rate; ``zero_loss`` says whether it delivered and
+audited everything (row 3 uses it to search the highest rate that does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hope.bench.common import latency_runs, latency_us, ratio
+from hope.bench.harness import Harness, latencies, read_triples
+from hope.report import iter_family
+
+# Every rule of both committees passes for the injected signals: pump flow fields at twice the
+# minimum, no cooldown, no position/rate/loss limit in reach. Freshness, audit watermark
+# ("no audit, no trade"), trading state and breaker rules stay on, as in production.
+DECISION_TOML = """
+[decision]
+cooldown_s = 0.0
+max_open_positions = 1000000000
+max_buys_per_min = 1000000000
+timeout_s = 0.01
+daily_loss_limit = { USDT = 1e15, BTC = 1e15, ETH = 1e15, BUSD = 1e15 }
+"""
+SERVICES = (("audit", "audit_writer"), ("decision", "decision_engine"), ("executor", "executor"))
+DEFAULT_SIZES = {"SIGNAL": 420, "DECISION": 1900, "ORDER": 700}
+
+
+def _ledger(path: str) -> dict[str, int]:
+    out = {}
+    for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def _sink(path: str) -> dict[str, tuple[int, str]]:
+    out: dict[str, tuple[int, str]] = {}
+    for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] not in out:
+            out[parts[0]] = (int(parts[1]), parts[2])
+    return out
+
+
+def _audit(events: Path) -> dict[str, Any]:
+    """Counts of audited records per family, GAP records, decision actions and SKIP reasons."""
+    warnings: list[str] = []
+    counts = {fam: sum(1 for _ in iter_family(events, fam, warnings))
+              for fam in ("prices", "signals", "orders", "fills", "closes")}
+    actions: Counter[str] = Counter()
+    skip_reasons: Counter[str] = Counter()
+    sizes: dict[str, int] = {}
+    for rec in iter_family(events, "decisions", warnings):
+        p = rec["payload"]
+        actions[p.get("action", "?")] += 1
+        if p.get("action") == "SKIP":
+            skip_reasons.update(r.get("rule", "?") for r in p.get("reasons", []))
+        sizes.setdefault("DECISION", _wire_size(rec))
+    for rec in iter_family(events, "orders", warnings):
+        sizes.setdefault("ORDER", _wire_size(rec))
+        break
+    gaps = [r for r in iter_family(events, "system", warnings) if r.get("event_type") == "GAP"]
+    return {**counts, "decisions": sum(actions.values()), "actions": dict(actions),
+            "skip_reasons": dict(skip_reasons.most_common(5)), "gap_records": len(gaps),
+            "warnings": len(warnings), "sizes": sizes}
+
+
+def _wire_size(rec: dict[str, Any]) -> int:
+    from hope import codec
+    from hope.envelope import Envelope
+    fields = set(Envelope.__struct_fields__)
+    return len(codec.encode(Envelope(**{k: v for k, v in rec.items() if k in fields})))
+
+
+def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float = 10.0,
+             env: dict[str, str] | None = None, root: str | None = None) -> dict[str, Any]:
+    """One HOPE run; ``root`` puts the state dir elsewhere (``/dev/shm``: no disk in the path)."""
+    count, warmup = max(1, int(rate * seconds)), int(rate * warmup_s)
+    with Harness("pipe-hope", DECISION_TOML, env=env, root=root) as h:
+        h.procs.proxy()
+        h.wait_log("proxy", "proxy_started")
+        for key, module in SERVICES:
+            h.service(key, module)
+        for key, _ in SERVICES:
+            h.wait_log(key, '"started"')
+        out, ready, ledger, done = (h.path("sink.lines"), h.path("sink.ready"),
+                                    h.path("inject.ledger"), h.path("inject.done"))
+        h.peer("sink", "hope-sink", "--out", out, "--ready", ready)
+        h.wait_file(ready, 30, "sink")
+        h.peer("inject", "hope-inject", "--out", ledger, "--rate", str(rate), "--count",
+               str(count), "--warmup", str(warmup), "--done", done)
+        h.wait_exit("inject", 90 + (count + warmup) / rate)
+        info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
+        if "error" in info:
+            raise RuntimeError(f"pipeline not ready: {info['error']}\n"
+                               + "\n".join(f"--- {k}\n{h.tail(k)}" for k, _ in SERVICES))
+        expected = info.get("warmup_signals", 0) + count
+        drained = h.drain(out, expected, idle_s=max(2.0, grace_s / 2), limit_s=grace_s)
+        h.stop("sink")
+        for key in ("inject", "decision", "executor"):  # not measured any more: no drain
+            h.procs.kill(key)
+        h.stop("audit")  # seals what it has (the figure counts what reached the audit log)
+        sent, got = _ledger(ledger), _sink(out)
+        samples = [got[c][0] - t0 for c, t0 in sent.items() if c in got]
+        statuses = Counter(got[c][1] for c in sent if c in got)
+        audit = _audit(h.dir / "events")
+    result: dict[str, Any] = {
+        "rate": rate, "sent": len(sent), "send_rate": round(info.get("rate", 0.0)),
+        "orders": len(samples), "missing_orders": len(sent) - len(samples),
+        "statuses": dict(statuses), "drain_s": drained["waited_s"], "audit": audit,
+        "published": {"signals": info.get("signals", 0), "prices": info.get("prices", 0)}}
+    if samples:
+        result.update(latency_us(samples))
+    return result
+
+
+def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float = 10.0,
+            sizes: dict[str, int] | None = None, hwm: int = 0) -> dict[str, Any]:
+    count, warmup = max(1, int(rate * seconds)), int(rate * warmup_s)
+    sizes = {**DEFAULT_SIZES, **(sizes or {})}
+    hwm_args = ["--hwm", str(hwm)] if hwm else []
+    with Harness("pipe-raw") as h:
+        xsub, xpub = h.ipc("in.sock"), h.ipc("out.sock")
+        h.peer("proxy", "raw-proxy", "--xsub", xsub, "--xpub", xpub, "--ready", h.path("p.rdy"),
+               *hwm_args)
+        h.wait_file(h.path("p.rdy"), 30, "proxy")
+        for key, src, dst in (("b", "SIGNAL", "DECISION"), ("c", "DECISION", "ORDER")):
+            h.peer(key, "raw-stage", "--xsub", xsub, "--xpub", xpub, "--in-topic", src,
+                   "--out-topic", dst, "--size", str(sizes[dst]), "--ready", h.path(f"{key}.rdy"),
+                   *hwm_args)
+            h.wait_file(h.path(f"{key}.rdy"), 30, key)
+        out, done = h.path("sink.lines"), h.path("src.done")
+        h.peer("sink", "raw-sub", "--xpub", xpub, "--topic", "ORDER", "--out", out,
+               "--ready", h.path("sink.rdy"), *hwm_args)
+        h.wait_file(h.path("sink.rdy"), 30, "sink")
+        h.peer("src", "raw-pub", "--xsub", xsub, "--topic", "SIGNAL", "--size",
+               str(sizes["SIGNAL"]), "--rate", str(rate), "--count", str(count), "--warmup",
+               str(warmup), "--settle", "0.5", "--done", done, *hwm_args)
+        h.wait_exit("src", 90 + (count + warmup) / rate)
+        drained = h.drain(out, warmup + count, idle_s=2.0, limit_s=grace_s)
+        h.stop("sink", "b", "c")
+        samples, counts = latencies(read_triples(out), warmup, count)
+        info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
+    result: dict[str, Any] = {"rate": rate, "send_rate": round(info.get("rate", 0.0)),
+                              **counts, "drain_s": drained["waited_s"], "sizes": sizes}
+    if samples:
+        result.update(latency_us(samples))
+    return result
+
+
+def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]:
+    """Did this run deliver (and, for HOPE, audit) every event at the asked rate, keeping up?
+    Returns (ok, why not): the loud overload report."""
+    why = []
+    if r["send_rate"] < 0.95 * r["rate"]:
+        why.append(f"sender reached only {r['send_rate']}/s")
+    if r["drain_s"] > max(2.0, 0.2 * seconds):
+        why.append(f"backlog: last events arrived {r['drain_s']:.1f}s after the sender stopped")
+    if hope:
+        if r["missing_orders"]:
+            why.append(f"{r['missing_orders']} of {r['sent']} signals got no ORDER")
+        bad = {k: v for k, v in r["statuses"].items() if k != "NEW"}
+        if bad:
+            why.append(f"orders not NEW: {bad}")
+        a, pub = r["audit"], r["published"]
+        for fam in ("signals", "prices"):
+            if a[fam] < pub[fam]:
+                why.append(f"audit holds {a[fam]} of {pub[fam]} {fam}")
+        if a["decisions"] < a["signals"]:
+            why.append(f"audit holds {a['decisions']} decisions for {a['signals']} signals")
+        if a["actions"].get("SKIP"):
+            why.append(f"{a['actions']['SKIP']} SKIPs ({a['skip_reasons']})")
+        if a["gap_records"]:
+            why.append(f"{a['gap_records']} GAP records")
+    elif r["lost"]:
+        why.append(f"{r['lost']} of {r['sent']} lost silently")
+    return not why, "; ".join(why)
+
+
+TMPFS = "/dev/shm"
+
+
+def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s: float = 8.0,
+            tmpfs: bool = True, log: Any = print) -> dict[str, Any]:
+    """Row 2: per round a HOPE run (state on disk), optionally one with the state on tmpfs (the
+    same CPU path without the disk's fsync latency), and a raw run; summaries and ratios."""
+    variants = ["hope"] + (["hope_tmpfs"] if tmpfs and Path(TMPFS).is_dir() else [])
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in [*variants, "raw_zmq"]}
+    sizes: dict[str, int] = {}
+    for r in range(rounds):
+        for v in variants:
+            h = run_hope(rate, seconds, grace_s=grace_s, root=TMPFS if v == "hope_tmpfs" else None)
+            sizes = sizes or h["audit"]["sizes"]
+            runs[v].append(h)
+        runs["raw_zmq"].append(run_raw(rate, seconds, grace_s=grace_s, sizes=sizes))
+        parts = []
+        for v, rs in runs.items():
+            x = rs[-1]
+            ok, why = zero_loss(x, v != "raw_zmq", seconds)
+            got = f"{x['orders']}/{x['sent']} orders" if v != "raw_zmq" else f"lost {x['lost']}"
+            parts.append(f"{v} p50 {x.get('p50', 0):,.0f} p99 {x.get('p99', 0):,.0f} µs ({got}"
+                         f"{'' if ok else '; ' + why})")
+        log(f"  pipeline round {r + 1}/{rounds}: " + "; ".join(parts))
+    out: dict[str, Any] = {"rate": rate, "seconds": seconds, "rounds": rounds}
+    for v, rs in runs.items():
+        out[v] = {"runs": rs}
+        if all("p50" in x for x in rs):
+            out[v].update(latency_runs(rs))
+        if v == "raw_zmq":
+            out[v]["lost"] = sum(x["lost"] for x in rs)
+        else:
+            out[v]["missing_orders"] = sum(x["missing_orders"] for x in rs)
+            out[v]["zero_loss"] = [zero_loss(x, True, seconds)[1] or "ok" for x in rs]
+            if all("p50" in x for x in rs) and all("p50" in x for x in runs["raw_zmq"]):
+                out[v]["ratio_to_raw"] = {
+                    p: ratio([x[p] for x in rs], [x[p] for x in runs["raw_zmq"]])
+                    for p in ("p50", "p99", "p99.9")}
+    return out

@@ -1,0 +1,359 @@
+"""The trading pipeline end to end with real processes on a slice of the real recorded data.
+
+proxy, audit-writer, scanner (replaying the NAS/BTC pump), decision-engine and executor run as
+real processes; an injector process (this file, run as a script) adds SIGNALs and PRICEs for a few
+synthetic symbols at the scanner's market time, so there is traffic beyond the one pump signal.
+From the audit log: every SIGNAL has exactly one DECISION, every BUY exactly one ORDER, every NEW
+order one FILL, every FILL one CLOSE, and each hop keeps the correlation id and points at its
+parent. The second test SIGKILLs the decision engine and the executor mid-run (twice) and checks
+the same, plus ``hope audit verify``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hope.audit.trace import trace
+from hope.paths import StatePaths
+from hope.replay.shadow import compare
+from hope.report import segments
+from hope.testing import REPO, Processes, read_jsonl, short_tmpdir, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+HOPE = Path(sys.executable).parent / "hope"
+PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
+PUMP_T = 1610658000.0          # 2021-01-14T21:00Z, the announced pump time in the file name
+EPISODE_S = 150.0              # market seconds replayed after the pump time
+INJECT_UNTIL_S = 100.0         # injected signals stop here: 50 s of market time for exits
+SPEED = 10.0
+FAMILIES = ("signals", "decisions", "orders", "fills", "closes")
+
+CONFIG = """\
+[hope]
+log_level = "info"
+
+[audit]
+trusted_keys = [{keys}]
+
+[scanner]
+strategies = ["pump", "trend"]
+price_interval_s = 0.25
+
+[scanner.replay]
+files = ["{file}"]
+speed = {speed}
+start_before_pump_s = 20.0
+episode_s = {episode}
+warmup_s = 3600.0
+
+[shadow]
+config = "hope.shadow.toml"
+
+[decision]
+strategies_allowed = ["pump", "trend", "inject"]
+strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
+min_buys_per_sec = 1.0
+min_delta_pct = 2.0
+cooldown_s = 0.0
+max_open_positions = 4
+max_buys_per_min = 30
+take_profit_pct = 5.0
+stop_loss_pct = 3.0
+timeout_s = 4.0
+"""
+# the shadow's candidate: the live rules with a single position at a time
+SHADOW_CONFIG = "[decision]\n" + CONFIG.split("[decision]\n", 1)[1].replace(
+    "max_open_positions = 4", "max_open_positions = 1")
+
+
+# --- the injector process ----------------------------------------------------------------
+
+def injector_setup(args: argparse.Namespace) -> Any:
+    """PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s (wall), at the scanner's market time
+    (the latest PRICE of a real symbol), until that reaches ``until``."""
+    def setup(svc: Any) -> None:
+        latest: dict[str, float] = {}
+        counter = itertools.count()
+
+        def on_price(env: Any) -> None:
+            p = env.payload
+            if not str(p.get("symbol", "")).startswith("INJ"):
+                latest["ts"] = max(float(p["market_ts"]), latest.get("ts", 0.0))
+
+        async def inject() -> None:
+            ts = latest.get("ts")
+            if ts is None or ts >= args.until:
+                return
+            i = next(counter)
+            symbol = f"INJ{i % args.symbols}BTC"
+            price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
+            await svc.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
+            # every fifth signal comes from a strategy the decision config does not allow: SKIP
+            strategy = "unlisted" if i % 5 == 4 else "inject"
+            await svc.publish("SIGNAL", {"symbol": symbol, "strategy": strategy, "price": price,
+                                         "market_ts": ts, "buys_per_sec": 5.0,
+                                         "delta_pct": 10.0, "window_s": 2.0, "n": i})
+
+        svc.subscribe("PRICE", on_price)
+        svc.every(args.interval, inject)
+    return setup
+
+
+def injector_main(argv: list[str]) -> None:
+    from hope.runtime import run_service
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--until", type=float, required=True)
+    parser.add_argument("--interval", type=float, default=0.4)
+    parser.add_argument("--symbols", type=int, default=3)
+    args, rest = parser.parse_known_args(argv)
+    run_service("injector", injector_setup(args), rest)
+
+
+# --- the rig -----------------------------------------------------------------------------
+
+class Pipeline:
+    """A temp state dir with pinned audit keys, the temp config and the real processes."""
+
+    def __init__(self) -> None:
+        self.state = short_tmpdir("hope-pl-")
+        self.config = self.state / "hope.toml"
+        self.write_config([])
+        from hope.cli import main as hope_main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = hope_main(["keys", "init", "--state-dir", str(self.state),
+                            "--config", str(self.config)])
+        m = re.search(r"key id: (ed25519:[0-9a-f]+)", out.getvalue())
+        assert rc == 0 and m, f"hope keys init failed:\n{out.getvalue()}"
+        self.write_config([m.group(1)])
+        self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
+        self.events = self.state / "events"
+
+    def write_config(self, keys: list[str]) -> None:
+        self.config.write_text(CONFIG.format(
+            keys=", ".join(f'"{k}"' for k in keys), file=PUMP_FILE, speed=SPEED,
+            episode=EPISODE_S))
+        (self.state / "hope.shadow.toml").write_text(SHADOW_CONFIG.replace("{{", "{")
+                                                     .replace("}}", "}"))
+
+    def start(self, key: str, module: str) -> None:
+        """Start a service and wait until it logged "started" (it is on the bus)."""
+        before = self.procs.log_text(key).count('"started"')
+        self.procs.service(key, module)
+        wait_for(lambda: self.procs.log_text(key).count('"started"') > before, timeout=30,
+                 message=f"{key} to start")
+
+    def start_all(self, shadow: bool = False) -> None:
+        self.procs.proxy()
+        self.start("audit", "audit_writer")
+        self.start("executor", "executor")
+        self.start("decision", "decision_engine")
+        if shadow:
+            self.start("shadow", "decision_engine_shadow")
+        before = self.procs.log_text("injector").count('"started"')
+        self.procs.start("injector", [__file__, "--until", str(PUMP_T + INJECT_UNTIL_S)])
+        wait_for(lambda: self.procs.log_text("injector").count('"started"') > before,
+                 timeout=30, message="injector to start")
+        self.start("scanner", "scanner")
+
+    def hope(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HOPE_CONFIG": str(self.config)}
+        return subprocess.run([str(HOPE), *args, "--state-dir", str(self.state)], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def records(self, family: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for path in segments(self.events, family):
+            out.extend(read_jsonl(path))
+        return out
+
+    def count(self, family: str) -> int:
+        return len({r.get("event_id") for r in self.records(family)})
+
+    def replay_finished(self) -> bool:
+        return "replay_finished" in self.procs.log_text("scanner")
+
+    def stop_all(self) -> None:
+        """SIGTERM in reverse order of the data flow; the audit writer last (it seals the log)."""
+        for key in ("scanner", "injector", "shadow", "decision", "executor", "audit"):
+            if key in self.procs.procs:
+                assert self.procs.stop(key, timeout=30) == 0, self.procs.log_text(key)[-3000:]
+
+    def close(self) -> None:
+        self.procs.kill_all()
+        if not os.environ.get("HOPE_TEST_KEEP_STATE"):  # set it to inspect a failed run
+            import shutil
+            shutil.rmtree(self.state, ignore_errors=True)
+
+
+@pytest.fixture
+def pipeline() -> Iterator[Pipeline]:
+    rig = Pipeline()
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+# --- the checks --------------------------------------------------------------------------
+
+def pipeline_problems(rig: Pipeline) -> tuple[list[str], dict[str, Any]]:
+    """Every way the audit log breaks the pipeline's invariants (empty: all hold), plus counts."""
+    fam = {f: rig.records(f) for f in FAMILIES}
+    dup_records = {f: sum(n - 1 for n in Counter(r["event_id"] for r in recs).values())
+                   for f, recs in fam.items()}
+    by_id = {f: {r["event_id"]: r for r in recs} for f, recs in fam.items()}
+    problems: list[str] = []
+
+    def children(family: str) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = defaultdict(set)
+        for eid, r in by_id[family].items():
+            out[str(r.get("causation_id"))].add(eid)
+        return out
+
+    def link(parent: dict[str, Any], child_family: str, kids: set[str], what: str) -> None:
+        if len(kids) != 1:
+            problems.append(f"{what} {parent['event_id']} has {len(kids)} {child_family}")
+            return
+        child = by_id[child_family][next(iter(kids))]
+        if child.get("correlation_id") != parent.get("correlation_id"):
+            problems.append(f"{child_family} {child['event_id']}: correlation_id "
+                            f"{child.get('correlation_id')} != its parent's")
+
+    decisions, orders, fills = children("decisions"), children("orders"), children("fills")
+    for sig in by_id["signals"].values():
+        link(sig, "decisions", decisions.get(sig["event_id"], set()), "SIGNAL")
+    for cause in set(decisions) - set(by_id["signals"]):
+        problems.append(f"DECISION(s) {decisions[cause]} for an unaudited SIGNAL {cause}")
+    buys = [d for d in by_id["decisions"].values() if d["payload"].get("action") == "BUY"]
+    for d in buys:
+        link(d, "orders", orders.get(d["event_id"], set()), "BUY")
+    new = [o for o in by_id["orders"].values() if o["payload"].get("status") == "NEW"]
+    for o in new:
+        link(o, "fills", fills.get(o["event_id"], set()), "NEW ORDER")
+    closes_by_order: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in by_id["closes"].values():
+        closes_by_order[str(c["payload"].get("order_id"))].append(c)
+    for f in by_id["fills"].values():
+        cs = closes_by_order.get(str(f["payload"].get("order_id")), [])
+        if len(cs) != 1:
+            problems.append(f"FILL {f['event_id']} ({f['payload'].get('order_id')}) has "
+                            f"{len(cs)} CLOSEs")
+        elif cs[0].get("causation_id") != f["event_id"] or \
+                cs[0].get("correlation_id") != f.get("correlation_id"):
+            problems.append(f"CLOSE {cs[0]['event_id']} does not point at FILL {f['event_id']}")
+    counts = {"signals": len(by_id["signals"]), "buys": len(buys),
+              "skips": len(by_id["decisions"]) - len(buys),
+              "orders": dict(Counter(o["payload"].get("status") for o in by_id["orders"].values())),
+              "fills": len(by_id["fills"]), "closes": len(by_id["closes"]),
+              "strategies": dict(Counter(s["payload"].get("strategy")
+                                         for s in by_id["signals"].values())),
+              "duplicate_records": dup_records}
+    return problems, counts
+
+
+def assert_pipeline_complete(rig: Pipeline) -> dict[str, Any]:
+    """Wait for the replay's end and for the invariants; then check traces and the numbers."""
+    wait_for(rig.replay_finished, timeout=60, message="the scanner's replay to finish")
+    state: dict[str, Any] = {}
+
+    def complete() -> bool:
+        state["problems"], state["counts"] = pipeline_problems(rig)
+        return not state["problems"]
+    try:
+        wait_for(complete, timeout=30, interval=0.5, message="every pipeline invariant")
+    except AssertionError:
+        raise AssertionError(f"pipeline incomplete: {state['counts']}\n"
+                             + "\n".join(state["problems"][:30])) from None
+    counts = state["counts"]
+    assert counts["strategies"].get("pump", 0) >= 1, counts      # the real pump was signalled
+    assert counts["strategies"].get("inject", 0) >= 10, counts
+    assert counts["buys"] >= 5 and counts["skips"] >= 1, counts
+    assert counts["orders"].get("NEW", 0) >= 3, counts
+    # every closed trade reads as one chain SIGNAL → DECISION → ORDER → FILL → CLOSE
+    paths = StatePaths.at(rig.state)
+    closes = rig.records("closes")
+    for close in closes[:3] + closes[-3:]:
+        kinds = [h.event_type for h in trace(paths, close["correlation_id"])
+                 if h.event_type != "SHADOW_DECISION"]  # a side branch when shadow runs
+        assert kinds == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"], kinds
+    out = rig.hope("trace", closes[-1]["correlation_id"])
+    assert out.returncode == 0 and "CLOSE" in out.stdout, out.stdout + out.stderr
+    return counts
+
+
+def test_pipeline_end_to_end_on_real_data(pipeline: Pipeline):
+    """On the NAS/BTC pump slice every SIGNAL → one DECISION, BUY → one ORDER, NEW → FILL → CLOSE;
+    the shadow engine beside it gives every SIGNAL one SHADOW_DECISION and executes none."""
+    t0 = time.monotonic()
+    pipeline.start_all(shadow=True)
+    counts = assert_pipeline_complete(pipeline)
+    signals = {r["event_id"] for r in pipeline.records("signals")}
+    wait_for(lambda: compare(pipeline.events)["paired"] == len(signals), timeout=20,
+             message="a SHADOW_DECISION for every signal")
+    shadows = Counter(r["causation_id"] for r in pipeline.records("shadow_decisions"))
+    assert set(shadows) == signals and set(shadows.values()) == {1}
+    assert {r["source"] for r in pipeline.records("orders")} == {"executor"}
+    state_file = json.loads((pipeline.state / "trading_state").read_text())
+    assert state_file["state"] == "ACTIVE" and state_file["changed_by"] == "init", state_file
+    pipeline.stop_all()
+    out = pipeline.hope("audit", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = pipeline.hope("report", "--shadow")
+    assert out.returncode == 0 and f"paired {len(signals)}" in out.stdout, out.stdout
+    print(f"pipeline: {counts}, shadow flips {compare(pipeline.events)['flip_count']} "
+          f"in {time.monotonic() - t0:.1f}s")
+
+
+def test_pipeline_survives_sigkill_of_decision_engine_and_executor(pipeline: Pipeline):
+    """SIGKILL decision-engine and executor mid-run (twice); every invariant still holds."""
+    t0 = time.monotonic()
+    rig, procs = pipeline, pipeline.procs
+    rig.start_all()
+    # 1: the decision engine dies after its first audited DECISION, misses a few signals
+    wait_for(lambda: rig.count("decisions") >= 1, timeout=40, message="a first DECISION")
+    procs.kill("decision")
+    seen = rig.count("signals")
+    wait_for(lambda: rig.count("signals") >= seen + 2, timeout=30, message="signals meanwhile")
+    rig.start("decision", "decision_engine")
+    # 2: the executor dies after its first audited ORDER, misses a few decisions
+    wait_for(lambda: rig.count("orders") >= 1, timeout=40, message="a first ORDER")
+    procs.kill("executor")
+    seen = rig.count("decisions")
+    wait_for(lambda: rig.count("decisions") >= seen + 2, timeout=30,
+             message="decisions meanwhile")
+    rig.start("executor", "executor")
+    # 3: both at once, later in the run
+    seen = rig.count("decisions")
+    wait_for(lambda: rig.count("decisions") >= seen + 6, timeout=40, message="more decisions")
+    procs.kill("decision")
+    procs.kill("executor")
+    seen = rig.count("signals")
+    wait_for(lambda: rig.count("signals") >= seen + 2, timeout=30, message="signals meanwhile")
+    rig.start("executor", "executor")
+    rig.start("decision", "decision_engine")
+    counts = assert_pipeline_complete(rig)
+    rig.stop_all()
+    out = rig.hope("audit", "verify")
+    assert out.returncode == 0, out.stdout + out.stderr
+    print(f"pipeline with kills: {counts} in {time.monotonic() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    injector_main(sys.argv[1:])
