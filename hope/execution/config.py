@@ -1,4 +1,4 @@
-"""The ``[execution]`` config section: paper venue, circuit breaker and order timing."""
+"""The ``[execution]`` config section: paper venue, circuit breaker, order timing, durability."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ class ExecutionConfig:
     breaker_reset_s: float = 30.0      # wall clock: open → half-open
     breaker_publish_s: float = 30.0    # republish the breaker state so late subscribers learn it
     state_reload_s: float = 1.0        # re-read the trading state file (belt and braces to CONTROL)
+    # durability: ledger and paper book are journals, fsynced at most this long after a write
+    # (group commit; 0 = fsync every write). SIGKILL never loses anything either way.
+    fsync_interval_ms: float = 20.0
+    compact_every: int = 10_000        # ledger journal lines between snapshots (more if larger)
+    ledger_retention_s: float = 3600.0  # market clock: finished orders forgotten after this
 
     def validate(self) -> None:
         if self.exchange != "paper":
@@ -31,3 +36,10 @@ class ExecutionConfig:
                 raise ValueError(f"{name}: must be > 0")
         if self.breaker_failures < 1:
             raise ValueError("breaker_failures: must be >= 1")
+        if not 0 <= self.fsync_interval_ms <= 10_000:
+            raise ValueError("fsync_interval_ms: must be in [0, 10000]")
+        if self.compact_every < 1:
+            raise ValueError("compact_every: must be >= 1")
+        if self.ledger_retention_s < self.max_order_delay_s:
+            # a forgotten decision redelivered later must be old enough to be EXPIRED
+            raise ValueError("ledger_retention_s: must be >= max_order_delay_s")

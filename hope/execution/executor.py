@@ -2,11 +2,18 @@
 
 Idempotency, in order of defence:
 1. the client order id is derived from the decision's ``event_id`` (venues dedupe client ids);
-2. the ledger saves the intent (the decision, ``attempted``) before the exchange is called — a
-   decision never attempted is known not to exist at the venue, one attempted is never placed
+2. the ledger journals the intent (the decision, ``attempted``) before the exchange is called —
+   a decision never attempted is known not to exist at the venue, one attempted is never placed
    again before ``exchange.get_order`` has been asked (never retried blindly);
 3. every event is published with a timestamp fixed before publishing (the venue's acceptance
-   time or a saved refusal time), so a republish after a crash carries the same ``event_id``.
+   time or a saved refusal time), so a republish after a crash carries the same ``event_id``;
+4. finished records are forgotten after ``ledger_retention_s`` (market clock); a decision that
+   old which is not in the ledger is first looked up at the venue (``pruned_before``), so even a
+   very late redelivery never places or fills twice (it may at worst be refused again).
+
+Each journal write is durable against SIGKILL when it returns and against power loss after
+``fsync_interval_ms`` (see :mod:`hope.execution.positions`); a BUY costs two ledger lines and one
+book line, no fsync on the hot path.
 
 ``publish(event_type, payload, parent, timestamp) -> Envelope`` is injected: the service passes
 the runtime's publisher, tests pass a recorder. No sockets here.
@@ -81,6 +88,9 @@ class Executor:
         if rec is not None and rec.get("done"):
             self.stats["duplicate_decisions"] += 1
             return
+        if rec is None and self._forgotten_duplicate(cid, env.payload):
+            self.stats["duplicate_decisions"] += 1
+            return
         if rec is None:
             # saved with the first step that matters (placing or refusing); a crash before that
             # left no trace anywhere, and the runtime redelivers the unfinished DECISION
@@ -88,10 +98,30 @@ class Executor:
             self.store.orders[cid] = rec
         await self._progress(cid, rec, publish)
 
-    def _finish(self, cid: str, status: str, order_env: Envelope) -> None:
-        """Shrink a finished ledger record to what dedupe needs (keeps the snapshot small)."""
-        self.store.orders[cid] = {"done": True, "status": status,
-                                  "order_event_id": order_env.event_id}
+    def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
+        """A decision old enough that its ledger record may have been pruned: ask the venue."""
+        cutoff, market_ts = self.store.pruned_before, p.get("market_ts")
+        if cutoff is None or not isinstance(market_ts, int | float) or market_ts >= cutoff:
+            return False  # never pruned: the ledger is authoritative
+        return self._call(lambda: self.exchange.get_order(cid)) is not None
+
+    def _finished(self, status: str, order_env: Envelope, p: dict[str, Any]) -> dict[str, Any]:
+        """A finished ledger record shrunk to what dedupe needs (keeps the snapshot small).
+
+        ``t`` is its prune key: the later of the decision's market time and now (market clock),
+        so a pruned record's decision is always older than ``pruned_before``."""
+        now, mts = self.market_clock.now(), p.get("market_ts")
+        keys = [x for x in (now, mts) if isinstance(x, int | float)]
+        rec: dict[str, Any] = {"done": True, "status": status,
+                               "order_event_id": order_env.event_id}
+        if keys:
+            rec["t"] = max(keys)
+        return rec
+
+    def _prune(self) -> None:
+        now = self.market_clock.now()
+        if now is not None:
+            self.store.prune(now - self.cfg.ledger_retention_s)
 
     def _refusal(self, p: dict[str, Any]) -> tuple[str, str] | None:
         """Why this BUY must not be placed now: (status, reason), or None."""
@@ -117,7 +147,7 @@ class Executor:
             return None, ("REJECTED", f"circuit_open: breaker {self.breaker.name} "
                                       f"is {self.breaker.state}")
         rec["attempted"] = True
-        self.store.save()  # from here on the venue may know this id: ask before any retry
+        self.store.put_order(cid, rec)  # from here on the venue may know this id: ask first
         try:
             order = self.exchange.place_order(cid, p["symbol"], "BUY",
                                               quote_amount=float(p["position_size"]))
@@ -147,7 +177,7 @@ class Executor:
                 if refusal:
                     rec["refusal"] = {"status": refusal[0], "reason": refusal[1],
                                       "timestamp": utc_timestamp()}
-                    self.store.save()
+                    self.store.put_order(cid, rec)
         if rec.get("refusal"):
             ref = rec["refusal"]
             payload = {"symbol": p["symbol"], "order_id": cid, "status": ref["status"],
@@ -155,8 +185,8 @@ class Executor:
                        "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
             out = await publish("ORDER", payload, decision, ref["timestamp"])
-            self._finish(cid, ref["status"], out)
-            self.store.save()
+            self.store.put_order(cid, self._finished(ref["status"], out, p))
+            self._prune()
             self.stats[f"orders_{ref['status'].lower()}"] += 1
             return
         if order is None:
@@ -167,8 +197,8 @@ class Executor:
             payload = {"symbol": order.symbol, "order_id": cid, "status": "NEW", "side": "BUY",
                        "quantity": order.quantity, "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
-            # not saved here: after a crash the ORDER is resent with the same timestamp, hence
-            # the same event_id, which consumers dedupe (one fsync less per BUY)
+            # not journaled here: after a crash the ORDER is resent with the same timestamp,
+            # hence the same event_id, which consumers dedupe (one write less per BUY)
             out = await publish("ORDER", payload, decision, order.created)
             rec["order_env"] = out.to_dict()
             self.stats["orders_new"] += 1
@@ -178,9 +208,10 @@ class Executor:
                         "commission_asset": order.commission_asset,
                         "market_ts": order.market_ts}
         out = await publish("FILL", fill_payload, _env(rec["order_env"]), order.created)
-        self._finish(cid, "NEW", _env(rec["order_env"]))
-        self.positions.open(order, dict(p.get("targets", {})), out.to_dict())
-        self.store.save()  # ledger and position in one atomic write
+        done = self._finished("NEW", _env(rec["order_env"]), p)
+        # ledger and position in one journal line: both or neither survive
+        self.positions.open(order, dict(p.get("targets", {})), out.to_dict(), ledger={cid: done})
+        self._prune()
         self.stats["fills"] += 1
 
     # --- exits ---------------------------------------------------------------------------------
@@ -216,7 +247,7 @@ class Executor:
                 sell = self._call(lambda: self.exchange.get_order(xid))
             if sell is None:
                 pos.closing = {"reason": reason, "attempted": True}
-                self.store.save()
+                self.store.put_position(pos)
                 sell = self._call(lambda: self.exchange.place_order(
                     xid, pos.symbol, "SELL", quantity=pos.quantity))
         except (OrderRejected, CircuitOpen, ExchangeError) as exc:
@@ -227,8 +258,7 @@ class Executor:
             return False
         payload = self.positions.close_payload(pos, sell, reason)
         await publish("CLOSE", payload, _env(pos.fill_env), sell.created)
-        del self.store.positions[pos.order_id]
-        self.store.save()
+        self.store.drop_position(pos.order_id)
         self.stats[f"closes_{reason}"] += 1
         return True
 
@@ -244,11 +274,13 @@ class Executor:
             order = self._call(lambda oid=oid: self.exchange.get_order(oid))
             if order is None:
                 report["dropped"].append(oid)
-                del self.store.positions[oid]
+                self.store.drop_position(oid)
             elif pos.closing:
                 await self._close(pos, pos.closing["reason"], publish)
+        forgotten = self.store.pruned_before
         for order in self.exchange.orders():
-            if order.side == "BUY" and order.client_id not in self.store.orders:
+            if order.side == "BUY" and order.client_id not in self.store.orders and (
+                    forgotten is None or order.market_ts >= forgotten):
                 report["orphans"].append(order.client_id)  # placed by nobody we know: report it
-        self.store.save()
+        self.store.save()  # a compaction: the journal starts empty after each start
         return report

@@ -1,23 +1,49 @@
-"""Open positions and the executor's order ledger, persisted together in one atomic snapshot.
+"""Open positions and the executor's order ledger: an append-only journal plus a compacted snapshot.
 
-``<state>/positions/executor.json`` = ``{"orders": {client_id: record}, "positions": {order_id:
-position}}``. One file, so a crash never leaves a position without its ledger entry or the
-reverse. The ledger record is how the executor makes one decision one order: the intent (the
-decision envelope) is saved before the exchange is called, and every event it publishes is saved
-after, so a restart resumes exactly where it stopped.
+Files in ``<state>/positions/``:
+
+- ``executor.json``: the snapshot ``{"gen": N, "orders": {client_id: record}, "positions":
+  {order_id: position}, "pruned_before": market_ts | null}``, written temp → fsync → rename →
+  fsync dir (:func:`hope.files.atomic_write_json`);
+- ``executor.<N>.journal``: every change since that snapshot, one JSON line each: a list of
+  ``[kind, key, value]`` ops (``"o"`` ledger record, ``"p"`` position; value ``null`` deletes).
+  One line may carry several ops, so a fill's ledger entry and its position land together or not
+  at all.
+
+Loading = snapshot + replay of its journal. Compaction (on the first write after start, and every
+``compact_every`` records or more when the state is larger) writes a new snapshot naming journal
+N+1, opens that journal, then deletes the old one: a crash at any point leaves a snapshot whose
+journal holds exactly the changes after it. Finished ledger records are kept ``retention`` on the
+market clock (see :meth:`ExecutorStore.prune`) and then forgotten, so the state does not grow.
+
+Durability (see :mod:`hope.execution.journal`): against SIGKILL every change is durable as soon
+as its method returns; against power loss, up to ``fsync_interval_s``. A torn last journal line is
+quarantined and ignored; a corrupt inner line or an unreadable snapshot sets ``load_error`` (the
+service then halts trading, since a ledger we cannot read could double orders) and the store stops
+writing to disk, leaving the evidence untouched.
+
+The ledger record is how the executor makes one decision one order: the intent (the decision,
+``attempted``) is journaled before the exchange is called, and the outcome after, so a restart
+resumes exactly where it stopped. Constructing a store only reads (the gateway does that while
+the executor runs); the first write opens it for writing.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import os
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hope.execution.exchange import Order
+from hope.execution.journal import Journal, quarantine_torn, read_journal
 from hope.files import atomic_write_json
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
+ORDER, POSITION = "o", "p"
 
 
 @dataclass
@@ -37,36 +63,210 @@ class Position:
 
 
 class ExecutorStore:
-    """Order ledger + positions; ``save()`` writes both atomically (temp → fsync → rename)."""
+    """Order ledger + positions in memory, every change journaled (see the module docstring)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = Path(directory) / "executor.json"
+    def __init__(self, directory: Path, *, fsync_interval_s: float = 0.02,
+                 compact_every: int = 10_000, quarantine_dir: Path | None = None,
+                 log: Any = None) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / "executor.json"
+        self.fsync_interval_s = fsync_interval_s
+        self.compact_every = compact_every
+        self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else self.dir
+        self.log = log
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, Position] = {}
         self.load_error: str | None = None
+        self.pruned_before: float | None = None  # done records older than this may be forgotten
+        self.gen = 0
+        self.compactions = 0
+        self._retired_fsyncs = 0
+        self._done: deque[tuple[float, str]] = deque()  # (prune key, client id), finish order
+        self._journal: Journal | None = None
+        self._torn: Any = None
+        self._since_compact = 0
         self._load()
 
+    def journal_path(self, gen: int) -> Path:
+        return self.dir / f"executor.{gen}.journal"
+
+    # --- reading -----------------------------------------------------------------------------
     def _load(self) -> None:
+        # A concurrent writer may compact between our reads of the snapshot and its journal
+        # (journal gone): read again until the snapshot did not change underneath us.
+        for _ in range(5):
+            self.orders, self.positions, self._done = {}, {}, deque()
+            ino = self._snapshot_inode()
+            if not self._load_snapshot():
+                return
+            contents = read_journal(self.journal_path(self.gen))
+            if contents is None and ino != self._snapshot_inode():
+                continue
+            break
+        if contents is None:
+            return
+        for lineno, record in enumerate(contents.records, 1):
+            try:
+                for kind, key, value in record:
+                    self._apply(kind, key, value)
+            except (TypeError, ValueError) as exc:
+                self.load_error = f"{self.journal_path(self.gen)}: record {lineno}: {exc}"
+                return
+            self._since_compact += 1
+        if contents.bad:
+            self.load_error = "; ".join(contents.bad[:3])
+        self._torn = contents if contents.torn else None
+
+    def _snapshot_inode(self) -> int | None:
+        try:
+            return os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+
+    def _load_snapshot(self) -> bool:
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
-            return
+            return True
         except (OSError, ValueError) as exc:
             # Refuse to guess: an unreadable ledger could double orders. The service halts on this.
             self.load_error = f"{self.path}: unreadable ({exc})"
-            return
-        self.orders = dict(data.get("orders", {}))
+            return False
+        self.gen = int(data.get("gen", 0))
+        self.pruned_before = data.get("pruned_before")
+        for cid, rec in data.get("orders", {}).items():
+            self._apply(ORDER, cid, rec)
         for oid, raw in data.get("positions", {}).items():
             try:
-                self.positions[oid] = Position(**raw)
+                self._apply(POSITION, oid, raw)
             except TypeError as exc:
                 self.load_error = f"{self.path}: position {oid}: {exc}"
+        return True
+
+    def _apply(self, kind: str, key: str, value: Any) -> None:
+        if kind == ORDER:
+            if value is None:
+                self.orders.pop(key, None)
+                return
+            self.orders[key] = value
+            if value.get("done") and isinstance(value.get("t"), int | float):
+                self._done.append((value["t"], key))
+        elif kind == POSITION:
+            if value is None:
+                self.positions.pop(key, None)
+            else:
+                self.positions[key] = value if isinstance(value, Position) else Position(**value)
+        else:
+            raise ValueError(f"unknown op kind {kind!r}")
+
+    # --- writing -----------------------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        return self.load_error is None
+
+    def open(self) -> None:
+        """Open for writing: quarantine a torn journal tail, then compact (snapshot + new journal)."""
+        if self._journal is not None or not self.writable:
+            return
+        if self._torn is not None:
+            quarantine_torn(self._torn, self.quarantine_dir, "executor-journal", self.log)
+            self._torn = None
+        self.compact()
+
+    def write(self, orders: dict[str, dict[str, Any] | None] | None = None,
+              positions: dict[str, Position | None] | None = None) -> None:
+        """Apply these changes in memory and journal them as one line (None deletes)."""
+        ops: list[list[Any]] = []
+        for cid, rec in (orders or {}).items():
+            self._apply(ORDER, cid, rec)
+            ops.append([ORDER, cid, rec])
+        for oid, pos in (positions or {}).items():
+            self._apply(POSITION, oid, pos)
+            ops.append([POSITION, oid, None if pos is None else pos.__dict__])
+        if not ops or not self.writable:
+            return  # a store that failed to load keeps working in memory, never on disk
+        if self._journal is None:
+            self.open()
+        self._journal.append(ops)  # type: ignore[union-attr]
+        self._since_compact += 1
+        if self._since_compact >= max(self.compact_every, len(self.orders) + len(self.positions)):
+            self.compact()  # amortized: a snapshot costs O(state), and comes after >= O(state) lines
+
+    def put_order(self, cid: str, rec: dict[str, Any]) -> None:
+        self.write(orders={cid: rec})
+
+    def put_position(self, pos: Position) -> None:
+        self.write(positions={pos.order_id: pos})
+
+    def drop_position(self, order_id: str) -> None:
+        self.write(positions={order_id: None})
+
+    def prune(self, before: float) -> int:
+        """Forget finished ledger records whose prune key (market time) is older than ``before``.
+
+        In memory only: the next snapshot leaves them out; a replayed journal may bring some back
+        until then, and they are pruned again. ``pruned_before`` tells the executor which
+        decisions might have been forgotten (it asks the exchange about those)."""
+        n = 0
+        while self._done and self._done[0][0] < before:
+            t, cid = self._done.popleft()
+            rec = self.orders.get(cid)
+            if rec is not None and rec.get("done") and rec.get("t") == t:
+                del self.orders[cid]
+                n += 1
+        if n:
+            self.pruned_before = max(before, self.pruned_before or before)
+        return n
+
+    def compact(self) -> None:
+        """Snapshot the state naming journal N+1, switch to it, delete older journals."""
+        if not self.writable:
+            return
+        new_gen = self.gen + 1
+        atomic_write_json(self.path, {
+            "gen": new_gen, "pruned_before": self.pruned_before, "orders": self.orders,
+            "positions": {k: p.__dict__ for k, p in self.positions.items()},
+        }, sort_keys=False)
+        old, self._journal = self._journal, Journal(self.journal_path(new_gen),
+                                                    fsync_interval_s=self.fsync_interval_s)
+        self._journal.open()
+        self.gen, self._since_compact = new_gen, 0
+        self.compactions += 1
+        if old is not None:
+            old.close()
+            self._retired_fsyncs += old.fsyncs
+        for path in self._old_journals():
+            path.unlink(missing_ok=True)
+
+    def _old_journals(self) -> Iterable[Path]:
+        current = self.journal_path(self.gen).name
+        return [p for p in self.dir.glob("executor.*.journal") if p.name != current]
 
     def save(self) -> None:
-        atomic_write_json(self.path, {
-            "orders": self.orders,
-            "positions": {k: asdict(p) for k, p in self.positions.items()},
-        })
+        """Persist the in-memory state now (a compaction): for callers that edit the dicts."""
+        if self._journal is None:
+            self.open()  # compacts, which is the save
+        else:
+            self.compact()
+
+    @property
+    def dirty(self) -> bool:
+        journal = self._journal
+        return journal is not None and journal.dirty
+
+    @property
+    def fsyncs(self) -> int:
+        return self._retired_fsyncs + (self._journal.fsyncs if self._journal else 0)
+
+    def sync(self) -> bool:
+        """Group commit: fsync the journal if it has unsynced lines (thread-safe)."""
+        journal = self._journal
+        return journal.sync() if journal is not None else False
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
 
 class PositionManager:
@@ -78,8 +278,11 @@ class PositionManager:
     def open_positions(self) -> list[Position]:
         return list(self.store.positions.values())
 
-    def open(self, fill: Order, targets: dict[str, Any], fill_env: dict[str, Any]) -> Position:
-        """A position from a BUY fill; take-profit and stop-loss are relative to the fill price."""
+    def open(self, fill: Order, targets: dict[str, Any], fill_env: dict[str, Any], *,
+             ledger: dict[str, dict[str, Any]] | None = None) -> Position:
+        """A position from a BUY fill; take-profit and stop-loss are relative to the fill price.
+
+        ``ledger`` entries are journaled in the same line as the position (all or nothing)."""
         entry = fill.avg_price
         tp_pct = targets.get("take_profit_pct")
         sl_pct = targets.get("stop_loss_pct")
@@ -89,7 +292,7 @@ class PositionManager:
                        quantity=fill.quantity, entry_price=entry, entry_fee=fill.commission,
                        opened_market_ts=fill.market_ts, take_profit=tp, stop_loss=sl,
                        timeout_s=float(targets.get("timeout_s", 0)) or 1e18, fill_env=fill_env)
-        self.store.positions[pos.order_id] = pos
+        self.store.write(orders=ledger, positions={pos.order_id: pos})
         return pos
 
     @staticmethod

@@ -2,6 +2,11 @@
 
 Correlation flows signal → decision → order → fill → close because each event is published with
 its parent envelope. Every breaker state change is published as BREAKER and is in the heartbeat.
+
+Durability: the ledger (``positions/``) and the paper book (``exchange/``) are journals written
+with one ``os.write`` per change (durable against SIGKILL at once); a periodic task fsyncs both
+every ``fsync_interval_ms`` in a worker thread (group commit: durable against power loss within
+that interval), and ``on_stop`` syncs and closes them.
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ from hope.execution.positions import ExecutorStore
 
 async def setup(svc: Any) -> None:
     cfg = svc.config.execution
+    fsync_s = cfg.fsync_interval_ms / 1000
     exchange = PaperExchange(svc.state.exchange, slippage_bps=cfg.slippage_bps,
-                             commission_bps=cfg.commission_bps)
+                             commission_bps=cfg.commission_bps, fsync_interval_s=fsync_s,
+                             quarantine_dir=svc.state.quarantine, log=svc.log)
     for line in exchange.bad_lines:
         svc.log.warning("exchange book line skipped", error=line)
-    store = ExecutorStore(svc.state.positions)
+    store = ExecutorStore(svc.state.positions, fsync_interval_s=fsync_s,
+                          compact_every=cfg.compact_every, quarantine_dir=svc.state.quarantine,
+                          log=svc.log)
     changes: list[tuple[str, str]] = []
     breaker = CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
                              reset_timeout_s=cfg.breaker_reset_s, clock=svc.clock,
@@ -108,7 +117,25 @@ async def setup(svc: Any) -> None:
         svc.log.info("reconciled with the exchange", resumed=report["resumed"],
                      dropped=report["dropped"], orphans=report["orphans"])
 
+    def sync_both() -> None:
+        store.sync()  # the ledger first: its intent precedes the venue's order
+        exchange.sync()
+
+    async def group_commit() -> None:
+        # fsync off the event loop: decisions keep flowing while the disk works
+        if store.dirty or exchange.dirty:
+            await asyncio.to_thread(sync_both)
+
+    def close_files() -> None:
+        store.close()
+        exchange.close()
+
     svc.on_start(reconcile)
+    svc.on_stop(close_files)
+    if fsync_s > 0:
+        # every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline
+        # only when this task runs late (the loop is saturated)
+        svc.every(fsync_s / 2, group_commit)
     svc.subscribe("DECISION", on_decision)
     svc.subscribe("PRICE", on_price)
     svc.subscribe("CONTROL", on_control)
@@ -116,4 +143,6 @@ async def setup(svc: Any) -> None:
     svc.every(cfg.breaker_publish_s, republish_breaker)
     svc.heartbeat_extras.append(lambda: {
         "breakers": {breaker.name: breaker.state}, "trading_state": executor.trading_state,
-        "open_positions": len(store.positions), **dict(executor.stats)})
+        "open_positions": len(store.positions), "ledger_records": len(store.orders),
+        "ledger_compactions": store.compactions,
+        "ledger_fsyncs": store.fsyncs, **dict(executor.stats)})

@@ -88,3 +88,25 @@ def test_injected_failures(tmp_path):
     with pytest.raises(ExchangeTimeout):
         e.place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
     assert e.get_order("c1") is not None
+
+
+def test_torn_tail_is_cut_quarantined_and_next_order_lands_clean(tmp_path):
+    """After a torn last line, the next order starts a clean line: a restart sees both, no errors."""
+    ex(tmp_path).place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    with open(tmp_path / "exchange" / "orders.jsonl", "a") as fh:
+        fh.write('{"client_id": "c2", "sym')
+    e = PaperExchange(tmp_path / "exchange", quarantine_dir=tmp_path / "q")
+    e.set_price("EVXBTC", 1e-5, 1000.0)
+    e.place_order("c3", "EVXBTC", "BUY", quote_amount=0.001)
+    assert (tmp_path / "q" / "exchange-book.bin").exists()
+    again = ex(tmp_path)
+    assert again.bad_lines == [] and {o.client_id for o in again.orders()} == {"c1", "c3"}
+
+
+def test_book_is_group_committed(tmp_path):
+    """An order is on disk (readable by a new instance) without an fsync; sync() commits it."""
+    e = ex(tmp_path, fsync_interval_s=60)
+    e.place_order("c1", "EVXBTC", "BUY", quote_amount=0.001)
+    assert e.dirty and ex(tmp_path).get_order("c1") is not None
+    assert e.sync() is True and not e.dirty
+    e.close()

@@ -259,3 +259,102 @@ async def test_reconcile_drops_positions_unknown_to_exchange(tmp_path):
     restarted = make(tmp_path)
     report = await restarted.reconcile(Recorder())
     assert len(report["dropped"]) == 1 and restarted.store.positions == {}
+
+
+_CHILD = r"""
+import asyncio, json, os, signal, sys
+from pathlib import Path
+from hope.clock import ManualClock, MarketClock
+from hope.envelope import Envelope, new_event
+from hope.execution.breaker import CircuitBreaker
+from hope.execution.config import ExecutionConfig
+from hope.execution.exchange import PaperExchange
+from hope.execution.executor import Executor
+from hope.execution.positions import ExecutorStore
+
+root, point = Path(sys.argv[1]), sys.argv[2]
+d = Envelope(**json.loads(sys.argv[3]))
+exchange = PaperExchange(root / "exchange", slippage_bps=0, fsync_interval_s=60)
+store = ExecutorStore(root / "positions", fsync_interval_s=60)  # never fsynced: page cache only
+ex = Executor(ExecutionConfig(), exchange, store,
+              CircuitBreaker("exchange", clock=ManualClock()), market_clock=MarketClock())
+ex.on_price("EVXBTC", 1e-5, float(sys.argv[4]))
+real_place = exchange.place_order
+
+def place_then_die(*a, **kw):
+    real_place(*a, **kw)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "place":
+    exchange.place_order = place_then_die
+
+async def pub(event_type, payload, parent, timestamp):
+    return new_event(event_type, payload, source="executor", parent=parent, timestamp=timestamp)
+
+asyncio.run(ex.handle_decision(d, pub))
+os.kill(os.getpid(), signal.SIGKILL)  # "done": killed right after the fill was recorded
+"""
+
+
+@pytest.mark.parametrize("point", ["place", "done"])
+async def test_sigkill_then_restart_yields_exactly_one_order(tmp_path, point):
+    """A real SIGKILL after placing (or after recording the fill), no fsync: one order, position kept."""
+    import json
+    import subprocess
+    import sys
+
+    d = decision()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), point,
+                           json.dumps(d.to_dict()), str(T0)], capture_output=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr.decode()
+    restarted, pub = make(tmp_path), Recorder()
+    calls = []
+    orig = restarted.exchange.place_order
+    restarted.exchange.place_order = lambda *a, **kw: calls.append(a) or orig(*a, **kw)
+    report = await restarted.reconcile(pub)
+    await restarted.handle_decision(d, pub)  # and the redelivered decision
+    assert calls == [] and len(restarted.exchange.orders()) == 1
+    assert report["orphans"] == [] and len(restarted.store.positions) == 1
+    expected = 1 if point == "place" else 0  # after "done" nothing is left to publish
+    assert len(pub.of("ORDER")) == expected and len(pub.of("FILL")) == expected
+
+
+async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_path):
+    """Crash between place and persist, with a torn journal tail and tiny compactions: one order."""
+    ex, d = make(tmp_path), decision()
+    ex.store.compact_every = 1
+    await ex.handle_decision(decision(market_ts=T0 - 1), Recorder())  # some history
+    real_place = ex.exchange.place_order
+
+    def place_then_die(*a, **kw):
+        real_place(*a, **kw)
+        with open(ex.store.journal_path(ex.store.gen), "ab") as fh:
+            fh.write(b'[["o","x",{"do')  # the process died mid-write of the next line
+        raise Crash("after place")
+
+    ex.exchange.place_order = place_then_die
+    with pytest.raises(Crash):
+        await ex.handle_decision(d, Recorder())
+    restarted, pub = make(tmp_path), Recorder()
+    assert restarted.store.load_error is None
+    await restarted.reconcile(pub)
+    await restarted.handle_decision(d, pub)
+    assert len(restarted.exchange.orders()) == 2 and len(restarted.store.positions) == 2
+    assert [e.payload["status"] for e in pub.of("ORDER")] == ["NEW"]
+
+
+async def test_decision_redelivered_after_pruning_is_not_ordered_again(tmp_path):
+    """A finished record pruned after the retention is not re-placed: the venue is asked first."""
+    ex, pub, d = make(tmp_path, ledger_retention_s=60), Recorder(), decision()
+    await ex.handle_decision(d, pub)
+    ex.on_price(SYM, 1e-5, T0 + 61)
+    await ex.handle_decision(decision(market_ts=T0 + 61), pub)  # finishing this one prunes
+    assert client_order_id(d.event_id) not in ex.store.orders
+    ex.store.save()
+    restarted, pub2 = make(tmp_path, ledger_retention_s=60), Recorder()
+    restarted.on_price(SYM, 1e-5, T0 + 61)
+    report = await restarted.reconcile(pub2)
+    await restarted.handle_decision(d, pub2)
+    assert pub2.events == [] and restarted.stats["duplicate_decisions"] == 1
+    assert report["orphans"] == [] and len(restarted.exchange.orders()) == 2
+    assert len(restarted.store.positions) == 2

@@ -57,3 +57,98 @@ def test_unreadable_store_is_reported(tmp_path):
     """A corrupt snapshot is reported (the service halts on it), not silently emptied."""
     (tmp_path / "executor.json").write_text("{broken")
     assert "unreadable" in ExecutorStore(tmp_path).load_error
+
+
+def test_changes_are_journaled_without_save(tmp_path):
+    """Every write lands in the journal at once: a new instance sees it without any save()."""
+    store = ExecutorStore(tmp_path)
+    PositionManager(store).open(buy(), {"take_profit": 110.0, "stop_loss": 90.0}, {},
+                                ledger={"hope-1": {"done": True, "status": "NEW"}})
+    store.put_order("hope-2", {"decision": {}, "attempted": True, "done": False})
+    again = ExecutorStore(tmp_path)
+    assert set(again.positions) == {"hope-1"} and again.orders["hope-2"]["attempted"] is True
+    store.drop_position("hope-1")
+    assert ExecutorStore(tmp_path).positions == {}
+
+
+def test_torn_last_journal_line_is_quarantined_not_fatal(tmp_path):
+    """A torn last line is skipped and quarantined; the state before it loads; writes go on."""
+    store = ExecutorStore(tmp_path)
+    store.put_order("a", {"done": True})
+    with open(store.journal_path(store.gen), "ab") as fh:
+        fh.write(b'[["o","b",{"done":tr')
+    again = ExecutorStore(tmp_path, quarantine_dir=tmp_path / "q")
+    assert again.load_error is None and set(again.orders) == {"a"}
+    again.put_order("c", {"done": True})
+    assert (tmp_path / "q" / "executor-journal.bin").stat().st_size > 0
+    third = ExecutorStore(tmp_path)
+    assert set(third.orders) == {"a", "c"} and third.load_error is None
+
+
+def test_compaction_preserves_state(tmp_path):
+    """Snapshots taken every few records keep exactly the state; old journals are deleted."""
+    store = ExecutorStore(tmp_path, compact_every=3)
+    pm = PositionManager(store)
+    for i in range(10):
+        store.put_order(f"o{i}", {"done": i % 2 == 0, "n": i})
+    pm.open(buy(), {"take_profit": 110.0, "stop_loss": 90.0}, {"fill": 1})
+    store.drop_position("hope-1")
+    pm.open(buy(price=50.0), {"take_profit": 60.0, "stop_loss": 40.0}, {"fill": 2})
+    store.positions["hope-1"].closing = {"reason": "timeout", "attempted": True}
+    store.put_position(store.positions["hope-1"])
+    assert store.compactions >= 3
+    assert [p.name for p in tmp_path.glob("executor.*.journal")] == [f"executor.{store.gen}.journal"]
+    again = ExecutorStore(tmp_path)
+    assert again.orders == store.orders
+    assert again.positions == store.positions
+    assert again.positions["hope-1"].closing["reason"] == "timeout"
+
+
+def test_stale_journal_of_an_interrupted_compaction_is_ignored(tmp_path):
+    """A journal the snapshot does not name (crash mid-compaction) is not replayed, then deleted."""
+    store = ExecutorStore(tmp_path)
+    store.put_order("a", {"done": True})
+    store.save()
+    (tmp_path / "executor.0.journal").write_text('[["o","ghost",{"done":true}]]\n')
+    again = ExecutorStore(tmp_path)
+    assert set(again.orders) == {"a"}
+    again.put_order("b", {"done": True})
+    assert not (tmp_path / "executor.0.journal").exists()
+
+
+def test_constructing_only_reads(tmp_path):
+    """A reader (the gateway) changes no file: only the first write opens the store for writing."""
+    store = ExecutorStore(tmp_path)
+    store.put_order("a", {"done": True})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    reader = ExecutorStore(tmp_path)
+    assert set(reader.orders) == {"a"}
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_corrupt_inner_journal_line_halts_and_writes_nothing(tmp_path):
+    """A corrupt line before the end is a load error; the store then never touches the files."""
+    store = ExecutorStore(tmp_path)
+    store.put_order("a", {"done": True})
+    with open(store.journal_path(store.gen), "ab") as fh:
+        fh.write(b"garbage\n" + b'[["o","b",{"done":true}]]\n')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    bad = ExecutorStore(tmp_path)
+    assert bad.load_error and ":2:" in bad.load_error
+    bad.put_order("c", {"done": True})
+    bad.save()
+    assert "c" in bad.orders
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_prune_forgets_finished_records_after_retention(tmp_path):
+    """Finished records older than the cutoff leave memory and the next snapshot; open ones stay."""
+    store = ExecutorStore(tmp_path)
+    store.put_order("old", {"done": True, "t": 100.0})
+    store.put_order("new", {"done": True, "t": 200.0})
+    store.put_order("open", {"done": False, "attempted": True})
+    assert store.prune(150.0) == 1
+    assert set(store.orders) == {"new", "open"} and store.pruned_before == 150.0
+    store.save()
+    again = ExecutorStore(tmp_path)
+    assert set(again.orders) == {"new", "open"} and again.pruned_before == 150.0
