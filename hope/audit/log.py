@@ -206,7 +206,11 @@ class Family:
         os.close(fd)
         fsync_dir(self.events)
         self.segments.append(name)
-        self.manifest.save()
+        try:
+            self.manifest.save()
+        except OSError:
+            self.segments.pop()  # not listed on disk: do not claim it in memory either
+            raise
 
     def add(self, digest: str, line: bytes) -> None:
         assert self.file is not None

@@ -14,6 +14,7 @@ the platform re-delivers them later).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -103,6 +104,7 @@ class AuditWriter:
                                          write, fsync)
         self._durable: dict[tuple[str, str], int] = {k: t.contig for k, t in self.seqs.items()}
         self.disk_full = False
+        self._deferred: list[dict[str, Any]] = []
         now = self.clock.monotonic()
         self._last_sync = now
         self._unsynced = 0
@@ -176,7 +178,40 @@ class AuditWriter:
         return True
 
     def _add(self, rec: dict[str, Any]) -> None:
-        fam = self._family(family_for(rec["event_type"]))
+        if self._deferred:  # nothing overtakes a record still waiting for its file
+            self._defer(rec, None)
+            return
+        try:
+            fam = self._family(family_for(rec["event_type"]))
+        except OSError as exc:  # a new family's file or manifest could not be created
+            self._defer(rec, exc)
+            return
+        self._seal_into(fam, rec)
+
+    def _defer(self, rec: dict[str, Any], exc: OSError | None) -> None:
+        """Keep a record whose family file cannot be opened (disk full) in memory, in order;
+        sync() retries. The watermark cannot pass it: sync() fails while any is deferred."""
+        self._deferred.append(rec)
+        self.ids.add(rec["event_id"])
+        if exc is not None:
+            self.stats["write_errors"] += 1
+            if not self.disk_full:
+                self.log.critical("audit: cannot open a log file, watermark stopped; keeping "
+                                  "records in memory and retrying", error=str(exc))
+            self.disk_full = True
+
+    def _retry_deferred(self) -> bool:
+        while self._deferred:
+            rec = self._deferred[0]
+            try:
+                fam = self._family(family_for(rec["event_type"]))
+            except OSError:
+                return False
+            self._deferred.pop(0)
+            self._seal_into(fam, rec)
+        return True
+
+    def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
         rec["prev_hash"] = fam.head
         digest, line = seal(rec)
         fam.add(digest, line)
@@ -240,7 +275,7 @@ class AuditWriter:
 
     def _pending_bytes(self) -> int:
         return sum(len(f.file.pending) for f in self.families.values() if f.file) + \
-            self.checkpoints.pending
+            self.checkpoints.pending + 512 * len(self._deferred)
 
     def _sync_due(self) -> bool:
         # the epsilon absorbs float rounding of clock differences near the deadline
@@ -258,6 +293,8 @@ class AuditWriter:
         now = self.clock.monotonic()
         self._last_sync = now
         try:
+            if not self._retry_deferred():
+                raise OSError(errno.ENOSPC, "a log file could not be opened")
             for fam in self.families.values():
                 fam.file.flush()
             self.checkpoints.flush()

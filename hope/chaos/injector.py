@@ -85,18 +85,21 @@ def make_setup(args: argparse.Namespace) -> Any:
             start = time.monotonic()
             last_price: dict[str, float] = {}
             n = 0
-            while time.monotonic() - start < args.duration:
-                symbol = symbols[n % len(symbols)]
-                now = time.time()
-                if now - last_price.get(symbol, 0.0) >= args.price_interval:
-                    last_price[symbol] = now
-                    await send("PRICE", {"symbol": symbol, "price": 1e-5, "market_ts": now})
-                await send("SIGNAL", signal_payload(symbol, n, now))
-                n += 1
-                delay = start + n / args.rate - time.monotonic()
-                await asyncio.sleep(max(delay, 0))
-            ledger.write(json.dumps({"done": n, **stats}) + "\n")
-            svc.log.info("chaos.injector_done", signals=n, **stats)
+            try:
+                while time.monotonic() - start < args.duration:
+                    symbol = symbols[n % len(symbols)]
+                    now = time.time()
+                    if now - last_price.get(symbol, 0.0) >= args.price_interval:
+                        last_price[symbol] = now
+                        await send("PRICE", {"symbol": symbol, "price": 1e-5, "market_ts": now})
+                    await send("SIGNAL", signal_payload(symbol, n, now))
+                    n += 1
+                    delay = start + n / args.rate - time.monotonic()
+                    await asyncio.sleep(max(delay, 0))
+            finally:  # also when SIGTERM ends the run early: the ledger says how many were sent
+                ledger.write(json.dumps({"done": n, **stats}) + "\n")
+                svc.log.info("chaos.injector_done", signals=n, **stats)
+                svc.request_stop()
 
         def on_heartbeat(env: Envelope) -> None:
             hwm.observe(env.source, env.payload)

@@ -204,9 +204,11 @@ class Run:
 
     def settle(self) -> Table:
         """Stop the injector and wait until nothing published is missing (bounded)."""
-        deadline = time.monotonic() + self.args.settle
+        if self.injector.poll() is None:
+            self.injector.send_signal(signal.SIGTERM)  # it writes its "done" line and exits
+        deadline = time.monotonic() + 30
         while self.injector.poll() is None and not read_ledger(self.ledger_path).done:
-            if time.monotonic() > deadline + self.args.duration:
+            if time.monotonic() > deadline:
                 break
             self.scan()
             time.sleep(0.5)

@@ -337,3 +337,35 @@ def test_resent_event_under_a_new_seq_is_accounted_not_written_twice():
         assert w.watermarks()["executor"] == {"e1": 1, "e2": 2}
     report = verify(st)
     assert report.ok, report.failures
+
+
+def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
+    """A record whose family file or manifest cannot be created (ENOSPC) waits in memory, in
+    order; nothing is acknowledged past it, and it lands in a listed segment once space returns."""
+    import hope.audit.log as audit_log
+
+    st = make_state()
+    disk = FlakyDisk()
+    real_atomic = audit_log.atomic_write
+
+    def atomic(path, data):
+        if disk.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_atomic(path, data)
+
+    monkeypatch.setattr(audit_log, "atomic_write", atomic)
+    w = AuditWriter(st, AuditConfig(), ManualClock(), write=disk)
+    w.append(ev(1))
+    w.sync()
+    disk.full = True
+    dead = ev(2, "DEAD_LETTER", payload={"service": "executor", "handler": "h", "error": "x",
+                                         "attempt": 1, "event": {}})
+    assert w.append(dead) is True  # deferred, not raised into the bus handler
+    w.append(ev(3))
+    assert w.sync() is False and w.watermarks() == {"scanner": {"e1": 1}}
+    disk.full = False
+    w.tick()
+    assert w.watermarks() == {"scanner": {"e1": 3}}
+    w.close()
+    assert [r["seq"] for r in lines(st.events / "dlq.jsonl")] == [2]
+    assert verify(st).ok
