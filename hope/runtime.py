@@ -33,6 +33,14 @@ Setup = Callable[["Service"], Awaitable[None] | None]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 EX_CONFIG = 78  # sysexits: configuration error; supervisord shows FATAL after its retries
 _STOP = object()
+MAX_LOCAL_RETRIES = 10_000
+
+
+class _LocalRetry:
+    __slots__ = ("env", "handler", "attempt", "at")
+
+    def __init__(self, env: Envelope, handler: str, attempt: int, at: float) -> None:
+        self.env, self.handler, self.attempt, self.at = env, handler, attempt, at
 
 
 async def _maybe_await(result: Any) -> Any:
@@ -84,6 +92,10 @@ class Service:
         self._on_stop: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
+        # Failures whose dead letter could not be published (disk full), and every failure of a
+        # service that *is* the dead-letter path (local_retry): re-run here with backoff.
+        self.local_retry = False
+        self._retry_later: list[_LocalRetry] = []
         self._started = time.monotonic()
         self._last_beat = 0.0
         bus.subscribe(f"RETRY.{name}")
@@ -130,6 +142,7 @@ class Service:
         for fn in self._on_start:
             await _maybe_await(fn())
         self._tasks = [asyncio.create_task(self._every(i, fn)) for i, fn in self._periodic]
+        self._tasks.append(asyncio.create_task(self._every(0.5, self._run_local_retries)))
         self.log.info("started", epoch=self.bus.epoch, pid=os.getpid())
         try:
             await self._handler_loop()
@@ -229,11 +242,37 @@ class Service:
         payload = {"service": self.name, "handler": hname, "error": error[:2000],
                    "error_type": type(exc).__name__, "attempt": attempt, "topic": env.topic,
                    "event": env.to_dict()}
-        try:
-            await self.publish(EventType.DEAD_LETTER, payload, parent=env)
-        except Exception as pub_exc:  # even the dead-letter path must not kill the loop
-            self.log.error("dead_letter_publish_failed", error=str(pub_exc),
-                           event_id=env.event_id)
+        if not self.local_retry:
+            try:
+                await self.publish(EventType.DEAD_LETTER, payload, parent=env)
+                return
+            except Exception as pub_exc:  # even the dead-letter path must not kill the loop
+                self.log.error("dead_letter_publish_failed", error=str(pub_exc),
+                               event_id=env.event_id)
+        self._keep_for_local_retry(env, hname, attempt)
+
+    def _keep_for_local_retry(self, env: Envelope, hname: str, attempt: int) -> None:
+        if len(self._retry_later) >= MAX_LOCAL_RETRIES:
+            self.metrics["local_retry_dropped"] += 1
+            self.log.critical("local_retry_full", event_id=env.event_id, handler=hname,
+                              kept=len(self._retry_later))
+            return
+        delay = min(0.5 * 2 ** min(attempt - 1, 6), 30.0)
+        self._retry_later.append(_LocalRetry(env, hname, attempt + 1,
+                                             time.monotonic() + delay))
+        self.metrics["local_retries_pending"] = len(self._retry_later)
+
+    async def _run_local_retries(self) -> None:
+        now = time.monotonic()
+        due = [r for r in self._retry_later if r.at <= now]
+        for item in due:
+            self._retry_later.remove(item)
+            fn = next((f for _, n, f in self._handlers if n == item.handler), None)
+            if fn is None or self.bus.is_done(item.handler, item.env.event_id):
+                continue
+            if await self._run_handler(item.env, item.handler, fn, attempt=item.attempt):
+                self.bus.mark_done(item.env.event_id, [item.handler])
+        self.metrics["local_retries_pending"] = len(self._retry_later)
 
     async def _on_retry(self, retry: Envelope) -> None:
         p = retry.payload

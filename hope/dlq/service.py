@@ -22,6 +22,9 @@ async def setup(svc: Any) -> None:
     daemon = RetryDaemon(store, cfg, clock=svc.clock, market_clock=svc.market_clock,
                          live_after_s=live_after)
     svc.dlq = daemon  # tests and the lead's wiring can reach the daemon
+    # We are the dead-letter path: a failure of ours (e.g. the store's disk is full) is retried
+    # here with backoff, never sent to ourselves as a DEAD_LETTER that we would have to ignore.
+    svc.local_retry = True
 
     async def publish_all(items: list[tuple[str, dict[str, Any]]], parent: Any = None) -> None:
         for event_type, payload in items:
