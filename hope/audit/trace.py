@@ -65,7 +65,15 @@ def trace(state: StatePaths, correlation_id: str) -> list[Hop]:
                                 rec.get("timestamp", "?"),
                                 float(mts) if isinstance(mts, int | float) else None,
                                 f"events/{seg}:{n}", _summary(rec.get("event_type", ""), p)))
-    hops.sort(key=lambda h: (h.timestamp, _RANK.get(h.event_type, 9)))
+    # Causal order (a hop after its cause), then the chain's natural order: clocks of different
+    # processes can disagree by more than one hop takes.
+    by_id = {h.event_id: h for h in hops}
+
+    def depth(h: Hop, seen: int = 0) -> int:
+        parent = by_id.get(h.causation_id or "")
+        return 0 if parent is None or seen > len(hops) else depth(parent, seen + 1) + 1
+
+    hops.sort(key=lambda h: (depth(h), _RANK.get(h.event_type, 9), h.timestamp))
     return hops
 
 
