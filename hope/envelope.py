@@ -124,6 +124,9 @@ def parse_timestamp(text: str) -> datetime:
 
 # json.dumps(x, sort_keys=True) builds a new encoder per call; this one gives identical text.
 _ID_JSON = json.JSONEncoder(sort_keys=True)
+# The same text for every valid payload, and it refuses NaN/inf: the hot path needs no separate
+# recursive scan for non-finite numbers (it only runs to name the field once one is found).
+_ID_JSON_STRICT = json.JSONEncoder(sort_keys=True, allow_nan=False)
 
 
 def compute_event_id(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:
@@ -133,10 +136,16 @@ def compute_event_id(event_type: str, correlation_id: str, timestamp: str, paylo
 
 
 def _event_id_or_error(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:
+    """compute_event_id that also proves the payload JSON-compatible and finite."""
     try:
-        return compute_event_id(event_type, correlation_id, timestamp, payload)
-    except (TypeError, ValueError) as exc:  # e.g. MessagePack bin (bytes): not JSON-compatible
+        text = _ID_JSON_STRICT.encode(payload)
+    except ValueError:  # NaN or inf somewhere: name the field
+        _check_finite(payload, "payload")
+        raise EnvelopeError("non-finite number", "payload") from None
+    except TypeError as exc:  # e.g. MessagePack bin (bytes): not JSON-compatible
         raise EnvelopeError(f"payload is not JSON-compatible ({exc})", "payload") from None
+    text = f"{event_type}:{correlation_id}:{timestamp}:{text}"
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def new_correlation_id() -> str:
@@ -155,12 +164,13 @@ def new_event(
     """Build a validated event. A ``parent`` lends its correlation id and becomes the causation."""
     event_type = str(event_type)
     body = dict(payload)
-    validate_payload(event_type, body)
     corr = correlation_id or (parent.correlation_id if parent else new_correlation_id())
     ts = timestamp or utc_timestamp()
+    event_id = _event_id_or_error(event_type, corr, ts, body)  # also refuses NaN/inf
+    validate_payload(event_type, body, finite_checked=True)
     return Envelope(
         event_type=event_type,
-        event_id=_event_id_or_error(event_type, corr, ts, body),
+        event_id=event_id,
         correlation_id=corr,
         causation_id=parent.event_id if parent else None,
         timestamp=ts,
@@ -233,11 +243,13 @@ def _check_finite(value: Any, where: str) -> None:
         raise EnvelopeError(reason, path)
 
 
-def validate_payload(event_type: str, payload: Mapping[str, Any]) -> None:
+def validate_payload(event_type: str, payload: Mapping[str, Any], *,
+                     finite_checked: bool = False) -> None:
     """Raise EnvelopeError naming ``payload.<field>`` when the payload breaks its type's schema."""
     if not isinstance(payload, Mapping):
         raise EnvelopeError("payload is not a map", "payload")
-    _check_finite(payload if type(payload) is dict else dict(payload), "payload")
+    if not finite_checked:
+        _check_finite(payload if type(payload) is dict else dict(payload), "payload")
     for name, (types, rule) in PAYLOAD_SCHEMAS.get(event_type, {}).items():
         where = f"payload.{name}"
         if name not in payload:
@@ -267,8 +279,10 @@ def validate_envelope(env: Envelope, *, now: float | None = None, max_future_s: 
             raise EnvelopeError(f"{ts - now:.0f}s in the future", "timestamp")
         if max_age_s and now - ts > max_age_s:
             raise EnvelopeError(f"{now - ts:.0f}s in the past", "timestamp")
-    validate_payload(env.event_type, env.payload)
+    if not isinstance(env.payload, dict):
+        raise EnvelopeError("payload is not a map", "payload")
     expected = _event_id_or_error(env.event_type, env.correlation_id, env.timestamp, env.payload)
+    validate_payload(env.event_type, env.payload, finite_checked=True)
     if env.event_id != expected:
         raise EnvelopeError(f"event_id {env.event_id} does not match content ({expected})",
                             "event_id")

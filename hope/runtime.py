@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import inspect
+import itertools
 import os
 import signal
 import socket
@@ -55,19 +57,19 @@ class HandlerStats:
         self.count = 0
         self.errors = 0
         self.total = 0.0
-        self.buckets = [0] * len(LATENCY_BUCKETS)
+        self.first = [0] * len(LATENCY_BUCKETS)  # per-bucket counts; cumulated on report
 
     def observe(self, seconds: float, ok: bool) -> None:
         self.count += 1
         self.errors += 0 if ok else 1
         self.total += seconds
-        for i, edge in enumerate(LATENCY_BUCKETS):
-            if seconds <= edge:
-                self.buckets[i] += 1
+        i = bisect.bisect_left(LATENCY_BUCKETS, seconds)
+        if i < len(self.first):
+            self.first[i] += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {"count": self.count, "errors": self.errors, "sum": round(self.total, 6),
-                "buckets": self.buckets}
+                "buckets": list(itertools.accumulate(self.first))}
 
 
 class Service:

@@ -297,9 +297,9 @@ class ZmqBus(Bus):
             else:
                 self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
             return
-        where = f"topic {topic[:80]!r}"
         if len(frames) != 2:
-            self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}", where)
+            self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}",
+                      f"topic {topic[:80]!r}")
             return
         bus_cfg = self.config.bus
         try:
@@ -308,6 +308,7 @@ class ZmqBus(Bus):
             if env.topic.encode() != topic:
                 raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
         except EnvelopeError as exc:
+            where = f"topic {topic[:80]!r}"
             self._bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
             return
         self.counters["received"] += 1
