@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import gc
 import inspect
 import itertools
 import os
@@ -183,8 +184,9 @@ class Service:
             try:
                 item = inbox.get_nowait()
             except asyncio.QueueEmpty:
-                try:
-                    item = await asyncio.wait_for(inbox.get(), interval - (now - self._last_beat))
+                try:  # asyncio.timeout, unlike wait_for, creates no Task per wait
+                    async with asyncio.timeout(interval - (now - self._last_beat)):
+                        item = await inbox.get()
                 except TimeoutError:
                     continue
             if item is _STOP:
@@ -227,7 +229,8 @@ class Service:
         try:
             result = fn(env)
             if inspect.isawaitable(result):
-                await asyncio.wait_for(result, self.config.bus.handler_timeout_s)
+                async with asyncio.timeout(self.config.bus.handler_timeout_s):
+                    await result
         except Exception as exc:
             self.handler_stats[hname].observe(time.perf_counter() - t0, ok=False)
             error = (f"handler timed out after {self.config.bus.handler_timeout_s:g}s"
@@ -355,6 +358,11 @@ def run_service(name: str, setup: Setup, argv: list[str] | None = None, *,
     async def main() -> None:
         svc = Service(name, config, ZmqBus(name, config, **(bus_options or {})))
         await _maybe_await(setup(svc))
+        # Latency: move everything set-up allocated out of the collector's sight, and collect the
+        # young generation less often (the hot path allocates short-lived dicts by the thousand).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, svc.request_stop)
