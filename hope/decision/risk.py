@@ -40,6 +40,7 @@ class RiskState:
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)  # symbol: (price, ts)
     breakers: dict[str, str] = field(default_factory=dict)   # "service/name": state
     positions: dict[str, OpenPosition] = field(default_factory=dict)   # order_id: position
+    by_symbol: dict[str, set[str]] = field(default_factory=dict)  # symbol: its open order ids
     daily_pnl: dict[tuple[int, str], float] = field(default_factory=dict)
     last_buy: dict[str, float] = field(default_factory=dict)  # symbol: signal market_ts
     buy_times: deque[float] = field(default_factory=deque)
@@ -81,6 +82,7 @@ class RiskState:
     def record_buy(self, order_id: str, symbol: str, quote: str, size: float,
                    market_ts: float) -> None:
         self.positions[order_id] = OpenPosition(symbol, quote, size)
+        self.by_symbol.setdefault(symbol, set()).add(order_id)
         self.last_buy[symbol] = max(market_ts, self.last_buy.get(symbol, market_ts))
         self.buy_times.append(market_ts)
         while self.buy_times and self.buy_times[0] < market_ts - RATE_WINDOW_S:
@@ -89,10 +91,25 @@ class RiskState:
     def on_order(self, payload: dict[str, Any]) -> None:
         """A refused order (REJECTED / EXPIRED) never opened a position: free its slot."""
         if payload.get("status") in ("REJECTED", "EXPIRED"):
-            self.positions.pop(str(payload.get("order_id")), None)
+            self._drop(str(payload.get("order_id")))
+
+    def _drop(self, order_id: str) -> None:
+        pos = self.positions.pop(order_id, None)
+        if pos is not None:
+            self.by_symbol.get(pos.symbol, set()).discard(order_id)
+
+    def symbol_positions(self, symbol: str) -> list[tuple[str, OpenPosition]]:
+        return [(oid, self.positions[oid]) for oid in self.by_symbol.get(symbol, ())
+                if oid in self.positions]
+
+    def buys_since(self, since: float) -> int:
+        """BUYs with market time after ``since`` (the deque is trimmed as we go)."""
+        while self.buy_times and self.buy_times[0] <= since:
+            self.buy_times.popleft()
+        return len(self.buy_times)
 
     def on_close(self, payload: dict[str, Any], market_now: float | None) -> None:
-        self.positions.pop(str(payload.get("order_id")), None)
+        self._drop(str(payload.get("order_id")))
         ts = payload.get("market_ts", market_now)
         pnl = payload.get("pnl")
         if isinstance(ts, int | float) and isinstance(pnl, int | float):
@@ -187,14 +204,14 @@ def _max_open(ctx: RuleContext) -> tuple[bool, str]:
 
 
 def _duplicate(ctx: RuleContext) -> tuple[bool, str]:
-    dup = [oid for oid, p in ctx.state.positions.items() if p.symbol == ctx.symbol]
+    dup = [oid for oid, _ in ctx.state.symbol_positions(ctx.symbol)]
     return not dup, f"already holding {ctx.symbol}: {dup[0]}" if dup else "no open position"
 
 
 def _exposure(ctx: RuleContext) -> tuple[bool, str]:
     quote = ctx.quote or "?"
     size = ctx.cfg.position_size[quote]
-    held = sum(p.size for p in ctx.state.positions.values() if p.symbol == ctx.symbol)
+    held = sum(p.size for _, p in ctx.state.symbol_positions(ctx.symbol))
     limit = ctx.cfg.max_symbol_exposure[quote]
     return held + size <= limit * (1 + 1e-9), \
         f"{ctx.symbol} exposure {held:g}+{size:g} {quote} (max {limit:g})"
@@ -212,7 +229,7 @@ def _daily_loss(ctx: RuleContext) -> tuple[bool, str]:
 def _order_rate(ctx: RuleContext) -> tuple[bool, str]:
     if ctx.market_now is None:
         return False, "market clock unknown"
-    n = sum(1 for t in ctx.state.buy_times if t > ctx.market_now - RATE_WINDOW_S)
+    n = ctx.state.buys_since(ctx.market_now - RATE_WINDOW_S)
     return n < ctx.cfg.max_buys_per_min, \
         f"{n} BUYs in the last minute (max {ctx.cfg.max_buys_per_min})"
 
