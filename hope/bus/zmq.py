@@ -20,7 +20,8 @@ from hope import codec
 from hope.bus.base import Bus, BusError, GapHook, Sequencer
 from hope.bus.cursor import ALL, Cursors
 from hope.bus.journal import ConsumerJournal
-from hope.bus.outbox import MAX_REPLAY_SPAN, Outbox, Record
+from hope.bus.outbox import Outbox, Record
+from hope.bus.replay import PendingReplays, answer, parse_marker, request_payload
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType, new_event
 from hope.quarantine import Quarantine
@@ -64,8 +65,8 @@ class ZmqBus(Bus):
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
                                          "gaps_unrecoverable": 0, "publish_refused": 0,
-                                         "journal_errors": 0}
-        self._pending: dict[tuple[str, str, str], list[list[float]]] = {}
+                                         "journal_errors": 0, "bad_replay_requests": 0}
+        self._pending = PendingReplays()
         self._tasks: list[asyncio.Task] = []
         self._hello = asyncio.Event()
         self._hello_topic = f"HELLO.{self.epoch}".encode()
@@ -247,7 +248,7 @@ class ZmqBus(Bus):
         out = dict(self.counters)
         out["pub"] = self.sequencer.highs()
         out["outbox_pending"] = self.outbox.pending() if self.outbox else 0
-        out["replay_pending"] = sum(len(v) for v in self._pending.values())
+        out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
         return out
@@ -331,7 +332,7 @@ class ZmqBus(Bus):
                 self.counters["duplicates"] += 1
                 return
             for first, last in holes:
-                self._want(key, first, last)
+                self._pending.want(key, first, last)
         self.inbox.put_nowait(env)
 
     # gap recovery: asking --------------------------------------------------------------
@@ -350,14 +351,7 @@ class ZmqBus(Bus):
                 continue
             cur = self.cursors.get((publisher, epoch, kind))
             for first, last in cur.holes(high) if high > cur.low else []:
-                self._want((publisher, epoch, kind), first, last)
-
-    def _want(self, key: tuple[str, str, str], first: int, last: int) -> None:
-        ranges = self._pending.setdefault(key, [])
-        for r in ranges:
-            if r[0] <= first and last <= r[1]:
-                return
-        ranges.append([first, last, 0.0, 0])
+                self._pending.want((publisher, epoch, kind), first, last)
 
     async def _maintenance(self) -> None:
         timeout = self.config.bus.replay_timeout_s
@@ -374,39 +368,15 @@ class ZmqBus(Bus):
                 log.exception("bus_maintenance_failed", service=self.name, error=str(exc))
 
     def _send_due_requests(self, now: float, timeout: float) -> None:
-        for key, ranges in list(self._pending.items()):
-            cur = self.cursors.get(key)
-            keep = []
-            for r in ranges:
-                first, last = max(int(r[0]), cur.low + 1), int(r[1])
-                if first > last or not any(not cur.seen(n) for n in range(first, last + 1)):
-                    continue
-                keep.append(r)
-                if now < r[2]:
-                    continue
-                r[3] += 1
-                r[2] = now + min(timeout * 2 ** (r[3] - 1), 10.0)
-                self._request(key, first, min(last, first + MAX_REPLAY_SPAN - 1))
-            if keep:
-                self._pending[key] = keep
-            else:
-                del self._pending[key]
-
-    def _request(self, key: tuple[str, str, str], first: int, last: int) -> None:
-        publisher, epoch, kind = key
         prefixes = [p.decode() for p in self.prefixes]
-        payload = {"publisher": publisher, "epoch": epoch, "from": first, "to": last,
-                   "by": "seq" if kind == ALL else "tseq", "event_type": kind,
-                   "prefixes": prefixes, "reply_to": self.epoch, "requester": self.name}
-        self.counters["replay_requests"] += 1
-        self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
+        for key, first, last in self._pending.due(self.cursors, now, timeout):
+            payload = request_payload(key, first, last, prefixes, self.epoch, self.name)
+            self.counters["replay_requests"] += 1
+            self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
 
     def _on_replay_marker(self, body: bytes) -> None:
         try:
-            m = codec.decode_obj(body)
-            key = (m["publisher"], m["epoch"], ALL if m["by"] == "seq" else m["event_type"])
-            first, last = int(m["from"]), int(m["to"])
-            sent, missing = list(m["sent"]), [tuple(x) for x in m["missing"]]
+            key, first, last, sent, missing = parse_marker(body)
         except Exception as exc:
             self._bad([self._replayed_topic, b"", body], f"bad replay marker ({exc})", "marker")
             return
@@ -425,31 +395,16 @@ class ZmqBus(Bus):
 
     # gap recovery: answering -----------------------------------------------------------
     def _answer_replay(self, req: Envelope) -> None:
-        p = req.payload
         try:
-            epoch, first, last = p["epoch"], int(p["from"]), int(p["to"])
-            by, etype, reply_to = p.get("by", "seq"), p.get("event_type", ""), p["reply_to"]
-            prefixes = [x.encode() for x in p.get("prefixes", [])]
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("bad_replay_request", service=self.name, error=str(exc))
+            frames, missing = answer(self.outbox, self.name, req.payload)
+        except ValueError as exc:
+            self.counters["bad_replay_requests"] += 1
+            log.warning("bad_replay_request", service=self.name, error=str(exc),
+                        requester=req.source)
             return
-        if first > last or by not in ("seq", "tseq"):
-            log.warning("bad_replay_request", service=self.name, first=first, last=last, by=by)
-            return
-        elog = self.outbox.epochs.get(epoch) if self.outbox else None
-        if elog is None:
-            found, missing = [], [(first, last)]
-        else:
-            found, missing = elog.find(by, etype, first, last, prefixes)
-        topic = f"REPLAYED.{reply_to}".encode()
-        for rec in found:
-            self._pub.send_multipart([topic, rec.topic, rec.body])
-        self.counters["replayed_out"] += len(found)
-        sent = [rec.seq if by == "seq" else rec.tseq for rec in found]
-        marker = {"publisher": self.name, "epoch": epoch, "by": by, "event_type": etype,
-                  "from": first, "to": last, "sent": sent, "missing": missing}
-        self._pub.send_multipart([topic, b"", codec.encode_obj(marker)])
+        for f in frames:
+            self._pub.send_multipart(f)
+        self.counters["replayed_out"] += len(frames) - 1
         if missing:
-            log.info("replay_answered_with_missing", service=self.name, requester=p.get(
-                "requester"), epoch=epoch, missing=missing[:5])
-
+            log.info("replay_answered_with_missing", service=self.name, requester=req.payload.get(
+                "requester"), epoch=req.payload.get("epoch"), missing=missing[:5])
