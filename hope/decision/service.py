@@ -15,6 +15,20 @@ from hope.envelope import Envelope
 from hope.report import iter_family
 
 
+def subscribe_risk_feeds(svc: Any, state: RiskState) -> None:
+    """Keep a RiskState current from the bus: prices, refused orders, closes, breakers and the
+    audit watermark (shared by the live and the shadow engine). The runtime moves the market
+    clock on PRICE itself."""
+    svc.subscribe("PRICE", lambda env: state.on_price(
+        env.payload["symbol"], env.payload["price"], env.payload["market_ts"]), name="on_price")
+    svc.subscribe("ORDER", lambda env: state.on_order(env.payload), name="on_order")
+    svc.subscribe("CLOSE", lambda env: state.on_close(env.payload, svc.market_clock.now()),
+                  name="on_close")
+    svc.subscribe("BREAKER", lambda env: state.on_breaker(env.payload), name="on_breaker")
+    svc.subscribe("WATERMARK", lambda env: state.on_watermark(
+        env.payload, svc.clock.time(), svc.name), name="on_watermark")
+
+
 async def setup(svc: Any) -> None:
     cfg = svc.config.decision
     store = TradingStateStore(svc.state.trading_state)
@@ -53,23 +67,6 @@ async def setup(svc: Any) -> None:
         state.note_published(out.epoch, out.seq, svc.clock.time())
         svc.metrics[f"decisions_{payload['action'].lower()}"] += 1
 
-    def on_price(env: Envelope) -> None:
-        p = env.payload
-        state.on_price(p["symbol"], p["price"], p["market_ts"])
-        svc.market_clock.observe(p["market_ts"])
-
-    def on_order(env: Envelope) -> None:
-        state.on_order(env.payload)
-
-    def on_close(env: Envelope) -> None:
-        state.on_close(env.payload, svc.market_clock.now())
-
-    def on_breaker(env: Envelope) -> None:
-        state.on_breaker(env.payload)
-
-    def on_watermark(env: Envelope) -> None:
-        state.on_watermark(env.payload, svc.clock.time(), svc.name)
-
     async def on_control(env: Envelope) -> None:
         p = env.payload
         new = COMMAND_STATE.get(str(p.get("command")))
@@ -85,11 +82,7 @@ async def setup(svc: Any) -> None:
             await set_trading(persisted, "state file")
 
     svc.subscribe("SIGNAL", on_signal)
-    svc.subscribe("PRICE", on_price)
-    svc.subscribe("ORDER", on_order)
-    svc.subscribe("CLOSE", on_close)
-    svc.subscribe("BREAKER", on_breaker)
-    svc.subscribe("WATERMARK", on_watermark)
+    subscribe_risk_feeds(svc, state)
     svc.subscribe("CONTROL", on_control)
     svc.every(cfg.state_reload_s, reload_state)
     svc.heartbeat_extras.append(lambda: {

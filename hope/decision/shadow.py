@@ -18,6 +18,7 @@ from hope.config import Config, ConfigError, load
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
 from hope.decision.risk import RiskState
+from hope.decision.service import subscribe_risk_feeds
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 from hope.envelope import Envelope
 from hope.execution.exchange import client_order_id
@@ -89,22 +90,6 @@ async def setup_shadow(svc: Any) -> None:
         live_seen.add(env.event_id)
         _live_buy(state, {"event_id": env.event_id, "payload": env.payload})
 
-    def on_price(env: Envelope) -> None:
-        p = env.payload
-        state.on_price(p["symbol"], p["price"], p["market_ts"])
-
-    def on_order(env: Envelope) -> None:
-        state.on_order(env.payload)
-
-    def on_close(env: Envelope) -> None:
-        state.on_close(env.payload, svc.market_clock.now())
-
-    def on_breaker(env: Envelope) -> None:
-        state.on_breaker(env.payload)
-
-    def on_watermark(env: Envelope) -> None:
-        state.on_watermark(env.payload, svc.clock.time(), svc.name)
-
     def set_trading(new: str, why: str) -> None:
         if new != state.trading:
             svc.log.info("shadow trading state", old=state.trading, new=new, by=why)
@@ -121,11 +106,7 @@ async def setup_shadow(svc: Any) -> None:
 
     svc.subscribe("SIGNAL", on_signal)
     svc.subscribe("DECISION", on_live_decision)
-    svc.subscribe("PRICE", on_price)
-    svc.subscribe("ORDER", on_order)
-    svc.subscribe("CLOSE", on_close)
-    svc.subscribe("BREAKER", on_breaker)
-    svc.subscribe("WATERMARK", on_watermark)
+    subscribe_risk_feeds(svc, state)
     svc.subscribe("CONTROL", on_control)
     svc.every(cfg.state_reload_s, reload_state)
     svc.heartbeat_extras.append(lambda: {
