@@ -13,48 +13,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import signal
-import socket
-import struct
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-HEADER = struct.Struct("<QQ")  # message index, send stamp (monotonic ns)
-FLUSH_S = 0.1
+from hope.bench.baseline_peers import (
+    FLUSH_S,
+    HEADER,
+    Lines,
+    raw_proxy,
+    raw_pub,
+    raw_stage,
+    raw_sub,
+    redis_pub,
+    redis_sub,
+    resp_parse,
+    touch,
+)
 
-
-class Lines:
-    """Receiver output: lines buffered in memory, appended to a file every ``FLUSH_S``."""
-
-    def __init__(self, path: str) -> None:
-        self.fh = open(path, "a", buffering=1 << 20)
-        self.buf: list[str] = []
-        self.last = time.monotonic()
-
-    def add(self, line: str) -> None:
-        self.buf.append(line)
-
-    def maybe_flush(self) -> None:
-        if time.monotonic() - self.last >= FLUSH_S:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.buf:
-            self.fh.write("".join(self.buf))
-            self.buf.clear()
-        self.fh.flush()
-        self.last = time.monotonic()
-
-
-def _touch(path: str | None, data: dict[str, Any] | None = None) -> None:
-    if path:
-        tmp = path + ".tmp"
-        Path(tmp).write_text(json.dumps(data or {}))
-        os.replace(tmp, path)
+__all__ = ["HEADER", "resp_parse"]
 
 
 def _background(coro_fn: Any) -> Any:
@@ -65,212 +44,6 @@ def _background(coro_fn: Any) -> Any:
     def start() -> None:
         tasks.append(asyncio.get_running_loop().create_task(coro_fn()))
     return start
-
-
-class _Stop:
-    """SIGTERM/SIGINT set a flag that blocking loops check between polls."""
-
-    def __init__(self) -> None:
-        self.set = False
-        signal.signal(signal.SIGTERM, self._on)
-        signal.signal(signal.SIGINT, self._on)
-
-    def _on(self, *_: Any) -> None:
-        self.set = True
-
-
-# --- raw pyzmq -------------------------------------------------------------------------------
-
-def raw_proxy(a: argparse.Namespace) -> None:
-    import zmq
-    ctx = zmq.Context()
-    xsub, xpub = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
-    if a.hwm:
-        xsub.setsockopt(zmq.RCVHWM, a.hwm)
-        xpub.setsockopt(zmq.SNDHWM, a.hwm)
-    xsub.bind(a.xsub)
-    xpub.bind(a.xpub)
-    _touch(a.ready)
-    zmq.proxy(xsub, xpub)  # until SIGTERM kills the process
-
-
-def _body(size: int) -> bytearray:
-    return bytearray(b"x" * max(size, HEADER.size))
-
-
-def raw_pub(a: argparse.Namespace) -> None:
-    import zmq
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    if a.hwm:
-        pub.setsockopt(zmq.SNDHWM, a.hwm)
-    pub.connect(a.xsub)
-    _send_paced(lambda body: pub.send_multipart([a.topic.encode(), body]), a)
-    pub.close(linger=5000)
-    ctx.term()
-
-
-def _send_paced(send: Any, a: argparse.Namespace) -> None:
-    from hope.bench.common import Pacer
-    body = _body(a.size)
-    time.sleep(a.settle)  # the subscription travels to us through the proxy (slow joiner)
-    total = a.warmup + a.count
-    pacer = Pacer(a.rate)
-    monotonic_ns, pack = time.monotonic_ns, HEADER.pack_into
-    for i in range(total):
-        pacer.wait(i)
-        pack(body, 0, i, monotonic_ns())
-        send(bytes(body))
-    elapsed = time.monotonic() - pacer.start
-    _touch(a.done, {"sent": total, "elapsed_s": elapsed, "rate": total / elapsed})
-
-
-def raw_sub(a: argparse.Namespace) -> None:
-    import zmq
-    stop = _Stop()
-    ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    if a.hwm:
-        sub.setsockopt(zmq.RCVHWM, a.hwm)
-    sub.setsockopt(zmq.SUBSCRIBE, a.topic.encode())
-    sub.connect(a.xpub)
-    out = Lines(a.out)
-    _touch(a.ready)
-    unpack, monotonic_ns = HEADER.unpack_from, time.monotonic_ns
-    while not stop.set:
-        if sub.poll(int(FLUSH_S * 1000)):
-            while True:
-                try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                now = monotonic_ns()
-                i, t0 = unpack(frames[1])
-                out.add(f"{i} {t0} {now}\n")
-        out.maybe_flush()
-    out.flush()
-    sub.close(linger=0)
-    ctx.term()
-
-
-def raw_stage(a: argparse.Namespace) -> None:
-    """One pipeline stage: receive on ``in_topic``, send a ``size``-byte message on ``out_topic``
-    carrying the same index and original send stamp (what a HOPE service does, minus the work)."""
-    import zmq
-    stop = _Stop()
-    ctx = zmq.Context()
-    sub, pub = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
-    if a.hwm:
-        sub.setsockopt(zmq.RCVHWM, a.hwm)
-        pub.setsockopt(zmq.SNDHWM, a.hwm)
-    sub.setsockopt(zmq.SUBSCRIBE, a.in_topic.encode())
-    sub.connect(a.xpub)
-    pub.connect(a.xsub)
-    _touch(a.ready)
-    body, topic = _body(a.size), a.out_topic.encode()
-    while not stop.set:
-        if sub.poll(int(FLUSH_S * 1000)):
-            while True:
-                try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                body[:HEADER.size] = frames[1][:HEADER.size]
-                pub.send_multipart([topic, bytes(body)])
-    sub.close(linger=0)
-    pub.close(linger=1000)
-    ctx.term()
-
-
-# --- Redis pub/sub (RESP over a TCP socket, no client library) ------------------------------
-
-def _redis_conn(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def redis_pub(a: argparse.Namespace) -> None:
-    sock = _redis_conn(a.port)
-    chan = a.topic.encode()
-    head = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n" % (len(chan), chan, max(a.size,
-                                                                                  HEADER.size))
-    sock.setblocking(True)
-    sent = [0]
-
-    def send(body: bytes) -> None:
-        sock.sendall(head + body + b"\r\n")
-        sent[0] += 1
-        if sent[0] % 64 == 0:  # replies (":1\r\n") are drained, never waited for
-            try:
-                while sock.recv(65536, socket.MSG_DONTWAIT):
-                    pass
-            except BlockingIOError:
-                pass
-
-    _send_paced(send, a)
-    sock.close()
-
-
-def resp_parse(buf: bytes | bytearray, pos: int = 0) -> tuple[Any, int] | None:
-    """One RESP value (array, bulk string, integer, simple string) at ``pos``: (value, next
-    position), or None while it is incomplete. Lengths are honoured, so binary bodies are safe."""
-    eol = buf.find(b"\r\n", pos)
-    if eol < 0:
-        return None
-    kind, head = buf[pos:pos + 1], bytes(buf[pos + 1:eol])
-    pos = eol + 2
-    if kind == b"*":
-        items = []
-        for _ in range(int(head)):
-            got = resp_parse(buf, pos)
-            if got is None:
-                return None
-            item, pos = got
-            items.append(item)
-        return items, pos
-    if kind == b"$":
-        n = int(head)
-        if n < 0:
-            return None, pos
-        if len(buf) < pos + n + 2:
-            return None
-        return bytes(buf[pos:pos + n]), pos + n + 2
-    if kind == b":":
-        return int(head), pos
-    return head, pos  # "+OK" / "-ERR ..."
-
-
-def redis_sub(a: argparse.Namespace) -> None:
-    import select
-    stop = _Stop()
-    sock = _redis_conn(a.port)
-    chan = a.topic.encode()
-    sock.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(chan), chan))
-    out = Lines(a.out)
-    buf = bytearray()
-    ready = False
-    unpack, monotonic_ns = HEADER.unpack_from, time.monotonic_ns
-    while not stop.set:
-        if select.select([sock], [], [], FLUSH_S)[0]:
-            data = sock.recv(1 << 18)
-            if not data:
-                break
-            now = monotonic_ns()
-            buf += data
-            pos = 0
-            while (got := resp_parse(buf, pos)) is not None:
-                msg, pos = got
-                if isinstance(msg, list) and msg and msg[0] == b"message":
-                    i, t0 = unpack(msg[2])
-                    out.add(f"{i} {t0} {now}\n")
-                elif isinstance(msg, list) and msg and msg[0] == b"subscribe" and not ready:
-                    ready = True
-                    _touch(a.ready)
-            del buf[:pos]
-        out.maybe_flush()
-    out.flush()
-    sock.close()
 
 
 # --- HOPE services ------------------------------------------------------------------------------
@@ -298,7 +71,7 @@ def hope_pub(a: argparse.Namespace, rest: list[str]) -> None:
                 if i % 256 == 255:
                     await asyncio.sleep(0)  # let the bus reader run now and then
             elapsed = time.monotonic() - pacer.start
-            _touch(a.done, {"sent": total, "elapsed_s": elapsed, "rate": total / elapsed})
+            touch(a.done, {"sent": total, "elapsed_s": elapsed, "rate": total / elapsed})
             svc.request_stop()
 
         svc.on_start(_background(emit))
@@ -319,7 +92,7 @@ def hope_sub(a: argparse.Namespace, rest: list[str]) -> None:
 
         svc.subscribe(a.prefix, on_event, name="bench")
         svc.every(FLUSH_S, out.flush)
-        svc.on_start(lambda: _touch(a.ready))
+        svc.on_start(lambda: touch(a.ready))
         svc.on_stop(out.flush)
     run_service(a.name, setup, rest)
 
@@ -337,7 +110,7 @@ def hope_sink(a: argparse.Namespace, rest: list[str]) -> None:
 
         svc.subscribe("ORDER", on_order, name="bench")
         svc.every(FLUSH_S, out.flush)
-        svc.on_start(lambda: _touch(a.ready))
+        svc.on_start(lambda: touch(a.ready))
         svc.on_stop(out.flush)
     run_service(a.name, setup, rest)
 
@@ -375,7 +148,7 @@ def hope_inject(a: argparse.Namespace, rest: list[str]) -> None:
             k = 0
             while not first_order.is_set():
                 if time.monotonic() > deadline:
-                    _touch(a.done, {"error": f"no ORDER NEW within {a.ready_timeout:g}s of "
+                    touch(a.done, {"error": f"no ORDER NEW within {a.ready_timeout:g}s of "
                                              "warm-up signals: is the pipeline up?", **counts})
                     svc.request_stop()
                     return
@@ -397,7 +170,7 @@ def hope_inject(a: argparse.Namespace, rest: list[str]) -> None:
                     await asyncio.sleep(0)
             elapsed = time.monotonic() - t_start
             ledger.flush()
-            _touch(a.done, {"sent": a.count, "elapsed_s": elapsed,
+            touch(a.done, {"sent": a.count, "elapsed_s": elapsed,
                             "rate": a.count / elapsed if elapsed > 0 else 0.0,
                             "warmup_signals": k + a.warmup, **counts})
             svc.request_stop()
