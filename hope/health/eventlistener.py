@@ -137,10 +137,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO,
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m hope.health.eventlistener [--config F] [--state-dir D]``."""
     import argparse
-    import asyncio
 
+    from hope.bus.background import BackgroundPublisher
     from hope.config import ConfigError, load
-    from hope.runtime import publish_once
 
     parser = argparse.ArgumentParser(prog="hope-eventlistener")
     parser.add_argument("--config")
@@ -151,17 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log(f"refusing to start: bad config: {exc}")
         return 78
+    # A long-lived bus client beside this blocking protocol loop: it answers replay requests, so
+    # a HEALTH event the (possibly dead) audit writer missed is recovered, not lost.
+    bus = BackgroundPublisher(SOURCE, config)
+    bus.start()
 
     def publish(payload: dict[str, Any]) -> None:
-        # One short-lived bus client per event: process state changes are rare, and a
-        # long-lived one would need its own event loop beside this blocking protocol loop.
-        _, audited = asyncio.run(publish_once(config, "HEALTH", payload, source=SOURCE,
-                                              wait_audit_s=2.0))
-        log(f"published HEALTH {payload['service']} {payload['status']} (audited={audited}): "
+        env = bus.publish("HEALTH", payload)
+        log(f"published HEALTH {payload['service']} {payload['status']} (seq {env.seq}): "
             f"{payload['detail']}")
 
     log("started")
-    serve(sys.stdin.buffer, sys.stdout.buffer, publish)
+    try:
+        serve(sys.stdin.buffer, sys.stdout.buffer, publish)
+    finally:
+        bus.stop()
     return 0
 
 
