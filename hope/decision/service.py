@@ -54,13 +54,10 @@ async def setup(svc: Any) -> None:
             await svc.publish("TRADING_STATE", {"service": svc.name, "state": new,
                                                 "previous": old, "by": why})
 
-    async def on_signal(env: Envelope) -> None:
+    async def on_signal(env: Envelope) -> None:  # the runtime has moved the market clock already
         if engine.already_decided(env.event_id):
             svc.metrics["duplicate_signals"] += 1
             return
-        market_ts = env.payload.get("market_ts")
-        if isinstance(market_ts, int | float):
-            svc.market_clock.observe(market_ts)
         payload = engine.decide(env, svc.clock.time(), svc.market_clock.now())
         out = await svc.publish("DECISION", payload, parent=env)
         engine.commit(out)

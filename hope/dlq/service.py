@@ -43,11 +43,6 @@ async def setup(svc: Any) -> None:
             return
         await publish_all(alerts, env)
 
-    def on_price(env: Any) -> None:
-        ts = env.payload.get("market_ts")
-        if isinstance(ts, int | float) and not isinstance(ts, bool):
-            svc.market_clock.observe(float(ts))
-
     def on_heartbeat(env: Any) -> None:
         name = env.payload.get("service")
         if isinstance(name, str):
@@ -70,7 +65,8 @@ async def setup(svc: Any) -> None:
             daemon.mark_sent(letter)  # after the publish: a crash in between re-sends, not loses
 
     svc.subscribe("DEAD_LETTER", on_dead_letter)
-    svc.subscribe("PRICE", on_price)
+    # Subscribing delivers PRICE events; the runtime itself moves svc.market_clock on each one.
+    svc.subscribe("PRICE", lambda env: None, name="market_clock")
     svc.subscribe("HEARTBEAT", on_heartbeat)
     svc.subscribe(f"CONTROL.{SERVICE}", on_control)
     svc.every(cfg.poll_interval_s, tick)
