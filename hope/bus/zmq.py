@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 import structlog
 import zmq
-import zmq.asyncio
 
 from hope import codec
 from hope.bus.base import Bus, BusError, GapHook, Sequencer
@@ -35,6 +34,9 @@ def endpoints(config: Config) -> tuple[str, str]:
     if bus.transport == "tcp":
         return (f"tcp://{bus.tcp_host}:{bus.xsub_port}", f"tcp://{bus.tcp_host}:{bus.xpub_port}")
     return config.state.ipc("bus-in.sock"), config.state.ipc("bus-out.sock")
+
+
+READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
 
 
 class ZmqBus(Bus):
@@ -72,9 +74,10 @@ class ZmqBus(Bus):
         self._hello_topic = f"HELLO.{self.epoch}".encode()
         self._replayed_topic = f"REPLAYED.{self.epoch}".encode()
         self._replay_req_topic = f"REPLAY.{name}".encode()
-        self._ctx: zmq.asyncio.Context | None = None
+        self._ctx: zmq.Context | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._pub: zmq.Socket | None = None
-        self._sub: zmq.asyncio.Socket | None = None
+        self._sub: zmq.Socket | None = None
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -104,7 +107,7 @@ class ZmqBus(Bus):
             self.journal.open()
         resend = self.outbox.open() if self.outbox else []
         self._restore_causations(resend)
-        self._ctx = zmq.asyncio.Context()
+        self._ctx = zmq.Context()
         sub = self._ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.RCVHWM, bus_cfg.hwm)
         sub.setsockopt(zmq.LINGER, 0)
@@ -121,7 +124,9 @@ class ZmqBus(Bus):
         pub.setsockopt(zmq.LINGER, 2000)
         pub.connect(xsub)
         self._sub, self._pub = sub, pub
-        self._tasks.append(asyncio.create_task(self._reader(), name=f"{self.name}-bus-reader"))
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sub.FD, self._on_readable)
+        self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
         await self._handshake(self.handshake_timeout_s, xsub, xpub)
         for rec in resend:  # earlier epochs' events the audit writer has not acknowledged
             pub.send_multipart([rec.topic, rec.body])
@@ -175,6 +180,12 @@ class ZmqBus(Bus):
             pass
 
     def _close(self, linger: int) -> None:
+        if self._loop is not None and self._sub is not None:
+            try:
+                self._loop.remove_reader(self._sub.FD)
+            except (RuntimeError, ValueError, zmq.ZMQError):  # loop closed, socket gone
+                pass
+            self._loop = None
         if self._pub is not None:
             self._pub.close(linger=linger)
             self._pub = None
@@ -254,22 +265,27 @@ class ZmqBus(Bus):
         return out
 
     # receiving -------------------------------------------------------------------------
-    async def _reader(self) -> None:
+    def _on_readable(self) -> None:
+        """Drain the SUB socket from the event loop's own epoll, no Future per message: the
+        socket's FD is edge-triggered, so read until EAGAIN, or reschedule when the batch cap
+        (fairness to timers and handlers) leaves messages behind."""
         sub = self._sub
-        # After one awaited receive, drain what is already queued without a Future per message.
-        raw = zmq.Socket.shadow(sub.underlying)
-        while True:
-            batch = [await sub.recv_multipart()]
+        if sub is None:
+            return
+        recv, on_frames = sub.recv_multipart, self._on_frames
+        for _ in range(READ_BATCH):
             try:
-                while len(batch) < 256:
-                    batch.append(raw.recv_multipart(zmq.NOBLOCK))
+                frames = recv(zmq.NOBLOCK)
             except zmq.Again:
-                pass
-            for frames in batch:
-                try:
-                    self._on_frames(frames)
-                except Exception as exc:  # a bug here must not kill delivery
-                    log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
+                return
+            except zmq.ZMQError as exc:  # socket closed under us while stopping
+                log.debug("bus_read_stopped", service=self.name, error=str(exc))
+                return
+            try:
+                on_frames(frames)
+            except Exception as exc:  # a bug here must not kill delivery
+                log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
+        self._loop.call_soon(self._on_readable)
 
     def _bad(self, frames: list[bytes], reason: str, where: str) -> None:
         self.counters["decode_errors"] += 1
