@@ -42,10 +42,12 @@ def decode_obj(body: bytes) -> Any:
 
 
 def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = True,
-           now: float | None = None, max_future_s: float = 0.0,
+           verify_id: bool = True, now: float | None = None, max_future_s: float = 0.0,
            max_age_s: float = 0.0) -> Envelope:
     """Decode and validate one envelope body; raise DecodeError saying what is wrong and where.
-    With ``now``, the envelope timestamp must also lie within the given window of it."""
+    With ``now``, the envelope timestamp must also lie within the given window of it.
+    ``verify_id=False`` keeps every structural check but trusts the event id (see
+    docs/ARCHITECTURE.md, "Where event ids are verified")."""
     if not isinstance(body, bytes | bytearray | memoryview):
         raise DecodeError(f"body is {type(body).__name__}, not bytes", "body")
     if len(body) > max_bytes:
@@ -62,7 +64,8 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
         raise DecodeError(exc.reason, exc.where) from None
     if verify:
         try:
-            validate_envelope(env, now=now, max_future_s=max_future_s, max_age_s=max_age_s)
+            validate_envelope(env, now=now, max_future_s=max_future_s, max_age_s=max_age_s,
+                              check_id=verify_id)
         except EnvelopeError as exc:
             raise DecodeError(exc.reason, exc.where) from None
     return env

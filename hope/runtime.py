@@ -36,6 +36,7 @@ Setup = Callable[["Service"], Awaitable[None] | None]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 EX_CONFIG = 78  # sysexits: configuration error; supervisord shows FATAL after its retries
 _STOP = object()
+_TICK = object()  # wakes an idle handler loop so it can heartbeat
 MAX_LOCAL_RETRIES = 10_000
 
 
@@ -104,12 +105,17 @@ class Service:
         bus.subscribe(f"RETRY.{name}")
 
     # registration (in setup) ------------------------------------------------------------
-    def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None) -> None:
+    def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
+                  verify_id: bool = False) -> None:
+        """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
+        handler acts on the event (a trade, a stored record), so the bus recomputes its id."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
         self._handlers.append((prefix, hname, handler))
         self.handler_stats[hname] = HandlerStats()
         self.bus.subscribe(prefix)
+        if verify_id:
+            self.bus.verify_ids(prefix)
 
     def every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         self._periodic.append((interval_s, fn))
@@ -177,21 +183,27 @@ class Service:
         inbox = self.bus.inbox
         interval = self.config.bus.heartbeat_interval_s
         await self._heartbeat()
+        # An idle loop is woken by ticks instead of a timeout around every wait: one timer
+        # per tick period rather than a timer armed and cancelled per event.
+        self._tasks.append(asyncio.create_task(self._tick(inbox, interval / 4)))
         while True:
-            now = time.monotonic()
-            if now - self._last_beat >= interval:
+            if time.monotonic() - self._last_beat >= interval:
                 await self._heartbeat()
             try:
                 item = inbox.get_nowait()
             except asyncio.QueueEmpty:
-                try:  # asyncio.timeout, unlike wait_for, creates no Task per wait
-                    async with asyncio.timeout(interval - (now - self._last_beat)):
-                        item = await inbox.get()
-                except TimeoutError:
-                    continue
+                item = await inbox.get()
             if item is _STOP:
                 return
-            await self._dispatch(item)
+            if item is not _TICK:
+                await self._dispatch(item)
+
+    @staticmethod
+    async def _tick(inbox: asyncio.Queue, period_s: float) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            if inbox.empty():
+                inbox.put_nowait(_TICK)
 
     async def _drain(self, budget_s: float) -> None:
         """Finish what is already queued, within a budget; the rest is recovered after restart."""
@@ -199,7 +211,7 @@ class Service:
         inbox = self.bus.inbox
         while not inbox.empty() and time.monotonic() < deadline:
             item = inbox.get_nowait()
-            if item is not _STOP:
+            if item is not _STOP and item is not _TICK:
                 await self._dispatch(item)
 
     async def _dispatch(self, env: Envelope) -> None:

@@ -44,7 +44,7 @@ async def setup(svc: Service) -> AuditWriter:
         except Exception as exc:  # the bus may already be closing; the next start re-announces
             svc.log.info("final watermark not published", error=str(exc))
 
-    svc.subscribe("", on_event, name="audit")
+    svc.subscribe("", on_event, name="audit", verify_id=True)
     svc.every(cfg.fsync_interval_ms / 1000, writer.tick)
     svc.every(1 / cfg.watermark_hz, publish_watermark)
     svc.on_stop(stop)

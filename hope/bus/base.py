@@ -64,6 +64,10 @@ class Bus(ABC):
     async def publish(self, env: Envelope) -> Envelope:
         """Stamp delivery fields, persist to the outbox (non-ephemeral), send; return stamped."""
 
+    def verify_ids(self, prefix: str) -> None:
+        """Recompute the event id of every received event whose topic starts with ``prefix``
+        ("" = all) and reject mismatches; other events get every check but that one."""
+
     def consumed(self, env: Envelope, handlers: list[str]) -> None:
         """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported."""
 

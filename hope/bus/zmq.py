@@ -55,6 +55,7 @@ class ZmqBus(Bus):
         self.seed_cursors: Callable[[Cursors], None] | None = None
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self.prefixes: list[bytes] = []
+        self.verify_prefixes: list[bytes] = []
         self.cursors: Cursors | None = None
         self.journal: ConsumerJournal | None = None
         self._want_journal = journal
@@ -83,6 +84,9 @@ class ZmqBus(Bus):
     def subscribe(self, prefix: str) -> None:
         prefix = "" if prefix == "*" else prefix
         self.prefixes.append(prefix.encode())
+
+    def verify_ids(self, prefix: str) -> None:
+        self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
 
     def _wants(self, topic: bytes) -> bool:
         return any(topic.startswith(p) for p in self.prefixes)
@@ -320,8 +324,10 @@ class ZmqBus(Bus):
             return
         bus_cfg = self.config.bus
         try:
+            verify_id = any(topic.startswith(p) for p in self.verify_prefixes)
             env = codec.decode(frames[1], max_bytes=bus_cfg.max_message_bytes, now=time.time(),
-                               max_future_s=bus_cfg.max_future_skew_s, max_age_s=bus_cfg.max_age_s)
+                               max_future_s=bus_cfg.max_future_skew_s, max_age_s=bus_cfg.max_age_s,
+                               verify_id=verify_id)
             if env.topic.encode() != topic:
                 raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
         except EnvelopeError as exc:

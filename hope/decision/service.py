@@ -78,9 +78,9 @@ async def setup(svc: Any) -> None:
         if persisted != state.trading:
             await set_trading(persisted, "state file")
 
-    svc.subscribe("SIGNAL", on_signal)
+    svc.subscribe("SIGNAL", on_signal, verify_id=True)
     subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control)
+    svc.subscribe("CONTROL", on_control, verify_id=True)
     svc.every(cfg.state_reload_s, reload_state)
     svc.heartbeat_extras.append(lambda: {
         "trading_state": state.trading, "open_positions": len(state.positions),

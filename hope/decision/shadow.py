@@ -104,10 +104,10 @@ async def setup_shadow(svc: Any) -> None:
     def reload_state() -> None:
         set_trading(store.load(), "state file")
 
-    svc.subscribe("SIGNAL", on_signal)
-    svc.subscribe("DECISION", on_live_decision)
+    svc.subscribe("SIGNAL", on_signal, verify_id=True)
+    svc.subscribe("DECISION", on_live_decision, verify_id=True)
     subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control)
+    svc.subscribe("CONTROL", on_control, verify_id=True)
     svc.every(cfg.state_reload_s, reload_state)
     svc.heartbeat_extras.append(lambda: {
         "shadow_config_hash": config_hash, "trading_state": state.trading,

@@ -64,11 +64,11 @@ async def setup(svc: Any) -> None:
             await svc.publish("RETRY", payload)
             daemon.mark_sent(letter)  # after the publish: a crash in between re-sends, not loses
 
-    svc.subscribe("DEAD_LETTER", on_dead_letter)
+    svc.subscribe("DEAD_LETTER", on_dead_letter, verify_id=True)
     # Subscribing delivers PRICE events; the runtime itself moves svc.market_clock on each one.
     svc.subscribe("PRICE", lambda env: None, name="market_clock")
     svc.subscribe("HEARTBEAT", on_heartbeat)
-    svc.subscribe(f"CONTROL.{SERVICE}", on_control)
+    svc.subscribe(f"CONTROL.{SERVICE}", on_control, verify_id=True)
     svc.every(cfg.poll_interval_s, tick)
     svc.heartbeat_extras.append(lambda: {"dlq": daemon.depth(), "dlq_stats": dict(daemon.stats)})
     svc.on_stop(store.close)

@@ -136,9 +136,9 @@ async def setup(svc: Any) -> None:
         # every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline
         # only when this task runs late (the loop is saturated)
         svc.every(fsync_s / 2, group_commit)
-    svc.subscribe("DECISION", on_decision)
+    svc.subscribe("DECISION", on_decision, verify_id=True)
     svc.subscribe("PRICE", on_price)
-    svc.subscribe("CONTROL", on_control)
+    svc.subscribe("CONTROL", on_control, verify_id=True)
     svc.every(cfg.state_reload_s, reload_state)
     svc.every(cfg.breaker_publish_s, republish_breaker)
     svc.heartbeat_extras.append(lambda: {

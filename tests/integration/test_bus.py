@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from hope import codec
 from hope.bus.zmq import ZmqBus
 from hope.envelope import new_event
 from hope.testing import async_wait_for, make_config, read_jsonl, wait_for
@@ -47,6 +49,33 @@ async def test_first_events_after_start_are_not_lost_and_prefixes_filter(state_d
         assert all(evx.inbox.get_nowait().payload["symbol"] == "EVXBTC" for _ in range(100))
     finally:
         for bus in (pub, evx, everything):
+            await bus.stop()
+
+
+async def test_only_subscriptions_marked_verify_id_reject_a_forged_event_id(state_dir, procs):
+    """A SIGNAL with a wrong event id is quarantined by a subscriber that verifies SIGNAL ids
+    and delivered to one that does not; both deliver the honest event."""
+    procs.proxy()
+    config = make_config(state_dir)
+    strict, trusting = ZmqBus("strict", config), ZmqBus("trusting", config)
+    strict.subscribe("SIGNAL")
+    strict.verify_ids("SIGNAL")
+    trusting.subscribe("SIGNAL")
+    pub = ZmqBus("scanner", config, recover=False, journal=False, outbox=False)
+    for bus in (strict, trusting, pub):
+        await bus.start()
+    try:
+        honest = signal_event(1, "EVXBTC")
+        forged = msgspec.structs.replace(signal_event(2, "EVXBTC"),
+                                         event_id="sha256:0123456789abcdef")
+        pub.publish_raw([forged.topic.encode(), codec.encode(forged)])
+        await pub.publish(honest)
+        await async_wait_for(lambda: trusting.inbox.qsize() == 2, message="both at trusting")
+        await async_wait_for(lambda: strict.inbox.qsize() == 1, message="honest at strict")
+        assert strict.inbox.get_nowait().event_id == honest.event_id
+        assert strict.counters["decode_errors"] == 1 and trusting.counters["decode_errors"] == 0
+    finally:
+        for bus in (pub, strict, trusting):
             await bus.stop()
 
 

@@ -84,3 +84,26 @@ def test_truncated_and_wrong_shape_and_oversized_frames_are_refused():
         codec.decode(msgpack.packb([1, 2, 3]))
     with pytest.raises(DecodeError, match="exceeds"):
         codec.decode(body, max_bytes=100)
+
+
+def test_verify_id_false_trusts_the_id_but_keeps_every_other_check():
+    """Without id verification a wrong id passes, while NaN, bytes, bad payload fields, bad
+    timestamps and malformed ids are still refused, naming the field."""
+    env = sample()
+    forged = codec.encode(Envelope(**{**env.to_dict(), "event_id": "sha256:0123456789abcdef"}))
+    assert codec.decode(forged, verify_id=False).event_id == "sha256:0123456789abcdef"
+    with pytest.raises(DecodeError, match="does not match") as exc:
+        codec.decode(forged)
+    assert exc.value.where == "event_id"
+    cases = {
+        "payload.price": {"payload": {**SIGNAL, "price": math.nan}},
+        "payload.blob": {"payload": {**SIGNAL, "blob": b"\x00"}},
+        "payload.symbol": {"payload": {**SIGNAL, "symbol": 7}},
+        "timestamp": {"timestamp": "yesterday"},
+        "event_id": {"event_id": "42"},
+    }
+    for where, change in cases.items():
+        body = msgpack.packb({**env.to_dict(), **change})
+        with pytest.raises(DecodeError) as exc:
+            codec.decode(body, verify_id=False)
+        assert exc.value.where == where, (where, exc.value)
