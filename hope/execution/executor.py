@@ -48,6 +48,14 @@ def _env(data: dict[str, Any]) -> Envelope:
     return Envelope(**data)
 
 
+def _ledger_copy(decision: Envelope) -> dict[str, Any]:
+    """The decision as the ledger keeps it: without its reasons (most of its bytes, and never
+    needed to place or publish an order; the audit log has them)."""
+    data = decision.to_dict()
+    data["payload"] = {k: v for k, v in decision.payload.items() if k != "reasons"}
+    return data
+
+
 class Executor:
     def __init__(self, cfg: ExecutionConfig, exchange: Exchange, store: ExecutorStore,
                  breaker: CircuitBreaker, *, market_clock: MarketClock | None = None,
@@ -94,7 +102,7 @@ class Executor:
         if rec is None:
             # saved with the first step that matters (placing or refusing); a crash before that
             # left no trace anywhere, and the runtime redelivers the unfinished DECISION
-            rec = {"decision": env.to_dict(), "attempted": False, "done": False}
+            rec = {"decision": _ledger_copy(env), "attempted": False, "done": False}
             self.store.orders[cid] = rec
         await self._progress(cid, rec, publish)
 

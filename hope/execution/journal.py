@@ -24,8 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hope.files import fsync_dir
 from hope.quarantine import Quarantine
+
+# ~10x faster than json.dumps for ledger lines; the output is plain compact JSON that
+# json.loads reads. msgspec would write NaN as null, but no ledger value is ever non-finite.
+_JSON = msgspec.json.Encoder()
 
 
 @dataclass
@@ -118,7 +124,7 @@ class Journal:
         """One record = one line = one ``os.write`` (durable against SIGKILL on return)."""
         if self._fd is None:
             self.open()
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        line = _JSON.encode(record) + b"\n"
         os.write(self._fd, line)  # type: ignore[arg-type]
         self.appended += 1
         now = self.clock()
