@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from hope import __version__
+from hope import __version__, eager
 from hope.bus.base import Bus
 from hope.clock import MarketClock, WallClock
 from hope.config import Config, ConfigError, load
@@ -96,6 +96,12 @@ class Service:
         self._on_stop: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
+        # Events are dispatched inline from the bus reader while the handler loop runs and is
+        # idle (see _deliver); a dispatch that has to wait finishes before the next one starts.
+        self._eager = False
+        self._dispatching = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         # Failures whose dead letter could not be published (disk full), and every failure of a
         # service that *is* the dead-letter path (local_retry): re-run here with backoff.
         self.local_retry = False
@@ -179,13 +185,16 @@ class Service:
                 self.log.exception("periodic_task_failed", task=name, error=str(exc))
 
     async def _handler_loop(self) -> None:
-        """Heartbeats come from here, between events: a stuck handler stops them."""
+        """Heartbeats come from here, between events: a stuck handler stops them (a handler
+        that blocks the event loop stops the ticks too)."""
         inbox = self.bus.inbox
         interval = self.config.bus.heartbeat_interval_s
         await self._heartbeat()
         # An idle loop is woken by ticks instead of a timeout around every wait: one timer
         # per tick period rather than a timer armed and cancelled per event.
         self._tasks.append(asyncio.create_task(self._tick(inbox, interval / 4)))
+        self.bus.deliver_to(self._deliver)
+        self._eager = True
         while True:
             if time.monotonic() - self._last_beat >= interval:
                 await self._heartbeat()
@@ -196,7 +205,39 @@ class Service:
             if item is _STOP:
                 return
             if item is not _TICK:
-                await self._dispatch(item)
+                await self._dispatch_next(item)
+
+    def _deliver(self, env: Envelope) -> None:
+        """The bus hands over a decoded event: dispatch it now when nothing is queued or
+        running before it (order is kept), else queue it for the handler loop."""
+        if not self._eager or self._stopping or self._dispatching or self.bus.inbox.qsize():
+            self.bus.inbox.put_nowait(env)
+            return
+        self._dispatching = True
+        try:
+            pending = eager.start(self._dispatch(env))
+        except BaseException:
+            self._dispatching = False
+            raise
+        if pending is None:
+            self._dispatching = False
+        else:  # a handler waits: nothing else runs until it is done
+            self._idle.clear()
+            pending.add_done_callback(self._eager_done)
+
+    def _eager_done(self, task: asyncio.Task) -> None:
+        self._dispatching = False
+        self._idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("dispatch_failed", error=str(task.exception()))
+
+    async def _dispatch_next(self, env: Envelope) -> None:
+        await self._idle.wait()  # an eager dispatch that had to wait finishes first
+        self._dispatching = True
+        try:
+            await self._dispatch(env)
+        finally:
+            self._dispatching = False
 
     @staticmethod
     async def _tick(inbox: asyncio.Queue, period_s: float) -> None:
@@ -209,10 +250,14 @@ class Service:
         """Finish what is already queued, within a budget; the rest is recovered after restart."""
         deadline = time.monotonic() + budget_s
         inbox = self.bus.inbox
+        try:  # an eager dispatch still waiting finishes before the stop hooks close anything
+            await asyncio.wait_for(self._idle.wait(), budget_s)
+        except TimeoutError:
+            self.log.warning("stopping with a handler still running")
         while not inbox.empty() and time.monotonic() < deadline:
             item = inbox.get_nowait()
             if item is not _STOP and item is not _TICK:
-                await self._dispatch(item)
+                await self._dispatch_next(item)
 
     async def _dispatch(self, env: Envelope) -> None:
         self.events_in[env.event_type] += 1
@@ -240,9 +285,11 @@ class Service:
         t0 = time.perf_counter()
         try:
             result = fn(env)
-            if inspect.isawaitable(result):
-                async with asyncio.timeout(self.config.bus.handler_timeout_s):
-                    await result
+            if inspect.iscoroutine(result):
+                # Run at once; only a handler that really waits gets a Task and the timeout.
+                result = eager.start(result)
+            if result is not None and inspect.isawaitable(result):
+                await asyncio.wait_for(result, self.config.bus.handler_timeout_s)
         except Exception as exc:
             self.handler_stats[hname].observe(time.perf_counter() - t0, ok=False)
             error = (f"handler timed out after {self.config.bus.handler_timeout_s:g}s"

@@ -64,6 +64,11 @@ class Bus(ABC):
     async def publish(self, env: Envelope) -> Envelope:
         """Stamp delivery fields, persist to the outbox (non-ephemeral), send; return stamped."""
 
+    def deliver_to(self, fn: Callable[[Envelope], None]) -> None:
+        """Hand each received event to ``fn`` as it is decoded instead of queueing it in
+        ``inbox``. Only the ZeroMQ bus does; the in-process bus keeps queueing, so unit tests
+        step through events one at a time."""
+
     def verify_ids(self, prefix: str) -> None:
         """Recompute the event id of every received event whose topic starts with ``prefix``
         ("" = all) and reject mismatches; other events get every check but that one."""

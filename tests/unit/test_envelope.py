@@ -6,6 +6,8 @@ import hashlib
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hope.envelope import (
     EnvelopeError,
@@ -26,6 +28,27 @@ def test_event_id_follows_the_spec_formula():
     text = f"SIGNAL:abc:{ts}:{json.dumps(SIGNAL, sort_keys=True)}"
     assert compute_event_id("SIGNAL", "abc", ts, SIGNAL) == \
         "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64) | st.text(max_size=12)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=20)
+
+
+@given(payload=st.dictionaries(st.text(max_size=10), json_values, max_size=8))
+def test_event_id_text_is_json_dumps_sort_keys_for_any_payload(payload):
+    """The prebuilt encoder gives json.dumps(sort_keys=True)'s exact text: unicode, escapes,
+    float forms (1e-05, 1e+16), big ints, nesting."""
+    ts = "2026-02-02T15:00:00.123456Z"
+    text = f"SIGNAL:c:{ts}:{json.dumps(payload, sort_keys=True)}"
+    expected = "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    assert compute_event_id("SIGNAL", "c", ts, payload) == expected
+    assert new_event("ALERT", payload, source="t",
+                     correlation_id="c", timestamp=ts).event_id == compute_event_id(
+                         "ALERT", "c", ts, payload)
 
 
 def test_new_event_links_parent_correlation_and_causation():
