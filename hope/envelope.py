@@ -9,16 +9,16 @@ that only listens to some types uses to find its own gaps (see docs/ARCHITECTURE
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 import msgspec
+
+from hope.jsontext import dumps_function
 
 SCHEMA_VERSION = "2.0"
 SCHEMA_MAJOR = 2
@@ -123,22 +123,11 @@ def parse_timestamp(text: str) -> datetime:
         raise EnvelopeError(f"bad timestamp {text!r} ({exc})", "timestamp") from None
 
 
-def _id_json(allow_nan: bool) -> Callable[[Any], str]:
-    """``json.dumps(x, sort_keys=True)`` as one prebuilt C encoder: json.dumps builds a new
-    encoder per call (~30 % of the cost). Same text; no circular-reference check (payloads come
-    from MessagePack or from dicts of numbers and strings)."""
-    base = json.JSONEncoder(sort_keys=True, allow_nan=allow_nan)
-    if c_make_encoder is None:  # pure-Python json (not CPython's): the same text, slower
-        return base.encode
-    enc = c_make_encoder(None, base.default, encode_basestring_ascii, None, ": ", ", ", True,
-                         False, allow_nan)
-    return lambda obj: "".join(enc(obj, 0))
-
-
-_ID_JSON = _id_json(allow_nan=True)
+# json.dumps(x, sort_keys=True), the formula's text, without building an encoder per call
+_ID_JSON = dumps_function(sort_keys=True)
 # The same text for every valid payload, and it refuses NaN/inf: the hot path needs no separate
 # recursive scan for non-finite numbers (it only runs to name the field once one is found).
-_ID_JSON_STRICT = _id_json(allow_nan=False)
+_ID_JSON_STRICT = dumps_function(sort_keys=True, allow_nan=False)
 
 
 def compute_event_id(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from hope.jsontext import dumps_function
 
 GENESIS = "0" * 64  # prev_hash of a family's first record
 
@@ -20,10 +21,13 @@ def family_for(event_type: str) -> str:
     return FAMILIES.get(event_type, DEFAULT_FAMILY)
 
 
+# json.dumps(x, sort_keys=True, separators=(",", ":"), ensure_ascii=False): CONVENTIONS' text
+_CANONICAL = dumps_function(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(record: dict[str, Any]) -> str:
     """The text that is hashed: sorted keys, no spaces, UTF-8 kept (``hash``/``sig`` excluded)."""
-    body = {k: v for k, v in record.items() if k not in ("hash", "sig")}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL({k: v for k, v in record.items() if k not in ("hash", "sig")})
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -36,6 +40,6 @@ def seal(record: dict[str, Any]) -> tuple[str, bytes]:
     The line is the canonical text with ``hash`` appended as the last key: one serialisation per
     record instead of two. Readers parse it as ordinary JSON; key order carries no meaning.
     """
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL(record)
     digest = hashlib.sha256(text.encode()).hexdigest()
     return digest, (text[:-1] + ',"hash":"' + digest + '"}\n').encode()

@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ class AppendFile:
         if self.dirty:
             self._fsync(self.fd)
             self.dirty = False
+
+    def fsync(self) -> None:
+        """fsync without touching ``dirty`` (the caller keeps that book; may run in a thread)."""
+        self._fsync(self.fd)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -292,3 +297,24 @@ class CheckpointLog:
 def note_text(origin: str, family: str, size: int, head: str) -> bytes:
     """The signed body, after C2SP signed notes: origin line, tree size, head hash."""
     return f"{origin}/{family}\n{size}\n{head}\n".encode()
+
+
+@dataclass
+class SyncTicket:
+    """One group commit in flight: the files to fsync and what they make durable."""
+
+    files: list[AppendFile]
+    durable: dict[tuple[str, str], int]
+    sealable: dict[str, tuple[int, str]]
+    unsynced: int
+    started: float
+
+
+def fsync_all(files: list[AppendFile]) -> OSError | None:
+    """fsync each file (records before checkpoint notes: the caller's order); the error or None."""
+    try:
+        for f in files:
+            f.fsync()
+    except OSError as exc:
+        return exc
+    return None

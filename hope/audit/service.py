@@ -45,7 +45,8 @@ async def setup(svc: Service) -> AuditWriter:
             svc.log.info("final watermark not published", error=str(exc))
 
     svc.subscribe("", on_event, name="audit", verify_id=True)
-    svc.every(cfg.fsync_interval_ms / 1000, writer.tick)
+    writer.background_sync = True  # fsync in a worker thread; the loop keeps taking events
+    svc.every(cfg.fsync_interval_ms / 1000, writer.tick_off_loop)
     svc.every(1 / cfg.watermark_hz, publish_watermark)
     svc.on_stop(stop)
     svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})

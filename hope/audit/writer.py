@@ -13,6 +13,7 @@ the platform re-delivers them later).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -23,8 +24,19 @@ import structlog
 
 from hope.audit.canonical import family_for, seal
 from hope.audit.config import AuditConfig
+from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
-from hope.audit.log import CheckpointLog, Family, FsyncFn, Manifest, WriteFn, note_text
+from hope.audit.log import (
+    CheckpointLog,
+    Family,
+    FsyncFn,
+    Manifest,
+    SyncTicket,
+    WriteFn,
+    fsync_all,
+    note_text,
+)
+from hope.audit.seqtrack import SeqTrack
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
 from hope.paths import StatePaths
@@ -32,44 +44,6 @@ from hope.paths import StatePaths
 
 class AuditUnavailable(RuntimeError):
     """The writer cannot take more events now (disk full and the in-memory buffer is at its bound)."""
-
-
-class SeqTrack:
-    """Seen sequence numbers of one (publisher, epoch): a contiguous prefix plus stragglers."""
-
-    __slots__ = ("contig", "above")
-
-    def __init__(self) -> None:
-        self.contig = 0
-        self.above: set[int] = set()
-
-    def mark(self, seq: int) -> None:
-        if seq <= self.contig:
-            return
-        self.above.add(seq)
-        while self.contig + 1 in self.above:
-            self.contig += 1
-            self.above.discard(self.contig)
-
-    def mark_range(self, first: int, last: int) -> None:
-        if last <= self.contig:
-            return
-        if first <= self.contig + 1:
-            self.contig = last
-            self.above = {s for s in self.above if s > last}
-            while self.contig + 1 in self.above:
-                self.contig += 1
-                self.above.discard(self.contig)
-        else:
-            self.above.update(range(first, last + 1))
-
-    def holes(self) -> list[tuple[int, int]]:
-        out, expect = [], self.contig + 1
-        for s in sorted(self.above):
-            if s > expect:
-                out.append((expect, s - 1))
-            expect = s + 1
-        return out
 
 
 class AuditWriter:
@@ -109,9 +83,11 @@ class AuditWriter:
         self._last_sync = now
         self._unsynced = 0
         self._first_unsealed: float | None = None
-        self._hb: dict[str, dict[str, Any]] = {}
-        self._hb_window_start = now
+        self.heartbeats = HeartbeatSummary(now)
         self._closed = False
+        # True (the service): group commits only from tick_off_loop, fsync in a worker thread;
+        # False (tests, tools): append syncs inline when a commit is due.
+        self.background_sync = False
         if self._unsealed():
             self._first_unsealed = now  # seal what a crash left unsealed at the next deadline
 
@@ -161,7 +137,8 @@ class AuditWriter:
         """
         if env.event_type in EPHEMERAL_TYPES:
             if env.event_type == "HEARTBEAT":
-                self._count_heartbeat(env)
+                self.heartbeats.count(env)
+                self.stats["heartbeats"] += 1
             return False
         if env.event_id in self.ids:
             self.stats["duplicates"] += 1
@@ -173,7 +150,8 @@ class AuditWriter:
         self._add(env.to_dict())
         if env.publisher and env.epoch and env.seq > 0:
             self.seqs.setdefault((env.publisher, env.epoch), SeqTrack()).mark(env.seq)
-        if self._unsynced >= self.cfg.fsync_max_records or self._sync_due():
+        if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
+                                         or self._sync_due()):
             self.sync()
         return True
 
@@ -255,21 +233,9 @@ class AuditWriter:
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)
 
-    def _count_heartbeat(self, env: Envelope) -> None:
-        s = self._hb.setdefault(env.source, {"count": 0, "first": env.timestamp})
-        s["count"] += 1
-        s["last"] = env.timestamp
-        s["last_payload"] = env.payload
-        self.stats["heartbeats"] += 1
-
     def _summarise_heartbeats(self) -> None:
-        window = self.clock.monotonic() - self._hb_window_start
-        for service, s in sorted(self._hb.items()):
-            self._own_event("HEARTBEAT_SUMMARY", {
-                "service": service, "count": s["count"], "first": s["first"],
-                "last": s["last"], "window_s": round(window, 3), "last_payload": s["last_payload"]})
-        self._hb.clear()
-        self._hb_window_start = self.clock.monotonic()
+        for payload in self.heartbeats.drain(self.clock.monotonic()):
+            self._own_event("HEARTBEAT_SUMMARY", payload)
 
     # --- durability ------------------------------------------------------------------------
 
@@ -290,6 +256,26 @@ class AuditWriter:
 
     def sync(self) -> bool:
         """Write and fsync everything buffered; True when durable. Never raises on OSError."""
+        ticket = self._begin_sync()
+        return ticket is not None and self._end_sync(ticket, fsync_all(ticket.files))
+
+    async def sync_off_loop(self) -> bool:
+        """:meth:`sync` with the fsyncs in a worker thread, so appends go on meanwhile; the
+        watermark and checkpoints cover what was written before the fsync began. One at a
+        time (the service's timer awaits it)."""
+        ticket = self._begin_sync()
+        if ticket is None:
+            return False
+        try:
+            error = await asyncio.to_thread(fsync_all, ticket.files)
+        except asyncio.CancelledError:  # stopping: close() fsyncs these files again
+            for f in ticket.files:
+                f.dirty = True
+            raise
+        return self._end_sync(ticket, error)
+
+    def _begin_sync(self) -> SyncTicket | None:
+        """Write what is buffered and note what the fsync will make durable."""
         now = self.clock.monotonic()
         self._last_sync = now
         try:
@@ -298,27 +284,42 @@ class AuditWriter:
             for fam in self.families.values():
                 fam.file.flush()
             self.checkpoints.flush()
-            for fam in self.families.values():
-                fam.file.sync()
-            self.checkpoints.sync()
         except OSError as exc:
-            self.stats["write_errors"] += 1
-            if not self.disk_full:
-                self.log.critical("audit: WRITE FAILED, watermark stopped; keeping records in "
-                                  "memory and retrying", error=str(exc), errno=exc.errno,
-                                  pending_bytes=self._pending_bytes())
-            self.disk_full = True
+            self._write_failed(exc)
+            return None
+        files = [fam.file for fam in self.families.values()]
+        files += [self.checkpoints.main, self.checkpoints.witness]
+        dirty = [f for f in files if f.dirty]
+        for f in dirty:
+            f.dirty = False
+        return SyncTicket(dirty, {k: t.contig for k, t in self.seqs.items()},
+                           {n: (f.count, f.head) for n, f in self.families.items()},
+                           self._unsynced, now)
+
+    def _end_sync(self, ticket: SyncTicket, error: OSError | None) -> bool:
+        if error is not None:
+            for f in ticket.files:
+                f.dirty = True
+            self._write_failed(error)
             return False
         if self.disk_full:
             self.log.warning("audit: writes resumed; watermark moving again")
             self.disk_full = False
-        self._unsynced = 0
-        self._durable = {k: t.contig for k, t in self.seqs.items()}
+        self._unsynced = max(0, self._unsynced - ticket.unsynced)
+        self._durable = ticket.durable
         for fam in self.families.values():
             fam.rotate_if_full(self.cfg.segment_max_bytes)
-        if self._checkpoint_due(now):
-            self.checkpoint()
+        if self._checkpoint_due(ticket.started):
+            self.checkpoint(ticket.sealable)
         return True
+
+    def _write_failed(self, exc: OSError) -> None:
+        self.stats["write_errors"] += 1
+        if not self.disk_full:
+            self.log.critical("audit: WRITE FAILED, watermark stopped; keeping records in "
+                              "memory and retrying", error=str(exc), errno=exc.errno,
+                              pending_bytes=self._pending_bytes())
+        self.disk_full = True
 
     def _checkpoint_due(self, now: float) -> bool:
         if self._first_unsealed is None:
@@ -328,22 +329,25 @@ class AuditWriter:
         return (unsealed >= self.cfg.checkpoint_every_records
                 or now - self._first_unsealed >= self.cfg.checkpoint_interval_ms / 1000 - 1e-6)
 
-    def checkpoint(self) -> int:
-        """Sign a checkpoint for every family with records after its last one (durable ones only:
-        called right after a successful fsync). The notes are fsynced by the next group commit;
-        if they are lost in a crash, the records are merely unsealed until the next checkpoint."""
+    def checkpoint(self, sealable: dict[str, tuple[int, str]] | None = None) -> int:
+        """Sign a checkpoint for every family with records after its last one, up to
+        ``sealable`` ({family: (count, head)} that the last fsync made durable; default: all,
+        for callers that just synced with nothing pending). The notes are fsynced by the next
+        group commit; if a crash loses them, the records are merely unsealed until the next."""
         made = 0
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
-        for name, fam in sorted(self.families.items()):
-            if fam.count <= self.checkpoints.sealed.get(name, 0):
+        if sealable is None:
+            sealable = {n: (f.count, f.head) for n, f in self.families.items()}
+        for name, (count, head) in sorted(sealable.items()):
+            if count <= self.checkpoints.sealed.get(name, 0):
                 continue
-            body = note_text(self.cfg.origin, name, fam.count, fam.head)
+            body = note_text(self.cfg.origin, name, count, head)
             self.checkpoints.add({
-                "origin": f"{self.cfg.origin}/{name}", "family": name, "size": fam.count,
-                "head": fam.head, "time": ts, "key_id": self.signer.key_id,
+                "origin": f"{self.cfg.origin}/{name}", "family": name, "size": count,
+                "head": head, "time": ts, "key_id": self.signer.key_id,
                 "pub": self.signer.public_b64, "sig": self.signer.sign(body)})
             made += 1
-        self._first_unsealed = None
+        self._first_unsealed = self.clock.monotonic() if self._unsealed() else None
         self.stats["checkpoints"] += made
         try:
             self.checkpoints.flush()
@@ -353,15 +357,24 @@ class AuditWriter:
 
     def tick(self) -> None:
         """The timer: heartbeat summaries, group-commit and checkpoint deadlines, disk-full retry."""
+        if self._tick_wants_sync():
+            self.sync()
+
+    async def tick_off_loop(self) -> None:
+        """:meth:`tick` with the fsync in a worker thread (the service's timer)."""
+        if self._tick_wants_sync():
+            await self.sync_off_loop()
+
+    def _tick_wants_sync(self) -> bool:
         now = self.clock.monotonic()
-        if self._hb and now - self._hb_window_start >= self.cfg.heartbeat_summary_s - 1e-6:
+        if self.heartbeats.due(now, self.cfg.heartbeat_summary_s):
             self._summarise_heartbeats()
         if self._unsynced or self.disk_full or self._pending_bytes():
-            if self._sync_due() or self.disk_full:
-                self.sync()
-        elif self._checkpoint_due(now):
+            return self._sync_due() or self.disk_full
+        if self._checkpoint_due(now):
             self.checkpoint()
-            self.sync()
+            return True
+        return False
 
     # --- observation -----------------------------------------------------------------------
 
@@ -385,7 +398,7 @@ class AuditWriter:
         """Summarise heartbeats, fsync and seal everything, close the files (idempotent)."""
         if self._closed:
             return
-        if self._hb:
+        if self.heartbeats.pending:
             self._summarise_heartbeats()
         if self.sync() and self._unsealed():
             self.checkpoint()

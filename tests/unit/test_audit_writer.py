@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ import pytest
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
+from hope.audit.seqtrack import SeqTrack
 from hope.audit.verify import verify
-from hope.audit.writer import AuditUnavailable, AuditWriter, SeqTrack
+from hope.audit.writer import AuditUnavailable, AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.paths import StatePaths
@@ -368,4 +371,64 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     assert w.watermarks() == {"scanner": {"e1": 3}}
     w.close()
     assert [r["seq"] for r in lines(st.events / "dlq.jsonl")] == [2]
+    assert verify(st).ok
+
+
+class GatedFsync:
+    """An fsync that blocks (in the worker thread) until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.fail = False
+
+    def __call__(self, fd: int) -> None:
+        self.entered.set()
+        self.gate.wait(10)
+        if self.fail:
+            raise OSError(errno.EIO, "I/O error")
+        os.fsync(fd)
+
+
+async def test_off_loop_sync_covers_what_was_written_before_it_began():
+    """Appends during an fsync in the worker thread go on; the watermark and the checkpoint
+    cover only what the fsync made durable, the rest comes with the next group commit."""
+    st = make_state()
+    fsync = GatedFsync()
+    w = AuditWriter(st, AuditConfig(checkpoint_every_records=1), ManualClock(), fsync=fsync)
+    w.background_sync = True
+    for i in (1, 2):
+        w.append(ev(i))
+    task = asyncio.create_task(w.sync_off_loop())
+    while not fsync.entered.is_set():
+        await asyncio.sleep(0.001)
+    w.append(ev(3))  # the loop is free while the thread fsyncs
+    assert w.watermarks() == {}
+    fsync.gate.set()
+    assert await task is True
+    assert w.watermarks() == {"scanner": {"e1": 2}}
+    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2]
+    assert await w.sync_off_loop() is True
+    assert w.watermarks() == {"scanner": {"e1": 3}}
+    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2, 3]
+    w.close()
+    assert verify(st).ok
+
+
+async def test_off_loop_fsync_failure_keeps_the_watermark_and_retries():
+    """An fsync error in the thread is reported like a write error; the next commit fsyncs the
+    same files again and only then moves the watermark."""
+    st = make_state()
+    fsync = GatedFsync()
+    fsync.gate.set()
+    w = AuditWriter(st, AuditConfig(), ManualClock(), fsync=fsync)
+    w.background_sync = True
+    w.append(ev(1))
+    fsync.fail = True
+    assert await w.sync_off_loop() is False
+    assert w.disk_full and w.watermarks() == {} and w.stats["write_errors"] == 1
+    fsync.fail = False
+    assert await w.sync_off_loop() is True
+    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 1}}
+    w.close()
     assert verify(st).ok
