@@ -37,6 +37,10 @@ def endpoints(config: Config) -> tuple[str, str]:
 
 
 READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
+# pyzmq's constants are enum members whose arithmetic runs Python code (send_multipart ORs
+# SNDMORE into the flags per frame: ~7 µs per message vs ~2.6 µs with plain ints).
+_EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK),
+                                        int(zmq.SNDMORE))
 
 
 class ZmqBus(Bus):
@@ -240,7 +244,8 @@ class ZmqBus(Bus):
                 raise BusError(f"{self.name}: outbox write failed, event not published "
                                f"({exc})") from exc
         self.sequencer.commit(stamped)
-        self._pub.send_multipart([topic, body])
+        self._pub.send(topic, _SNDMORE)
+        self._pub.send(body)
         self.counters["published"] += 1
         return stamped
 
@@ -295,9 +300,9 @@ class ZmqBus(Bus):
         for _ in range(READ_BATCH):
             try:
                 # Ask first: a recv that ends each wake-up by raising Again costs more.
-                if not events(zmq.EVENTS) & zmq.POLLIN:
+                if not events(_EVENTS) & _POLLIN:
                     return
-                frames = recv(zmq.NOBLOCK)
+                frames = recv(_NOBLOCK)
             except zmq.Again:
                 return
             except zmq.ZMQError as exc:  # socket closed under us while stopping
