@@ -33,6 +33,13 @@ def _ratio(r: dict[str, Any] | None) -> str:
     return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})" if r else "n/a"
 
 
+def _sustained(search: dict[str, Any]) -> str:
+    if search["sustained_rate"]:
+        return f"{search['sustained_rate']:,.0f}"
+    tried = [f"{s['rate']:,.0f}" for s in search["steps"] if s.get("confirm")]
+    return f"none held {search.get('confirm_s', 30):g}s (tried {', '.join(tried) or '-'})"
+
+
 def render(res: dict[str, Any]) -> str:
     """The results table: HOPE, baseline, ratio to the baseline, notes (median (min-max))."""
     rows: list[list[str]] = []
@@ -68,13 +75,14 @@ def render(res: dict[str, Any]) -> str:
             if v not in t:
                 continue
             x = t[v]
-            ratio = x["sustained_rate"] / raw["sustained_rate"] if raw["sustained_rate"] else 0
+            ratio = f"{x['sustained_rate'] / raw['sustained_rate']:.3f}x" \
+                if raw["sustained_rate"] and x["sustained_rate"] else "n/a"
             conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
             lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
                   f"{conf[-1].get('p99', 0):,.0f} µs; " if conf else ""
             rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
-                         f"{x['sustained_rate']:,.0f}", f"{raw['sustained_rate']:,.0f}",
-                         f"{ratio:.3f}x", f"{lat}overload: {x['overload_report']}"[:160]])
+                         _sustained(x), _sustained(raw), ratio,
+                         f"{lat}overload: {x['overload_report']}"[:160]])
         rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
     a = res.get("audit")
     if a:

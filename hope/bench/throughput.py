@@ -3,7 +3,7 @@
 Search: from ``start`` double while a step passes, halve while it fails, then bisect between the
 best pass and the lowest failure to within 20 % (each step ``step_s`` seconds, fresh processes),
 then confirm the best passing rate for ``confirm_s``; a failed confirmation goes a quarter lower
-and confirms again. A step passes when :func:`hope.bench.pipeline.zero_loss`
+and confirms again (up to four tries). A step passes when :func:`hope.bench.pipeline.zero_loss`
 says so: every signal got its ORDER NEW and every event is in the audit log with no GAP (HOPE), or
 nothing was lost (raw), and the sender kept its rate with no backlog left behind. A failing step
 is reported with what went wrong (the overload report: nothing is lost silently in the figures).
@@ -31,7 +31,7 @@ def _step(system: str, rate: float, seconds: float, sizes: dict[str, int]) -> di
 
 def search(system: str, start: float, step_s: float, confirm_s: float, max_rate: float,
            sizes: dict[str, int] | None = None, max_steps: int = 8, resolution: float = 1.2,
-           log: Any = print) -> dict[str, Any]:
+           confirm_tries: int = 4, log: Any = print) -> dict[str, Any]:
     """Double from ``start`` until a step fails (halve until one passes), then bisect between
     the best pass and the lowest failure until they are within ``resolution`` of each other."""
     sizes = sizes or {}
@@ -61,7 +61,7 @@ def search(system: str, start: float, step_s: float, confirm_s: float, max_rate:
             rate = round((best + worst_fail) / 2)
     confirmed = None
     overload = next((s for s in steps if not s["ok"]), None)
-    for _ in range(2):
+    for _ in range(confirm_tries):
         if not best:
             break
         c = _step(system, best, confirm_s, sizes)
@@ -73,7 +73,7 @@ def search(system: str, start: float, step_s: float, confirm_s: float, max_rate:
             break
         overload = overload or c
         best = round(best * 0.75)  # a failed confirmation: a quarter lower, once more
-    return {"sustained_rate": confirmed or 0.0, "first_failing_rate": worst_fail,
+    return {"sustained_rate": confirmed or 0.0, "first_failing_rate": worst_fail, "confirm_s": confirm_s,
             "overload_report": overload["why"] if overload else None, "steps": steps}
 
 

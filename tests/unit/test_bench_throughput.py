@@ -35,6 +35,14 @@ def test_failed_confirmation_goes_a_quarter_lower(monkeypatch):
     assert out["sustained_rate"] == 225
 
 
+def test_confirmation_keeps_stepping_down_until_a_rate_holds(monkeypatch):
+    """A pipeline that loses a little over 30 s at every rate above 130 is confirmed below it."""
+    calls = _fake_capacity(monkeypatch, 320, confirm_capacity=130)
+    out = throughput.search("hope", 50, 10, 30, 20_000, log=lambda _: None)
+    assert [r for r, s in calls if s == 30] == [300, 225, 169, 127]
+    assert out["sustained_rate"] == 127
+
+
 def test_search_halves_when_the_first_step_fails(monkeypatch):
     """Starting above capacity halves until a pass, then bisects."""
     calls = _fake_capacity(monkeypatch, 30)
