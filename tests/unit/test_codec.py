@@ -12,22 +12,18 @@ from hypothesis import strategies as st
 from hope import codec
 from hope.codec import DecodeError
 from hope.envelope import Envelope, new_event
+from tests.strategies import json_values
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.3e-05, "market_ts": 1610226000.5}
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=12)
+values = json_values()
 
 
 def sample() -> Envelope:
     return new_event("SIGNAL", SIGNAL, source="scanner")
 
 
-@given(extra=st.dictionaries(st.text(min_size=1, max_size=10), json_values, max_size=5))
+@given(extra=st.dictionaries(st.text(min_size=1, max_size=10), values, max_size=5))
 def test_round_trip_preserves_every_field(extra):
     """encode → decode gives back an equal envelope, for arbitrary JSON-like payload extras."""
     payload = {**extra, **SIGNAL}

@@ -6,16 +6,11 @@ import json
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from hope.jsontext import dumps_function
+from tests.strategies import json_values
 
-values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=12)
-    | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
-    max_leaves=25)
+values = json_values(max_int=2**70, max_leaves=25)
 
 OPTIONS = [
     {"sort_keys": True},
