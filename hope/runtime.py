@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import gc
 import inspect
-import itertools
 import os
 import signal
 import socket
@@ -29,11 +27,11 @@ from hope.bus.base import Bus
 from hope.clock import MarketClock, WallClock
 from hope.config import Config, ConfigError, load
 from hope.envelope import Envelope, EventType, new_event
+from hope.handler_stats import HandlerStats
 from hope.logs import configure_logging
 
 Handler = Callable[[Envelope], Awaitable[None] | None]
 Setup = Callable[["Service"], Awaitable[None] | None]
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
 EX_CONFIG = 78  # sysexits: configuration error; supervisord shows FATAL after its retries
 _STOP = object()
 _TICK = object()  # wakes an idle handler loop so it can heartbeat
@@ -50,28 +48,6 @@ class _LocalRetry:
 async def _maybe_await(result: Any) -> Any:
     """Await a coroutine a hook returned; a Task it started keeps running on its own."""
     return await result if inspect.iscoroutine(result) else result
-
-
-class HandlerStats:
-    """Count, errors and a cumulative latency histogram per handler (for /metrics)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.errors = 0
-        self.total = 0.0
-        self.first = [0] * len(LATENCY_BUCKETS)  # per-bucket counts; cumulated on report
-
-    def observe(self, seconds: float, ok: bool) -> None:
-        self.count += 1
-        self.errors += 0 if ok else 1
-        self.total += seconds
-        i = bisect.bisect_left(LATENCY_BUCKETS, seconds)
-        if i < len(self.first):
-            self.first[i] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "errors": self.errors, "sum": round(self.total, 6),
-                "buckets": list(itertools.accumulate(self.first))}
 
 
 class Service:
@@ -432,24 +408,3 @@ def run_service(name: str, setup: Setup, argv: list[str] | None = None, *,
     except ConfigError as exc:
         print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
         sys.exit(EX_CONFIG)
-
-
-async def publish_once(config: Config, event_type: str | EventType, payload: dict[str, Any], *,
-                       source: str = "cli", wait_audit_s: float = 5.0,
-                       handshake_timeout_s: float = 3.0) -> tuple[Envelope, bool]:
-    """Publish one event from a short-lived process (CLI) and wait until the audit writer's
-    watermark covers it. Returns (stamped event, audited?)."""
-    from hope.bus.zmq import ZmqBus
-
-    bus = ZmqBus(source, config, recover=False, journal=False,
-                 handshake_timeout_s=handshake_timeout_s)
-    await bus.start()
-    try:
-        stamped = await bus.publish(new_event(event_type, payload, source=source))
-        deadline = time.monotonic() + wait_audit_s
-        elog = bus.outbox.epochs[bus.epoch]
-        while elog.acked_seq < stamped.seq and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        return stamped, elog.acked_seq >= stamped.seq
-    finally:
-        await bus.stop()

@@ -17,12 +17,13 @@ import zmq
 
 from hope import codec
 from hope.bus.base import Bus, BusError, GapHook, Sequencer
-from hope.bus.cursor import ALL, Cursors
+from hope.bus.cursor import Cursors
 from hope.bus.journal import ConsumerJournal
 from hope.bus.outbox import Outbox, Record
-from hope.bus.replay import PendingReplays, answer, parse_marker, request_payload
+from hope.bus.recovery import GapRecovery
+from hope.bus.replay import PendingReplays
 from hope.config import Config
-from hope.envelope import Envelope, EnvelopeError, EventType, new_event
+from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.quarantine import Quarantine
 
 log = structlog.get_logger("hope.bus")
@@ -43,7 +44,7 @@ _EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zm
                                         int(zmq.SNDMORE))
 
 
-class ZmqBus(Bus):
+class ZmqBus(GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True, on_gap: GapHook | None = None,
                  on_bad_frame: Callable[[str], None] | None = None,
@@ -379,77 +380,3 @@ class ZmqBus(Bus):
             for first, last in holes:
                 self._pending.want(key, first, last)
         self._deliver(env)
-
-    # gap recovery: asking --------------------------------------------------------------
-    def _check_tail(self, hb: Envelope) -> None:
-        """A heartbeat states the publisher's highs: anything we lack below them is a gap."""
-        pub = hb.payload.get("pub")
-        if not isinstance(pub, dict) or not isinstance(pub.get("epoch"), str):
-            return
-        epoch, publisher = pub["epoch"], hb.source
-        if self.cursors.track_all:
-            highs = {ALL: pub.get("seq", 0)}
-        else:
-            highs = {t: n for t, n in (pub.get("tseq") or {}).items() if self._wants_type(t)}
-        for kind, high in highs.items():
-            if not isinstance(high, int) or high <= 0:
-                continue
-            cur = self.cursors.get((publisher, epoch, kind))
-            for first, last in cur.holes(high) if high > cur.low else []:
-                self._pending.want((publisher, epoch, kind), first, last)
-
-    async def _maintenance(self) -> None:
-        timeout = self.config.bus.replay_timeout_s
-        last_trim = 0.0
-        while True:
-            await asyncio.sleep(0.05)
-            now = time.monotonic()
-            try:
-                self._send_due_requests(now, timeout)
-                if self.outbox and now - last_trim > 1.0:
-                    self.outbox.trim(now)
-                    last_trim = now
-            except Exception as exc:
-                log.exception("bus_maintenance_failed", service=self.name, error=str(exc))
-
-    def _send_due_requests(self, now: float, timeout: float) -> None:
-        prefixes = [p.decode() for p in self.prefixes]
-        for key, first, last in self._pending.due(self.cursors, now, timeout):
-            payload = request_payload(key, first, last, prefixes, self.epoch, self.name)
-            self.counters["replay_requests"] += 1
-            self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
-
-    def _on_replay_marker(self, body: bytes) -> None:
-        try:
-            key, first, last, sent, missing = parse_marker(body)
-        except Exception as exc:
-            self._bad([self._replayed_topic, b"", body], f"bad replay marker ({exc})", "marker")
-            return
-        cur = self.cursors.get(key)
-        if not all(cur.seen(n) for n in sent):
-            return  # part of the answer was lost on the way: the pending request will retry
-        for a, b in missing:
-            self.counters["gaps_unrecoverable"] += b - a + 1
-            log.warning("replay_range_missing", service=self.name, publisher=key[0],
-                        epoch=key[1], stream=key[2], first=a, last=b)
-            if self.on_gap and key[2] == ALL:
-                self.on_gap(key[0], key[1], a, b)
-        cur.cover(first, last)
-        if self.journal:
-            self.journal.covered(key[0], key[1], key[2], first, last)
-
-    # gap recovery: answering -----------------------------------------------------------
-    def _answer_replay(self, req: Envelope) -> None:
-        try:
-            frames, missing = answer(self.outbox, self.name, req.payload)
-        except ValueError as exc:
-            self.counters["bad_replay_requests"] += 1
-            log.warning("bad_replay_request", service=self.name, error=str(exc),
-                        requester=req.source)
-            return
-        for f in frames:
-            self._pub.send_multipart(f)
-        self.counters["replayed_out"] += len(frames) - 1
-        if missing:
-            log.info("replay_answered_with_missing", service=self.name, requester=req.payload.get(
-                "requester"), epoch=req.payload.get("epoch"), missing=missing[:5])

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import sys
-from typing import Any
 
+from hope.bus import oneshot
 from hope.cli import load_config
 from hope.config import Config
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
@@ -22,16 +21,11 @@ from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 def publish_control(cfg: Config, command: str) -> str | None:
     """Publish CONTROL ``command`` to every service; return an error text, None on success."""
     try:
-        from hope.runtime import publish_once
-    except ImportError as exc:
-        return f"hope.runtime.publish_once is not available ({exc})"
-    try:
-        result: Any = publish_once(cfg, "CONTROL", {"service": "*", "command": command})
-        if inspect.isawaitable(result):
-            result = asyncio.run(result)
+        _, audited = asyncio.run(oneshot.publish_once(cfg, "CONTROL",
+                                                      {"service": "*", "command": command}))
     except Exception as exc:  # the bus is down: report, don't crash
         return f"{type(exc).__name__}: {exc}"
-    if isinstance(result, tuple) and len(result) == 2 and result[1] is False:
+    if not audited:
         print("hope: CONTROL published but the audit writer has not acknowledged it yet",
               file=sys.stderr)
     return None

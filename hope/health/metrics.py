@@ -21,8 +21,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from hope.handler_stats import LATENCY_BUCKETS
 from hope.health.registry import Registry
-from hope.runtime import LATENCY_BUCKETS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}

@@ -66,10 +66,10 @@ def test_flatten_publishes_control(tmp_path, monkeypatch):
 
 def test_publish_control_reports_missing_runtime_or_error(tmp_path, monkeypatch):
     """publish_control returns an error text instead of raising when publishing fails."""
-    import hope.runtime as runtime  # noqa: F401  (exists once the lead lands it)
+    from hope.bus import oneshot
 
-    def boom(cfg, event_type, payload):
+    async def boom(cfg, event_type, payload):
         raise ConnectionError("no proxy")
 
-    monkeypatch.setattr(runtime, "publish_once", boom, raising=False)
+    monkeypatch.setattr(oneshot, "publish_once", boom)
     assert "no proxy" in trading_cli.publish_control(None, "halt")

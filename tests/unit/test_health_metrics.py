@@ -62,7 +62,7 @@ def test_malformed_progress_fields_are_skipped(tmp_path):
 
 def test_runtime_heartbeat_shape_is_understood(tmp_path):
     """The runtime's own fields (bus stats, handlers with per-edge buckets) become metrics."""
-    from hope.runtime import LATENCY_BUCKETS
+    from hope.handler_stats import LATENCY_BUCKETS
     reg = Registry()
     n = len(LATENCY_BUCKETS)
     reg.observe({"service": "executor", "pid": 3, "failed": 2,
