@@ -76,6 +76,7 @@ class Service:
         # idle (see _deliver); a dispatch that has to wait finishes before the next one starts.
         self._eager = False
         self._dispatching = False
+        self._loop_holds = False
         self._idle = asyncio.Event()
         self._idle.set()
         # Failures whose dead letter could not be published (disk full), and every failure of a
@@ -186,7 +187,8 @@ class Service:
     def _deliver(self, env: Envelope) -> None:
         """The bus hands over a decoded event: dispatch it now when nothing is queued or
         running before it (order is kept), else queue it for the handler loop."""
-        if not self._eager or self._stopping or self._dispatching or self.bus.inbox.qsize():
+        if (not self._eager or self._stopping or self._dispatching or self._loop_holds
+                or self.bus.inbox.qsize()):
             self.bus.inbox.put_nowait(env)
             return
         self._dispatching = True
@@ -208,12 +210,19 @@ class Service:
             self.log.error("dispatch_failed", error=str(task.exception()))
 
     async def _dispatch_next(self, env: Envelope) -> None:
-        await self._idle.wait()  # an eager dispatch that had to wait finishes first
-        self._dispatching = True
+        # While the loop holds this event (taken off the inbox), nothing is dispatched eagerly:
+        # a later event must not overtake it while it waits for an eager dispatch to finish.
+        self._loop_holds = True
         try:
-            await self._dispatch(env)
+            while self._dispatching:
+                await self._idle.wait()
+            self._dispatching = True
+            try:
+                await self._dispatch(env)
+            finally:
+                self._dispatching = False
         finally:
-            self._dispatching = False
+            self._loop_holds = False
 
     @staticmethod
     async def _tick(inbox: asyncio.Queue, period_s: float) -> None:

@@ -181,3 +181,56 @@ async def test_local_retry_services_never_dead_letter_to_themselves(state_dir):
     await drain(svc)
     assert not [e for e in broker.published if e.event_type == "DEAD_LETTER"]
     assert len(svc._retry_later) == 1
+
+
+class EagerBus:
+    """Wraps an in-process bus with ``deliver_to``, as the ZeroMQ bus has: the test plays the
+    socket reader by calling ``reader(env)``."""
+
+    def __init__(self, bus):
+        self.inner = bus
+        self.reader = None
+
+    def deliver_to(self, fn):
+        self.reader = fn
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+async def test_inline_dispatch_keeps_order_when_a_handler_waits(state_dir):
+    """Events arrive while an inline-dispatched handler waits: they run after it, in arrival
+    order, one at a time (none overtakes the one the handler loop already holds)."""
+    svc = service_for_tests("executor", state_dir)
+    svc.bus = EagerBus(svc.bus)
+    gate = asyncio.get_running_loop().create_future()
+    order, running = [], []
+
+    async def handler(env):
+        n = env.payload["n"]
+        running.append(n)
+        assert len(running) == 1, f"{running} dispatched at once"
+        order.append(n)
+        if n == 0:
+            await gate
+        running.remove(n)
+
+    svc.subscribe("SIGNAL", handler, name="h")
+    task = asyncio.create_task(svc.run())
+    while svc.bus.reader is None or not svc._eager:
+        await asyncio.sleep(0.001)
+    events = [new_event("SIGNAL", {**SIGNAL, "n": n}, source="scanner") for n in range(4)]
+    svc.bus.reader(events[0])      # inline; waits at the gate
+    svc.bus.reader(events[1])      # queued; the handler loop takes it and waits
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.set_result(None)
+    while svc._dispatching and order == [0]:  # the first handler finishing ...
+        await asyncio.sleep(0)
+    svc.bus.reader(events[2])      # ... must not let this one overtake event 1
+    svc.bus.reader(events[3])
+    while len(order) < 4:
+        await asyncio.sleep(0.001)
+    assert order == [0, 1, 2, 3]
+    svc.request_stop()
+    await asyncio.wait_for(task, 5)
