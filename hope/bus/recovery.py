@@ -19,6 +19,9 @@ from hope.bus.replay import answer, parse_marker, request_payload
 from hope.envelope import Envelope, EventType, new_event
 
 log = structlog.get_logger("hope.bus")
+# Earlier epochs' unacknowledged events are resent after this long, then with doubling pauses.
+RESEND_FIRST_S = 2.0
+RESEND_MAX_S = 30.0
 
 
 class GapRecovery:
@@ -43,6 +46,7 @@ class GapRecovery:
     async def _maintenance(self) -> None:
         timeout = self.config.bus.replay_timeout_s
         last_trim = 0.0
+        resend_every, next_resend = RESEND_FIRST_S, time.monotonic() + RESEND_FIRST_S
         while True:
             await asyncio.sleep(0.05)
             now = time.monotonic()
@@ -51,8 +55,28 @@ class GapRecovery:
                 if self.outbox and now - last_trim > 1.0:
                     self.outbox.trim(now)
                     last_trim = now
+                if self.outbox and now >= next_resend:
+                    resend_every = RESEND_FIRST_S if self._resend_unacked() == 0 \
+                        else min(resend_every * 2, RESEND_MAX_S)
+                    next_resend = now + resend_every
             except Exception as exc:
                 log.exception("bus_maintenance_failed", service=self.name, error=str(exc))
+
+    def _resend_unacked(self) -> int:
+        """Resend earlier epochs' events the audit writer has not acknowledged. The resend at
+        start is lost when the audit writer is down too (killed together); nobody else can ask
+        for them then, because no heartbeat of a dead epoch announces its last seq."""
+        n = 0
+        for epoch, elog in list(self.outbox.epochs.items()):
+            if epoch == self.epoch:
+                continue
+            for rec in elog.unacked():
+                self._pub.send_multipart([rec.topic, rec.body])
+                n += 1
+        if n:
+            self.counters["resent"] = self.counters.get("resent", 0) + n
+            log.info("outbox_resent", service=self.name, events=n, reason="not acknowledged")
+        return n
 
     def _send_due_requests(self, now: float, timeout: float) -> None:
         prefixes = [p.decode() for p in self.prefixes]

@@ -79,6 +79,32 @@ async def test_only_subscriptions_marked_verify_id_reject_a_forged_event_id(stat
             await bus.stop()
 
 
+async def test_unacknowledged_events_of_a_dead_epoch_are_resent_until_acknowledged(
+        state_dir, procs):
+    """A restarted publisher's resend at start reaches nobody when the audit writer restarts
+    later (killed together); the periodic resend delivers the dead epoch's events anyway."""
+    procs.proxy()
+    config = make_config(state_dir)
+    first = ZmqBus("executor", config)
+    await first.start()
+    sent = [await first.publish(signal_event(i)) for i in range(3)]
+    first.kill()  # a crash: its outbox keeps the unacknowledged events
+    second = ZmqBus("executor", config)
+    await second.start()  # resends at once, to nobody
+    late = ZmqBus("late-audit", config)
+    late.subscribe("SIGNAL")
+    await late.start()
+    try:
+        await async_wait_for(lambda: late.inbox.qsize() >= 3, timeout=15,
+                             message="the dead epoch's events resent")
+        got = {late.inbox.get_nowait().event_id for _ in range(late.inbox.qsize())}
+        assert {e.event_id for e in sent} <= got
+        assert second.stats()["resent"] >= 3
+    finally:
+        await second.stop()
+        await late.stop()
+
+
 async def test_lost_frames_are_recovered_through_replay(state_dir, procs):
     """A frame the subscriber never saw is fetched from the publisher's outbox on the gap."""
     procs.proxy()
