@@ -63,9 +63,9 @@ class GapRecovery:
                 log.exception("bus_maintenance_failed", service=self.name, error=str(exc))
 
     def _resend_unacked(self) -> int:
-        """Resend earlier epochs' events the audit writer has not acknowledged. The resend at
-        start is lost when the audit writer is down too (killed together); nobody else can ask
-        for them then, because no heartbeat of a dead epoch announces its last seq."""
+        """Resend earlier epochs' events the audit writer has not acknowledged: at start and
+        then periodically, because a resend at start is lost when the audit writer is down too
+        (killed together), and no heartbeat of a dead epoch announces its last seq."""
         n = 0
         for epoch, elog in list(self.outbox.epochs.items()):
             if epoch == self.epoch:
@@ -74,8 +74,8 @@ class GapRecovery:
                 self._pub.send_multipart([rec.topic, rec.body])
                 n += 1
         if n:
-            self.counters["resent"] = self.counters.get("resent", 0) + n
-            log.info("outbox_resent", service=self.name, events=n, reason="not acknowledged")
+            self.counters["resent"] += n
+            log.info("outbox_resent", service=self.name, events=n)
         return n
 
     def _send_due_requests(self, now: float, timeout: float) -> None:

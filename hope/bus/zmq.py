@@ -75,7 +75,8 @@ class ZmqBus(GapRecovery, Bus):
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
                                          "gaps_unrecoverable": 0, "publish_refused": 0,
-                                         "journal_errors": 0, "bad_replay_requests": 0}
+                                         "resent": 0, "journal_errors": 0,
+                                         "bad_replay_requests": 0}
         self._pending = PendingReplays()
         self._tasks: list[asyncio.Task] = []
         self._hello = asyncio.Event()
@@ -129,8 +130,9 @@ class ZmqBus(GapRecovery, Bus):
             self.journal = ConsumerJournal(self.config.state.outbox / self.name / "consumed.log",
                                            self.cursors)
             self.journal.open()
-        resend = self.outbox.open() if self.outbox else []
-        self._restore_causations(resend)
+        if self.outbox:
+            self.outbox.open()
+        self._restore_causations()
         self._ctx = zmq.Context()
         sub = self._ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.RCVHWM, bus_cfg.hwm)
@@ -152,13 +154,11 @@ class ZmqBus(GapRecovery, Bus):
         self._loop.add_reader(sub.FD, self._on_readable)
         self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
         await self._handshake(self.handshake_timeout_s, xsub, xpub)
-        for rec in resend:  # earlier epochs' events the audit writer has not acknowledged
-            pub.send_multipart([rec.topic, rec.body])
-        if resend:
-            log.info("outbox_resent", service=self.name, events=len(resend))
+        if self.outbox:  # earlier epochs' events the audit writer has not acknowledged
+            self._resend_unacked()
         self._tasks.append(asyncio.create_task(self._maintenance(), name=f"{self.name}-bus-maint"))
 
-    def _restore_causations(self, records: list[Record]) -> None:
+    def _restore_causations(self) -> None:
         """An event we published with causation X means a handler of ours finished X before a
         crash that may have beaten the journal write: never run it again (dead letters aside)."""
         if not self.journal:
