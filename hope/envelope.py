@@ -214,7 +214,10 @@ _ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action")
           ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED"}}
 
 
-_DEEP = (float, dict, list, bytes, bytearray)  # what _find_non_finite must look into
+# MessagePack values JSON has no form for (bin, ext, the timestamp ext): the id's json.dumps
+# refuses them; a subscriber that trusts the id must refuse them too.
+_NOT_JSON = (bytes, bytearray, msgspec.msgpack.Ext, datetime)
+_DEEP = (float, dict, list, *_NOT_JSON)  # what _find_non_finite must look into
 
 
 def _find_non_finite(value: Any, path: str) -> tuple[str, Any] | None:
@@ -222,8 +225,8 @@ def _find_non_finite(value: Any, path: str) -> tuple[str, Any] | None:
     path: this runs on every decode)."""
     if type(value) is float:
         return None if math.isfinite(value) else (path, value)
-    if type(value) in (bytes, bytearray):
-        return (path, "bytes are not JSON-compatible")
+    if type(value) in _NOT_JSON:
+        return (path, f"{type(value).__name__} is not JSON-compatible")
     if type(value) is dict:
         for k, v in value.items():
             if type(k) is not str:

@@ -94,6 +94,8 @@ def test_verify_id_false_trusts_the_id_but_keeps_every_other_check():
     cases = {
         "payload.price": {"payload": {**SIGNAL, "price": math.nan}},
         "payload.blob": {"payload": {**SIGNAL, "blob": b"\x00"}},
+        "payload.ext": {"payload": {**SIGNAL, "ext": msgpack.ExtType(5, b"x")}},
+        "payload.when[0]": {"payload": {**SIGNAL, "when": [msgpack.Timestamp(1, 0)]}},
         "payload.symbol": {"payload": {**SIGNAL, "symbol": 7}},
         "timestamp": {"timestamp": "yesterday"},
         "event_id": {"event_id": "42"},
