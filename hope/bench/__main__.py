@@ -61,13 +61,18 @@ def render(res: dict[str, Any]) -> str:
                 continue
             label = "state on disk" if v == "hope" else "state on tmpfs"
             for pct in ("p50", "p99", "p99.9"):
+                fan = f"raw, HOPE's topology {_lat(p['raw_fanout'], pct)} µs, HOPE/that " \
+                      f"{_ratio(p[v].get('ratio_to_fanout', {}).get(pct))}" \
+                    if "raw_fanout" in p else ""
+                missing = f"missing ORDERs {p[v]['missing_orders']}; " if pct == "p50" else ""
                 rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
                              _lat(p[v], pct), _lat(p["raw_zmq"], pct),
-                             _ratio(p[v].get("ratio_to_raw", {}).get(pct)),
-                             f"missing ORDERs {p[v]['missing_orders']}" if pct == "p50" else ""])
+                             _ratio(p[v].get("ratio_to_raw", {}).get(pct)), missing + fan])
+            fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}" \
+                if "raw_fanout" in p else ""
             rows.append([f"2 signal→order zero loss @{p['rate']:,.0f}/s ({label})",
                          "; ".join(p[v]["zero_loss"])[:90], f"raw lost {p['raw_zmq']['lost']}",
-                         "", ""])
+                         "", fan_lost[2:]])
     t = res.get("throughput")
     if t:
         raw = t["raw_zmq"]
@@ -83,6 +88,14 @@ def render(res: dict[str, Any]) -> str:
             rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
                          _sustained(x), _sustained(raw), ratio,
                          f"{lat}overload: {x['overload_report']}"[:160]])
+        fan = t.get("raw_fanout")
+        if fan:
+            x = t["hope"]
+            ratio = f"{x['sustained_rate'] / fan['sustained_rate']:.3f}x" \
+                if fan["sustained_rate"] and x["sustained_rate"] else "n/a"
+            rows.append(["3 zero-loss signals/s vs raw with HOPE's topology", _sustained(x),
+                         _sustained(fan), ratio,
+                         f"raw fan-out overload: {fan['overload_report']}"[:160]])
         rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
     a = res.get("audit")
     if a:

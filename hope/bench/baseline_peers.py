@@ -83,13 +83,26 @@ def _body(size: int) -> bytearray:
 
 
 def raw_pub(a: argparse.Namespace) -> None:
+    """Paced sender; with ``--pre-topic`` each message is preceded by one on that topic (the
+    PRICE before each SIGNAL in HOPE's pipeline), carrying the same index and stamp."""
     import zmq
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     if a.hwm:
         pub.setsockopt(zmq.SNDHWM, a.hwm)
     pub.connect(a.xsub)
-    _send_paced(lambda body: pub.send_multipart([a.topic.encode(), body]), a)
+    topic = a.topic.encode()
+    if a.pre_topic:
+        pre_topic, pre = a.pre_topic.encode(), _body(a.pre_size)
+
+        def send(body: bytes) -> None:
+            pre[:HEADER.size] = body[:HEADER.size]
+            pub.send_multipart([pre_topic, bytes(pre)])
+            pub.send_multipart([topic, body])
+    else:
+        def send(body: bytes) -> None:
+            pub.send_multipart([topic, body])
+    _send_paced(send, a)
     pub.close(linger=5000)
     ctx.term()
 
@@ -109,61 +122,90 @@ def _send_paced(send: Any, a: argparse.Namespace) -> None:
     touch(a.done, {"sent": total, "elapsed_s": elapsed, "rate": total / elapsed})
 
 
-def raw_sub(a: argparse.Namespace) -> None:
+def _serve(a: argparse.Namespace, topics: list[str], on_frames: Any, tick: Any = None,
+           pub: bool = False) -> None:
+    """A blocking SUB (and optional PUB) loop: ``on_frames(frames, now_ns, pub)`` per message,
+    ``tick()`` at least every ``FLUSH_S``, until SIGTERM."""
     import zmq
     stop = _Stop()
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
+    out = ctx.socket(zmq.PUB) if pub else None
     if a.hwm:
         sub.setsockopt(zmq.RCVHWM, a.hwm)
-    sub.setsockopt(zmq.SUBSCRIBE, a.topic.encode())
+        if out is not None:
+            out.setsockopt(zmq.SNDHWM, a.hwm)
+    for topic in topics:
+        sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
     sub.connect(a.xpub)
-    out = Lines(a.out)
+    if out is not None:
+        out.connect(a.xsub)
     touch(a.ready)
-    unpack, monotonic_ns = HEADER.unpack_from, time.monotonic_ns
+    recv, monotonic_ns, again = sub.recv_multipart, time.monotonic_ns, zmq.Again
     while not stop.set:
         if sub.poll(int(FLUSH_S * 1000)):
             while True:
                 try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
+                    frames = recv(zmq.NOBLOCK)
+                except again:
                     break
-                now = monotonic_ns()
-                i, t0 = unpack(frames[1])
-                out.add(f"{i} {t0} {now}\n")
-        out.maybe_flush()
-    out.flush()
+                on_frames(frames, monotonic_ns(), out)
+        if tick:
+            tick()
     sub.close(linger=0)
+    if out is not None:
+        out.close(linger=1000)
     ctx.term()
+
+
+def raw_sub(a: argparse.Namespace) -> None:
+    """Receiver: one ``<id> <sent_ns> <received_ns>`` line per message on ``topic``."""
+    out = Lines(a.out)
+    unpack = HEADER.unpack_from
+
+    def on_frames(frames: list[bytes], now: int, _pub: Any) -> None:
+        i, t0 = unpack(frames[1])
+        out.add(f"{i} {t0} {now}\n")
+    _serve(a, [a.topic], on_frames, out.maybe_flush)
+    out.flush()
+
+
+def parse_emit(specs: list[str]) -> dict[bytes, list[tuple[bytes, bytearray]]]:
+    """``["SIGNAL=DECISION:1678", "DECISION=ORDER:392,FILL:400"]`` → {trigger prefix: [(topic,
+    body of that size)]}."""
+    rules: dict[bytes, list[tuple[bytes, bytearray]]] = {}
+    for spec in specs:
+        trigger, _, outs = spec.partition("=")
+        for out in outs.split(","):
+            topic, _, size = out.partition(":")
+            rules.setdefault(trigger.encode(), []).append((topic.encode(), _body(int(size))))
+    return rules
 
 
 def raw_stage(a: argparse.Namespace) -> None:
-    """One pipeline stage: receive on ``in_topic``, send a ``size``-byte message on ``out_topic``
-    carrying the same index and original send stamp (what a HOPE service does, minus the work)."""
-    import zmq
-    stop = _Stop()
-    ctx = zmq.Context()
-    sub, pub = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
-    if a.hwm:
-        sub.setsockopt(zmq.RCVHWM, a.hwm)
-        pub.setsockopt(zmq.SNDHWM, a.hwm)
-    sub.setsockopt(zmq.SUBSCRIBE, a.in_topic.encode())
-    sub.connect(a.xpub)
-    pub.connect(a.xsub)
-    touch(a.ready)
-    body, topic = _body(a.size), a.out_topic.encode()
-    while not stop.set:
-        if sub.poll(int(FLUSH_S * 1000)):
-            while True:
-                try:
-                    frames = sub.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                body[:HEADER.size] = frames[1][:HEADER.size]
-                pub.send_multipart([topic, bytes(body)])
-    sub.close(linger=0)
-    pub.close(linger=1000)
-    ctx.term()
+    """A service minus the work: subscribe to ``--in-topic`` prefixes (all when none); a message
+    whose topic starts with an ``--emit`` trigger makes it send that rule's messages, each
+    carrying the input's index and original send stamp; ``--log`` appends every message
+    received (the audit writer's fan-in, no signing); ``--counts`` gets messages per type."""
+    rules = parse_emit(a.emit or [])
+    counts: dict[str, int] = {}
+    log = open(a.log, "ab", buffering=1 << 20) if a.log else None
+
+    def on_frames(frames: list[bytes], _now: int, pub: Any) -> None:
+        topic, body = frames[0], frames[1]
+        kind = topic.partition(b".")[0].decode()
+        counts[kind] = counts.get(kind, 0) + 1
+        if log is not None:
+            log.write(topic + b" " + body + b"\n")
+        for trigger, outs in rules.items():
+            if topic.startswith(trigger):
+                for out_topic, out_body in outs:
+                    out_body[:HEADER.size] = body[:HEADER.size]
+                    pub.send_multipart([out_topic, bytes(out_body)])
+    _serve(a, a.in_topic or [""], on_frames, log.flush if log else None, pub=bool(rules))
+    if log is not None:
+        log.close()
+    touch(a.counts, counts)
 
 
 # --- Redis pub/sub (RESP over a TCP socket, no client library) ------------------------------

@@ -113,6 +113,21 @@ class Harness:
                 return {"lines": n, "waited_s": round(now - t0, 3), "complete": n >= expected}
             time.sleep(0.05)
 
+    def wait_quiet(self, path: Path | str, idle_s: float, limit_s: float) -> float:
+        """Wait until the bytes under ``path`` (a file or a directory tree) stop growing for
+        ``idle_s``, or ``limit_s`` passed; returns seconds until the last growth (a writer's
+        backlog after the sender stopped)."""
+        t0 = time.monotonic()
+        last, last_change = -1, t0
+        while True:
+            size = tree_size(Path(path))
+            now = time.monotonic()
+            if size != last:
+                last, last_change = size, now
+            if now - last_change >= idle_s or now - t0 >= limit_s:
+                return round(last_change - t0, 3)
+            time.sleep(0.05)
+
     def stop(self, *keys: str, timeout: float = 20.0) -> None:
         """SIGTERM each (in order) and wait for it: receivers flush, the audit writer seals."""
         for key in keys:
@@ -125,6 +140,18 @@ class Harness:
 
     def tail(self, key: str, lines: int = 15) -> str:
         return "\n".join(self.procs.log_text(key).splitlines()[-lines:])
+
+
+def tree_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    total = 0
+    for f in path.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:  # a checkpoint replaced while we looked
+            pass
+    return total
 
 
 def count_lines(path: str) -> int:

@@ -208,9 +208,13 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--size", type=int, default=450)
         q.add_argument("--out")
         q.add_argument("--ready")
-        q.add_argument("--in-topic")
-        q.add_argument("--out-topic")
+        q.add_argument("--in-topic", action="append", help="repeatable (raw-stage)")
+        q.add_argument("--emit", action="append", help="TRIGGER=TOPIC:SIZE[,...] (raw-stage)")
+        q.add_argument("--log", help="append every message received (raw-stage)")
+        q.add_argument("--counts", help="messages received per type, JSON (raw-stage)")
         if mode == "raw-pub":
+            q.add_argument("--pre-topic", help="send one message on this topic before each")
+            q.add_argument("--pre-size", type=int, default=0)
             sender(q)
     for mode in ("redis-pub", "redis-sub"):
         q = sub.add_parser(mode)

@@ -1,11 +1,18 @@
-"""Rows 2 and 3: SIGNAL → ORDER through the real services, vs a raw 3-stage pyzmq pipeline.
+"""Rows 2 and 3: SIGNAL → ORDER through the real services, vs raw pyzmq pipelines.
 
 HOPE: ``hope-inject`` publishes PRICE + SIGNAL (a fresh symbol each) → the real proxy →
 decision-engine → executor (paper exchange) → ``hope-sink`` records each ORDER, with the
 audit-writer running and persisting. Latency = SIGNAL publish → ORDER receipt, joined on the
 correlation id. A temp config makes the engine BUY every injected signal (see ``DECISION_TOML``)
 and closes positions on a 10 ms market-clock timeout, so open positions stay few as in real life.
-Raw: source → stage B → stage C → sink through one ``zmq.proxy``, bodies of HOPE's sizes.
+
+Two raw baselines, pre-built bytes of HOPE's sizes through one ``zmq.proxy``, no work:
+- ``chain``: source → stage B → stage C → sink (the issue's 3-stage pipeline);
+- ``fanout``: HOPE's topology, so the cost of the topology itself is measured apart from HOPE's
+  work: PRICE + SIGNAL per signal; a decision stage subscribed to what the decision engine is
+  (PRICE, SIGNAL, ORDER, CLOSE) sends a DECISION per SIGNAL; an executor stage (PRICE,
+  DECISION) sends ORDER, FILL and CLOSE per DECISION; an audit stage receives everything and
+  appends it to a file; the sink records ORDERs.
 
 ``run_hope``/``run_raw`` measure one run at a rate; ``zero_loss`` says whether it delivered and
 audited everything (row 3 uses it to search the highest rate that does).
@@ -34,7 +41,10 @@ timeout_s = 0.01
 daily_loss_limit = { USDT = 1e15, BTC = 1e15, ETH = 1e15, BUSD = 1e15 }
 """
 SERVICES = (("audit", "audit_writer"), ("decision", "decision_engine"), ("executor", "executor"))
-DEFAULT_SIZES = {"SIGNAL": 420, "DECISION": 1900, "ORDER": 700}
+DEFAULT_SIZES = {"PRICE": 330, "SIGNAL": 420, "DECISION": 1700, "ORDER": 400, "FILL": 450,
+                 "CLOSE": 520}
+FAMILIES = {"prices": "PRICE", "signals": "SIGNAL", "decisions": "DECISION", "orders": "ORDER",
+            "fills": "FILL", "closes": "CLOSE"}
 
 
 def _ledger(path: str) -> dict[str, int]:
@@ -58,20 +68,24 @@ def _sink(path: str) -> dict[str, tuple[int, str]]:
 def _audit(events: Path) -> dict[str, Any]:
     """Counts of audited records per family, GAP records, decision actions and SKIP reasons."""
     warnings: list[str] = []
-    counts = {fam: sum(1 for _ in iter_family(events, fam, warnings))
-              for fam in ("prices", "signals", "orders", "fills", "closes")}
+    counts: dict[str, int] = {}
+    sizes: dict[str, int] = {}  # wire bytes of the first record of each (the raw runs' sizes)
+    for fam, event_type in FAMILIES.items():
+        if fam == "decisions":
+            continue
+        counts[fam] = 0
+        for rec in iter_family(events, fam, warnings):
+            counts[fam] += 1
+            if event_type not in sizes and rec.get("event_type") == event_type:
+                sizes[event_type] = _wire_size(rec)
     actions: Counter[str] = Counter()
     skip_reasons: Counter[str] = Counter()
-    sizes: dict[str, int] = {}
     for rec in iter_family(events, "decisions", warnings):
         p = rec["payload"]
         actions[p.get("action", "?")] += 1
         if p.get("action") == "SKIP":
             skip_reasons.update(r.get("rule", "?") for r in p.get("reasons", []))
         sizes.setdefault("DECISION", _wire_size(rec))
-    for rec in iter_family(events, "orders", warnings):
-        sizes.setdefault("ORDER", _wire_size(rec))
-        break
     gaps = [r for r in iter_family(events, "system", warnings) if r.get("event_type") == "GAP"]
     return {**counts, "decisions": sum(actions.values()), "actions": dict(actions),
             "skip_reasons": dict(skip_reasons.most_common(5)), "gap_records": len(gaps),
@@ -109,6 +123,8 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
                                + "\n".join(f"--- {k}\n{h.tail(k)}" for k, _ in SERVICES))
         expected = info.get("warmup_signals", 0) + count
         drained = h.drain(out, expected, idle_s=max(2.0, grace_s / 2), limit_s=grace_s)
+        # the audit writer may still be catching up: that is a backlog, not a loss
+        audit_s = drained["waited_s"] + h.wait_quiet(h.dir / "events", 1.0, grace_s)
         h.stop("sink")
         for key in ("inject", "decision", "executor"):  # not measured any more: no drain
             h.procs.kill(key)
@@ -121,6 +137,7 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
         "rate": rate, "sent": len(sent), "send_rate": round(info.get("rate", 0.0)),
         "orders": len(samples), "missing_orders": len(sent) - len(samples),
         "statuses": dict(statuses), "drain_s": drained["waited_s"], "audit": audit,
+        "audit_drain_s": round(audit_s, 3),
         "published": {"signals": info.get("signals", 0), "prices": info.get("prices", 0)}}
     if samples:
         result.update(latency_us(samples))
@@ -128,37 +145,67 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
 
 
 def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float = 10.0,
-            sizes: dict[str, int] | None = None, hwm: int = 0) -> dict[str, Any]:
+            sizes: dict[str, int] | None = None, hwm: int = 0, topology: str = "chain"
+            ) -> dict[str, Any]:
+    """One raw run: ``topology`` "chain" (3 stages) or "fanout" (HOPE's, see the module doc)."""
     count, warmup = max(1, int(rate * seconds)), int(rate * warmup_s)
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     hwm_args = ["--hwm", str(hwm)] if hwm else []
-    with Harness("pipe-raw") as h:
+    with Harness(f"pipe-raw-{topology}") as h:
         xsub, xpub = h.ipc("in.sock"), h.ipc("out.sock")
-        h.peer("proxy", "raw-proxy", "--xsub", xsub, "--xpub", xpub, "--ready", h.path("p.rdy"),
-               *hwm_args)
+        bus = ["--xsub", xsub, "--xpub", xpub, *hwm_args]
+        h.peer("proxy", "raw-proxy", *bus, "--ready", h.path("p.rdy"))
         h.wait_file(h.path("p.rdy"), 30, "proxy")
-        for key, src, dst in (("b", "SIGNAL", "DECISION"), ("c", "DECISION", "ORDER")):
-            h.peer(key, "raw-stage", "--xsub", xsub, "--xpub", xpub, "--in-topic", src,
-                   "--out-topic", dst, "--size", str(sizes[dst]), "--ready", h.path(f"{key}.rdy"),
-                   *hwm_args)
+        stages = _raw_stages(topology, sizes, h.path("audit.log"), h.path("audit.counts"))
+        for key, args in stages.items():
+            h.peer(key, "raw-stage", *bus, *args, "--ready", h.path(f"{key}.rdy"))
             h.wait_file(h.path(f"{key}.rdy"), 30, key)
         out, done = h.path("sink.lines"), h.path("src.done")
-        h.peer("sink", "raw-sub", "--xpub", xpub, "--topic", "ORDER", "--out", out,
-               "--ready", h.path("sink.rdy"), *hwm_args)
+        h.peer("sink", "raw-sub", *bus, "--topic", "ORDER", "--out", out,
+               "--ready", h.path("sink.rdy"))
         h.wait_file(h.path("sink.rdy"), 30, "sink")
-        h.peer("src", "raw-pub", "--xsub", xsub, "--topic", "SIGNAL", "--size",
-               str(sizes["SIGNAL"]), "--rate", str(rate), "--count", str(count), "--warmup",
-               str(warmup), "--settle", "0.5", "--done", done, *hwm_args)
+        pre = ["--pre-topic", "PRICE", "--pre-size", str(sizes["PRICE"])] \
+            if topology == "fanout" else []
+        h.peer("src", "raw-pub", *bus, "--topic", "SIGNAL", "--size", str(sizes["SIGNAL"]),
+               *pre, "--rate", str(rate), "--count", str(count), "--warmup", str(warmup),
+               "--settle", "0.5", "--done", done)
         h.wait_exit("src", 90 + (count + warmup) / rate)
         drained = h.drain(out, warmup + count, idle_s=2.0, limit_s=grace_s)
-        h.stop("sink", "b", "c")
+        audit_s = drained["waited_s"]
+        if "audit" in stages:
+            audit_s += h.wait_quiet(h.path("audit.log"), 1.0, grace_s)
+        h.stop("sink", *stages)
         samples, counts = latencies(read_triples(out), warmup, count)
         info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
+        audited = json.loads(Path(h.path("audit.counts")).read_text()) \
+            if "audit" in stages and Path(h.path("audit.counts")).exists() else None
     result: dict[str, Any] = {"rate": rate, "send_rate": round(info.get("rate", 0.0)),
-                              **counts, "drain_s": drained["waited_s"], "sizes": sizes}
+                              **counts, "drain_s": drained["waited_s"], "sizes": sizes,
+                              "topology": topology}
+    if audited is not None:
+        result["audit"] = audited
+        result["audit_drain_s"] = round(audit_s, 3)
+        result["audit_lost"] = sum(max(0, warmup + count - audited.get(t, 0))
+                                   for t in FAMILIES.values())
     if samples:
         result.update(latency_us(samples))
     return result
+
+
+def _raw_stages(topology: str, sizes: dict[str, int], log: str, counts: str
+                ) -> dict[str, list[str]]:
+    """raw-stage arguments per stage key."""
+    if topology == "chain":
+        return {"b": ["--in-topic", "SIGNAL", "--emit", f"SIGNAL=DECISION:{sizes['DECISION']}"],
+                "c": ["--in-topic", "DECISION", "--emit", f"DECISION=ORDER:{sizes['ORDER']}"]}
+    if topology != "fanout":
+        raise ValueError(f"unknown raw topology {topology!r} (chain, fanout)")
+    subs = lambda *topics: [x for t in topics for x in ("--in-topic", t)]  # noqa: E731
+    outs = ",".join(f"{t}:{sizes[t]}" for t in ("ORDER", "FILL", "CLOSE"))
+    return {"decision": [*subs("PRICE", "SIGNAL", "ORDER", "CLOSE"),
+                         "--emit", f"SIGNAL=DECISION:{sizes['DECISION']}"],
+            "executor": [*subs("PRICE", "DECISION"), "--emit", f"DECISION={outs}"],
+            "audit": ["--log", log, "--counts", counts]}
 
 
 def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]:
@@ -169,6 +216,9 @@ def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]
         why.append(f"sender reached only {r['send_rate']}/s")
     if r["drain_s"] > max(2.0, 0.2 * seconds):
         why.append(f"backlog: last events arrived {r['drain_s']:.1f}s after the sender stopped")
+    elif r.get("audit_drain_s", 0) > max(2.0, 0.2 * seconds):
+        why.append(f"backlog: the audit log grew until {r['audit_drain_s']:.1f}s after the "
+                   "sender stopped")
     if hope:
         if r["missing_orders"]:
             why.append(f"{r['missing_orders']} of {r['sent']} signals got no ORDER")
@@ -185,32 +235,41 @@ def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]
             why.append(f"{a['actions']['SKIP']} SKIPs ({a['skip_reasons']})")
         if a["gap_records"]:
             why.append(f"{a['gap_records']} GAP records")
-    elif r["lost"]:
-        why.append(f"{r['lost']} of {r['sent']} lost silently")
+    else:
+        if r["lost"]:
+            why.append(f"{r['lost']} of {r['sent']} lost silently")
+        if r.get("audit_lost"):
+            why.append(f"{r['audit_lost']} messages never reached the audit stage")
     return not why, "; ".join(why)
 
 
 TMPFS = "/dev/shm"
 
 
+BASELINES = {"raw_zmq": "chain", "raw_fanout": "fanout"}  # result key -> run_raw topology
+
+
 def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s: float = 8.0,
             tmpfs: bool = True, log: Any = print) -> dict[str, Any]:
     """Row 2: per round a HOPE run (state on disk), optionally one with the state on tmpfs (the
-    same CPU path without the disk's fsync latency), and a raw run; summaries and ratios."""
+    same CPU path without the disk's fsync latency), and both raw runs; summaries and ratios
+    (``ratio_to_raw``: to the 3-stage chain; ``ratio_to_fanout``: to HOPE's topology)."""
     variants = ["hope"] + (["hope_tmpfs"] if tmpfs and Path(TMPFS).is_dir() else [])
-    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in [*variants, "raw_zmq"]}
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in [*variants, *BASELINES]}
     sizes: dict[str, int] = {}
     for r in range(rounds):
         for v in variants:
             h = run_hope(rate, seconds, grace_s=grace_s, root=TMPFS if v == "hope_tmpfs" else None)
             sizes = sizes or h["audit"]["sizes"]
             runs[v].append(h)
-        runs["raw_zmq"].append(run_raw(rate, seconds, grace_s=grace_s, sizes=sizes))
+        for b, topology in BASELINES.items():
+            runs[b].append(run_raw(rate, seconds, grace_s=grace_s, sizes=sizes,
+                                   topology=topology))
         parts = []
         for v, rs in runs.items():
             x = rs[-1]
-            ok, why = zero_loss(x, v != "raw_zmq", seconds)
-            got = f"{x['orders']}/{x['sent']} orders" if v != "raw_zmq" else f"lost {x['lost']}"
+            ok, why = zero_loss(x, v not in BASELINES, seconds)
+            got = f"lost {x['lost']}" if v in BASELINES else f"{x['orders']}/{x['sent']} orders"
             parts.append(f"{v} p50 {x.get('p50', 0):,.0f} p99 {x.get('p99', 0):,.0f} µs ({got}"
                          f"{'' if ok else '; ' + why})")
         log(f"  pipeline round {r + 1}/{rounds}: " + "; ".join(parts))
@@ -219,13 +278,14 @@ def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s
         out[v] = {"runs": rs}
         if all("p50" in x for x in rs):
             out[v].update(latency_runs(rs))
-        if v == "raw_zmq":
+        if v in BASELINES:
             out[v]["lost"] = sum(x["lost"] for x in rs)
-        else:
-            out[v]["missing_orders"] = sum(x["missing_orders"] for x in rs)
-            out[v]["zero_loss"] = [zero_loss(x, True, seconds)[1] or "ok" for x in rs]
-            if all("p50" in x for x in rs) and all("p50" in x for x in runs["raw_zmq"]):
-                out[v]["ratio_to_raw"] = {
-                    p: ratio([x[p] for x in rs], [x[p] for x in runs["raw_zmq"]])
-                    for p in ("p50", "p99", "p99.9")}
+            out[v]["zero_loss"] = [zero_loss(x, False, seconds)[1] or "ok" for x in rs]
+            continue
+        out[v]["missing_orders"] = sum(x["missing_orders"] for x in rs)
+        out[v]["zero_loss"] = [zero_loss(x, True, seconds)[1] or "ok" for x in rs]
+        for b, key in (("raw_zmq", "ratio_to_raw"), ("raw_fanout", "ratio_to_fanout")):
+            if all("p50" in x for x in rs) and all("p50" in x for x in runs[b]):
+                out[v][key] = {p: ratio([x[p] for x in rs], [x[p] for x in runs[b]])
+                               for p in ("p50", "p99", "p99.9")}
     return out

@@ -15,17 +15,20 @@ from typing import Any
 
 from hope.bench import pipeline
 
+RAW = {"raw_zmq": "chain", "raw_fanout": "fanout"}  # system -> pipeline.run_raw topology
+
 
 def _step(system: str, rate: float, seconds: float, sizes: dict[str, int]) -> dict[str, Any]:
     grace = max(4.0, seconds * 0.5)
-    if system == "raw_zmq":
-        r = pipeline.run_raw(rate, seconds, warmup_s=0.2, grace_s=grace, sizes=sizes)
+    if system in RAW:
+        r = pipeline.run_raw(rate, seconds, warmup_s=0.2, grace_s=grace, sizes=sizes,
+                             topology=RAW[system])
     else:
         root = pipeline.TMPFS if system == "hope_tmpfs" else None
         r = pipeline.run_hope(rate, seconds, warmup_s=0.2, grace_s=grace, root=root)
-    ok, why = pipeline.zero_loss(r, system != "raw_zmq", seconds)
-    keep = ("rate", "send_rate", "sent", "orders", "missing_orders", "lost", "drain_s", "p50",
-            "p99", "statuses")
+    ok, why = pipeline.zero_loss(r, system not in RAW, seconds)
+    keep = ("rate", "send_rate", "sent", "orders", "missing_orders", "lost", "audit_lost",
+            "drain_s", "audit_drain_s", "p50", "p99", "statuses")
     return {**{k: r[k] for k in keep if k in r}, "seconds": seconds, "ok": ok, "why": why}
 
 
@@ -85,5 +88,7 @@ def measure(quick: bool = False, tmpfs: bool = False, log: Any = print,
     if tmpfs:
         out["hope_tmpfs"] = search("hope_tmpfs", 50.0, step_s, confirm_s, 20_000, max_steps=7,
                                    log=log)
-    out["raw_zmq"] = search("raw_zmq", 2000.0, step_s, confirm_s, 64_000, sizes=sizes, log=log)
+    out["raw_fanout"] = search("raw_fanout", 1000.0, step_s, confirm_s, 64_000, sizes=sizes,
+                               log=log)
+    out["raw_zmq"] = search("raw_zmq", 4000.0, step_s, confirm_s, 64_000, sizes=sizes, log=log)
     return out
