@@ -208,12 +208,19 @@ def _raw_stages(topology: str, sizes: dict[str, int], log: str, counts: str
             "audit": ["--log", log, "--counts", counts]}
 
 
+# Keeping up means latency stays bounded: a run whose signals queued for seconds and drained at
+# the end did not sustain its rate, even with nothing lost.
+MAX_P99_US = 1_000_000
+
+
 def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]:
     """Did this run deliver (and, for HOPE, audit) every event at the asked rate, keeping up?
     Returns (ok, why not): the loud overload report."""
     why = []
     if r["send_rate"] < 0.95 * r["rate"]:
         why.append(f"sender reached only {r['send_rate']}/s")
+    if r.get("p99", 0) > MAX_P99_US:
+        why.append(f"queueing: p99 signal→order {r['p99'] / 1e6:.1f}s")
     if r["drain_s"] > max(2.0, 0.2 * seconds):
         why.append(f"backlog: last events arrived {r['drain_s']:.1f}s after the sender stopped")
     elif r.get("audit_drain_s", 0) > max(2.0, 0.2 * seconds):

@@ -4,7 +4,8 @@ Files in ``<state>/positions/``:
 
 - ``executor.json``: the snapshot ``{"gen": N, "orders": {client_id: record}, "positions":
   {order_id: position}, "pruned_before": market_ts | null}``, written temp → fsync → rename →
-  fsync dir (:func:`hope.files.atomic_write_json`);
+  fsync dir (:func:`hope.files.atomic_write_bytes`; encoded with msgspec: an O(state) snapshot
+  blocks the executor's loop, and msgspec writes it ~6x faster than ``json.dumps``);
 - ``executor.<N>.journal``: every change since that snapshot, one JSON line each: a list of
   ``[kind, key, value]`` ops (``"o"`` ledger record, ``"p"`` position; value ``null`` deletes).
   One line may carry several ops, so a fill's ledger entry and its position land together or not
@@ -38,9 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hope.execution.exchange import Order
 from hope.execution.journal import Journal, quarantine_torn, read_journal
-from hope.files import atomic_write_json
+from hope.files import atomic_write_bytes
+
+_SNAPSHOT = msgspec.json.Encoder()
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
 ORDER, POSITION = "o", "p"
@@ -223,10 +228,10 @@ class ExecutorStore:
         if not self.writable:
             return
         new_gen = self.gen + 1
-        atomic_write_json(self.path, {
+        atomic_write_bytes(self.path, _SNAPSHOT.encode({
             "gen": new_gen, "pruned_before": self.pruned_before, "orders": self.orders,
             "positions": {k: p.__dict__ for k, p in self.positions.items()},
-        }, sort_keys=False)
+        }))
         old, self._journal = self._journal, Journal(self.journal_path(new_gen),
                                                     fsync_interval_s=self.fsync_interval_s)
         self._journal.open()

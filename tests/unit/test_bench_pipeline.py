@@ -43,3 +43,10 @@ def test_a_slow_audit_log_is_a_backlog_not_a_loss():
     ok, why = pipeline.zero_loss(_raw_run(audit_drain_s=5.0), hope=False, seconds=10)
     assert not ok and why.startswith("backlog: the audit log grew until 5.0s")
     assert pipeline.zero_loss(_raw_run(audit_drain_s=1.0), hope=False, seconds=10) == (True, "")
+
+
+def test_seconds_of_queueing_is_not_keeping_up():
+    """Nothing lost, but a p99 over a second means the signals queued: the step fails."""
+    ok, why = pipeline.zero_loss(_raw_run(p99=2_500_000.0), hope=False, seconds=30)
+    assert not ok and why == "queueing: p99 signal→order 2.5s"
+    assert pipeline.zero_loss(_raw_run(p99=900_000.0), hope=False, seconds=30)[0]
