@@ -84,11 +84,11 @@ def measure(quick: bool = False, tmpfs: bool = False, log: Any = print,
             sizes: dict[str, int] | None = None) -> dict[str, Any]:
     step_s, confirm_s = (3.0, 6.0) if quick else (10.0, 30.0)
     out: dict[str, Any] = {"step_s": step_s, "confirm_s": confirm_s, "target_signals_per_s": 5000}
-    out["hope"] = search("hope", 50.0, step_s, confirm_s, 20_000, max_steps=7, log=log)
+    out["hope"] = search("hope", 100.0, step_s, confirm_s, 20_000, max_steps=7, log=log)
     if tmpfs:
-        out["hope_tmpfs"] = search("hope_tmpfs", 50.0, step_s, confirm_s, 20_000, max_steps=7,
+        out["hope_tmpfs"] = search("hope_tmpfs", 100.0, step_s, confirm_s, 20_000, max_steps=7,
                                    log=log)
-    out["raw_fanout"] = search("raw_fanout", 1000.0, step_s, confirm_s, 64_000, sizes=sizes,
+    out["raw_fanout"] = search("raw_fanout", 2000.0, step_s, confirm_s, 64_000, sizes=sizes,
                                log=log)
-    out["raw_zmq"] = search("raw_zmq", 4000.0, step_s, confirm_s, 64_000, sizes=sizes, log=log)
+    out["raw_zmq"] = search("raw_zmq", 8000.0, step_s, confirm_s, 64_000, sizes=sizes, log=log)
     return out
