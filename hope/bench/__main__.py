@@ -121,7 +121,7 @@ def state_dir(arg: str | None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="a 1-2 minute smoke run")
+    ap.add_argument("--quick", action="store_true", help="a ~5 minute smoke run")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--state-dir", help="JSON goes to <state>/bench/ (default ./state)")
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {','.join(ROWS)}")
