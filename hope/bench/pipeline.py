@@ -177,8 +177,10 @@ def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float =
         h.stop("sink", *stages)
         samples, counts = latencies(read_triples(out), warmup, count)
         info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
-        audited = json.loads(Path(h.path("audit.counts")).read_text()) \
-            if "audit" in stages and Path(h.path("audit.counts")).exists() else None
+        counts_file = Path(h.path("audit.counts"))
+        # an audit stage that left no counts (it did not stop cleanly) counts as having none
+        audited = (json.loads(counts_file.read_text()) if counts_file.exists() else {}) \
+            if "audit" in stages else None
     result: dict[str, Any] = {"rate": rate, "send_rate": round(info.get("rate", 0.0)),
                               **counts, "drain_s": drained["waited_s"], "sizes": sizes,
                               "topology": topology}
@@ -200,17 +202,20 @@ def _raw_stages(topology: str, sizes: dict[str, int], log: str, counts: str
                 "c": ["--in-topic", "DECISION", "--emit", f"DECISION=ORDER:{sizes['ORDER']}"]}
     if topology != "fanout":
         raise ValueError(f"unknown raw topology {topology!r} (chain, fanout)")
-    subs = lambda *topics: [x for t in topics for x in ("--in-topic", t)]  # noqa: E731
     outs = ",".join(f"{t}:{sizes[t]}" for t in ("ORDER", "FILL", "CLOSE"))
-    return {"decision": [*subs("PRICE", "SIGNAL", "ORDER", "CLOSE"),
+    return {"decision": [*_in_topics("PRICE", "SIGNAL", "ORDER", "CLOSE"),
                          "--emit", f"SIGNAL=DECISION:{sizes['DECISION']}"],
-            "executor": [*subs("PRICE", "DECISION"), "--emit", f"DECISION={outs}"],
+            "executor": [*_in_topics("PRICE", "DECISION"), "--emit", f"DECISION={outs}"],
             "audit": ["--log", log, "--counts", counts]}
 
 
 # Keeping up means latency stays bounded: a run whose signals queued for seconds and drained at
 # the end did not sustain its rate, even with nothing lost.
 MAX_P99_US = 1_000_000
+
+
+def _in_topics(*topics: str) -> list[str]:
+    return [arg for t in topics for arg in ("--in-topic", t)]
 
 
 def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]:
