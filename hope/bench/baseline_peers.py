@@ -142,20 +142,22 @@ def _serve(a: argparse.Namespace, topics: list[str], on_frames: Any, tick: Any =
         out.connect(a.xsub)
     touch(a.ready)
     recv, monotonic_ns, again = sub.recv_multipart, time.monotonic_ns, zmq.Again
-    while not stop.set:
-        if sub.poll(int(FLUSH_S * 1000)):
-            while True:
-                try:
-                    frames = recv(zmq.NOBLOCK)
-                except again:
-                    break
-                on_frames(frames, monotonic_ns(), out)
-        if tick:
-            tick()
-    sub.close(linger=0)
-    if out is not None:
-        out.close(linger=1000)
-    ctx.term()
+    try:
+        while not stop.set:
+            if sub.poll(int(FLUSH_S * 1000)):
+                while True:
+                    try:
+                        frames = recv(zmq.NOBLOCK)
+                    except again:
+                        break
+                    on_frames(frames, monotonic_ns(), out)
+            if tick:
+                tick()
+    finally:
+        sub.close(linger=0)
+        if out is not None:
+            out.close(linger=1000)
+        ctx.term()
 
 
 def raw_sub(a: argparse.Namespace) -> None:
@@ -202,10 +204,12 @@ def raw_stage(a: argparse.Namespace) -> None:
                 for out_topic, out_body in outs:
                     out_body[:HEADER.size] = body[:HEADER.size]
                     pub.send_multipart([out_topic, bytes(out_body)])
-    _serve(a, a.in_topic or [""], on_frames, log.flush if log else None, pub=bool(rules))
-    if log is not None:
-        log.close()
-    touch(a.counts, counts)
+    try:
+        _serve(a, a.in_topic or [""], on_frames, log.flush if log else None, pub=bool(rules))
+    finally:  # counts even when a frame broke the loop: what arrived is still the figure
+        if log is not None:
+            log.close()
+        touch(a.counts, counts)
 
 
 # --- Redis pub/sub (RESP over a TCP socket, no client library) ------------------------------

@@ -143,14 +143,20 @@ class Harness:
 
 
 def tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
+    """Bytes in a file or a directory tree (0 when absent); files and directories that vanish
+    while we look (a checkpoint replaced, a segment rotated) are skipped."""
+    try:
+        if path.is_file():
+            return path.stat().st_size
+    except FileNotFoundError:
+        return 0
     total = 0
-    for f in path.rglob("*"):
-        try:
-            total += f.stat().st_size if f.is_file() else 0
-        except FileNotFoundError:  # a checkpoint replaced while we looked
-            pass
+    for root, _dirs, files in os.walk(path, onerror=lambda _exc: None):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                pass
     return total
 
 

@@ -177,21 +177,31 @@ def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float =
         h.stop("sink", *stages)
         samples, counts = latencies(read_triples(out), warmup, count)
         info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
-        counts_file = Path(h.path("audit.counts"))
-        # an audit stage that left no counts (it did not stop cleanly) counts as having none
-        audited = (json.loads(counts_file.read_text()) if counts_file.exists() else {}) \
-            if "audit" in stages else None
+        audited = read_counts(Path(h.path("audit.counts"))) if "audit" in stages else None
     result: dict[str, Any] = {"rate": rate, "send_rate": round(info.get("rate", 0.0)),
                               **counts, "drain_s": drained["waited_s"], "sizes": sizes,
                               "topology": topology}
     if audited is not None:
         result["audit"] = audited
         result["audit_drain_s"] = round(audit_s, 3)
-        result["audit_lost"] = sum(max(0, warmup + count - audited.get(t, 0))
-                                   for t in FAMILIES.values())
+        result["audit_lost"] = audit_shortfall(audited, warmup + count)
     if samples:
         result.update(latency_us(samples))
     return result
+
+
+def read_counts(path: Path) -> dict[str, int]:
+    """The raw audit stage's counts; a stage that left none (it did not stop cleanly) counts as
+    having received nothing, never as a pass."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def audit_shortfall(audited: dict[str, int], per_type: int) -> int:
+    """Messages of HOPE's six event types the raw audit stage did not receive."""
+    return sum(max(0, per_type - audited.get(t, 0)) for t in FAMILIES.values())
 
 
 def _raw_stages(topology: str, sizes: dict[str, int], log: str, counts: str
@@ -243,6 +253,12 @@ def zero_loss(r: dict[str, Any], hope: bool, seconds: float) -> tuple[bool, str]
                 why.append(f"audit holds {a[fam]} of {pub[fam]} {fam}")
         if a["decisions"] < a["signals"]:
             why.append(f"audit holds {a['decisions']} decisions for {a['signals']} signals")
+        # every ORDER the sink saw, and a FILL for each, must be on record (CLOSEs are not
+        # required: positions still open when the run stops are legitimate)
+        if a["orders"] < r["orders"]:
+            why.append(f"audit holds {a['orders']} orders, the sink got {r['orders']}")
+        if a["fills"] < a["orders"]:
+            why.append(f"audit holds {a['fills']} fills for {a['orders']} orders")
         if a["actions"].get("SKIP"):
             why.append(f"{a['actions']['SKIP']} SKIPs ({a['skip_reasons']})")
         if a["gap_records"]:

@@ -130,7 +130,7 @@ class ExecutorStore:
 
     def _load_snapshot(self) -> bool:
         try:
-            data = json.loads(self.path.read_text())
+            data = json.loads(self.path.read_bytes())  # UTF-8, whatever the locale
         except FileNotFoundError:
             return True
         except (OSError, ValueError) as exc:
