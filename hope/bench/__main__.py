@@ -40,6 +40,13 @@ def _sustained(search: dict[str, Any]) -> str:
     return f"none held {search.get('confirm_s', 30):g}s (tried {', '.join(tried) or '-'})"
 
 
+def _rate_ratio(x: dict[str, Any], base: dict[str, Any]) -> str:
+    """Sustained rate of one search over another's, or n/a when either held none."""
+    if not (x["sustained_rate"] and base["sustained_rate"]):
+        return "n/a"
+    return f"{x['sustained_rate'] / base['sustained_rate']:.3f}x"
+
+
 def render(res: dict[str, Any]) -> str:
     """The results table: HOPE, baseline, ratio to the baseline, notes (median (min-max))."""
     rows: list[list[str]] = []
@@ -80,8 +87,7 @@ def render(res: dict[str, Any]) -> str:
             if v not in t:
                 continue
             x = t[v]
-            ratio = f"{x['sustained_rate'] / raw['sustained_rate']:.3f}x" \
-                if raw["sustained_rate"] and x["sustained_rate"] else "n/a"
+            ratio = _rate_ratio(x, raw)
             conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
             lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
                   f"{conf[-1].get('p99', 0):,.0f} µs; " if conf else ""
@@ -91,8 +97,7 @@ def render(res: dict[str, Any]) -> str:
         fan = t.get("raw_fanout")
         if fan:
             x = t["hope"]
-            ratio = f"{x['sustained_rate'] / fan['sustained_rate']:.3f}x" \
-                if fan["sustained_rate"] and x["sustained_rate"] else "n/a"
+            ratio = _rate_ratio(x, fan)
             rows.append(["3 zero-loss signals/s vs raw with HOPE's topology", _sustained(x),
                          _sustained(fan), ratio,
                          f"raw fan-out overload: {fan['overload_report']}"[:160]])

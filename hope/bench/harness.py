@@ -102,31 +102,16 @@ class Harness:
     def drain(self, path: str, expected: int, idle_s: float, limit_s: float) -> dict[str, Any]:
         """Wait until ``path`` has ``expected`` lines, or none arrived for ``idle_s``, or
         ``limit_s`` passed. Returns lines seen and seconds taken."""
-        t0 = time.monotonic()
-        last_n, last_change = -1, t0
-        while True:
-            n = count_lines(path)
-            now = time.monotonic()
-            if n != last_n:
-                last_n, last_change = n, now
-            if n >= expected or now - last_change >= idle_s or now - t0 >= limit_s:
-                return {"lines": n, "waited_s": round(now - t0, 3), "complete": n >= expected}
-            time.sleep(0.05)
+        n, _, waited = _poll(lambda: count_lines(path), idle_s, limit_s,
+                             enough=lambda n: n >= expected)
+        return {"lines": n, "waited_s": round(waited, 3), "complete": n >= expected}
 
     def wait_quiet(self, path: Path | str, idle_s: float, limit_s: float) -> float:
         """Wait until the bytes under ``path`` (a file or a directory tree) stop growing for
         ``idle_s``, or ``limit_s`` passed; returns seconds until the last growth (a writer's
         backlog after the sender stopped)."""
-        t0 = time.monotonic()
-        last, last_change = -1, t0
-        while True:
-            size = tree_size(Path(path))
-            now = time.monotonic()
-            if size != last:
-                last, last_change = size, now
-            if now - last_change >= idle_s or now - t0 >= limit_s:
-                return round(last_change - t0, 3)
-            time.sleep(0.05)
+        _, changed, _ = _poll(lambda: tree_size(Path(path)), idle_s, limit_s)
+        return round(changed, 3)
 
     def stop(self, *keys: str, timeout: float = 20.0) -> None:
         """SIGTERM each (in order) and wait for it: receivers flush, the audit writer seals."""
@@ -140,6 +125,23 @@ class Harness:
 
     def tail(self, key: str, lines: int = 15) -> str:
         return "\n".join(self.procs.log_text(key).splitlines()[-lines:])
+
+
+def _poll(measure: Any, idle_s: float, limit_s: float, enough: Any = None
+          ) -> tuple[Any, float, float]:
+    """Poll ``measure()`` every 50 ms until ``enough(value)``, or the value has not changed for
+    ``idle_s``, or ``limit_s`` passed: (last value, seconds until its last change, seconds
+    waited)."""
+    t0 = time.monotonic()
+    last, last_change = None, t0
+    while True:
+        value = measure()
+        now = time.monotonic()
+        if value != last:
+            last, last_change = value, now
+        if (enough and enough(value)) or now - last_change >= idle_s or now - t0 >= limit_s:
+            return value, last_change - t0, now - t0
+        time.sleep(0.05)
 
 
 def tree_size(path: Path) -> int:

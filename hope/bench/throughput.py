@@ -15,7 +15,7 @@ from typing import Any
 
 from hope.bench import pipeline
 
-RAW = {"raw_zmq": "chain", "raw_fanout": "fanout"}  # system -> pipeline.run_raw topology
+RAW = pipeline.BASELINES  # system -> pipeline.run_raw topology
 
 
 def _step(system: str, rate: float, seconds: float, sizes: dict[str, int]) -> dict[str, Any]:
