@@ -29,9 +29,10 @@ import msgspec
 from hope.files import fsync_dir
 from hope.quarantine import Quarantine
 
-# ~10x faster than json.dumps for ledger lines; the output is plain compact JSON that
-# json.loads reads. msgspec would write NaN as null, but no ledger value is ever non-finite.
-_JSON = msgspec.json.Encoder()
+# The ledger's JSON (journal lines here, snapshots in hope.execution.positions): ~10x faster
+# than json.dumps; plain compact JSON that json.loads reads. msgspec would write NaN as null,
+# but no ledger value is ever non-finite.
+JSON = msgspec.json.Encoder()
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Journal:
         """One record = one line = one ``os.write`` (durable against SIGKILL on return)."""
         if self._fd is None:
             self.open()
-        line = _JSON.encode(record) + b"\n"
+        line = JSON.encode(record) + b"\n"
         os.write(self._fd, line)  # type: ignore[arg-type]
         self.appended += 1
         now = self.clock()

@@ -39,13 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from hope.execution.exchange import Order
-from hope.execution.journal import Journal, quarantine_torn, read_journal
+from hope.execution.journal import JSON, Journal, quarantine_torn, read_journal
 from hope.files import atomic_write_bytes
-
-_SNAPSHOT = msgspec.json.Encoder()
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
 ORDER, POSITION = "o", "p"
@@ -228,7 +224,7 @@ class ExecutorStore:
         if not self.writable:
             return
         new_gen = self.gen + 1
-        atomic_write_bytes(self.path, _SNAPSHOT.encode({
+        atomic_write_bytes(self.path, JSON.encode({
             "gen": new_gen, "pruned_before": self.pruned_before, "orders": self.orders,
             "positions": {k: p.__dict__ for k, p in self.positions.items()},
         }))
