@@ -24,6 +24,7 @@ from hope.envelope import Envelope, new_event
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
+from hope.execution.limits import Limits
 from hope.execution.positions import ExecutorStore
 
 
@@ -49,7 +50,8 @@ async def setup(svc: Any) -> None:
         svc.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
         trading = HALTED
     executor = Executor(cfg, exchange, store, breaker, market_clock=svc.market_clock,
-                        trading_state=trading, log=svc.log)
+                        trading_state=trading, log=svc.log,
+                        limits=Limits.from_config(cfg, svc.config.decision))
     lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
 
     async def publish(event_type: str, payload: dict[str, Any], parent: Envelope | None,
@@ -145,4 +147,5 @@ async def setup(svc: Any) -> None:
         "breakers": {breaker.name: breaker.state}, "trading_state": executor.trading_state,
         "open_positions": len(store.positions), "ledger_records": len(store.orders),
         "ledger_compactions": store.compactions,
-        "ledger_fsyncs": store.fsyncs, **dict(executor.stats)})
+        "ledger_fsyncs": store.fsyncs, **dict(executor.stats),
+        "refusals": {f"limit_{k}": n for k, n in executor.refusals.items()}})
