@@ -66,6 +66,24 @@ class BusConfig:
     quarantine_max_bytes: int = 16 << 20
     max_future_skew_s: float = 300.0   # envelope timestamps further ahead are rejected
     max_age_s: float = 7 * 86400.0     # ... and older than this (legacy replays bypass the bus)
+    # REPLAY answers (hope/bus/replay.py): per requester epoch, at most this many requests a
+    # second after a burst; at most replay_max_bytes of records per answer (the requester asks
+    # again for the rest); reply_to only for an epoch heard (heartbeat or HELLO) this recently
+    replay_rate_per_s: float = 20.0
+    replay_burst: int = 100
+    replay_max_bytes: int = 4 << 20
+    replay_alive_s: float = 30.0
+
+    def validate(self) -> None:
+        for name in ("replay_rate_per_s", "replay_alive_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0")
+        if self.replay_burst < 1:
+            raise ValueError("replay_burst: must be >= 1")
+        if self.max_message_bytes < 1024:
+            raise ValueError("max_message_bytes: must be >= 1024")
+        if self.replay_max_bytes < self.max_message_bytes:
+            raise ValueError("replay_max_bytes: must be >= max_message_bytes")
 
 
 @dataclass

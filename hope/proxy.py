@@ -2,6 +2,9 @@
 
 The forwarding loop is libzmq's own ``zmq.proxy`` in a thread (no Python per message); the main
 thread heartbeats while that thread lives and stops it on SIGTERM by terminating the context.
+Both sockets refuse frames over ``ZMQ_MAXMSGSIZE`` (a margin above ``[bus] max_message_bytes``):
+libzmq drops the sender's connection; a socket monitor counts every peer disconnect per socket
+(``disconnects`` in the heartbeat, ``hope_bus_disconnects_total`` on ``/metrics``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import time
 
 import structlog
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from hope import __version__
+from hope.bus.refusals import max_msg_size
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
@@ -33,6 +38,8 @@ class BusProxy:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self.disconnects: dict[str, int] = {"xsub": 0, "xpub": 0}
+        self._monitors: list[zmq.Socket] = []
 
     def setup(self) -> None:
         self.config.state.ensure()
@@ -44,6 +51,8 @@ class BusProxy:
         self.xpub.setsockopt(zmq.SNDHWM, hwm)
         self.xsub.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.LINGER, 0)
+        for sock in (self.xsub, self.xpub):
+            sock.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
         for ep in (self.xsub_endpoint, self.xpub_endpoint):
@@ -53,6 +62,11 @@ class BusProxy:
     def start(self) -> None:
         self.thread = threading.Thread(target=self._forward, name="proxy", daemon=True)
         self.thread.start()
+        for name, sock in (("xsub", self.xsub), ("xpub", self.xpub)):
+            mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._monitors.append(mon)
+            threading.Thread(target=self._watch, args=(name, mon), name=f"monitor-{name}",
+                             daemon=True).start()
         log.info("proxy_started", xsub=self.xsub_endpoint, xpub=self.xpub_endpoint,
                  pid=os.getpid())
 
@@ -66,6 +80,18 @@ class BusProxy:
                 return  # sockets closed under us by kill(): a normal stop
             self.error = exc
             log.exception("proxy_failed", error=str(exc))
+
+    def _watch(self, name: str, mon: zmq.Socket) -> None:
+        """Count peer disconnects: an oversized frame (ZMQ_MAXMSGSIZE) is one, a peer that
+        exits is another; a rising count with no restarts in the registry is an attack."""
+        try:
+            while True:
+                event = recv_monitor_message(mon)
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self.disconnects[name] += 1
+                    log.info("bus_peer_disconnected", socket=name, count=self.disconnects[name])
+        except (zmq.ContextTerminated, zmq.ZMQError):
+            pass  # stopping
 
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive() and self.error is None
@@ -83,7 +109,9 @@ class BusProxy:
                 "service": NAME, "pid": os.getpid(), "host": socket.gethostname(),
                 "version": __version__, "epoch": epoch,
                 "uptime_s": round(time.monotonic() - started, 3),
-                "endpoints": {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint}},
+                "endpoints": {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint},
+                "disconnects": dict(self.disconnects),
+                "max_msg_size": max_msg_size(self.config)},
                 source=NAME)
             hb.publisher, hb.epoch = NAME, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
