@@ -117,6 +117,26 @@ def _import_sections() -> None:
                 raise
 
 
+# Keys whose values are secrets: a config error names the key, never the value. ``*_file`` and
+# ``*_url`` keys hold where a secret is, which is fine to show.
+SECRET_WORDS = ("token", "secret", "password", "passphrase", "api_key", "private_key",
+                "credential", "authorization")
+
+
+def is_secret_key(where: str) -> bool:
+    """True when the innermost key of ``where`` (``[telegram].token``, ``x.api_key[0]``) names a
+    secret."""
+    key = where.rsplit(".", 1)[-1].split("[", 1)[0].lower()
+    if key.endswith(("_file", "_path", "_dir", "_url", "_s")):
+        return False
+    return any(word in key for word in SECRET_WORDS)
+
+
+def _shown(value: Any, where: str) -> str:
+    """The value as an error message may show it: never a secret key's."""
+    return "(value not shown: secret key)" if is_secret_key(where) else repr(value)
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
@@ -138,7 +158,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: {value!r} does not fit {hint}")
+        raise ConfigError(f"{where}: {_shown(value, where)} does not fit {hint}")
     if hint is Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -149,7 +169,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             isinstance(value, bool) and hint is not bool):
         return value
     name = getattr(hint, "__name__", str(hint))
-    raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} "
+                      f"{_shown(value, where)}")
 
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
@@ -168,6 +189,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
         try:
             check()
         except ValueError as exc:
+            key = str(exc).split(":", 1)[0]
+            if is_secret_key(key):  # validate() messages may quote the value
+                raise ConfigError(f"{where}.{key}: invalid (value not shown: secret key)") \
+                    from None
             raise ConfigError(f"{where}.{exc}") from None
     return obj
 

@@ -33,13 +33,23 @@ class TelegramError(RuntimeError):
     """sendMessage failed (network, HTTP error, ``ok: false``); the text never holds the token."""
 
 
+class TokenFileError(PermissionError):
+    """The token file is readable by group or others: the token is refused (say which file)."""
+
+
 def resolve_token(cfg: TelegramConfig, env: dict[str, str] | None = None) -> str:
-    """Token from env ``HOPE_TELEGRAM_TOKEN``, else ``token_file``, else ``token``; '' = disabled."""
+    """Token from env ``HOPE_TELEGRAM_TOKEN``, else ``token_file`` (which must be 0600 or 0400:
+    TokenFileError otherwise, naming it), else ``token``; '' = disabled."""
     env = os.environ if env is None else env
     if env.get(ENV_TOKEN, "").strip():
         return env[ENV_TOKEN].strip()
     if cfg.token_file:
-        return Path(cfg.token_file).read_text().strip()
+        path = Path(cfg.token_file)
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise TokenFileError(f"[telegram] token_file {path}: mode {mode:o} lets others read "
+                                 f"the bot token; refused (chmod 600 {path})")
+        return path.read_text().strip()
     return cfg.token.strip()
 
 

@@ -9,7 +9,13 @@ from aiohttp import web
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.notify.config import TelegramConfig
-from hope.notify.telegram import TelegramError, TelegramNotifier, format_notice, resolve_token
+from hope.notify.telegram import (
+    TelegramError,
+    TelegramNotifier,
+    TokenFileError,
+    format_notice,
+    resolve_token,
+)
 
 TOKEN = "123456:SECRET-bot-token"
 
@@ -197,6 +203,7 @@ def test_token_resolution_prefers_env_then_file_then_config(tmp_path):
     """HOPE_TELEGRAM_TOKEN beats token_file, which beats token; none means disabled."""
     f = tmp_path / "tg.token"
     f.write_text("from-file\n")
+    f.chmod(0o600)
     cfg = TelegramConfig(token="from-config", token_file=str(f))
     assert resolve_token(cfg, {"HOPE_TELEGRAM_TOKEN": "from-env"}) == "from-env"
     assert resolve_token(cfg, {}) == "from-file"
@@ -220,3 +227,14 @@ async def test_standin_receives_what_the_notifier_sends():
         assert standin.messages[0]["text"].startswith("CLOSE EVXBTC take_profit")
     finally:
         await standin.stop()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_token_file_readable_by_others_is_refused_naming_it(tmp_path, mode):
+    """A token file with any group/other permission is refused, naming the file and its mode."""
+    f = tmp_path / "tg.token"
+    f.write_text("123:secret\n")
+    f.chmod(mode)
+    with pytest.raises(TokenFileError, match=f"{f}: mode {mode:o}") as info:
+        resolve_token(TelegramConfig(token_file=str(f)), {})
+    assert "123:secret" not in str(info.value)
