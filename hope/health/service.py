@@ -34,14 +34,17 @@ async def setup(svc: Any) -> None:
         "restarts": monitor.restarts_total, "http_requests": http.requests, **counts})
     http = HealthHttp(host=cfg.host, port=cfg.port, max_request_bytes=cfg.max_request_bytes,
                       not_up=monitor.not_up, metrics=metrics.render,
-                      page=lambda: board.render(registry, monitor.not_up(), cfg.refresh_s))
+                      page=lambda: board.render(registry, monitor.not_up(), cfg.refresh_s),
+                      extra_hosts=tuple(cfg.allowed_hosts))
     port = await http.start()
     endpoints = {"http": f"http://{cfg.host}:{port}/", "health": f"http://{cfg.host}:{port}/health",
                  "metrics": f"http://{cfg.host}:{port}/metrics"}
     me = registry.ensure(svc.name)
     me.pid, me.host, me.http_port, me.endpoints, me.status = (
         os.getpid(), socket.gethostname(), port, endpoints, "UP")
-    svc.heartbeat_extras.append(lambda: {"http_port": port, "endpoints": endpoints})
+    svc.heartbeat_extras.append(lambda: {
+        "http_port": port, "endpoints": endpoints,
+        "refusals": {"http_host_not_allowed": http.refused_hosts}})
     svc.health = monitor  # reachable from tests and the lead's wiring
     svc.http_port = port
     svc.log.info("health.http", port=port)
