@@ -263,6 +263,13 @@ def _find_non_finite(value: Any, path: str, depth: int = 0) -> tuple[str, Any] |
     return None
 
 
+def check_json_value(value: Any, where: str) -> None:
+    """Raise EnvelopeError naming the path of the first value no payload may hold (NaN/inf,
+    bytes, a non-string key, an integer outside 64 bits, nesting past MAX_DEPTH); for input
+    that is not an envelope yet (the gateway's JSON bodies)."""
+    _check_finite(value, where)
+
+
 def _check_finite(value: Any, where: str) -> None:
     bad = _find_non_finite(value, where)
     if bad:

@@ -11,13 +11,13 @@ from typing import Any
 
 from hope.envelope import Envelope, new_event
 from hope.gateway.app import GatewayApp
-from hope.gateway.auth import load_or_create_token, token_path
+from hope.gateway.auth import load_tokens
 from hope.notify.service import setup_notifier
 
 
 async def setup(svc: Any) -> None:
     cfg = svc.config.gateway
-    token, where, warnings = load_or_create_token(token_path(svc.state.keys, cfg.token_file))
+    tokens, where, warnings = load_tokens(svc.state.keys)
     for w in warnings:
         svc.log.warning("gateway token", detail=w)
     prices: dict[str, tuple[float, float]] = {}
@@ -27,10 +27,11 @@ async def setup(svc: Any) -> None:
         return await svc.publish_event(new_event(event_type, payload, source=svc.name,
                                                  correlation_id=corr))
 
-    api = GatewayApp(cfg, token, svc.state, publish, last_price=prices.get, clock=svc.clock)
+    api = GatewayApp(cfg, tokens, svc.state, publish, last_price=prices.get,
+                     market_now=svc.market_clock.now, clock=svc.clock)
     port = await api.start()
     endpoints = api.endpoints(cfg.host, port)
-    svc.log.info("gateway listening", host=cfg.host, port=port, token_from=where)
+    svc.log.info("gateway listening", host=cfg.host, port=port, tokens_from=where)
 
     def on_price(env: Envelope) -> None:
         p = env.payload
@@ -39,7 +40,8 @@ async def setup(svc: Any) -> None:
     svc.subscribe("PRICE", on_price)
     svc.on_stop(api.stop)
     svc.heartbeat_extras.append(lambda: {"http_port": port, "endpoints": endpoints,
-                                         "gateway": dict(api.counts)})
+                                         "gateway": dict(api.counts),
+                                         "refusals": dict(api.refusals)})
     svc.gateway = api  # reachable from tests
     svc.http_port = port
     if cfg.notify:
