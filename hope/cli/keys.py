@@ -1,4 +1,6 @@
-"""``hope keys init [--force]`` and ``hope keys rotate``: the audit log's Ed25519 signing key."""
+"""``hope keys init [--force]`` and ``hope keys rotate``: the audit log's Ed25519 signing key;
+``init`` also creates the gateway's scoped tokens (``keys/gateway-<scope>.token``, 0600) that do
+not exist yet."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import argparse
 
 from hope.audit.keys import AuditKeyError, init_keys, rotate_keys
 from hope.cli import load_config
+from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -30,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
         if args.keys_command == "init":
             signer, created = init_keys(keys_dir, force=args.force)
             print(f"{'created' if created else 'exists'}: {keys_dir / 'audit.key'}")
+            for scope in SCOPES:
+                path = token_path(keys_dir, scope)
+                _, notes = load_or_create_token(path)
+                print(f"{'created' if any('created' in n for n in notes) else 'exists'}: {path}")
         else:
             old, signer = rotate_keys(keys_dir)
             print(f"rotated: {old or '(none)'} -> {signer.key_id}")
