@@ -168,6 +168,16 @@ def _signal_age(ctx: RuleContext) -> tuple[bool, str]:
                 f"signal {age:.3f}s old on the market clock (max {ctx.cfg.max_signal_age_s:g}s)")
 
 
+def _signal_ahead(ctx: RuleContext) -> tuple[bool, str]:
+    """A market_ts ahead of the market clock is a forged or broken clock, not a fresh signal."""
+    if ctx.market_now is None:
+        return False, "market clock unknown"
+    ahead = float(ctx.payload["market_ts"]) - ctx.market_now
+    ok = ahead <= ctx.cfg.max_signal_ahead_s
+    return ok, (("" if ok else "refused: ") + f"market_ts {ahead:+.3f}s from the market clock "
+                f"(max {ctx.cfg.max_signal_ahead_s:g}s ahead)")
+
+
 def _transit(ctx: RuleContext) -> tuple[bool, str]:
     age = ctx.now_wall - parse_timestamp(ctx.env.timestamp).timestamp()
     return age <= ctx.cfg.max_transit_s, \
@@ -243,6 +253,7 @@ class RiskCommittee(Committee):
             Rule("state_rebuilt", _state_rebuilt),
             Rule("market_data", _market_data),
             Rule("signal_age", _signal_age),
+            Rule("signal_ahead", _signal_ahead),
             Rule("transit_age", _transit),
             Rule("circuit_breaker", _breaker),
             Rule("audit_watermark", _audit_watermark),

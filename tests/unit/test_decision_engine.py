@@ -332,3 +332,13 @@ def test_commit_remembers_signal():
     assert not e.already_decided(s.event_id)
     _buy(e, s)
     assert e.already_decided(s.event_id)
+
+
+def test_signal_stamped_ahead_of_the_market_clock_is_skipped():
+    """A SIGNAL whose market_ts is past max_signal_ahead_s ahead (4e9: decades) is SKIPped
+    naming signal_ahead; one just inside the window passes."""
+    e = engine(max_signal_ahead_s=60)
+    d = e.decide(sig(market_ts=4e9), WALL, T0)
+    assert d["action"] == "SKIP" and "signal_ahead" in failed(d)
+    assert engine(max_signal_ahead_s=60).decide(sig(market_ts=T0 + 60), WALL, T0)["action"] \
+        == "BUY"
