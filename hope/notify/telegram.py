@@ -78,6 +78,9 @@ def format_notice(env: Envelope, kinds: list[str] | tuple[str, ...]) -> str | No
     if t == "TRADING_STATE" and p.get("state") == "HALTED":
         return (f"TRADING HALTED by {p.get('by', '?')} (was {p.get('previous', '?')}, "
                 f"reported by {p.get('service', env.source)})")
+    if t == "ALERT" and p.get("kind") == "executor_limit":
+        return (f"EXECUTOR REFUSED a BUY of {p.get('symbol')}: limit {p.get('limit')} "
+                f"({str(p.get('detail', ''))[:200]}) [{p.get('order_id')}]")
     if t == "ALERT" and p.get("kind") == "dlq_parked":
         return (f"DLQ PARKED {p.get('dlq_id')}: {p.get('service')}/{p.get('handler')} "
                 f"{p.get('event_type')} after {p.get('attempts')} attempts: "

@@ -84,7 +84,8 @@ def make(tg: FakeTelegram, session, clock, **kw):
 
 
 def test_format_picks_only_the_notices_that_matter():
-    """FILL, CLOSE, DOWN/FATAL, HALTED and dlq_parked are told; UP, ACTIVE, other alerts are not."""
+    """FILL, CLOSE, DOWN/FATAL, HALTED and dlq_parked are told; UP, ACTIVE, unknown alerts are
+    not."""
     kinds = TelegramConfig().notices
     ev = lambda t, p: new_event(t, p, source="x")  # noqa: E731
     assert format_notice(fill(), kinds).startswith("FILL EVXBTC BUY qty 10")
@@ -99,6 +100,15 @@ def test_format_picks_only_the_notices_that_matter():
     assert "hope dlq show d1" in format_notice(parked, kinds)
     assert format_notice(ev("ALERT", {"kind": "other"}), kinds) is None
     assert format_notice(fill(), ["CLOSE"]) is None
+
+
+def test_executor_limit_alert_is_told():
+    """An executor_limit ALERT (a DECISION refused by the executor's limits) is a notice."""
+    alert = new_event("ALERT", {"kind": "executor_limit", "limit": "max_position_size",
+                                "detail": "1000 BTC > 0.001 BTC", "symbol": "EVXBTC",
+                                "order_id": "hope-1"}, source="executor")
+    text = format_notice(alert, TelegramConfig().notices)
+    assert text.startswith("EXECUTOR REFUSED a BUY of EVXBTC: limit max_position_size")
 
 
 async def test_notice_is_sent_to_the_bot_api(tg: FakeTelegram):
