@@ -406,4 +406,3 @@ class ZmqBus(GapRecovery, Bus):
             for first, last in holes:
                 self._pending.want(key, first, last)
         self._deliver(env)
-
