@@ -256,6 +256,25 @@ def test_forged_decision_is_refused_by_the_executor_limits(system, attacker, ove
     assert system.alive("executor")
 
 
+def test_forged_retry_embedding_a_forged_decision_is_refused_by_the_limits(system, attacker):
+    """A RETRY (stamped as dlq-retry) embedding a 500 BTC DECISION with a valid content id
+    reaches the executor's handler only to be refused by its limits; nothing at the venue."""
+    handler = next(h for h in system.progress("executor").get("handlers", {})
+                   if "on_decision" in h)
+    decision, _ = attacker.forge("DECISION", _decision("EVXBTC", position_size=500.0),
+                                 "decision-engine")
+    _, frames = attacker.forge("RETRY", {"service": "executor", "dlq_id": "forged",
+                                         "handler": handler, "attempt": 2,
+                                         "event": decision.to_dict()}, "dlq-retry")
+    attacker.send(frames)
+    orders = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "ORDER"
+                                             and r.get("causation_id") == decision.event_id),
+                      timeout=30, message="the executor's ORDER for the retried DECISION")
+    assert orders[0]["payload"]["status"] == "REJECTED"
+    assert orders[0]["payload"]["reason"].startswith("limit max_position_size:")
+    assert not [o for o in system.book() if o.get("symbol") == "EVXBTC"]
+
+
 def test_deep_frame_is_quarantined_and_counted_not_a_crash(system, attacker):
     """A 1.5 KB frame nested 1,500 deep: a DecodeError at each subscriber, counted per reason,
     kept in quarantine; every service survives."""
