@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--skip", type=float, metavar="S",
                    help="the first S market seconds of each symbol are history (REST only)")
     p.add_argument("--first-id", type=int, help="first aggregate trade id per symbol")
+    p.add_argument("--start-delay", type=float, metavar="S",
+                   help="wall seconds before the live stream starts (time to connect)")
     g = p.add_argument_group("fault knobs (ids are aggregate trade ids, every symbol)")
     g.add_argument("--drop-after", type=int, action="append", default=[], metavar="ID",
                    help="abort connections after sending trade ID")
@@ -76,6 +78,7 @@ def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
     sc = scenario_mod.load(args.scenario) if args.scenario else scenario_mod.Scenario()
     for attr, section, key in (("speed", sc.market, "speed"), ("skip", sc.market, "skip_s"),
                                ("first_id", sc.market, "first_id"),
+                               ("start_delay", sc.market, "start_delay_s"),
                                ("max_connection_age", sc.ws, "max_connection_age_s"),
                                ("ping_interval", sc.ws, "ping_interval_s"),
                                ("pong_timeout", sc.ws, "pong_timeout_s"),

@@ -9,7 +9,7 @@ from collections import Counter
 
 from hope.venue_sim.faults import BAD_JSON, StreamFaults
 from hope.venue_sim.market import AggTrade, Market, SymbolTape
-from hope.venue_sim.ws import StreamServer
+from hope.venue_sim.ws import StreamConnection, StreamServer
 
 MAX_BATCH = 2000       # trades published before yielding to the event loop
 MAX_SLEEP = 0.5        # the loop wakes at least this often (new connections, stop)
@@ -28,8 +28,7 @@ class Publisher:
         self.streams = streams
         self.faults = faults
         self.shutdown_grace_s = shutdown_grace_s
-        now = market.now()
-        self.published = {sym: tape.published(now) for sym, tape in market.tapes.items()}
+        self.published = {sym: tape.history for sym, tape in market.tapes.items()}
         self.frames: Counter[str] = Counter()     # symbol -> trade frames handed to connections
         self._background: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -64,14 +63,15 @@ class Publisher:
             return 0
         stream = stream_name(sym)
         event_ms = tape.event_ms(now)
+        conns = self.streams.carrying(stream)
         for i in range(start, end):
             self.published[sym] = i + 1
             for action, arg in self.faults.plan(sym, tape.trades[i]):
-                self._act(action, arg, sym, stream, event_ms)
+                self._act(action, arg, sym, stream, event_ms, conns)
         return end - start
 
-    def _act(self, action: str, arg: object, sym: str, stream: str, event_ms: int) -> None:
-        conns = self.streams.carrying(stream)
+    def _act(self, action: str, arg: object, sym: str, stream: str, event_ms: int,
+             conns: list[StreamConnection]) -> None:
         if action == "send":
             if not conns:
                 return

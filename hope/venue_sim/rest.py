@@ -134,7 +134,7 @@ class RestApi:
                 resp = exc
         if verdict.retry_after:
             resp.headers["Retry-After"] = str(verdict.retry_after)
-        if resp.status >= 400 and verdict.status != 200 or resp.status >= 500:
+        if verdict.status != 200 or resp.status >= 500:
             self.refused[resp.status] += 1
         resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
         return resp

@@ -8,6 +8,7 @@ Scenario file (every key optional; the defaults are the venue's)::
     rebase = true           # timestamps = wall time of publication
     skip_s = 3600           # the first hour of each symbol is history (REST only)
     first_id = 1            # the first aggregate id of each symbol
+    start_delay_s = 0.0     # wall seconds before the live stream starts (time to connect)
 
     [ws]
     ping_interval_s = 20
@@ -56,6 +57,7 @@ class MarketSettings:
     rebase: bool = False
     skip_s: float = 0.0
     first_id: int = 1
+    start_delay_s: float = 0.0
 
 
 @dataclass

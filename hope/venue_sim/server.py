@@ -74,7 +74,8 @@ class VenueSim:
         sc = self.scenario
         m = sc.market
         self.market = Market(self.recorded, speed=m.speed, rebase=m.rebase, skip_s=m.skip_s,
-                             first_id=m.first_id, clock=self.clock)
+                             first_id=m.first_id, start_delay_s=m.start_delay_s,
+                             clock=self.clock)
         try:
             info = ExchangeInfo(self.market, sc.rest.weight_limit, sc.status)
         except ValueError as exc:

@@ -45,6 +45,7 @@ class StreamConnection:
         self.stalled_until = 0.0
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.sent = 0
+        self.pings_sent = 0
         self.closing = False
         self.writer_done = False
 
@@ -141,6 +142,7 @@ class StreamConnection:
                     self.pings.pop(next(iter(self.pings)))
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.ping(payload)
+                self.pings_sent += 1
                 next_ping = now + s.ping_interval_s
             wake = min(next_ping, end_of_life, self.last_pong + s.pong_timeout_s + 0.001)
             await asyncio.sleep(max(0.001, wake - self.mono()))

@@ -3,6 +3,7 @@ timestamps, and the aggTrades selection rules (fromId inclusive, startTime, endT
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,20 @@ def test_paging_by_from_id_returns_every_trade_once(tmp_path: Path) -> None:
         seen += [t.a for t in page]
         from_id = page[-1].a + 1
     assert seen == list(range(1, 2501))
+
+
+def test_stream_payload_is_the_documented_json(files: list[Path]) -> None:
+    """The aggTrade frame parses to the documented fields and types."""
+    trade = Market(load_recorded(files), clock=ManualClock()).tapes["EVXBTC"].trades[1]
+    assert json.loads(trade.stream_json("EVXBTC", 123)) == {
+        "e": "aggTrade", "E": 123, "s": "EVXBTC", "a": 2, "p": trade.p, "q": trade.q,
+        "f": 2, "l": 2, "T": trade.T, "m": True, "M": True}
+
+
+def test_start_delay_holds_the_live_stream(files: list[Path]) -> None:
+    """With start_delay_s, no live trade is published before the delay is over."""
+    clock = ManualClock()
+    tape = Market(load_recorded(files), start_delay_s=2.0, clock=clock).tapes["EVXBTC"]
+    assert tape.history == 0 and tape.published(clock()) == 0
+    clock.advance(2.0)
+    assert tape.published(clock()) == 1
