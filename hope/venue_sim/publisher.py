@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 from collections import Counter
+from collections.abc import Iterator
 
 from hope.venue_sim.faults import BAD_JSON, StreamFaults
 from hope.venue_sim.market import AggTrade, Market, SymbolTape
@@ -17,6 +19,11 @@ MAX_SLEEP = 0.5        # the loop wakes at least this often (new connections, st
 
 def stream_name(symbol: str) -> str:
     return f"{symbol.lower()}@aggTrade"
+
+
+def _dues(tape: SymbolTape, sym: str, start: int, end: int) -> Iterator[tuple[float, str, int]]:
+    for i in range(start, end):
+        yield tape.next_due(i), sym, i  # type: ignore[misc]
 
 
 class Publisher:
@@ -39,36 +46,41 @@ class Publisher:
 
     async def run(self) -> None:
         while True:
-            now = self.market.now()
-            wake: float | None = None
-            budget = MAX_BATCH
-            for sym, tape in self.market.tapes.items():
-                budget -= self._publish_due(sym, tape, now, budget)
-                due = tape.next_due(self.published[sym])
-                if due is not None:
-                    wake = due if wake is None else min(wake, due)
-            if budget <= 0:
-                await asyncio.sleep(0)
+            if self.publish_due(self.market.now()) >= MAX_BATCH:
+                await asyncio.sleep(0)      # more is due: let connections write first
                 continue
+            dues = [tape.next_due(self.published[sym]) for sym, tape in self.market.tapes.items()]
+            wake = min((d for d in dues if d is not None), default=None)
             delay = MAX_SLEEP if wake is None else min(MAX_SLEEP, wake - self.market.now())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
 
-    def _publish_due(self, sym: str, tape: SymbolTape, now: float, budget: int) -> int:
-        start = self.published[sym]
-        end = min(tape.published(now), start + max(0, budget))
-        if end <= start:
+    def publish_due(self, now: float) -> int:
+        """Publish what is due at ``now`` (at most MAX_BATCH), across symbols in time order."""
+        runs = []
+        for sym, tape in self.market.tapes.items():
+            start = self.published[sym]
+            end = min(tape.published(now), start + MAX_BATCH)
+            if end > start:
+                runs.append(_dues(tape, sym, start, end))
+        if not runs:
             return 0
-        stream = stream_name(sym)
-        event_ms = tape.event_ms(now)
-        conns = self.streams.carrying(stream)
-        for i in range(start, end):
+        conns: dict[str, list[StreamConnection]] = {}
+        count = 0
+        for _, sym, i in heapq.merge(*runs):
+            tape = self.market.tapes[sym]
+            stream = stream_name(sym)
+            if stream not in conns:
+                conns[stream] = self.streams.carrying(stream)
             self.published[sym] = i + 1
             for action, arg in self.faults.plan(sym, tape.trades[i]):
-                self._act(action, arg, sym, stream, event_ms, conns)
-        return end - start
+                self._act(action, arg, sym, stream, tape.event_ms(now), conns[stream])
+            count += 1
+            if count >= MAX_BATCH:
+                break
+        return count
 
     def _act(self, action: str, arg: object, sym: str, stream: str, event_ms: int,
              conns: list[StreamConnection]) -> None:
