@@ -189,7 +189,7 @@ class StreamServer:
                 -1034, "Too many connection attempts from IP; current limit is "
                 f"{self.settings.attempts_per_5min} per '5 minutes'."),
                 content_type="application/json")
-        if not all(control.valid_stream(s) for s in streams):
+        if not all(control.valid_url_stream(s) for s in streams):
             return web.Response(status=400, text=control.error(2, "Invalid request: invalid "
                                                                   "stream"),
                                 content_type="application/json")
