@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from hope.venue_sim import scenario as scenario_mod
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.server import VenueSim, VenueSimError
 
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--skip", type=float, metavar="S",
                    help="the first S market seconds of each symbol are history (REST only)")
     p.add_argument("--first-id", type=int, help="first aggregate trade id per symbol")
+    p.add_argument("--status", action="append", default=[], metavar="SYMBOL=STATUS[@S]",
+                   help="a symbol's status (TRADING, BREAK, HALT, UNLISTED...), at start or "
+                        "S seconds after")
     p.add_argument("--start-delay", type=float, metavar="S",
                    help="wall seconds before the live stream starts (time to connect)")
     g = p.add_argument_group("fault knobs (ids are aggregate trade ids, every symbol)")
@@ -94,6 +98,20 @@ def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
         sc.market.rebase = True
     if sc.market.speed <= 0:
         raise scenario_mod.ScenarioError("--speed: must be > 0")
+    for text in args.status:
+        sym, _, rest = text.partition("=")
+        status, _, at = rest.partition("@")
+        try:
+            change = StatusChange(sym, status, float(at) if at else 0.0)
+        except ValueError:
+            raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]"
+                                             ) from None
+        if not sym or not status:
+            raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]")
+        if at:
+            sc.status_changes.append(change)
+        else:
+            sc.status[sym] = status
     faults = sc.faults
     faults += [StreamFault("drop", i) for i in args.drop_after]
     faults += [StreamFault("bad_json", i) for i in args.bad_json_at]

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import heapq
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from hope.venue_sim.faults import BAD_JSON, StreamFaults
 from hope.venue_sim.market import AggTrade, Market, SymbolTape
@@ -30,8 +30,10 @@ class Publisher:
     """The market's live side; ``published[symbol]`` is the index of the next trade to send."""
 
     def __init__(self, market: Market, streams: StreamServer, faults: StreamFaults,
-                 shutdown_grace_s: float = 3.0) -> None:
+                 shutdown_grace_s: float = 3.0,
+                 listed: Callable[[str], bool] = lambda symbol: True) -> None:
         self.market = market
+        self.listed = listed      # an unlisted symbol's trades happen but are not sent
         self.streams = streams
         self.faults = faults
         self.shutdown_grace_s = shutdown_grace_s
@@ -73,7 +75,7 @@ class Publisher:
             tape = self.market.tapes[sym]
             stream = stream_name(sym)
             if stream not in conns:
-                conns[stream] = self.streams.carrying(stream)
+                conns[stream] = self.streams.carrying(stream) if self.listed(sym) else []
             self.published[sym] = i + 1
             for action, arg in self.faults.plan(sym, tape.trades[i]):
                 self._act(action, arg, sym, stream, tape.event_ms(now), conns[stream])

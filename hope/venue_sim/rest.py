@@ -136,7 +136,8 @@ class RestApi:
             resp.headers["Retry-After"] = str(verdict.retry_after)
         if verdict.status != 200 or resp.status >= 500:
             self.refused[resp.status] += 1
-        resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+        resp.headers["X-MBX-USED-WEIGHT"] = resp.headers["X-MBX-USED-WEIGHT-1M"] = str(
+            verdict.used)
         return resp
 
     def _now_ms(self) -> int:
@@ -165,7 +166,7 @@ class RestApi:
         else:
             return None
         for name in names:
-            if name not in self.market.tapes:
+            if not self.info.listed(name):
                 raise ApiError(-1121, "Invalid symbol.")
         return names
 
@@ -190,7 +191,7 @@ class RestApi:
             raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
                                   "or malformed.")
         tape = self.market.tape(symbol)
-        if tape is None:
+        if tape is None or not self.info.listed(symbol):
             raise ApiError(-1121, "Invalid symbol.")
         from_id = _long(q, "fromId")
         start, end = _ms(q, "startTime"), _ms(q, "endTime")

@@ -146,3 +146,15 @@ def test_bad_fault_definitions_are_refused() -> None:
         StreamFault("explode", 1)
     with pytest.raises(ValueError, match="to_id 1 < from_id 5"):
         StreamFault("skip", 5, 1)
+
+
+async def test_unlisted_symbol_sends_no_frames(data: list[Path]) -> None:
+    """A symbol UNLISTED (before its listing, after a delisting) sends nothing on its stream."""
+    clock = ManualClock()
+    sc = scenario()
+    sc.status = {"EVXBTC": "UNLISTED"}
+    async with running(data, sc, clock=clock) as sim, aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(f"{sim.ws_url}/stream?streams={STREAM}")
+        got, end = await frames(sim, clock, ws, 10)
+        assert got == [] and end is None and sim.publisher.published["EVXBTC"] == 10
+        await ws.close()

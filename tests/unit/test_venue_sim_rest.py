@@ -8,6 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.limits import WeightLimiter
 from hope.venue_sim.scenario import RestSettings, Scenario
 from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
@@ -130,3 +131,27 @@ async def test_slow_and_failing_rest(data: list[Path]) -> None:
         status, body, headers = await get(s, f"{sim.rest_url}/api/v3/time")
         assert "X-MBX-USED-WEIGHT-1M" in headers
         assert sim.rest.refused[503] == 3
+
+
+async def test_status_schedule_lists_breaks_and_unlists(data: list[Path]) -> None:
+    """UNLISTED symbols are absent and refused (-1121); scheduled changes apply on the clock."""
+    clock = ManualClock()
+    sc = Scenario(status={"XRPETH": "UNLISTED"},
+                  status_changes=[StatusChange("XRPETH", "TRADING", 5.0),
+                                  StatusChange("EVXBTC", "BREAK", 3.0)])
+    async with running(data, sc, clock=clock) as sim, aiohttp.ClientSession() as s:
+        info = f"{sim.rest_url}/api/v3/exchangeInfo"
+
+        async def statuses() -> dict[str, str]:
+            _, body, _ = await get(s, info)
+            return {e["symbol"]: e["status"] for e in body["symbols"]}
+
+        assert await statuses() == {"EVXBTC": "TRADING"}
+        status, err, _ = await get(s, f"{sim.rest_url}/api/v3/aggTrades?symbol=XRPETH")
+        assert (status, err["code"]) == (400, -1121)
+        clock.advance(3)
+        assert await statuses() == {"EVXBTC": "BREAK"}
+        clock.advance(2)
+        assert await statuses() == {"EVXBTC": "BREAK", "XRPETH": "TRADING"}
+        status, _, _ = await get(s, f"{sim.rest_url}/api/v3/aggTrades?symbol=XRPETH")
+        assert status == 200

@@ -9,8 +9,10 @@ import pytest
 
 from hope.cli import build_parser, main
 from hope.cli.venue_sim import build_scenario
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.scenario import ScenarioError, load
+from hope.venue_sim.testing import steady_trades, write_trades
 
 SCENARIO = """
 [market]
@@ -95,3 +97,22 @@ def test_no_trades_to_serve_exits_78(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["venue-sim", "--data", str(bars)]) == 78
     err = capsys.readouterr().err
     assert "holds bars" in err and "no trades to serve" in err
+
+
+def test_status_flags_and_status_changes(tmp_path: Path) -> None:
+    """--status SYMBOL=STATUS sets it at start, SYMBOL=STATUS@S schedules it; file entries too."""
+    path = tmp_path / "s.toml"
+    path.write_text('[[status_change]]\nsymbol = "EVXBTC"\nstatus = "HALT"\nat_s = 9\n')
+    args = build_parser().parse_args(["venue-sim", "--scenario", str(path), "--status",
+                                      "GVTBTC=UNLISTED", "--status", "GVTBTC=TRADING@30"])
+    sc = build_scenario(args)
+    assert sc.status == {"GVTBTC": "UNLISTED"}
+    assert sc.status_changes == [StatusChange("EVXBTC", "HALT", 9.0),
+                                 StatusChange("GVTBTC", "TRADING", 30.0)]
+
+
+def test_unknown_status_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A status the venue does not have refuses to start, naming it."""
+    data = write_trades(tmp_path / "binance_EVXBTC_aggtrades.csv", steady_trades(3))
+    assert main(["venue-sim", "--data", str(data), "--status", "EVXBTC=SLEEPING"]) == 78
+    assert "unknown status 'SLEEPING'" in capsys.readouterr().err
