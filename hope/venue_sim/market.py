@@ -36,16 +36,18 @@ class AggTrade(NamedTuple):
     T: int          # trade time, ms
     m: bool         # is the buyer the maker (the taker sold)
 
-    def rest_row(self) -> dict:
+    def rest_row(self, micro: bool = False) -> dict:
         """The row of ``GET /api/v3/aggTrades``: the stream's fields less ``e``, ``E``, ``s``."""
-        return {"a": self.a, "p": self.p, "q": self.q, "f": self.a, "l": self.a, "T": self.T,
-                "m": self.m, "M": True}
+        return {"a": self.a, "p": self.p, "q": self.q, "f": self.a, "l": self.a,
+                "T": self.T * 1000 if micro else self.T, "m": self.m, "M": True}
 
-    def stream_json(self, symbol: str, event_ms: int) -> str:
+    def stream_json(self, symbol: str, event_ms: int, micro: bool = False) -> str:
         """The ``<symbol>@aggTrade`` payload as the stream sends it (a template: this is the
-        stand-in's hot path; every field is a number, a bool or a plain ASCII string)."""
-        return (f'{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{self.a},"p":"{self.p}",'
-                f'"q":"{self.q}","f":{self.a},"l":{self.a},"T":{self.T},'
+        stand-in's hot path; every field is a number, a bool or a plain ASCII string).
+        ``micro``: times in microseconds (``timeUnit=MICROSECOND``)."""
+        scale = 1000 if micro else 1
+        return (f'{{"e":"aggTrade","E":{event_ms * scale},"s":"{symbol}","a":{self.a},'
+                f'"p":"{self.p}","q":"{self.q}","f":{self.a},"l":{self.a},"T":{self.T * scale},'
                 f'"m":{"true" if self.m else "false"},"M":true}}')
 
 

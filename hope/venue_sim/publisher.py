@@ -90,10 +90,12 @@ class Publisher:
             if not conns:
                 return
             assert isinstance(arg, AggTrade)
-            raw = arg.stream_json(sym, event_ms)
-            wrapped = f'{{"stream":"{stream}","data":{raw}}}'
+            frames: dict[bool, tuple[str, str]] = {}
             for conn in conns:
-                conn.send_data(stream, raw, wrapped)
+                if conn.micro not in frames:
+                    raw = arg.stream_json(sym, event_ms, conn.micro)
+                    frames[conn.micro] = raw, f'{{"stream":"{stream}","data":{raw}}}'
+                conn.send_data(stream, *frames[conn.micro])
             self.frames[sym] += 1
         elif action == "bad_json":
             for conn in conns:

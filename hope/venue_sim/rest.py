@@ -3,7 +3,8 @@
 Every ``/api/`` response carries ``X-MBX-USED-WEIGHT-1M``; weights are the venue's (ping 1,
 time 1, exchangeInfo 20, aggTrades 4); over the limit: 429 then 418 with ``Retry-After`` and
 ``{"code":-1003,...}``. Errors use the venue's JSON ``{"code":-1121,"msg":"Invalid symbol."}``
-with HTTP 400. Timestamps may be sent in ms or µs, as on the venue. ``limit`` above 1000 is
+with HTTP 400. Timestamps may be sent in ms or µs, as on the venue; the header
+``X-MBX-TIME-UNIT: MICROSECOND`` makes the response's times µs. ``limit`` above 1000 is
 served as 1000. ``fromId`` together with ``startTime``/``endTime`` is refused (-1128).
 Fault knobs: every response ``delay_s`` late; the first ``fail_first`` requests and every
 ``fail_every``-th fail with ``fail_status`` and ``{"code":-1001,...}``.
@@ -67,6 +68,16 @@ def _ms(query: Any, name: str) -> int | None:
     if value is not None and value >= 10 ** 14:   # microseconds, as the venue accepts
         value //= 1000
     return value
+
+
+def _micro(request: web.Request) -> bool:
+    unit = request.headers.get("X-MBX-TIME-UNIT")
+    if unit is None or unit.upper() == "MILLISECOND":
+        return False
+    if unit.upper() == "MICROSECOND":
+        return True
+    raise ApiError(-1100, "Illegal characters found in parameter 'X-MBX-TIME-UNIT'; legal "
+                          "range is 'MILLISECOND, MICROSECOND'.")
 
 
 def _check_params(query: Any, allowed: set[str]) -> None:
@@ -140,14 +151,15 @@ class RestApi:
             verdict.used)
         return resp
 
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
+    def _now_ms(self, request: web.Request) -> int:
+        """The server time in the request's time unit (ms, or µs with X-MBX-TIME-UNIT)."""
+        return int(self.clock() * (1e6 if _micro(request) else 1000))
 
     async def ping(self, request: web.Request) -> web.Response:
         return json_response({})
 
     async def time(self, request: web.Request) -> web.Response:
-        return json_response({"serverTime": self._now_ms()})
+        return json_response({"serverTime": self._now_ms(request)})
 
     def _symbols(self, query: Any) -> list[str] | None:
         if "symbol" in query and "symbols" in query:
@@ -181,7 +193,7 @@ class RestApi:
                 raise ApiError(-1128, "Combination of optional parameters invalid.")
             if status not in ("TRADING", "HALT", "BREAK"):
                 raise ApiError(-1122, "Invalid symbolStatus.")
-        return json_response(self.info.body(symbols, status, self._now_ms()))
+        return json_response(self.info.body(symbols, status, self._now_ms(request)))
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         q = request.query
@@ -204,4 +216,5 @@ class RestApi:
             raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal "
                                   f"range is '1-{MAX_LIMIT}'.")
         rows = tape.query(self.clock(), from_id, start, end, min(limit, MAX_LIMIT))
-        return json_response([t.rest_row() for t in rows])
+        micro = _micro(request)
+        return json_response([t.rest_row(micro) for t in rows])

@@ -1,6 +1,7 @@
 """The stream server: raw ``/ws/<stream>`` and combined ``/stream?streams=a/b``.
 
-Combined connections get ``{"stream": "<name>", "data": <payload>}``; raw ones the payload.
+Combined connections get ``{"stream": "<name>", "data": <payload>}``; raw ones the payload;
+``?timeUnit=MICROSECOND`` makes times µs.
 Limits as on the venue: at most ``max_messages_per_s`` incoming frames per second (pings,
 pongs and control messages count; exceeding closes the connection with 1008), at most
 ``max_streams`` streams per connection, ``attempts_per_5min`` connection attempts per IP
@@ -46,6 +47,7 @@ class StreamConnection:
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.sent = 0
         self.pings_sent = 0
+        self.micro = False         # timeUnit=MICROSECOND: times in µs
         self.closing = False
         self.writer_done = False
 
@@ -68,10 +70,13 @@ class StreamConnection:
         self.queue.put_nowait(frame)
 
     def send_data(self, stream: str, raw: str, wrapped: str) -> None:
+        """One data frame (``raw`` payload or ``wrapped`` for combined connections)."""
         if stream in self.subs.streams and not self.stalled():
             self.enqueue(wrapped if self.subs.combined else raw)
 
     def send_event(self, stream: str, payload: dict) -> None:
+        if self.micro and "E" in payload:
+            payload = {**payload, "E": payload["E"] * 1000}
         raw = json.dumps(payload, separators=(",", ":"))
         self.enqueue(json.dumps({"stream": stream, "data": payload}, separators=(",", ":"))
                      if self.subs.combined else raw)
@@ -175,6 +180,7 @@ class StreamServer:
         return [c for c in self.connections if stream in c.subs.streams]
 
     async def raw(self, request: web.Request) -> web.StreamResponse:
+        # /ws/<stream>: one stream in the path (or none: SUBSCRIBE later)
         stream = request.match_info.get("stream")
         return await self._serve(request, [stream] if stream else [], combined=False)
 
@@ -197,11 +203,16 @@ class StreamServer:
             return web.Response(status=400, text=control.error(
                 2, f"Invalid request: too many streams; a connection may listen to at most "
                    f"{self.settings.max_streams} streams"), content_type="application/json")
+        unit = request.query.get("timeUnit")
+        if unit is not None and unit.upper() not in ("MICROSECOND", "MILLISECOND"):
+            return web.Response(status=400, text=control.error(
+                2, f"Invalid request: invalid timeUnit {unit}"), content_type="application/json")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 16)
         await ws.prepare(request)
         subs = control.Subscriptions(combined, self.settings.max_streams,
                                      dict.fromkeys(streams))
         conn = StreamConnection(ws, request, subs, self.settings, self.mono)
+        conn.micro = unit is not None and unit.upper() == "MICROSECOND"
         self.connections.add(conn)
         self.accepted += 1
         tasks = [asyncio.create_task(conn.write_frames()), asyncio.create_task(conn.keepalive())]

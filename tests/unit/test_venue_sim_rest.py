@@ -155,3 +155,18 @@ async def test_status_schedule_lists_breaks_and_unlists(data: list[Path]) -> Non
         assert await statuses() == {"EVXBTC": "BREAK", "XRPETH": "TRADING"}
         status, _, _ = await get(s, f"{sim.rest_url}/api/v3/aggTrades?symbol=XRPETH")
         assert status == 200
+
+
+async def test_microsecond_time_unit_header(data: list[Path]) -> None:
+    """X-MBX-TIME-UNIT: MICROSECOND makes the response's times µs; a bad unit is refused."""
+    clock = ManualClock(1_700_000_000.0)
+    async with running(data, clock=clock) as sim, aiohttp.ClientSession() as s:
+        clock.advance(100)
+        micro = {"X-MBX-TIME-UNIT": "MICROSECOND"}
+        async with s.get(f"{sim.rest_url}/api/v3/time", headers=micro) as r:
+            assert (await r.json())["serverTime"] == 1_700_000_100_000_000
+        url = f"{sim.rest_url}/api/v3/aggTrades?symbol=EVXBTC&fromId=1&limit=1"
+        async with s.get(url, headers=micro) as r:
+            assert (await r.json())[0]["T"] == int(T0 * 1e6)
+        async with s.get(url, headers={"X-MBX-TIME-UNIT": "NANO"}) as r:
+            assert r.status == 400 and (await r.json())["code"] == -1100

@@ -180,3 +180,18 @@ async def test_bad_urls_and_connection_attempt_limit(data: list[Path]) -> None:
             await s.ws_connect(f"{sim.ws_url}/ws")
         assert limited.value.status == 429
         await ok.close()
+
+
+async def test_microsecond_time_unit_stream(data: list[Path]) -> None:
+    """?timeUnit=MICROSECOND gives T and E in µs on that connection only."""
+    clock = ManualClock()
+    sc = Scenario(market=MarketSettings(start_delay_s=1.0))
+    async with running(data, sc, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade?timeUnit=MICROSECOND") as us, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade") as ms:
+        await async_wait_for(lambda: len(sim.streams.connections) == 2, message="connections")
+        clock.advance(1)
+        sim.publisher.poke()
+        a, b = await recv_json(us), await recv_json(ms)
+    assert a["a"] == b["a"] == 1 and a["T"] == b["T"] * 1000 == int(T0 * 1e6)
+    assert a["E"] == b["E"] * 1000
