@@ -77,43 +77,49 @@ def _range(text: str, flag: str) -> tuple[int, int]:
         raise scenario_mod.ScenarioError(f"{flag} {text!r}: expected A-B (ids)") from None
 
 
+SETTING_FLAGS = (("speed", "market", "speed"), ("skip", "market", "skip_s"),
+                 ("first_id", "market", "first_id"), ("start_delay", "market", "start_delay_s"),
+                 ("max_connection_age", "ws", "max_connection_age_s"),
+                 ("ping_interval", "ws", "ping_interval_s"),
+                 ("pong_timeout", "ws", "pong_timeout_s"), ("rest_delay", "rest", "delay_s"),
+                 ("rest_fail", "rest", "fail_first"), ("weight_limit", "rest", "weight_limit"),
+                 ("ban_after", "rest", "ban_after"), ("ban_seconds", "rest", "ban_s"))
+
+
 def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
     """The scenario file (if any) with the flags applied on top."""
     sc = scenario_mod.load(args.scenario) if args.scenario else scenario_mod.Scenario()
-    for attr, section, key in (("speed", sc.market, "speed"), ("skip", sc.market, "skip_s"),
-                               ("first_id", sc.market, "first_id"),
-                               ("start_delay", sc.market, "start_delay_s"),
-                               ("max_connection_age", sc.ws, "max_connection_age_s"),
-                               ("ping_interval", sc.ws, "ping_interval_s"),
-                               ("pong_timeout", sc.ws, "pong_timeout_s"),
-                               ("rest_delay", sc.rest, "delay_s"),
-                               ("rest_fail", sc.rest, "fail_first"),
-                               ("weight_limit", sc.rest, "weight_limit"),
-                               ("ban_after", sc.rest, "ban_after"),
-                               ("ban_seconds", sc.rest, "ban_s")):
+    for attr, section, key in SETTING_FLAGS:
         value = getattr(args, attr)
         if value is not None:
-            setattr(section, key, value)
+            setattr(getattr(sc, section), key, value)
     if args.rebase_now:
         sc.market.rebase = True
     if sc.market.speed <= 0:
         raise scenario_mod.ScenarioError("--speed: must be > 0")
     for text in args.status:
-        sym, _, rest = text.partition("=")
-        status, _, at = rest.partition("@")
-        try:
-            change = StatusChange(sym, status, float(at) if at else 0.0)
-        except ValueError:
-            raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]"
-                                             ) from None
-        if not sym or not status:
-            raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]")
-        if at:
-            sc.status_changes.append(change)
-        else:
-            sc.status[sym] = status
-    faults = sc.faults
-    faults += [StreamFault("drop", i) for i in args.drop_after]
+        _status_flag(sc, text)
+    sc.faults += _fault_flags(args)
+    return sc
+
+
+def _status_flag(sc: scenario_mod.Scenario, text: str) -> None:
+    sym, _, rest = text.partition("=")
+    status, _, at = rest.partition("@")
+    try:
+        change = StatusChange(sym, status, float(at) if at else 0.0)
+    except ValueError:
+        change = None
+    if change is None or not sym or not status:
+        raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]")
+    if at:
+        sc.status_changes.append(change)
+    else:
+        sc.status[sym] = status
+
+
+def _fault_flags(args: argparse.Namespace) -> list[StreamFault]:
+    faults = [StreamFault("drop", i) for i in args.drop_after]
     faults += [StreamFault("bad_json", i) for i in args.bad_json_at]
     faults += [StreamFault("shutdown", i) for i in args.shutdown_at]
     for kind, values, flag in (("skip", args.skip_ids, "--skip-ids"),
@@ -131,7 +137,7 @@ def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
             faults.append(StreamFault("stall", int(at), seconds=float(secs or 0)))
         except ValueError:
             raise scenario_mod.ScenarioError(f"--stall-at {text!r}: expected ID[:S]") from None
-    return sc
+    return faults
 
 
 def data_files(args: argparse.Namespace) -> list[str]:

@@ -19,7 +19,7 @@ past them (the trades stay available over REST):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hope.venue_sim.market import AggTrade
@@ -58,8 +58,10 @@ Action = tuple[str, object]
 class StreamFaults:
     """Turns each published trade into the frames and actions the faults call for."""
 
-    def __init__(self, faults: Iterable[StreamFault] = ()) -> None:
+    def __init__(self, faults: Iterable[StreamFault] = (),
+                 log: Callable[[str], None] = lambda line: None) -> None:
         self.faults = list(faults)
+        self.log = log
         self._held: dict[str, list[AggTrade]] = {}
         self.fired: list[tuple[str, str, int]] = []   # (kind, symbol, id): for logs and tests
 
@@ -95,4 +97,7 @@ class StreamFaults:
             else:
                 continue
             self.fired.append((kind, symbol, trade.a))
+            if trade.a == f.from_id:
+                self.log(f"fault {kind} on {symbol} at id {trade.a}"
+                         + (f"..{f.last}" if f.last != f.from_id else ""))
         return before + sends + after

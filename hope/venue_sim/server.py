@@ -90,8 +90,8 @@ class VenueSim:
             raise VenueSimError(str(exc)) from None
         self.info = info
         self.rest = RestApi(self.market, info, sc.rest, clock=self.clock)
-        self.streams = StreamServer(sc.ws)
-        self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults),
+        self.streams = StreamServer(sc.ws, log=self.log)
+        self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults, self.log),
                                    sc.ws.shutdown_grace_s, listed=info.listed)
         app = web.Application()
         self.rest.add_routes(app)

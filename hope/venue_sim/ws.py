@@ -163,8 +163,10 @@ class StreamConnection:
 class StreamServer:
     """Accepts connections and routes published frames to the subscribed ones."""
 
-    def __init__(self, settings: WsSettings, mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: WsSettings, mono: Callable[[], float] = time.monotonic,
+                 log: Callable[[str], None] = lambda line: None) -> None:
         self.settings = settings
+        self.log = log
         self.mono = mono
         self.connections: set[StreamConnection] = set()
         self.attempts = AttemptRate(settings.attempts_per_5min, 300.0, clock=mono)
@@ -215,6 +217,8 @@ class StreamServer:
         conn.micro = unit is not None and unit.upper() == "MICROSECOND"
         self.connections.add(conn)
         self.accepted += 1
+        number = self.accepted
+        self.log(f"connection {number} from {conn.peer}: {request.path_qs[:120]}")
         tasks = [asyncio.create_task(conn.write_frames()), asyncio.create_task(conn.keepalive())]
         try:
             await self._read(conn)
@@ -228,6 +232,7 @@ class StreamServer:
             if not ws.closed:
                 with contextlib.suppress(Exception):
                     await ws.close()
+            self.log(f"connection {number} closed ({ws.close_code}), {conn.sent} frames sent")
         return ws
 
     async def _read(self, conn: StreamConnection) -> None:
