@@ -57,6 +57,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID")
     g.add_argument("--shutdown-at", type=int, action="append", default=[], metavar="ID",
                    help="send serverShutdown after trade ID, then close")
+    g.add_argument("--outage-at", action="append", default=[], metavar="ID:S",
+                   help="after trade ID the venue is unreachable for S seconds (503s)")
     g.add_argument("--max-connection-age", type=float, metavar="S", help='the "24 h"')
     g.add_argument("--ping-interval", type=float, metavar="S")
     g.add_argument("--pong-timeout", type=float, metavar="S")
@@ -131,12 +133,15 @@ def _fault_flags(args: argparse.Namespace) -> list[StreamFault]:
                 faults.append(StreamFault(kind, lo, hi))
             except ValueError as exc:
                 raise scenario_mod.ScenarioError(f"{flag} {text!r}: {exc}") from None
-    for text in args.stall_at:
-        at, _, secs = text.partition(":")
-        try:
-            faults.append(StreamFault("stall", int(at), seconds=float(secs or 0)))
-        except ValueError:
-            raise scenario_mod.ScenarioError(f"--stall-at {text!r}: expected ID[:S]") from None
+    for kind, values, flag in (("stall", args.stall_at, "--stall-at ID[:S]"),
+                               ("outage", args.outage_at, "--outage-at ID:S")):
+        for text in values:
+            at, _, secs = text.partition(":")
+            try:
+                faults.append(StreamFault(kind, int(at), seconds=float(secs or 0)))
+            except ValueError as exc:
+                raise scenario_mod.ScenarioError(f"{flag.split()[0]} {text!r}: expected "
+                                                 f"{flag.split()[1]} ({exc})") from None
     return faults
 
 

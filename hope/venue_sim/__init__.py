@@ -10,6 +10,7 @@ One module per concern:
   :mod:`~hope.venue_sim.exchange_info`: symbols, filters, ``rateLimits``;
 - :mod:`~hope.venue_sim.limits`: request weight, 429/418, message and connection rates;
 - :mod:`~hope.venue_sim.faults` and :mod:`~hope.venue_sim.scenario`: fault knobs, settings;
+- :mod:`~hope.venue_sim.admin`: its own ``/sim/v1`` endpoints (status, faults on demand);
 - :mod:`~hope.venue_sim.server`: the lifecycle (setup/start/stop/kill);
 - :mod:`~hope.venue_sim.testing`: helpers for tests that run the stand-in.
 """

@@ -105,12 +105,16 @@ class Publisher:
                 conn.stall(float(arg))  # type: ignore[arg-type]
         elif action == "drop":
             for conn in conns:
-                self._keep(conn.drop())
+                self.keep(conn.drop())
         elif action == "shutdown":
-            self._keep(asyncio.get_running_loop().create_task(
+            self.keep(asyncio.get_running_loop().create_task(
                 self.streams.shutdown_all(self.shutdown_grace_s)))
+        elif action == "outage":
+            for task in self.streams.begin_outage(float(arg)):  # type: ignore[arg-type]
+                self.keep(task)
 
-    def _keep(self, task: asyncio.Task) -> None:
+    def keep(self, task: asyncio.Task) -> None:
+        """Hold a background task (drops, shutdowns) until it ends; ``stop`` cancels them."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

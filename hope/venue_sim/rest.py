@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from hope.venue_sim.exchange_info import ExchangeInfo
+from hope.venue_sim.faults import Outage
 from hope.venue_sim.limits import WeightLimiter
 from hope.venue_sim.market import Market
 from hope.venue_sim.scenario import RestSettings
@@ -91,8 +92,9 @@ class RestApi:
     """The REST side of the stand-in; ``counts`` says how often each path was called."""
 
     def __init__(self, market: Market, info: ExchangeInfo, settings: RestSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, outage: Outage | None = None) -> None:
         self.market = market
+        self.outage = outage or Outage()
         self.info = info
         self.settings = settings
         self.clock = clock
@@ -118,6 +120,9 @@ class RestApi:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
+        if self.outage.active():
+            self.refused[503] += 1
+            return web.Response(status=503, text="venue unavailable")
         self.requests += 1
         self.counts[request.path] += 1
         if self.settings.delay_s > 0:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from hope.venue_sim import control
+from hope.venue_sim.faults import Outage
 from hope.venue_sim.limits import AttemptRate, MessageRate
 from hope.venue_sim.scenario import WsSettings
 
@@ -164,9 +165,11 @@ class StreamServer:
     """Accepts connections and routes published frames to the subscribed ones."""
 
     def __init__(self, settings: WsSettings, mono: Callable[[], float] = time.monotonic,
-                 log: Callable[[str], None] = lambda line: None) -> None:
+                 log: Callable[[str], None] = lambda line: None,
+                 outage: Outage | None = None) -> None:
         self.settings = settings
         self.log = log
+        self.outage = outage or Outage(mono)
         self.mono = mono
         self.connections: set[StreamConnection] = set()
         self.attempts = AttemptRate(settings.attempts_per_5min, 300.0, clock=mono)
@@ -190,8 +193,16 @@ class StreamServer:
         names = [n for n in request.query.get("streams", "").split("/") if n]
         return await self._serve(request, names, combined=True)
 
+    def begin_outage(self, seconds: float) -> list[asyncio.Task]:
+        """Refuse new connections (503) for ``seconds``; cut every connection once what is
+        already queued is sent (the tasks doing so are returned for the caller to hold)."""
+        self.outage.start(seconds)
+        return [conn.drop() for conn in list(self.connections)]
+
     async def _serve(self, request: web.Request, streams: list[str],
                      combined: bool) -> web.StreamResponse:
+        if self.outage.active():
+            return web.Response(status=503, text="venue unavailable")
         if not self.attempts.allow(request.remote or "?"):
             return web.Response(status=429, text=control.error(
                 -1034, "Too many connection attempts from IP; current limit is "

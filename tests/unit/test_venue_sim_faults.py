@@ -158,3 +158,24 @@ async def test_unlisted_symbol_sends_no_frames(data: list[Path]) -> None:
         got, end = await frames(sim, clock, ws, 10)
         assert got == [] and end is None and sim.publisher.published["EVXBTC"] == 10
         await ws.close()
+
+
+async def test_outage_cuts_everything_then_the_venue_returns(data: list[Path]) -> None:
+    """outage: connections aborted, new ones and REST get 503 for its length, then all is back."""
+    clock = ManualClock()
+    async with running(data, scenario(StreamFault("outage", 5, seconds=0.4)),
+                       clock=clock) as sim, aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(f"{sim.ws_url}/stream?streams={STREAM}")
+        got, end = await frames(sim, clock, ws, 8)
+        assert got == [1, 2, 3, 4, 5] and end in ("CLOSED", "ERROR", "CLOSE")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await s.ws_connect(f"{sim.ws_url}/stream?streams={STREAM}")
+        assert refused.value.status == 503
+        rest = f"{sim.rest_url}/api/v3/aggTrades?symbol=EVXBTC&fromId=6&limit=3"
+        async with s.get(rest) as r:
+            assert r.status == 503
+        await async_wait_for(lambda: not sim.streams.outage.active(), 5, message="outage over")
+        async with s.get(rest) as r:
+            assert r.status == 200 and [row["a"] for row in await r.json()] == [6, 7, 8]
+        again = await s.ws_connect(f"{sim.ws_url}/stream?streams={STREAM}")
+        await again.close()
