@@ -249,11 +249,13 @@ class StreamServer:
     async def _read(self, conn: StreamConnection) -> None:
         rate = MessageRate(self.settings.max_messages_per_s, 1.0, clock=self.mono)
         ws = conn.ws
-        while not conn.closing:
+        while True:
             msg = await ws.receive()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                             WSMsgType.ERROR):
                 return
+            if conn.closing:
+                continue        # being cut or closed: what is queued still goes out
             if not rate.allow():
                 self.closed_for_rate += 1
                 await conn.close(1008, "Too many messages")
