@@ -36,6 +36,13 @@ class AggTrade(NamedTuple):
     T: int          # trade time, ms
     m: bool         # is the buyer the maker (the taker sold)
 
+    def trade_json(self, symbol: str, event_ms: int, micro: bool = False) -> str:
+        """The ``<symbol>@trade`` payload (trade id ``t`` = the aggregate id)."""
+        scale = 1000 if micro else 1
+        return (f'{{"e":"trade","E":{event_ms * scale},"s":"{symbol}","t":{self.a},'
+                f'"p":"{self.p}","q":"{self.q}","T":{self.T * scale},'
+                f'"m":{"true" if self.m else "false"},"M":true}}')
+
     def rest_row(self, micro: bool = False) -> dict:
         """The row of ``GET /api/v3/aggTrades``: the stream's fields less ``e``, ``E``, ``s``."""
         return {"a": self.a, "p": self.p, "q": self.q, "f": self.a, "l": self.a,

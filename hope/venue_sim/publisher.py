@@ -1,5 +1,6 @@
 """Publishes each symbol's trades when their time comes, through the fault knobs, to the
-connections carrying ``<symbol>@aggTrade``."""
+connections carrying ``<symbol>@aggTrade`` or ``<symbol>@trade`` (one recorded row is one trade
+and one aggregate trade: ``t == a``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ MAX_BATCH = 2000       # trades published before yielding to the event loop
 MAX_SLEEP = 0.5        # the loop wakes at least this often (new connections, stop)
 
 
-def stream_name(symbol: str) -> str:
-    return f"{symbol.lower()}@aggTrade"
+# the market streams served, each with its payload builder; a trade goes to both
+PAYLOADS: tuple[tuple[str, Callable[[AggTrade, str, int, bool], str]], ...] = (
+    ("aggTrade", AggTrade.stream_json), ("trade", AggTrade.trade_json))
+Target = tuple[str, list[StreamConnection], Callable[[AggTrade, str, int, bool], str]]
 
 
 def _dues(tape: SymbolTape, sym: str, start: int, end: int) -> Iterator[tuple[float, str, int]]:
@@ -69,35 +72,47 @@ class Publisher:
                 runs.append(_dues(tape, sym, start, end))
         if not runs:
             return 0
-        conns: dict[str, list[StreamConnection]] = {}
+        targets: dict[str, list[Target]] = {}
         count = 0
         for _, sym, i in heapq.merge(*runs):
             tape = self.market.tapes[sym]
-            stream = stream_name(sym)
-            if stream not in conns:
-                conns[stream] = self.streams.carrying(stream) if self.listed(sym) else []
+            if sym not in targets:
+                targets[sym] = self._targets(sym)
             self.published[sym] = i + 1
             for action, arg in self.faults.plan(sym, tape.trades[i]):
-                self._act(action, arg, sym, stream, tape.event_ms(now), conns[stream])
+                self._act(action, arg, sym, tape.event_ms(now), targets[sym])
             count += 1
             if count >= MAX_BATCH:
                 break
         return count
 
-    def _act(self, action: str, arg: object, sym: str, stream: str, event_ms: int,
-             conns: list[StreamConnection]) -> None:
+    def _targets(self, sym: str) -> list[Target]:
+        """The symbol's streams that have listeners: (name, connections, payload builder)."""
+        if not self.listed(sym):
+            return []
+        out = []
+        for kind, build in PAYLOADS:
+            name = f"{sym.lower()}@{kind}"
+            conns = self.streams.carrying(name)
+            if conns:
+                out.append((name, conns, build))
+        return out
+
+    def _act(self, action: str, arg: object, sym: str, event_ms: int,
+             targets: list[Target]) -> None:
         if action == "send":
-            if not conns:
-                return
             assert isinstance(arg, AggTrade)
-            frames: dict[bool, tuple[str, str]] = {}
-            for conn in conns:
-                if conn.micro not in frames:
-                    raw = arg.stream_json(sym, event_ms, conn.micro)
-                    frames[conn.micro] = raw, f'{{"stream":"{stream}","data":{raw}}}'
-                conn.send_data(stream, *frames[conn.micro])
+            for stream, conns, build in targets:
+                frames: dict[bool, tuple[str, str]] = {}
+                for conn in conns:
+                    if conn.micro not in frames:
+                        raw = build(arg, sym, event_ms, conn.micro)
+                        frames[conn.micro] = raw, f'{{"stream":"{stream}","data":{raw}}}'
+                    conn.send_data(stream, *frames[conn.micro])
             self.frames[sym] += 1
-        elif action == "bad_json":
+            return
+        conns = list(dict.fromkeys(c for _, cs, _ in targets for c in cs))
+        if action == "bad_json":
             for conn in conns:
                 conn.enqueue(BAD_JSON)
         elif action == "stall":

@@ -195,3 +195,19 @@ async def test_microsecond_time_unit_stream(data: list[Path]) -> None:
         a, b = await recv_json(us), await recv_json(ms)
     assert a["a"] == b["a"] == 1 and a["T"] == b["T"] * 1000 == int(T0 * 1e6)
     assert a["E"] == b["E"] * 1000
+
+
+async def test_trade_stream_carries_the_same_trades(data: list[Path]) -> None:
+    """<symbol>@trade sends the documented trade payload (t = the aggregate id) beside aggTrade."""
+    clock = ManualClock()
+    sc = Scenario(market=MarketSettings(start_delay_s=1.0))
+    async with running(data, sc, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/stream?streams=evxbtc@trade/evxbtc@aggTrade") as ws:
+        await async_wait_for(lambda: sim.streams.connections, message="connection")
+        clock.advance(1)
+        sim.publisher.poke()
+        got = {m["stream"]: m["data"] for m in [await recv_json(ws), await recv_json(ws)]}
+    trade, agg = got["evxbtc@trade"], got["evxbtc@aggTrade"]
+    assert set(trade) == {"e", "E", "s", "t", "p", "q", "T", "m", "M"} and trade["e"] == "trade"
+    assert (trade["t"], trade["p"], trade["q"], trade["T"], trade["m"]) == (
+        agg["a"], agg["p"], agg["q"], agg["T"], agg["m"])
