@@ -31,15 +31,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="run a stand-in Binance spot exchange on 127.0.0.1")
     p.add_argument("--data", nargs="+", metavar="FILE",
                    help="recorded trade files or a tape (default: data/*.csv.gz)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: any free port")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port)")
     p.add_argument("--port-file", metavar="PATH", help="write the bound port here")
     p.add_argument("--scenario", metavar="FILE", help="TOML scenario (settings and faults)")
-    p.add_argument("--speed", type=float, help="market time runs X times the wall clock")
+    p.add_argument("--speed", type=float, metavar="X",
+                   help="market time runs X times the wall clock (default 1)")
     p.add_argument("--rebase-now", action="store_true",
                    help="timestamps = wall time of publication (default: as recorded)")
     p.add_argument("--skip", type=float, metavar="S",
                    help="the first S market seconds of each symbol are history (REST only)")
-    p.add_argument("--first-id", type=int, help="first aggregate trade id per symbol")
+    p.add_argument("--first-id", type=int, metavar="N",
+                   help="first aggregate trade id per symbol (default 1)")
     p.add_argument("--status", action="append", default=[], metavar="SYMBOL=STATUS[@S]",
                    help="a symbol's status (TRADING, BREAK, HALT, UNLISTED...), at start or "
                         "S seconds after")
@@ -50,24 +53,29 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="abort connections after sending trade ID")
     g.add_argument("--skip-ids", action="append", default=[], metavar="A-B",
                    help="never send trades A..B on the stream")
-    g.add_argument("--duplicate-ids", action="append", default=[], metavar="A-B")
-    g.add_argument("--reorder-ids", action="append", default=[], metavar="A-B")
+    g.add_argument("--duplicate-ids", action="append", default=[], metavar="A-B",
+                   help="send trades A..B twice")
+    g.add_argument("--reorder-ids", action="append", default=[], metavar="A-B",
+                   help="send trades A..B in reverse order")
     g.add_argument("--stall-at", action="append", default=[], metavar="ID[:S]",
                    help="no data from trade ID on for S seconds (0: for good); pings go on")
-    g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID")
+    g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID",
+                   help="a malformed frame just before trade ID")
     g.add_argument("--shutdown-at", type=int, action="append", default=[], metavar="ID",
                    help="send serverShutdown after trade ID, then close")
     g.add_argument("--outage-at", action="append", default=[], metavar="ID:S",
                    help="after trade ID the venue is unreachable for S seconds (503s)")
     g.add_argument("--max-connection-age", type=float, metavar="S", help='the "24 h"')
-    g.add_argument("--ping-interval", type=float, metavar="S")
-    g.add_argument("--pong-timeout", type=float, metavar="S")
+    g.add_argument("--ping-interval", type=float, metavar="S", help="server pings (default 20)")
+    g.add_argument("--pong-timeout", type=float, metavar="S",
+                   help="close without a pong for S (default 60)")
     g.add_argument("--rest-delay", type=float, metavar="S", help="every REST reply S late")
     g.add_argument("--rest-fail", type=int, metavar="N", help="the first N REST requests 503")
     g.add_argument("--weight-limit", type=int, metavar="N", help="request weight per minute")
     g.add_argument("--ban-after", type=int, metavar="N",
                    help="requests after a 429 (same minute) before the 418 ban")
-    g.add_argument("--ban-seconds", type=float, metavar="S")
+    g.add_argument("--ban-seconds", type=float, metavar="S",
+                   help="length of the first 418 ban (default 120, doubling)")
     p.set_defaults(func=run)
 
 
