@@ -221,12 +221,18 @@ class StreamServer:
             return web.Response(status=400, text=control.error(
                 2, f"Invalid request: invalid timeUnit {unit}"), content_type="application/json")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 16)
-        await ws.prepare(request)
         subs = control.Subscriptions(combined, self.settings.max_streams,
                                      dict.fromkeys(streams))
         conn = StreamConnection(ws, request, subs, self.settings, self.mono)
         conn.micro = unit is not None and unit.upper() == "MICROSECOND"
+        # subscribed from the moment of accepting: a trade published while the handshake's
+        # answer is on its way is queued, not missed
         self.connections.add(conn)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.connections.discard(conn)
+            raise
         self.accepted += 1
         number = self.accepted
         self.log(f"connection {number} from {conn.peer}: {request.path_qs[:120]}")
