@@ -47,11 +47,12 @@ def test_nesting_within_the_bound_still_decodes_structurally():
 
 
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1])
-def test_integers_outside_64_bit_signed_are_refused(value):
+@pytest.mark.parametrize("verify_id", [True, False])
+def test_integers_outside_64_bit_signed_are_refused(value, verify_id):
     """Integers MessagePack can carry but int64 cannot hold are refused, naming the field."""
     body = _frame_with(msgspec.msgpack.encode(value))
     with pytest.raises(DecodeError, match="64-bit") as info:
-        codec.decode(body, verify_id=False)
+        codec.decode(body, verify_id=verify_id)
     assert info.value.where == "payload.deep"
 
 
@@ -73,6 +74,13 @@ def test_symbols_outside_the_alphabet_are_refused(symbol):
     with pytest.raises(EnvelopeError, match="A-Z 0-9") as info:
         new_event("SIGNAL", {**SIGNAL, "symbol": symbol}, source="scanner")
     assert info.value.where == "payload.symbol"
+
+
+def test_long_digit_strings_and_bracket_text_are_no_false_refusals():
+    """Text that merely looks like a big integer or deep nesting (inside strings) passes."""
+    env = new_event("SIGNAL", {**SIGNAL, "note": "1" * 40, "brackets": "[" * 100},
+                    source="scanner")
+    assert codec.decode(codec.encode(env)) == env
 
 
 def test_decode_obj_refuses_deep_bodies():
