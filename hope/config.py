@@ -80,9 +80,6 @@ class Config:
         except KeyError:
             raise AttributeError(name) from None
 
-    def section(self, name: str) -> Any:
-        return self.sections[name]
-
     def hash(self, *names: str) -> str:
         """A short stable hash of the named sections (all when none): goes into DECISIONs."""
         chosen = {n: dataclasses.asdict(self.sections[n]) for n in (names or sorted(self.sections))}

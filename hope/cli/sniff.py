@@ -3,6 +3,7 @@
 Wire: a plain SUB socket on the XPUB endpoint, subscribed to each prefix (all when none); every
 message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the envelope plus
 ``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
+Ctrl-C (SIGINT) ends it with exit status 0.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{time.strftime('%H:%M:%S')} {line or 'no events'}", flush=True)
                 rates.clear()
                 last_report = time.monotonic()
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a watcher stops watching: not a failure
     finally:
         sock.close()
         ctx.term()
