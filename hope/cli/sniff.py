@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     for prefix in args.prefixes or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     sock.connect(xpub)
+    print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     shown, rates, last_report = 0, Counter(), time.monotonic()
     last_message = time.monotonic()
     try:
