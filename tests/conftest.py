@@ -18,6 +18,24 @@ settings.register_profile("dev", deadline=None, max_examples=50)
 settings.load_profile("ci")
 
 
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: a forgotten pytestmark still counts
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests under tests/integration/ are ``integration``; ``perf`` tests run only when the
+    -m expression names them (another -m, e.g. "not integration", replaces the addopts one)."""
+    for item in items:
+        if INTEGRATION_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+    if "perf" in (config.option.markexpr or ""):
+        return
+    perf = [item for item in items if item.get_closest_marker("perf")]
+    if perf:
+        config.hook.pytest_deselected(items=perf)
+        items[:] = [item for item in items if not item.get_closest_marker("perf")]
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     path = short_tmpdir()
