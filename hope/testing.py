@@ -50,7 +50,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0,
-                         message: str = "condition") -> Any:
+                         message: str = "condition", interval: float = 0.01) -> Any:
+    """:func:`wait_for` for a coroutine: the loop runs between polls (``interval=0`` yields
+    one loop turn at a time, for tests that must act between two steps of a task)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -58,7 +60,7 @@ async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0,
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(interval)
 
 
 def make_config(state_dir: Path, overrides: dict[str, dict[str, Any]] | None = None,

@@ -19,6 +19,7 @@ from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import new_event
+from hope.testing import async_wait_for
 from tests.helpers import ev, make_state, writer
 
 
@@ -380,8 +381,7 @@ async def test_off_loop_sync_covers_what_was_written_before_it_began():
     for i in (1, 2):
         w.append(ev(i))
     task = asyncio.create_task(w.sync_off_loop())
-    while not fsync.entered.is_set():
-        await asyncio.sleep(0.001)
+    await async_wait_for(fsync.entered.is_set, interval=0.001, message="the fsync begun")
     w.append(ev(3))  # the loop is free while the thread fsyncs
     assert w.watermarks() == {}
     fsync.gate.set()
