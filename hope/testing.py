@@ -106,11 +106,19 @@ class Processes:
 
     def start(self, key: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
-        proc = subprocess.Popen([sys.executable, *argv], cwd=checkout(), env=self.env, stdout=log,
+        proc = subprocess.Popen([sys.executable, *argv], cwd=self._cwd(), env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[key] = proc
         return proc
+
+    def _cwd(self) -> Path:
+        """The checkout (services find data/ and hope.toml there); probes, which are modules
+        of the package, also run from an installed package, in the state dir."""
+        try:
+            return checkout()
+        except FileNotFoundError:
+            return self.state_dir
 
     def service(self, key: str, program: str, *args: str) -> subprocess.Popen:
         """Start ``program`` (its supervisord name; ``audit_writer`` means ``audit-writer``)."""
