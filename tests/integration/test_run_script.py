@@ -90,7 +90,8 @@ def tree() -> Iterator[Path]:
         yield dst
     finally:
         out = subprocess.run(["./scripts/stop"], cwd=dst, capture_output=True, text=True,
-                             timeout=120, stdin=subprocess.DEVNULL) if dst.exists() else None
+                             timeout=120, stdin=subprocess.DEVNULL) if (dst / "scripts" / "stop").exists() \
+            else None
         shutil.rmtree(root, ignore_errors=True)
         assert out is None or out.returncode == 0, out.stdout + out.stderr
 
