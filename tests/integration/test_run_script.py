@@ -89,9 +89,10 @@ def tree() -> Iterator[Path]:
         copy_tree(dst)
         yield dst
     finally:
-        out = subprocess.run(["./scripts/stop"], cwd=dst, capture_output=True, text=True,
-                             timeout=120, stdin=subprocess.DEVNULL) if (dst / "scripts" / "stop").exists() \
-            else None
+        out = None
+        if (dst / "scripts" / "stop").exists():
+            out = subprocess.run(["./scripts/stop"], cwd=dst, capture_output=True, text=True,
+                                 timeout=120, stdin=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
         assert out is None or out.returncode == 0, out.stdout + out.stderr
 
