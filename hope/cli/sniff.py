@@ -5,6 +5,7 @@ message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the
 ``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
 Whatever a sender put in a topic or a field, control and format characters (terminal escapes,
 bidi overrides) are printed escaped (``\x1b``), never raw: the bus is untrusted input.
+Ctrl-C (SIGINT) ends it with exit status 0.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     for prefix in args.prefixes or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     sock.connect(xpub)
+    print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     shown, rates, last_report = 0, Counter(), time.monotonic()
     last_message = time.monotonic()
     try:
@@ -130,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
                       flush=True)
                 rates.clear()
                 last_report = time.monotonic()
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a watcher stops watching: not a failure
     finally:
         sock.close()
         ctx.term()
