@@ -39,7 +39,7 @@ class BusProxy:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self.disconnects: dict[str, int] = {"xsub": 0, "xpub": 0}
-        self._monitors: list[zmq.Socket] = []
+        self._monitors: list[threading.Thread] = []
 
     def setup(self) -> None:
         self.config.state.ensure()
@@ -64,9 +64,10 @@ class BusProxy:
         self.thread.start()
         for name, sock in (("xsub", self.xsub), ("xpub", self.xpub)):
             mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-            self._monitors.append(mon)
-            threading.Thread(target=self._watch, args=(name, mon), name=f"monitor-{name}",
-                             daemon=True).start()
+            thread = threading.Thread(target=self._watch, args=(name, mon),
+                                      name=f"monitor-{name}", daemon=True)
+            self._monitors.append(thread)
+            thread.start()
         log.info("proxy_started", xsub=self.xsub_endpoint, xpub=self.xpub_endpoint,
                  pid=os.getpid())
 
@@ -84,14 +85,18 @@ class BusProxy:
     def _watch(self, name: str, mon: zmq.Socket) -> None:
         """Count peer disconnects: an oversized frame (ZMQ_MAXMSGSIZE) is one, a peer that
         exits is another; a rising count with no restarts in the registry is an attack."""
-        try:
-            while True:
+        try:  # the monitor socket lives and dies in this thread (zmq sockets are not shared)
+            while not self._stop.is_set():
+                if not mon.poll(100):
+                    continue
                 event = recv_monitor_message(mon)
                 if event["event"] == zmq.EVENT_DISCONNECTED:
                     self.disconnects[name] += 1
                     log.info("bus_peer_disconnected", socket=name, count=self.disconnects[name])
-        except (zmq.ContextTerminated, zmq.ZMQError):
-            pass  # stopping
+        except zmq.ZMQError:
+            pass  # the context is going away
+        finally:
+            mon.close(linger=0)
 
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive() and self.error is None
@@ -123,6 +128,8 @@ class BusProxy:
     def kill(self) -> None:
         try:
             self._stop.set()
+            for thread in self._monitors:  # they close their monitor sockets themselves
+                thread.join(timeout=1.0)
             if self.ctx is not None:
                 self.ctx.destroy(linger=0)
         except Exception:

@@ -467,5 +467,12 @@ def test_genuine_signals_still_trade_and_nothing_beyond_config(system):
     assert not [o for o in buys if o["symbol"] == "EVXBTC"]
 
 
+
+def test_proxy_stops_cleanly_with_its_socket_monitors(system):
+    """SIGTERM: the proxy (socket monitors included) exits 0 (last: the system is done)."""
+    assert (system.progress("proxy").get("disconnects") or {}).get("xsub", 0) >= 1
+    assert system.procs.stop("proxy", timeout=15) == 0
+
+
 if __name__ == "__main__":
     feed_main(sys.argv[1:])
