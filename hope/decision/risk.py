@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hope.decision.alpha import Committee, Rule, RuleContext
-from hope.decision.trading_state import ACTIVE, HALTED
 from hope.envelope import parse_timestamp
+from hope.trading.book import apply_buy
+from hope.trading.state import ACTIVE, HALTED
 
 DAY_S = 86400.0
 RATE_WINDOW_S = 60.0
@@ -120,15 +121,10 @@ class RiskState:
                 closes: Iterable[dict[str, Any]]) -> set[str]:
         """Replay audited DECISION/ORDER/CLOSE records; returns the ids of signals decided."""
         decided: set[str] = set()
-        from hope.execution.exchange import client_order_id  # the executor owns the id scheme
         for rec in decisions:
-            p = rec.get("payload") or {}
             if rec.get("causation_id"):
                 decided.add(rec["causation_id"])
-            if p.get("action") == "BUY" and isinstance(p.get("market_ts"), int | float):
-                self.record_buy(client_order_id(rec["event_id"]), p.get("symbol", "?"),
-                                p.get("quote", "?"), float(p.get("position_size", 0.0)),
-                                p["market_ts"])
+            apply_buy(self, rec["event_id"], rec.get("payload") or {})
         for rec in orders:
             self.on_order(rec.get("payload") or {})
         for rec in closes:

@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hope.clock import MarketClock
-from hope.decision.trading_state import ACTIVE, HALTED
 from hope.envelope import Envelope, utc_timestamp
 from hope.execution.breaker import CircuitBreaker, CircuitOpen
 from hope.execution.config import ExecutionConfig
@@ -36,10 +35,10 @@ from hope.execution.exchange import (
     ExchangeTimeout,
     Order,
     OrderRejected,
-    client_order_id,
-    close_order_id,
 )
 from hope.execution.positions import FLATTEN, ExecutorStore, Position, PositionManager
+from hope.trading.ids import client_order_id, close_order_id
+from hope.trading.state import ACTIVE, HALTED
 
 Publish = Callable[[str, dict[str, Any], Envelope | None, str | None], Awaitable[Envelope]]
 

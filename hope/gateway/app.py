@@ -22,7 +22,7 @@ from aiohttp import web
 
 from hope.audit.trace import trace
 from hope.clock import WallClock
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
+from hope.control.trading import COMMAND_STATE, set_trading_state
 from hope.envelope import Envelope, EnvelopeError
 from hope.execution.positions import ExecutorStore
 from hope.gateway.auth import check_bearer, token_id
@@ -31,6 +31,7 @@ from hope.gateway.ratelimit import BucketMap
 from hope.paths import StatePaths
 from hope.report import summarize
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
+from hope.trading.state import TradingStateStore
 
 log = logging.getLogger("hope.gateway")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -267,16 +268,17 @@ class GatewayApp:
         action = request.match_info["action"]
         if action not in COMMAND_STATE:
             return error(404, "unknown trading action", action, allowed=sorted(COMMAND_STATE))
-        store = TradingStateStore(self.state.trading_state)
-        old, new = store.load(), COMMAND_STATE[action]
-        await asyncio.to_thread(store.save, new, f"gateway POST /v1/trading/{action}")
-        try:
-            env = await self.publish("CONTROL", {"service": "*", "command": action}, None)
-        except Exception as exc:  # the file holds; services pick it up on their next reload
-            return error(503, "state written but CONTROL not published", type(exc).__name__,
-                         state=new, previous=old)
-        return web.json_response({"state": new, "previous": old, "event_id": env.event_id,
-                                  "correlation_id": env.correlation_id})
+        change = await set_trading_state(
+            TradingStateStore(self.state.trading_state), action,
+            f"gateway POST /v1/trading/{action}",
+            lambda payload: self.publish("CONTROL", payload, None))
+        if change.error is not None:  # the file holds; services pick it up on their next reload
+            return error(503, "state written but CONTROL not published",
+                         type(change.error).__name__, state=change.state,
+                         previous=change.previous)
+        env = change.published
+        return web.json_response({"state": change.state, "previous": change.previous,
+                                  "event_id": env.event_id, "correlation_id": env.correlation_id})
 
 
 def route_table(app: web.Application) -> set[tuple[str, str]]:

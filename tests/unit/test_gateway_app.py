@@ -10,11 +10,11 @@ import pytest
 
 from hope.audit.canonical import GENESIS, seal
 from hope.clock import ManualClock
-from hope.decision.trading_state import TradingStateStore
 from hope.envelope import EnvelopeError, new_event
 from hope.gateway.app import GatewayApp
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
+from hope.trading.state import TradingStateStore
 
 TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
