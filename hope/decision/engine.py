@@ -12,7 +12,8 @@ from typing import Any
 
 from hope.decision.alpha import AlphaCommittee, RuleContext, confidence
 from hope.decision.config import DecisionConfig
-from hope.decision.risk import RiskCommittee, RiskState
+from hope.decision.risk import RiskCommittee
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
 from hope.trading.book import apply_buy
 from hope.trading.symbols import quote_of

@@ -10,7 +10,7 @@ from typing import Any
 
 from hope.control.trading import TradingStateFollower
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
 from hope.report import iter_family
 from hope.trading.state import TradingStateStore, is_fresh_instance

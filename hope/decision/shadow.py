@@ -18,7 +18,7 @@ from hope.config import Config, ConfigError, load
 from hope.control.trading import TradingStateFollower
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
+from hope.decision.risk_state import RiskState
 from hope.decision.service import subscribe_risk_feeds
 from hope.envelope import Envelope
 from hope.report import iter_family

@@ -27,8 +27,8 @@ from hope.envelope import Envelope, EnvelopeError
 from hope.execution.positions import ExecutorStore
 from hope.gateway.auth import check_bearer, token_id
 from hope.gateway.config import NAME_RE, GatewayConfig
-from hope.gateway.ratelimit import BucketMap
 from hope.paths import StatePaths
+from hope.ratelimit import BucketMap
 from hope.report import summarize
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
 from hope.trading.state import TradingStateStore

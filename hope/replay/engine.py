@@ -22,7 +22,7 @@ from typing import Any
 from hope.clock import MarketClock
 from hope.config import Config
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope, new_event, parse_timestamp, utc_timestamp
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange

@@ -9,7 +9,7 @@ import pytest
 from hope.decision.alpha import Committee, Rule
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState, market_day
+from hope.decision.risk_state import RiskState, market_day
 from hope.envelope import new_event, utc_timestamp, validate_payload
 from hope.trading.ids import client_order_id
 
