@@ -109,6 +109,8 @@ async def setup(svc: Any) -> None:
             await publish_breaker()
         svc.log.info("reconciled with the exchange", resumed=report["resumed"],
                      dropped=report["dropped"], orphans=report["orphans"])
+        for alert in report["quarantined"]:  # evidence in quarantine/executor-ledger.bin
+            await svc.publish("ALERT", {"service": svc.name, **alert})
 
     def sync_both() -> None:
         store.sync()  # the ledger first: its intent precedes the venue's order

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from hope.audit.trace import trace
@@ -241,13 +242,14 @@ class GatewayApp:
             return error(503, "positions unreadable", store.load_error)
         positions = []
         for pos in store.positions.values():
-            item = {k: v for k, v in pos.__dict__.items() if k != "fill_env"}
+            item = msgspec.to_builtins(pos)
+            del item["fill_env"]
             last = self.last_price(pos.symbol)
             if last is not None:
                 item["last_price"] = last[0]
                 item["unrealized_pnl"] = pos.quantity * (last[0] - pos.entry_price) - pos.entry_fee
             positions.append(item)
-        pending = sum(1 for r in store.orders.values() if not r.get("done"))
+        pending = sum(1 for r in store.orders.values() if not r.done)
         await self._audit_read(request, 200)
         return web.json_response({"positions": positions, "count": len(positions),
                                   "orders_in_flight": pending, "file": str(store.path)})

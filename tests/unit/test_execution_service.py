@@ -7,6 +7,7 @@ import asyncio
 from hope.bus.memory import LocalBroker
 from hope.decision.service import setup as engine_setup
 from hope.envelope import new_event
+from hope.execution.records import PendingOrder
 from hope.execution.service import setup as executor_setup
 from hope.runtime import Service
 from hope.testing import async_wait_for, make_config, service_for_tests
@@ -108,8 +109,7 @@ async def test_restart_reconciles_and_publishes_missing_order(tmp_path):
                                "reasons": [], "position_size": 0.001, "config_hash": "c",
                                "market_ts": 2e9, "quote": "BTC", "targets": {}},
                   source="decision-engine")
-    store.orders["hope-" + d.event_id.removeprefix("sha256:")] = {
-        "decision": d.to_dict(), "attempted": False, "done": False}
+    store.orders["hope-" + d.event_id.removeprefix("sha256:")] = PendingOrder(decision=d)
     store.save()
     broker2 = LocalBroker()
     services, tasks = await start(tmp_path, broker2, with_engine=False)
