@@ -1,7 +1,7 @@
 """The risk state the Risk committee judges against: open positions, P&L, prices, breakers, audit lag.
 
 ``RiskState`` is rebuilt from the audit log before the first BUY (``rebuild``) and then kept
-current from the bus: PRICE, FILL, ORDER (refusals free their slot), CLOSE, BREAKER, WATERMARK,
+current from the bus: PRICE, ORDER (refusals free their slot), CLOSE, BREAKER, WATERMARK and
 CONTROL. Positions count from the moment of the BUY decision, not the fill
 (:func:`hope.trading.book.apply_buy`), so two quick signals cannot both squeeze under a limit
 while the first order is in flight.

@@ -40,7 +40,6 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,11 @@ from hope.execution.exchange import Order
 from hope.execution.journal import JSON, Journal, quarantine_torn, read_journal
 from hope.execution.records import (
     QUARANTINED,
+    SNAPSHOT,
     FinishedOrder,
     LedgerRecord,
     Position,
+    QuarantinedRecord,
     RecordError,
     decode_order,
     decode_position,
@@ -65,34 +66,6 @@ from hope.quarantine import Quarantine
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
 ORDER, POSITION = "o", "p"
 KINDS = {ORDER: "order", POSITION: "position"}
-
-
-class Snapshot(msgspec.Struct):
-    """``executor.json``; its records stay raw here and are typed one by one (see _apply)."""
-
-    gen: int = 0
-    pruned_before: float | None = None
-    orders: dict[str, Any] = {}
-    positions: dict[str, Any] = {}
-
-
-_SNAPSHOT = msgspec.json.Decoder(Snapshot)
-
-
-@dataclass
-class QuarantinedRecord:
-    """A record that did not decode to its type: set apart at load, reported by the executor."""
-
-    kind: str                    # "order" | "position"
-    key: str                     # client order id / position order id
-    error: str
-    where: str                   # file (and journal line)
-    raw: Any = None
-    known: dict[str, Any] = field(default_factory=dict)  # what could still be read of it
-
-    def alert(self) -> dict[str, Any]:
-        return {"kind": "ledger_record_quarantined", "record": self.kind, "key": self.key,
-                "error": self.error, "where": self.where, **self.known}
 
 
 class ExecutorStore:
@@ -161,7 +134,7 @@ class ExecutorStore:
 
     def _load_snapshot(self) -> bool:
         try:
-            data = _SNAPSHOT.decode(self.path.read_bytes())
+            data = SNAPSHOT.decode(self.path.read_bytes())
         except FileNotFoundError:
             return True
         except (OSError, msgspec.DecodeError) as exc:

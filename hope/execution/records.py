@@ -7,7 +7,8 @@ optional part is absent), so older files load and older code reads newer files:
   "refusal": null | {...}, "order_env": null | <ORDER envelope>}``: a BUY being worked on;
 - :class:`FinishedOrder` ``{"done": true, "status": "NEW" | "REJECTED" | "EXPIRED" |
   "QUARANTINED", "order_event_id": str | null, "t": market_ts | null}``: what dedupe needs;
-- :class:`Position` with its :class:`Closing` once a close has begun.
+- :class:`Position` with its :class:`Closing` once a close has begun;
+- :class:`Snapshot` (``executor.json``) and :class:`QuarantinedRecord`, a record set apart.
 
 JSON has no tag for the two record kinds: ``done`` tells them apart (:func:`decode_order`). A
 value of the wrong shape raises :class:`RecordError` naming what is wrong; the store quarantines
@@ -16,6 +17,7 @@ it instead of failing to start.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -80,6 +82,35 @@ class Position(msgspec.Struct, kw_only=True):
     timeout_s: float             # market clock
     fill_env: Envelope           # the FILL envelope: parent of the CLOSE
     closing: Closing | None = None
+
+
+class Snapshot(msgspec.Struct):
+    """``executor.json``; its records stay raw here and are typed one by one, so one bad record
+    is set apart instead of failing the whole snapshot."""
+
+    gen: int = 0
+    pruned_before: float | None = None
+    orders: dict[str, Any] = {}
+    positions: dict[str, Any] = {}
+
+
+SNAPSHOT = msgspec.json.Decoder(Snapshot)
+
+
+@dataclass
+class QuarantinedRecord:
+    """A record that did not decode to its type: set apart at load, reported by the executor."""
+
+    kind: str                    # "order" | "position"
+    key: str                     # client order id / position order id
+    error: str
+    where: str                   # file (and journal line)
+    raw: Any = None
+    known: dict[str, Any] = field(default_factory=dict)  # what could still be read of it
+
+    def alert(self) -> dict[str, Any]:
+        return {"kind": "ledger_record_quarantined", "record": self.kind, "key": self.key,
+                "error": self.error, "where": self.where, **self.known}
 
 
 def decode_order(raw: Any) -> LedgerRecord:
