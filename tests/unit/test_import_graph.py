@@ -7,7 +7,8 @@ interpreter). Relative imports are resolved against the importing module.
 
 - **Module level**: nodes are modules (``hope.decision.engine``); an edge ``a -> b`` means ``a``
   imports ``b`` (``from hope.x import y`` is an edge to ``hope.x.y`` when that is a module, else
-  to ``hope.x``). Importing a package does not count as importing its ``__init__``'s imports.
+  to ``hope.x``). Importing ``hope.x.y`` also runs the packages above it, so it is an edge to
+  ``hope.x`` (its ``__init__``) as well, unless the importer lives inside ``hope.x`` itself.
 - **Package level**: nodes are the first-level units under ``hope`` (``hope.decision``,
   ``hope.execution``, ``hope.config`` for a top-level module); every module edge between two
   different units is an edge between them. A package cycle such as decision -> execution ->
@@ -64,8 +65,11 @@ def imports_of(name: str, path: Path, modules: Iterable[str]) -> set[str]:
         for target in targets:
             while target and target not in known:  # `import hope.x.y` of a non-module name
                 target = target.rpartition(".")[0]
-            if target.startswith("hope") and target != name:
+            while target.startswith("hope") and target != name:
                 out.add(target)
+                target = target.rpartition(".")[0]  # the packages above it run first
+                if name.startswith(target + "."):
+                    break  # a package of our own: already running when we are imported
     return out
 
 
@@ -171,5 +175,5 @@ def test_function_level_and_relative_imports_count(tmp_path):
     pkg.mkdir(parents=True)
     src = pkg / "m.py"
     src.write_text("def f():\n    from hope.y import z\n\nfrom . import n\n")
-    known = {"hope.x.m", "hope.x.n", "hope.y", "hope.y.z"}
-    assert imports_of("hope.x.m", src, known) == {"hope.y.z", "hope.x.n"}
+    known = {"hope.x", "hope.x.m", "hope.x.n", "hope.y", "hope.y.z"}
+    assert imports_of("hope.x.m", src, known) == {"hope.y.z", "hope.y", "hope.x.n"}
