@@ -292,6 +292,7 @@ class Executor:
             report["resumed"] += 1
         for rec in quarantined:
             report["quarantined"].append({**rec.alert(), "at_venue": self._venue_view(rec.key)})
+            self.stats["ledger_quarantined"] += 1  # counted in the heartbeat's executor stats
         for oid, pos in list(self.store.positions.items()):
             order = self._call(lambda oid=oid: self.exchange.get_order(oid))
             if order is None:

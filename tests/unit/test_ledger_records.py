@@ -138,6 +138,7 @@ async def test_a_record_that_does_not_decode_is_quarantined_and_reported(tmp_pat
     assert alerts[order_key]["record"] == "order" and "event_id" in alerts[order_key]["error"]
     assert alerts[order_key]["symbol"] == "POABTC" and alerts[order_key]["at_venue"]
     assert ex.store.orders[order_key] == FinishedOrder(status=QUARANTINED, order_event_id=None)
+    assert ex.stats["ledger_quarantined"] == 2
     assert pos_key not in ex.store.positions
     evidence = root / "quarantine" / "executor-ledger.bin"
     assert b'"quantity":"lots"' in evidence.read_bytes()  # the record as it was on disk
