@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from hope.envelope import SYMBOL_RE
-from hope.execution.exchange import quote_of
+from hope.trading.symbols import quote_of
 
 TOLERANCE = 1e-9  # relative: float sums of sizes must not refuse an exact fit
 
