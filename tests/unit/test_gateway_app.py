@@ -27,10 +27,10 @@ class Recorder:
         self.events = []
         self.fail = False
 
-    async def __call__(self, event_type, payload, corr):
+    async def __call__(self, event_type, payload, *, correlation_id=None):
         if self.fail:
             raise ConnectionError("bus down")
-        env = new_event(event_type, payload, source="gateway", correlation_id=corr)
+        env = new_event(event_type, payload, source="gateway", correlation_id=correlation_id)
         self.events.append(env)
         return env
 
@@ -121,7 +121,7 @@ async def test_non_json_and_non_object_bodies_get_400(api: Api):
 
 async def test_envelope_validation_failure_is_422(api: Api, monkeypatch):
     """A payload the envelope validator refuses is a 422 naming the envelope field."""
-    async def refuse(*a):
+    async def refuse(*a, **kw):
         raise EnvelopeError("non-finite number inf", "payload.price")
     api.app.publish = refuse
     status, body, _ = await api.call("POST", "/v1/signals", json={"symbol": "EVXBTC"})
