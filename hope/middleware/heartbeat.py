@@ -51,7 +51,8 @@ class Heartbeat(Middleware):
         assert rt is not None, "Heartbeat used before bind()"
         self.last = time.monotonic()
         stats = rt.bus.stats()
-        fields: dict[str, Any] = {"queue_depth": rt.bus.inbox.qsize(), "metrics": dict(rt.metrics),
+        fields: dict[str, Any] = {"queue_depth": rt.bus.inbox.qsize(),
+                                  "events_out": dict(rt.events_out), "metrics": dict(rt.metrics),
                                   "bus": stats, "pub": stats.get("pub")}
         for source in rt.heartbeat_sources():
             try:
