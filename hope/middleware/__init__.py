@@ -19,13 +19,37 @@ common path.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
+from hope.bus.base import Bus
 from hope.envelope import Envelope
 
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
+
+class Runtime(Protocol):
+    """What middleware may use of :class:`hope.runtime.Runtime` (kept apart so that the
+    runtime imports its middleware and never the other way round)."""
+
+    name: str
+    bus: Bus
+    log: Any
+    metrics: Counter[str]
+    events_out: Counter[str]
+
+    async def publish(self, event_type: str, payload: dict[str, Any], *,
+                      parent: Envelope | None = None) -> Envelope: ...
+
+    def subscribe(self, prefix: str, handler: Callable[[Envelope], Any], *,
+                  name: str | None = None, verify_id: bool = False) -> None: ...
+
+    def every(self, interval_s: float, fn: Callable[[], Any]) -> None: ...
+
+    def has_handler(self, name: str) -> bool: ...
+
+    async def rerun(self, env: Envelope, handler: str, attempt: int) -> bool: ...
+
+    def heartbeat_sources(self) -> list[Callable[[], dict[str, Any]]]: ...
 
 
 class Middleware:

@@ -10,13 +10,10 @@ and the failed handler re-run in-process with backoff (0.5 s doubling to 30 s), 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hope.envelope import Envelope, EventType
-from hope.middleware import Middleware
-
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
+from hope.middleware import Middleware, Runtime
 
 MAX_LOCAL_RETRIES = 10_000
 

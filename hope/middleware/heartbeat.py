@@ -11,14 +11,11 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hope import __version__
 from hope.envelope import Envelope, EventType, new_event
-from hope.middleware import Middleware
-
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
+from hope.middleware import Middleware, Runtime
 
 _HOST = socket.gethostname()
 

@@ -12,14 +12,9 @@ that journal instead of the default consumer journal, with the same calls (see
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hope.bus.base import Bus
 from hope.envelope import Envelope
-from hope.middleware import Middleware
-
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
+from hope.middleware import Middleware, Runtime
 
 
 class Dedupe(Middleware):

@@ -20,15 +20,12 @@ A refused jump is counted (``market_clock_refused``), logged and published as an
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hope.clock import MarketClock
 from hope.envelope import Envelope, EventType
-from hope.middleware import Middleware
+from hope.middleware import Middleware, Runtime
 from hope.middleware.config import MarketClockConfig
-
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
 
 MAX_LOGGED = 20
 

@@ -15,15 +15,10 @@ On success the sender of the RETRY is told at once, so it need not wait out its 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import msgspec
 
 from hope.envelope import Envelope, EnvelopeError, EventType, validate_envelope
-from hope.middleware import Middleware
-
-if TYPE_CHECKING:
-    from hope.runtime import Runtime
+from hope.middleware import Middleware, Runtime
 
 HANDLER = "retry"
 

@@ -196,3 +196,19 @@ async def test_declarations_register_in_order(tmp_path):
         ("RETRY.declared", "retry"), ("A", "first"), ("B", "first"), ("A", "second")]
     assert [i for i, fn in rt._periodic if fn.__name__ in ("often", "never")] == [0.25]
     assert svc.heartbeat in rt.heartbeat_extras and svc.stop in rt._on_stop
+
+
+async def test_kill_never_raises_even_after_stop(tmp_path):
+    """kill() of each product service releases what it holds and never raises, also twice and
+    after a graceful stop."""
+    from hope.dlq.service import DlqRetryService
+    from hope.execution.service import ExecutorService
+    from hope.market.service import ScannerService
+    from hope.testing import stop_service
+
+    for i, cls in enumerate((ExecutorService, DlqRetryService, ScannerService,
+                             AuditWriterService)):
+        svc = await service_for_tests(cls, tmp_path / str(i), LocalBroker())
+        await stop_service(svc)
+        svc.kill()
+        svc.kill()
