@@ -234,13 +234,17 @@ class Runtime:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._drain(self.config.bus.handler_timeout_s / 2)
-            for fn in self._on_stop:
-                try:
-                    await maybe_await(fn())
-                except Exception as exc:
-                    self.log.exception("on_stop_failed", error=str(exc))
+            await self.run_stop_hooks()
             await self.bus.stop()
             self.log.info("stopped")
+
+    async def run_stop_hooks(self) -> None:
+        """The ``on_stop`` hooks in order; one that fails is logged, the rest still run."""
+        for fn in self._on_stop:
+            try:
+                await maybe_await(fn())
+            except Exception as exc:
+                self.log.exception("on_stop_failed", error=str(exc))
 
     async def _every(self, interval: float, fn: Callable[[], Any]) -> None:
         name = getattr(fn, "__qualname__", repr(fn))

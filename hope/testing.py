@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
-from hope.runtime import Runtime, maybe_await
+from hope.runtime import Runtime
 from hope.service import Service, build, run_service, subscribe
 
 S = TypeVar("S", bound=Service)
@@ -89,8 +89,7 @@ async def service_for_tests(cls: type[S], state_dir: Path, broker: LocalBroker |
 
 async def stop_service(service: Service) -> None:
     """Run a service's stop hooks as SIGTERM would (for tests that never ran ``run()``)."""
-    for fn in service.runtime._on_stop:
-        await maybe_await(fn())
+    await service.runtime.run_stop_hooks()
 
 
 def _runtime(x: Runtime | Service) -> Runtime:
