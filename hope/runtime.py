@@ -175,11 +175,13 @@ class Runtime:
 
     async def _dispatch(self, env: Envelope) -> None:
         route = self._routes.get(env.topic) or self._route(env.topic)
+        done: list[str] = []
         for hook in route.before:
             pending = hook(env)
-            if pending is not None and not await pending:
+            if pending is not None and not await pending:  # refused: journaled, not handled
+                for after in self._after:
+                    after(env, done)
                 return
-        done: list[str] = []
         skip = self._skip
         for entry in route.handlers:
             if skip(entry.name, env.event_id):
