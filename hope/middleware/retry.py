@@ -5,8 +5,8 @@ Wire message (published by ``dlq-retry``)::
     RETRY.executor  {"service": "executor", "dlq_id": "d1", "handler": "on_decision",
                      "attempt": 2, "event": {<the original envelope>}}
 
-The embedded event is validated in full (schema and payload rules through the envelope
-validation, ``event_id`` recomputed) before any handler sees it; a bad one is refused, counted
+The embedded event is validated in full (the receive path's decode: schema version, types,
+payload rules, ``event_id`` recomputed) before any handler sees it; a bad one is refused, counted
 (``bad_retries``) and logged. Only the named handler runs, and never once it has succeeded.
 On success the sender of the RETRY is told at once, so it need not wait out its silence window::
 
@@ -15,9 +15,8 @@ On success the sender of the RETRY is told at once, so it need not wait out its 
 
 from __future__ import annotations
 
-import msgspec
-
-from hope.envelope import Envelope, EnvelopeError, EventType, validate_envelope
+from hope import codec
+from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.middleware import Middleware, Runtime
 
 HANDLER = "retry"
@@ -28,13 +27,15 @@ def embedded_event(retry: Envelope) -> tuple[Envelope, str, int]:
     p = retry.payload
     if not isinstance(p.get("handler"), str) or not p["handler"]:
         raise ValueError("payload.handler: missing or not a string")
+    if not isinstance(p.get("event"), dict):
+        raise ValueError("payload.event: missing or not a map")
     try:
-        original = msgspec.convert(p.get("event"), Envelope)
-        validate_envelope(original, check_id=True)
+        # the receive path's own decode: schema version, types, payload rules, id recomputed
+        original = codec.decode(codec.encode_obj(p["event"]), verify_id=True)
         attempt = int(p.get("attempt", 2))
     except EnvelopeError as exc:
         raise ValueError(f"payload.event.{exc.where or 'envelope'}: {exc.reason}") from None
-    except (TypeError, ValueError, msgspec.ValidationError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"payload.event: {exc}") from None
     return original, p["handler"], attempt
 

@@ -121,15 +121,20 @@ async def test_heartbeat_source_carries_the_scanner_market_clock(tmp_path):
     assert rt.market_clock.now() == T0 and beats == ["executor", "scanner"]
 
 
-async def test_retry_with_a_forged_embedded_event_is_refused(tmp_path):
-    """A RETRY whose embedded event does not match its event_id runs no handler, is counted."""
+@pytest.mark.parametrize("forge", [
+    {"payload": {**SIGNAL, "price": 99.0}},         # content changed, id kept
+    {"schema_version": "9.0"},                      # a schema nobody knows
+    {"payload": {**SIGNAL, "price": -1.0}},         # breaks the SIGNAL payload rules
+])
+async def test_retry_with_a_bad_embedded_event_is_refused(tmp_path, forge):
+    """A RETRY whose embedded event fails the receive path's validation runs no handler and
+    is counted."""
     broker = LocalBroker()
     rt = runtime_for_tests("executor", tmp_path, broker)
     calls = []
     rt.subscribe("SIGNAL", lambda env: calls.append(env), name="h")
     await rt.bus.start()
-    event = new_event("SIGNAL", SIGNAL, source="scanner").to_dict()
-    event["payload"] = {**event["payload"], "price": 99.0}  # content changed, id kept
+    event = {**new_event("SIGNAL", SIGNAL, source="scanner").to_dict(), **forge}
     retry = {"service": "executor", "dlq_id": "d1", "handler": "h", "attempt": 2,
              "event": event}
     await broker.bus("dlq-retry").publish(new_event("RETRY", retry, source="dlq-retry"))
