@@ -64,8 +64,8 @@ class Runtime:
     """Subscribe, publish, periodic tasks and start/stop hooks around one bus; dispatches each
     received event through the middleware to the handlers whose prefix matches its topic."""
 
-    def __init__(self, name: str, config: Config, bus: Bus, clock: WallClock | None = None,
-                 *, local_retry: bool = False) -> None:
+    def __init__(self, name: str, config: Config, bus: Bus,
+                 clock: WallClock | None = None) -> None:
         self.name = name
         self.config = config
         self.state = config.state
@@ -77,7 +77,7 @@ class Runtime:
         self.events_out: Counter[str] = Counter()
         self.heartbeat_extras: list[Callable[[], dict[str, Any]]] = []
         self.timer = HandlerTimer(config.bus.handler_timeout_s)
-        self.dead_letters = DeadLetters(local_only=local_retry)
+        self.dead_letters = DeadLetters()
         self.beats = Heartbeat()
         self.middleware: list[Middleware] = []
         self._handlers: list[Entry] = []

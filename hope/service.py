@@ -211,7 +211,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:
-        rt = Runtime(name, config, ZmqBus(name, config), local_retry=cls.local_retry)
+        rt = Runtime(name, config, ZmqBus(name, config))
         service = await build(cls, rt, **collaborators)
         # Latency: move everything set-up allocated out of the collector's sight, and collect the
         # young generation less often (the hot path allocates short-lived dicts by the thousand).

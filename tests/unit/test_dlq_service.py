@@ -101,3 +101,19 @@ async def test_no_retry_to_a_silent_service(tmp_path):
     assert len(calls) == 1 and daemon.daemon.depth()["pending"] == 1
     await _step(clock, 0.0, tick, daemon, target)
     assert len(calls) == 2
+
+
+async def test_daemon_takes_market_time_from_the_scanner_heartbeat_not_prices(tmp_path):
+    """dlq-retry subscribes no PRICE: its market clock follows the scanner's heartbeat, and
+    its own failures stay in-process (it is the dead-letter path)."""
+    from hope.middleware.heartbeat import heartbeat_event
+
+    broker = LocalBroker()
+    daemon = await service_for_tests(DlqRetryService, tmp_path, broker)
+    assert not [e for e in daemon.runtime._handlers if e.prefix.startswith("PRICE")]
+    assert daemon.runtime.dead_letters.local_only
+    await daemon.runtime.bus.start()
+    await broker.bus("scanner").publish(heartbeat_event("scanner", "e1", 0.0,
+                                                        market_ts=1_610_226_000.0))
+    await drain(daemon)
+    assert daemon.market_clock.now() == 1_610_226_000.0
