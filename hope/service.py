@@ -64,7 +64,8 @@ def subscribe(prefix: Prefixes, *, name: str | None = None,
               verify_id: bool = False) -> Callable[[Callable], Callable]:
     """Declare a handler method for topics starting with ``prefix`` (or each prefix a callable
     of the service returns). ``verify_id``: the handler acts on the event, so its id is
-    recomputed on receipt. ``name`` (default: the method's) keys dedupe and dead letters."""
+    recomputed on receipt. ``name`` (default: the method's) keys dedupe and dead letters.
+    A subclass that overrides the method without the decorator drops the subscription."""
     def mark(fn: Callable) -> Callable:
         fn.__dict__.setdefault("_hope_subscriptions", []).append(
             _Subscription(prefix, name, verify_id))
