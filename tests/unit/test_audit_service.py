@@ -12,7 +12,7 @@ from hope.bus.memory import LocalBroker
 from hope.config import load
 from hope.runtime import Runtime
 from hope.service import build
-from tests.unit.test_audit_writer import make_state
+from tests.helpers import make_state
 
 
 async def until(cond, timeout: float = 10.0) -> None:

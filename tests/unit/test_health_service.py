@@ -16,7 +16,6 @@ from hope.testing import (
     service_for_tests,
     stop_service,
 )
-from tests.unit.test_health_supervisor import supervisord  # noqa: F401  (fixture)
 
 
 async def _rig(tmp_path, sock):
@@ -78,8 +77,8 @@ async def test_registry_file_has_bound_port_and_services(tmp_path):
         await _stop(mon)
 
 
-@pytest.mark.usefixtures("supervisord")
-async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):  # noqa: F811
+@pytest.mark.integration
+async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):
     """A supervised process that never beats while RUNNING is HUNG and gets a new pid."""
     client = supervisord
     broker, clock, mon, scanner, check = await _rig(tmp_path, client.socket_path)
