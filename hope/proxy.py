@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 
@@ -19,12 +18,11 @@ import structlog
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from hope import __version__
 from hope.bus.refusals import max_msg_size
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
-from hope.envelope import EventType, new_event
+from hope.heartbeat import heartbeat_event
 
 log = structlog.get_logger("hope.proxy")
 NAME = "proxy"
@@ -107,17 +105,13 @@ class BusProxy:
         pub.setsockopt(zmq.LINGER, 0)
         pub.connect(self.xsub_endpoint)
         epoch, started = os.urandom(6).hex(), time.monotonic()
+        endpoints = {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint}
         while not self._stop.wait(heartbeat_s):
             if not self.alive():
                 raise SystemExit(1)
-            hb = new_event(EventType.HEARTBEAT, {
-                "service": NAME, "pid": os.getpid(), "host": socket.gethostname(),
-                "version": __version__, "epoch": epoch,
-                "uptime_s": round(time.monotonic() - started, 3),
-                "endpoints": {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint},
-                "disconnects": dict(self.disconnects),
-                "max_msg_size": max_msg_size(self.config)},
-                source=NAME)
+            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints,
+                                 disconnects=dict(self.disconnects),
+                                 max_msg_size=max_msg_size(self.config))
             hb.publisher, hb.epoch = NAME, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
         pub.close(linger=0)
@@ -138,7 +132,7 @@ class BusProxy:
 
 def main(argv: list[str] | None = None) -> None:
     from hope.logs import configure_logging
-    from hope.runtime import load_or_exit, parse_service_args
+    from hope.service import load_or_exit, parse_service_args
 
     config = load_or_exit(NAME, parse_service_args(NAME, argv))
     configure_logging(NAME, config.hope.log_level)
