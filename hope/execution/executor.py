@@ -141,7 +141,8 @@ class Executor:
         await publish("ALERT", {"kind": "executor_limit", "service": "executor",
                                 "limit": refused.limit, "detail": refused.detail,
                                 "order_id": cid, "decision_id": env.event_id,
-                                "symbol": str(env.payload.get("symbol"))[:40]}, env, None)
+                                "symbol": str(env.payload.get("symbol"))[:40]},
+                      parent=env, timestamp=None)
 
     def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
         """A decision old enough that its ledger record may have been pruned: ask the venue."""

@@ -30,6 +30,8 @@ from hope import codec
 from hope.chaos.faults import read_registry
 from hope.envelope import new_event
 from hope.health.metrics import refusals
+from hope.runtime import Runtime
+from hope.service import Service, every, run_service
 from hope.testing import REPO, Processes, read_jsonl, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -59,22 +61,23 @@ timeout_s = 3.0
 
 # --- the market feed process ---------------------------------------------------------------
 
-def feed_main(argv: list[str]) -> None:
-    """PRICE for FEED_SYMBOLS every 0.2 s, market time advancing with the wall clock."""
-    from hope.runtime import run_service
+class Feed(Service):
+    """PRICE for FEED_SYMBOLS every 0.2 s as the market-data publisher, market time advancing
+    with the wall clock."""
 
-    def setup(svc: Any) -> None:
-        start, tick = time.monotonic(), itertools.count()
+    name = "scanner"
 
-        async def publish() -> None:
-            ts = T0 + (time.monotonic() - start)
-            i = next(tick)
-            for symbol in FEED_SYMBOLS:
-                await svc.publish("PRICE", {"symbol": symbol, "market_ts": ts,
-                                            "price": 1e-5 * (1 + 0.001 * (i % 3))})
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self.began, self.tick = time.monotonic(), itertools.count()
 
-        svc.every(0.2, publish)
-    run_service("scanner", setup, argv)
+    @every(0.2)
+    async def publish_prices(self) -> None:
+        ts = T0 + (time.monotonic() - self.began)
+        i = next(self.tick)
+        for symbol in FEED_SYMBOLS:
+            await self.publish("PRICE", {"symbol": symbol, "market_ts": ts,
+                                         "price": 1e-5 * (1 + 0.001 * (i % 3))})
 
 
 # --- the rig -------------------------------------------------------------------------------
@@ -362,6 +365,57 @@ def test_replay_requests_are_bounded(system, attacker):
              timeout=30, message="the flood rate-limited")
 
 
+def test_forged_price_cannot_push_the_market_clock(system, attacker):
+    """PRICE stamped 4e9 (decades ahead): from a publisher that is not market data it moves
+    nothing; stamped as the feed it is a refused jump with an ALERT; the clocks stay put."""
+    foreign = system.progress("executor").get("market_clock_foreign", 0)
+    _, frames = attacker.forge("PRICE", {"symbol": "GENABTC", "price": 1e-5, "market_ts": 4e9},
+                               "attacker")
+    attacker.send(frames)
+    wait_for(lambda: system.progress("executor").get("market_clock_foreign", 0) > foreign,
+             timeout=30, message="the foreign PRICE counted by the executor")
+    jump, frames = attacker.forge("PRICE", {"symbol": "GENABTC", "price": 1e-5,
+                                            "market_ts": 4e9}, "scanner")
+    attacker.send(frames)
+    wait_for(lambda: system.audited(lambda r: r.get("event_type") == "ALERT"
+                                    and r["payload"].get("kind") == "market_clock_jump"
+                                    and r["payload"].get("event_id") == jump.event_id),
+             timeout=30, message="the market_clock_jump ALERT")
+    for service in ("executor", "decision-engine"):
+        wait_for(lambda s=service: system.progress(s).get("market_clock_refused", 0) >= 1,
+                 timeout=30, message=f"the jump counted by {service}")
+        assert system.progress(service).get("market_ts", 0) < 2e9
+
+
+def test_forged_signal_stamped_ahead_is_skipped_not_a_clock_push(system, attacker):
+    """A SIGNAL on the bus with market_ts 4e9 is SKIPped naming signal_ahead and moves no clock."""
+    env, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
+                                            "price": 1e-5, "market_ts": 4e9}, "gateway")
+    attacker.send(frames)
+    decision = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
+                                               and r.get("causation_id") == env.event_id),
+                        timeout=30, message="the DECISION on the forged SIGNAL")[0]
+    assert decision["payload"]["action"] == "SKIP"
+    assert "signal_ahead" in {r["rule"] for r in decision["payload"]["reasons"]}
+    assert system.progress("decision-engine").get("market_ts", 0) < 2e9
+
+
+def test_retry_with_a_tampered_embedded_event_is_refused(system, attacker):
+    """A RETRY whose embedded DECISION's id does not match its content never reaches a handler."""
+    handler = next(h for h in system.progress("executor").get("handlers", {})
+                   if "on_decision" in h)
+    decision, _ = attacker.forge("DECISION", _decision("GENCBTC"), "decision-engine")
+    event = {**decision.to_dict(), "payload": {**decision.payload, "position_size": 0.0009}}
+    bad = system.progress("executor").get("metrics", {}).get("bad_retries", 0)
+    _, frames = attacker.forge("RETRY", {"service": "executor", "dlq_id": "forged",
+                                         "handler": handler, "attempt": 2, "event": event},
+                               "dlq-retry")
+    attacker.send(frames)
+    wait_for(lambda: system.progress("executor").get("metrics", {}).get("bad_retries", 0) > bad,
+             timeout=30, message="the tampered RETRY counted as bad_retries")
+    assert not system.audited(lambda r: r.get("causation_id") == decision.event_id)
+
+
 def test_gateway_scopes_and_cli_only_resume(system):
     """A signals token cannot halt or read, a read token cannot submit; resume over HTTP is
     refused even with the control token."""
@@ -475,4 +529,4 @@ def test_proxy_stops_cleanly_with_its_socket_monitors(system):
 
 
 if __name__ == "__main__":
-    feed_main(sys.argv[1:])
+    run_service(Feed, sys.argv[1:])
