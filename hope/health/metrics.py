@@ -45,9 +45,16 @@ _SOURCES = {
 }
 
 
+# Refusals other parts count under their own names: (path in the heartbeat, reason label)
+_REFUSAL_FIELDS = ((("market_clock_refused",), "market_clock_jump"),
+                   (("market_clock_foreign",), "market_clock_foreign"),
+                   (("metrics", "bad_retries"), "bad_retry"))
+
+
 def refusals(progress: Mapping[str, Any]) -> dict[str, float]:
     """Refused input per reason of one service: its own ``refusals`` (executor limits, gateway,
-    HTTP hosts) plus its bus client's (``bus.refusals``: decode, replay, delivery)."""
+    HTTP hosts), its bus client's (``bus.refusals``: decode, replay, delivery) and the
+    runtime's market-clock and RETRY refusals."""
     out: dict[str, float] = {}
     bus = progress.get("bus")
     for table in (progress.get("refusals"), bus.get("refusals") if isinstance(bus, Mapping)
@@ -56,6 +63,12 @@ def refusals(progress: Mapping[str, Any]) -> dict[str, float]:
             for reason, n in table.items():
                 if _num(n) is not None:
                     out[str(reason)] = out.get(str(reason), 0.0) + _num(n)
+    for path, reason in _REFUSAL_FIELDS:
+        value: Any = progress
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if _num(value):
+            out[reason] = out.get(reason, 0.0) + _num(value)
     return out
 
 

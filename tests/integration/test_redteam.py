@@ -495,6 +495,8 @@ def test_refusals_per_reason_are_on_metrics(system):
     for line in ('reason="limit_max_position_size",service="executor"',
                  'reason="decode_too_deep",service="audit-writer"',
                  'reason="replay_rate_limited",service="scanner"',
+                 'reason="market_clock_jump",service="executor"',
+                 'reason="bad_retry",service="executor"',
                  'reason="wrong_scope",service="gateway"'):
         assert line in text, line
 
