@@ -1,6 +1,6 @@
 """hope replay: sources (audit, v1 file, market data), candidate decisions, flips, paper P&L, CLI.
 
-(tests/unit/test_replay.py belongs to hope.market.replay; this file covers hope.replay.)
+(tests/unit/market/test_replay.py belongs to hope.market.replay; this file covers hope.replay.)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hope.replay.sources import SourceError, load, parse_time
 from hope.testing import make_config
 from tests.helpers import T0, decision, signal, ts, write_audit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def price(symbol: str, p: float, t: float):
