@@ -1,4 +1,4 @@
-"""The scanner service: replay recorded trades through the strategies, publish PRICE and SIGNAL.
+"""The scanner service: play back recorded trades through the strategies, publish PRICE and SIGNAL.
 
 :class:`ScannerRunner` is the plain, bus-free core (tests drive it with a fake ``publish``);
 :class:`ScannerService` runs it in a process. PRICE events are throttled per symbol
@@ -155,7 +155,7 @@ class ScannerRunner:
 
 
 class ScannerService(Service):
-    """The replay runs as a task from start to stop; its progress and the market clock it has
+    """The playback runs as a task from start to stop; its progress and the market clock it has
     reached go into every heartbeat (``market_ts``: the low-rate market time other services,
     e.g. the DLQ daemon, follow)."""
 
