@@ -70,7 +70,7 @@ class BusConfig:
     quarantine_max_bytes: int = 16 << 20
     max_future_skew_s: float = 300.0   # envelope timestamps further ahead are rejected
     max_age_s: float = 7 * 86400.0     # ... and older than this (legacy replays bypass the bus)
-    # REPLAY answers (hope/bus/replay.py): per requester epoch, at most this many requests a
+    # REPLAY answers (hope/bus/recovery_protocol.py): per requester epoch, at most this many requests a
     # second after a burst; at most replay_max_bytes of records per answer (the requester asks
     # again for the rest); reply_to only for an epoch heard (heartbeat or HELLO) this recently
     replay_rate_per_s: float = 20.0

@@ -2,9 +2,9 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``_pending`` (:class:`hope.bus.replay.PendingReplays`), ``replay_guard``
-(:class:`hope.bus.replay.ReplayGuard`), ``_pub``, ``_replayed_topic``, ``_wants_type``,
-``_bad``, ``refuse`` and ``publish_nowait``.
+``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
+``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``_pub``,
+``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 
@@ -17,7 +17,7 @@ import structlog
 
 from hope import codec
 from hope.bus.cursor import ALL
-from hope.bus.replay import answer, parse_marker, request_payload
+from hope.bus.recovery_protocol import answer, parse_marker, request_payload
 from hope.envelope import Envelope, EventType, new_event
 
 log = structlog.get_logger("hope.bus")
