@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hope.audit.reader import LocalAuditReader
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
 from hope.runtime import Service
@@ -140,6 +141,12 @@ class Processes:
                 proc.wait(10)
             except Exception:
                 pass
+
+
+def audit_records(state_dir: str | os.PathLike[str], family: str, *,
+                  unique: bool = False) -> list[dict[str, Any]]:
+    """Every record of one audit family under ``state_dir``, in manifest order."""
+    return list(LocalAuditReader(Path(state_dir) / "events").records(family, unique=unique))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

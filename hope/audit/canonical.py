@@ -15,10 +15,15 @@ FAMILIES: dict[str, str] = {
     "DEAD_LETTER": "dlq",
 }
 DEFAULT_FAMILY = "system"  # everything else: GAP, HEARTBEAT_SUMMARY, HEALTH, CONTROL, ...
+# The trading path in causal order: a signal, its decision, the order, its fill, the close.
+TRADING_TYPES = ("SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE")
 
 
 def family_for(event_type: str) -> str:
     return FAMILIES.get(event_type, DEFAULT_FAMILY)
+
+
+TRADING_FAMILIES = tuple(family_for(t) for t in TRADING_TYPES)
 
 
 # json.dumps(x, sort_keys=True, separators=(",", ":"), ensure_ascii=False): CONVENTIONS' text

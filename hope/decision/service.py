@@ -12,7 +12,7 @@ from hope.decision.engine import DecisionEngine
 from hope.decision.risk import RiskState
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
 from hope.envelope import Envelope
-from hope.report import iter_family
+from hope.audit.reader import open_reader
 
 
 def subscribe_risk_feeds(svc: Any, state: RiskState) -> None:
@@ -37,12 +37,10 @@ async def setup(svc: Any) -> None:
     if store.last_error:
         svc.log.warning("trading state unknown: HALTED (fail-closed)", error=store.last_error)
     engine = DecisionEngine(cfg, svc.config.hash("decision"), state)
-    warnings: list[str] = []
-    events = svc.state.events
-    engine.remember(state.rebuild(iter_family(events, "decisions", warnings),
-                                  iter_family(events, "orders", warnings),
-                                  iter_family(events, "closes", warnings)))
-    for w in warnings:
+    audit = open_reader(svc.state)
+    engine.remember(state.rebuild(audit.records("decisions"), audit.records("orders"),
+                                  audit.records("closes")))
+    for w in audit.warnings:
         svc.log.warning("audit log line skipped during risk rebuild", error=w)
     svc.log.info("risk state rebuilt", open_positions=len(state.positions),
                  trading_state=state.trading)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hope.audit.reader import open_reader
 from hope.config import Config, ConfigError, load
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
@@ -22,7 +23,6 @@ from hope.decision.service import subscribe_risk_feeds
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 from hope.envelope import Envelope
 from hope.execution.exchange import client_order_id
-from hope.report import iter_family
 
 SERVICE = "decision-engine-shadow"
 
@@ -61,15 +61,14 @@ async def setup_shadow(svc: Any) -> None:
     store = TradingStateStore(svc.state.trading_state)  # read only: the live engine owns it
     state = RiskState(trading=store.load())
     engine = DecisionEngine(cfg, config_hash, state)
-    events, warnings = svc.state.events, []
-    live_decisions = list(iter_family(events, "decisions", warnings))
+    audit = open_reader(svc.state)
+    live_decisions = list(audit.records("decisions"))
     live_seen = {r["event_id"] for r in live_decisions if isinstance(r.get("event_id"), str)}
     # rebuild() returns the signals *live* decided: not ours, so its result is not remembered
-    state.rebuild(live_decisions, iter_family(events, "orders", warnings),
-                  iter_family(events, "closes", warnings))
-    engine.remember([r["causation_id"] for r in iter_family(events, "shadow_decisions", warnings)
+    state.rebuild(live_decisions, audit.records("orders"), audit.records("closes"))
+    engine.remember([r["causation_id"] for r in audit.records("shadow_decisions")
                      if isinstance(r.get("causation_id"), str)])
-    for w in warnings:
+    for w in audit.warnings:
         svc.log.warning("audit log line skipped during shadow rebuild", error=w)
     svc.log.info("shadow engine ready", candidate=str(path), config_hash=config_hash,
                  live_open_positions=len(state.positions), trading_state=state.trading)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from hope.audit.reader import open_reader
 from hope.audit.trace import trace
 from hope.cli import main
 from hope.envelope import new_event
@@ -108,7 +109,7 @@ def test_trace_follows_one_correlation_id_in_order(capsys):
     st = make_state()
     trade(st, "corr-1")
     capsys.readouterr()  # drop the writer's "created a key" log line
-    hops = trace(st, "corr-1")
+    hops = trace(open_reader(st), "corr-1")
     assert [h.event_type for h in hops] == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
     assert hops[0].market_ts == 1.77e9 and hops[1].market_ts is None
     assert hops[2].causation_id == hops[1].event_id
