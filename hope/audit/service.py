@@ -60,7 +60,7 @@ def seed_cursors(writer: AuditWriter, cursors: Any) -> None:
     while its record may still sit in the group-commit buffer."""
     for (publisher, epoch), track in writer.seqs.items():
         key = cursors.key(publisher, epoch, "")
-        cursors.seed(key, track.contig)
+        cursors.seed(key, track.low)
         for seq in track.above:
             cursors.get(key).add(seq)
 

@@ -36,7 +36,7 @@ from hope.audit.log import (
     fsync_all,
     note_text,
 )
-from hope.audit.seqtrack import SeqTrack
+from hope.bus.cursor import StreamCursor
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
 from hope.paths import StatePaths
@@ -69,14 +69,14 @@ class AuditWriter:
         self._remove_unlisted_empty_segments()
         self.families: dict[str, Family] = {}
         self.ids: set[str] = set()
-        self.seqs: dict[tuple[str, str], SeqTrack] = {}
+        self.seqs: dict[tuple[str, str], StreamCursor] = {}
         self.stats: dict[str, int] = {"records": 0, "duplicates": 0, "gaps": 0, "refused": 0,
                                       "write_errors": 0, "checkpoints": 0, "heartbeats": 0}
         for name in list(self.manifest.families):
             self._family(name)
         self.checkpoints = CheckpointLog(state.events, state.witness, state.quarantine, self.log,
                                          write, fsync)
-        self._durable: dict[tuple[str, str], int] = {k: t.contig for k, t in self.seqs.items()}
+        self._durable: dict[tuple[str, str], int] = {k: t.low for k, t in self.seqs.items()}
         self.disk_full = False
         self._deferred: list[dict[str, Any]] = []
         now = self.clock.monotonic()
@@ -114,15 +114,16 @@ class AuditWriter:
             self.ids.add(eid)
         pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
         if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
-            self.seqs.setdefault((pub, epoch), SeqTrack()).mark(seq)
+            self.seqs.setdefault((pub, epoch), StreamCursor()).add(seq)
         if rec.get("event_type") == "DUPLICATE":
             p = rec.get("payload") or {}
             with contextlib.suppress(KeyError, TypeError, ValueError):
-                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark(int(p["seq"]))
+                self.seqs.setdefault((p["publisher"], p["epoch"]),
+                                     StreamCursor()).add(int(p["seq"]))
         if rec.get("event_type") == "GAP":
             p = rec.get("payload") or {}
             try:
-                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark_range(
+                self.seqs.setdefault((p["publisher"], p["epoch"]), StreamCursor()).cover(
                     int(p["from"]), int(p["to"]))
             except (KeyError, TypeError, ValueError):
                 pass
@@ -149,7 +150,7 @@ class AuditWriter:
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         self._add(env.to_dict())
         if env.publisher and env.epoch and env.seq > 0:
-            self.seqs.setdefault((env.publisher, env.epoch), SeqTrack()).mark(env.seq)
+            self.seqs.setdefault((env.publisher, env.epoch), StreamCursor()).add(env.seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -212,12 +213,12 @@ class AuditWriter:
         so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
         if not (env.publisher and env.epoch and env.seq > 0):
             return
-        track = self.seqs.setdefault((env.publisher, env.epoch), SeqTrack())
-        if env.seq <= track.contig or env.seq in track.above:
+        track = self.seqs.setdefault((env.publisher, env.epoch), StreamCursor())
+        if env.seq <= track.low or env.seq in track.above:
             return  # the very (epoch, seq) we already hold, delivered again
         self._own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
                                       "seq": env.seq, "duplicate_of": env.event_id})
-        track.mark(env.seq)
+        track.add(env.seq)
 
     def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
         """Declare seq first..last of (publisher, epoch) unrecoverable: write a GAP record.
@@ -228,7 +229,7 @@ class AuditWriter:
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
         self._own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
-        self.seqs.setdefault((publisher, epoch), SeqTrack()).mark_range(first, last)
+        self.seqs.setdefault((publisher, epoch), StreamCursor()).cover(first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)
@@ -249,10 +250,6 @@ class AuditWriter:
 
     def _unsealed(self) -> bool:
         return any(f.count > self.checkpoints.sealed.get(n, 0) for n, f in self.families.items())
-
-    def flush(self) -> bool:
-        """Same as :meth:`sync` (kept for callers that expect a flush)."""
-        return self.sync()
 
     def sync(self) -> bool:
         """Write and fsync everything buffered; True when durable. Never raises on OSError."""
@@ -292,7 +289,7 @@ class AuditWriter:
         dirty = [f for f in files if f.dirty]
         for f in dirty:
             f.dirty = False
-        return SyncTicket(dirty, {k: t.contig for k, t in self.seqs.items()},
+        return SyncTicket(dirty, {k: t.low for k, t in self.seqs.items()},
                            {n: (f.count, f.head) for n, f in self.families.items()},
                            self._unsynced, now)
 

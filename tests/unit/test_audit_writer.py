@@ -15,7 +15,7 @@ import pytest
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
-from hope.audit.seqtrack import SeqTrack
+from hope.bus.cursor import StreamCursor
 from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
 from hope.clock import ManualClock
@@ -308,15 +308,15 @@ def test_key_rotation_keeps_old_checkpoints_verifiable():
 
 
 def test_seq_track_holes_and_ranges():
-    """SeqTrack keeps a contiguous prefix, reports holes and absorbs GAP ranges."""
-    t = SeqTrack()
+    """The writer's tracker keeps a contiguous prefix, reports holes and absorbs GAP ranges."""
+    t = StreamCursor()
     for s in (1, 2, 5, 9):
-        t.mark(s)
-    assert t.contig == 2 and t.holes() == [(3, 4), (6, 8)]
-    t.mark_range(3, 4)
-    assert t.contig == 5
-    t.mark_range(6, 8)
-    assert t.contig == 9 and t.holes() == []
+        t.add(s)
+    assert t.low == 2 and t.holes() == [(3, 4), (6, 8)]
+    t.cover(3, 4)
+    assert t.low == 5
+    t.cover(6, 8)
+    assert t.low == 9 and t.holes() == []
 
 
 def test_resent_event_under_a_new_seq_is_accounted_not_written_twice():
