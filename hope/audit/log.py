@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from hope.audit.canonical import GENESIS, record_hash
 from hope.files import atomic_write_bytes as atomic_write
 from hope.files import fsync_dir
+from hope.tails import keep_tail, line_end
 
 WriteFn = Callable[[int, Any], int]
 FsyncFn = Callable[[int], None]
@@ -120,25 +120,9 @@ def recover_tail(path: Path, quarantine: Path, log: Any,
     lacks its newline or fails ``valid`` is moved aside, loudly, and the file is truncated there.
     """
     data = path.read_bytes()
-    good = data.rfind(b"\n") + 1  # everything after the last newline is torn
-    while good > 0:
-        start = data.rfind(b"\n", 0, good - 1) + 1
-        if valid(data[start:good - 1]):
-            break
-        good = start
-    if good < len(data):
-        quarantine.mkdir(parents=True, exist_ok=True)
-        target = quarantine / f"audit-{path.name}-{time.time_ns()}.torn"
-        with open(target, "wb") as fh:
-            fh.write(data[good:])
-            fh.flush()
-            os.fsync(fh.fileno())
-        with open(path, "r+b") as fh:
-            fh.truncate(good)
-            fh.flush()
-            os.fsync(fh.fileno())
-        log.error("audit: torn tail quarantined; the chain continues from the last good record",
-                  file=str(path), bytes=len(data) - good, quarantined=str(target))
+    good = line_end(data, valid)
+    keep_tail(path, data, good, quarantine, f"audit-{path.name}",
+              "audit: torn or invalid tail; the chain continues from the last good record", log)
     return data[:good]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from hope.audit.canonical import TRADING_FAMILIES
 from hope.audit.reader import AuditReader
 
+
 def summarize(reader: AuditReader, top: int = 5) -> dict[str, Any]:
     """The report as a JSON-ready dict."""
     load = {f: list(reader.records(f)) for f in TRADING_FAMILIES}

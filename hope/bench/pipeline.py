@@ -25,10 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hope.bench.common import latency_runs, latency_us, ratio
-from hope.bench.harness import Harness, latencies, read_triples
 from hope.audit.canonical import TRADING_TYPES, family_for
 from hope.audit.reader import LocalAuditReader
+from hope.bench.common import latency_runs, latency_us, ratio
+from hope.bench.harness import Harness, latencies, read_triples
 
 # Every rule of both committees passes for the injected signals: pump flow fields at twice the
 # minimum, no cooldown, no position/rate/loss limit in reach. Freshness, audit watermark

@@ -67,8 +67,8 @@ class ZmqBus(GapRecovery, Bus):
         self.journal: ConsumerJournal | None = None
         self._want_journal = journal
         box_dir = config.state.outbox / name
-        self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events) if outbox \
-            else None
+        self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events,
+                             quarantine_dir=config.state.quarantine) if outbox else None
         self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
         self.sequencer = Sequencer(name, self.epoch)
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
@@ -128,7 +128,7 @@ class ZmqBus(GapRecovery, Bus):
             self.seed_cursors(self.cursors)
         if self._want_journal and self.recover:
             self.journal = ConsumerJournal(self.config.state.outbox / self.name / "consumed.log",
-                                           self.cursors)
+                                           self.cursors, quarantine_dir=self.config.state.quarantine)
             self.journal.open()
         if self.outbox:
             self.outbox.open()

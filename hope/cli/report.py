@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 
-from hope.cli import load_config
 from hope.audit.reader import open_reader
 from hope.audit.report import format_text, summarize
+from hope.cli import load_config
 from hope.replay import shadow
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hope.audit.reader import open_reader
 from hope.decision.engine import DecisionEngine
 from hope.decision.risk import RiskState
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
 from hope.envelope import Envelope
-from hope.audit.reader import open_reader
 
 
 def subscribe_risk_feeds(svc: Any, state: RiskState) -> None:

@@ -22,10 +22,10 @@ import msgpack
 import msgspec
 
 from hope import codec
-from hope.config import Config
-from hope.envelope import Envelope, EnvelopeError, new_event, utc_timestamp
 from hope.audit.canonical import family_for
 from hope.audit.reader import open_reader
+from hope.config import Config
+from hope.envelope import Envelope, EnvelopeError, new_event, utc_timestamp
 
 EVENT_FILE_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _FIELDS = {f.name for f in msgspec.structs.fields(Envelope)}

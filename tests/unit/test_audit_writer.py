@@ -15,12 +15,13 @@ import pytest
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
-from hope.bus.cursor import StreamCursor
 from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
+from hope.bus.cursor import StreamCursor
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.paths import StatePaths
+from hope.tails import read_quarantined
 
 
 def make_state() -> StatePaths:
@@ -173,8 +174,9 @@ def test_torn_tail_is_quarantined_and_the_chain_continues():
     with writer(st) as w:
         assert path.read_bytes() == good
         w.append(ev(3))
-    torn = list(st.quarantine.glob("audit-prices.jsonl-*.torn"))
-    assert len(torn) == 1 and torn[0].read_bytes().startswith(b'{"event_type":"PRICE","seq":3')
+    (torn,) = read_quarantined(st.quarantine, "audit-prices.jsonl")
+    assert torn["data"] == b'{"event_type":"PRICE","seq":3,"pay'
+    assert torn["where"] == f"{path}:@{len(good)}"
     recs = lines(path)
     assert recs[2]["prev_hash"] == recs[1]["hash"]
     assert verify(st).ok

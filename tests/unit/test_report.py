@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hope.cli import main
 from hope.audit.reader import LocalAuditReader
 from hope.audit.report import format_text, summarize
+from hope.cli import main
 
 
 def rec(etype, eid, payload, **extra):
