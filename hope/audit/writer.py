@@ -22,20 +22,15 @@ from typing import Any
 
 import structlog
 
-from hope.audit.canonical import family_for, seal
+from hope.audit.canonical import GENESIS, family_for, seal
+from hope.audit.checkpoints import CheckpointLog, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
-from hope.audit.log import (
-    CheckpointLog,
-    Family,
-    FsyncFn,
-    Manifest,
-    SyncTicket,
-    WriteFn,
-    fsync_all,
-    note_text,
-)
+from hope.audit.log import Family, FsyncFn, Manifest, SyncTicket, WriteFn, fsync_all
+from hope.audit.merkle import leaf_hash
+from hope.audit.startup import default_origin, plan_start, trusted_keys
+from hope.audit.tail import TailBook, apply_cuts
 from hope.bus.cursor import StreamCursor
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
@@ -52,7 +47,7 @@ class AuditWriter:
     def __init__(self, state: StatePaths, cfg: AuditConfig | None = None,
                  clock: WallClock | None = None, *, write: WriteFn = os.write,
                  fsync: FsyncFn = os.fsync, log: Any = None, signer: Signer | None = None,
-                 source: str = "audit-writer") -> None:
+                 source: str = "audit-writer", pinned: list[str] | None = None) -> None:
         self.state = state.ensure()
         self.cfg = cfg or AuditConfig()
         self.clock = clock or WallClock()
@@ -71,12 +66,27 @@ class AuditWriter:
         self.ids: set[str] = set()
         self.seqs: dict[tuple[str, str], StreamCursor] = {}
         self.stats: dict[str, int] = {"records": 0, "duplicates": 0, "gaps": 0, "refused": 0,
-                                      "write_errors": 0, "checkpoints": 0, "heartbeats": 0}
-        for name in list(self.manifest.families):
-            self._family(name)
-        self.checkpoints = CheckpointLog(state.events, state.witness, state.quarantine, self.log,
-                                         write, fsync)
+                                      "write_errors": 0, "checkpoints": 0, "heartbeats": 0,
+                                      "tail_quarantined": 0, "tail_confirmed": 0,
+                                      "tail_mismatch": 0, "tail_unconfirmed": 0}
+        self.checkpoints = CheckpointLog(state.events, state.checkpoint_copy, state.quarantine,
+                                         self.log, write, fsync)
+        # Only what the last signed checkpoint covers is built on (raises AuditStartError).
+        plan = plan_start(state.events, self.manifest, self.checkpoints,
+                          trusted_keys(state.keys, list(pinned or self.cfg.trusted_keys)),
+                          self._rebuild)
+        self.checkpoints.latest = plan.latest
+        self.tree = plan.tree
+        self.origin = (plan.latest.checkpoint.origin if plan.latest
+                       else self.cfg.origin or default_origin(signer.key_id))
+        self.tail = TailBook(apply_cuts(state.events, self.manifest, plan, state.quarantine,
+                                        self.log))
+        self.stats["tail_quarantined"] = len(self.tail.pending)
+        for name, (count, head) in plan.counts.items():
+            self._family(name).open(count, head)
         self._durable: dict[tuple[str, str], int] = {k: t.low for k, t in self.seqs.items()}
+        self._durable_sealed: dict[str, int] = dict(self.checkpoints.sealed)
+        self._marks_pending: tuple[dict[tuple[str, str], int], dict[str, int]] | None = None
         self.disk_full = False
         self._deferred: list[dict[str, Any]] = []
         now = self.clock.monotonic()
@@ -88,8 +98,8 @@ class AuditWriter:
         # True (the service): group commits only from tick_off_loop, fsync in a worker thread;
         # False (tests, tools): append syncs inline when a commit is due.
         self.background_sync = False
-        if self._unsealed():
-            self._first_unsealed = now  # seal what a crash left unsealed at the next deadline
+        self._started = now
+        self._note_start(plan)
 
     # --- start-up --------------------------------------------------------------------------
 
@@ -103,9 +113,18 @@ class AuditWriter:
         fam = self.families.get(name)
         if fam is None:
             fam = Family(self.state.events, name, self.manifest, self._write, self._fsync)
-            fam.scan(self.state.quarantine, self.log, self._rebuild)
-            self.families[name] = fam
+            if name not in self.manifest.families or not self.manifest.families[name]:
+                fam.open(0, GENESIS)  # a new family (OSError: the caller defers the record)
+            self.families[name] = fam  # else opened by __init__ at its verified size
         return fam
+
+    def _note_start(self, plan: Any) -> None:
+        """Say in the log itself what start-up set aside and which key now signs."""
+        if self.tail.pending:
+            self._own_event("AUDIT_QUARANTINE", self.tail.summary(plan.latest))
+        if plan.latest and plan.latest.key_id != self.signer.key_id:
+            self._own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
+                                                  "to": self.signer.key_id})
 
     def _rebuild(self, rec: dict[str, Any]) -> None:
         """Re-learn dedupe ids and sequence state from a record found on disk."""
@@ -141,6 +160,8 @@ class AuditWriter:
                 self.heartbeats.count(env)
                 self.stats["heartbeats"] += 1
             return False
+        if self.tail.pending:
+            self.tail.confirm(env, self.stats, self.log)
         if env.event_id in self.ids:
             self.stats["duplicates"] += 1
             self._account_resend(env)
@@ -192,7 +213,9 @@ class AuditWriter:
 
     def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
         rec["prev_hash"] = fam.head
+        rec["leaf"] = self.tree.size
         digest, line = seal(rec)
+        self.tree.append(leaf_hash(line[:-1]))
         fam.add(digest, line)
         self.ids.add(rec["event_id"])
         self.stats["records"] += 1
@@ -249,7 +272,7 @@ class AuditWriter:
         return self.clock.monotonic() - self._last_sync >= self.cfg.fsync_interval_ms / 1000 - 1e-6
 
     def _unsealed(self) -> bool:
-        return any(f.count > self.checkpoints.sealed.get(n, 0) for n, f in self.families.items())
+        return self.tree.size > self.checkpoints.size
 
     def sync(self) -> bool:
         """Write and fsync everything buffered; True when durable. Never raises on OSError."""
@@ -285,29 +308,35 @@ class AuditWriter:
             self._write_failed(exc)
             return None
         files = [fam.file for fam in self.families.values()]
-        files += [self.checkpoints.main, self.checkpoints.witness]
+        files += [self.checkpoints.main, self.checkpoints.copy]
         dirty = [f for f in files if f.dirty]
         for f in dirty:
             f.dirty = False
-        return SyncTicket(dirty, {k: t.low for k, t in self.seqs.items()},
-                           {n: (f.count, f.head) for n, f in self.families.items()},
-                           self._unsynced, now)
+        marks, self._marks_pending = self._marks_pending, None
+        return SyncTicket(dirty, {k: t.low for k, t in self.seqs.items()}, self._sealable(),
+                          self._unsynced, now, marks)
+
+    def _sealable(self) -> tuple[int, dict[str, tuple[int, str]]]:
+        return self.tree.size, {n: (f.count, f.head) for n, f in self.families.items()}
 
     def _end_sync(self, ticket: SyncTicket, error: OSError | None) -> bool:
         if error is not None:
             for f in ticket.files:
                 f.dirty = True
+            if ticket.sealed_marks is not None and self._marks_pending is None:
+                self._marks_pending = ticket.sealed_marks  # the next fsync covers those lines
             self._write_failed(error)
             return False
         if self.disk_full:
             self.log.warning("audit: writes resumed; watermark moving again")
             self.disk_full = False
         self._unsynced = max(0, self._unsynced - ticket.unsynced)
-        self._durable = ticket.durable
-        for fam in self.families.values():
-            fam.rotate_if_full(self.cfg.segment_max_bytes)
+        if ticket.sealed_marks is not None:  # a checkpoint is durable: acknowledge what it seals
+            self._durable, self._durable_sealed = ticket.sealed_marks
+        for name, fam in self.families.items():
+            fam.rotate_if_full(self.cfg.segment_max_bytes, self._durable_sealed.get(name, 0))
         if self._checkpoint_due(ticket.started):
-            self.checkpoint(ticket.sealable)
+            self.checkpoint(ticket.sealable, ticket.seqs)
         return True
 
     def _write_failed(self, exc: OSError) -> None:
@@ -321,36 +350,32 @@ class AuditWriter:
     def _checkpoint_due(self, now: float) -> bool:
         if self._first_unsealed is None:
             return False
-        unsealed = sum(f.count - self.checkpoints.sealed.get(n, 0)
-                       for n, f in self.families.items())
-        return (unsealed >= self.cfg.checkpoint_every_records
+        return (self.tree.size - self.checkpoints.size >= self.cfg.checkpoint_every_records
                 or now - self._first_unsealed >= self.cfg.checkpoint_interval_ms / 1000 - 1e-6)
 
-    def checkpoint(self, sealable: dict[str, tuple[int, str]] | None = None) -> int:
-        """Sign a checkpoint for every family with records after its last one, up to
-        ``sealable`` ({family: (count, head)} that the last fsync made durable; default: all,
-        for callers that just synced with nothing pending). The notes are fsynced by the next
-        group commit; if a crash loses them, the records are merely unsealed until the next."""
-        made = 0
-        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+    def checkpoint(self, sealable: tuple[int, dict[str, tuple[int, str]]] | None = None,
+                   seqs: dict[tuple[str, str], int] | None = None) -> int:
+        """Sign a checkpoint of the global tree up to ``sealable`` ((size, {family: (count,
+        head)}) that the last fsync made durable, with ``seqs`` the watermark it seals; default:
+        everything, for callers that just synced with nothing pending). Its lines are fsynced
+        by the next group commit, and only then does the WATERMARK move; if a crash loses them,
+        the records are an unsealed tail at the next start."""
         if sealable is None:
-            sealable = {n: (f.count, f.head) for n, f in self.families.items()}
-        for name, (count, head) in sorted(sealable.items()):
-            if count <= self.checkpoints.sealed.get(name, 0):
-                continue
-            body = note_text(self.cfg.origin, name, count, head)
-            self.checkpoints.add({
-                "origin": f"{self.cfg.origin}/{name}", "family": name, "size": count,
-                "head": head, "time": ts, "key_id": self.signer.key_id,
-                "pub": self.signer.public_b64, "sig": self.signer.sign(body)})
-            made += 1
+            sealable, seqs = self._sealable(), {k: t.low for k, t in self.seqs.items()}
+        size, families = sealable
+        if size <= self.checkpoints.size:
+            return 0
+        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+        self.checkpoints.add(make_checkpoint(self.signer, self.origin, self.tree, size,
+                                             families, ts))
+        self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()})
         self._first_unsealed = self.clock.monotonic() if self._unsealed() else None
-        self.stats["checkpoints"] += made
+        self.stats["checkpoints"] += 1
         try:
             self.checkpoints.flush()
         except OSError:
             self.disk_full = True  # retried with the next sync
-        return made
+        return 1
 
     def tick(self) -> None:
         """The timer: heartbeat summaries, group-commit and checkpoint deadlines, disk-full retry."""
@@ -366,6 +391,8 @@ class AuditWriter:
         now = self.clock.monotonic()
         if self.heartbeats.due(now, self.cfg.heartbeat_summary_s):
             self._summarise_heartbeats()
+        if self.tail.pending and now - self._started >= self.cfg.tail_confirm_s:
+            self._own_event("AUDIT_TAIL_UNCONFIRMED", self.tail.give_up(self.stats, self.log))
         if self._unsynced or self.disk_full or self._pending_bytes():
             return self._sync_due() or self.disk_full
         if self._checkpoint_due(now):
@@ -389,7 +416,8 @@ class AuditWriter:
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for heartbeats and metrics."""
-        return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes()}
+        return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes(),
+                "tree_size": self.tree.size, "sealed_size": self.checkpoints.size}
 
     def close(self) -> None:
         """Summarise heartbeats, fsync and seal everything, close the files (idempotent)."""

@@ -15,6 +15,7 @@ import pytest
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
+from hope.audit.note import Checkpoint, split_note
 from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
 from hope.bus.cursor import StreamCursor
@@ -47,6 +48,18 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()]
 
 
+def seal(w: AuditWriter) -> None:
+    """Write, sign a checkpoint, make it durable: what moves the watermark."""
+    w.sync()
+    w.checkpoint()
+    w.sync()
+
+
+def cp_sizes(path: Path) -> list[int]:
+    """Tree sizes of the checkpoints in ``path``."""
+    return [Checkpoint.parse(split_note(x["note"].encode())[0]).size for x in lines(path)]
+
+
 def test_records_are_chained_per_family_and_routed_by_type():
     """Each family file holds its own chain: prev_hash links, hash recomputes, types routed."""
     st = make_state()
@@ -75,19 +88,23 @@ def test_duplicates_are_dropped_also_after_restart():
     assert len(lines(st.events / "prices.jsonl")) == 1
 
 
-def test_watermark_is_contiguous_and_only_advances_on_fsync():
-    """The watermark is the highest contiguous fsynced seq per publisher and epoch."""
+def test_watermark_is_contiguous_and_only_advances_on_a_durable_checkpoint():
+    """The watermark is the highest contiguous seq sealed by a durable checkpoint."""
     st = make_state()
     w = writer(st)
     for i in (1, 2, 4):
         w.append(ev(i))
     assert w.watermarks() == {}
     w.sync()
+    assert w.watermarks() == {}  # fsynced, not yet sealed
+    w.checkpoint()
+    assert w.watermarks() == {}  # sealed, the checkpoint not yet fsynced
+    w.sync()
     assert w.watermarks() == {"scanner": {"e1": 2}}
     assert w.holes() == [("scanner", "e1", 3, 3)]
     w.append(ev(3))
     assert w.watermarks() == {"scanner": {"e1": 2}}
-    w.sync()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 4}}
     w.close()
     assert writer(st).watermarks() == {"scanner": {"e1": 4}}
@@ -104,30 +121,28 @@ def test_group_commit_fsyncs_by_count_and_by_time():
         w.append(ev(i))
     assert calls == []
     w.append(ev(10))
-    assert len(calls) >= 1 and w.watermarks() == {"scanner": {"e1": 10}}
+    assert len(calls) >= 1
     n = len(calls)
     w.append(ev(11))
     w.tick()
     assert len(calls) == n
     clock.advance(0.05)
     w.tick()
-    assert len(calls) > n and w.watermarks() == {"scanner": {"e1": 11}}
+    assert len(calls) > n
 
 
-def test_checkpoints_are_signed_and_copied_to_the_witness():
-    """A checkpoint seals every checkpoint_every_records records, identical in the witness copy."""
+def test_checkpoints_are_signed_and_copied():
+    """A checkpoint seals every checkpoint_every_records records, identical in the local copy."""
     st = make_state()
     w = writer(st, checkpoint_every_records=5)
     for i in range(1, 13):
         w.append(ev(i))
         w.sync()
     main = (st.events / "checkpoints.jsonl").read_text()
-    assert main == (st.witness / "checkpoints.jsonl").read_text()
-    sizes = [json.loads(x)["size"] for x in main.splitlines()]
-    assert sizes == [5, 10]
+    assert main == (st.checkpoint_copy / "checkpoints.jsonl").read_text()
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [5, 10]
     w.close()
-    sizes = [json.loads(x)["size"] for x in (st.events / "checkpoints.jsonl").read_text().splitlines()]
-    assert sizes[-1] == 12
+    assert cp_sizes(st.events / "checkpoints.jsonl")[-1] == 12
     assert verify(st).ok
 
 
@@ -174,7 +189,7 @@ def test_torn_tail_is_quarantined_and_the_chain_continues():
     with writer(st) as w:
         assert path.read_bytes() == good
         w.append(ev(3))
-    (torn,) = read_quarantined(st.quarantine, "audit-prices.jsonl")
+    (torn,) = read_quarantined(st.quarantine, "audit-tail-prices")
     assert torn["data"] == b'{"event_type":"PRICE","seq":3,"pay'
     assert torn["where"] == f"{path}:@{len(good)}"
     recs = lines(path)
@@ -222,6 +237,7 @@ def test_disk_full_stops_the_watermark_keeps_records_and_resumes(partial):
     w = AuditWriter(st, AuditConfig(), clock, write=disk)
     w.append(ev(1))
     w.sync()
+    seal(w)
     disk.full = True
     for i in range(2, 6):
         w.append(ev(i))
@@ -231,7 +247,9 @@ def test_disk_full_stops_the_watermark_keeps_records_and_resumes(partial):
     assert w.watermarks() == {"scanner": {"e1": 1}}
     disk.full = False
     w.tick()
-    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 5}}
+    assert not w.disk_full
+    seal(w)
+    assert w.watermarks() == {"scanner": {"e1": 5}}
     w.close()
     assert [r["seq"] for r in lines(st.events / "prices.jsonl")] == [1, 2, 3, 4, 5]
     assert verify(st).ok
@@ -251,6 +269,7 @@ def test_disk_full_past_the_buffer_bound_refuses_new_events():
     assert w.stats["refused"] == 1
     disk.full = False
     w.tick()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 2}}
     assert w.append(ev(3)) is True
 
@@ -278,19 +297,18 @@ def test_heartbeats_are_summarised_not_written_one_by_one():
 def test_segments_rotate_by_size_and_the_chain_continues():
     """Past segment_max_bytes a new segment starts; the manifest lists them; verify passes."""
     st = make_state()
-    with writer(st, segment_max_bytes=600) as w:
-        for i in range(1, 11):
+    with writer(st, segment_max_bytes=600, checkpoint_every_records=1) as w:
+        for i in range(1, 21):
             w.append(ev(i))
             w.sync()
     manifest = json.loads((st.events / "manifest.json").read_text())["families"]["prices"]
     assert manifest[0] == "prices.jsonl" and manifest[1] == "prices.000002.jsonl"
-    assert len(manifest) >= 3
     first_of_2 = lines(st.events / manifest[1])[0]
     assert first_of_2["prev_hash"] == lines(st.events / manifest[0])[-1]["hash"]
     report = verify(st)
-    assert report.ok and report.records == 10 and report.files == len(manifest)
+    assert report.ok and report.records == 20 and report.files == len(manifest)
     with writer(st, segment_max_bytes=600) as w:  # reopening continues the last segment
-        w.append(ev(11))
+        w.append(ev(21))
     assert verify(st).ok
 
 
@@ -361,7 +379,7 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     monkeypatch.setattr(audit_log, "atomic_write", atomic)
     w = AuditWriter(st, AuditConfig(), ManualClock(), write=disk)
     w.append(ev(1))
-    w.sync()
+    seal(w)
     disk.full = True
     dead = ev(2, "DEAD_LETTER", payload={"service": "executor", "handler": "h", "error": "x",
                                          "attempt": 1, "event": {}})
@@ -370,6 +388,7 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     assert w.sync() is False and w.watermarks() == {"scanner": {"e1": 1}}
     disk.full = False
     w.tick()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 3}}
     w.close()
     assert [r["seq"] for r in lines(st.events / "dlq.jsonl")] == [2]
@@ -408,11 +427,13 @@ async def test_off_loop_sync_covers_what_was_written_before_it_began():
     assert w.watermarks() == {}
     fsync.gate.set()
     assert await task is True
+    assert w.watermarks() == {}  # sealed by a checkpoint that is not durable yet
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [2]
+    assert await w.sync_off_loop() is True
     assert w.watermarks() == {"scanner": {"e1": 2}}
-    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2]
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [2, 3]
     assert await w.sync_off_loop() is True
     assert w.watermarks() == {"scanner": {"e1": 3}}
-    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2, 3]
     w.close()
     assert verify(st).ok
 
@@ -431,6 +452,9 @@ async def test_off_loop_fsync_failure_keeps_the_watermark_and_retries():
     assert w.disk_full and w.watermarks() == {} and w.stats["write_errors"] == 1
     fsync.fail = False
     assert await w.sync_off_loop() is True
-    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 1}}
+    assert not w.disk_full and w.watermarks() == {}
+    w.checkpoint()
+    assert await w.sync_off_loop() is True
+    assert w.watermarks() == {"scanner": {"e1": 1}}
     w.close()
     assert verify(st).ok
