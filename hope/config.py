@@ -27,7 +27,7 @@ _SECTIONS: dict[str, type] = {}
 SECTION_MODULES = [
     "hope.config", "hope.market.config", "hope.decision.config", "hope.execution.config",
     "hope.audit.config", "hope.dlq.config", "hope.health.config", "hope.gateway.config",
-    "hope.decision.shadow_config",
+    "hope.decision.shadow_config", "hope.witness.config",
 ]
 
 

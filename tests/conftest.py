@@ -17,6 +17,12 @@ settings.register_profile("dev", deadline=None, max_examples=50)
 settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def _local_pins(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key pins of test instances go to a temp file, never the checkout's hope.local.toml."""
+    monkeypatch.setenv("HOPE_PINS_FILE", str(tmp_path_factory.mktemp("pins") / "pins.toml"))
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     path = short_tmpdir()

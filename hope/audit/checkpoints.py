@@ -31,7 +31,7 @@ from hope.audit.note import (
 )
 from hope.files import fsync_dir
 
-__all__ = ["CHECKPOINTS", "CheckpointLog", "SignedCheckpoint", "make_checkpoint", "parse_line"]
+__all__ = ["CHECKPOINTS", "CheckpointLines", "CheckpointLog", "SignedCheckpoint", "make_checkpoint", "parse_line"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,30 @@ def make_checkpoint(signer: Signer, origin: str, tree: MerkleTree, size: int,
     body = cp.body()
     note = body + b"\n" + sign_line(origin, signer.private, body).encode()
     return SignedCheckpoint(cp, note, signer.key_id, base64.b64decode(signer.public_b64))
+
+
+@dataclass
+class CheckpointLines:
+    """Both copies read without touching them (``hope audit status``): the longer one's text."""
+
+    text: bytes
+    existed: list[bool]
+    paths: tuple[Path, Path]
+
+    @classmethod
+    def read(cls, events: Path, copy_dir: Path) -> CheckpointLines:
+        paths = (events / CHECKPOINTS, copy_dir / CHECKPOINTS)
+        texts = []
+        for p in paths:
+            try:
+                data = p.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            texts.append(data[:data.rfind(b"\n") + 1])  # a torn last line is not a checkpoint
+        return cls(max(texts, key=len), [p.exists() for p in paths], paths)
+
+    def lines(self) -> list[bytes]:
+        return self.text.splitlines()
 
 
 class CheckpointLog:

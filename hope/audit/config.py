@@ -17,7 +17,9 @@ class AuditConfig:
     # a log keeps the origin of its checkpoints).
     origin: str = ""
     tail_confirm_s: float = 120.0         # an unsealed tail not sent again by then is reported
-    witnesses: list[str] = field(default_factory=list)  # witness base URLs (http://host:port)
+    # Witnesses: "http://host:port", optionally followed by a space and the witness's vkey
+    # (then `hope audit verify` also checks its cosignature).
+    witnesses: list[str] = field(default_factory=list)
     witness_interval_s: float = 5.0       # push the latest checkpoint this often
     fsync_interval_ms: float = 20.0       # group commit: fsync at most this often ...
     fsync_max_records: int = 2000         # ... or after this many buffered records
@@ -40,6 +42,7 @@ class AuditConfig:
         for i, key in enumerate(self.trusted_keys):
             if not key.startswith("ed25519:"):
                 raise ValueError(f"trusted_keys[{i}]: {key!r} is not an 'ed25519:<hex>' key id")
-        for i, url in enumerate(self.witnesses):
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"witnesses[{i}]: {url!r} is not an http(s) URL")
+        for i, entry in enumerate(self.witnesses):
+            if not entry.startswith(("http://", "https://")):
+                raise ValueError(f"witnesses[{i}]: {entry!r} is not 'http(s)://host:port' "
+                                 "optionally followed by a space and the witness's vkey")

@@ -221,7 +221,7 @@ class SyncTicket:
     sealable: tuple[int, dict[str, tuple[int, str]]]
     unsynced: int
     started: float
-    sealed_marks: tuple[dict[tuple[str, str], int], dict[str, int]] | None = None
+    sealed_marks: Any = None  # writer.Marks
 
 
 def fsync_all(files: list[AppendFile]) -> OSError | None:

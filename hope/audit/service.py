@@ -4,8 +4,13 @@ Wiring (``services/audit_writer.py`` runs ``run_service("audit-writer", setup)``
 - every event → :meth:`AuditWriter.append` (duplicates dropped; heartbeats summarised);
 - every ``fsync_interval_ms`` → :meth:`AuditWriter.tick` (group commit, checkpoints, retries);
 - ``watermark_hz`` times a second → ephemeral ``WATERMARK`` with payload
-  ``{"watermarks": {publisher: {epoch: seq}}, "durable": bool}`` (``durable`` is False while
-  writes fail, e.g. disk full: the numbers then stop moving);
+  ``{"watermarks": {publisher: {epoch: seq}}, "durable": bool}``: only seqs covered by a durable
+  signed checkpoint (``durable`` is False while writes fail, e.g. disk full: the numbers then
+  stop moving);
+- start-up verifies the log up to its last checkpoint; one it cannot trust exits ``EX_AUDIT``
+  (65) naming ``file:line`` (:func:`open_writer`);
+- ``[audit] witnesses`` get the latest durable checkpoint every ``witness_interval_s``
+  (:func:`start_witness_push`);
 - unrecoverable gaps: the bus calls ``on_gap(publisher, epoch, first, last)``; we point it at
   :meth:`AuditWriter.record_gap`, which writes an explicit GAP record;
 - on stop (SIGTERM): heartbeat summaries, fsync, final checkpoint, one last WATERMARK.
@@ -13,8 +18,13 @@ Wiring (``services/audit_writer.py`` runs ``run_service("audit-writer", setup)``
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from hope.audit.keys import AuditKeyError
+from hope.audit.pins import read_pins
+from hope.audit.startup import EX_AUDIT, AuditStartError
+from hope.audit.witness_push import WitnessPusher
 from hope.audit.writer import AuditWriter
 from hope.envelope import Envelope
 from hope.runtime import Service
@@ -22,7 +32,7 @@ from hope.runtime import Service
 
 async def setup(svc: Service) -> AuditWriter:
     cfg = svc.config.audit
-    writer = AuditWriter(svc.state, cfg, svc.clock, log=svc.log, source=svc.name)
+    writer = open_writer(svc)
     if hasattr(svc.bus, "on_gap"):
         svc.bus.on_gap = writer.record_gap
     if hasattr(svc.bus, "seed_cursors"):
@@ -50,7 +60,37 @@ async def setup(svc: Service) -> AuditWriter:
     svc.every(1 / cfg.watermark_hz, publish_watermark)
     svc.on_stop(stop)
     svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})
+    start_witness_push(svc, writer)
     return writer
+
+
+def open_writer(svc: Service) -> AuditWriter:
+    """The writer, or exit ``EX_AUDIT`` (supervisord: FATAL) when the log needs an operator:
+    it never builds on, nor seals, what it could not verify."""
+    try:
+        pinned = read_pins(svc.config)
+        return AuditWriter(svc.state, svc.config.audit, svc.clock, log=svc.log,
+                           source=svc.name, pinned=pinned)
+    except (AuditStartError, AuditKeyError, ValueError) as exc:
+        svc.log.critical("audit: refusing to start", error=str(exc))
+        print(f"hope {svc.name}: refusing to start: audit log: {exc} (inspect with `hope audit "
+              "status`, then `hope audit accept --reason TEXT`)", file=sys.stderr, flush=True)
+        sys.exit(EX_AUDIT)
+
+
+def start_witness_push(svc: Service, writer: AuditWriter) -> WitnessPusher | None:
+    """Push durable checkpoints to ``[audit] witnesses`` every ``witness_interval_s``."""
+    cfg = svc.config.audit
+    if not cfg.witnesses:
+        return None
+
+    async def alert(payload: dict[str, Any]) -> None:
+        await svc.publish("ALERT", payload)
+
+    pusher = WitnessPusher(writer, cfg.witnesses, svc.log, alert)
+    svc.every(cfg.witness_interval_s, pusher.push)
+    svc.heartbeat_extras.append(pusher.snapshot)
+    return pusher
 
 
 def seed_cursors(writer: AuditWriter, cursors: Any) -> None:

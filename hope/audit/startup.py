@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hope.audit.canonical import GENESIS, record_hash
-from hope.audit.checkpoints import CHECKPOINTS, CheckpointLog, SignedCheckpoint, parse_line
+from hope.audit.checkpoints import (
+    CHECKPOINTS,
+    CheckpointLines,
+    CheckpointLog,
+    SignedCheckpoint,
+    parse_line,
+)
 from hope.audit.keys import decode_public, key_id
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest
@@ -27,6 +33,7 @@ from hope.audit.merkle import MerkleTree, leaf_hash
 from hope.audit.note import raw_public
 from hope.envelope import compute_event_id
 
+Checkpoints = CheckpointLog | CheckpointLines
 EX_AUDIT = 65  # sysexits EX_DATAERR: supervisord shows the writer FATAL after its retries
 
 
@@ -94,7 +101,8 @@ def chain_error(rec: dict[str, Any], prev: str) -> str | None:
     return None
 
 
-def latest_checkpoint(cps: CheckpointLog, trusted: dict[str, bytes]) -> SignedCheckpoint | None:
+def latest_checkpoint(cps: Checkpoints,
+                      trusted: dict[str, bytes]) -> SignedCheckpoint | None:
     lines = cps.lines()
     if not lines:
         return None
@@ -104,8 +112,8 @@ def latest_checkpoint(cps: CheckpointLog, trusted: dict[str, bytes]) -> SignedCh
         raise AuditStartError(f"events/{CHECKPOINTS}:{len(lines)}: {exc}") from None
 
 
-def plan_start(events: Path, manifest: Manifest, cps: CheckpointLog, trusted: dict[str, bytes],
-               on_record: Callable[[dict[str, Any]], None] = lambda rec: None) -> StartPlan:
+def plan_start(events: Path, manifest: Manifest, cps: Checkpoints,
+               trusted: dict[str, bytes], on_record: Callable[[dict[str, Any]], None] = lambda rec: None) -> StartPlan:
     """Verify the sealed prefix (feeding each record to ``on_record``) and find the tail."""
     plan = StartPlan(latest_checkpoint(cps, trusted))
     sealed = plan.latest.checkpoint.families if plan.latest else {}
@@ -134,7 +142,7 @@ def plan_start(events: Path, manifest: Manifest, cps: CheckpointLog, trusted: di
     return plan
 
 
-def _no_checkpoint(events: Path, manifest: Manifest, cps: CheckpointLog) -> None:
+def _no_checkpoint(events: Path, manifest: Manifest, cps: Checkpoints) -> None:
     for fam, segs in sorted(manifest.families.items()):
         if len(segs) > 1:
             raise AuditStartError(f"events/{segs[0]}: {len(segs)} segments of {fam} but no "

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from hope.audit.canonical import GENESIS, family_for, seal
-from hope.audit.checkpoints import CheckpointLog, make_checkpoint
+from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
@@ -35,6 +35,9 @@ from hope.bus.cursor import StreamCursor
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
 from hope.paths import StatePaths
+
+# What a checkpoint acknowledges once durable: seq lows, family sizes, the checkpoint itself.
+Marks = tuple[dict[tuple[str, str], int], dict[str, int], SignedCheckpoint]
 
 
 class AuditUnavailable(RuntimeError):
@@ -86,7 +89,8 @@ class AuditWriter:
             self._family(name).open(count, head)
         self._durable: dict[tuple[str, str], int] = {k: t.low for k, t in self.seqs.items()}
         self._durable_sealed: dict[str, int] = dict(self.checkpoints.sealed)
-        self._marks_pending: tuple[dict[tuple[str, str], int], dict[str, int]] | None = None
+        self._marks_pending: Marks | None = None
+        self.durable_checkpoint = plan.latest  # the newest checkpoint known to be fsynced
         self.disk_full = False
         self._deferred: list[dict[str, Any]] = []
         now = self.clock.monotonic()
@@ -121,9 +125,9 @@ class AuditWriter:
     def _note_start(self, plan: Any) -> None:
         """Say in the log itself what start-up set aside and which key now signs."""
         if self.tail.pending:
-            self._own_event("AUDIT_QUARANTINE", self.tail.summary(plan.latest))
+            self.own_event("AUDIT_QUARANTINE", self.tail.summary(plan.latest))
         if plan.latest and plan.latest.key_id != self.signer.key_id:
-            self._own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
+            self.own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
                                                   "to": self.signer.key_id})
 
     def _rebuild(self, rec: dict[str, Any]) -> None:
@@ -223,7 +227,8 @@ class AuditWriter:
         if self._first_unsealed is None:
             self._first_unsealed = self.clock.monotonic()
 
-    def _own_event(self, event_type: str, payload: dict[str, Any]) -> None:
+    def own_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Write a record of the writer's own (GAP, DUPLICATE, AUDIT_*, HEARTBEAT_SUMMARY)."""
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
         env = new_event(event_type, payload, source=self.source, timestamp=ts)
         if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
@@ -239,7 +244,7 @@ class AuditWriter:
         track = self.seqs.setdefault((env.publisher, env.epoch), StreamCursor())
         if env.seq <= track.low or env.seq in track.above:
             return  # the very (epoch, seq) we already hold, delivered again
-        self._own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
+        self.own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
                                       "seq": env.seq, "duplicate_of": env.event_id})
         track.add(env.seq)
 
@@ -251,7 +256,7 @@ class AuditWriter:
         """
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
-        self._own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
+        self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
         self.seqs.setdefault((publisher, epoch), StreamCursor()).cover(first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
@@ -259,7 +264,7 @@ class AuditWriter:
 
     def _summarise_heartbeats(self) -> None:
         for payload in self.heartbeats.drain(self.clock.monotonic()):
-            self._own_event("HEARTBEAT_SUMMARY", payload)
+            self.own_event("HEARTBEAT_SUMMARY", payload)
 
     # --- durability ------------------------------------------------------------------------
 
@@ -332,7 +337,7 @@ class AuditWriter:
             self.disk_full = False
         self._unsynced = max(0, self._unsynced - ticket.unsynced)
         if ticket.sealed_marks is not None:  # a checkpoint is durable: acknowledge what it seals
-            self._durable, self._durable_sealed = ticket.sealed_marks
+            self._durable, self._durable_sealed, self.durable_checkpoint = ticket.sealed_marks
         for name, fam in self.families.items():
             fam.rotate_if_full(self.cfg.segment_max_bytes, self._durable_sealed.get(name, 0))
         if self._checkpoint_due(ticket.started):
@@ -366,9 +371,9 @@ class AuditWriter:
         if size <= self.checkpoints.size:
             return 0
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
-        self.checkpoints.add(make_checkpoint(self.signer, self.origin, self.tree, size,
-                                             families, ts))
-        self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()})
+        signed = make_checkpoint(self.signer, self.origin, self.tree, size, families, ts)
+        self.checkpoints.add(signed)
+        self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()}, signed)
         self._first_unsealed = self.clock.monotonic() if self._unsealed() else None
         self.stats["checkpoints"] += 1
         try:
@@ -392,7 +397,7 @@ class AuditWriter:
         if self.heartbeats.due(now, self.cfg.heartbeat_summary_s):
             self._summarise_heartbeats()
         if self.tail.pending and now - self._started >= self.cfg.tail_confirm_s:
-            self._own_event("AUDIT_TAIL_UNCONFIRMED", self.tail.give_up(self.stats, self.log))
+            self.own_event("AUDIT_TAIL_UNCONFIRMED", self.tail.give_up(self.stats, self.log))
         if self._unsynced or self.disk_full or self._pending_bytes():
             return self._sync_due() or self.disk_full
         if self._checkpoint_due(now):
