@@ -111,7 +111,7 @@ def vkey(name: str, public: bytes, alg: int = ALG_ED25519) -> str:
 def parse_vkey(text: str) -> tuple[str, int, bytes]:
     """(name, type, public key) of a verifier key; raises NoteError."""
     try:
-        name, khash, b64 = text.strip().rsplit("+", 2)
+        name, khash, b64 = text.strip().split("+", 2)  # names hold no "+", base64 may
         raw = base64.b64decode(b64, validate=True)
     except (ValueError, binascii.Error):
         raise NoteError(f"not a verifier key: {text[:40]!r}") from None
