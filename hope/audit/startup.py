@@ -107,9 +107,26 @@ def latest_checkpoint(cps: Checkpoints,
     if not lines:
         return None
     try:
-        return parse_line(lines[-1], trusted)
+        latest = parse_line(lines[-1], trusted)
     except ValueError as exc:
         raise AuditStartError(f"events/{CHECKPOINTS}:{len(lines)}: {exc}") from None
+    _check_order(lines)
+    return latest
+
+
+def _check_order(lines: list[bytes]) -> None:
+    """Tree sizes never shrink from one checkpoint to the next (cheap: no signatures here;
+    ``hope audit verify`` checks each one)."""
+    before = 0
+    for n, raw in enumerate(lines, 1):
+        try:
+            size = int(parse_record(raw)["note"].split("\n", 2)[1])
+        except (BadLine, KeyError, AttributeError, IndexError, ValueError):
+            raise AuditStartError(f"events/{CHECKPOINTS}:{n}: unreadable checkpoint") from None
+        if size < before:
+            raise AuditStartError(f"events/{CHECKPOINTS}:{n}: tree size {size} is smaller than "
+                                  f"{before} before it (checkpoints reordered or rolled back)")
+        before = size
 
 
 def plan_start(events: Path, manifest: Manifest, cps: Checkpoints,

@@ -371,6 +371,8 @@ class AuditWriter:
         if size <= self.checkpoints.size:
             return 0
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+        if self.checkpoints.latest:  # a wall clock stepped back must not reorder checkpoints
+            ts = max(ts, self.checkpoints.latest.checkpoint.time or "")
         signed = make_checkpoint(self.signer, self.origin, self.tree, size, families, ts)
         self.checkpoints.add(signed)
         self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()}, signed)
