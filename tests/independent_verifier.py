@@ -66,7 +66,7 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
                     failures.append(f"{where}: event_id")
                 if rec["leaf"] in leaves:
                     failures.append(f"{where}: leaf {rec['leaf']} twice")
-                leaves[rec["leaf"]] = sha(b"\x00" + line)
+                leaves[rec["leaf"]] = sha(b"\x00" + bytes.fromhex(rec["hash"]))
                 prev = rec["hash"]
                 chain.append(prev)
         heads[fam] = chain

@@ -1,13 +1,16 @@
 """The global audit log's RFC 6962 Merkle tree: leaf and node hashes, proofs, proof checks.
 
-Leaves are the audit lines in append order (every family), each the exact bytes of its line
-without the newline. ``leaf hash = SHA-256(0x00 || line)``, ``node = SHA-256(0x01 || l || r)``,
-the tree of RFC 6962 section 2.1 (the split at the largest power of two below the size).
+Leaves are the audit records in append order (every family); a record's leaf input is the 32
+bytes of its ``hash`` (SHA-256 of its canonical text, so the leaf commits to all of it):
+``leaf hash = SHA-256(0x00 || record hash)``, ``node = SHA-256(0x01 || l || r)``, the tree of
+RFC 6962 section 2.1 (the split at the largest power of two below the size).
 
 :class:`MerkleTree` keeps every *complete* subtree hash (level k holds the hashes of the aligned
 2^k-leaf subtrees), 32 bytes each in one ``bytearray`` per level (~64 bytes a leaf in all). An
-append costs one leaf hash plus on average one node hash; any historical root, inclusion proof
-or consistency proof is O(log n) lookups and hashes, never a pass over the leaves.
+append stores its 32 bytes; the parents it completes are computed a level at a time at the next
+root or proof (about one node hash per leaf in all, in a tight loop). Any historical root,
+inclusion proof or consistency proof is then O(log n) lookups and hashes, never a pass over the
+leaves.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ import hashlib
 
 HASH_LEN = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 
-def leaf_hash(line: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + line).digest()
+def leaf_hash(data: bytes) -> bytes:
+    return _sha256(b"\x00" + data).digest()
+
+
+def record_leaf(record_hash_hex: str) -> bytes:
+    """The leaf hash of a record whose ``hash`` field is ``record_hash_hex``."""
+    return _sha256(b"\x00" + bytes.fromhex(record_hash_hex)).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -37,27 +46,40 @@ class MerkleTree:
     def __init__(self) -> None:
         self.levels: list[bytearray] = [bytearray()]
         self.size = 0
+        self._stale = False  # leaves appended whose parents are not computed yet
 
     def append(self, leaf: bytes) -> int:
-        """Add one leaf *hash*; return its index."""
-        index = self.size
+        """Add one leaf *hash*; return its index. The writer's hot path only stores 32 bytes:
+        interior hashes are computed a level at a time when a root or proof is asked for."""
         self.levels[0] += leaf
         self.size += 1
-        level, i, h = 0, index, leaf
-        while i & 1:  # a right child completes its parent
-            left = bytes(self.levels[level][(i - 1) * HASH_LEN:i * HASH_LEN])
-            h = node_hash(left, h)
-            level, i = level + 1, i >> 1
-            if len(self.levels) == level:
-                self.levels.append(bytearray())
-            self.levels[level] += h
-        return index
+        self._stale = True
+        return self.size - 1
+
+    def _build(self) -> None:
+        """Complete every level: each parent is the hash of two adjacent children."""
+        levels, sha = self.levels, _sha256
+        level = 0
+        while len(levels[level]) >= 2 * HASH_LEN:
+            if len(levels) == level + 1:
+                levels.append(bytearray())
+            row, up = levels[level], levels[level + 1]
+            have, want = len(up) // HASH_LEN, len(row) // (2 * HASH_LEN)
+            if have < want:
+                with memoryview(row) as mv:
+                    up += b"".join([sha(b"\x01" + mv[j:j + 2 * HASH_LEN]).digest()
+                                    for j in range(have * 2 * HASH_LEN, want * 2 * HASH_LEN,
+                                                   2 * HASH_LEN)])
+            level += 1
+        self._stale = False
 
     def _node(self, level: int, i: int) -> bytes:
         return bytes(self.levels[level][i * HASH_LEN:(i + 1) * HASH_LEN])
 
     def subtree(self, lo: int, hi: int) -> bytes:
         """MTH(D[lo:hi]) for lo aligned as RFC 6962's recursion leaves it (hi <= size)."""
+        if self._stale:
+            self._build()
         n = hi - lo
         if n == 0:
             return EMPTY_ROOT

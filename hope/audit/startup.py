@@ -29,7 +29,7 @@ from hope.audit.checkpoints import (
 from hope.audit.keys import decode_public, key_id
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest
-from hope.audit.merkle import MerkleTree, leaf_hash
+from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.note import raw_public
 from hope.envelope import compute_event_id
 
@@ -214,7 +214,7 @@ def _scan_family(events: Path, fam: str, segs: list[str], sealed: int, head: str
                 reason = f"leaf index {leaf} used twice"
             if reason:
                 raise AuditStartError(f"{where}: {reason}")
-            leaves[leaf] = leaf_hash(raw)
+            leaves[leaf] = record_leaf(rec["hash"])
             prev = rec["hash"]
             count += 1
             on_record(rec)

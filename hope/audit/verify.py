@@ -26,7 +26,7 @@ from hope.audit.canonical import GENESIS
 from hope.audit.checkpoint_check import CheckpointChecks
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import MANIFEST, parse_segment
-from hope.audit.merkle import MerkleTree, leaf_hash
+from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.startup import chain_error, trusted_keys
 from hope.paths import StatePaths
 
@@ -156,8 +156,8 @@ class _Verifier:
             self.fail(where, reason)
         stored = rec.get("hash") if isinstance(rec.get("hash"), str) else "?"
         leaf = rec.get("leaf")
-        if isinstance(leaf, int) and not isinstance(leaf, bool):
-            first = self.leaves.setdefault(leaf, (leaf_hash(raw), where))
+        if isinstance(leaf, int) and not isinstance(leaf, bool) and _is_hex64(stored):
+            first = self.leaves.setdefault(leaf, (record_leaf(stored), where))
             if first[1] != where:
                 self.fail(where, f"leaf index {leaf} used twice (first at {first[1]})")
         self._account(rec, where)
@@ -228,6 +228,10 @@ class _Verifier:
             else:
                 self.r.warnings.append(f"{fam}: {n} record(s) after the last checkpoint "
                                        "(unsealed, younger than the checkpoint interval)")
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def verify(state: StatePaths, trusted_keys: list[str] | None = None, strict: bool = False, *,

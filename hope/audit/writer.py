@@ -22,13 +22,12 @@ from typing import Any
 
 import structlog
 
-from hope.audit.canonical import GENESIS, family_for, seal
+from hope.audit.canonical import GENESIS, family_for, seal_leaf
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
 from hope.audit.log import Family, FsyncFn, Manifest, SyncTicket, WriteFn, fsync_all
-from hope.audit.merkle import leaf_hash
 from hope.audit.startup import default_origin, plan_start, trusted_keys
 from hope.audit.tail import TailBook, apply_cuts
 from hope.bus.cursor import StreamCursor
@@ -130,6 +129,12 @@ class AuditWriter:
             self.own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
                                                   "to": self.signer.key_id})
 
+    def _track(self, publisher: str, epoch: str) -> StreamCursor:
+        track = self.seqs.get((publisher, epoch))
+        if track is None:  # (not setdefault: that would build a cursor per event)
+            track = self.seqs[(publisher, epoch)] = StreamCursor()
+        return track
+
     def _rebuild(self, rec: dict[str, Any]) -> None:
         """Re-learn dedupe ids and sequence state from a record found on disk."""
         eid = rec.get("event_id")
@@ -137,7 +142,7 @@ class AuditWriter:
             self.ids.add(eid)
         pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
         if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
-            self.seqs.setdefault((pub, epoch), StreamCursor()).add(seq)
+            self._track(pub, epoch).add(seq)
         if rec.get("event_type") == "DUPLICATE":
             p = rec.get("payload") or {}
             with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -175,7 +180,7 @@ class AuditWriter:
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         self._add(env.to_dict())
         if env.publisher and env.epoch and env.seq > 0:
-            self.seqs.setdefault((env.publisher, env.epoch), StreamCursor()).add(env.seq)
+            self._track(env.publisher, env.epoch).add(env.seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -218,8 +223,8 @@ class AuditWriter:
     def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
         rec["prev_hash"] = fam.head
         rec["leaf"] = self.tree.size
-        digest, line = seal(rec)
-        self.tree.append(leaf_hash(line[:-1]))
+        digest, line, leaf = seal_leaf(rec)
+        self.tree.append(leaf)
         fam.add(digest, line)
         self.ids.add(rec["event_id"])
         self.stats["records"] += 1
@@ -241,7 +246,7 @@ class AuditWriter:
         so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
         if not (env.publisher and env.epoch and env.seq > 0):
             return
-        track = self.seqs.setdefault((env.publisher, env.epoch), StreamCursor())
+        track = self._track(env.publisher, env.epoch)
         if env.seq <= track.low or env.seq in track.above:
             return  # the very (epoch, seq) we already hold, delivered again
         self.own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,

@@ -31,6 +31,9 @@ class StreamCursor:
 
     def add(self, n: int) -> bool:
         """Record ``n``; False when it was already seen (a duplicate)."""
+        if n == self.low + 1 and not self.above:  # the common case: the next one, in order
+            self.low = n
+            return True
         if self.seen(n):
             return False
         self.above.add(n)

@@ -27,7 +27,7 @@ from hope.audit.canonical import record_hash, seal
 from hope.audit.checkpoints import make_checkpoint, parse_line
 from hope.audit.config import AuditConfig
 from hope.audit.keys import load_signer
-from hope.audit.merkle import MerkleTree, leaf_hash
+from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.note import Checkpoint, split_note
 from hope.audit.startup import AuditStartError
 from hope.audit.verify import verify
@@ -190,7 +190,7 @@ def resign_everything(st: StatePaths) -> None:
             chains.setdefault(fam, ["0" * 64]).append(rec["hash"])
     tree = MerkleTree()
     for i in range(len(lines)):
-        tree.append(leaf_hash(lines[i]))
+        tree.append(record_leaf(json.loads(lines[i])["hash"]))
     out = []
     for raw in cp_lines(st):
         cp = parse_line(raw, None).checkpoint
