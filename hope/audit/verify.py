@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hope.audit.canonical import GENESIS
+from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.checkpoint_check import CheckpointChecks
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import MANIFEST, parse_segment
@@ -156,8 +156,9 @@ class _Verifier:
             self.fail(where, reason)
         stored = rec.get("hash") if isinstance(rec.get("hash"), str) else "?"
         leaf = rec.get("leaf")
-        if isinstance(leaf, int) and not isinstance(leaf, bool) and _is_hex64(stored):
-            first = self.leaves.setdefault(leaf, (record_leaf(stored), where))
+        if isinstance(leaf, int) and not isinstance(leaf, bool):
+            # the leaf of the record as it is (not of its stored hash): an edit moves the root
+            first = self.leaves.setdefault(leaf, (record_leaf(record_hash(rec)), where))
             if first[1] != where:
                 self.fail(where, f"leaf index {leaf} used twice (first at {first[1]})")
         self._account(rec, where)
@@ -228,10 +229,6 @@ class _Verifier:
             else:
                 self.r.warnings.append(f"{fam}: {n} record(s) after the last checkpoint "
                                        "(unsealed, younger than the checkpoint interval)")
-
-
-def _is_hex64(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def verify(state: StatePaths, trusted_keys: list[str] | None = None, strict: bool = False, *,
