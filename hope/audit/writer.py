@@ -405,7 +405,8 @@ class AuditWriter:
             self._summarise_heartbeats()
         if self.tail.pending and now - self._started >= self.cfg.tail_confirm_s:
             self.own_event("AUDIT_TAIL_UNCONFIRMED", self.tail.give_up(self.stats, self.log))
-        if self._unsynced or self.disk_full or self._pending_bytes():
+        if (self._unsynced or self.disk_full or self._pending_bytes()
+                or self._marks_pending is not None):  # a checkpoint waiting for its fsync
             return self._sync_due() or self.disk_full
         if self._checkpoint_due(now):
             self.checkpoint()

@@ -146,6 +146,22 @@ def test_checkpoints_are_signed_and_copied():
     assert verify(st).ok
 
 
+def test_an_idle_writer_makes_its_last_checkpoint_durable():
+    """With no more events, the timer still fsyncs the last checkpoint: the watermark and the
+    checkpoint offered to witnesses catch up without waiting for traffic."""
+    st = make_state()
+    clock = ManualClock()
+    w = writer(st, clock, checkpoint_interval_ms=50, fsync_interval_ms=20)
+    w.background_sync = True
+    w.append(ev(1))
+    for _ in range(4):
+        clock.advance(0.05)
+        w.tick()
+    assert w.watermarks() == {"scanner": {"e1": 1}}
+    assert w.durable_checkpoint is not None and w.durable_checkpoint.checkpoint.size == 1
+    w.close()
+
+
 def test_checkpoint_time_deadline_seals_a_slow_trickle():
     """Fewer records than the count still get sealed once checkpoint_interval_ms has passed."""
     st = make_state()
