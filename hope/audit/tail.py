@@ -10,18 +10,34 @@ or lost with their publisher's outbox).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hope.audit.checkpoints import SignedCheckpoint
+from hope.audit.checkpoints import CHECKPOINTS, CheckpointLog, SignedCheckpoint
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest
-from hope.audit.startup import StartPlan
+from hope.audit.startup import StartPlan, plan_start, trusted_keys
 from hope.envelope import Envelope
+from hope.paths import StatePaths
 from hope.tails import keep_tail
 
 _COMPARED = ("event_type", "event_id", "correlation_id", "causation_id", "timestamp", "source",
              "payload")
+
+
+def resume(state: StatePaths, cps: CheckpointLog, pinned: list[str],
+           on_record: Callable[[dict[str, Any]], None],
+           log: Any) -> tuple[Manifest, StartPlan, TailBook]:
+    """Start-up: verify up to the last checkpoint (raises AuditStartError), cut the tail off."""
+    manifest = Manifest.load(state.events, log)
+    listed = {n for segs in manifest.families.values() for n in segs}
+    for p in state.events.glob("*.jsonl"):  # a crash between creating and listing a segment
+        if p.name not in listed and p.name != CHECKPOINTS and p.stat().st_size == 0:
+            p.unlink()
+    plan = plan_start(state.events, manifest, cps, trusted_keys(state.keys, pinned), on_record)
+    return manifest, plan, TailBook(apply_cuts(state.events, manifest, plan, state.quarantine,
+                                               log))
 
 
 def apply_cuts(events: Path, manifest: Manifest, plan: StartPlan, quarantine: Path,

@@ -4,8 +4,9 @@ A plain class, no sockets: ``append(env)`` buffers a chained record, ``sync()`` 
 (group commit), signs checkpoints when due and advances the durable watermark; ``tick()`` is the
 timer (group-commit deadline, checkpoint deadline, heartbeat summaries, disk-full retry).
 
-Watermark: per (publisher, epoch) the highest ``seq`` such that 1..seq are all fsynced (or declared
-lost by a GAP record). Disk full (any OSError while writing/fsyncing): nothing already buffered is
+Watermark: per (publisher, epoch) the highest ``seq`` such that 1..seq are all covered by a
+durable signed checkpoint (or declared lost by a GAP record); start-up builds only on what the
+last checkpoint covers (``hope.audit.startup``, ``hope.audit.tail``). Disk full (any OSError while writing/fsyncing): nothing already buffered is
 dropped, the watermark stops, the error is logged loudly, and every ``tick`` retries; past
 ``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged, so
 the platform re-delivers them later).
@@ -14,7 +15,6 @@ the platform re-delivers them later).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 from datetime import UTC, datetime
@@ -27,16 +27,20 @@ from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpo
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
-from hope.audit.log import Family, FsyncFn, Manifest, SyncTicket, WriteFn, fsync_all
-from hope.audit.startup import default_origin, plan_start, trusted_keys
-from hope.audit.tail import TailBook, apply_cuts
-from hope.bus.cursor import StreamCursor
+from hope.audit.log import Family, FsyncFn, SyncTicket, WriteFn, fsync_all
+from hope.audit.seqbook import SeqBook
+from hope.audit.startup import default_origin
+from hope.audit.tail import resume
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
 from hope.paths import StatePaths
 
 # What a checkpoint acknowledges once durable: seq lows, family sizes, the checkpoint itself.
 Marks = tuple[dict[tuple[str, str], int], dict[str, int], SignedCheckpoint]
+
+
+STATS = ("records", "duplicates", "gaps", "refused", "write_errors", "checkpoints", "heartbeats",
+         "tail_quarantined", "tail_confirmed", "tail_mismatch", "tail_unconfirmed")
 
 
 class AuditUnavailable(RuntimeError):
@@ -62,31 +66,24 @@ class AuditWriter:
                 self.log.warning("audit: no signing key found; created one (pin its id in "
                                  "[audit] trusted_keys)", key_id=signer.key_id)
         self.signer = signer
-        self.manifest = Manifest.load(state.events, self.log)
-        self._remove_unlisted_empty_segments()
         self.families: dict[str, Family] = {}
         self.ids: set[str] = set()
-        self.seqs: dict[tuple[str, str], StreamCursor] = {}
-        self.stats: dict[str, int] = {"records": 0, "duplicates": 0, "gaps": 0, "refused": 0,
-                                      "write_errors": 0, "checkpoints": 0, "heartbeats": 0,
-                                      "tail_quarantined": 0, "tail_confirmed": 0,
-                                      "tail_mismatch": 0, "tail_unconfirmed": 0}
+        self.seqs = SeqBook()
+        self.stats: dict[str, int] = dict.fromkeys(STATS, 0)
         self.checkpoints = CheckpointLog(state.events, state.checkpoint_copy, state.quarantine,
                                          self.log, write, fsync)
         # Only what the last signed checkpoint covers is built on (raises AuditStartError).
-        plan = plan_start(state.events, self.manifest, self.checkpoints,
-                          trusted_keys(state.keys, list(pinned or self.cfg.trusted_keys)),
-                          self._rebuild)
+        self.manifest, plan, self.tail = resume(state, self.checkpoints,
+                                                list(pinned or self.cfg.trusted_keys),
+                                                self._rebuild, self.log)
         self.checkpoints.latest = plan.latest
         self.tree = plan.tree
         self.origin = (plan.latest.checkpoint.origin if plan.latest
                        else self.cfg.origin or default_origin(signer.key_id))
-        self.tail = TailBook(apply_cuts(state.events, self.manifest, plan, state.quarantine,
-                                        self.log))
         self.stats["tail_quarantined"] = len(self.tail.pending)
         for name, (count, head) in plan.counts.items():
             self._family(name).open(count, head)
-        self._durable: dict[tuple[str, str], int] = {k: t.low for k, t in self.seqs.items()}
+        self._durable: dict[tuple[str, str], int] = self.seqs.lows()
         self._durable_sealed: dict[str, int] = dict(self.checkpoints.sealed)
         self._marks_pending: Marks | None = None
         self.durable_checkpoint = plan.latest  # the newest checkpoint known to be fsynced
@@ -106,12 +103,6 @@ class AuditWriter:
 
     # --- start-up --------------------------------------------------------------------------
 
-    def _remove_unlisted_empty_segments(self) -> None:
-        listed = {n for segs in self.manifest.families.values() for n in segs}
-        for p in self.state.events.glob("*.jsonl"):
-            if p.name not in listed and p.name != "checkpoints.jsonl" and p.stat().st_size == 0:
-                p.unlink()
-
     def _family(self, name: str) -> Family:
         fam = self.families.get(name)
         if fam is None:
@@ -129,32 +120,10 @@ class AuditWriter:
             self.own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
                                                   "to": self.signer.key_id})
 
-    def _track(self, publisher: str, epoch: str) -> StreamCursor:
-        track = self.seqs.get((publisher, epoch))
-        if track is None:  # (not setdefault: that would build a cursor per event)
-            track = self.seqs[(publisher, epoch)] = StreamCursor()
-        return track
-
     def _rebuild(self, rec: dict[str, Any]) -> None:
         """Re-learn dedupe ids and sequence state from a record found on disk."""
-        eid = rec.get("event_id")
-        if isinstance(eid, str):
-            self.ids.add(eid)
-        pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
-        if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
-            self._track(pub, epoch).add(seq)
-        if rec.get("event_type") == "DUPLICATE":
-            p = rec.get("payload") or {}
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                self.seqs.setdefault((p["publisher"], p["epoch"]),
-                                     StreamCursor()).add(int(p["seq"]))
-        if rec.get("event_type") == "GAP":
-            p = rec.get("payload") or {}
-            try:
-                self.seqs.setdefault((p["publisher"], p["epoch"]), StreamCursor()).cover(
-                    int(p["from"]), int(p["to"]))
-            except (KeyError, TypeError, ValueError):
-                pass
+        self.ids.add(rec["event_id"])  # (the start-up checks proved it a string)
+        self.seqs.learn(rec)
 
     # --- appending -------------------------------------------------------------------------
 
@@ -180,7 +149,7 @@ class AuditWriter:
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         self._add(env.to_dict())
         if env.publisher and env.epoch and env.seq > 0:
-            self._track(env.publisher, env.epoch).add(env.seq)
+            self.seqs.track(env.publisher, env.epoch).add(env.seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -246,7 +215,7 @@ class AuditWriter:
         so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
         if not (env.publisher and env.epoch and env.seq > 0):
             return
-        track = self._track(env.publisher, env.epoch)
+        track = self.seqs.track(env.publisher, env.epoch)
         if env.seq <= track.low or env.seq in track.above:
             return  # the very (epoch, seq) we already hold, delivered again
         self.own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
@@ -262,7 +231,7 @@ class AuditWriter:
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
         self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
-        self.seqs.setdefault((publisher, epoch), StreamCursor()).cover(first, last)
+        self.seqs.track(publisher, epoch).cover(first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)
@@ -323,7 +292,7 @@ class AuditWriter:
         for f in dirty:
             f.dirty = False
         marks, self._marks_pending = self._marks_pending, None
-        return SyncTicket(dirty, {k: t.low for k, t in self.seqs.items()}, self._sealable(),
+        return SyncTicket(dirty, self.seqs.lows(), self._sealable(),
                           self._unsynced, now, marks)
 
     def _sealable(self) -> tuple[int, dict[str, tuple[int, str]]]:
@@ -365,13 +334,11 @@ class AuditWriter:
 
     def checkpoint(self, sealable: tuple[int, dict[str, tuple[int, str]]] | None = None,
                    seqs: dict[tuple[str, str], int] | None = None) -> int:
-        """Sign a checkpoint of the global tree up to ``sealable`` ((size, {family: (count,
-        head)}) that the last fsync made durable, with ``seqs`` the watermark it seals; default:
-        everything, for callers that just synced with nothing pending). Its lines are fsynced
-        by the next group commit, and only then does the WATERMARK move; if a crash loses them,
-        the records are an unsealed tail at the next start."""
+        """Sign a checkpoint up to ``sealable`` ((size, {family: (count, head)}) the last fsync
+        made durable; ``seqs``: the watermark it seals; default: everything). The next group
+        commit fsyncs it, and only then does the WATERMARK move."""
         if sealable is None:
-            sealable, seqs = self._sealable(), {k: t.low for k, t in self.seqs.items()}
+            sealable, seqs = self._sealable(), self.seqs.lows()
         size, families = sealable
         if size <= self.checkpoints.size:
             return 0
@@ -425,7 +392,7 @@ class AuditWriter:
 
     def holes(self) -> list[tuple[str, str, int, int]]:
         """Missing seq ranges below the highest seen, per (publisher, epoch): replay candidates."""
-        return [(p, e, a, b) for (p, e), t in sorted(self.seqs.items()) for a, b in t.holes()]
+        return self.seqs.holes()
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for heartbeats and metrics."""

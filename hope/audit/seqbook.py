@@ -1,0 +1,43 @@
+"""What the audit log holds of each publisher's sequence: one stream cursor per (publisher,
+epoch), learned from records (on disk at start, appended since), GAPs and DUPLICATEs."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from hope.bus.cursor import StreamCursor
+
+Key = tuple[str, str]  # (publisher, epoch)
+
+
+class SeqBook:
+    def __init__(self) -> None:
+        self.streams: dict[Key, StreamCursor] = {}
+
+    def track(self, publisher: str, epoch: str) -> StreamCursor:
+        cur = self.streams.get((publisher, epoch))
+        if cur is None:  # (not setdefault: that would build a cursor per event)
+            cur = self.streams[(publisher, epoch)] = StreamCursor()
+        return cur
+
+    def learn(self, rec: dict[str, Any]) -> None:
+        """Account for one record found in the log."""
+        pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
+        if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
+            self.track(pub, epoch).add(seq)
+        p = rec.get("payload") or {}
+        with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+            if rec.get("event_type") == "DUPLICATE":
+                self.track(p["publisher"], p["epoch"]).add(int(p["seq"]))
+            elif rec.get("event_type") == "GAP":
+                self.track(p["publisher"], p["epoch"]).cover(int(p["from"]), int(p["to"]))
+
+    def lows(self) -> dict[Key, int]:
+        return {k: t.low for k, t in self.streams.items()}
+
+    def holes(self) -> list[tuple[str, str, int, int]]:
+        return [(p, e, a, b) for (p, e), t in sorted(self.streams.items()) for a, b in t.holes()]
+
+    def items(self):  # noqa: ANN201 (dict items view)
+        return self.streams.items()
