@@ -392,3 +392,39 @@ def test_checkpoint_time_edited_in_both_copies(real_run: Run, copy: StatePaths) 
     set_cp_lines(copy, lines)
     assert "events/checkpoints.jsonl:1: bad checkpoint signature" in failures(copy,
                                                                               real_run.key_id)
+
+
+def test_writer_sigkilled_while_pushing_to_the_witness_needs_no_operator(real_run: Run) -> None:
+    """SIGKILL the writer under load while it pushes every 0.3 s, restart it: every event is
+    audited once, the witness accepts the restarted writer's checkpoints, verify --witness OK.
+    (Runs last: it grows the run's log.)"""
+    procs = real_run.procs
+    ledger = real_run.state / "ledger-2.jsonl"
+    procs.service("audit", "audit_writer")
+    wait_for(lambda: procs.log_text("audit").count('"started"') >= 2, timeout=30,
+             message="the writer to start again")
+    procs.probe("emit2", "emit", "--name", "scanner", "--count", "1500", "--rate", "500",
+                "--ledger", str(ledger))
+    client = WitnessClient(real_run.witness_url)
+
+    def sent() -> list[str]:
+        text = ledger.read_text() if ledger.exists() else ""
+        return [json.loads(x)["event_id"] for x in text.splitlines() if "event_id" in x]
+
+    wait_for(lambda: len(sent()) >= 300, timeout=30, message="the load to be under way")
+    before = real_run.witnessed(client)
+    wait_for(lambda: real_run.witnessed(client) > before, timeout=30,
+             message="a push during the load")
+    procs.kill("audit")
+    procs.service("audit", "audit_writer")
+    wait_for(lambda: '"done"' in ledger.read_text(), timeout=60, message="the emitter to finish")
+    audited = lambda: [r["event_id"] for r in audit_records(real_run.state, "signals")]  # noqa: E731
+    wait_for(lambda: set(sent()) <= set(audited()), timeout=60,
+             message="every event audited after the restart")
+    assert len(audited()) == len(set(audited()))
+    size = parse_line(cp_lines(StatePaths.at(real_run.state))[-1], None).checkpoint.size
+    wait_for(lambda: real_run.witnessed(client) >= size, timeout=30,
+             message="the witness to cosign the restarted writer's checkpoints")
+    assert procs.stop("audit") == 0
+    out = real_run.hope("audit", "verify", "--witness")
+    assert out.returncode == 0, out.stdout + out.stderr
