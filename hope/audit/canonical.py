@@ -8,6 +8,7 @@ from typing import Any
 from hope.jsontext import dumps_function
 
 _sha256 = hashlib.sha256
+_LEAF = _sha256(b"\x00")  # RFC 6962 leaf prefix, hashed once and copied
 GENESIS = "0" * 64  # prev_hash of a family's first record
 
 FAMILIES: dict[str, str] = {
@@ -46,8 +47,9 @@ def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
     text = _CANONICAL(record)
     raw = _sha256(text.encode()).digest()
     digest = raw.hex()
-    return digest, (text[:-1] + ',"hash":"' + digest + '"}\n').encode(), \
-        _sha256(b"\x00" + raw).digest()
+    leaf = _LEAF.copy()
+    leaf.update(raw)
+    return digest, (text[:-1] + ',"hash":"' + digest + '"}\n').encode(), leaf.digest()
 
 
 def seal(record: dict[str, Any]) -> tuple[str, bytes]:

@@ -58,18 +58,17 @@ class MerkleTree:
 
     def _build(self) -> None:
         """Complete every level: each parent is the hash of two adjacent children."""
-        levels, sha = self.levels, _sha256
+        levels, node = self.levels, _sha256(b"\x01")
         level = 0
         while len(levels[level]) >= 2 * HASH_LEN:
             if len(levels) == level + 1:
                 levels.append(bytearray())
             row, up = levels[level], levels[level + 1]
             have, want = len(up) // HASH_LEN, len(row) // (2 * HASH_LEN)
-            if have < want:
-                with memoryview(row) as mv:
-                    up += b"".join([sha(b"\x01" + mv[j:j + 2 * HASH_LEN]).digest()
-                                    for j in range(have * 2 * HASH_LEN, want * 2 * HASH_LEN,
-                                                   2 * HASH_LEN)])
+            for j in range(have * 2 * HASH_LEN, want * 2 * HASH_LEN, 2 * HASH_LEN):
+                h = node.copy()  # (a copy of the hashed prefix beats concatenating it)
+                h.update(row[j:j + 2 * HASH_LEN])
+                up += h.digest()
             level += 1
         self._stale = False
 
