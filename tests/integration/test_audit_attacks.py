@@ -58,8 +58,8 @@ class Run:
         wconf = self.wstate / "witness.toml"
         wconf.write_text(f'[witness]\nport = 0\nlogs = ["{self.vkey}"]\n')
         self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
-        self.procs.start("witness", [str(Path(__file__).parents[2] / "services" / "witness.py"),
-                                     "--state-dir", str(self.wstate), "--config", str(wconf)])
+        self.procs.service("witness", "witness", "--state-dir", str(self.wstate),
+                           "--config", str(wconf))
         addr = self.wstate / "witness" / "address.json"
         wait_for(addr.exists, timeout=20, message="the witness to listen")
         info = json.loads(addr.read_text())

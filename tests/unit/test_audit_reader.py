@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hope.audit.lines import MAX_DEPTH, BadLine, parse_record
 from hope.audit.reader import AuditReader, LocalAuditReader, open_reader
-from tests.unit.test_audit_writer import ev, make_state, writer
+from tests.helpers import ev, make_state, writer
 
 
 def line(eid: str, etype: str = "SIGNAL", corr: str = "c") -> str:

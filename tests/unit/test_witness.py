@@ -16,7 +16,7 @@ from hope.clock import ManualClock
 from hope.witness.client import WitnessClient
 from hope.witness.core import SIZE_TYPE, Witness, request_body
 from hope.witness.http import make_app
-from tests.unit.test_audit_writer import ev, make_state
+from tests.helpers import ev, make_state
 
 
 class Log:
