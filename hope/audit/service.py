@@ -61,6 +61,7 @@ async def setup(svc: Service) -> AuditWriter:
     svc.on_stop(stop)
     svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})
     start_witness_push(svc, writer)
+    alert_on_tail(svc, writer)
     return writer
 
 
@@ -76,6 +77,23 @@ def open_writer(svc: Service) -> AuditWriter:
         print(f"hope {svc.name}: refusing to start: audit log: {exc} (inspect with `hope audit "
               "status`, then `hope audit accept --reason TEXT`)", file=sys.stderr, flush=True)
         sys.exit(EX_AUDIT)
+
+
+def alert_on_tail(svc: Service, writer: AuditWriter) -> None:
+    """ALERT when a re-sent event differs from its quarantined copy, or tail records never come
+    back (the quarantined unsealed tail of a restart)."""
+    seen = {"tail_mismatch": 0, "tail_unconfirmed": 0}
+
+    async def check() -> None:
+        for kind, before in seen.items():
+            now = writer.stats[kind]
+            if now > before:
+                seen[kind] = now
+                await svc.publish("ALERT", {"kind": f"audit_{kind}", "count": now,
+                                            "evidence": "quarantine/audit-tail-*.bin"})
+
+    if writer.tail.pending:
+        svc.every(1.0, check)
 
 
 def start_witness_push(svc: Service, writer: AuditWriter) -> WitnessPusher | None:
