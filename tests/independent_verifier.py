@@ -46,8 +46,9 @@ def pinned_keys(state: Path, ids: list[str]) -> dict[str, bytes]:
     return keys
 
 
-def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
-    failures: list[str] = []
+def read_records(state: Path, failures: list[str]) -> tuple[dict[int, bytes],
+                                                              dict[str, list[str]]]:
+    """Leaf hashes by index and each family's chain of hashes (GENESIS first)."""
     manifest = json.loads((state / "events" / "manifest.json").read_text())["families"]
     leaves: dict[int, bytes] = {}
     heads: dict[str, list[str]] = {}
@@ -70,6 +71,12 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
                 prev = rec["hash"]
                 chain.append(prev)
         heads[fam] = chain
+    return leaves, heads
+
+
+def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
+    failures: list[str] = []
+    leaves, heads = read_records(state, failures)
     n_leaves = len(leaves)
     if sorted(leaves) != list(range(n_leaves)):
         failures.append("leaf indices are not 0..n-1")
@@ -104,18 +111,7 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
         if public is None:
             failures.append(f"{where}: key not pinned")
             continue
-        khash = sha(cp_origin.encode() + b"\n\x01" + public)[:4]
-        ok = False
-        for sig_line in sigs:
-            name, b64 = sig_line[len(DASH):].rsplit(" ", 1)
-            blob = base64.b64decode(b64)
-            if sig_line.startswith(DASH) and name == cp_origin and blob[:4] == khash:
-                try:
-                    Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], body)
-                    ok = True
-                except InvalidSignature:
-                    pass
-        if not ok:
+        if not signed(body, sigs, cp_origin, public):
             failures.append(f"{where}: signature")
         origin = origin or cp_origin
         if cp_origin != origin:
@@ -140,6 +136,21 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
         if len(chain) - 1 > sealed.get(fam, 0):
             failures.append(f"{fam}: {len(chain) - 1 - sealed.get(fam, 0)} unsealed record(s)")
     return failures, f"OK {n_leaves} records, {len(cps)} checkpoints, tree {size_before}"
+
+
+def signed(body: bytes, sig_lines: list[str], name: str, public: bytes) -> bool:
+    """Is one of the note's signature lines a valid Ed25519 signature of (name, public)?"""
+    khash = sha(name.encode() + b"\n\x01" + public)[:4]
+    for line in sig_lines:
+        sname, b64 = line[len(DASH):].rsplit(" ", 1)
+        blob = base64.b64decode(b64)
+        if line.startswith(DASH) and sname == name and blob[:4] == khash:
+            try:
+                Ed25519PublicKey.from_public_bytes(public).verify(blob[4:], body)
+                return True
+            except InvalidSignature:
+                pass
+    return False
 
 
 def main(argv: list[str]) -> int:

@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ALG_ED25519 = 0x01
@@ -96,8 +97,6 @@ def key_hash(name: str, alg: int, public: bytes) -> bytes:
 
 
 def raw_public(key: Ed25519PublicKey | Ed25519PrivateKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 

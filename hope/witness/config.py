@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hope.audit.note import NoteError, parse_vkey
 from hope.config import register_section
 
 
@@ -23,8 +24,6 @@ class WitnessConfig:
             raise ValueError("port: must be 0..65535")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes: must be >= 1024")
-        from hope.audit.note import NoteError, parse_vkey
-
         for i, text in enumerate(self.logs):
             try:
                 parse_vkey(text)

@@ -199,6 +199,12 @@ def resign_everything(st: StatePaths) -> None:
     set_cp_lines(st, out)
 
 
+def independent(root: Path, key_id: str) -> subprocess.CompletedProcess:
+    """tests/independent_verifier.py (docs/AUDIT.md's rules, no hope import) on a state dir."""
+    return subprocess.run([sys.executable, str(Path(__file__).parents[1] / "independent_verifier.py"),
+                           str(root), key_id], capture_output=True, text=True, timeout=60)
+
+
 def restart_writer(st: StatePaths, key_id: str, **cfg: Any) -> AuditWriter:
     return AuditWriter(st, AuditConfig(**cfg), ManualClock(time.time()), pinned=[key_id])
 
@@ -217,9 +223,7 @@ def test_the_real_run_verifies_and_so_does_the_independent_verifier(real_run: Ru
     out = real_run.hope("audit", "verify", "--strict", "--witness")
     assert out.returncode == 0, out.stdout + out.stderr
     assert re.search(r"witness http://127\.0\.0\.1:\d+: cosigned size \d+", out.stdout)
-    ind = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "independent_verifier.py"),
-                          str(real_run.state), real_run.key_id], capture_output=True, text=True,
-                         timeout=60)
+    ind = independent(real_run.state, real_run.key_id)
     assert ind.returncode == 0 and ind.stdout.startswith("OK "), ind.stdout + ind.stderr
 
 
@@ -234,6 +238,8 @@ def test_edit_a_decision_in_the_middle(real_run: Run, copy: StatePaths) -> None:
     f = failures(copy, real_run.key_id)
     assert f"events/decisions.jsonl:{mid + 1}: hash does not match the record's content" in f
     assert any("Merkle root does not match the records" in x for x in f)
+    ind = independent(copy.root, real_run.key_id)
+    assert ind.returncode == 1 and f"events/decisions.jsonl:{mid + 1}: hash" in ind.stdout
 
 
 def test_rechained_rewrite_with_both_checkpoint_copies_deleted_then_restart(
