@@ -4,6 +4,7 @@ epoch), learned from records (on disk at start, appended since), GAPs and DUPLIC
 from __future__ import annotations
 
 import contextlib
+from collections.abc import ItemsView
 from typing import Any
 
 from hope.bus.cursor import StreamCursor
@@ -39,5 +40,5 @@ class SeqBook:
     def holes(self) -> list[tuple[str, str, int, int]]:
         return [(p, e, a, b) for (p, e), t in sorted(self.streams.items()) for a, b in t.holes()]
 
-    def items(self):  # noqa: ANN201 (dict items view)
+    def items(self) -> ItemsView[Key, StreamCursor]:
         return self.streams.items()

@@ -112,8 +112,8 @@ def start_witness_push(svc: Service, writer: AuditWriter) -> WitnessPusher | Non
 
 
 def seed_cursors(writer: AuditWriter, cursors: Any) -> None:
-    """Start the bus's seq tracking from what is durably in the log, so a restarted writer asks
-    for exactly what it lost (its group-commit buffer) and nothing it has. The writer runs with
+    """Start the bus's seq tracking from what the log's last checkpoint covers, so a restarted
+    writer asks for exactly what it lost or set aside and nothing it has. The writer runs with
     no consumer journal: the generic journal marks an event consumed when the handler returns,
     while its record may still sit in the group-commit buffer."""
     for (publisher, epoch), track in writer.seqs.items():
