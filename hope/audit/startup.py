@@ -167,8 +167,8 @@ def _no_checkpoint(events: Path, manifest: Manifest, cps: Checkpoints) -> None:
     has_records = any((events / s).exists() and (events / s).stat().st_size
                       for segs in manifest.families.values() for s in segs)
     if has_records and not all(cps.existed):
-        missing = [str(p.name if i == 0 else p) for i, p in enumerate(cps.paths)
-                   if not cps.existed[i]]
+        names = (f"events/{CHECKPOINTS}", f"checkpoint-copy/{CHECKPOINTS}")
+        missing = [n for n, existed in zip(names, cps.existed, strict=True) if not existed]
         raise AuditStartError(f"events/{CHECKPOINTS}: checkpoint file(s) missing "
                               f"({', '.join(missing)}) while the log holds records")
 

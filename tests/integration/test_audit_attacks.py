@@ -251,7 +251,7 @@ def test_rechained_rewrite_with_both_checkpoint_copies_deleted_then_restart(
     write_rows(copy, "decisions", recs, rechain=True)
     delete_checkpoints(copy)
     with pytest.raises(AuditStartError, match=r"^events/checkpoints\.jsonl: checkpoint file\(s\) "
-                       r"missing \(checkpoints\.jsonl, .*checkpoint-copy/checkpoints\.jsonl\) "
+                       r"missing \(events/checkpoints\.jsonl, checkpoint-copy/checkpoints\.jsonl\) "
                        "while the log holds records$"):
         restart_writer(copy, real_run.key_id)
     expected = f"decisions: {len(recs)} record(s) and no checkpoint covering any of them"
