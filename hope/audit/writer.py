@@ -1,17 +1,16 @@
 """AuditWriter: every event persisted exactly once into its hash-chained, signed file family.
 
-A plain class, no sockets: ``append(env)`` buffers a chained record, ``sync()`` writes and fsyncs
-(group commit), signs checkpoints when due and advances the durable watermark; ``tick()`` is the
-timer (group-commit deadline, checkpoint deadline, heartbeat summaries, disk-full retry).
+A plain class, no sockets: ``append(env)`` buffers a chained record (and its Merkle leaf),
+``sync()`` writes and fsyncs (group commit) and signs a checkpoint when due; ``tick()`` is the
+timer (group commit, checkpoint deadline, heartbeat summaries, disk-full retry).
 
-Watermark: per (publisher, epoch) the highest ``seq`` such that 1..seq are all covered by a
-durable signed checkpoint (or declared lost by a GAP record); start-up builds only on what the
-last checkpoint covers (``hope.audit.startup``, ``hope.audit.tail``). Disk full (any OSError while writing/fsyncing): nothing already buffered is
-dropped, the watermark stops, the error is logged loudly, and every ``tick`` retries; past
-``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged, so
-the platform re-delivers them later).
+Watermark: per (publisher, epoch) the highest ``seq`` with 1..seq covered by a durable signed
+checkpoint (or a GAP); start-up builds only on what the last checkpoint covers
+(``hope.audit.startup``, ``hope.audit.tail``). Disk full (any OSError writing or fsyncing):
+nothing buffered is dropped, the watermark stops, every ``tick`` retries; past
+``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged,
+so they are delivered again later).
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +27,7 @@ from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
 from hope.audit.log import Family, FsyncFn, SyncTicket, WriteFn, fsync_all
-from hope.audit.seqbook import SeqBook
+from hope.audit.seqbook import SeqBook, nested
 from hope.audit.startup import default_origin
 from hope.audit.tail import resume
 from hope.clock import WallClock
@@ -101,8 +100,6 @@ class AuditWriter:
         self._started = now
         self._note_start(plan)
 
-    # --- start-up --------------------------------------------------------------------------
-
     def _family(self, name: str) -> Family:
         fam = self.families.get(name)
         if fam is None:
@@ -142,7 +139,8 @@ class AuditWriter:
             self.tail.confirm(env, self.stats, self.log)
         if env.event_id in self.ids:
             self.stats["duplicates"] += 1
-            self._account_resend(env)
+            if (resent := self.seqs.resent(env)) is not None:  # its seq must not become a hole
+                self.own_event("DUPLICATE", resent)
             return False
         if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
             self.stats["refused"] += 1
@@ -208,26 +206,9 @@ class AuditWriter:
         if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
             self._add(env.to_dict())
 
-    def _account_resend(self, env: Envelope) -> None:
-        """An audited event published again under a new (epoch, seq) (the executor republishes
-        an ORDER/FILL with its original event_id after a crash) is not written twice, but its
-        seq must not become a hole: a DUPLICATE record names the seq and the event it repeats,
-        so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
-        if not (env.publisher and env.epoch and env.seq > 0):
-            return
-        track = self.seqs.track(env.publisher, env.epoch)
-        if env.seq <= track.low or env.seq in track.above:
-            return  # the very (epoch, seq) we already hold, delivered again
-        self.own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
-                                      "seq": env.seq, "duplicate_of": env.event_id})
-        track.add(env.seq)
-
     def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
-        """Declare seq first..last of (publisher, epoch) unrecoverable: write a GAP record.
-
-        The platform calls this when a replay cannot deliver the range (outbox destroyed). The
-        watermark then moves past the range; ``hope audit verify`` lists the GAP.
-        """
+        """Declare seq first..last of (publisher, epoch) unrecoverable (a replay could not
+        deliver it): a GAP record; the watermark moves past it, ``hope audit verify`` lists it."""
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
         self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
@@ -380,15 +361,9 @@ class AuditWriter:
             return True
         return False
 
-    # --- observation -----------------------------------------------------------------------
-
     def watermarks(self) -> dict[str, dict[str, int]]:
-        """Durable watermark: {publisher: {epoch: highest seq with 1..seq fsynced}}."""
-        out: dict[str, dict[str, int]] = {}
-        for (pub, epoch), seq in self._durable.items():
-            if seq > 0:
-                out.setdefault(pub, {})[epoch] = seq
-        return out
+        """{publisher: {epoch: highest seq with 1..seq sealed by a durable checkpoint}}."""
+        return nested(self._durable)
 
     def holes(self) -> list[tuple[str, str, int, int]]:
         """Missing seq ranges below the highest seen, per (publisher, epoch): replay candidates."""
