@@ -33,7 +33,7 @@ async def setup(svc: Any) -> None:
     metrics = Metrics(registry, svc.state.root, lambda: {
         "restarts": monitor.restarts_total, "http_requests": http.requests, **counts})
     http = HealthHttp(host=cfg.host, port=cfg.port, max_request_bytes=cfg.max_request_bytes,
-                      not_up=monitor.not_up, metrics=metrics.render,
+                      not_up=monitor.not_up, metrics=metrics.render, warnings=monitor.warnings,
                       page=lambda: board.render(registry, monitor.not_up(), cfg.refresh_s))
     port = await http.start()
     endpoints = {"http": f"http://{cfg.host}:{port}/", "health": f"http://{cfg.host}:{port}/health",
