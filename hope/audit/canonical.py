@@ -44,12 +44,12 @@ def record_hash(record: dict[str, Any]) -> str:
 def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
     """:func:`seal` plus the record's Merkle leaf hash, SHA-256(0x00 || raw hash), in one go
     (the writer's hot path)."""
-    text = _CANONICAL(record)
-    raw = _sha256(text.encode()).digest()
+    text = _CANONICAL(record).encode()  # encoded once: hashed, then reused for the line
+    raw = _sha256(text).digest()
     digest = raw.hex()
     leaf = _LEAF.copy()
     leaf.update(raw)
-    return digest, (text[:-1] + ',"hash":"' + digest + '"}\n').encode(), leaf.digest()
+    return digest, b"".join((text[:-1], b',"hash":"', digest.encode(), b'"}\n')), leaf.digest()
 
 
 def seal(record: dict[str, Any]) -> tuple[str, bytes]:
