@@ -98,7 +98,7 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
     cps = (state / "events" / "checkpoints.jsonl").read_bytes().split(b"\n")[:-1]
     if (state / "checkpoint-copy" / "checkpoints.jsonl").read_bytes().split(b"\n")[:-1] != cps:
         failures.append("checkpoint-copy differs")
-    origin, size_before, sealed = None, 0, {}
+    origin, size_before, sealed, size_prev_cp = None, 0, {}, 0
     for n, line in enumerate(cps, 1):
         where = f"events/checkpoints.jsonl:{n}"
         entry = json.loads(line)
@@ -121,6 +121,9 @@ def check(state: Path, ids: list[str]) -> tuple[list[str], str]:
         size_before = size
         if size > n_leaves or mth(0, size) != root:
             failures.append(f"{where}: root")
+        if f"previous {size_prev_cp}" not in text[3:]:
+            failures.append(f"{where}: a checkpoint before it is missing")
+        size_prev_cp = size
         fam_total = 0
         for ext in text[3:]:
             if ext.startswith("family "):

@@ -81,6 +81,12 @@ class CheckpointChecks:
         if cp.origin != want:
             self.fail(where, f"origin {cp.origin!r} is not the log's {want!r}")
             return
+        expected = self.cps[-1][1].checkpoint.size if self.cps else 0
+        if cp.previous != expected:
+            self.fail(where, f"follows a checkpoint of size {cp.previous}, but the one before "
+                      f"it here covers {expected} (a checkpoint is missing)" if self.cps else
+                      f"follows a checkpoint of size {cp.previous}: the checkpoints before it "
+                      "are missing")
         if self.cps:
             before_where, before = self.cps[-1]
             if cp.size < before.checkpoint.size:

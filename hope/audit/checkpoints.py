@@ -80,8 +80,9 @@ def parse_line(raw: bytes, trusted: dict[str, bytes] | None) -> SignedCheckpoint
 
 
 def make_checkpoint(signer: Signer, origin: str, tree: MerkleTree, size: int,
-                    families: dict[str, tuple[int, str]], time: str) -> SignedCheckpoint:
-    cp = Checkpoint(origin, size, tree.root(size), audit_extensions(time, families))
+                    families: dict[str, tuple[int, str]], time: str,
+                    previous: int) -> SignedCheckpoint:
+    cp = Checkpoint(origin, size, tree.root(size), audit_extensions(time, families, previous))
     body = cp.body()
     note = body + b"\n" + sign_line(origin, signer.private, body).encode()
     return SignedCheckpoint(cp, note, signer.key_id, base64.b64decode(signer.public_b64))

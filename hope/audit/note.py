@@ -4,8 +4,8 @@ The exact bytes are in docs/AUDIT.md. In short, a checkpoint body is::
 
     <origin>\\n<tree size>\\n<base64 root hash>\\n[extension line\\n ...]
 
-HOPE's extension lines are ``time <UTC timestamp>`` and one ``family <name> <size> <head hex>``
-per file family (sorted by name). A signed note is ``body + "\\n"`` followed by signature lines
+HOPE's extension lines are ``time <UTC timestamp>``, ``previous <tree size of the checkpoint
+before>`` and one ``family <name> <size> <head hex>`` per file family (sorted by name). A signed note is ``body + "\\n"`` followed by signature lines
 ``— <key name> <base64(4-byte key hash || signature)>\\n``; the key hash is
 ``SHA-256(name || "\\n" || type || public key)[:4]`` with type 0x01 (Ed25519 note signature)
 or 0x04 (Ed25519 cosignature/v1, whose signature also carries an 8-byte big-endian time and
@@ -77,6 +77,14 @@ class Checkpoint:
         return None
 
     @property
+    def previous(self) -> int | None:
+        """The tree size of the checkpoint before this one (0 for the first)."""
+        for line in self.extensions:
+            if line.startswith("previous ") and line[9:].isdigit():
+                return int(line[9:])
+        return None
+
+    @property
     def families(self) -> dict[str, tuple[int, str]]:
         """{family: (records, head hash hex)} from the ``family`` lines."""
         out: dict[str, tuple[int, str]] = {}
@@ -87,8 +95,9 @@ class Checkpoint:
         return out
 
 
-def audit_extensions(time: str, families: dict[str, tuple[int, str]]) -> tuple[str, ...]:
-    return (f"time {time}",
+def audit_extensions(time: str, families: dict[str, tuple[int, str]],
+                     previous: int) -> tuple[str, ...]:
+    return (f"time {time}", f"previous {previous}",
             *(f"family {name} {size} {head}" for name, (size, head) in sorted(families.items())))
 
 

@@ -326,7 +326,8 @@ class AuditWriter:
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
         if self.checkpoints.latest:  # a wall clock stepped back must not reorder checkpoints
             ts = max(ts, self.checkpoints.latest.checkpoint.time or "")
-        signed = make_checkpoint(self.signer, self.origin, self.tree, size, families, ts)
+        signed = make_checkpoint(self.signer, self.origin, self.tree, size, families, ts,
+                                 self.checkpoints.size)
         self.checkpoints.add(signed)
         self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()}, signed)
         self._first_unsealed = self.clock.monotonic() if self._unsealed() else None

@@ -195,7 +195,8 @@ def resign_everything(st: StatePaths) -> None:
     for raw in cp_lines(st):
         cp = parse_line(raw, None).checkpoint
         fams = {f: (n, chains[f][n]) for f, (n, _) in cp.families.items()}
-        out.append(make_checkpoint(signer, cp.origin, tree, cp.size, fams, cp.time).to_line())
+        out.append(make_checkpoint(signer, cp.origin, tree, cp.size, fams, cp.time,
+                                   cp.previous).to_line())
     set_cp_lines(st, out)
 
 
@@ -333,6 +334,17 @@ def test_reversed_checkpoints(real_run: Run, copy: StatePaths) -> None:
                             r"back\)", x) for x in failures(copy, real_run.key_id))
     with pytest.raises(AuditStartError, match=r"^events/checkpoints\.jsonl:2: tree size"):
         restart_writer(copy, real_run.key_id)
+
+
+def test_a_checkpoint_deleted_in_the_middle_of_both_copies(real_run: Run,
+                                                          copy: StatePaths) -> None:
+    """Each checkpoint names the size of the one before: a missing one is named."""
+    lines = cp_lines(copy)
+    gone = parse_line(lines[2], None).checkpoint.size
+    set_cp_lines(copy, lines[:2] + lines[3:])
+    assert any(re.fullmatch(rf"events/checkpoints\.jsonl:3: follows a checkpoint of size {gone}, "
+                            r"but the one before it here covers \d+ \(a checkpoint is missing\)",
+                            x) for x in failures(copy, real_run.key_id))
 
 
 def test_no_checkpoints_and_a_rewrite_fails_plain_verify(real_run: Run, copy: StatePaths) -> None:
