@@ -5,6 +5,9 @@
   configured ``[audit] witnesses``) also fails on a rollback or a fork against the witness.
 - ``status [--json]``: what the audit writer would do at start (read-only): continue, set an
   unsealed tail aside (how many records, from where), or refuse naming ``file:line``.
+- ``prove EVENT_ID [--json]``: the RFC 6962 inclusion proof of one audited event under the
+  latest checkpoint (leaf index, tree size, root, the proof's hashes, the signed note), checked
+  before it is printed; a third party checks it with docs/AUDIT.md's rules.
 - ``accept --reason TEXT``: when start-up refuses, archive ``events/`` and
   ``checkpoint-copy/`` under ``quarantine/accepted-<time>/`` and begin a new log whose first
   record, AUDIT_ACCEPT, names the failure, the reason, the operator and the archive (sealed by
@@ -41,6 +44,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    metavar="URL", help="compare with a witness (alone: the configured ones)")
     s = asub.add_parser("status", parents=[nested], help="what the writer would do at start")
     s.add_argument("--json", action="store_true")
+    pr = asub.add_parser("prove", parents=[nested], help="inclusion proof of one event")
+    pr.add_argument("event_id")
+    pr.add_argument("--json", action="store_true")
     a = asub.add_parser("accept", parents=[nested],
                         help="archive a log start-up refuses and begin a new one (audited)")
     a.add_argument("--reason", required=True, help="why (kept in the AUDIT_ACCEPT record)")
@@ -49,7 +55,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    return {"verify": run_verify, "status": run_status, "accept": run_accept}[
+    return {"verify": run_verify, "status": run_status, "accept": run_accept,
+            "prove": run_prove}[
         args.audit_command](cfg, args)
 
 
@@ -125,4 +132,21 @@ def run_accept(cfg: Config, args: argparse.Namespace) -> int:
     print(f"accepted: the refused log is archived in {archive}; a new log begins with an "
           "AUDIT_ACCEPT record. A witness of this log holds the old tree: on the witness host, "
           "check the record, then `hope witness forget ORIGIN`.")
+    return 0
+
+
+def run_prove(cfg: Config, args: argparse.Namespace) -> int:
+    from hope.audit.prove import prove
+
+    try:
+        proof = prove(cfg.state, args.event_id)
+    except LookupError as exc:
+        print(f"hope audit prove: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps(proof, indent=2))
+    else:
+        print(f"{proof['event_id']} is leaf {proof['leaf']} ({proof['where']}) of the tree of "
+              f"{proof['tree_size']} signed at {proof['checkpoint_time']}; root "
+              f"{proof['root']}; proof: {' '.join(proof['proof']) or '(none)'}")
     return 0

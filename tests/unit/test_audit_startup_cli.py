@@ -82,3 +82,21 @@ def test_the_service_exits_65_on_a_log_it_cannot_trust(tmp_path: Path, capsys) -
     assert exc.value.code == EX_AUDIT
     assert "events/prices.jsonl:2: hash does not match the record's content" in \
         capsys.readouterr().err
+
+
+def test_prove_prints_a_checked_inclusion_proof(tmp_path: Path, capsys) -> None:
+    """`hope audit prove` gives a proof that verifies under the latest checkpoint's root."""
+    import base64
+
+    from hope.audit.merkle import record_leaf, verify_inclusion
+
+    st = sealed_log(tmp_path / "s")
+    rec = json.loads((st.events / "prices.jsonl").read_text().splitlines()[2])
+    capsys.readouterr()  # the writer's "created a key" line
+    assert main(["audit", "prove", rec["event_id"], "--json", "--state-dir", str(st.root)]) == 0
+    p = json.loads(capsys.readouterr().out)
+    assert p["leaf"] == 2 and p["tree_size"] == 5 and p["where"] == "events/prices.jsonl:3"
+    assert verify_inclusion(record_leaf(rec["hash"]), 2, 5,
+                            [base64.b64decode(h) for h in p["proof"]], base64.b64decode(p["root"]))
+    assert main(["audit", "prove", "sha256:nope", "--state-dir", str(st.root)]) == 1
+    assert "no audited event sha256:nope" in capsys.readouterr().out
