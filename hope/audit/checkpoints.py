@@ -57,11 +57,15 @@ def parse_line(raw: bytes, trusted: dict[str, bytes] | None) -> SignedCheckpoint
     """
     try:
         obj = parse_record(raw)
+        if "note" not in obj and {"family", "size", "head"} <= obj.keys():
+            raise ValueError("a per-family checkpoint of the format before the Merkle log: "
+                             "archive this log with `hope audit accept --reason \"format "
+                             "upgrade\"`")
         note, kid, pub_b64 = obj["note"].encode(), obj["key_id"], obj["pub"]
         public = base64.b64decode(pub_b64, validate=True)
         real = key_id(decode_public(pub_b64))
     except (BadLine, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise ValueError(f"unreadable checkpoint ({exc})") from None
+        raise ValueError(f"unreadable checkpoint ({str(exc).strip(chr(39))})") from None
     if real != kid:
         raise ValueError(f"public key does not match key id {kid}")
     if trusted is not None:

@@ -124,6 +124,9 @@ def run_accept(cfg: Config, args: argparse.Namespace) -> int:
     for d in (state.events, state.checkpoint_copy):
         if d.exists():
             d.rename(archive / d.name)
+    legacy = state.witness / "checkpoints.jsonl"  # the copy's place before the Merkle format
+    if legacy.exists():
+        legacy.rename(archive / "witness-checkpoints.jsonl")
     state.ensure()
     with AuditWriter(state, cfg.audit, source="hope-cli", pinned=read_pins(cfg)) as w:
         w.own_event("AUDIT_ACCEPT", {"failure": st["refuses"], "reason": args.reason,
