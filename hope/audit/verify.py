@@ -237,7 +237,7 @@ def verify(state: StatePaths, trusted_keys: list[str] | None = None, strict: boo
     """Verify the whole audit log under ``state``; never raises on bad content.
 
     ``witnesses``: objects with ``url`` and ``latest(origin) -> (note bytes | None)``
-    (``hope.witness.client.WitnessClient``)."""
+    (``hope.audit.witness_client.WitnessClient``)."""
     v = _Verifier(state, list(trusted_keys or []), strict)
     cps = CheckpointChecks(state, v.keys, v.r, origin)
     cps.read()

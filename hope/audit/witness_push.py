@@ -15,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from hope.audit.witness_client import PushResult, WitnessClient
 from hope.audit.writer import AuditWriter
-from hope.witness.client import PushResult, WitnessClient
 
 Alert = Callable[[dict[str, Any]], Awaitable[Any]]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from hope.audit.reader import open_reader
+from hope.control.trading import TradingStateFollower
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
+from hope.trading.state import TradingStateStore, is_fresh_instance
 
 
 def subscribe_risk_feeds(svc: Any, state: RiskState) -> None:
@@ -45,12 +46,14 @@ async def setup(svc: Any) -> None:
     svc.log.info("risk state rebuilt", open_positions=len(state.positions),
                  trading_state=state.trading)
 
-    async def set_trading(new: str, why: str) -> None:
-        old, state.trading = state.trading, new
-        if old != new:
-            svc.log.warning("trading state changed", old=old, new=new, by=why)
-            await svc.publish("TRADING_STATE", {"service": svc.name, "state": new,
-                                                "previous": old, "by": why})
+    async def set_trading(old: str, new: str, why: str) -> None:
+        state.trading = new
+        svc.log.warning("trading state changed", old=old, new=new, by=why)
+        await svc.publish("TRADING_STATE", {"service": svc.name, "state": new,
+                                            "previous": old, "by": why})
+
+    follower = TradingStateFollower(store, state.trading, names=(svc.name,), persist=True,
+                                    on_change=set_trading)
 
     async def on_signal(env: Envelope) -> None:  # the runtime has moved the market clock already
         if engine.already_decided(env.event_id):
@@ -62,24 +65,10 @@ async def setup(svc: Any) -> None:
         state.note_published(out.epoch, out.seq, svc.clock.time())
         svc.metrics[f"decisions_{payload['action'].lower()}"] += 1
 
-    async def on_control(env: Envelope) -> None:
-        p = env.payload
-        new = COMMAND_STATE.get(str(p.get("command")))
-        if p.get("service") not in ("*", svc.name) or new is None:
-            return
-        if store.load() != new:
-            store.save(new, changed_by=f"CONTROL {env.event_id}")
-        await set_trading(new, f"CONTROL {p.get('command')}")
-
-    async def reload_state() -> None:
-        persisted = store.load()  # an unreadable file reads HALTED: fail-closed
-        if persisted != state.trading:
-            await set_trading(persisted, "state file")
-
     svc.subscribe("SIGNAL", on_signal, verify_id=True)
     subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
+    svc.subscribe("CONTROL", follower.on_control, name="on_control", verify_id=True)
+    svc.every(cfg.state_reload_s, follower.reload)
     svc.heartbeat_extras.append(lambda: {
         "trading_state": state.trading, "open_positions": len(state.positions),
         "audit_lag_s": state.audit_lag(svc.clock.time())})

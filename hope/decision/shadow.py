@@ -16,13 +16,14 @@ from typing import Any
 
 from hope.audit.reader import open_reader
 from hope.config import Config, ConfigError, load
+from hope.control.trading import TradingStateFollower
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
+from hope.decision.risk_state import RiskState
 from hope.decision.service import subscribe_risk_feeds
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 from hope.envelope import Envelope
-from hope.execution.exchange import client_order_id
+from hope.trading.book import apply_buy
+from hope.trading.state import TradingStateStore
 
 SERVICE = "decision-engine-shadow"
 
@@ -45,15 +46,6 @@ def load_candidate(config: Config) -> tuple[DecisionConfig, str, Path]:
                           f"([shadow] config = {config.shadow.config!r})")
     candidate = load(path, config.state.root)
     return candidate.decision, candidate.hash("decision"), path
-
-
-def _live_buy(state: RiskState, rec: dict[str, Any]) -> None:
-    """A live BUY takes a slot in the mirrored book, exactly as the live engine's commit does."""
-    p = rec.get("payload") or {}
-    if p.get("action") == "BUY" and isinstance(p.get("market_ts"), int | float):
-        state.record_buy(client_order_id(rec["event_id"]), str(p.get("symbol", "?")),
-                         str(p.get("quote", "?")), float(p.get("position_size", 0.0)),
-                         float(p["market_ts"]))
 
 
 async def setup_shadow(svc: Any) -> None:
@@ -87,27 +79,20 @@ async def setup_shadow(svc: Any) -> None:
         if env.event_id in live_seen:
             return
         live_seen.add(env.event_id)
-        _live_buy(state, {"event_id": env.event_id, "payload": env.payload})
+        apply_buy(state, env.event_id, env.payload)  # a live BUY takes a slot in the mirror
 
-    def set_trading(new: str, why: str) -> None:
-        if new != state.trading:
-            svc.log.info("shadow trading state", old=state.trading, new=new, by=why)
-            state.trading = new
+    def set_trading(old: str, new: str, why: str) -> None:
+        svc.log.info("shadow trading state", old=old, new=new, by=why)
+        state.trading = new
 
-    def on_control(env: Envelope) -> None:
-        p = env.payload
-        new = COMMAND_STATE.get(str(p.get("command")))
-        if new is not None and p.get("service") in ("*", "decision-engine", svc.name):
-            set_trading(new, f"CONTROL {p.get('command')}")  # obeyed in memory, never persisted
-
-    def reload_state() -> None:
-        set_trading(store.load(), "state file")
-
+    # obeys what the live engine obeys, in memory only: the live engine owns the file
+    follower = TradingStateFollower(store, state.trading, names=("decision-engine", svc.name),
+                                    on_change=set_trading)
     svc.subscribe("SIGNAL", on_signal, verify_id=True)
     svc.subscribe("DECISION", on_live_decision, verify_id=True)
     subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
+    svc.subscribe("CONTROL", follower.on_control, name="on_control", verify_id=True)
+    svc.every(cfg.state_reload_s, follower.reload)
     svc.heartbeat_extras.append(lambda: {
         "shadow_config_hash": config_hash, "trading_state": state.trading,
         "live_open_positions": len(state.positions),

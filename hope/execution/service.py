@@ -14,17 +14,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hope.decision.trading_state import (
-    COMMAND_STATE,
-    HALTED,
-    TradingStateStore,
-    is_fresh_instance,
-)
+from hope.control.flatten import is_flatten
+from hope.control.trading import TradingStateFollower
 from hope.envelope import Envelope, new_event
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
+from hope.trading.state import TradingStateStore, is_fresh_instance
 
 
 async def setup(svc: Any) -> None:
@@ -43,13 +40,20 @@ async def setup(svc: Any) -> None:
                              reset_timeout_s=cfg.breaker_reset_s, clock=svc.clock,
                              on_change=lambda name, old, new: changes.append((old, new)))
     tstore = TradingStateStore(svc.state.trading_state)
-    trading = tstore.load_or_init(svc.config.decision.initial_trading_state,
-                                  is_fresh_instance(svc.state.events))
     if store.load_error:  # a ledger we cannot read could double orders: refuse to trade
         svc.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
-        trading = HALTED
+
+    def set_trading(old: str, new: str, why: str) -> None:
+        svc.log.warning("trading state", old=old, new=new, by=why)
+        executor.trading_state = new
+
+    follower = TradingStateFollower(
+        tstore, tstore.load_or_init(svc.config.decision.initial_trading_state,
+                                    is_fresh_instance(svc.state.events)),
+        names=(svc.name,), on_change=set_trading,
+        hold=lambda: "executor ledger unreadable" if store.load_error else None)
     executor = Executor(cfg, exchange, store, breaker, market_clock=svc.market_clock,
-                        trading_state=trading, log=svc.log)
+                        trading_state=follower.state, log=svc.log)
     lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
 
     async def publish(event_type: str, payload: dict[str, Any], parent: Envelope | None,
@@ -85,24 +89,13 @@ async def setup(svc: Any) -> None:
                 await publish_breaker()
 
     async def on_control(env: Envelope) -> None:
-        p = env.payload
-        if p.get("service") not in ("*", svc.name):
+        if await follower.on_control(env):
             return
-        command = str(p.get("command"))
-        if command in COMMAND_STATE:
-            executor.trading_state = COMMAND_STATE[command]
-            svc.log.warning("trading state", state=executor.trading_state)
-        elif command == "flatten":
+        if is_flatten(env.payload, svc.name):
             async with lock:
                 n = await executor.flatten(publish)
                 await publish_breaker()
             svc.log.warning("flatten", closed=n, still_open=len(store.positions))
-
-    def reload_state() -> None:
-        persisted = tstore.load()  # unreadable reads HALTED: fail-closed
-        if not store.load_error and persisted != executor.trading_state:
-            svc.log.warning("trading state from file", old=executor.trading_state, new=persisted)
-            executor.trading_state = persisted
 
     async def republish_breaker() -> None:
         changes.append((breaker.state, breaker.state))  # for subscribers that started late
@@ -116,6 +109,8 @@ async def setup(svc: Any) -> None:
             await publish_breaker()
         svc.log.info("reconciled with the exchange", resumed=report["resumed"],
                      dropped=report["dropped"], orphans=report["orphans"])
+        for alert in report["quarantined"]:  # evidence in quarantine/executor-ledger.bin
+            await svc.publish("ALERT", {"service": svc.name, **alert})
 
     def sync_both() -> None:
         store.sync()  # the ledger first: its intent precedes the venue's order
@@ -139,7 +134,7 @@ async def setup(svc: Any) -> None:
     svc.subscribe("DECISION", on_decision, verify_id=True)
     svc.subscribe("PRICE", on_price)
     svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
+    svc.every(cfg.state_reload_s, follower.reload)
     svc.every(cfg.breaker_publish_s, republish_breaker)
     svc.heartbeat_extras.append(lambda: {
         "breakers": {breaker.name: breaker.state}, "trading_state": executor.trading_state,

@@ -17,7 +17,6 @@ the cosigned note), ``<dir>/logs.txt`` (extra trusted log vkeys, one a line).
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 import threading
@@ -42,10 +41,8 @@ from hope.audit.note import (
     split_note,
     vkey,
 )
+from hope.audit.witness_client import SIZE_TYPE, parse_request
 from hope.files import atomic_write_bytes
-
-SIZE_TYPE = "text/x.tlog.size"
-MAX_PROOF_LINES = 63
 
 
 class Witness:
@@ -112,7 +109,7 @@ class Witness:
 
     def add_checkpoint(self, body: bytes) -> tuple[int, str, bytes]:
         try:
-            old, proof, note = _parse_request(body)
+            old, proof, note = parse_request(body)
             cp_body, _ = split_note(note)
             cp = Checkpoint.parse(cp_body)
         except (NoteError, ValueError) as exc:
@@ -141,33 +138,3 @@ class Witness:
                                      "note": (note + line.encode()).decode()}
             self._save()
         return 200, "text/plain", line.encode()
-
-
-def _parse_request(body: bytes) -> tuple[int, list[bytes], bytes]:
-    """(old size, proof hashes, signed note) of an add-checkpoint body; ValueError naming why."""
-    head, sep, note = body.partition(b"\n\n")
-    if not sep:
-        raise ValueError("no empty line before the checkpoint")
-    lines = head.decode(errors="replace").split("\n")
-    first = lines[0]
-    if not first.startswith("old ") or not first[4:].isdigit() or (
-            first[4:] != "0" and first[4:].startswith("0")):
-        raise ValueError("first line must be 'old <size>'")
-    if len(lines) - 1 > MAX_PROOF_LINES:
-        raise ValueError(f"more than {MAX_PROOF_LINES} proof lines")
-    proof = []
-    for text in lines[1:]:
-        try:
-            h = base64.b64decode(text, validate=True)
-        except binascii.Error:
-            raise ValueError(f"proof line {text[:20]!r} is not base64") from None
-        if len(h) != 32:
-            raise ValueError("a proof hash is not 32 bytes")
-        proof.append(h)
-    return int(first[4:]), proof, note
-
-
-def request_body(old: int, proof: list[bytes], note: bytes) -> bytes:
-    """The add-checkpoint request body (the log's side)."""
-    lines = [f"old {old}", *(base64.b64encode(h).decode() for h in proof)]
-    return ("\n".join(lines) + "\n\n").encode() + note

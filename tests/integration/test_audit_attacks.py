@@ -31,12 +31,12 @@ from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.note import Checkpoint, split_note
 from hope.audit.startup import AuditStartError
 from hope.audit.verify import verify
+from hope.audit.witness_client import WitnessClient
 from hope.audit.writer import AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import compute_event_id
 from hope.paths import StatePaths
 from hope.testing import Processes, audit_records, short_tmpdir, wait_for
-from hope.witness.client import WitnessClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -10,11 +10,11 @@ from aiohttp.test_utils import TestServer
 
 from hope.audit.config import AuditConfig
 from hope.audit.note import cosigned_by, parse_vkey, vkey
+from hope.audit.witness_client import SIZE_TYPE, WitnessClient, request_body
 from hope.audit.witness_push import WitnessPusher
 from hope.audit.writer import AuditWriter
 from hope.clock import ManualClock
-from hope.witness.client import WitnessClient
-from hope.witness.core import SIZE_TYPE, Witness, request_body
+from hope.witness.core import Witness
 from hope.witness.http import make_app
 from tests.helpers import ev, make_state
 
