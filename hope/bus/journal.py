@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from hope.bus.cursor import ALL, Cursors
 from hope.codec import decode_obj, encode_obj
+from hope.paths import StatePaths
 from hope.tails import frame, keep_tail, read_frames
 
 log = structlog.get_logger("hope.journal")
@@ -30,6 +32,12 @@ class ConsumerJournal:
         self.max_ids = max_ids
         self.done: OrderedDict[str, set[str]] = OrderedDict()
         self._fd: int | None = None
+
+    @classmethod
+    def for_service(cls, state: StatePaths, name: str) -> Callable[[Cursors], ConsumerJournal]:
+        """The default journal factory of a service's bus: ``outbox/<name>/consumed.log``."""
+        return lambda cursors: cls(state.outbox / name / "consumed.log", cursors,
+                                   quarantine_dir=state.quarantine)
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +68,9 @@ class ConsumerJournal:
     def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
         self._write(["c", publisher, epoch, kind, first, last])
 
+    def missing(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        """A range no outbox could replay: covered() settles it; nothing more to keep here."""
+
     # internals --------------------------------------------------------------------------
     def _kind(self, event_type: str) -> str:
         return ALL if self.cursors.track_all else event_type
@@ -81,7 +92,8 @@ class ConsumerJournal:
         data = self.path.read_bytes()
         frames, end = read_frames(data)
         # compaction rewrites the file from what loaded: keep the evidence, the cut is implicit
-        keep_tail(self.path, data, end, self.quarantine_dir, "consumer-journal", "consumer journal: torn record", log, truncate=False)
+        keep_tail(self.path, data, end, self.quarantine_dir, "consumer-journal",
+                  "consumer journal: torn record", log, truncate=False)
         for pos, chunk in frames:
             try:
                 item = decode_obj(chunk)

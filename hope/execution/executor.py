@@ -15,7 +15,7 @@ Each journal write is durable against SIGKILL when it returns and against power 
 ``fsync_interval_ms`` (see :mod:`hope.execution.positions`); a BUY costs two ledger lines and one
 book line, no fsync on the hot path.
 
-``publish(event_type, payload, parent, timestamp) -> Envelope`` is injected: the service passes
+``publish(event_type, payload, *, parent, timestamp) -> Envelope`` is injected: the service passes
 the runtime's publisher, tests pass a recorder. No sockets here.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -49,7 +49,12 @@ from hope.execution.records import (
 from hope.trading.ids import client_order_id, close_order_id
 from hope.trading.state import ACTIVE, HALTED
 
-Publish = Callable[[str, dict[str, Any], Envelope | None, str | None], Awaitable[Envelope]]
+
+class Publish(Protocol):
+    """``Runtime.publish``'s shape: a fixed ``timestamp`` keeps a republished event's id."""
+
+    def __call__(self, event_type: str, payload: dict[str, Any], *, parent: Envelope | None,
+                 timestamp: str | None) -> Awaitable[Envelope]: ...
 
 
 def _ledger_copy(decision: Envelope) -> Envelope:
@@ -191,7 +196,7 @@ class Executor:
                        "reason": ref.reason, "side": "BUY", "quantity": 0.0,
                        "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
-            out = await publish("ORDER", payload, decision, ref.timestamp)
+            out = await publish("ORDER", payload, parent=decision, timestamp=ref.timestamp)
             self.store.put_order(cid, self._finished(ref.status, out, p))
             self._prune()
             self.stats[f"orders_{ref.status.lower()}"] += 1
@@ -206,14 +211,15 @@ class Executor:
                        "strategy": p.get("strategy", "")}
             # not journaled here: after a crash the ORDER is resent with the same timestamp,
             # hence the same event_id, which consumers dedupe (one write less per BUY)
-            rec.order_env = await publish("ORDER", payload, decision, order.created)
+            rec.order_env = await publish("ORDER", payload, parent=decision,
+                                          timestamp=order.created)
             self.stats["orders_new"] += 1
         fill_payload = {"symbol": order.symbol, "order_id": cid, "side": "BUY",
                         "filled_qty": order.quantity, "avg_price": order.avg_price,
                         "commission": order.commission,
                         "commission_asset": order.commission_asset,
                         "market_ts": order.market_ts}
-        out = await publish("FILL", fill_payload, rec.order_env, order.created)
+        out = await publish("FILL", fill_payload, parent=rec.order_env, timestamp=order.created)
         done = self._finished("NEW", rec.order_env, p)
         # ledger and position in one journal line: both or neither survive
         self.positions.open(order, dict(p.get("targets", {})), out, ledger={cid: done})
@@ -263,7 +269,7 @@ class Executor:
                 self.log.warning("close failed", order_id=pos.order_id, error=str(exc))
             return False
         payload = self.positions.close_payload(pos, sell, reason)
-        await publish("CLOSE", payload, pos.fill_env, sell.created)
+        await publish("CLOSE", payload, parent=pos.fill_env, timestamp=sell.created)
         self.store.drop_position(pos.order_id)
         self.stats[f"closes_{reason}"] += 1
         return True

@@ -13,7 +13,7 @@ from hope.audit.service import open_writer
 from hope.audit.startup import EX_AUDIT
 from hope.cli import main
 from hope.paths import StatePaths
-from hope.testing import service_for_tests
+from hope.testing import runtime_for_tests
 from tests.helpers import ev, writer
 
 
@@ -76,9 +76,8 @@ def test_the_service_exits_65_on_a_log_it_cannot_trust(tmp_path: Path, capsys) -
     lines = (st.events / "prices.jsonl").read_text().splitlines()
     lines[1] = lines[1].replace('"EVXBTC"', '"EVXBTD"')
     (st.events / "prices.jsonl").write_text("\n".join(lines) + "\n")
-    svc = service_for_tests("audit-writer", st.root)
     with pytest.raises(SystemExit) as exc:
-        open_writer(svc)
+        open_writer(runtime_for_tests("audit-writer", st.root))
     assert exc.value.code == EX_AUDIT
     assert "events/prices.jsonl:2: hash does not match the record's content" in \
         capsys.readouterr().err
