@@ -12,7 +12,7 @@ import sys
 from hope.audit.reader import open_reader
 from hope.audit.report import format_text, summarize
 from hope.cli import load_config
-from hope.replay import shadow
+from hope.decision import shadow_report
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,11 +32,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"hope report: no audit log at {reader.source}", file=sys.stderr)
         return 1
     if args.shadow:
-        comparison = shadow.compare(reader, max_flips=args.flips)
+        comparison = shadow_report.compare(reader, max_flips=args.flips)
         if args.json:
             for warning in comparison["warnings"]:
                 print(f"hope report: warning: {warning}", file=sys.stderr)
-        print(json.dumps(comparison, indent=2) if args.json else shadow.format_text(comparison))
+        print(json.dumps(comparison, indent=2) if args.json else shadow_report.format_text(comparison))
         return 0
     summary = summarize(reader, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too

@@ -31,8 +31,8 @@ import pytest
 from hope.audit.canonical import TRADING_FAMILIES
 from hope.audit.reader import LocalAuditReader
 from hope.audit.trace import trace
+from hope.decision.shadow_report import compare
 from hope.envelope import Envelope
-from hope.replay.shadow import compare
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service, subscribe
 from hope.testing import REPO, Processes, audit_records, short_tmpdir, wait_for
