@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
+from hope.audit.reader import open_reader
+from hope.audit.report import summarize
 from hope.audit.trace import trace
 from hope.clock import WallClock
 from hope.control.trading import COMMAND_STATE, set_trading_state
@@ -40,7 +42,6 @@ from hope.gateway.signals import CORRELATION_RE, SignalRefused
 from hope.httpguard import allowed_hosts, guard
 from hope.paths import StatePaths
 from hope.ratelimit import BucketMap
-from hope.report import summarize
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
 from hope.trading.state import TradingStateStore
 
@@ -307,7 +308,8 @@ class GatewayApp:
             offset, limit = page_params(request.query)
         except ValueError as exc:
             return error(400, "bad paging parameter", str(exc))
-        hops = await self._reads.get("events:" + cid, lambda: trace(self.state, cid))
+        hops = await self._reads.get("events:" + cid,
+                                     lambda: trace(open_reader(self.state), cid))
         if not hops:
             return error(404, "no audited events with this correlation id", cid)
         await self._audit_read(request, 200)
@@ -336,7 +338,7 @@ class GatewayApp:
                                   "orders_in_flight": pending, "file": str(store.path)})
 
     async def get_report(self, request: web.Request) -> web.Response:
-        summary = await self._reads.get("report", lambda: summarize(self.state.events))
+        summary = await self._reads.get("report", lambda: summarize(open_reader(self.state)))
         await self._audit_read(request, 200)
         return web.json_response(summary)
 

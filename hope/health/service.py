@@ -41,6 +41,7 @@ class HealthService(Service):
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
+                               warnings=monitor.warnings,
                                extra_hosts=tuple(self.cfg.allowed_hosts))
         self.port = 0
         self.endpoints: dict[str, str] = {}
