@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from hope.bus.base import BusError
 from hope.clock import MarketClock
 from hope.envelope import Envelope, utc_timestamp
 from hope.execution.breaker import CircuitBreaker, CircuitOpen
@@ -279,7 +280,7 @@ class Executor:
         """On start: set unreadable records apart, finish interrupted decisions, drop positions
         the venue does not know. A decision that cannot be finished (whatever put it in the
         ledger) is quarantined and reported like an unreadable record, so one bad record never
-        makes every start fail; a venue that does not answer does (the next start retries)."""
+        makes every start fail; a venue, bus or disk that fails does (the next start retries)."""
         report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": [], "quarantined": []}
         self.store.open()  # records that did not decode are set apart (QUARANTINED) here
         quarantined = list(self.store.quarantined.values())
@@ -288,8 +289,8 @@ class Executor:
                 continue
             try:
                 await self._progress(cid, rec, publish)
-            except (ExchangeError, CircuitOpen):
-                raise
+            except (ExchangeError, CircuitOpen, BusError, OSError):
+                raise  # the venue, the bus or the disk failed, not the record: the next start redoes it
             except Exception as exc:
                 quarantined.append(self.store.quarantine(
                     ORDER, cid, rec, f"cannot be finished: {type(exc).__name__}: {exc}",

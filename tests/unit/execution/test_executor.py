@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hope.bus.base import BusError
 from hope.clock import ManualClock, MarketClock
 from hope.envelope import new_event
 from hope.execution.breaker import CircuitBreaker
@@ -265,6 +266,7 @@ async def test_reconcile_drops_positions_unknown_to_exchange(tmp_path):
 _CHILD = r"""
 import asyncio, json, os, signal, sys
 from pathlib import Path
+from hope.bus.base import BusError
 from hope.clock import ManualClock, MarketClock
 from hope.envelope import Envelope, new_event
 from hope.execution.breaker import CircuitBreaker
@@ -360,3 +362,24 @@ async def test_decision_redelivered_after_pruning_is_not_ordered_again(tmp_path)
     assert pub2.events == [] and restarted.stats["duplicate_decisions"] == 1
     assert report["orphans"] == [] and len(restarted.exchange.orders()) == 2
     assert len(restarted.store.positions) == 2
+
+
+@pytest.mark.parametrize("failure", [BusError("outbox write failed"), OSError(28, "disk full")])
+async def test_reconcile_publish_failure_fails_start_and_keeps_the_order(tmp_path, failure):
+    """A bus or disk failure publishing during reconcile fails the start; the next one finishes."""
+    ex, d = make(tmp_path), decision()
+    real_place = ex.exchange.place_order
+    ex.exchange.place_order = lambda *a, **kw: (real_place(*a, **kw), (_ for _ in ()).throw(
+        Crash("after place")))
+    with pytest.raises(Crash):
+        await ex.handle_decision(d, Recorder())
+
+    async def failing_publish(event_type, payload, parent, timestamp):
+        raise failure
+
+    with pytest.raises(type(failure)):
+        await make(tmp_path).reconcile(failing_publish)
+    restarted, pub = make(tmp_path), Recorder()
+    report = await restarted.reconcile(pub)
+    assert report["resumed"] == 1 and report["quarantined"] == []
+    assert len(pub.of("FILL")) == 1 and len(restarted.store.positions) == 1
