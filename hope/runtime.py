@@ -206,10 +206,22 @@ class Runtime:
 
     async def rerun(self, env: Envelope, handler: str, attempt: int) -> bool:
         """Run the named handler again on ``env`` (a retry): True when it ran and succeeded,
-        False when it failed again or had already succeeded."""
+        False when it failed again, had already succeeded, does not take ``env``'s topic, or a
+        ``before`` hook of ``env``'s route (the market clock's rules) refused ``env``."""
         entry = next((e for e in self._handlers if e.name == handler), None)
         if entry is None or self._skip(handler, env.event_id):
             return False
+        if not env.topic.startswith(entry.prefix):
+            self.metrics["bad_retries"] += 1
+            self.log.warning("retry_topic_mismatch", handler=handler, topic=env.topic,
+                             prefix=entry.prefix, event_id=env.event_id)
+            return False
+        route = self._routes.get(env.topic) or self._route(env.topic)
+        for hook in route.before:
+            pending = hook(env)
+            if pending is not None and not await pending:
+                self.metrics["retries_refused"] += 1
+                return False
         if not await self.run_handler(env, entry, attempt):
             return False
         for retried in self._retried:

@@ -81,8 +81,9 @@ class Executor:
 
     # --- inputs ------------------------------------------------------------------------------
     def on_price(self, symbol: str, price: float, market_ts: float) -> None:
+        """The venue's price; the market clock is moved by its owner (the market-clock
+        middleware in the service, the replay loop in a what-if run), never from here."""
         self.exchange.set_price(symbol, price, market_ts)
-        self.market_clock.observe(market_ts)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """One exchange call through the breaker: venue failures count, business refusals don't."""

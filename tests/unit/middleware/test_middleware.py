@@ -158,6 +158,38 @@ async def test_successful_retry_acknowledges_to_its_sender(tmp_path):
     assert ack.payload == {"service": "dlq-retry", "command": "retry_ok", "dlq_id": "d7"}
 
 
+def _retry_of(event, handler: str = "on_price") -> dict:
+    return {"service": "watcher", "dlq_id": "d1", "handler": handler, "attempt": 2,
+            "event": event.to_dict()}
+
+
+@pytest.mark.parametrize("publisher, ts", [("evil", T0 + 10), ("scanner", T0 + 1e10)])
+async def test_retry_goes_through_the_market_clock_rules(tmp_path, publisher, ts):
+    """A RETRY's embedded PRICE meets the same rules as a delivered one: a foreign publisher
+    or a jump beyond the bound reaches no handler and leaves the clock where it was."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker, max_step_s=3600.0)
+    await broker.bus("scanner").publish(new_event("PRICE", price(T0), source="scanner"))
+    embedded = new_event("PRICE", price(ts), source=publisher)
+    await broker.bus("dlq-retry").publish(new_event("RETRY", _retry_of(embedded),
+                                                    source="dlq-retry"))
+    await drain(svc)
+    assert svc.seen == [T0] and svc.market_clock.now() == T0
+    assert svc.runtime.metrics["retries_refused"] == 1
+    assert not [e for e in broker.published if e.event_type == "CONTROL"]
+
+
+async def test_retry_of_an_event_outside_the_handlers_topic_is_refused(tmp_path):
+    """A RETRY naming the PRICE handler but carrying a SIGNAL runs nothing and is counted."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker)
+    embedded = new_event("SIGNAL", SIGNAL, source="scanner")
+    await broker.bus("dlq-retry").publish(new_event("RETRY", _retry_of(embedded),
+                                                    source="dlq-retry"))
+    await drain(svc)
+    assert svc.seen == [] and svc.runtime.metrics["bad_retries"] == 1
+
+
 async def test_audit_writer_supplies_its_log_as_the_delivery_journal(tmp_path):
     """The audit writer's journal seeds the bus cursors from the log and turns a range no
     outbox can replay into a GAP record; it never dedupes on its own."""
