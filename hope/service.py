@@ -200,6 +200,17 @@ def load_or_exit(name: str, args: argparse.Namespace) -> Config:
         sys.exit(EX_CONFIG)
 
 
+def kill_quietly(service: Service, rt: Runtime) -> None:
+    """The abnormal-exit path: the service's ``kill`` then the bus's; one that raises is
+    logged and never hides the error that brought the process down."""
+    for kill in (service.kill, rt.bus.kill):
+        try:
+            kill()
+        except Exception as exc:
+            rt.log.error("kill_failed", what=getattr(kill, "__qualname__", repr(kill)),
+                         error=f"{type(exc).__name__}: {exc}")
+
+
 def run_service(cls: type[Service], argv: list[str] | None = None, *,
                 name: str | None = None, **collaborators: Any) -> None:
     """Entry point of every service process: ``run_service(ScannerService)``. ``name``
@@ -225,8 +236,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
         try:
             await rt.run()
         except BaseException:
-            service.kill()
-            rt.bus.kill()
+            kill_quietly(service, rt)
             raise
 
     try:

@@ -97,6 +97,21 @@ async def test_a_jump_beyond_the_bound_is_refused_with_an_alert(tmp_path):
     assert beat["market_clock_refused"] == 1 and beat["market_ts"] == T0 + 60
 
 
+@pytest.mark.parametrize("first", [T0 * 1000, 1e6])
+async def test_a_first_market_ts_outside_the_sanity_window_is_refused(tmp_path, first):
+    """A first PRICE in milliseconds (or near the epoch) cannot fix the clock for good: it is
+    refused with an ALERT and the next PRICE in seconds sets the clock."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker)
+    pub = broker.bus("scanner")
+    for ts in (first, T0):
+        await pub.publish(new_event("PRICE", price(ts), source="scanner"))
+    await drain(svc)
+    assert svc.market_clock.now() == T0 and svc.seen == [T0]
+    (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
+    assert alert.payload["clock"] is None and alert.payload["market_ts"] == first
+
+
 def test_market_clock_config_is_validated(tmp_path):
     """An empty publisher list or a non-positive step refuses to load, naming the key."""
     with pytest.raises(ConfigError, match="publishers"):
