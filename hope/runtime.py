@@ -39,10 +39,12 @@ MAX_ROUTES = 50_000
 
 
 class Entry:
-    __slots__ = ("prefix", "name", "fn", "stats")
+    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic")
 
-    def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats) -> None:
+    def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats,
+                 retry_any_topic: bool = False) -> None:
         self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
+        self.retry_any_topic = retry_any_topic
 
 
 class Route:
@@ -113,12 +115,14 @@ class Runtime:
         self._routes.clear()
 
     def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
-                  verify_id: bool = False) -> None:
+                  verify_id: bool = False, retry_any_topic: bool = False) -> None:
         """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
-        handler acts on the event (a trade, a stored record), so the bus recomputes its id."""
+        handler acts on the event (a trade, a stored record), so the bus recomputes its id.
+        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
-        self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname)))
+        self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname),
+                                    retry_any_topic))
         self._routes.clear()
         self.bus.subscribe(prefix)
         if verify_id:
@@ -211,7 +215,7 @@ class Runtime:
         entry = next((e for e in self._handlers if e.name == handler), None)
         if entry is None or self._skip(handler, env.event_id):
             return False
-        if not env.topic.startswith(entry.prefix):
+        if not (entry.retry_any_topic or env.topic.startswith(entry.prefix)):
             self.metrics["bad_retries"] += 1
             self.log.warning("retry_topic_mismatch", handler=handler, topic=env.topic,
                              prefix=entry.prefix, event_id=env.event_id)

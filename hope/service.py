@@ -58,17 +58,20 @@ class _Subscription:
     prefix: Prefixes
     name: str | None
     verify_id: bool
+    retry_any_topic: bool = False
 
 
-def subscribe(prefix: Prefixes, *, name: str | None = None,
-              verify_id: bool = False) -> Callable[[Callable], Callable]:
+def subscribe(prefix: Prefixes, *, name: str | None = None, verify_id: bool = False,
+              retry_any_topic: bool = False) -> Callable[[Callable], Callable]:
     """Declare a handler method for topics starting with ``prefix`` (or each prefix a callable
     of the service returns). ``verify_id``: the handler acts on the event, so its id is
     recomputed on receipt. ``name`` (default: the method's) keys dedupe and dead letters.
+    ``retry_any_topic``: a RETRY may bring this handler an event of any topic (a handler that
+    runs only on RETRY, under a prefix nothing publishes); otherwise it must match ``prefix``.
     A subclass that overrides the method without the decorator drops the subscription."""
     def mark(fn: Callable) -> Callable:
         fn.__dict__.setdefault("_hope_subscriptions", []).append(
-            _Subscription(prefix, name, verify_id))
+            _Subscription(prefix, name, verify_id, retry_any_topic))
         return fn
     return mark
 
@@ -166,7 +169,7 @@ def bind(service: Service) -> None:
         prefixes = decl.prefix(service) if callable(decl.prefix) else [decl.prefix]
         for prefix in prefixes:
             rt.subscribe(prefix, method, name=decl.name or method.__name__,
-                         verify_id=decl.verify_id)
+                         verify_id=decl.verify_id, retry_any_topic=decl.retry_any_topic)
     rt.heartbeat_extras.append(service.heartbeat)
     rt.on_start(service.start)
     rt.on_stop(service.stop)

@@ -121,6 +121,13 @@ async def test_notifier_in_the_service_sends_and_dead_letters_failures(tmp_path)
         await broker.bus("dlq-retry").publish(retry)
         await drain(svc)
         assert "hope-2" in tg.messages[-1]["text"]
+        # the resend handler runs only on RETRY, for a notice of any topic
+        retry = new_event("RETRY", {"service": "gateway", "dlq_id": "d2", "handler":
+                                    "telegram_resend", "attempt": 2, "event": fill(3).to_dict()},
+                          source="dlq-retry")
+        await broker.bus("dlq-retry").publish(retry)
+        await drain(svc)
+        assert "hope-3" in tg.messages[-1]["text"]
     finally:
         await _stop(svc)
         await tg.runner.cleanup()
