@@ -16,6 +16,7 @@ On success the sender of the RETRY is told at once, so it need not wait out its 
 from __future__ import annotations
 
 from hope import codec
+from hope.bus.consumed import current_handler_name
 from hope.control.retry import retry_ok_payload
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.middleware import Middleware, Runtime
@@ -38,7 +39,7 @@ def embedded_event(retry: Envelope) -> tuple[Envelope, str, int]:
         raise ValueError(f"payload.event.{exc.where or 'envelope'}: {exc.reason}") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"payload.event: {exc}") from None
-    return original, p["handler"], attempt
+    return original, current_handler_name(p["handler"]), attempt
 
 
 class Retries(Middleware):

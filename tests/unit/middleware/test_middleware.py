@@ -205,6 +205,21 @@ async def test_retry_of_an_event_outside_the_handlers_topic_is_refused(tmp_path)
     assert svc.seen == [] and svc.runtime.metrics["bad_retries"] == 1
 
 
+async def test_retry_filed_under_a_pre_upgrade_handler_name_runs_the_handler(tmp_path):
+    """A dead letter filed when handlers were closures (setup.<locals>.h) still retries h."""
+    broker = LocalBroker()
+    rt = runtime_for_tests("executor", tmp_path, broker)
+    calls = []
+    rt.subscribe("SIGNAL", lambda env: calls.append(env.event_id), name="h")
+    await rt.bus.start()
+    event = new_event("SIGNAL", SIGNAL, source="scanner")
+    retry = {"service": "executor", "dlq_id": "d9", "handler": "setup.<locals>.h",
+             "attempt": 2, "event": event.to_dict()}
+    await broker.bus("dlq-retry").publish(new_event("RETRY", retry, source="dlq-retry"))
+    await drain(rt)
+    assert calls == [event.event_id] and rt.metrics["bad_retries"] == 0
+
+
 async def test_audit_writer_supplies_its_log_as_the_delivery_journal(tmp_path):
     """The audit writer's journal seeds the bus cursors from the log and turns a range no
     outbox can replay into a GAP record; it never dedupes on its own."""
