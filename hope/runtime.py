@@ -2,8 +2,8 @@
 
 A service is a class declared with :mod:`hope.service` (subscriptions, periodic tasks,
 ``setup/start/stop/kill``); :func:`run_service` builds it from config and runs it. The concerns
-around each handler (dedupe and journal, dead letters, RETRY, stats and timeouts, market clock,
-heartbeat) are middleware (:mod:`hope.middleware`), precomputed per topic. See
+around each handler (dedupe and journal, dead letters, RETRY, market clock) are middleware (:mod:`hope.middleware`),
+precomputed per topic; the handler timer and the heartbeat are collaborators it calls itself. See
 docs/ARCHITECTURE.md, "The service programming model".
 """
 
@@ -14,7 +14,7 @@ import inspect
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -62,12 +62,20 @@ async def maybe_await(result: Any) -> Any:
     return await result if inspect.iscoroutine(result) else result
 
 
+def default_middleware(bus: Bus, *, local_retry: bool = False) -> list[Middleware]:
+    """Dedupe, dead letters and RETRY, in that order. ``local_retry``: the service is the
+    dead-letter path itself (dlq-retry), so its failures are retried in-process only."""
+    return [Dedupe(bus), DeadLetters(local_only=local_retry), Retries()]
+
+
 class Runtime:
     """Subscribe, publish, periodic tasks and start/stop hooks around one bus; dispatches each
     received event through the middleware to the handlers whose prefix matches its topic."""
 
-    def __init__(self, name: str, config: Config, bus: Bus,
-                 clock: WallClock | None = None) -> None:
+    def __init__(self, name: str, config: Config, bus: Bus, clock: WallClock | None = None,
+                 middleware: Iterable[Middleware] | None = None) -> None:
+        """``middleware``: the chain around every handler (default :func:`default_middleware`);
+        services may add more with :meth:`use` (the market clock)."""
         self.name = name
         self.config = config
         self.state = config.state
@@ -78,9 +86,9 @@ class Runtime:
         self.metrics: Counter[str] = Counter()
         self.events_out: Counter[str] = Counter()
         self.heartbeat_extras: list[Callable[[], dict[str, Any]]] = []
+        # collaborators the dispatcher and the handler loop call themselves, not middleware
         self.timer = HandlerTimer(config.bus.handler_timeout_s)
-        self.dead_letters = DeadLetters()
-        self.beats = Heartbeat()
+        self.beats = Heartbeat(self)
         self.middleware: list[Middleware] = []
         self._handlers: list[Entry] = []
         self._routes: dict[str, Route] = {}
@@ -96,7 +104,9 @@ class Runtime:
         self._loop_holds = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self.use(self.timer, Dedupe(bus), self.dead_letters, Retries(), self.beats)
+        chain = default_middleware(bus) if middleware is None else list(middleware)
+        self.dead_letters = next((m for m in chain if isinstance(m, DeadLetters)), None)
+        self.use(*chain)
 
     # registration -------------------------------------------------------------------------
     def use(self, *middleware: Middleware) -> None:
@@ -141,7 +151,8 @@ class Runtime:
         return any(e.name == name for e in self._handlers)
 
     def heartbeat_sources(self) -> list[Callable[[], dict[str, Any]]]:
-        return [*(m.heartbeat for m in self.middleware if overrides(m, "heartbeat")),
+        return [self.timer.heartbeat,
+                *(m.heartbeat for m in self.middleware if overrides(m, "heartbeat")),
                 *self.heartbeat_extras]
 
     @property
@@ -178,6 +189,7 @@ class Runtime:
         return route
 
     async def _dispatch(self, env: Envelope) -> None:
+        self.timer.events_in[env.event_type] += 1
         route = self._routes.get(env.topic) or self._route(env.topic)
         done: list[str] = []
         for hook in route.before:

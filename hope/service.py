@@ -46,7 +46,7 @@ from hope.config import Config, ConfigError, load
 from hope.envelope import Envelope, EventType
 from hope.logs import configure_logging
 from hope.middleware.market_clock import MarketTime
-from hope.runtime import EX_CONFIG, Runtime, maybe_await
+from hope.runtime import EX_CONFIG, Runtime, default_middleware, maybe_await
 
 S = TypeVar("S", bound="Service")
 Prefixes = str | Callable[[Any], Iterable[str]]
@@ -153,8 +153,9 @@ def declarations(service: Service) -> Iterable[tuple[str, Any, Callable]]:
 def bind(service: Service) -> None:
     """Register a service's declarations and lifecycle on its runtime (before the bus starts)."""
     rt = service.runtime
-    if service.local_retry:
-        rt.dead_letters.local_only = True
+    if service.local_retry and not (rt.dead_letters and rt.dead_letters.local_only):
+        raise ValueError(f"{type(service).__name__} is local_retry: build its runtime with "
+                         "default_middleware(bus, local_retry=True)")
     if service.market_clock_from:
         rt.use(MarketTime(rt.market_clock, rt.config.market_clock, service.market_clock_from))
     journal = service.journal()
@@ -226,7 +227,9 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:
-        rt = Runtime(name, config, ZmqBus(name, config))
+        bus = ZmqBus(name, config)
+        rt = Runtime(name, config, bus,
+                     middleware=default_middleware(bus, local_retry=cls.local_retry))
         service = await build(cls, rt, **collaborators)
         # Latency: move everything set-up allocated out of the collector's sight, and collect the
         # young generation less often (the hot path allocates short-lived dicts by the thousand).

@@ -27,6 +27,7 @@ RESEND_PREFIX = "TELEGRAM_RESEND."
 async def _dead_letter(runtime: Runtime, env: Envelope, exc: Exception) -> None:
     """The runtime's own dead-letter path (local retry when it cannot publish), under the
     resend handler's name."""
+    assert runtime.dead_letters is not None, "the notifier needs the dead-letter middleware"
     await runtime.dead_letters.failed(env, RESEND, exc, str(exc), 1)
 
 

@@ -1,15 +1,20 @@
-"""Service lifecycle edges: the abnormal-exit kill path, the dedupe hook, a bench peer's task."""
+"""Service and runtime assembly: the kill path, the dedupe hook, a bench peer's task, the chain."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
+import pytest
+
 from hope.bench.hope_peers import Peer
 from hope.bus.memory import LocalBroker
+from hope.middleware.dead_letter import DeadLetters
 from hope.middleware.dedupe import Dedupe
-from hope.service import Service, kill_quietly
-from hope.testing import runtime_for_tests, service_for_tests
+from hope.middleware.retry import Retries
+from hope.runtime import Runtime
+from hope.service import Service, build, kill_quietly
+from hope.testing import make_config, runtime_for_tests, service_for_tests
 
 
 class BrokenKill(Service):
@@ -55,3 +60,29 @@ async def test_a_bench_peer_task_is_kept_and_cancelled_on_stop(tmp_path):
     assert task is not None
     await peer.stop()
     assert task.cancelled()
+
+
+def test_runtime_takes_its_middleware_chain_and_keeps_timer_and_heartbeat_apart(tmp_path):
+    """The chain is what the caller passes; the handler timer and heartbeat are not in it."""
+    bus = LocalBroker().bus("bare")
+    rt = Runtime("bare", make_config(tmp_path), bus, middleware=[])
+    assert rt.middleware == [] and rt.dead_letters is None and not rt.has_handler("retry")
+    full = runtime_for_tests("full", tmp_path, LocalBroker())
+    assert [type(m) for m in full.middleware] == [Dedupe, DeadLetters, Retries]
+    assert full.timer.heartbeat in full.heartbeat_sources()
+
+
+class DeadLetterPath(Service):
+    """A service that is the dead-letter path itself."""
+
+    name = "dlq-like"
+    local_retry = True
+
+
+async def test_a_local_retry_service_refuses_a_runtime_that_would_dead_letter(tmp_path):
+    """bind does not patch the runtime: a local_retry service needs local-only dead letters."""
+    rt = Runtime("dlq-like", make_config(tmp_path), LocalBroker().bus("dlq-like"))
+    with pytest.raises(ValueError, match="local_retry"):
+        await build(DeadLetterPath, rt)
+    svc = await service_for_tests(DeadLetterPath, tmp_path, LocalBroker())
+    assert svc.runtime.dead_letters.local_only
