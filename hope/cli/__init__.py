@@ -10,11 +10,7 @@ from hope.config import Config, ConfigError, load
 
 COMMANDS = [
     "sniff", "keys", "audit", "trace", "scanner", "trading", "flatten", "report",
-<<<<<<< HEAD
-    "dlq", "status", "replay", "venue_sim", "ack_position",
-=======
-    "dlq", "status", "replay", "venue_sim", "witness",
->>>>>>> main
+    "dlq", "status", "replay", "venue_sim", "witness", "ack_position",
 ]
 
 
