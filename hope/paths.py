@@ -66,6 +66,11 @@ class StatePaths:
         return self.run / "registry.json"
 
     @property
+    def tape(self) -> Path:
+        """Every trade a live feed received: ``tape/<SYMBOL>/<hourly .csv.gz>``."""
+        return self.root / "tape"
+
+    @property
     def witness(self) -> Path:
         return self.root / "witness"
 

@@ -18,7 +18,9 @@ from typing import Any
 from hope.clock import MarketClock, WallClock
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
+from hope.market.live import LiveSource, open_live
 from hope.market.replay import Replay, Sleep, pump_windows
+from hope.paths import StatePaths
 from hope.strategies.base import Strategy
 from hope.strategies.moonbot import MoonbotStrategy
 from hope.strategies.pump import PumpStrategy
@@ -46,8 +48,10 @@ class ScannerRunner:
 
     def __init__(self, cfg: ScannerConfig, publish: Publish, *, log: Any = None,
                  market_clock: MarketClock | None = None, clock: WallClock | None = None,
-                 sleep: Sleep | None = None, base_dir: str | Path | None = None) -> None:
+                 sleep: Sleep | None = None, base_dir: str | Path | None = None,
+                 state: StatePaths | None = None) -> None:
         self.cfg = cfg
+        self.state = state
         self.publish = publish
         self.log = log
         self.market_clock = market_clock or MarketClock()
@@ -55,7 +59,7 @@ class ScannerRunner:
         self.sleep = sleep
         self.base_dir = Path(base_dir) if base_dir else None
         self.strategies = build_strategies(cfg)
-        self.replay: Replay | None = None
+        self.replay: Replay | LiveSource | None = None
         self.counts = {"trades": 0, "prices": 0, "signals": 0, "warmup_signals": 0,
                        "bad_rows": 0, "strategy_errors": 0, "passes": 0, "bad_files": 0}
         self._last_price: dict[str, float] = {}
@@ -78,7 +82,10 @@ class ScannerRunner:
             out.update(self.replay.progress())
         return out
 
-    def _open(self) -> Replay:
+    def _open(self) -> Replay | LiveSource:
+        if self.cfg.source == "binance" and self.state is not None:
+            return open_live(self.cfg.binance, self.state, self.strategies, self.publish,
+                             self.log)
         rc = self.cfg.replay
         feeds = []
         paths = []
@@ -108,7 +115,8 @@ class ScannerRunner:
         self.replay = self._open()
         self._last_price.clear()
         interval = self.cfg.price_interval_s
-        async for trade, live in self.replay:
+        async for item in self.replay:
+            trade, live = item[0], item[1]
             self.counts["trades"] += 1
             signals = []
             for strategy in self.strategies:
@@ -133,6 +141,8 @@ class ScannerRunner:
                 self.counts["prices"] += 1
                 await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
             for payload in signals:
+                if getattr(item, "backfilled", False):
+                    payload["backfilled"] = True
                 self.counts["signals"] += 1
                 if self.log is not None:
                     self.log.info("signal", symbol=payload["symbol"],
@@ -160,7 +170,7 @@ async def setup(svc: Any) -> None:
         await svc.publish(event_type, payload)
 
     runner = ScannerRunner(svc.config.scanner, publish, log=svc.log,
-                           market_clock=svc.market_clock, base_dir=base)
+                           market_clock=svc.market_clock, base_dir=base, state=svc.state)
     svc.heartbeat_extras.append(runner.progress)
     tasks: list[asyncio.Task] = []
 
@@ -180,6 +190,8 @@ async def setup(svc: Any) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if isinstance(runner.replay, LiveSource):
+            await runner.replay.close()  # the tape's last trades flushed and synced
 
     svc.on_start(start)
     svc.on_stop(stop)

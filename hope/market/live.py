@@ -1,0 +1,109 @@
+"""The live trade source: :class:`hope.feed.feed.LiveFeed` behind the replay's interface.
+
+The scanner iterates a source and gets items with ``trade`` (a :class:`Trade`), ``live``
+(False: warm-up history, fed to the strategies, never published) and ``backfilled`` (the trade
+came by REST after a hole; SIGNALs it causes say so). :func:`last_signals` reads the scanner's
+latest SIGNAL per strategy and symbol from the audit log, so a restarted scanner restores each
+strategy's cooldowns and signals a pump once across the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from hope.feed.config import BinanceConfig
+from hope.feed.feed import LiveFeed
+from hope.market.feeds import Trade
+from hope.paths import StatePaths
+from hope.report import iter_family
+from hope.strategies.base import Strategy
+
+Report = Callable[[str, dict[str, Any]], Awaitable[Any]]
+YIELD_EVERY = 256
+
+
+class LiveItem(NamedTuple):
+    trade: Trade
+    live: bool
+    backfilled: bool = False
+
+
+class LiveSource:
+    """Async iterator of :class:`LiveItem` from the live feed, until cancelled."""
+
+    def __init__(self, cfg: BinanceConfig, state: StatePaths, *, on_event: Report | None = None,
+                 on_alert: Report | None = None, log: Any = None) -> None:
+        self.feed = LiveFeed(cfg, state.tape, quarantine=state.quarantine,
+                             on_event=on_event, on_alert=on_alert, log=log)
+        self.started = False
+        self.done = False
+
+    def progress(self) -> dict[str, Any]:
+        return {"feed": self.feed.progress()}
+
+    def __aiter__(self) -> AsyncIterator[LiveItem]:
+        return self._run()
+
+    async def _run(self) -> AsyncIterator[LiveItem]:
+        if not self.started:
+            self.started = True
+            await self.feed.start()
+        n = 0
+        while True:
+            for item in await self.feed.next_batch():
+                t = item.trade
+                yield LiveItem(t.trade(), item.live, t.backfilled)
+                n += 1
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        if self.started:
+            await self.feed.stop()
+        self.done = True
+
+
+def last_signals(events_dir: Path, source: str = "scanner") -> list[dict[str, Any]]:
+    """The latest SIGNAL payload per (strategy, symbol) that ``source`` published."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    warnings: list[str] = []
+    for rec in iter_family(events_dir, "signals", warnings):
+        if rec.get("source") != source:
+            continue
+        p = rec["payload"]
+        key = (str(p.get("strategy")), str(p.get("symbol")))
+        ts = p.get("market_ts")
+        if isinstance(ts, int | float) and ts >= latest.get(key, {}).get("market_ts", 0):
+            latest[key] = p
+    return list(latest.values())
+
+
+def restore_cooldowns(strategies: Iterable[Strategy], signals: Iterable[dict[str, Any]]) -> int:
+    """Hand each strategy its own last signals; returns how many were restored."""
+    by_name = {s.name: s for s in strategies}
+    n = 0
+    for payload in signals:
+        strategy = by_name.get(str(payload.get("strategy")))
+        if strategy is not None and strategy.restore(payload):
+            n += 1
+    return n
+
+
+def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Strategy],
+              publish: Callable[[str, dict[str, Any]], Awaitable[Any]],
+              log: Any = None) -> LiveSource:
+    """The scanner's live source: cooldowns restored, FEED events and ALERTs published."""
+    restored = restore_cooldowns(strategies, last_signals(state.events))
+    if log is not None:
+        log.info("feed_cooldowns_restored", signals=restored)
+
+    async def on_event(kind: str, payload: dict[str, Any]) -> None:
+        await publish("FEED", {"venue": "binance", **payload})
+
+    async def on_alert(kind: str, payload: dict[str, Any]) -> None:
+        await publish("ALERT", {"venue": "binance", **payload})
+
+    return LiveSource(cfg, state, on_event=on_event, on_alert=on_alert, log=log)
