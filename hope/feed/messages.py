@@ -15,8 +15,6 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from hope.market.feeds import Trade
-
 _json = msgspec.json.Decoder()
 
 
@@ -28,11 +26,6 @@ class AggTrade(NamedTuple):
     qty: str
     buyer_maker: bool  # ``m``: the taker sold
     backfilled: bool = False
-
-    def trade(self) -> Trade:
-        """The strategies' view: seconds, floats, taker side."""
-        return Trade(self.ts_ms / 1000.0, self.symbol, float(self.price), float(self.qty),
-                     not self.buyer_maker)
 
 
 class MessageError(ValueError):

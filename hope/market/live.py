@@ -12,17 +12,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from hope.feed.config import BinanceConfig
 from hope.feed.feed import LiveFeed
+from hope.feed.messages import AggTrade
 from hope.market.feeds import Trade
 from hope.paths import StatePaths
 from hope.report import iter_family
-from hope.strategies.base import Strategy
 
 Report = Callable[[str, dict[str, Any]], Awaitable[Any]]
 YIELD_EVERY = 256
+
+
+class Restorable(Protocol):
+    """A strategy as far as restoring its cooldowns goes (``hope.strategies.base.Strategy``)."""
+
+    name: str
+
+    def restore(self, signal: dict[str, Any]) -> bool: ...
+
+
+def to_trade(t: AggTrade) -> Trade:
+    """The strategies' view of a venue trade: seconds, floats, taker side."""
+    return Trade(t.ts_ms / 1000.0, t.symbol, float(t.price), float(t.qty), not t.buyer_maker)
 
 
 class LiveItem(NamedTuple):
@@ -55,7 +68,7 @@ class LiveSource:
         while True:
             for item in await self.feed.next_batch():
                 t = item.trade
-                yield LiveItem(t.trade(), item.live, t.backfilled)
+                yield LiveItem(to_trade(t), item.live, t.backfilled)
                 n += 1
                 if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -81,7 +94,7 @@ def last_signals(events_dir: Path, source: str = "scanner") -> list[dict[str, An
     return list(latest.values())
 
 
-def restore_cooldowns(strategies: Iterable[Strategy], signals: Iterable[dict[str, Any]]) -> int:
+def restore_cooldowns(strategies: Iterable[Restorable], signals: Iterable[dict[str, Any]]) -> int:
     """Hand each strategy its own last signals; returns how many were restored."""
     by_name = {s.name: s for s in strategies}
     n = 0
@@ -92,7 +105,7 @@ def restore_cooldowns(strategies: Iterable[Strategy], signals: Iterable[dict[str
     return n
 
 
-def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Strategy],
+def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Restorable],
               publish: Callable[[str, dict[str, Any]], Awaitable[Any]],
               log: Any = None) -> LiveSource:
     """The scanner's live source: cooldowns restored, FEED events and ALERTs published."""

@@ -18,7 +18,7 @@ from typing import Any
 from hope.clock import MarketClock, WallClock
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
-from hope.market.live import LiveSource, open_live
+from hope.market.live import LiveItem, LiveSource, open_live
 from hope.market.replay import Replay, Sleep, pump_windows
 from hope.paths import StatePaths
 from hope.strategies.base import Strategy
@@ -141,8 +141,10 @@ class ScannerRunner:
                 self.counts["prices"] += 1
                 await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
             for payload in signals:
-                if getattr(item, "backfilled", False):
-                    payload["backfilled"] = True
+                if isinstance(item, LiveItem):
+                    payload["feed"] = "binance"  # the engine judges it against the wall clock
+                    if item.backfilled:
+                        payload["backfilled"] = True
                 self.counts["signals"] += 1
                 if self.log is not None:
                     self.log.info("signal", symbol=payload["symbol"],

@@ -10,6 +10,7 @@ from hope.config import ConfigError, load
 from hope.feed.messages import AggTrade, Control, MessageError, parse_frame, parse_rows
 from hope.feed.pacing import Backoff, ConnectLimiter, Pacer
 from hope.feed.rest import WeightGate, trading_symbols
+from hope.market.live import to_trade
 
 
 def test_pacer_spaces_control_messages_under_five_per_second() -> None:
@@ -77,7 +78,7 @@ def test_frames_and_rows_parse_as_documented() -> None:
              '"p":"0.00001520","q":"100.0","f":1,"l":2,"T":1610226000500,"m":false,"M":true}}')
     tr = parse_frame(frame)
     assert tr == AggTrade("EVXBTC", 7, 1610226000500, "0.00001520", "100.0", False)
-    assert tr.trade() == (1610226000.5, "EVXBTC", 1.52e-05, 100.0, True)
+    assert to_trade(tr) == (1610226000.5, "EVXBTC", 1.52e-05, 100.0, True)
     assert parse_frame('{"result":null,"id":1}') == Control("result", {"result": None, "id": 1})
     assert parse_frame('{"code":2,"msg":"Invalid request"}').kind == "error"
     assert parse_frame('{"stream":"x","data":{"e":"serverShutdown","E":1}}').kind == \
