@@ -111,3 +111,25 @@ class FeedHealth:
         }
         out.update(extra or {})
         return out
+
+
+def format_feed(service: str, feed: dict[str, Any], max_symbols: int = 10) -> list[str]:
+    """Lines for ``hope status``: the connections, counters, lag and the stalest symbols."""
+    lag = feed.get("lag_s") or {}
+    out = [f"\nfeed ({service}): {feed.get('connections_up', 0)}/"
+           f"{len(feed.get('connections') or [])} connections up, "
+           f"{feed.get('symbols_count', 0)} symbols, live {feed.get('live_trades', 0)}, "
+           f"backfilled {feed.get('backfilled_trades', 0)}, id gaps {feed.get('id_gaps', 0)}, "
+           f"lost {feed.get('lost_trades', 0)}, reconnects {feed.get('reconnects', 0)}, "
+           f"lag p50/p99 {lag.get('p50')}/{lag.get('p99')} s"]
+    for c in feed.get("connections") or []:
+        out.append(f"  connection {c.get('index')}: {c.get('state')}, {c.get('streams')} streams,"
+                   f" reconnects {c.get('reconnects')}, rotations {c.get('rotations')}, "
+                   f"last data {c.get('data_age_s')} s ago")
+    syms = sorted((feed.get("symbols") or {}).items(),
+                  key=lambda kv: -(kv[1].get("last_trade_age_s") or 0))
+    for name, s in syms[:max_symbols]:
+        out.append(f"  {name:<12} last trade {s.get('last_trade_age_s')} s ago, lag "
+                   f"{s.get('lag_s')} s{' STALE' if s.get('stale') else ''}"
+                   f"{'' if s.get('status') == 'TRADING' else ' ' + str(s.get('status'))}")
+    return out
