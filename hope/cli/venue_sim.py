@@ -1,0 +1,163 @@
+"""``hope venue-sim [--data FILE...] [--port N] [--speed X] [--rebase-now] [--scenario FILE]``:
+a stand-in Binance spot exchange on 127.0.0.1 serving recorded trades as a live market.
+
+Prints one line when ready (``venue-sim listening on http://127.0.0.1:PORT ...``) and writes
+the port to ``--port-file``. Streams: ``ws://127.0.0.1:PORT/stream?streams=evxbtc@aggTrade``;
+REST: ``http://127.0.0.1:PORT/api/v3/aggTrades?symbol=EVXBTC``. A bad scenario or flag exits 78
+naming it. Logic in :mod:`hope.venue_sim`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import signal
+import sys
+from pathlib import Path
+
+from hope.venue_sim import scenario as scenario_mod
+from hope.venue_sim.faults import StreamFault
+from hope.venue_sim.server import VenueSim, VenueSimError
+
+EX_CONFIG = 78
+DEFAULT_PORT = 8600
+REPO_DATA = Path(__file__).resolve().parent.parent.parent / "data"
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("venue-sim", parents=[common],
+                       help="run a stand-in Binance spot exchange on 127.0.0.1")
+    p.add_argument("--data", nargs="+", metavar="FILE",
+                   help="recorded trade files or a tape (default: data/*.csv.gz)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: any free port")
+    p.add_argument("--port-file", metavar="PATH", help="write the bound port here")
+    p.add_argument("--scenario", metavar="FILE", help="TOML scenario (settings and faults)")
+    p.add_argument("--speed", type=float, help="market time runs X times the wall clock")
+    p.add_argument("--rebase-now", action="store_true",
+                   help="timestamps = wall time of publication (default: as recorded)")
+    p.add_argument("--skip", type=float, metavar="S",
+                   help="the first S market seconds of each symbol are history (REST only)")
+    p.add_argument("--first-id", type=int, help="first aggregate trade id per symbol")
+    g = p.add_argument_group("fault knobs (ids are aggregate trade ids, every symbol)")
+    g.add_argument("--drop-after", type=int, action="append", default=[], metavar="ID",
+                   help="abort connections after sending trade ID")
+    g.add_argument("--skip-ids", action="append", default=[], metavar="A-B",
+                   help="never send trades A..B on the stream")
+    g.add_argument("--duplicate-ids", action="append", default=[], metavar="A-B")
+    g.add_argument("--reorder-ids", action="append", default=[], metavar="A-B")
+    g.add_argument("--stall-at", action="append", default=[], metavar="ID[:S]",
+                   help="no data from trade ID on for S seconds (0: for good); pings go on")
+    g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID")
+    g.add_argument("--shutdown-at", type=int, action="append", default=[], metavar="ID",
+                   help="send serverShutdown after trade ID, then close")
+    g.add_argument("--max-connection-age", type=float, metavar="S", help='the "24 h"')
+    g.add_argument("--ping-interval", type=float, metavar="S")
+    g.add_argument("--pong-timeout", type=float, metavar="S")
+    g.add_argument("--rest-delay", type=float, metavar="S", help="every REST reply S late")
+    g.add_argument("--rest-fail", type=int, metavar="N", help="the first N REST requests 503")
+    g.add_argument("--weight-limit", type=int, metavar="N", help="request weight per minute")
+    g.add_argument("--ban-after", type=int, metavar="N",
+                   help="requests after a 429 (same minute) before the 418 ban")
+    g.add_argument("--ban-seconds", type=float, metavar="S")
+    p.set_defaults(func=run)
+
+
+def _range(text: str, flag: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    try:
+        return int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise scenario_mod.ScenarioError(f"{flag} {text!r}: expected A-B (ids)") from None
+
+
+def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
+    """The scenario file (if any) with the flags applied on top."""
+    sc = scenario_mod.load(args.scenario) if args.scenario else scenario_mod.Scenario()
+    for attr, section, key in (("speed", sc.market, "speed"), ("skip", sc.market, "skip_s"),
+                               ("first_id", sc.market, "first_id"),
+                               ("max_connection_age", sc.ws, "max_connection_age_s"),
+                               ("ping_interval", sc.ws, "ping_interval_s"),
+                               ("pong_timeout", sc.ws, "pong_timeout_s"),
+                               ("rest_delay", sc.rest, "delay_s"),
+                               ("rest_fail", sc.rest, "fail_first"),
+                               ("weight_limit", sc.rest, "weight_limit"),
+                               ("ban_after", sc.rest, "ban_after"),
+                               ("ban_seconds", sc.rest, "ban_s")):
+        value = getattr(args, attr)
+        if value is not None:
+            setattr(section, key, value)
+    if args.rebase_now:
+        sc.market.rebase = True
+    if sc.market.speed <= 0:
+        raise scenario_mod.ScenarioError("--speed: must be > 0")
+    faults = sc.faults
+    faults += [StreamFault("drop", i) for i in args.drop_after]
+    faults += [StreamFault("bad_json", i) for i in args.bad_json_at]
+    faults += [StreamFault("shutdown", i) for i in args.shutdown_at]
+    for kind, values, flag in (("skip", args.skip_ids, "--skip-ids"),
+                               ("duplicate", args.duplicate_ids, "--duplicate-ids"),
+                               ("reorder", args.reorder_ids, "--reorder-ids")):
+        for text in values:
+            lo, hi = _range(text, flag)
+            try:
+                faults.append(StreamFault(kind, lo, hi))
+            except ValueError as exc:
+                raise scenario_mod.ScenarioError(f"{flag} {text!r}: {exc}") from None
+    for text in args.stall_at:
+        at, _, secs = text.partition(":")
+        try:
+            faults.append(StreamFault("stall", int(at), seconds=float(secs or 0)))
+        except ValueError:
+            raise scenario_mod.ScenarioError(f"--stall-at {text!r}: expected ID[:S]") from None
+    return sc
+
+
+def data_files(args: argparse.Namespace) -> list[str]:
+    if args.data:
+        return args.data
+    found = sorted(glob.glob("data/*.csv.gz")) or sorted(glob.glob(str(REPO_DATA / "*.csv.gz")))
+    return found
+
+
+async def serve(sim: VenueSim) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    port = await sim.start()
+    symbols = ",".join(sim.market.symbols) if sim.market else ""
+    print(f"venue-sim listening on http://127.0.0.1:{port} (streams ws://127.0.0.1:{port}) "
+          f"symbols={symbols}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        sc = build_scenario(args)
+    except scenario_mod.ScenarioError as exc:
+        print(f"hope venue-sim: bad scenario: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    if not 0 <= args.port <= 65535:
+        print(f"hope venue-sim: --port {args.port}: must be 0..65535", file=sys.stderr)
+        return EX_CONFIG
+    sim = VenueSim(data_files(args), sc, port=args.port, port_file=args.port_file,
+                   log=lambda line: print(f"venue-sim: {line}", file=sys.stderr, flush=True))
+    try:
+        sim.setup()
+    except VenueSimError as exc:
+        print(f"hope venue-sim: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    try:
+        asyncio.run(serve(sim))
+    except VenueSimError as exc:
+        print(f"hope venue-sim: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except OSError as exc:
+        print(f"hope venue-sim: cannot listen on 127.0.0.1:{args.port}: {exc}",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,122 @@
+"""``GET /api/v3/exchangeInfo``: the symbols the stand-in serves, their status and filters,
+and the rate limits, in the venue's shape.
+
+Base and quote assets are split off by the known quote currencies (``EVXBTC`` → EVX, BTC).
+Filters are derived from the recorded data so they fit it: ``tickSize`` and ``stepSize`` are
+the finest decimals seen in the prices and quantities (at most 8), ``minNotional`` as on the
+venue for the quote (0.0001 BTC, 0.001 ETH, 5 USDT).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hope.venue_sim.market import Market, SymbolTape
+
+QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+MIN_NOTIONAL = {"BTC": "0.00010000", "ETH": "0.00100000", "BNB": "0.01000000"}
+STATUSES = ("TRADING", "HALT", "BREAK", "END_AUCTION", "PRE_TRADING", "POST_TRADING",
+            "AUCTION_MATCH")
+ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
+               "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
+
+
+def rate_limits(weight_limit: int) -> list[dict[str, Any]]:
+    """The ``rateLimits`` array (the venue's current values; the weight limit configurable)."""
+    return [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+         "limit": weight_limit},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
+         "limit": 61000},
+    ]
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """(base, quote): ``EVXBTC`` → ("EVX", "BTC"); unknown quotes split as the last 3 letters."""
+    for quote in QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return symbol[:-3], symbol[-3:]
+
+
+def _decimals(text: str) -> int:
+    digits = text.rstrip("0").partition(".")[2]
+    return len(digits)
+
+
+def _step(decimals: int) -> str:
+    """``"0.00000100"`` for 6 decimals; ``"1.00000000"`` for 0."""
+    return f"{10.0 ** -decimals:.8f}"
+
+
+def _finest(values: list[str], sample: int = 5000) -> int:
+    step = max(1, len(values) // sample)
+    return min(8, max((_decimals(v) for v in values[::step]), default=0))
+
+
+def symbol_info(tape: SymbolTape, status: str) -> dict[str, Any]:
+    base, quote = split_symbol(tape.symbol)
+    tick = _step(_finest([t.p for t in tape.trades]))
+    lot = _step(_finest([t.q for t in tape.trades]))
+    return {
+        "symbol": tape.symbol, "status": status,
+        "baseAsset": base, "baseAssetPrecision": 8,
+        "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+        "orderTypes": ORDER_TYPES,
+        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "opoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
+        "cancelReplaceAllowed": True, "amendAllowed": True, "pegInstructionsAllowed": False,
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000.00000000",
+             "tickSize": tick},
+            {"filterType": "LOT_SIZE", "minQty": lot, "maxQty": "92141578.00000000",
+             "stepSize": lot},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
+             "maxQty": "92141578.00000000", "stepSize": "0.00000000"},
+            {"filterType": "NOTIONAL", "minNotional": MIN_NOTIONAL.get(quote, "5.00000000"),
+             "applyMinToMarket": True, "maxNotional": "9000000.00000000",
+             "applyMaxToMarket": False, "avgPriceMins": 5},
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        ],
+        "permissions": [], "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
+                                            "EXPIRE_BOTH", "DECREMENT", "TRANSFER"],
+    }
+
+
+class ExchangeInfo:
+    """Symbol entries built once per symbol; status changeable at run time."""
+
+    def __init__(self, market: Market, weight_limit: int,
+                 status: dict[str, str] | None = None) -> None:
+        self.market = market
+        self.weight_limit = weight_limit
+        self.status = {sym: "TRADING" for sym in market.symbols}
+        for sym, value in (status or {}).items():
+            self.set_status(sym, value)
+        self._entries = {sym: symbol_info(market.tapes[sym], "TRADING")
+                         for sym in market.symbols}
+
+    def set_status(self, symbol: str, status: str) -> None:
+        if symbol not in self.status:
+            raise ValueError(f"status for {symbol}: not a served symbol")
+        if status not in STATUSES:
+            raise ValueError(f"status for {symbol}: {status!r} is not one of {STATUSES}")
+        self.status[symbol] = status
+
+    def body(self, symbols: list[str] | None, symbol_status: str | None,
+             now_ms: int) -> dict[str, Any]:
+        chosen = symbols if symbols is not None else self.market.symbols
+        entries = []
+        for sym in chosen:
+            if symbol_status is not None and self.status[sym] != symbol_status:
+                continue
+            entries.append({**self._entries[sym], "status": self.status[sym]})
+        return {"timezone": "UTC", "serverTime": now_ms,
+                "rateLimits": rate_limits(self.weight_limit), "exchangeFilters": [],
+                "symbols": entries}

@@ -1,0 +1,145 @@
+"""The stand-in's settings: market, WebSocket and REST limits, fault knobs; from a TOML
+scenario file, overridden by CLI flags.
+
+Scenario file (every key optional; the defaults are the venue's)::
+
+    [market]
+    speed = 10.0            # market time runs 10x the wall clock
+    rebase = true           # timestamps = wall time of publication
+    skip_s = 3600           # the first hour of each symbol is history (REST only)
+    first_id = 1            # the first aggregate id of each symbol
+
+    [ws]
+    ping_interval_s = 20
+    pong_timeout_s = 60
+    max_connection_age_s = 86400     # the venue's "24 h"
+    max_messages_per_s = 5
+    max_streams = 1024
+    attempts_per_5min = 300
+    shutdown_grace_s = 3
+
+    [rest]
+    weight_limit = 6000     # REQUEST_WEIGHT per minute
+    ban_after = 3           # requests after a 429 in the same minute before the 418 ban
+    ban_s = 120
+    delay_s = 0.0           # every response this late
+    fail_first = 0          # the first N requests fail with fail_status
+    fail_every = 0          # and every Nth request after them
+    fail_status = 503
+
+    [status]
+    GVTBTC = "BREAK"
+
+    [[fault]]
+    kind = "drop"           # see hope.venue_sim.faults
+    symbol = "EVXBTC"
+    from_id = 500
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from hope.venue_sim.faults import StreamFault
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names the file and the key."""
+
+
+@dataclass
+class MarketSettings:
+    speed: float = 1.0
+    rebase: bool = False
+    skip_s: float = 0.0
+    first_id: int = 1
+
+
+@dataclass
+class WsSettings:
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 60.0
+    max_connection_age_s: float = 86400.0
+    max_messages_per_s: int = 5
+    max_streams: int = 1024
+    attempts_per_5min: int = 300
+    shutdown_grace_s: float = 3.0
+    queue_max: int = 100_000       # frames waiting for a slow client before it is cut off
+
+
+@dataclass
+class RestSettings:
+    weight_limit: int = 6000
+    ban_after: int = 3
+    ban_s: float = 120.0
+    delay_s: float = 0.0
+    fail_first: int = 0
+    fail_every: int = 0
+    fail_status: int = 503
+
+
+@dataclass
+class Scenario:
+    market: MarketSettings = field(default_factory=MarketSettings)
+    ws: WsSettings = field(default_factory=WsSettings)
+    rest: RestSettings = field(default_factory=RestSettings)
+    status: dict[str, str] = field(default_factory=dict)
+    faults: list[StreamFault] = field(default_factory=list)
+
+
+def _section(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{where}: expected a table")
+    known = {f.name: f for f in fields(cls)}
+    out = cls()
+    for key, value in raw.items():
+        if key not in known:
+            raise ScenarioError(f"{where}.{key}: unknown key (known: {', '.join(known)})")
+        default = getattr(out, key)
+        kinds = (int, float) if isinstance(default, float) else (type(default),)
+        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, kinds):
+            raise ScenarioError(f"{where}.{key}: expected {type(default).__name__}, "
+                                f"got {value!r}")
+        setattr(out, key, type(default)(value))
+    return out
+
+
+def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
+    """A Scenario from a parsed TOML document; ScenarioError names the bad key."""
+    unknown = set(raw) - {"market", "ws", "rest", "status", "fault"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    sc = Scenario(market=_section(MarketSettings, raw.get("market", {}), f"{where}: market"),
+                  ws=_section(WsSettings, raw.get("ws", {}), f"{where}: ws"),
+                  rest=_section(RestSettings, raw.get("rest", {}), f"{where}: rest"))
+    status = raw.get("status", {})
+    if not isinstance(status, dict) or not all(isinstance(v, str) for v in status.values()):
+        raise ScenarioError(f"{where}: status: expected SYMBOL = \"STATUS\" pairs")
+    sc.status = dict(status)
+    for i, item in enumerate(raw.get("fault", [])):
+        at = f"{where}: fault[{i}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{at}: expected a table")
+        try:
+            sc.faults.append(StreamFault(**item))
+        except TypeError as exc:
+            raise ScenarioError(f"{at}: {exc}") from None
+        except ValueError as exc:
+            raise ScenarioError(f"{at}: {exc}") from None
+    if sc.market.speed <= 0:
+        raise ScenarioError(f"{where}: market.speed must be > 0")
+    return sc
+
+
+def load(path: str | Path) -> Scenario:
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: scenario file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    return parse(raw, str(path))

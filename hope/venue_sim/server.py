@@ -1,0 +1,131 @@
+"""The stand-in exchange as one object: ``setup`` (read the data), ``start`` (bind 127.0.0.1,
+start the market), ``stop`` (close connections, stop serving), ``kill`` (never raises).
+
+One aiohttp application serves REST (``/api/v3/...``) and streams (``/ws``, ``/stream``) on one
+port: ``rest_url`` = ``http://127.0.0.1:<port>``, ``ws_url`` = ``ws://127.0.0.1:<port>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from aiohttp import web
+
+from hope.venue_sim.exchange_info import ExchangeInfo
+from hope.venue_sim.faults import StreamFaults
+from hope.venue_sim.market import Market, RecordedTrades, load_recorded
+from hope.venue_sim.publisher import Publisher
+from hope.venue_sim.rest import RestApi
+from hope.venue_sim.scenario import Scenario
+from hope.venue_sim.ws import StreamServer
+
+HOST = "127.0.0.1"
+
+
+class VenueSimError(RuntimeError):
+    """The stand-in cannot start (no trades to serve, bad status entry)."""
+
+
+def write_port_file(path: str | Path, port: int) -> None:
+    """``<port>\\n`` written temp → rename, so a reader never sees a partial file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, path)
+
+
+class VenueSim:
+    def __init__(self, paths: Iterable[str | Path], scenario: Scenario | None = None, *,
+                 port: int = 0, port_file: str | Path | None = None,
+                 clock: Callable[[], float] = time.time,
+                 log: Callable[[str], None] = lambda line: None) -> None:
+        self.paths = [str(p) for p in paths]
+        self.scenario = scenario or Scenario()
+        self.port = port
+        self.port_file = port_file
+        self.clock = clock
+        self.log = log
+        self.recorded: dict[str, RecordedTrades] = {}
+        self.market: Market | None = None
+        self.rest: RestApi | None = None
+        self.streams: StreamServer | None = None
+        self.publisher: Publisher | None = None
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.recorded = load_recorded(self.paths, on_skip=self.log)
+        if not any(rec.ts for rec in self.recorded.values()):
+            raise VenueSimError(f"no trades to serve in {len(self.paths)} file(s): "
+                                + ", ".join(self.paths[:5]))
+        unknown = set(self.scenario.status) - set(self.recorded)
+        if unknown:
+            raise VenueSimError(f"status for unserved symbol(s): {', '.join(sorted(unknown))}")
+
+    async def start(self) -> int:
+        if not self.recorded:
+            self.setup()
+        sc = self.scenario
+        m = sc.market
+        self.market = Market(self.recorded, speed=m.speed, rebase=m.rebase, skip_s=m.skip_s,
+                             first_id=m.first_id, clock=self.clock)
+        try:
+            info = ExchangeInfo(self.market, sc.rest.weight_limit, sc.status)
+        except ValueError as exc:
+            raise VenueSimError(str(exc)) from None
+        self.info = info
+        self.rest = RestApi(self.market, info, sc.rest, clock=self.clock)
+        self.streams = StreamServer(sc.ws)
+        self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults),
+                                   sc.ws.shutdown_grace_s)
+        app = web.Application()
+        self.rest.add_routes(app)
+        self.streams.add_routes(app)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, HOST, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self._task = asyncio.create_task(self.publisher.run())
+        if self.port_file:
+            write_port_file(self.port_file, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.publisher is not None:
+            await self.publisher.stop()
+        if self.streams is not None:
+            for conn in list(self.streams.connections):
+                await conn.close(1001, "server stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def kill(self) -> None:
+        """Stop without waiting: cancel the market, abort every connection. Never raises."""
+        with contextlib.suppress(Exception):
+            if self._task is not None:
+                self._task.cancel()
+            if self.streams is not None:
+                for conn in list(self.streams.connections):
+                    conn.abort()
+
+    # --- addresses -------------------------------------------------------------------------
+    @property
+    def rest_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}"

@@ -1,0 +1,150 @@
+"""Stand-in streams, driven by a third-party client (websockets): combined wrapping, raw
+streams, SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS and their errors, pings the client must
+answer, the 5 messages/s limit, the stream limit, the connection's maximum age."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+import websockets
+
+from hope.testing import async_wait_for
+from hope.venue_sim.scenario import Scenario, WsSettings
+from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
+
+T0 = 1_600_000_000.0
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> list[Path]:
+    return [write_trades(tmp_path / "binance_EVXBTC_aggtrades.csv", steady_trades(20, T0)),
+            write_trades(tmp_path / "binance_GVTBTC_aggtrades.csv", steady_trades(20, T0))]
+
+
+async def recv_json(ws: websockets.ClientConnection, timeout: float = 5.0) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def test_combined_stream_wraps_each_trade(data: list[Path]) -> None:
+    """/stream?streams=a/b sends {"stream", "data"} with the aggTrade payload, ids in order."""
+    clock = ManualClock()
+    async with running(data, clock=clock) as sim:
+        url = f"{sim.ws_url}/stream?streams=evxbtc@aggTrade/gvtbtc@aggTrade"
+        async with websockets.connect(url) as ws:
+            await async_wait_for(lambda: sim.streams.connections, message="connection")
+            clock.advance(2)
+            sim.publisher.poke()
+            got = [await recv_json(ws) for _ in range(4)]
+        by_stream: dict[str, list[int]] = {}
+        for msg in got:
+            assert set(msg) == {"stream", "data"}
+            by_stream.setdefault(msg["stream"], []).append(msg["data"]["a"])
+        assert by_stream == {"evxbtc@aggTrade": [2, 3], "gvtbtc@aggTrade": [2, 3]}
+        data0 = got[0]["data"]
+        assert set(data0) == {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"}
+        assert data0["e"] == "aggTrade" and data0["s"] in ("EVXBTC", "GVTBTC")
+        assert isinstance(data0["p"], str) and isinstance(data0["q"], str)
+
+
+async def test_raw_stream_and_control_messages(data: list[Path]) -> None:
+    """Raw /ws/<stream> sends bare payloads; SUBSCRIBE, LIST, UNSUBSCRIBE and errors as documented."""
+    clock = ManualClock()
+    async with running(data, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade") as ws:
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["gvtbtc@aggTrade"],
+                                  "id": 1}))
+        assert await recv_json(ws) == {"result": None, "id": 1}
+        await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 3}))
+        assert await recv_json(ws) == {"result": ["evxbtc@aggTrade", "gvtbtc@aggTrade"],
+                                       "id": 3}
+        await ws.send(json.dumps({"method": "UNSUBSCRIBE", "params": ["evxbtc@aggTrade"],
+                                  "id": 312}))
+        assert await recv_json(ws) == {"result": None, "id": 312}
+        await ws.send("{not json")
+        assert (await recv_json(ws))["code"] == 3
+        await asyncio.sleep(1.0)            # stay under 5 messages per second
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["EVX BTC"], "id": 2}))
+        assert await recv_json(ws) == {"code": 2, "msg": "Invalid request: invalid stream"}
+        await ws.send(json.dumps({"method": "PING", "id": 4}))
+        assert (await recv_json(ws))["msg"].startswith("Invalid request: unknown variant")
+        await ws.send(json.dumps({"method": "GET_PROPERTY", "params": ["combined"],
+                                  "id": 5}))
+        assert await recv_json(ws) == {"result": False, "id": 5}
+        clock.advance(1)
+        sim.publisher.poke()
+        msg = await recv_json(ws)
+        assert msg["e"] == "aggTrade" and msg["s"] == "GVTBTC" and msg["a"] == 2
+
+
+async def test_more_than_five_messages_per_second_disconnects(data: list[Path]) -> None:
+    """The sixth control message inside one second closes the connection (1008)."""
+    async with running(data) as sim, \
+            websockets.connect(f"{sim.ws_url}/ws") as ws:
+        for i in range(6):
+            await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            for _ in range(10):
+                await recv_json(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert sim.streams.closed_for_rate == 1
+
+
+async def test_stream_limit_per_connection(data: list[Path]) -> None:
+    """A subscription that passes the per-connection stream limit is refused as a whole."""
+    sc = Scenario(ws=WsSettings(max_streams=2))
+    async with running(data, sc) as sim, \
+            websockets.connect(f"{sim.ws_url}/stream?streams=evxbtc@aggTrade") as ws:
+        await ws.send(json.dumps({"method": "SUBSCRIBE", "id": 1,
+                                  "params": ["gvtbtc@aggTrade", "abcbtc@aggTrade"]}))
+        reply = await recv_json(ws)
+        assert reply["code"] == 2 and "at most 2 streams" in reply["msg"]
+        await ws.send(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}))
+        assert (await recv_json(ws))["result"] == ["evxbtc@aggTrade"]
+
+
+async def test_server_pings_and_drops_a_client_that_never_pongs(data: list[Path]) -> None:
+    """The server pings on its interval; a client echoing the payload stays, a silent one is closed."""
+    sc = Scenario(ws=WsSettings(ping_interval_s=0.3, pong_timeout_s=1.0))
+    async with running(data, sc) as sim, aiohttp.ClientSession() as s:
+        answering = await s.ws_connect(f"{sim.ws_url}/ws", autoping=False)
+        silent = await s.ws_connect(f"{sim.ws_url}/ws", autoping=False)
+        pings = 0
+
+        async def answer() -> None:
+            nonlocal pings
+            while True:
+                msg = await answering.receive()
+                if msg.type != aiohttp.WSMsgType.PING:
+                    return
+                pings += 1
+                await answering.pong(msg.data)
+
+        answerer = asyncio.create_task(answer())
+        try:
+            kinds = []
+            while True:
+                msg = await asyncio.wait_for(silent.receive(), 5)
+                kinds.append(msg.type)
+                if msg.type != aiohttp.WSMsgType.PING:
+                    break
+            assert kinds[0] == aiohttp.WSMsgType.PING and msg.type == aiohttp.WSMsgType.CLOSE
+            assert silent.close_code == 1008
+            assert pings >= 3 and not answering.closed
+        finally:
+            answerer.cancel()
+            await answering.close()
+            await silent.close()
+
+
+async def test_connection_closed_at_its_maximum_age(data: list[Path]) -> None:
+    """The shortened "24 h": the server closes the connection at max_connection_age_s."""
+    sc = Scenario(ws=WsSettings(max_connection_age_s=0.3))
+    async with running(data, sc) as sim, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade") as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
