@@ -89,31 +89,31 @@ async def fill_hole(symbol: str, seq: Sequencer, rest: RestClient, emit: Emit, *
     return res
 
 
-async def warmup(symbol: str, rest: RestClient, emit: Emit, *, start_ms: int, end_ms: int,
+async def warmup(symbol: str, rest: RestClient, emit: Emit, *, span_s: float,
                  max_s: float) -> int | None:
-    """Read ``[start_ms, end_ms]`` of history; returns the last id read, else the venue's
-    latest id (a symbol quiet for the whole span), else None (it never traded)."""
+    """Read the last ``span_s`` of history before the venue's latest trade (the venue's clock,
+    not ours: a stand-in replaying old data warms up the same way); returns the last id read, or
+    None when the symbol never traded."""
+    latest = await rest.agg_trades(symbol, limit=1)
+    if not latest:
+        return None
+    end = latest[-1]
     t0 = time.monotonic()
     last: int | None = None
-    window = start_ms
-    while last is None and window <= end_ms:
-        rows = await rest.agg_trades(symbol, start_ms=window,
-                                     end_ms=min(window + HOUR_MS - 1, end_ms), limit=PAGE)
+    window = end.ts_ms - int(span_s * 1000)
+    while last is None and window <= end.ts_ms:
+        rows = [r for r in await rest.agg_trades(
+            symbol, start_ms=window, end_ms=min(window + HOUR_MS - 1, end.ts_ms), limit=PAGE)
+            if r.id <= end.id]
         window += HOUR_MS
         if rows:
             emit(rows)
             last = rows[-1].id
-            if len(rows) < PAGE:
-                window = end_ms + 1  # the window had fewer: continue by id, not by time
-    while last is not None and time.monotonic() - t0 < max_s:
+    while last is not None and last < end.id and time.monotonic() - t0 < max_s:
         rows = [r for r in await rest.agg_trades(symbol, from_id=last + 1, limit=PAGE)
-                if r.ts_ms <= end_ms]
-        if rows:
-            emit(rows)
-            last = rows[-1].id
-        if len(rows) < PAGE:
+                if r.id <= end.id]
+        if not rows:
             break
-    if last is None:
-        latest = await rest.agg_trades(symbol, limit=1)
-        last = latest[-1].id if latest else None
-    return last
+        emit(rows)
+        last = rows[-1].id
+    return last if last is not None else end.id - 1

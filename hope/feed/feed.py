@@ -182,17 +182,15 @@ class LiveFeed:
             streams = streams[per:]
 
     async def _warm_all(self) -> None:
-        now_ms = int(time.time() * 1000)
-        since = now_ms - int(self.cfg.warmup_s * 1000)
         for s in sorted(self.symbols):
             last = self.tape.last(s)
             if last is not None:
-                self._emit_warm_from_tape(s, since)
+                self._emit_warm_from_tape(s, last.ts_ms - int(self.cfg.warmup_s * 1000))
                 self.seq.set_last(s, last.id)
             else:
                 try:
-                    got = await warmup(s, self.rest, self._emit_warm, start_ms=since,
-                                       end_ms=now_ms, max_s=self.cfg.max_backfill_s)
+                    got = await warmup(s, self.rest, self._emit_warm, span_s=self.cfg.warmup_s,
+                                       max_s=self.cfg.max_backfill_s)
                 except RestError as exc:
                     self.counts["rest_errors"] += 1
                     if self.log is not None:
@@ -217,18 +215,24 @@ class LiveFeed:
         for symbol, hole in self.seq.due(time.monotonic()):
             if symbol in self.fills:
                 continue
-            self.counts["id_gaps"] += 1
-            await self._feed_event("id_gap", {"symbol": symbol, "from": hole[0],
-                                              "to": hole[1]})
-            self.fills[symbol] = asyncio.create_task(self._fill(symbol), name=f"fill-{symbol}")
+            # A catch-up after a reconnect (no trade seen past the hole yet) is reported only
+            # if it found trades; a real id gap is reported when it is found.
+            catch_up = hole[1] is None and not self.seq.get(symbol).held
+            if not catch_up:
+                self.counts["id_gaps"] += 1
+                await self._feed_event("id_gap", {"symbol": symbol, "from": hole[0],
+                                                  "to": hole[1]})
+            self.fills[symbol] = asyncio.create_task(self._fill(symbol, catch_up),
+                                                     name=f"fill-{symbol}")
 
-    async def _fill(self, symbol: str) -> None:
+    async def _fill(self, symbol: str, catch_up: bool) -> None:
         try:
             async with self.fill_slots:
                 res = await fill_hole(symbol, self.seq, self.rest, self._emit,
                                       max_backfill_s=self.cfg.max_backfill_s)
             self.counts["backfills"] += 1
-            await self._feed_event("backfilled", res.payload())
+            if not catch_up or res.trades or res.lost:
+                await self._feed_event("backfilled", {**res.payload(), "catch_up": catch_up})
             for sym, first, last in self.seq.lost_ranges:
                 self.counts["lost_trades"] += last - first + 1
                 await self._alert("feed_trades_lost", {"symbol": sym, "from": first,
