@@ -65,6 +65,7 @@ class LiveFeed:
         self.out: deque[FeedItem] = deque()
         self.ready = asyncio.Event()
         self.warmed = False
+        self.warm_until: dict[str, int | None] = {}   # symbol -> last id of its warm-up
         self.tasks: list[asyncio.Task] = []
         self.fills: dict[str, asyncio.Task] = {}
         self.fill_slots = asyncio.Semaphore(MAX_CONCURRENT_BACKFILLS)
@@ -197,11 +198,12 @@ class LiveFeed:
                         self.log.warning("feed_warmup_failed", symbol=s, error=str(exc))
                     got = None
                 self.seq.set_last(s, got)
+            self.warm_until[s] = self.seq.get(s).last
             self._emit(self.seq.end_backfill(s))
         self.warmed = True
         if self.log is not None:
             self.log.info("feed_warmed_up", symbols=len(self.symbols),
-                          trades=self.health.warmup)
+                          trades=self.health.warmup, warm_until=self.warm_until)
 
     def _emit_warm_from_tape(self, symbol: str, since_ms: int) -> None:
         # Already on the tape: straight to the strategies, not appended again.
