@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -93,9 +93,11 @@ class RestClient:
     """GET ``<rest_url>/api/v3/...`` through the gate; JSON answers, errors as RestError."""
 
     def __init__(self, base_url: str, gate: WeightGate, *, timeout_s: float = 10.0,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.base_url = base_url.rstrip("/")
         self.gate = gate
+        self.sleep = sleep
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.wall = wall
         self.session: aiohttp.ClientSession | None = None
@@ -109,7 +111,7 @@ class RestClient:
 
     async def get(self, path: str, params: dict[str, Any], weight: int) -> Any:
         while (delay := self.gate.wait(weight, self.wall())) > 0:
-            await asyncio.sleep(min(delay, 5.0))
+            await self.sleep(min(delay, 5.0))
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=self.timeout)
         self.requests += 1
