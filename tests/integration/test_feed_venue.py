@@ -105,3 +105,31 @@ async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_
         assert feed_file.format == "binance_aggtrades"
         assert len(list(feed_file)) > 0 and feed_file.errors.count == 0
     assert time.monotonic() - t0 < 90
+
+
+async def test_rotation_before_the_venue_cut_is_gap_free_and_break_is_skipped(
+        procs: Processes, state_dir: Path, market: Path) -> None:
+    """Make-before-break rotation ahead of the venue's connection age: no id gap, no backfill;
+    the server's pings are answered (it would cut us after 1 s); a BREAK symbol is skipped."""
+    other = write_trades(state_dir / "binance_BRKBTC_aggtrades_test.csv",
+                         steady_trades(100, step_s=0.1))
+    scenario = state_dir / "scenario.toml"
+    scenario.write_text('[status]\nBRKBTC = "BREAK"\n')
+    port = start_process(procs, "venue", [
+        "--data", str(market), str(other), "--speed", "2", "--rebase-now",
+        "--skip", str(HISTORY_S), "--max-connection-age", "3", "--scenario", str(scenario),
+        "--ping-interval", "0.3", "--pong-timeout", "1"],
+        state_dir / "venue.port")
+    cfg = feed_cfg(port, rotate_after_s=1.5)
+    cfg.symbols = ["TSTBTC", "BRKBTC"]
+    events: list[dict] = []
+    feed, seen = await run_feed(cfg, state_dir / "tape", 1200, events)
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("rotated") >= 2 and "reconnect" not in kinds
+    assert "id_gap" not in kinds, "the overlap hides the switch: nothing to backfill"
+    assert {i.trade.symbol for i in seen} == {"TSTBTC"}
+    assert feed.health.symbols["BRKBTC"].status == "BREAK"
+    assert feed.health.connections[0].pings >= 3
+    ids = [i.trade.id for i in seen]
+    assert ids == list(range(1, ids[-1] + 1))
+    assert tape_ids(state_dir / "tape", "TSTBTC") == ids
