@@ -116,7 +116,8 @@ class LiveFeed:
         self._shard(sorted(self.symbols))
         self.tasks += [asyncio.create_task(sh.run(), name=f"feed-shard-{sh.index}")
                        for sh in self.shards]
-        self.tasks.append(asyncio.create_task(self._warm_all(), name="feed-warmup"))
+        self.tasks.append(asyncio.create_task(self._warm(sorted(self.symbols)),
+                                              name="feed-warmup"))
         for name, every, fn in (("holes", 0.05, self._holes), ("flush", self.cfg.flush_s,
                                 self._flush), ("watch", 1.0, self._watch),
                                 ("symbols", self.cfg.symbols_refresh_s, self._refresh),
@@ -163,9 +164,12 @@ class LiveFeed:
             self.health.symbols.setdefault(s, SymbolHealth()).status = status
         return {s: st for s, st in found.items() if st == "TRADING"}
 
-    def _shard(self, symbols: list[str]) -> None:
+    def _shard(self, symbols: list[str], fill_last: bool = True) -> None:
+        """Streams for ``symbols`` on new shards (first filling the last one if it has room and
+        is not connected yet: a connected shard takes streams by SUBSCRIBE, see _refresh)."""
         per = self.cfg.streams_per_connection
-        free = self.shards[-1] if self.shards and len(self.shards[-1].streams) < per else None
+        free = (self.shards[-1] if fill_last and self.shards and len(self.shards[-1].streams) < per
+                else None)
         streams = [stream_name(s) for s in symbols]
         while streams:
             if free is not None:
@@ -182,8 +186,9 @@ class LiveFeed:
             self.shards.append(sh)
             streams = streams[per:]
 
-    async def _warm_all(self) -> None:
-        for s in sorted(self.symbols):
+    async def _warm(self, symbols: list[str]) -> None:
+        """Warm each symbol up (tape, else REST history) while its live trades are held."""
+        for s in symbols:
             last = self.tape.last(s)
             if last is not None:
                 self._emit_warm_from_tape(s, last.ts_ms - int(self.cfg.warmup_s * 1000))
@@ -202,7 +207,7 @@ class LiveFeed:
             self._emit(self.seq.end_backfill(s))
         self.warmed = True
         if self.log is not None:
-            self.log.info("feed_warmed_up", symbols=len(self.symbols),
+            self.log.info("feed_warmed_up", symbols=len(symbols),
                           trades=self.health.warmup, warm_until=self.warm_until)
 
     def _emit_warm_from_tape(self, symbol: str, since_ms: int) -> None:
@@ -301,13 +306,16 @@ class LiveFeed:
             added_rest = added
         if added_rest:
             n = len(self.shards)
-            self._shard(added_rest)
+            self._shard(added_rest, fill_last=False)
             self.tasks += [asyncio.create_task(sh.run()) for sh in self.shards[n:]]
-        for s in added:
-            self.seq.set_last(s, None)
-            self._emit(self.seq.end_backfill(s))
+        for s in removed:
+            sh = self.health.symbols.get(s)
+            if sh is not None and sh.status == "TRADING":
+                sh.status = "DELISTED"  # no longer listed at all (BREAK is set by _resolve)
         await self._feed_event("symbols", {"added": added, "removed": removed,
                                            "symbols": len(self.symbols)})
+        if added:
+            await self._warm(added)
 
     async def _retain(self) -> None:
         keep = set(self.tape.fds)

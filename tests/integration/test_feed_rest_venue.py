@@ -1,17 +1,22 @@
-"""The feed's REST side against the stand-in (in process, real HTTP on 127.0.0.1, both on one
-manual wall clock): paged backfill inside the weight budget, a 418 ban honoured, a backfill
-that takes too long recorded as lost."""
+"""The feed against the stand-in in process (real HTTP and WebSocket on 127.0.0.1; REST tests
+share one manual wall clock with it): paged backfill inside the weight budget, a 418 ban
+honoured, a backfill that takes too long recorded as lost, the symbol list following
+``exchangeInfo``."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from hope.feed.backfill import fill_hole
+from hope.feed.config import BinanceConfig
+from hope.feed.feed import LiveFeed
 from hope.feed.messages import AggTrade
 from hope.feed.rest import RestClient, RestError, WeightGate
 from hope.feed.sequence import Sequencer
+from hope.testing import async_wait_for
 from hope.venue_sim.scenario import MarketSettings, RestSettings, Scenario
 from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
 
@@ -100,3 +105,49 @@ async def test_backfill_longer_than_max_is_recorded_as_lost(market: Path) -> Non
             assert seq.lost_ranges and seq.lost_ranges[0][2] == N - 1
         finally:
             await rest.close()
+
+
+async def test_symbol_list_follows_exchange_info(tmp_path: Path) -> None:
+    """A symbol going to BREAK is unsubscribed; one coming back to TRADING is warmed up and
+    streamed; each change is a FEED ``symbols`` event."""
+    a = write_trades(tmp_path / "binance_AAABTC_aggtrades_t.csv", steady_trades(4000, step_s=0.01))
+    b = write_trades(tmp_path / "binance_BBBBTC_aggtrades_t.csv", steady_trades(4000, step_s=0.01))
+    sc = Scenario(market=MarketSettings(skip_s=1.0, rebase=True), status={"BBBBTC": "BREAK"})
+    async with running([a, b], sc) as sim:
+        cfg = BinanceConfig(ws_url=sim.ws_url, rest_url=sim.rest_url, warmup_s=1.0,
+                            symbols=["AAABTC", "BBBBTC"], symbols_refresh_s=0.2,
+                            reorder_wait_s=0.1)
+        events: list[dict] = []
+
+        async def record(kind: str, p: dict) -> None:
+            events.append(p)
+
+        feed = LiveFeed(cfg, tmp_path / "tape", on_event=record)
+        seen: list = []
+
+        async def consume() -> None:
+            while True:
+                seen.extend(await feed.next_batch())
+
+        def live(symbol: str) -> list[int]:
+            return [i.trade.id for i in seen if i.live and i.trade.symbol == symbol]
+
+        await feed.start()
+        task = asyncio.create_task(consume())
+        try:
+            await async_wait_for(lambda: live("AAABTC"), timeout=10, message="AAABTC live")
+            assert not live("BBBBTC") and list(feed.symbols) == ["AAABTC"]
+            sim.info.set_status("BBBBTC", "TRADING")
+            sim.info.set_status("AAABTC", "BREAK")
+            await async_wait_for(lambda: live("BBBBTC"), timeout=10, message="BBBBTC live")
+            change = next(e for e in events if e["kind"] == "symbols")
+            assert (change["added"], change["removed"]) == (["BBBBTC"], ["AAABTC"])
+            n = len(live("AAABTC"))
+            await async_wait_for(lambda: len(live("BBBBTC")) > 50, timeout=10)
+            assert len(live("AAABTC")) == n, "no AAABTC trades after it went to BREAK"
+            ids = live("BBBBTC")
+            assert ids == list(range(ids[0], ids[0] + len(ids)))
+            assert feed.health.symbols["AAABTC"].status == "BREAK"
+        finally:
+            task.cancel()
+            await feed.stop()
