@@ -75,6 +75,7 @@ class LiveFeed:
                        "rest_errors": 0, "alerts": 0}
         self._alerted: set[str] = set()
         self._stale_reported: set[str] = set()
+        self.health.down_since = time.time()   # nothing is up until a shard connects
 
     # --- output ----------------------------------------------------------------------------
     def _emit(self, trades: list[AggTrade], live: bool = True) -> None:
@@ -100,6 +101,11 @@ class LiveFeed:
             await self.ready.wait()
         batch = list(self.out)
         self.out.clear()
+        now = time.time()
+        handed_on = self.health.handed_on
+        for item in batch:
+            if item.live and not item.trade.backfilled:
+                handed_on(item.trade.ts_ms, now)
         return batch
 
     def _on_live(self, trade: AggTrade) -> None:
@@ -110,6 +116,8 @@ class LiveFeed:
     async def start(self) -> None:
         """Resolve symbols, connect, then warm up; the loops run until :meth:`stop`."""
         self.session = aiohttp.ClientSession()
+        # Watching first: a venue unreachable from the start raises feed_down too.
+        self.tasks.append(asyncio.create_task(self._every(1.0, self._watch), name="feed-watch"))
         self.symbols = await self._resolve()
         for s in self.symbols:
             self.seq.begin_backfill(s, warmup=True)  # hold live trades until warmed up
@@ -119,7 +127,7 @@ class LiveFeed:
         self.tasks.append(asyncio.create_task(self._warm(sorted(self.symbols)),
                                               name="feed-warmup"))
         for name, every, fn in (("holes", 0.05, self._holes), ("flush", self.cfg.flush_s,
-                                self._flush), ("watch", 1.0, self._watch),
+                                self._flush),
                                 ("symbols", self.cfg.symbols_refresh_s, self._refresh),
                                 ("retention", 60.0, self._retain)):
             self.tasks.append(asyncio.create_task(self._every(every, fn), name=f"feed-{name}"))
@@ -350,5 +358,6 @@ class LiveFeed:
                  "symbols_count": len(self.symbols), "rest_requests": self.rest.requests,
                  "rest_weight_used": self.gate.used, "rest_bans": self.gate.bans,
                  "rest_limited": self.gate.limited, "tape_rows": self.tape.rows,
-                 "tape_bytes": self.usage.bytes, "tape_budget": self.cfg.tape_max_bytes}
+                 "tape_bytes": self.usage.bytes, "tape_budget": self.cfg.tape_max_bytes,
+                 "queued": len(self.out)}
         return self.health.snapshot(time.time(), extra)

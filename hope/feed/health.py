@@ -3,7 +3,8 @@
 Fed by the feed as things happen; :meth:`FeedHealth.snapshot` is the ``feed`` table of the
 scanner's heartbeat (the health monitor turns it into ``hope_feed_*`` metrics, ``hope status``
 prints it). Lag is wall time at arrival minus the venue's trade time ``T`` of live trades (not
-backfilled ones), as p50/p99 over the last ``LAG_SAMPLES`` trades.
+backfilled ones) when the consumer takes them, so queueing in the scanner counts, as p50/p99
+over the last ``LAG_SAMPLES`` trades.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class FeedHealth:
             self.backfilled += 1
         else:
             self.live += 1
-            self.lags.append(now - ts_ms / 1000.0)
+
+    def handed_on(self, ts_ms: int, now: float) -> None:
+        """A live trade reached the consumer: wall minus trade time, queueing included."""
+        self.lags.append(now - ts_ms / 1000.0)
 
     def lag_quantiles(self) -> dict[str, float | None]:
         if not self.lags:

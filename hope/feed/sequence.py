@@ -55,6 +55,7 @@ class Sequencer:
         self.max_buffered = max_buffered
         self.symbols: dict[str, SymbolSequence] = {}
         self.lost_ranges: list[tuple[str, int, int]] = []  # (symbol, first, last): to report
+        self.waiting: set[str] = set()   # symbols with a hole (hole_since set): due() looks here
 
     def get(self, symbol: str) -> SymbolSequence:
         seq = self.symbols.get(symbol)
@@ -73,6 +74,7 @@ class Sequencer:
             seq.catch_up = True
             if seq.hole_since is None:
                 seq.hole_since = now - self.reorder_wait_s
+            self.waiting.add(symbol)
 
     def offer(self, trade: AggTrade, now: float) -> list[AggTrade]:
         """One live trade; returns the trades now ready, in id order (often just this one)."""
@@ -98,6 +100,7 @@ class Sequencer:
         seq.held[trade.id] = trade
         if seq.hole_since is None:
             seq.hole_since = now
+            self.waiting.add(seq.symbol)
         return []
 
     def _drain(self, seq: SymbolSequence) -> list[AggTrade]:
@@ -113,12 +116,17 @@ class Sequencer:
     def due(self, now: float) -> list[tuple[str, Hole]]:
         """Holes that waited ``reorder_wait_s`` and are not being backfilled yet."""
         out = []
-        for seq in self.symbols.values():
-            if seq.backfilling or seq.hole_since is None:
+        for symbol in list(self.waiting):
+            seq = self.symbols[symbol]
+            if seq.hole_since is None:
+                self.waiting.discard(symbol)
+                continue
+            if seq.backfilling:
                 continue
             hole = seq.hole()
             if hole is None:
                 seq.hole_since = None
+                self.waiting.discard(symbol)
             elif now - seq.hole_since >= self.reorder_wait_s:
                 out.append((seq.symbol, hole))
         return out
@@ -182,6 +190,7 @@ class Sequencer:
         out = self._drain(seq)
         if seq.hole() is not None and seq.hole_since is None:
             seq.hole_since = 0.0  # a hole remains: due at once
+            self.waiting.add(symbol)
         return out
 
     def totals(self) -> dict[str, int]:

@@ -59,6 +59,7 @@ async def run_feed(cfg: BinanceConfig, tape: Path, until_id: int,
     finally:
         task.cancel()
         await feed.stop()
+    seen.extend(feed.out)  # handed on but not consumed yet when stopped: on the tape too
     return feed, seen
 
 

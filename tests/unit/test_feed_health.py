@@ -14,7 +14,9 @@ def test_snapshot_counts_lag_and_connection_states() -> None:
     h = FeedHealth()
     h.set_state(0, "up", 100.0)
     for i in range(100):
-        h.trade("EVXBTC", int((100.0 - 0.01 * (i % 10)) * 1000), False, 100.0)
+        ts_ms = int((100.0 - 0.01 * (i % 10)) * 1000)
+        h.trade("EVXBTC", ts_ms, False, 100.0)
+        h.handed_on(ts_ms, 100.0)
     h.trade("EVXBTC", 50_000, True, 100.0)
     snap = h.snapshot(101.0)
     assert snap["live_trades"] == 100 and snap["backfilled_trades"] == 1
@@ -41,7 +43,9 @@ async def test_down_and_stale_alert_once_and_stale_symbols_reported(tmp_path) ->
     feed = LiveFeed(cfg, tmp_path, on_event=on_event, on_alert=on_alert)
     feed.symbols = {"EVXBTC": "TRADING", "GVTBTC": "TRADING"}
     now = time.time()
-    feed.health.set_state(0, "down", now - 10.0)
+    assert feed.health.down_since is not None        # down until a shard connects
+    feed.health.set_state(0, "connecting", now - 10.0)
+    feed.health.down_since = now - 10.0
     feed.health.trade("EVXBTC", int((now - 100) * 1000), False, now - 100.0)
     feed.health.trade("GVTBTC", int(now * 1000), False, now)
     await feed._watch()
