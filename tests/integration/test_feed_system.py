@@ -2,7 +2,8 @@
 pump over Binance's protocol, the whole system runs with ``[scanner] source = "binance"``.
 
 Signals, decisions and paper orders happen on live data; the scanner's SIGNALs up to the pump
-equal the replay of the same file (symbol, strategy, market_ts); the scanner is SIGKILLed right
+equal the replay of the same file (symbol, strategy, market_ts), and the pump's is the one
+``hope scanner eval`` scores for the file; the scanner is SIGKILLed right
 after the pump signal and restarted: nothing is missing on the tape (ids contiguous, each once)
 and the pump is signalled once.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from hope.config import load
+from hope.market.config import PumpConfig
+from hope.market.evaluate import evaluate_file, iso
 from hope.market.service import ScannerRunner
 from hope.testing import wait_for
 from hope.venue_sim.testing import start_process
@@ -141,6 +144,8 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
                   (r["payload"] for r in rig.records("signals"))
                   if p["market_ts"] <= pump_signals()[0]["market_ts"]}, key=lambda s: s[2])
     assert got == want and any(s[1] == "pump" for s in want)
+    scored = evaluate_file(str(PUMP_FILE), PumpConfig())[0]   # what `hope scanner eval` says
+    assert scored.detected == iso(pump_signals()[0]["market_ts"])
 
     wait_for(lambda: rig.count("orders") >= 1, timeout=30, message="a paper ORDER")
     assert rig.count("decisions") >= len(got)
