@@ -23,12 +23,16 @@ HISTORY_S = 5.0   # the first 5 s are history (REST only): the warm-up reads the
 SPEED = 8.0
 
 
-def tape_ids(tape_dir: Path, symbol: str) -> list[int]:
-    ids: list[int] = []
+def tape_rows(tape_dir: Path, symbol: str) -> list[list[str]]:
+    rows: list[list[str]] = []
     for p in sorted((tape_dir / symbol).glob("*.csv.gz")):
-        for line in gzip.decompress(p.read_bytes()).decode().splitlines()[1:]:
-            ids.append(int(line.split(",")[1]))
-    return ids
+        rows += [line.split(",") for line in
+                 gzip.decompress(p.read_bytes()).decode().splitlines()[1:]]
+    return rows
+
+
+def tape_ids(tape_dir: Path, symbol: str) -> list[int]:
+    return [int(f[1]) for f in tape_rows(tape_dir, symbol)]
 
 
 def feed_cfg(port: int, **over) -> BinanceConfig:
@@ -101,6 +105,10 @@ async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_
     live2 = [i.trade.id for i in seen2 if i.live]
     assert live2 == list(range(ids[-1] + 1, N + 1))
     assert tape_ids(tape, "TSTBTC") == list(range(1, N + 1))
+    served = [(f"{price:.8f}", f"{qty:.8f}", "false" if buy else "true")
+              for _ts, price, qty, buy in steady_trades(N, step_s=0.01)]
+    on_tape = [(f[3], f[4], f[6]) for f in tape_rows(tape, "TSTBTC")]
+    assert on_tape == served, "the very trades the stand-in served: price, quantity, side"
     for p in sorted((tape / "TSTBTC").glob("*.csv.gz")):
         feed_file = open_feed(p)
         assert feed_file.format == "binance_aggtrades"
