@@ -125,7 +125,10 @@ class Shard:
                     self._frame(conn, msg.data)
                 elif msg.type == aiohttp.WSMsgType.PING:
                     h.pings += 1
-                    # A pong counts against the 5 messages/s too, but pings come every 20 s.
+                    # A pong counts against the venue's 5 messages/s like control messages do.
+                    delay = self.pacer.reserve(time.monotonic())
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                     await ws.pong(msg.data)
                 elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.ERROR):
                     break
