@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from hope.venue_sim import scenario as scenario_mod
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.server import VenueSim, VenueSimError
 
@@ -30,36 +31,51 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="run a stand-in Binance spot exchange on 127.0.0.1")
     p.add_argument("--data", nargs="+", metavar="FILE",
                    help="recorded trade files or a tape (default: data/*.csv.gz)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: any free port")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port)")
     p.add_argument("--port-file", metavar="PATH", help="write the bound port here")
     p.add_argument("--scenario", metavar="FILE", help="TOML scenario (settings and faults)")
-    p.add_argument("--speed", type=float, help="market time runs X times the wall clock")
+    p.add_argument("--speed", type=float, metavar="X",
+                   help="market time runs X times the wall clock (default 1)")
     p.add_argument("--rebase-now", action="store_true",
                    help="timestamps = wall time of publication (default: as recorded)")
     p.add_argument("--skip", type=float, metavar="S",
                    help="the first S market seconds of each symbol are history (REST only)")
-    p.add_argument("--first-id", type=int, help="first aggregate trade id per symbol")
+    p.add_argument("--first-id", type=int, metavar="N",
+                   help="first aggregate trade id per symbol (default 1)")
+    p.add_argument("--status", action="append", default=[], metavar="SYMBOL=STATUS[@S]",
+                   help="a symbol's status (TRADING, BREAK, HALT, UNLISTED...), at start or "
+                        "S seconds after")
+    p.add_argument("--start-delay", type=float, metavar="S",
+                   help="wall seconds before the live stream starts (time to connect)")
     g = p.add_argument_group("fault knobs (ids are aggregate trade ids, every symbol)")
     g.add_argument("--drop-after", type=int, action="append", default=[], metavar="ID",
                    help="abort connections after sending trade ID")
     g.add_argument("--skip-ids", action="append", default=[], metavar="A-B",
                    help="never send trades A..B on the stream")
-    g.add_argument("--duplicate-ids", action="append", default=[], metavar="A-B")
-    g.add_argument("--reorder-ids", action="append", default=[], metavar="A-B")
+    g.add_argument("--duplicate-ids", action="append", default=[], metavar="A-B",
+                   help="send trades A..B twice")
+    g.add_argument("--reorder-ids", action="append", default=[], metavar="A-B",
+                   help="send trades A..B in reverse order")
     g.add_argument("--stall-at", action="append", default=[], metavar="ID[:S]",
                    help="no data from trade ID on for S seconds (0: for good); pings go on")
-    g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID")
+    g.add_argument("--bad-json-at", type=int, action="append", default=[], metavar="ID",
+                   help="a malformed frame just before trade ID")
     g.add_argument("--shutdown-at", type=int, action="append", default=[], metavar="ID",
                    help="send serverShutdown after trade ID, then close")
+    g.add_argument("--outage-at", action="append", default=[], metavar="ID:S",
+                   help="after trade ID the venue is unreachable for S seconds (503s)")
     g.add_argument("--max-connection-age", type=float, metavar="S", help='the "24 h"')
-    g.add_argument("--ping-interval", type=float, metavar="S")
-    g.add_argument("--pong-timeout", type=float, metavar="S")
+    g.add_argument("--ping-interval", type=float, metavar="S", help="server pings (default 20)")
+    g.add_argument("--pong-timeout", type=float, metavar="S",
+                   help="close without a pong for S (default 60)")
     g.add_argument("--rest-delay", type=float, metavar="S", help="every REST reply S late")
     g.add_argument("--rest-fail", type=int, metavar="N", help="the first N REST requests 503")
     g.add_argument("--weight-limit", type=int, metavar="N", help="request weight per minute")
     g.add_argument("--ban-after", type=int, metavar="N",
                    help="requests after a 429 (same minute) before the 418 ban")
-    g.add_argument("--ban-seconds", type=float, metavar="S")
+    g.add_argument("--ban-seconds", type=float, metavar="S",
+                   help="length of the first 418 ban (default 120, doubling)")
     p.set_defaults(func=run)
 
 
@@ -71,28 +87,49 @@ def _range(text: str, flag: str) -> tuple[int, int]:
         raise scenario_mod.ScenarioError(f"{flag} {text!r}: expected A-B (ids)") from None
 
 
+SETTING_FLAGS = (("speed", "market", "speed"), ("skip", "market", "skip_s"),
+                 ("first_id", "market", "first_id"), ("start_delay", "market", "start_delay_s"),
+                 ("max_connection_age", "ws", "max_connection_age_s"),
+                 ("ping_interval", "ws", "ping_interval_s"),
+                 ("pong_timeout", "ws", "pong_timeout_s"), ("rest_delay", "rest", "delay_s"),
+                 ("rest_fail", "rest", "fail_first"), ("weight_limit", "rest", "weight_limit"),
+                 ("ban_after", "rest", "ban_after"), ("ban_seconds", "rest", "ban_s"))
+
+
 def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
     """The scenario file (if any) with the flags applied on top."""
     sc = scenario_mod.load(args.scenario) if args.scenario else scenario_mod.Scenario()
-    for attr, section, key in (("speed", sc.market, "speed"), ("skip", sc.market, "skip_s"),
-                               ("first_id", sc.market, "first_id"),
-                               ("max_connection_age", sc.ws, "max_connection_age_s"),
-                               ("ping_interval", sc.ws, "ping_interval_s"),
-                               ("pong_timeout", sc.ws, "pong_timeout_s"),
-                               ("rest_delay", sc.rest, "delay_s"),
-                               ("rest_fail", sc.rest, "fail_first"),
-                               ("weight_limit", sc.rest, "weight_limit"),
-                               ("ban_after", sc.rest, "ban_after"),
-                               ("ban_seconds", sc.rest, "ban_s")):
+    for attr, section, key in SETTING_FLAGS:
         value = getattr(args, attr)
         if value is not None:
-            setattr(section, key, value)
+            setattr(getattr(sc, section), key, value)
     if args.rebase_now:
         sc.market.rebase = True
     if sc.market.speed <= 0:
         raise scenario_mod.ScenarioError("--speed: must be > 0")
-    faults = sc.faults
-    faults += [StreamFault("drop", i) for i in args.drop_after]
+    for text in args.status:
+        _status_flag(sc, text)
+    sc.faults += _fault_flags(args)
+    return sc
+
+
+def _status_flag(sc: scenario_mod.Scenario, text: str) -> None:
+    sym, _, rest = text.partition("=")
+    status, _, at = rest.partition("@")
+    try:
+        change = StatusChange(sym, status, float(at) if at else 0.0)
+    except ValueError:
+        change = None
+    if change is None or not sym or not status:
+        raise scenario_mod.ScenarioError(f"--status {text!r}: expected SYMBOL=STATUS[@S]")
+    if at:
+        sc.status_changes.append(change)
+    else:
+        sc.status[sym] = status
+
+
+def _fault_flags(args: argparse.Namespace) -> list[StreamFault]:
+    faults = [StreamFault("drop", i) for i in args.drop_after]
     faults += [StreamFault("bad_json", i) for i in args.bad_json_at]
     faults += [StreamFault("shutdown", i) for i in args.shutdown_at]
     for kind, values, flag in (("skip", args.skip_ids, "--skip-ids"),
@@ -104,13 +141,16 @@ def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
                 faults.append(StreamFault(kind, lo, hi))
             except ValueError as exc:
                 raise scenario_mod.ScenarioError(f"{flag} {text!r}: {exc}") from None
-    for text in args.stall_at:
-        at, _, secs = text.partition(":")
-        try:
-            faults.append(StreamFault("stall", int(at), seconds=float(secs or 0)))
-        except ValueError:
-            raise scenario_mod.ScenarioError(f"--stall-at {text!r}: expected ID[:S]") from None
-    return sc
+    for kind, values, flag in (("stall", args.stall_at, "--stall-at ID[:S]"),
+                               ("outage", args.outage_at, "--outage-at ID:S")):
+        for text in values:
+            at, _, secs = text.partition(":")
+            try:
+                faults.append(StreamFault(kind, int(at), seconds=float(secs or 0)))
+            except ValueError as exc:
+                raise scenario_mod.ScenarioError(f"{flag.split()[0]} {text!r}: expected "
+                                                 f"{flag.split()[1]} ({exc})") from None
+    return faults
 
 
 def data_files(args: argparse.Namespace) -> list[str]:

@@ -15,6 +15,10 @@ Wire, as the venue documents it::
     -> {"method": "PING", "id": 1}
     <- {"code": 2, "msg": "Invalid request: unknown variant `PING`, expected one of ..."}
 
+Names in the URL (``/ws/<name>``, ``/stream?streams=...``) are taken as they are when made of
+stream-name characters (ccxt's binance connects to ``/ws/<n>`` and the venue accepts it); such a
+name that is no market stream simply never carries data.
+
 ``id``: a 64-bit signed integer, an alphanumeric string of at most 36 characters, or null.
 Stream names: ``<symbol>@<type>`` or ``!<type>@arr``; a name of no known shape is refused with
 ``{"code": 2, "msg": "Invalid request: invalid stream"}``. A subscription that would pass the
@@ -35,6 +39,7 @@ STREAM_NAME = re.compile(
     r"|referencePrice|ticker_(?:1h|4h|1d)|kline_(?:" + _INTERVALS + r")"
     r"(?:@\+08:00)?|depth(?:5|10|20)?(?:@100ms|@1000ms)?)"
     r"|!(?:miniTicker|ticker|ticker_1h|ticker_4h|ticker_1d)@arr)$")
+URL_STREAM_NAME = re.compile(r"^[A-Za-z0-9@_!.+:-]{1,100}$")
 _ID_STRING = re.compile(r"^[A-Za-z0-9]{1,36}$")
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
@@ -68,6 +73,10 @@ def error(code: int, msg: str, **extra: Any) -> str:
 
 def valid_stream(name: object) -> bool:
     return isinstance(name, str) and bool(STREAM_NAME.match(name))
+
+
+def valid_url_stream(name: str) -> bool:
+    return bool(URL_STREAM_NAME.match(name))
 
 
 def _valid_id(value: object) -> bool:

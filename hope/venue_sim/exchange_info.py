@@ -9,6 +9,7 @@ venue for the quote (0.0001 BTC, 0.001 ETH, 5 USDT).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hope.venue_sim.market import Market, SymbolTape
@@ -89,29 +90,64 @@ def symbol_info(tape: SymbolTape, status: str) -> dict[str, Any]:
     }
 
 
+UNLISTED = "UNLISTED"   # the stand-in's own: absent from exchangeInfo, refused by REST (-1121)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """At ``at_s`` wall seconds after the market starts, ``symbol`` gets ``status``."""
+
+    symbol: str
+    status: str
+    at_s: float = 0.0
+
+
 class ExchangeInfo:
-    """Symbol entries built once per symbol; status changeable at run time."""
+    """Symbol entries built once per symbol; statuses follow a schedule of changes (listings,
+    delistings, BREAK) applied when read, on the stand-in's clock."""
 
     def __init__(self, market: Market, weight_limit: int,
-                 status: dict[str, str] | None = None) -> None:
+                 status: dict[str, str] | None = None,
+                 changes: list[StatusChange] | None = None) -> None:
         self.market = market
         self.weight_limit = weight_limit
         self.status = {sym: "TRADING" for sym in market.symbols}
         for sym, value in (status or {}).items():
             self.set_status(sym, value)
+        self._changes = sorted(changes or [], key=lambda c: c.at_s)
+        for change in self._changes:
+            self._check(change.symbol, change.status)
         self._entries = {sym: symbol_info(market.tapes[sym], "TRADING")
                          for sym in market.symbols}
 
-    def set_status(self, symbol: str, status: str) -> None:
+    def _check(self, symbol: str, status: str) -> None:
         if symbol not in self.status:
             raise ValueError(f"status for {symbol}: not a served symbol")
-        if status not in STATUSES:
-            raise ValueError(f"status for {symbol}: {status!r} is not one of {STATUSES}")
+        if status not in STATUSES + (UNLISTED,):
+            raise ValueError(f"status for {symbol}: {status!r} is not one of "
+                             f"{', '.join(STATUSES + (UNLISTED,))}")
+
+    def set_status(self, symbol: str, status: str) -> None:
+        self._check(symbol, status)
         self.status[symbol] = status
+
+    def _apply_due(self) -> None:
+        elapsed = self.market.now() - self.market.t0
+        while self._changes and self._changes[0].at_s <= elapsed:
+            change = self._changes.pop(0)
+            self.status[change.symbol] = change.status
+
+    def listed(self, symbol: str) -> bool:
+        self._apply_due()
+        return self.status.get(symbol, UNLISTED) != UNLISTED
+
+    def listed_symbols(self) -> list[str]:
+        return [sym for sym in self.market.symbols if self.listed(sym)]
 
     def body(self, symbols: list[str] | None, symbol_status: str | None,
              now_ms: int) -> dict[str, Any]:
-        chosen = symbols if symbols is not None else self.market.symbols
+        self._apply_due()
+        chosen = symbols if symbols is not None else self.listed_symbols()
         entries = []
         for sym in chosen:
             if symbol_status is not None and self.status[sym] != symbol_status:

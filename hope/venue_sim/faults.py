@@ -14,17 +14,21 @@ past them (the trades stay available over REST):
   ``seconds`` (pings go on; what was published meanwhile is not sent to them);
 - ``bad_json``: a malformed text frame is sent just before trade ``from_id``;
 - ``shutdown``: after trade ``from_id`` every connection gets ``serverShutdown`` and is closed
-  ``shutdown_grace_s`` later.
+  ``shutdown_grace_s`` later;
+- ``outage``: after trade ``from_id`` the whole venue is unreachable for ``seconds``: every
+  connection is aborted, new connections and REST requests get 503 (the market goes on, so the
+  trades of the outage are there to backfill afterwards).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hope.venue_sim.market import AggTrade
 
-KINDS = ("drop", "skip", "duplicate", "reorder", "stall", "bad_json", "shutdown")
+KINDS = ("drop", "skip", "duplicate", "reorder", "stall", "bad_json", "shutdown", "outage")
 BAD_JSON = '{"e":"aggTrade","E":'  # a truncated frame: what a broken proxy or encoder sends
 
 
@@ -39,6 +43,8 @@ class StreamFault:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r} (one of {', '.join(KINDS)})")
+        if self.kind == "outage" and self.seconds <= 0:
+            raise ValueError("fault outage: seconds must be > 0")
         if self.to_id is not None and self.to_id < self.from_id:
             raise ValueError(f"fault {self.kind}: to_id {self.to_id} < from_id {self.from_id}")
 
@@ -50,16 +56,32 @@ class StreamFault:
         return (self.symbol is None or self.symbol == symbol) and self.from_id <= a <= self.last
 
 
-# An action for the hub: ("send", trade) | ("bad_json", None) | ("drop", None)
-#                        | ("shutdown", None) | ("stall", seconds)
+# An action for the publisher: ("send", trade) | ("bad_json", None) | ("drop", _)
+#                              | ("shutdown", _) | ("stall", seconds) | ("outage", seconds)
 Action = tuple[str, object]
+
+
+class Outage:
+    """The venue unreachable until a moment (monotonic clock), shared by streams and REST."""
+
+    def __init__(self, mono: Callable[[], float] = time.monotonic) -> None:
+        self.mono = mono
+        self.until = 0.0
+
+    def start(self, seconds: float) -> None:
+        self.until = max(self.until, self.mono() + seconds)
+
+    def active(self) -> bool:
+        return self.mono() < self.until
 
 
 class StreamFaults:
     """Turns each published trade into the frames and actions the faults call for."""
 
-    def __init__(self, faults: Iterable[StreamFault] = ()) -> None:
+    def __init__(self, faults: Iterable[StreamFault] = (),
+                 log: Callable[[str], None] = lambda line: None) -> None:
         self.faults = list(faults)
+        self.log = log
         self._held: dict[str, list[AggTrade]] = {}
         self.fired: list[tuple[str, str, int]] = []   # (kind, symbol, id): for logs and tests
 
@@ -90,9 +112,12 @@ class StreamFaults:
                 elif kind == "stall":
                     before.append(("stall", f.seconds))
                     sends = []
-                else:  # drop, shutdown
-                    after.append((kind, None))
+                else:  # drop, shutdown, outage
+                    after.append((kind, f.seconds))
             else:
                 continue
             self.fired.append((kind, symbol, trade.a))
+            if trade.a == f.from_id:
+                self.log(f"fault {kind} on {symbol} at id {trade.a}"
+                         + (f"..{f.last}" if f.last != f.from_id else ""))
         return before + sends + after

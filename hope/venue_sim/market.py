@@ -7,7 +7,8 @@ one aggregate trade per recorded row (``f == l == a``).
 
 Timeline, per symbol: the live stream starts ``skip_s`` market seconds after the symbol's first
 trade (earlier trades are history, served by REST only) at the moment the market starts
-(``t0``, wall clock); from then on market time runs ``speed`` times faster than the wall clock.
+(``t0``, wall clock: ``start_delay_s`` after the stand-in starts, time for clients to connect);
+from then on market time runs ``speed`` times faster than the wall clock.
 A trade is *published* once its market time has come: the WebSocket sends it then, and REST
 serves only published trades. Timestamps are either the recorded ones or, with ``rebase``, the
 wall time at which the trade is published (history: before ``t0``, compressed by the same
@@ -17,7 +18,6 @@ speed), so a live consumer sees market time equal to wall time.
 from __future__ import annotations
 
 import bisect
-import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,16 +36,26 @@ class AggTrade(NamedTuple):
     T: int          # trade time, ms
     m: bool         # is the buyer the maker (the taker sold)
 
-    def rest_row(self) -> dict:
-        """The row of ``GET /api/v3/aggTrades``: the stream's fields less ``e``, ``E``, ``s``."""
-        return {"a": self.a, "p": self.p, "q": self.q, "f": self.a, "l": self.a, "T": self.T,
-                "m": self.m, "M": True}
+    def trade_json(self, symbol: str, event_ms: int, micro: bool = False) -> str:
+        """The ``<symbol>@trade`` payload (trade id ``t`` = the aggregate id)."""
+        scale = 1000 if micro else 1
+        return (f'{{"e":"trade","E":{event_ms * scale},"s":"{symbol}","t":{self.a},'
+                f'"p":"{self.p}","q":"{self.q}","T":{self.T * scale},'
+                f'"m":{"true" if self.m else "false"},"M":true}}')
 
-    def stream_json(self, symbol: str, event_ms: int) -> str:
-        """The ``<symbol>@aggTrade`` payload as the stream sends it."""
-        return json.dumps({"e": "aggTrade", "E": event_ms, "s": symbol, "a": self.a,
-                           "p": self.p, "q": self.q, "f": self.a, "l": self.a, "T": self.T,
-                           "m": self.m, "M": True}, separators=(",", ":"))
+    def rest_row(self, micro: bool = False) -> dict:
+        """The row of ``GET /api/v3/aggTrades``: the stream's fields less ``e``, ``E``, ``s``."""
+        return {"a": self.a, "p": self.p, "q": self.q, "f": self.a, "l": self.a,
+                "T": self.T * 1000 if micro else self.T, "m": self.m, "M": True}
+
+    def stream_json(self, symbol: str, event_ms: int, micro: bool = False) -> str:
+        """The ``<symbol>@aggTrade`` payload as the stream sends it (a template: this is the
+        stand-in's hot path; every field is a number, a bool or a plain ASCII string).
+        ``micro``: times in microseconds (``timeUnit=MICROSECOND``)."""
+        scale = 1000 if micro else 1
+        return (f'{{"e":"aggTrade","E":{event_ms * scale},"s":"{symbol}","a":{self.a},'
+                f'"p":"{self.p}","q":"{self.q}","f":{self.a},"l":{self.a},"T":{self.T * scale},'
+                f'"m":{"true" if self.m else "false"},"M":true}}')
 
 
 def fmt_decimal(value: float) -> str:
@@ -121,6 +131,7 @@ class SymbolTape:
                                         rec.buyer_maker[i]))
         self._times = [t.T for t in self.trades]
         self.rebase = rebase
+        self.history = bisect.bisect_left(rec.ts, self.live_start)  # published before t0
 
     def wall_of(self, market_ts: float) -> float:
         """The wall time at which a trade of this market time is published."""
@@ -131,7 +142,7 @@ class SymbolTape:
 
     def published(self, now: float) -> int:
         """How many trades are published at wall time ``now`` (history counts as published)."""
-        return bisect.bisect_right(self._market_ts, self.market_now(now))
+        return max(self.history, bisect.bisect_right(self._market_ts, self.market_now(now)))
 
     def next_due(self, index: int) -> float | None:
         """The wall time at which trade ``index`` is published, None past the end."""
@@ -173,11 +184,11 @@ class Market:
 
     def __init__(self, recorded: dict[str, RecordedTrades], *, speed: float = 1.0,
                  rebase: bool = False, skip_s: float = 0.0, first_id: int = 1,
-                 clock: Callable[[], float] = time.time, t0: float | None = None) -> None:
+                 start_delay_s: float = 0.0, clock: Callable[[], float] = time.time) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
         self.clock = clock
-        self.t0 = clock() if t0 is None else t0
+        self.t0 = clock() + start_delay_s
         self.speed = speed
         self.rebase = rebase
         self.tapes = {sym: SymbolTape(rec, self.t0, speed, rebase, skip_s, first_id)

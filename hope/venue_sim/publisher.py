@@ -1,35 +1,46 @@
 """Publishes each symbol's trades when their time comes, through the fault knobs, to the
-connections carrying ``<symbol>@aggTrade``."""
+connections carrying ``<symbol>@aggTrade`` or ``<symbol>@trade`` (one recorded row is one trade
+and one aggregate trade: ``t == a``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 from collections import Counter
+from collections.abc import Callable, Iterator
 
 from hope.venue_sim.faults import BAD_JSON, StreamFaults
 from hope.venue_sim.market import AggTrade, Market, SymbolTape
-from hope.venue_sim.ws import StreamServer
+from hope.venue_sim.ws import StreamConnection, StreamServer
 
 MAX_BATCH = 2000       # trades published before yielding to the event loop
 MAX_SLEEP = 0.5        # the loop wakes at least this often (new connections, stop)
 
 
-def stream_name(symbol: str) -> str:
-    return f"{symbol.lower()}@aggTrade"
+# the market streams served, each with its payload builder; a trade goes to both
+PAYLOADS: tuple[tuple[str, Callable[[AggTrade, str, int, bool], str]], ...] = (
+    ("aggTrade", AggTrade.stream_json), ("trade", AggTrade.trade_json))
+Target = tuple[str, list[StreamConnection], Callable[[AggTrade, str, int, bool], str]]
+
+
+def _dues(tape: SymbolTape, sym: str, start: int, end: int) -> Iterator[tuple[float, str, int]]:
+    for i in range(start, end):
+        yield tape.next_due(i), sym, i  # type: ignore[misc]
 
 
 class Publisher:
     """The market's live side; ``published[symbol]`` is the index of the next trade to send."""
 
     def __init__(self, market: Market, streams: StreamServer, faults: StreamFaults,
-                 shutdown_grace_s: float = 3.0) -> None:
+                 shutdown_grace_s: float = 3.0,
+                 listed: Callable[[str], bool] = lambda symbol: True) -> None:
         self.market = market
+        self.listed = listed      # an unlisted symbol's trades happen but are not sent
         self.streams = streams
         self.faults = faults
         self.shutdown_grace_s = shutdown_grace_s
-        now = market.now()
-        self.published = {sym: tape.published(now) for sym, tape in market.tapes.items()}
+        self.published = {sym: tape.history for sym, tape in market.tapes.items()}
         self.frames: Counter[str] = Counter()     # symbol -> trade frames handed to connections
         self._background: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -40,48 +51,68 @@ class Publisher:
 
     async def run(self) -> None:
         while True:
-            now = self.market.now()
-            wake: float | None = None
-            budget = MAX_BATCH
-            for sym, tape in self.market.tapes.items():
-                budget -= self._publish_due(sym, tape, now, budget)
-                due = tape.next_due(self.published[sym])
-                if due is not None:
-                    wake = due if wake is None else min(wake, due)
-            if budget <= 0:
-                await asyncio.sleep(0)
+            if self.publish_due(self.market.now()) >= MAX_BATCH:
+                await asyncio.sleep(0)      # more is due: let connections write first
                 continue
+            dues = [tape.next_due(self.published[sym]) for sym, tape in self.market.tapes.items()]
+            wake = min((d for d in dues if d is not None), default=None)
             delay = MAX_SLEEP if wake is None else min(MAX_SLEEP, wake - self.market.now())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
 
-    def _publish_due(self, sym: str, tape: SymbolTape, now: float, budget: int) -> int:
-        start = self.published[sym]
-        end = min(tape.published(now), start + max(0, budget))
-        if end <= start:
+    def publish_due(self, now: float) -> int:
+        """Publish what is due at ``now`` (at most MAX_BATCH), across symbols in time order."""
+        runs = []
+        for sym, tape in self.market.tapes.items():
+            start = self.published[sym]
+            end = min(tape.published(now), start + MAX_BATCH)
+            if end > start:
+                runs.append(_dues(tape, sym, start, end))
+        if not runs:
             return 0
-        stream = stream_name(sym)
-        event_ms = tape.event_ms(now)
-        for i in range(start, end):
+        targets: dict[str, list[Target]] = {}
+        count = 0
+        for _, sym, i in heapq.merge(*runs):
+            tape = self.market.tapes[sym]
+            if sym not in targets:
+                targets[sym] = self._targets(sym)
             self.published[sym] = i + 1
             for action, arg in self.faults.plan(sym, tape.trades[i]):
-                self._act(action, arg, sym, stream, event_ms)
-        return end - start
+                self._act(action, arg, sym, tape.event_ms(now), targets[sym])
+            count += 1
+            if count >= MAX_BATCH:
+                break
+        return count
 
-    def _act(self, action: str, arg: object, sym: str, stream: str, event_ms: int) -> None:
-        conns = self.streams.carrying(stream)
+    def _targets(self, sym: str) -> list[Target]:
+        """The symbol's streams that have listeners: (name, connections, payload builder)."""
+        if not self.listed(sym):
+            return []
+        out = []
+        for kind, build in PAYLOADS:
+            name = f"{sym.lower()}@{kind}"
+            conns = self.streams.carrying(name)
+            if conns:
+                out.append((name, conns, build))
+        return out
+
+    def _act(self, action: str, arg: object, sym: str, event_ms: int,
+             targets: list[Target]) -> None:
         if action == "send":
-            if not conns:
-                return
             assert isinstance(arg, AggTrade)
-            raw = arg.stream_json(sym, event_ms)
-            wrapped = f'{{"stream":"{stream}","data":{raw}}}'
-            for conn in conns:
-                conn.send_data(stream, raw, wrapped)
+            for stream, conns, build in targets:
+                frames: dict[bool, tuple[str, str]] = {}
+                for conn in conns:
+                    if conn.micro not in frames:
+                        raw = build(arg, sym, event_ms, conn.micro)
+                        frames[conn.micro] = raw, f'{{"stream":"{stream}","data":{raw}}}'
+                    conn.send_data(stream, *frames[conn.micro])
             self.frames[sym] += 1
-        elif action == "bad_json":
+            return
+        conns = list(dict.fromkeys(c for _, cs, _ in targets for c in cs))
+        if action == "bad_json":
             for conn in conns:
                 conn.enqueue(BAD_JSON)
         elif action == "stall":
@@ -89,12 +120,16 @@ class Publisher:
                 conn.stall(float(arg))  # type: ignore[arg-type]
         elif action == "drop":
             for conn in conns:
-                self._keep(conn.drop())
+                self.keep(conn.drop())
         elif action == "shutdown":
-            self._keep(asyncio.get_running_loop().create_task(
+            self.keep(asyncio.get_running_loop().create_task(
                 self.streams.shutdown_all(self.shutdown_grace_s)))
+        elif action == "outage":
+            for task in self.streams.begin_outage(float(arg)):  # type: ignore[arg-type]
+                self.keep(task)
 
-    def _keep(self, task: asyncio.Task) -> None:
+    def keep(self, task: asyncio.Task) -> None:
+        """Hold a background task (drops, shutdowns) until it ends; ``stop`` cancels them."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -3,7 +3,8 @@
 Every ``/api/`` response carries ``X-MBX-USED-WEIGHT-1M``; weights are the venue's (ping 1,
 time 1, exchangeInfo 20, aggTrades 4); over the limit: 429 then 418 with ``Retry-After`` and
 ``{"code":-1003,...}``. Errors use the venue's JSON ``{"code":-1121,"msg":"Invalid symbol."}``
-with HTTP 400. Timestamps may be sent in ms or µs, as on the venue. ``limit`` above 1000 is
+with HTTP 400. Timestamps may be sent in ms or µs, as on the venue; the header
+``X-MBX-TIME-UNIT: MICROSECOND`` makes the response's times µs. ``limit`` above 1000 is
 served as 1000. ``fromId`` together with ``startTime``/``endTime`` is refused (-1128).
 Fault knobs: every response ``delay_s`` late; the first ``fail_first`` requests and every
 ``fail_every``-th fail with ``fail_status`` and ``{"code":-1001,...}``.
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from hope.venue_sim.exchange_info import ExchangeInfo
+from hope.venue_sim.faults import Outage
 from hope.venue_sim.limits import WeightLimiter
 from hope.venue_sim.market import Market
 from hope.venue_sim.scenario import RestSettings
@@ -69,6 +71,16 @@ def _ms(query: Any, name: str) -> int | None:
     return value
 
 
+def _micro(request: web.Request) -> bool:
+    unit = request.headers.get("X-MBX-TIME-UNIT")
+    if unit is None or unit.upper() == "MILLISECOND":
+        return False
+    if unit.upper() == "MICROSECOND":
+        return True
+    raise ApiError(-1100, "Illegal characters found in parameter 'X-MBX-TIME-UNIT'; legal "
+                          "range is 'MILLISECOND, MICROSECOND'.")
+
+
 def _check_params(query: Any, allowed: set[str]) -> None:
     extra = [k for k in query if k not in allowed]
     if extra:
@@ -80,8 +92,9 @@ class RestApi:
     """The REST side of the stand-in; ``counts`` says how often each path was called."""
 
     def __init__(self, market: Market, info: ExchangeInfo, settings: RestSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, outage: Outage | None = None) -> None:
         self.market = market
+        self.outage = outage or Outage()
         self.info = info
         self.settings = settings
         self.clock = clock
@@ -107,6 +120,9 @@ class RestApi:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
             return await handler(request)
+        if self.outage.active():
+            self.refused[503] += 1
+            return web.Response(status=503, text="venue unavailable")
         self.requests += 1
         self.counts[request.path] += 1
         if self.settings.delay_s > 0:
@@ -134,19 +150,21 @@ class RestApi:
                 resp = exc
         if verdict.retry_after:
             resp.headers["Retry-After"] = str(verdict.retry_after)
-        if resp.status >= 400 and verdict.status != 200 or resp.status >= 500:
+        if verdict.status != 200 or resp.status >= 500:
             self.refused[resp.status] += 1
-        resp.headers["X-MBX-USED-WEIGHT-1M"] = str(verdict.used)
+        resp.headers["X-MBX-USED-WEIGHT"] = resp.headers["X-MBX-USED-WEIGHT-1M"] = str(
+            verdict.used)
         return resp
 
-    def _now_ms(self) -> int:
-        return int(self.clock() * 1000)
+    def _now_ms(self, request: web.Request) -> int:
+        """The server time in the request's time unit (ms, or µs with X-MBX-TIME-UNIT)."""
+        return int(self.clock() * (1e6 if _micro(request) else 1000))
 
     async def ping(self, request: web.Request) -> web.Response:
         return json_response({})
 
     async def time(self, request: web.Request) -> web.Response:
-        return json_response({"serverTime": self._now_ms()})
+        return json_response({"serverTime": self._now_ms(request)})
 
     def _symbols(self, query: Any) -> list[str] | None:
         if "symbol" in query and "symbols" in query:
@@ -165,7 +183,7 @@ class RestApi:
         else:
             return None
         for name in names:
-            if name not in self.market.tapes:
+            if not self.info.listed(name):
                 raise ApiError(-1121, "Invalid symbol.")
         return names
 
@@ -180,7 +198,7 @@ class RestApi:
                 raise ApiError(-1128, "Combination of optional parameters invalid.")
             if status not in ("TRADING", "HALT", "BREAK"):
                 raise ApiError(-1122, "Invalid symbolStatus.")
-        return json_response(self.info.body(symbols, status, self._now_ms()))
+        return json_response(self.info.body(symbols, status, self._now_ms(request)))
 
     async def agg_trades(self, request: web.Request) -> web.Response:
         q = request.query
@@ -190,7 +208,7 @@ class RestApi:
             raise ApiError(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, "
                                   "or malformed.")
         tape = self.market.tape(symbol)
-        if tape is None:
+        if tape is None or not self.info.listed(symbol):
             raise ApiError(-1121, "Invalid symbol.")
         from_id = _long(q, "fromId")
         start, end = _ms(q, "startTime"), _ms(q, "endTime")
@@ -203,4 +221,5 @@ class RestApi:
             raise ApiError(-1100, "Illegal characters found in parameter 'limit'; legal "
                                   f"range is '1-{MAX_LIMIT}'.")
         rows = tape.query(self.clock(), from_id, start, end, min(limit, MAX_LIMIT))
-        return json_response([t.rest_row() for t in rows])
+        micro = _micro(request)
+        return json_response([t.rest_row(micro) for t in rows])

@@ -8,6 +8,7 @@ Scenario file (every key optional; the defaults are the venue's)::
     rebase = true           # timestamps = wall time of publication
     skip_s = 3600           # the first hour of each symbol is history (REST only)
     first_id = 1            # the first aggregate id of each symbol
+    start_delay_s = 0.0     # wall seconds before the live stream starts (time to connect)
 
     [ws]
     ping_interval_s = 20
@@ -27,8 +28,13 @@ Scenario file (every key optional; the defaults are the venue's)::
     fail_every = 0          # and every Nth request after them
     fail_status = 503
 
-    [status]
+    [status]                # at start; UNLISTED: absent from exchangeInfo, REST -1121, no frames
     GVTBTC = "BREAK"
+
+    [[status_change]]       # later: a listing, a delisting, a BREAK
+    symbol = "GVTBTC"
+    status = "TRADING"
+    at_s = 60               # wall seconds after the market starts
 
     [[fault]]
     kind = "drop"           # see hope.venue_sim.faults
@@ -43,6 +49,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 
 
@@ -56,6 +63,7 @@ class MarketSettings:
     rebase: bool = False
     skip_s: float = 0.0
     first_id: int = 1
+    start_delay_s: float = 0.0
 
 
 @dataclass
@@ -87,6 +95,7 @@ class Scenario:
     ws: WsSettings = field(default_factory=WsSettings)
     rest: RestSettings = field(default_factory=RestSettings)
     status: dict[str, str] = field(default_factory=dict)
+    status_changes: list[StatusChange] = field(default_factory=list)
     faults: list[StreamFault] = field(default_factory=list)
 
 
@@ -109,7 +118,7 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 
 def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     """A Scenario from a parsed TOML document; ScenarioError names the bad key."""
-    unknown = set(raw) - {"market", "ws", "rest", "status", "fault"}
+    unknown = set(raw) - {"market", "ws", "rest", "status", "status_change", "fault"}
     if unknown:
         raise ScenarioError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sc = Scenario(market=_section(MarketSettings, raw.get("market", {}), f"{where}: market"),
@@ -119,6 +128,14 @@ def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     if not isinstance(status, dict) or not all(isinstance(v, str) for v in status.values()):
         raise ScenarioError(f"{where}: status: expected SYMBOL = \"STATUS\" pairs")
     sc.status = dict(status)
+    for i, item in enumerate(raw.get("status_change", [])):
+        at = f"{where}: status_change[{i}]"
+        if not isinstance(item, dict):
+            raise ScenarioError(f"{at}: expected a table")
+        try:
+            sc.status_changes.append(StatusChange(**item))
+        except TypeError as exc:
+            raise ScenarioError(f"{at}: {exc}") from None
     for i, item in enumerate(raw.get("fault", [])):
         at = f"{where}: fault[{i}]"
         if not isinstance(item, dict):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hope.venue_sim.exchange_info import ExchangeInfo
-from hope.venue_sim.faults import StreamFaults
+from hope.venue_sim.admin import AdminApi
+from hope.venue_sim.exchange_info import STATUSES, UNLISTED, ExchangeInfo
+from hope.venue_sim.faults import Outage, StreamFaults
 from hope.venue_sim.market import Market, RecordedTrades, load_recorded
 from hope.venue_sim.publisher import Publisher
 from hope.venue_sim.rest import RestApi
@@ -52,6 +53,7 @@ class VenueSim:
         self.log = log
         self.recorded: dict[str, RecordedTrades] = {}
         self.market: Market | None = None
+        self.info: ExchangeInfo | None = None
         self.rest: RestApi | None = None
         self.streams: StreamServer | None = None
         self.publisher: Publisher | None = None
@@ -64,9 +66,16 @@ class VenueSim:
         if not any(rec.ts for rec in self.recorded.values()):
             raise VenueSimError(f"no trades to serve in {len(self.paths)} file(s): "
                                 + ", ".join(self.paths[:5]))
-        unknown = set(self.scenario.status) - set(self.recorded)
+        named = set(self.scenario.status) | {c.symbol for c in self.scenario.status_changes}
+        unknown = named - set(self.recorded)
         if unknown:
             raise VenueSimError(f"status for unserved symbol(s): {', '.join(sorted(unknown))}")
+        allowed = STATUSES + (UNLISTED,)
+        bad = [s for s in [*self.scenario.status.values(),
+                           *(c.status for c in self.scenario.status_changes)]
+               if s not in allowed]
+        if bad:
+            raise VenueSimError(f"unknown status {bad[0]!r} (one of {', '.join(allowed)})")
 
     async def start(self) -> int:
         if not self.recorded:
@@ -74,19 +83,22 @@ class VenueSim:
         sc = self.scenario
         m = sc.market
         self.market = Market(self.recorded, speed=m.speed, rebase=m.rebase, skip_s=m.skip_s,
-                             first_id=m.first_id, clock=self.clock)
+                             first_id=m.first_id, start_delay_s=m.start_delay_s,
+                             clock=self.clock)
         try:
-            info = ExchangeInfo(self.market, sc.rest.weight_limit, sc.status)
+            self.info = info = ExchangeInfo(self.market, sc.rest.weight_limit, sc.status,
+                                            sc.status_changes)
         except ValueError as exc:
             raise VenueSimError(str(exc)) from None
-        self.info = info
-        self.rest = RestApi(self.market, info, sc.rest, clock=self.clock)
-        self.streams = StreamServer(sc.ws)
-        self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults),
-                                   sc.ws.shutdown_grace_s)
+        outage = Outage()
+        self.rest = RestApi(self.market, info, sc.rest, clock=self.clock, outage=outage)
+        self.streams = StreamServer(sc.ws, log=self.log, outage=outage)
+        self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults, self.log),
+                                   sc.ws.shutdown_grace_s, listed=info.listed)
         app = web.Application()
         self.rest.add_routes(app)
         self.streams.add_routes(app)
+        AdminApi(self).add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()

@@ -1,6 +1,7 @@
 """The stream server: raw ``/ws/<stream>`` and combined ``/stream?streams=a/b``.
 
-Combined connections get ``{"stream": "<name>", "data": <payload>}``; raw ones the payload.
+Combined connections get ``{"stream": "<name>", "data": <payload>}``; raw ones the payload;
+``?timeUnit=MICROSECOND`` makes times µs.
 Limits as on the venue: at most ``max_messages_per_s`` incoming frames per second (pings,
 pongs and control messages count; exceeding closes the connection with 1008), at most
 ``max_streams`` streams per connection, ``attempts_per_5min`` connection attempts per IP
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from aiohttp import WSMsgType, web
 
 from hope.venue_sim import control
+from hope.venue_sim.faults import Outage
 from hope.venue_sim.limits import AttemptRate, MessageRate
 from hope.venue_sim.scenario import WsSettings
 
@@ -45,6 +47,8 @@ class StreamConnection:
         self.stalled_until = 0.0
         self.queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.sent = 0
+        self.pings_sent = 0
+        self.micro = False         # timeUnit=MICROSECOND: times in µs
         self.closing = False
         self.writer_done = False
 
@@ -67,10 +71,13 @@ class StreamConnection:
         self.queue.put_nowait(frame)
 
     def send_data(self, stream: str, raw: str, wrapped: str) -> None:
+        """One data frame (``raw`` payload or ``wrapped`` for combined connections)."""
         if stream in self.subs.streams and not self.stalled():
             self.enqueue(wrapped if self.subs.combined else raw)
 
     def send_event(self, stream: str, payload: dict) -> None:
+        if self.micro and "E" in payload:
+            payload = {**payload, "E": payload["E"] * 1000}
         raw = json.dumps(payload, separators=(",", ":"))
         self.enqueue(json.dumps({"stream": stream, "data": payload}, separators=(",", ":"))
                      if self.subs.combined else raw)
@@ -141,6 +148,7 @@ class StreamConnection:
                     self.pings.pop(next(iter(self.pings)))
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.ping(payload)
+                self.pings_sent += 1
                 next_ping = now + s.ping_interval_s
             wake = min(next_ping, end_of_life, self.last_pong + s.pong_timeout_s + 0.001)
             await asyncio.sleep(max(0.001, wake - self.mono()))
@@ -156,8 +164,12 @@ class StreamConnection:
 class StreamServer:
     """Accepts connections and routes published frames to the subscribed ones."""
 
-    def __init__(self, settings: WsSettings, mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: WsSettings, mono: Callable[[], float] = time.monotonic,
+                 log: Callable[[str], None] = lambda line: None,
+                 outage: Outage | None = None) -> None:
         self.settings = settings
+        self.log = log
+        self.outage = outage or Outage(mono)
         self.mono = mono
         self.connections: set[StreamConnection] = set()
         self.attempts = AttemptRate(settings.attempts_per_5min, 300.0, clock=mono)
@@ -173,6 +185,7 @@ class StreamServer:
         return [c for c in self.connections if stream in c.subs.streams]
 
     async def raw(self, request: web.Request) -> web.StreamResponse:
+        # /ws/<stream>: one stream in the path (or none: SUBSCRIBE later)
         stream = request.match_info.get("stream")
         return await self._serve(request, [stream] if stream else [], combined=False)
 
@@ -180,14 +193,22 @@ class StreamServer:
         names = [n for n in request.query.get("streams", "").split("/") if n]
         return await self._serve(request, names, combined=True)
 
+    def begin_outage(self, seconds: float) -> list[asyncio.Task]:
+        """Refuse new connections (503) for ``seconds``; cut every connection once what is
+        already queued is sent (the tasks doing so are returned for the caller to hold)."""
+        self.outage.start(seconds)
+        return [conn.drop() for conn in list(self.connections)]
+
     async def _serve(self, request: web.Request, streams: list[str],
                      combined: bool) -> web.StreamResponse:
+        if self.outage.active():
+            return web.Response(status=503, text="venue unavailable")
         if not self.attempts.allow(request.remote or "?"):
             return web.Response(status=429, text=control.error(
                 -1034, "Too many connection attempts from IP; current limit is "
                 f"{self.settings.attempts_per_5min} per '5 minutes'."),
                 content_type="application/json")
-        if not all(control.valid_stream(s) for s in streams):
+        if not all(control.valid_url_stream(s) for s in streams):
             return web.Response(status=400, text=control.error(2, "Invalid request: invalid "
                                                                   "stream"),
                                 content_type="application/json")
@@ -195,13 +216,26 @@ class StreamServer:
             return web.Response(status=400, text=control.error(
                 2, f"Invalid request: too many streams; a connection may listen to at most "
                    f"{self.settings.max_streams} streams"), content_type="application/json")
+        unit = request.query.get("timeUnit")
+        if unit is not None and unit.upper() not in ("MICROSECOND", "MILLISECOND"):
+            return web.Response(status=400, text=control.error(
+                2, f"Invalid request: invalid timeUnit {unit}"), content_type="application/json")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 16)
-        await ws.prepare(request)
         subs = control.Subscriptions(combined, self.settings.max_streams,
                                      dict.fromkeys(streams))
         conn = StreamConnection(ws, request, subs, self.settings, self.mono)
+        conn.micro = unit is not None and unit.upper() == "MICROSECOND"
+        # subscribed from the moment of accepting: a trade published while the handshake's
+        # answer is on its way is queued, not missed
         self.connections.add(conn)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.connections.discard(conn)
+            raise
         self.accepted += 1
+        number = self.accepted
+        self.log(f"connection {number} from {conn.peer}: {request.path_qs[:120]}")
         tasks = [asyncio.create_task(conn.write_frames()), asyncio.create_task(conn.keepalive())]
         try:
             await self._read(conn)
@@ -215,16 +249,19 @@ class StreamServer:
             if not ws.closed:
                 with contextlib.suppress(Exception):
                     await ws.close()
+            self.log(f"connection {number} closed ({ws.close_code}), {conn.sent} frames sent")
         return ws
 
     async def _read(self, conn: StreamConnection) -> None:
         rate = MessageRate(self.settings.max_messages_per_s, 1.0, clock=self.mono)
         ws = conn.ws
-        while not conn.closing:
+        while True:
             msg = await ws.receive()
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
                             WSMsgType.ERROR):
                 return
+            if conn.closing:
+                continue        # being cut or closed: what is queued still goes out
             if not rate.allow():
                 self.closed_for_rate += 1
                 await conn.close(1008, "Too many messages")

@@ -1,11 +1,15 @@
-"""The stand-in held to the real protocol: ccxt's binance client, its URLs pointed at a real
-``hope venue-sim`` process, loads the markets, reads the server time and pages the trades."""
+"""The stand-in held to the real protocol: ccxt's binance client (REST) and ccxt.pro's (streams),
+their URLs pointed at a real ``hope venue-sim`` process, load the markets, read the server
+time, page the trades and watch the live aggTrade stream."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import ccxt
+import ccxt.pro
 import pytest
 
 from hope.testing import Processes, wait_for
@@ -16,33 +20,51 @@ pytestmark = pytest.mark.integration
 T0 = 1_600_000_000.0
 
 
-def binance_at(port: int) -> ccxt.binance:
-    """ccxt's binance client with every REST URL on the stand-in and no private calls."""
+OPTIONS = {"enableRateLimit": False, "timeout": 10_000,
+           "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}}
+
+
+def point_at(ex: ccxt.binance, port: int) -> ccxt.binance:
+    """Every REST URL (and the spot stream URL) of a ccxt binance client on the stand-in."""
     base = f"http://127.0.0.1:{port}"
-    ex = ccxt.binance({"enableRateLimit": False, "timeout": 10_000,
-                       "options": {"fetchMarkets": {"types": ["spot"]},
-                                   "fetchCurrencies": False}})
     api = dict(ex.urls["api"])
     for key, url in api.items():
         if isinstance(url, str) and url.startswith("https://api.binance.com"):
             api[key] = base + url[len("https://api.binance.com"):]
+    api["ws"] = {**api.get("ws", {}), "spot": f"ws://127.0.0.1:{port}/ws"}
     ex.urls["api"] = {**api, "public": f"{base}/api/v3", "private": f"{base}/api/v3"}
     return ex
 
 
+async def watch_ids(port: int, rounds: int) -> list[int]:
+    """The aggregate ids ccxt.pro's watch_trades receives over ``rounds`` calls."""
+    ex = point_at(ccxt.pro.binance(OPTIONS), port)
+    ids: list[int] = []
+    try:
+        await ex.load_markets()
+        for _ in range(rounds):
+            trades = await asyncio.wait_for(
+                ex.watch_trades("EVX/BTC", params={"name": "aggTrade"}), 10)
+            ids += [int(t["id"]) for t in trades]
+    finally:
+        await ex.close()
+    return ids
+
+
 def test_ccxt_load_markets_fetch_time_and_trades(state_dir: Path, procs: Processes) -> None:
-    """ccxt parses exchangeInfo, /time and aggTrades (paged by fromId) without an error."""
+    """ccxt parses exchangeInfo, /time, aggTrades (paged) and the live stream without an error."""
+    # ids 1..1000 are history (the first 100 s), the rest streams live, one every 0.05 s
     data = write_trades(state_dir / "binance_EVXBTC_aggtrades.csv", steady_trades(1500, T0, 0.1))
-    port = start_process(procs, "venue-sim", ["--data", str(data), "--skip", "1000"],
-                         state_dir / "venue.port")
-    ex = binance_at(port)
+    port = start_process(procs, "venue-sim", ["--data", str(data), "--skip", "100",
+                                              "--speed", "2"], state_dir / "venue.port")
+    ex = point_at(ccxt.binance(OPTIONS), port)
     markets = ex.load_markets()
     assert "EVX/BTC" in markets
     market = markets["EVX/BTC"]
     assert market["id"] == "EVXBTC" and market["spot"] and market["active"]
     assert market["precision"]["price"] == pytest.approx(1e-8)
     server_ms = ex.fetch_time()
-    assert server_ms is not None and abs(server_ms / 1000 - _now()) < 30
+    assert server_ms is not None and abs(server_ms / 1000 - time.time()) < 30
     trades = ex.fetch_trades("EVX/BTC", limit=1000, params={"fromId": 1})
     assert [int(t["id"]) for t in trades] == list(range(1, 1001))
     assert trades[0]["timestamp"] == int(T0 * 1000) and trades[0]["side"] == "buy"
@@ -52,11 +74,9 @@ def test_ccxt_load_markets_fetch_time_and_trades(state_dir: Path, procs: Process
     assert [int(t["id"]) for t in since] == [501, 502, 503, 504, 505]
     with pytest.raises(ccxt.BadSymbol):
         ex.publicGetAggTrades({"symbol": "NOPEBTC"})
+    live = asyncio.run(watch_ids(port, 4))
+    assert live and live[0] > 1000 and live == list(range(live[0], live[0] + len(live)))
     procs.stop("venue-sim")
     wait_for(lambda: procs.procs["venue-sim"].poll() is not None, 10, message="exit")
     assert procs.procs["venue-sim"].returncode == 0
 
-
-def _now() -> float:
-    import time
-    return time.time()

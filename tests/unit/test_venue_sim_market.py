@@ -3,11 +3,14 @@ timestamps, and the aggTrades selection rules (fromId inclusive, startTime, endT
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hope.venue_sim.market import Market, load_recorded
+from hope.venue_sim.market import AggTrade, Market, RecordedTrades, load_recorded
 from hope.venue_sim.testing import ManualClock, steady_trades, write_trades
 
 T0 = 1_600_000_000.0
@@ -116,3 +119,59 @@ def test_paging_by_from_id_returns_every_trade_once(tmp_path: Path) -> None:
         seen += [t.a for t in page]
         from_id = page[-1].a + 1
     assert seen == list(range(1, 2501))
+
+
+def test_stream_payload_is_the_documented_json(files: list[Path]) -> None:
+    """The aggTrade frame parses to the documented fields and types."""
+    trade = Market(load_recorded(files), clock=ManualClock()).tapes["EVXBTC"].trades[1]
+    assert json.loads(trade.stream_json("EVXBTC", 123)) == {
+        "e": "aggTrade", "E": 123, "s": "EVXBTC", "a": 2, "p": trade.p, "q": trade.q,
+        "f": 2, "l": 2, "T": trade.T, "m": True, "M": True}
+
+
+def test_start_delay_holds_the_live_stream(files: list[Path]) -> None:
+    """With start_delay_s, no live trade is published before the delay is over."""
+    clock = ManualClock()
+    tape = Market(load_recorded(files), start_delay_s=2.0, clock=clock).tapes["EVXBTC"]
+    assert tape.history == 0 and tape.published(clock()) == 0
+    clock.advance(2.0)
+    assert tape.published(clock()) == 1
+
+
+@given(gaps=st.lists(st.integers(0, 3000), min_size=1, max_size=60),
+       from_id=st.one_of(st.none(), st.integers(-5, 70)),
+       start=st.one_of(st.none(), st.integers(0, 100_000)),
+       end=st.one_of(st.none(), st.integers(0, 100_000)),
+       limit=st.integers(1, 20), published=st.integers(0, 200_000))
+def test_query_matches_the_rules_on_any_tape(gaps: list[int], from_id: int | None,
+                                             start: int | None, end: int | None, limit: int,
+                                             published: int) -> None:
+    """Any tape, any query: the rows equal a plain filter of the published trades by the rules."""
+    rec = RecordedTrades("EVXBTC")
+    ts = T0
+    for gap in gaps:
+        ts += gap / 1000
+        rec.ts.append(ts)
+        rec.price.append(1.0)
+        rec.qty.append(1.0)
+        rec.buyer_maker.append(False)
+    clock = ManualClock(1_700_000_000.0)
+    tape = Market({"EVXBTC": rec}, clock=clock).tapes["EVXBTC"]
+    clock.advance(published / 1000)
+    now = clock()
+    base_ms = int(T0 * 1000)
+    s = None if start is None else base_ms + start
+    e = None if end is None else base_ms + end
+    live = tape.trades[:tape.published(now)]
+    before_end = [t for t in live if e is None or _time(t) <= e]
+    if from_id is not None:
+        want = [t for t in before_end if t.a >= from_id][:limit]
+    elif s is not None:
+        want = [t for t in before_end if _time(t) >= s][:limit]
+    else:
+        want = before_end[-limit:]
+    assert tape.query(now, from_id, s, e, limit) == want
+
+
+def _time(trade: AggTrade) -> int:
+    return trade.T

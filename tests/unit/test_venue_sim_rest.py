@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.limits import WeightLimiter
 from hope.venue_sim.scenario import RestSettings, Scenario
 from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
@@ -125,8 +127,48 @@ async def test_slow_and_failing_rest(data: list[Path]) -> None:
     """fail_first requests get 503 with -1001, then every fail_every-th; delay_s delays all."""
     sc = Scenario(rest=RestSettings(fail_first=2, fail_every=3, delay_s=0.05))
     async with running(data, sc) as sim, aiohttp.ClientSession() as s:
-        got = [(await get(s, f"{sim.rest_url}/api/v3/time"))[0] for _ in range(6)]
-        assert got == [503, 503, 200, 200, 503, 200]
-        status, body, headers = await get(s, f"{sim.rest_url}/api/v3/time")
-        assert "X-MBX-USED-WEIGHT-1M" in headers
+        started = time.monotonic()
+        got = [await get(s, f"{sim.rest_url}/api/v3/time") for _ in range(6)]
+        assert time.monotonic() - started >= 6 * 0.05
+        assert [g[0] for g in got] == [503, 503, 200, 200, 503, 200]
+        assert got[0][1]["code"] == -1001 and "X-MBX-USED-WEIGHT-1M" in got[0][2]
         assert sim.rest.refused[503] == 3
+
+
+async def test_status_schedule_lists_breaks_and_unlists(data: list[Path]) -> None:
+    """UNLISTED symbols are absent and refused (-1121); scheduled changes apply on the clock."""
+    clock = ManualClock()
+    sc = Scenario(status={"XRPETH": "UNLISTED"},
+                  status_changes=[StatusChange("XRPETH", "TRADING", 5.0),
+                                  StatusChange("EVXBTC", "BREAK", 3.0)])
+    async with running(data, sc, clock=clock) as sim, aiohttp.ClientSession() as s:
+        info = f"{sim.rest_url}/api/v3/exchangeInfo"
+
+        async def statuses() -> dict[str, str]:
+            _, body, _ = await get(s, info)
+            return {e["symbol"]: e["status"] for e in body["symbols"]}
+
+        assert await statuses() == {"EVXBTC": "TRADING"}
+        status, err, _ = await get(s, f"{sim.rest_url}/api/v3/aggTrades?symbol=XRPETH")
+        assert (status, err["code"]) == (400, -1121)
+        clock.advance(3)
+        assert await statuses() == {"EVXBTC": "BREAK"}
+        clock.advance(2)
+        assert await statuses() == {"EVXBTC": "BREAK", "XRPETH": "TRADING"}
+        status, _, _ = await get(s, f"{sim.rest_url}/api/v3/aggTrades?symbol=XRPETH")
+        assert status == 200
+
+
+async def test_microsecond_time_unit_header(data: list[Path]) -> None:
+    """X-MBX-TIME-UNIT: MICROSECOND makes the response's times µs; a bad unit is refused."""
+    clock = ManualClock(1_700_000_000.0)
+    async with running(data, clock=clock) as sim, aiohttp.ClientSession() as s:
+        clock.advance(100)
+        micro = {"X-MBX-TIME-UNIT": "MICROSECOND"}
+        async with s.get(f"{sim.rest_url}/api/v3/time", headers=micro) as r:
+            assert (await r.json())["serverTime"] == 1_700_000_100_000_000
+        url = f"{sim.rest_url}/api/v3/aggTrades?symbol=EVXBTC&fromId=1&limit=1"
+        async with s.get(url, headers=micro) as r:
+            assert (await r.json())[0]["T"] == int(T0 * 1e6)
+        async with s.get(url, headers={"X-MBX-TIME-UNIT": "NANO"}) as r:
+            assert r.status == 400 and (await r.json())["code"] == -1100

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from hope.testing import async_wait_for
-from hope.venue_sim.scenario import Scenario, WsSettings
+from hope.venue_sim.scenario import MarketSettings, Scenario, WsSettings
 from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
 
 T0 = 1_600_000_000.0
@@ -148,3 +148,66 @@ async def test_connection_closed_at_its_maximum_age(data: list[Path]) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+async def test_symbols_interleave_in_time_order(tmp_path: Path) -> None:
+    """Trades of several symbols due in one wake-up go out in market-time order."""
+    files = [write_trades(tmp_path / "binance_EVXBTC_aggtrades.csv", steady_trades(5, T0, 2.0)),
+             write_trades(tmp_path / "binance_GVTBTC_aggtrades.csv",
+                          steady_trades(5, T0 + 1, 2.0))]
+    clock = ManualClock()
+    sc = Scenario(market=MarketSettings(start_delay_s=1.0))
+    async with running(files, sc, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/stream?streams=evxbtc@aggTrade/"
+                               "gvtbtc@aggTrade") as ws:
+        await async_wait_for(lambda: sim.streams.connections, message="connection")
+        clock.advance(100)
+        sim.publisher.poke()
+        got = [(await recv_json(ws))["data"] for _ in range(10)]
+    assert [d["T"] for d in got] == sorted(d["T"] for d in got)
+    assert [d["s"][:3] for d in got[:4]] == ["EVX", "GVT", "EVX", "GVT"]
+
+
+async def test_bad_urls_and_connection_attempt_limit(data: list[Path]) -> None:
+    """An invalid stream in the URL is refused (400); attempts past the per-IP limit get 429."""
+    sc = Scenario(ws=WsSettings(attempts_per_5min=2))
+    async with running(data, sc) as sim, aiohttp.ClientSession() as s:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as bad:
+            await s.ws_connect(f"{sim.ws_url}/ws/evx btc")
+        assert bad.value.status == 400
+        ok = await s.ws_connect(f"{sim.ws_url}/ws")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as limited:
+            await s.ws_connect(f"{sim.ws_url}/ws")
+        assert limited.value.status == 429
+        await ok.close()
+
+
+async def test_microsecond_time_unit_stream(data: list[Path]) -> None:
+    """?timeUnit=MICROSECOND gives T and E in µs on that connection only."""
+    clock = ManualClock()
+    sc = Scenario(market=MarketSettings(start_delay_s=1.0))
+    async with running(data, sc, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade?timeUnit=MICROSECOND") as us, \
+            websockets.connect(f"{sim.ws_url}/ws/evxbtc@aggTrade") as ms:
+        await async_wait_for(lambda: len(sim.streams.connections) == 2, message="connections")
+        clock.advance(1)
+        sim.publisher.poke()
+        a, b = await recv_json(us), await recv_json(ms)
+    assert a["a"] == b["a"] == 1 and a["T"] == b["T"] * 1000 == int(T0 * 1e6)
+    assert a["E"] == b["E"] * 1000
+
+
+async def test_trade_stream_carries_the_same_trades(data: list[Path]) -> None:
+    """<symbol>@trade sends the documented trade payload (t = the aggregate id) beside aggTrade."""
+    clock = ManualClock()
+    sc = Scenario(market=MarketSettings(start_delay_s=1.0))
+    async with running(data, sc, clock=clock) as sim, \
+            websockets.connect(f"{sim.ws_url}/stream?streams=evxbtc@trade/evxbtc@aggTrade") as ws:
+        await async_wait_for(lambda: sim.streams.connections, message="connection")
+        clock.advance(1)
+        sim.publisher.poke()
+        got = {m["stream"]: m["data"] for m in [await recv_json(ws), await recv_json(ws)]}
+    trade, agg = got["evxbtc@trade"], got["evxbtc@aggTrade"]
+    assert set(trade) == {"e", "E", "s", "t", "p", "q", "T", "m", "M"} and trade["e"] == "trade"
+    assert (trade["t"], trade["p"], trade["q"], trade["T"], trade["m"]) == (
+        agg["a"], agg["p"], agg["q"], agg["T"], agg["m"])
