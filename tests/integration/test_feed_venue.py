@@ -75,13 +75,14 @@ def market(state_dir: Path) -> Path:
 
 async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_dir: Path,
                                                         market: Path) -> None:
-    """Skips, duplicates, reordering, a drop, serverShutdown, a stall, bad JSON and failing
-    REST: the tape holds 1..N once each in order; counters and FEED events agree."""
+    """Skips, duplicates, reordering, a drop, serverShutdown, an outage, a stall, bad JSON and
+    failing REST: the tape holds 1..N once each in order; counters and FEED events agree."""
     port = start_process(procs, "venue", [
         "--data", str(market), "--speed", str(SPEED), "--rebase-now", "--skip", str(HISTORY_S),
         "--skip-ids", "700-720", "--duplicate-ids", "800-810", "--reorder-ids", "900-905",
         "--drop-after", "1100", "--shutdown-at", "1300", "--stall-at", "1500:2",
-        "--bad-json-at", "1600", "--rest-fail", "1"], state_dir / "venue.port")
+        "--bad-json-at", "1600", "--rest-fail", "1"],
+        state_dir / "venue.port")
     tape = state_dir / "tape"
     events: list[dict] = []
     t0 = time.monotonic()
@@ -135,10 +136,29 @@ async def test_rotation_before_the_venue_cut_is_gap_free_and_break_is_skipped(
     feed, seen = await run_feed(cfg, state_dir / "tape", 1200, events)
     kinds = [e["kind"] for e in events]
     assert kinds.count("rotated") >= 2 and "reconnect" not in kinds
-    assert "id_gap" not in kinds, "the overlap hides the switch: nothing to backfill"
+    after = kinds[kinds.index("rotated"):]   # (the start may backfill up to the subscription)
+    assert "id_gap" not in after, "the overlap hides the switch: nothing to backfill"
     assert {i.trade.symbol for i in seen} == {"TSTBTC"}
     assert feed.health.symbols["BRKBTC"].status == "BREAK"
     assert feed.health.connections[0].pings >= 3
+    ids = [i.trade.id for i in seen]
+    assert ids == list(range(1, ids[-1] + 1))
+    assert tape_ids(state_dir / "tape", "TSTBTC") == ids
+
+
+async def test_venue_outage_reconnects_and_backfills_what_it_missed(
+        procs: Processes, state_dir: Path, market: Path) -> None:
+    """The venue unreachable for 2 s (connections cut, REST 503): the feed retries with
+    backoff, reconnects and backfills the trades published meanwhile, each once."""
+    port = start_process(procs, "venue", [
+        "--data", str(market), "--speed", "2", "--rebase-now", "--skip", str(HISTORY_S),
+        "--outage-at", "800:2"], state_dir / "venue.port")
+    events: list[dict] = []
+    feed, seen = await run_feed(feed_cfg(port), state_dir / "tape", 1400, events)
+    kinds = [e["kind"] for e in events]
+    assert "reconnect" in kinds
+    gap = next(e for e in events[kinds.index("reconnect"):] if e["kind"] == "backfilled")
+    assert gap["from"] == 801 and gap["trades"] >= 300      # 2 s at 200 trades/s
     ids = [i.trade.id for i in seen]
     assert ids == list(range(1, ids[-1] + 1))
     assert tape_ids(state_dir / "tape", "TSTBTC") == ids
