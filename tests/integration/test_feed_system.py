@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,9 @@ rest_url = "http://127.0.0.1:{port}"
 symbols = ["NASBTC"]
 flush_s = 0.05
 stale_connection_s = 10.0
+
+[health]
+port = 0
 
 [decision]
 strategies_allowed = ["pump", "trend"]
@@ -110,7 +114,7 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     scanner mid-pump loses no trade and signals the pump once."""
     rig.procs.proxy()
     for key, module in (("audit", "audit_writer"), ("executor", "executor"),
-                        ("decision", "decision_engine")):
+                        ("decision", "decision_engine"), ("health", "health_monitor")):
         rig.start(key, module)
     rig.port = start_process(rig.procs, "venue", [
         "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS)],
@@ -152,4 +156,18 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     kinds = {r["payload"]["kind"] for r in rig.records("system")
              if r.get("event_type") == "FEED"}
     assert {"connected", "id_gap", "backfilled"} <= kinds
+
+    # What an operator sees: the feed on /metrics and in `hope status`.
+    port = wait_for(lambda: json.loads((rig.state / "run" / "registry.json").read_text())
+                    .get("monitor", {}).get("http_port"), message="monitor port")
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    wait_for(lambda: 'hope_feed_connection_up{connection="0",service="scanner"} 1.0' in scrape(),
+             message="feed connection on /metrics")
+    assert "hope_feed_symbol_last_trade_age_seconds" in scrape()
+    status = rig.hope("status")
+    assert "feed (scanner): 1/1 connections up" in status.stdout, status.stdout
     rig.stop_all()
