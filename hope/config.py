@@ -2,7 +2,8 @@
 
 Each concern declares its section as a dataclass of defaults and registers it with
 :func:`register_section` (the module is listed in ``SECTION_MODULES`` so the loader imports it).
-Resolution: ``--config`` > ``HOPE_CONFIG`` > ``./hope.toml`` (if present) > built-in defaults.
+Resolution: ``--config`` > ``HOPE_CONFIG`` > ``./hope.toml`` (if present) > built-in defaults;
+the variables in :data:`ENV_KEYS` then override one key each.
 State dir: ``--state-dir`` > ``HOPE_STATE_DIR`` > ``[hope] state_dir`` > ``./state``.
 """
 
@@ -23,6 +24,9 @@ from typing import Any
 from hope.paths import StatePaths
 
 _SECTIONS: dict[str, type] = {}
+# One key each, over the file: the fixed TCP ports are what two instances on one machine (or a
+# test of ./scripts/run beside a running one) would collide on; the state dir has HOPE_STATE_DIR.
+ENV_KEYS = {"HOPE_GATEWAY_PORT": ("gateway", "port"), "HOPE_HEALTH_PORT": ("health", "port")}
 # Modules that declare config sections; imported lazily by load() so the loader knows them all.
 SECTION_MODULES = [
     "hope.config", "hope.market.config", "hope.decision.config", "hope.execution.config",
@@ -79,9 +83,6 @@ class Config:
             return self.__dict__["sections"][name]
         except KeyError:
             raise AttributeError(name) from None
-
-    def section(self, name: str) -> Any:
-        return self.sections[name]
 
     def hash(self, *names: str) -> str:
         """A short stable hash of the named sections (all when none): goes into DECISIONs."""
@@ -154,6 +155,21 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     return obj
 
 
+def _env_keys() -> dict[str, dict[str, Any]]:
+    """The :data:`ENV_KEYS` set in the environment, as override tables (TOML values)."""
+    tables: dict[str, dict[str, Any]] = {}
+    for var, (section, key) in ENV_KEYS.items():
+        text = os.environ.get(var, "").strip()
+        if not text:
+            continue
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"${var}: not a TOML value: {text!r} (sets [{section}].{key})") from None
+        tables.setdefault(section, {})[key] = value
+    return tables
+
+
 def load(config_path: str | os.PathLike[str] | None = None,
          state_dir: str | os.PathLike[str] | None = None,
          overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -171,8 +187,9 @@ def load(config_path: str | os.PathLike[str] | None = None,
             raise ConfigError(f"{path}: config file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    for name, table in (overrides or {}).items():
-        raw.setdefault(name, {}).update(table)
+    for layer in (_env_keys(), overrides or {}):
+        for name, table in layer.items():
+            raw.setdefault(name, {}).update(table)
     where = str(path) if path else "<defaults>"
     sections: dict[str, Any] = {}
     for name, table in raw.items():

@@ -1,24 +1,91 @@
-"""Render supervisord.conf for another state dir (tests, a second instance): same template."""
+"""The process configuration's single source, ``supervisord.conf`` at the checkout's root:
+rendered for another state dir (tests, a second instance), and read for one program's command
+(``hope.testing.Processes`` starts services outside supervisord with exactly that command).
+
+``supervisord.conf`` and ``services/`` belong to a checkout; they are not installed with the
+``hope`` package. :func:`checkout` finds them beside the package (an editable install, the
+tree itself) or where ``HOPE_CHECKOUT`` points, and says so clearly when neither has them.
+"""
 
 from __future__ import annotations
 
+import configparser
+import os
+import re
+import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from hope.paths import StatePaths
 
 REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO / "supervisord.conf"
+_SECTION = re.compile(r"(?m)^(?=\[)")
+_PROGRAM = re.compile(r"^\[program:([^\]]+)\]")
 
 
-def render(state_dir: Path, python: str | None = None, template: Path = TEMPLATE) -> Path:
-    """Write ``<state>/run/supervisord.conf`` pointing every path at ``state_dir``."""
+def checkout() -> Path:
+    """The HOPE checkout holding ``supervisord.conf`` and ``services/``."""
+    root = Path(os.environ.get("HOPE_CHECKOUT") or REPO).resolve()
+    if not (root / "supervisord.conf").is_file():
+        where = "$HOPE_CHECKOUT" if os.environ.get("HOPE_CHECKOUT") else "beside the hope package"
+        raise FileNotFoundError(
+            f"no HOPE checkout at {root} ({where}): supervisord.conf and services/ are not "
+            f"installed with the package; run from a checkout or set HOPE_CHECKOUT to one")
+    return root
+
+
+def template() -> Path:
+    return checkout() / "supervisord.conf"
+
+
+def _keep_programs(text: str, programs: Sequence[str], extra_names: list[str]) -> str:
+    """Only the named ``[program:*]`` sections; the group lists them and ``extra_names``."""
+    out = []
+    for section in _SECTION.split(text):
+        m = _PROGRAM.match(section)
+        if m and m.group(1) not in programs:
+            continue
+        if section.startswith("[group:hope]"):
+            kept = list(programs) + extra_names
+            section = re.sub(r"(?m)^programs=.*$", "programs=" + ",".join(kept), section)
+        out.append(section)
+    return "".join(out)
+
+
+def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
+           programs: Sequence[str] | None = None, extra: str = "") -> Path:
+    """Write ``<state>/run/supervisord.conf`` pointing every path at ``state_dir``.
+
+    ``programs`` keeps only those of the template's programs (the event listener stays);
+    ``extra`` appends sections of the caller's own (a test's probe program), already rendered,
+    whose programs join the ``hope`` group."""
     StatePaths.at(state_dir).ensure()
-    text = template.read_text()
+    source = template_path or template()
+    text = source.read_text()
+    if programs is not None or extra:
+        names = [m.group(1) for s in _SECTION.split(extra) if (m := _PROGRAM.match(s))]
+        keep = programs if programs is not None else [
+            m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
+        text = _keep_programs(text, keep, names) + ("\n" + extra if extra else "")
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
-    text = text.replace("%(here)s", str(template.parent))
+    text = text.replace("%(here)s", str(source.parent))
     out = state_dir / "run" / "supervisord.conf"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def program_command(program: str, template_path: Path | None = None) -> list[str]:
+    """The template's ``command`` of ``[program:<program>]`` without its interpreter, as argv
+    for this Python (e.g. ``["/checkout/services/proxy.py"]``)."""
+    source = template_path or template()
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read(source)
+    section = f"program:{program}"
+    if not parser.has_section(section):
+        known = [s.split(":", 1)[1] for s in parser.sections() if s.startswith("program:")]
+        raise KeyError(f"{source}: no [{section}] (programs: {', '.join(known)})")
+    argv = shlex.split(parser.get(section, "command").replace("%(here)s", str(source.parent)))
+    return argv[1:]

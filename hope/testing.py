@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import configparser
+import contextlib
 import json
 import os
 import signal
@@ -24,6 +26,7 @@ from typing import Any
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
 from hope.runtime import Service
+from hope.supervisor_conf import checkout, program_command, render
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +50,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 
 async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0,
-                         message: str = "condition") -> Any:
+                         message: str = "condition", interval: float = 0.01) -> Any:
+    """:func:`wait_for` for a coroutine: the loop runs between polls (``interval=0`` yields
+    one loop turn at a time, for tests that must act between two steps of a task)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -55,7 +60,7 @@ async def async_wait_for(predicate: Callable[[], Any], timeout: float = 10.0,
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {message}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(interval)
 
 
 def make_config(state_dir: Path, overrides: dict[str, dict[str, Any]] | None = None,
@@ -87,7 +92,10 @@ async def drain(*services: Service, rounds: int = 50) -> None:
 
 
 class Processes:
-    """Starts real processes with a state dir and env; ``kill_all()`` always tears them down."""
+    """Starts real processes with a state dir and env; ``kill_all()`` always tears them down.
+
+    :meth:`service` runs a program with the command ``supervisord.conf`` gives it (the one
+    source of process config), under this Python, from the checkout's root."""
 
     def __init__(self, state_dir: Path, env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
@@ -98,14 +106,23 @@ class Processes:
 
     def start(self, key: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
-        proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=self.env, stdout=log,
+        proc = subprocess.Popen([sys.executable, *argv], cwd=self._cwd(), env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[key] = proc
         return proc
 
-    def service(self, key: str, module: str, *args: str) -> subprocess.Popen:
-        return self.start(key, [str(REPO / "services" / f"{module}.py"), *args])
+    def _cwd(self) -> Path:
+        """The checkout (services find data/ and hope.toml there); probes, which are modules
+        of the package, also run from an installed package, in the state dir."""
+        try:
+            return checkout()
+        except FileNotFoundError:
+            return self.state_dir
+
+    def service(self, key: str, program: str, *args: str) -> subprocess.Popen:
+        """Start ``program`` (its supervisord name; ``audit_writer`` means ``audit-writer``)."""
+        return self.start(key, [*program_command(program.replace("_", "-")), *args])
 
     def proxy(self) -> subprocess.Popen:
         return self.service("proxy", "proxy")
@@ -140,6 +157,80 @@ class Processes:
                 proc.wait(10)
             except Exception:
                 pass
+
+
+class Supervisord:
+    """supervisord on the project's template rendered for ``state_dir`` (or on ``conf``), daemonized;
+    :meth:`shutdown` always ends it: gracefully (SIGTERM: every program stops in priority order,
+    within its stopwaitsecs), then SIGKILL at the deadline. ``env`` adds to this environment
+    (HOPE_CONFIG only if given there)."""
+
+    def __init__(self, state_dir: Path, env: dict[str, str] | None = None,
+                 conf: Path | None = None, **render_options: Any) -> None:
+        self.state_dir = state_dir
+        self.conf = conf or render(state_dir, **render_options)
+        self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir)}
+        self.env.pop("HOPE_CONFIG", None)
+        self.env.update(env or {})
+        parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+        parser.read(self.conf)
+        self.pidfile = Path(parser.get("supervisord", "pidfile"))
+        self.pid = 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.pidfile.exists():
+            old = int(self.pidfile.read_text().strip() or 0)
+            if old and _alive(old):
+                raise RuntimeError(f"a supervisord (pid {old}) already runs on {self.conf}")
+            self.pidfile.unlink()
+        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf)],
+                       check=True, env=self.env, cwd=checkout(), timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+        self.pid = int(wait_for(lambda: self.pidfile.exists() and self.pidfile.read_text().strip(),
+                                timeout=timeout, message=f"supervisord's pid in {self.pidfile}"))
+
+    def ctl(self, *args: str, timeout: float = 60.0) -> str:
+        """``supervisorctl -c <conf> ARGS``: stdout and stderr."""
+        out = subprocess.run([str(Path(sys.executable).parent / "supervisorctl"), "-c",
+                              str(self.conf), *args], capture_output=True, text=True,
+                             env=self.env, timeout=timeout, stdin=subprocess.DEVNULL)
+        return out.stdout + out.stderr
+
+    def status(self) -> dict[str, tuple[str, int]]:
+        """program name (without ``hope:``) -> (state, pid; 0 when not running)."""
+        result: dict[str, tuple[str, int]] = {}
+        for line in self.ctl("status").splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith("hope:"):
+                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
+                result[parts[0].split(":", 1)[1]] = (parts[1], pid)
+        return result
+
+    def running(self, programs: list[str]) -> bool:
+        status = self.status()
+        return all(status.get(p, ("",))[0] == "RUNNING" for p in programs)
+
+    def shutdown(self, timeout: float = 60.0) -> None:
+        if not self.pid:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            wait_for(lambda: not _alive(self.pid), timeout=timeout, interval=0.1,
+                     message=f"supervisord (pid {self.pid}) to exit")
+        except AssertionError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from hope.bench import audit, codec, hop, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
 ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
-# Row 2 at the 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
+# Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
 REPO = Path(__file__).resolve().parents[2]

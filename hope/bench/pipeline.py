@@ -7,7 +7,8 @@ correlation id. A temp config makes the engine BUY every injected signal (see ``
 and closes positions on a 10 ms market-clock timeout, so open positions stay few as in real life.
 
 Two raw baselines, pre-built bytes of HOPE's sizes through one ``zmq.proxy``, no work:
-- ``chain``: source → stage B → stage C → sink (the issue's 3-stage pipeline);
+- ``chain``: source → stage B → stage C → sink (the 3-stage pipeline the latency target is
+  stated against);
 - ``fanout``: HOPE's topology, so the cost of the topology itself is measured apart from HOPE's
   work: PRICE + SIGNAL per signal; a decision stage subscribed to what the decision engine is
   (PRICE, SIGNAL, ORDER, CLOSE) sends a DECISION per SIGNAL; an executor stage (PRICE,

@@ -1,18 +1,33 @@
-"""The in-process bus: the same interface as the ZeroMQ bus, for unit tests of service logic."""
+"""The in-process bus: the same interface as the ZeroMQ bus, for unit tests of service logic.
+
+Every event goes through the codec as on the wire: encoded once at publish, decoded and validated
+per subscriber with the ZeroMQ bus's checks (size limit, timestamp window, the event id where
+:meth:`InProcessBus.verify_ids` asks for it), so each subscriber gets its own ``Envelope`` and a
+service unit test exercises what a real delivery would. A refused event is counted
+(``decode_errors``) and kept in ``rejected``, not delivered, as the ZeroMQ bus quarantines it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
+import structlog
+
+from hope import codec
 from hope.bus.base import Bus, Sequencer
-from hope.envelope import Envelope
+from hope.config import BusConfig
+from hope.envelope import Envelope, EnvelopeError
+
+log = structlog.get_logger("hope.bus")
 
 
 class LocalBroker:
     """Connects in-process buses: every publish is delivered to every matching subscriber."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: BusConfig | None = None) -> None:
+        self.limits = limits or BusConfig()
         self.buses: list[InProcessBus] = []
         self.published: list[Envelope] = []
 
@@ -27,24 +42,48 @@ class InProcessBus(Bus):
         self.broker = broker or LocalBroker()
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self.prefixes: list[str] = []
+        self.verify_prefixes: list[str] = []
         self.sequencer = Sequencer(name, self.epoch)
         self.done: dict[str, set[str]] = {}
+        self.decode_errors = 0
+        self.rejected: list[tuple[str, str]] = []  # (topic, reason) of every refused event
 
     def subscribe(self, prefix: str) -> None:
         self.prefixes.append("" if prefix == "*" else prefix)
+
+    def verify_ids(self, prefix: str) -> None:
+        self.verify_prefixes.append("" if prefix == "*" else prefix)
 
     async def start(self) -> None:
         self.broker.buses.append(self)
 
     async def publish(self, env: Envelope) -> Envelope:
         stamped = self.sequencer.stamp(env)
+        body = codec.encode(stamped)
         self.sequencer.commit(stamped)
         self.broker.published.append(stamped)
         topic = stamped.topic
-        for bus in self.broker.buses:
+        for bus in list(self.broker.buses):
             if any(topic.startswith(p) for p in bus.prefixes):
-                bus.inbox.put_nowait(stamped)
+                bus.receive(topic, body)
         return stamped
+
+    def receive(self, topic: str, body: bytes) -> None:
+        """Decode and validate ``body`` as the ZeroMQ bus does, then queue it in ``inbox``."""
+        limits = self.broker.limits
+        try:
+            env = codec.decode(body, max_bytes=limits.max_message_bytes, now=time.time(),
+                               max_future_s=limits.max_future_skew_s, max_age_s=limits.max_age_s,
+                               verify_id=any(topic.startswith(p) for p in self.verify_prefixes))
+            if env.topic != topic:
+                raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
+        except EnvelopeError as exc:
+            reason = f"{exc.reason} (field {exc.where})" if exc.where else exc.reason
+            self.decode_errors += 1
+            self.rejected.append((topic, reason))
+            log.warning("bad_frame_rejected", service=self.name, reason=reason, topic=topic)
+            return
+        self.inbox.put_nowait(env)
 
     def consumed(self, env: Envelope, handlers: list[str]) -> None:
         self.mark_done(env.event_id, handlers)
@@ -57,7 +96,7 @@ class InProcessBus(Bus):
         self.done.setdefault(event_id, set()).update(handlers)
 
     def stats(self) -> dict:
-        return {"pub": self.sequencer.highs()}
+        return {"pub": self.sequencer.highs(), "decode_errors": self.decode_errors}
 
     async def stop(self) -> None:
         if self in self.broker.buses:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -20,43 +19,32 @@ from pathlib import Path
 from typing import Any
 
 from hope.chaos.table import FaultResult
+from hope.testing import Supervisord
 
 BIN = Path(sys.executable).parent
 PROGRAMS = ["proxy", "audit-writer", "scanner", "decision-engine", "executor", "dlq-retry",
             "health-monitor"]
 
 
-class Supervisor:
-    """supervisorctl for one rendered config; tracks every pid seen per program (restarts)."""
+class Supervisor(Supervisord):
+    """supervisord for the chaos run; tracks every pid seen per program (restarts)."""
 
-    def __init__(self, conf: Path, env: dict[str, str]) -> None:
-        self.conf = conf
-        self.env = env
+    def __init__(self, state_dir: Path, env: dict[str, str]) -> None:
+        super().__init__(state_dir, env)
         self.pids: dict[str, set[int]] = {p: set() for p in PROGRAMS}
 
-    def ctl(self, *args: str, timeout: float = 60) -> str:
-        out = subprocess.run([str(BIN / "supervisorctl"), "-c", str(self.conf), *args],
-                             capture_output=True, text=True, env=self.env, timeout=timeout)
-        return out.stdout + out.stderr
-
     def status(self) -> dict[str, tuple[str, int]]:
-        result: dict[str, tuple[str, int]] = {}
-        for line in self.ctl("status").splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].startswith("hope:"):
-                pid = int(parts[3].rstrip(",")) if len(parts) > 3 and parts[2] == "pid" else 0
-                name = parts[0].split(":", 1)[1]
-                result[name] = (parts[1], pid)
-                if pid and name in self.pids:
-                    self.pids[name].add(pid)
+        result = super().status()
+        for name, (_, pid) in result.items():
+            if pid and name in self.pids:
+                self.pids[name].add(pid)
         return result
 
     def restarts(self) -> dict[str, int]:
         return {p: len(s) - 1 for p, s in self.pids.items() if len(s) > 1}
 
     def all_running(self) -> bool:
-        st = self.status()
-        return all(st.get(p, ("",))[0] == "RUNNING" for p in PROGRAMS)
+        return self.running(PROGRAMS)
 
 
 def read_registry(state_dir: Path) -> dict[str, Any]:

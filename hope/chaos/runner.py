@@ -37,7 +37,7 @@ from hope.chaos.ledger import (
     scan_outboxes,
 )
 from hope.chaos.table import Table, compute
-from hope.supervisor_conf import REPO, render
+from hope.supervisor_conf import REPO
 
 HOPE = [sys.executable, "-c",
         "import sys; from hope.cli import main; sys.exit(main(sys.argv[1:]))"]
@@ -117,10 +117,8 @@ class Run:
             raise ChaosError(f"hope keys init failed: {out.stdout}{out.stderr}")
         symbols = self.args.symbols.split(",")
         (self.root / "chaos.toml").write_text(chaos_config(m.group(1), symbols))
-        conf = render(self.state)
-        self.sup = Supervisor(conf, self.env)
-        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(conf)],
-                       check=True, env=self.env, cwd=REPO, timeout=30)
+        self.sup = Supervisor(self.state, self.env)
+        self.sup.start()
         self.wait(lambda: self.sup.all_running() and health_status(self.state) == 200, 90,
                   "every program RUNNING and /health 200")
         self.log("all programs RUNNING, /health 200")
@@ -232,16 +230,7 @@ class Run:
                 os.killpg(self.injector.pid, signal.SIGKILL)
         if self.sup:
             self.scan(force=True)
-            self.sup.ctl("shutdown", timeout=90)
-            pidfile = self.state / "run" / "supervisord.pid"
-            deadline = time.monotonic() + 60
-            while pidfile.exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if pidfile.exists():
-                try:
-                    os.kill(int(pidfile.read_text()), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
+            self.sup.shutdown(timeout=90)
 
     def verify(self) -> tuple[bool, str]:
         out = subprocess.run([*HOPE, "audit", "verify",

@@ -25,13 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hope", description="HOPE operator commands")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"hope.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"hope.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub, common)
+        importlib.import_module(f"hope.cli.{name}").register(sub, common)
     return parser
 
 

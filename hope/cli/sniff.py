@@ -3,6 +3,7 @@
 Wire: a plain SUB socket on the XPUB endpoint, subscribed to each prefix (all when none); every
 message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the envelope plus
 ``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
+Ctrl-C (SIGINT) ends it with exit status 0.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     for prefix in args.prefixes or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     sock.connect(xpub)
+    print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     shown, rates, last_report = 0, Counter(), time.monotonic()
     last_message = time.monotonic()
     try:
@@ -117,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{time.strftime('%H:%M:%S')} {line or 'no events'}", flush=True)
                 rates.clear()
                 last_report = time.monotonic()
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a watcher stops watching: not a failure
     finally:
         sock.close()
         ctx.term()

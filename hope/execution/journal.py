@@ -94,7 +94,6 @@ class Journal:
         self.path = Path(path)
         self.fsync_interval_s = fsync_interval_s
         self.clock = clock
-        self.appended = 0
         self.fsyncs = 0
         self._fd: int | None = None
         self._dirty_since: float | None = None   # time of the first unsynced append
@@ -113,10 +112,6 @@ class Journal:
         self._fd = fd
 
     @property
-    def is_open(self) -> bool:
-        return self._fd is not None
-
-    @property
     def dirty(self) -> bool:
         """Appended lines not yet fsynced (cheap: lets the caller skip a thread hop)."""
         return self._dirty_since is not None
@@ -127,7 +122,6 @@ class Journal:
             self.open()
         line = JSON.encode(record) + b"\n"
         os.write(self._fd, line)  # type: ignore[arg-type]
-        self.appended += 1
         now = self.clock()
         if self._dirty_since is None:
             self._dirty_since = now

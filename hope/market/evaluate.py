@@ -150,7 +150,7 @@ def _bars_row(name: str, feed: Any, trend_cfg: TrendConfig) -> PumpScore:
 
 
 def summarize(rows: list[PumpScore]) -> dict[str, Any]:
-    """Totals and the issue's targets: every pump within 2 s, most within 100 ms, no false."""
+    """Totals and the detection targets: every pump within 2 s, most within 100 ms, no false."""
     pumps = [r for r in rows if r.pump_start is not None]
     delays = [r.delay_s for r in pumps if r.delay_s is not None]
     seen: dict[str, PumpScore] = {}

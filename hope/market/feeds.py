@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 MAX_ERROR_MESSAGES = 50  # keep the first few messages; the count keeps growing
 
@@ -60,16 +60,6 @@ class FeedErrors:
             self.messages.append(msg)
         if self.on_error is not None:
             self.on_error(msg)
-
-
-class TradeFeed(Protocol):
-    """What every trade source offers: iterate trades in market-time order; bad rows counted."""
-
-    path: str
-    kind: str          # "trades" or "bars"
-    errors: FeedErrors
-
-    def __iter__(self) -> Iterator[Trade]: ...
 
 
 # --- format detection ---------------------------------------------------------------------

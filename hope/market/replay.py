@@ -73,7 +73,6 @@ class Replay:
         self.live = 0             # trades yielded paced
         self.market_ts: float | None = None
         self.compressed_s = 0.0   # market seconds of the live part after gap compression
-        self.slept_s = 0.0
         self.done = False
 
     def progress(self) -> dict[str, float | int | bool | None]:
@@ -123,7 +122,6 @@ class Replay:
                     wall0 = now
                 wait = wall0 + self.compressed_s / self.speed - now
                 if wait > 0:
-                    self.slept_s += wait
                     await self.sleep(wait)
             self.live += 1
             self.market_ts = ts

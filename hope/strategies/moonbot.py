@@ -1,8 +1,9 @@
 """Moonbot: external signals (a Moonbot instance or Telegram relay, over HTTP in the gateway).
 
 The strategy sees no market data; :meth:`MoonbotStrategy.on_external` validates an external payload
-into a SIGNAL payload (or raises :class:`ExternalSignalError` naming the field). Wiring it to HTTP is
-the integration issue's job; this module fixes the contract now.
+into a SIGNAL payload (or raises :class:`ExternalSignalError` naming the field). The gateway's
+``POST /v1/signals`` calls it; keeping the contract here, apart from HTTP, lets every other source
+of external signals produce exactly the same SIGNAL payload.
 """
 
 from __future__ import annotations

@@ -19,12 +19,10 @@ from hope import codec
 from hope.audit.keys import init_keys
 from hope.audit.writer import AuditWriter
 from hope.bus.zmq import ZmqBus, endpoints
-from hope.chaos.faults import Supervisor
 from hope.cli import main as hope_main
 from hope.codec import decode_obj
 from hope.envelope import new_event
 from hope.market.feeds import open_feed
-from hope.supervisor_conf import render
 from hope.testing import REPO, make_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration
@@ -201,27 +199,15 @@ def test_replay_file_bad_rows_are_counted_skipped_and_named(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_malformed_config_refuses_to_start_and_supervisord_shows_fatal(state_dir, tmp_path):
+def test_malformed_config_refuses_to_start_and_supervisord_shows_fatal(state_dir, tmp_path,
+                                                                       start_supervisord):
     """Under supervisord a service given a malformed hope.toml exits naming the key, and
     supervisord gives up on it: FATAL."""
     bad = tmp_path / "hope.toml"
     bad.write_text("[decision]\nmax_open_positions = 'lots'\n")
-    conf = render(state_dir)
-    env = {**os.environ, "HOPE_STATE_DIR": str(state_dir), "HOPE_CONFIG": str(bad)}
-    sup = Supervisor(conf, env)
-    subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(conf)],
-                   check=True, env=env, cwd=REPO, timeout=30)
-    try:
-        wait_for(lambda: sup.status().get("decision-engine", ("",))[0] == "FATAL", timeout=90,
-                 interval=0.5, message="decision-engine FATAL under supervisord")
-        log = (state_dir / "logs" / "decision-engine.log").read_text()
-        assert "refusing to start" in log and "[decision].max_open_positions" in log
-        assert str(bad) in log
-    finally:
-        sup.ctl("shutdown")
-        pidfile = state_dir / "run" / "supervisord.pid"
-        try:
-            wait_for(lambda: not pidfile.exists(), timeout=40, message="supervisord shutdown")
-        except AssertionError:
-            if pidfile.exists():
-                os.kill(int(pidfile.read_text()), 9)
+    sup = start_supervisord(env={"HOPE_CONFIG": str(bad)}, keys=False)
+    wait_for(lambda: sup.status().get("decision-engine", ("",))[0] == "FATAL", timeout=90,
+             interval=0.5, message="decision-engine FATAL under supervisord")
+    log = (state_dir / "logs" / "decision-engine.log").read_text()
+    assert "refusing to start" in log and "[decision].max_open_positions" in log
+    assert str(bad) in log

@@ -7,7 +7,7 @@ import json
 from hope.audit.trace import trace
 from hope.cli import main
 from hope.envelope import new_event
-from tests.unit.test_audit_writer import ev, make_state, writer
+from tests.helpers import ev, make_state, writer
 
 
 def pinned_config(st, key_ids: list[str]) -> str:

@@ -15,7 +15,7 @@ from hope.audit.keys import (
 )
 from hope.audit.verify import verify
 from hope.config import ConfigError, load
-from tests.unit.test_audit_writer import make_state
+from tests.helpers import make_state
 
 
 def test_signatures_verify_only_for_the_signed_message():

@@ -11,7 +11,7 @@ from hope.audit.verify import verify
 from hope.bus.memory import LocalBroker
 from hope.config import load
 from hope.runtime import Service
-from tests.unit.test_audit_writer import make_state
+from tests.helpers import make_state
 
 
 async def until(cond, timeout: float = 10.0) -> None:

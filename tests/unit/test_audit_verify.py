@@ -7,7 +7,7 @@ import shutil
 
 from hope.audit.keys import init_keys
 from hope.audit.verify import render, verify
-from tests.unit.test_audit_writer import ev, make_state, writer
+from tests.helpers import ev, make_state, writer
 
 
 def build(n: int = 6, **cfg):

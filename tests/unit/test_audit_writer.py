@@ -6,7 +6,6 @@ import asyncio
 import errno
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -20,26 +19,8 @@ from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import new_event
-from hope.paths import StatePaths
-
-
-def make_state() -> StatePaths:
-    return StatePaths.at(tempfile.mkdtemp(dir="/tmp", prefix="hope-audit-")).ensure()
-
-
-def ev(seq: int, event_type: str = "PRICE", publisher: str = "scanner", epoch: str = "e1",
-       corr: str | None = None, payload: dict | None = None, parent=None, ts: str | None = None):
-    """A stamped event as the bus would deliver it."""
-    if payload is None:
-        payload = {"symbol": "EVXBTC", "price": 1.0 + seq, "market_ts": 1.7e9 + seq}
-    env = new_event(event_type, payload, source=publisher, correlation_id=corr, parent=parent,
-                    timestamp=ts or f"2026-02-02T15:00:{seq % 60:02d}.{seq:06d}Z")
-    env.publisher, env.epoch, env.seq, env.tseq = publisher, epoch, seq, seq
-    return env
-
-
-def writer(state: StatePaths, clock: ManualClock | None = None, **cfg) -> AuditWriter:
-    return AuditWriter(state, AuditConfig(**cfg), clock or ManualClock())
+from hope.testing import async_wait_for
+from tests.helpers import ev, make_state, writer
 
 
 def lines(path: Path) -> list[dict]:
@@ -400,8 +381,7 @@ async def test_off_loop_sync_covers_what_was_written_before_it_began():
     for i in (1, 2):
         w.append(ev(i))
     task = asyncio.create_task(w.sync_off_loop())
-    while not fsync.entered.is_set():
-        await asyncio.sleep(0.001)
+    await async_wait_for(fsync.entered.is_set, interval=0.001, message="the fsync begun")
     w.append(ev(3))  # the loop is free while the thread fsyncs
     assert w.watermarks() == {}
     fsync.gate.set()

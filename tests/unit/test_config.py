@@ -62,3 +62,22 @@ def test_config_hash_changes_with_values(tmp_path):
     a = load(write(tmp_path, "[bus]\nhwm = 1\n"), tmp_path).hash("bus")
     b = load(write(tmp_path, "[bus]\nhwm = 2\n"), tmp_path).hash("bus")
     assert a != b and a.startswith("cfg:")
+
+
+def test_port_variables_override_the_file(tmp_path, monkeypatch):
+    """HOPE_GATEWAY_PORT and HOPE_HEALTH_PORT replace the ports the file sets."""
+    monkeypatch.setenv("HOPE_GATEWAY_PORT", "18780")
+    monkeypatch.setenv("HOPE_HEALTH_PORT", "0")
+    config = load(write(tmp_path, "[gateway]\nport = 8780\n[health]\nport = 8470\n"), tmp_path)
+    assert (config.gateway.port, config.health.port) == (18780, 0)
+
+
+@pytest.mark.parametrize("value,match", [
+    ("eighty", r"\$HOPE_GATEWAY_PORT: not a TOML value"),
+    ("70000", r"\[gateway\]\.port: must be 0\.\.65535"),
+])
+def test_bad_port_variable_is_refused_naming_it(tmp_path, monkeypatch, value, match):
+    """A port variable that is no port refuses the config, naming the variable or the key."""
+    monkeypatch.setenv("HOPE_GATEWAY_PORT", value)
+    with pytest.raises(ConfigError, match=match):
+        load(write(tmp_path, ""), tmp_path)

@@ -68,6 +68,7 @@ def test_events_file_scores_like_file_names() -> None:
     assert all(r["pump_time"] for r in by_events)
 
 
+@pytest.mark.perf
 def test_evaluation_speed_floor() -> None:
     """Evaluation runs far faster than real time (the report gives the measured trades/s)."""
     s = evaluate(PUMPS[:2], PumpConfig())["summary"]

@@ -296,6 +296,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # "done": killed right after the fill was 
 """
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("point", ["place", "done"])
 async def test_sigkill_then_restart_yields_exactly_one_order(tmp_path, point):
     """A real SIGKILL after placing (or after recording the fill), no fsync: one order, position kept."""

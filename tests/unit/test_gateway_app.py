@@ -8,34 +8,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hope.audit.canonical import GENESIS, seal
 from hope.clock import ManualClock
 from hope.decision.trading_state import TradingStateStore
 from hope.envelope import EnvelopeError, new_event
 from hope.gateway.app import GatewayApp
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
+from tests.helpers import GATEWAY_TOKEN as TOKEN
+from tests.helpers import Recorder, write_audit
 
-TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class Recorder:
-    """Stands in for the bus: validates like svc.publish and keeps what was published."""
-
-    def __init__(self) -> None:
-        self.events = []
-        self.fail = False
-
-    async def __call__(self, event_type, payload, corr):
-        if self.fail:
-            raise ConnectionError("bus down")
-        env = new_event(event_type, payload, source="gateway", correlation_id=corr)
-        self.events.append(env)
-        return env
-
-    def of(self, event_type):
-        return [e for e in self.events if e.event_type == event_type]
 
 
 class Api:
@@ -63,16 +45,6 @@ async def api(tmp_path: Path):
     async with aiohttp.ClientSession() as session:
         yield Api(app, f"http://127.0.0.1:{port}", session, rec, clock, state)
     await app.stop()
-
-
-def write_audit(events: Path, family: str, envs) -> None:
-    prev = GENESIS
-    events.mkdir(parents=True, exist_ok=True)
-    with open(events / f"{family}.jsonl", "a") as fh:
-        for env in envs:
-            rec = {**env.to_dict(), "prev_hash": prev}
-            prev, line = seal(rec)
-            fh.write(line.decode())
 
 
 async def test_signal_becomes_a_moonbot_signal_event(api: Api):

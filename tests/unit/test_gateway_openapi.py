@@ -17,7 +17,8 @@ from hope.envelope import new_event
 from hope.gateway.app import OPENAPI_PATH, GatewayApp, route_table
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
-from tests.unit.test_gateway_app import TOKEN, Recorder, write_audit
+from tests.helpers import GATEWAY_TOKEN as TOKEN
+from tests.helpers import Recorder, write_audit
 
 SPEC = json.loads(OPENAPI_PATH.read_text())
 GOOD = {"Authorization": f"Bearer {TOKEN}"}

@@ -19,8 +19,8 @@ from hope.gateway.auth import (
 )
 from hope.gateway.service import setup
 from hope.testing import drain, service_for_tests
-from tests.unit.test_telegram import TOKEN as TG_TOKEN
-from tests.unit.test_telegram import FakeTelegram, fill
+from tests.helpers import TELEGRAM_TOKEN as TG_TOKEN
+from tests.helpers import FakeTelegram, fill
 
 
 def test_token_file_is_created_0600_and_reused(tmp_path):

@@ -10,7 +10,6 @@ from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
 from hope.health.service import setup
 from hope.testing import async_wait_for, drain, service_for_tests
-from tests.unit.test_health_supervisor import supervisord  # noqa: F401  (fixture)
 
 
 async def _rig(tmp_path, sock):
@@ -74,8 +73,8 @@ async def test_registry_file_has_bound_port_and_services(tmp_path):
         await _stop(mon)
 
 
-@pytest.mark.usefixtures("supervisord")
-async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):  # noqa: F811
+@pytest.mark.integration
+async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):
     """A supervised process that never beats while RUNNING is HUNG and gets a new pid."""
     client = supervisord
     broker, clock, mon, scanner, check = await _rig(tmp_path, client.socket_path)

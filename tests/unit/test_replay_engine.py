@@ -15,35 +15,14 @@ from hope.envelope import new_event
 from hope.replay.engine import ReplayEngine, format_result
 from hope.replay.sources import SourceError, load, parse_time
 from hope.testing import make_config
-from tests.unit.test_gateway_app import write_audit
+from tests.helpers import T0, decision, signal, ts, write_audit
 
-T0 = 1_610_226_000.0
 REPO = Path(__file__).resolve().parents[2]
-
-
-def ts(t: float) -> str:
-    from datetime import UTC, datetime
-
-    from hope.envelope import utc_timestamp
-    return utc_timestamp(datetime.fromtimestamp(t, UTC))
 
 
 def price(symbol: str, p: float, t: float):
     return new_event("PRICE", {"symbol": symbol, "price": p, "market_ts": t}, source="scanner",
                      timestamp=ts(t))
-
-
-def signal(symbol: str, p: float, t: float):
-    return new_event("SIGNAL", {"symbol": symbol, "strategy": "moonbot", "price": p,
-                                "market_ts": t}, source="gateway", timestamp=ts(t))
-
-
-def decision(sig, action: str, reasons=()):
-    return new_event("DECISION", {"symbol": sig.payload["symbol"], "action": action,
-                                  "confidence": 0.6, "reasons": list(reasons),
-                                  "position_size": 0.001 if action == "BUY" else 0.0,
-                                  "targets": {}, "config_hash": "cfg:live"},
-                     source="decision-engine", parent=sig, timestamp=sig.timestamp)
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from hope.envelope import new_event
 from hope.replay.shadow import compare, format_text
-from tests.unit.test_gateway_app import write_audit
-from tests.unit.test_replay_engine import T0, decision, signal
+from tests.helpers import T0, decision, signal, write_audit
 
 
 def shadow(sig, action: str, reasons=()):

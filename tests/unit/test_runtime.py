@@ -6,7 +6,7 @@ import asyncio
 
 from hope.bus.memory import LocalBroker
 from hope.envelope import new_event
-from hope.testing import drain, service_for_tests
+from hope.testing import async_wait_for, drain, service_for_tests
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
 
@@ -217,20 +217,19 @@ async def test_inline_dispatch_keeps_order_when_a_handler_waits(state_dir):
 
     svc.subscribe("SIGNAL", handler, name="h")
     task = asyncio.create_task(svc.run())
-    while svc.bus.reader is None or not svc._eager:
-        await asyncio.sleep(0.001)
+    await async_wait_for(lambda: svc.bus.reader is not None and svc._eager, interval=0.001,
+                         message="the service running with inline dispatch")
     events = [new_event("SIGNAL", {**SIGNAL, "n": n}, source="scanner") for n in range(4)]
     svc.bus.reader(events[0])      # inline; waits at the gate
     svc.bus.reader(events[1])      # queued; the handler loop takes it and waits
     for _ in range(5):
         await asyncio.sleep(0)
     gate.set_result(None)
-    while svc._dispatching and order == [0]:  # the first handler finishing ...
-        await asyncio.sleep(0)
+    await async_wait_for(lambda: not svc._dispatching or order != [0], interval=0,
+                         message="the first handler finishing")  # ...
     svc.bus.reader(events[2])      # ... must not let this one overtake event 1
     svc.bus.reader(events[3])
-    while len(order) < 4:
-        await asyncio.sleep(0.001)
+    await async_wait_for(lambda: len(order) == 4, interval=0.001, message="four handled")
     assert order == [0, 1, 2, 3]
     svc.request_stop()
     await asyncio.wait_for(task, 5)

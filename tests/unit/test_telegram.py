@@ -4,47 +4,13 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.notify.config import TelegramConfig
 from hope.notify.telegram import TelegramError, TelegramNotifier, format_notice, resolve_token
-
-TOKEN = "123456:SECRET-bot-token"
-
-
-class FakeTelegram:
-    """A local Bot API: records sendMessage calls; ``fail`` makes it answer an error."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-        self.paths: list[str] = []
-        self.fail: int | None = None
-        self.retry_after: int | None = None
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def send(self, request: web.Request) -> web.Response:
-        self.paths.append(request.path)
-        if self.fail:
-            body = {"ok": False, "error_code": self.fail, "description": "Too Many Requests"
-                    if self.fail == 429 else "Bad Request: chat not found"}
-            if self.retry_after:
-                body["parameters"] = {"retry_after": self.retry_after}
-            return web.json_response(body, status=self.fail)
-        msg = await request.json()
-        self.messages.append(msg)
-        return web.json_response({"ok": True, "result": {"message_id": len(self.messages)}})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post(f"/bot{TOKEN}/sendMessage", self.send)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+from tests.helpers import TELEGRAM_TOKEN as TOKEN
+from tests.helpers import FakeTelegram, fill
 
 
 @pytest.fixture
@@ -53,12 +19,6 @@ async def tg():
     await fake.start()
     yield fake
     await fake.runner.cleanup()
-
-
-def fill(i: int = 0):
-    return new_event("FILL", {"symbol": "EVXBTC", "order_id": f"hope-{i}", "filled_qty": 10.0,
-                              "avg_price": 1.5e-05, "commission": 1.5e-07,
-                              "commission_asset": "BTC"}, source="executor")
 
 
 def close(pnl: float = 2e-06):

@@ -1,76 +1,18 @@
 """Tests for hope.health.supervisor: XML-RPC over a unix socket, against a real supervisord."""
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 from hope.health.supervisor import SupervisorClient, SupervisorError
+from hope.testing import wait_for
 
-CONF = """
-[unix_http_server]
-file={root}/s.sock
-[supervisord]
-logfile={root}/sd.log
-pidfile={root}/sd.pid
-nodaemon=true
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[program:scanner]
-command={python} -c "import time; time.sleep(1000)"
-startsecs=0
-stopwaitsecs=2
-autorestart=true
-[group:hope]
-programs=scanner
-"""
-
-
-def _poll(fn, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fn()
-            if value:
-                return value
-        except SupervisorError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def supervisord():
-    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="hs"))
-    (root / "sd.conf").write_text(CONF.format(root=root, python=sys.executable))
-    proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c",
-                             str(root / "sd.conf")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        client = SupervisorClient(root / "s.sock", "hope", timeout=10.0)
-        _poll(lambda: client.states().get("scanner", {}).get("state") == "RUNNING")
-        yield client
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(root, ignore_errors=True)
+pytestmark = pytest.mark.integration
 
 
 def test_states_and_restart_give_a_new_pid(supervisord):
     """states() names our group's programs; restart() kills it and autorestart gives a new pid."""
-    from hope.testing import wait_for
-
     client = supervisord
     (name, info), = client.states().items()
     old = client.process_info("scanner")["pid"]
@@ -103,8 +45,6 @@ def test_missing_socket_is_a_clear_error(tmp_path):
 
 def test_process_killed_by_restart_is_really_gone(supervisord):
     """The old pid no longer exists after a restart (the hung process really died)."""
-    from hope.testing import wait_for
-
     old = supervisord.process_info("scanner")["pid"]
     supervisord.restart("scanner")
 
@@ -120,8 +60,6 @@ def test_process_killed_by_restart_is_really_gone(supervisord):
 
 def test_restart_of_a_stopped_process_starts_it(supervisord):
     """restart() on a STOPPED program starts it."""
-    from hope.testing import wait_for
-
     supervisord.stop("scanner")
     supervisord.restart("scanner")
     wait_for(lambda: supervisord.states()["scanner"]["state"] == "RUNNING", timeout=30,

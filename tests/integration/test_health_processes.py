@@ -2,7 +2,7 @@
 forever is detected (heartbeats stop while the pid lives) and the service is restarted by
 supervisord on the monitor's request; ``/health`` goes 503 and back to 200.
 
-Run as a script (``python tests/unit/test_health_processes.py blocker --marker F``) this file is
+Run as a script (``python tests/integration/test_health_processes.py blocker --marker F``) this file is
 the blocking service: the first SIGNAL with ``block: true`` blocks its handler loop for good.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,44 +22,16 @@ pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent.parent
 
-CONF = """
-[unix_http_server]
-file={state}/run/supervisor.sock
-[supervisord]
-logfile={state}/logs/supervisord.log
-pidfile={state}/run/supervisord.pid
-childlogdir={state}/logs
-directory={repo}
-environment=HOPE_STATE_DIR="{state}",HOPE_CONFIG="{config}",PYTHONUNBUFFERED="1"
-[rpcinterface:supervisor]
-supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
-[group:hope]
-programs=proxy,health-monitor,blocker
-[program:proxy]
-command={python} {repo}/services/proxy.py
-priority=10
-startsecs=1
-stdout_logfile={state}/logs/proxy.log
-redirect_stderr=true
-[program:health-monitor]
-command={python} {repo}/services/health_monitor.py
-priority=30
-startsecs=1
-stdout_logfile={state}/logs/health-monitor.log
-redirect_stderr=true
+# The probe program that blocks; proxy, health monitor and event listener come from the template.
+BLOCKER = """
 [program:blocker]
 command={python} {here} blocker --marker {state}/blocked
+directory={repo}
 priority=50
 startsecs=1
 stopwaitsecs=2
 stdout_logfile={state}/logs/blocker.log
 redirect_stderr=true
-[eventlistener:hope-events]
-command={python} -m hope.health.eventlistener
-events=PROCESS_STATE
-buffer_size=1024
-stdout_logfile=NONE
-stderr_logfile={state}/logs/hope-events.log
 """
 
 TOML = """
@@ -109,47 +79,36 @@ async def _publish(state: Path, config: Path, payload: dict) -> None:
         await bus.stop()
 
 
-def test_blocked_handler_is_restarted_and_health_recovers(state_dir):
+def test_blocked_handler_is_restarted_and_health_recovers(state_dir, start_supervisord):
     """Blocked loop -> HUNG, /health 503 naming it -> supervisord restart -> /health 200."""
     from hope.health.supervisor import SupervisorClient
     from hope.testing import wait_for
 
     state = state_dir
-    from hope.paths import StatePaths
-    StatePaths.at(state).ensure()
     config = state / "hope-test.toml"
     config.write_text(TOML)
-    conf = state / "run" / "supervisord.conf"
-    conf.write_text(CONF.format(state=state, config=config, repo=REPO, python=sys.executable,
-                                here=HERE))
-    sd = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(conf)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        client = SupervisorClient(state / "run" / "supervisor.sock")
-        wait_for(lambda: _status(state) == 200, timeout=60.0, interval=0.2,
-                 message="/health 200 with the blocker up")
-        old_pid = client.process_info("blocker")["pid"]
-        asyncio.run(_publish(state, config, {"block": True}))
-        wait_for(lambda: _status(state) == 503, timeout=30.0, interval=0.1,
-                 message="/health 503 once the blocker hangs")
-        code, body = _health(state)
-        assert "blocker" in body["not_up"]
-        wait_for(lambda: client.process_info("blocker")["pid"] not in (0, old_pid),
-                 timeout=30.0, interval=0.2, message="a new blocker pid")
-        wait_for(lambda: _status(state) == 200, timeout=30.0, interval=0.2,
-                 message="/health back to 200")
-        registry = json.loads((state / "run" / "registry.json").read_text())
-        assert registry["services"]["blocker"]["restarts"] == 1
-        assert registry["services"]["health-monitor"]["http_port"] > 0
-        listener_log = (state / "logs" / "hope-events.log").read_text()
-        assert "hope-eventlistener: started" in listener_log and "Traceback" not in listener_log
-    finally:
-        sd.send_signal(signal.SIGTERM)
-        try:
-            sd.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            sd.kill()
-            sd.wait()
+    start_supervisord(env={"HOPE_CONFIG": str(config)}, keys=False,
+                      programs=["proxy", "health-monitor"],
+                      extra=BLOCKER.format(python=sys.executable, here=HERE, state=state,
+                                           repo=REPO))
+    client = SupervisorClient(state / "run" / "supervisor.sock")
+    wait_for(lambda: _status(state) == 200, timeout=60.0, interval=0.2,
+             message="/health 200 with the blocker up")
+    old_pid = client.process_info("blocker")["pid"]
+    asyncio.run(_publish(state, config, {"block": True}))
+    wait_for(lambda: _status(state) == 503, timeout=30.0, interval=0.1,
+             message="/health 503 once the blocker hangs")
+    code, body = _health(state)
+    assert "blocker" in body["not_up"]
+    wait_for(lambda: client.process_info("blocker")["pid"] not in (0, old_pid),
+             timeout=30.0, interval=0.2, message="a new blocker pid")
+    wait_for(lambda: _status(state) == 200, timeout=30.0, interval=0.2,
+             message="/health back to 200")
+    registry = json.loads((state / "run" / "registry.json").read_text())
+    assert registry["services"]["blocker"]["restarts"] == 1
+    assert registry["services"]["health-monitor"]["http_port"] > 0
+    listener_log = (state / "logs" / "hope-events.log").read_text()
+    assert "hope-eventlistener: started" in listener_log and "Traceback" not in listener_log
 
 
 def _blocker_main(argv: list[str]) -> None:

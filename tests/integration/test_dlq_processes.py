@@ -1,6 +1,6 @@
 """The retry daemon with real processes: proxy, ``services/dlq_retry.py`` and a flaky service.
 
-Run as a script (``python tests/unit/test_dlq_processes.py flaky --out F``) this file is the
+Run as a script (``python tests/integration/test_dlq_processes.py flaky --out F``) this file is the
 flaky service: its handler fails the first ``payload.fail`` deliveries of each SIGNAL.
 """
 

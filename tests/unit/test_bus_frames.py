@@ -1,0 +1,217 @@
+"""The ZeroMQ bus's frame handler (``_on_readable`` → ``_on_frames``) driven by fake sockets:
+ordering, duplicates, gaps and their REPLAY requests, bad frames, replay answers."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+import pytest
+import zmq
+
+from hope import codec
+from hope.bus.base import Sequencer
+from hope.bus.cursor import Cursors
+from hope.bus.zmq import READ_BATCH, ZmqBus
+from hope.envelope import Envelope, new_event
+from hope.testing import make_config
+
+
+class FakeSub:
+    """What ``_on_readable`` uses of a SUB socket: EVENTS says POLLIN while frames are queued."""
+
+    def __init__(self) -> None:
+        self.queue: deque[list[bytes]] = deque()
+
+    def getsockopt(self, option: int) -> int:
+        assert option == zmq.EVENTS
+        return zmq.POLLIN if self.queue else 0
+
+    def recv_multipart(self, flags: int = 0) -> list[bytes]:
+        assert flags == zmq.NOBLOCK
+        if not self.queue:
+            raise zmq.Again()
+        return self.queue.popleft()
+
+
+class FakePub:
+    """Records what the bus sends: whole messages (``send_multipart``) or frame by frame."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[bytes]] = []
+        self._partial: list[bytes] = []
+
+    def send_multipart(self, frames: list[bytes]) -> None:
+        self.sent.append(list(frames))
+
+    def send(self, frame: bytes, flags: int = 0) -> None:
+        self._partial.append(frame)
+        if not flags & zmq.SNDMORE:
+            self.sent.append(self._partial)
+            self._partial = []
+
+
+class FakeLoop:
+    def __init__(self) -> None:
+        self.scheduled: list[object] = []
+
+    def call_soon(self, fn: object) -> None:
+        self.scheduled.append(fn)
+
+
+class Publisher:
+    """Stamps SIGNALs as the publisher ``scanner`` would and returns their wire frames."""
+
+    def __init__(self) -> None:
+        self.sequencer = Sequencer("scanner", "ep-scanner")
+
+    def frames(self, n: int) -> list[bytes]:
+        env = new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0 + n,
+                                   "market_ts": 1_610_000_000.0 + n}, source="scanner")
+        stamped = self.sequencer.stamp(env)
+        self.sequencer.commit(stamped)
+        return [stamped.topic.encode(), codec.encode(stamped)]
+
+
+@pytest.fixture
+def wired(state_dir: Path):
+    """A ZmqBus subscribed to SIGNAL with fake sockets in place of the ones start() opens."""
+    bad: list[str] = []
+    bus = ZmqBus("sub", make_config(state_dir), outbox=False, on_bad_frame=bad.append)
+    bus.subscribe("SIGNAL")
+    bus.cursors = Cursors(track_all=False)
+    bus._sub, bus._pub, bus._loop = FakeSub(), FakePub(), FakeLoop()
+    bus.bad_reasons = bad
+    return bus
+
+
+def feed(bus: ZmqBus, *messages: list[bytes]) -> list[Envelope]:
+    """Queue messages on the fake SUB, let the bus read them, return what it delivered."""
+    bus._sub.queue.extend(messages)
+    bus._on_readable()
+    out = []
+    while not bus.inbox.empty():
+        out.append(bus.inbox.get_nowait())
+    return out
+
+
+def seqs(envs: list[Envelope]) -> list[int]:
+    return [e.seq for e in envs]
+
+
+def replay_requests(bus: ZmqBus) -> list[dict]:
+    sent = [codec.decode(body) for topic, body in bus._pub.sent if topic == b"REPLAY.scanner"]
+    return [env.payload for env in sent]
+
+
+def test_in_order_frames_are_delivered_in_order(wired: ZmqBus):
+    """Three frames in order: three envelopes in order, nothing pending, nothing counted bad."""
+    pub = Publisher()
+    got = feed(wired, pub.frames(1), pub.frames(2), pub.frames(3))
+    assert seqs(got) == [1, 2, 3] and [e.payload["price"] for e in got] == [2.0, 3.0, 4.0]
+    assert wired.counters["received"] == 3 and wired.counters["decode_errors"] == 0
+    assert len(wired._pending) == 0 and wired._sub.queue == deque()
+
+
+def test_duplicate_is_dropped_and_counted(wired: ZmqBus):
+    """The same seq twice (e.g. an outbox resend) is delivered once."""
+    pub = Publisher()
+    one, two = pub.frames(1), pub.frames(2)
+    assert seqs(feed(wired, one, two, two, one)) == [1, 2]
+    assert wired.counters["duplicates"] == 2
+
+
+def test_gap_is_delivered_past_and_asked_for_with_a_replay_request(wired: ZmqBus):
+    """seq 1 then 4: both delivered at once; 2..3 become a REPLAY request to the publisher."""
+    pub = Publisher()
+    frames = [pub.frames(n) for n in (1, 2, 3, 4)]
+    assert seqs(feed(wired, frames[0], frames[3])) == [1, 4]
+    assert len(wired._pending) == 1
+    wired._send_due_requests(time.monotonic(), timeout=1.0)
+    (req,) = replay_requests(wired)
+    assert (req["publisher"], req["epoch"], req["by"], req["event_type"]) == \
+        ("scanner", "ep-scanner", "tseq", "SIGNAL")
+    assert (req["from"], req["to"], req["reply_to"]) == (2, 3, wired.epoch)
+    assert wired.counters["replay_requests"] == 1
+
+
+def test_replayed_frames_fill_the_gap_and_the_marker_settles_it(wired: ZmqBus):
+    """A replay answer delivers the missing events (once), its end marker settles the range."""
+    pub = Publisher()
+    frames = [pub.frames(n) for n in (1, 2, 3, 4)]
+    feed(wired, frames[0], frames[3])
+    answer = f"REPLAYED.{wired.epoch}".encode()
+    marker = codec.encode_obj({"publisher": "scanner", "epoch": "ep-scanner", "by": "tseq",
+                               "event_type": "SIGNAL", "from": 2, "to": 3, "sent": [2, 3],
+                               "missing": []})
+    got = feed(wired, [answer, *frames[1]], [answer, *frames[2]], [answer, *frames[1]],
+               [answer, b"", marker])
+    assert seqs(got) == [2, 3]
+    assert wired.counters["replayed_in"] == 3 and wired.counters["duplicates"] == 1
+    wired._send_due_requests(time.monotonic() + 60, timeout=1.0)
+    assert replay_requests(wired) == [] and len(wired._pending) == 0
+
+
+def test_replay_answers_for_another_subscriber_are_ignored(wired: ZmqBus):
+    """REPLAYED.<someone else's epoch> and others' HELLO probes are not ours: nothing happens."""
+    pub = Publisher()
+    assert feed(wired, [b"REPLAYED.other", *pub.frames(1)], [b"HELLO.other", b""]) == []
+    assert wired.counters["received"] == 0 and wired.counters["decode_errors"] == 0
+    assert not wired._hello.is_set()
+    feed(wired, [f"HELLO.{wired.epoch}".encode(), b""])
+    assert wired._hello.is_set()
+
+
+def test_bad_frames_are_counted_quarantined_and_delivery_goes_on(wired: ZmqBus, state_dir: Path):
+    """One frame, three frames, garbage, a topic that lies, a bad replay answer: each counted,
+    kept in quarantine and reported; the good frame after them is delivered."""
+    pub = Publisher()
+    good = pub.frames(1)
+    lying = [b"SIGNAL.OTHERBTC", good[1]]
+    got = feed(wired, [b"SIGNAL.EVXBTC"], [b"SIGNAL.EVXBTC", b"x", b"y"],
+               [b"SIGNAL.EVXBTC", b"\xc1\xc1 not msgpack"], lying,
+               [f"REPLAYED.{wired.epoch}".encode(), b"only two"], good)
+    assert seqs(got) == [1]
+    assert wired.counters["decode_errors"] == 5 and wired.quarantine.count == 5
+    reasons = wired.bad_reasons
+    assert "expected 2 frames" in reasons[0] and "expected 2 frames" in reasons[1]
+    assert "malformed MessagePack" in reasons[2]
+    assert "topic does not match" in reasons[3]
+    assert "replay answer has 2 frames" in reasons[4]
+    assert wired.quarantine.path.exists() and wired.quarantine.path.stat().st_size > 0
+    assert state_dir in wired.quarantine.path.parents
+
+
+def test_unsubscribed_topic_is_decoded_but_not_delivered(wired: ZmqBus):
+    """A PRICE reaching a SIGNAL-only subscriber (e.g. a heartbeat's neighbour) is dropped."""
+    env = new_event("PRICE", {"symbol": "EVXBTC", "price": 1.0, "market_ts": 1.6e9},
+                    source="scanner")
+    assert feed(wired, [env.topic.encode(), codec.encode(env)]) == []
+    assert wired.counters["received"] == 1 and wired.counters["decode_errors"] == 0
+
+
+def test_a_failing_delivery_does_not_stop_the_read_loop(wired: ZmqBus):
+    """An exception out of the delivery callback is logged; the next frames still arrive."""
+    pub = Publisher()
+    got: list[int] = []
+
+    def deliver(env: Envelope) -> None:
+        if env.seq == 1:
+            raise RuntimeError("handler bug")
+        got.append(env.seq)
+
+    wired.deliver_to(deliver)
+    feed(wired, pub.frames(1), pub.frames(2), pub.frames(3))
+    assert got == [2, 3]
+
+
+def test_a_full_batch_reschedules_the_reader_instead_of_starving_the_loop(wired: ZmqBus):
+    """More than READ_BATCH queued frames: one batch is read, the rest waits for call_soon."""
+    pub = Publisher()
+    wired._sub.queue.extend(pub.frames(n) for n in range(1, READ_BATCH + 11))
+    wired._on_readable()
+    assert wired.inbox.qsize() == READ_BATCH and len(wired._sub.queue) == 10
+    assert wired._loop.scheduled == [wired._on_readable]
+    wired._on_readable()
+    assert wired.inbox.qsize() == READ_BATCH + 10
