@@ -1,5 +1,6 @@
 """HOPE on the stand-in's live stream, end to end: ``hope venue-sim`` serves the recorded NAS/BTC
-pump over Binance's protocol, the whole system runs with ``[scanner] source = "binance"``.
+pump over Binance's protocol, the whole system runs under supervisord with
+``[scanner] source = "binance"``.
 
 Signals, decisions and paper orders happen on live data; the scanner's SIGNALs up to the pump
 equal the replay of the same file (symbol, strategy, market_ts), and the pump's is the one
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import signal
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +26,7 @@ from hope.config import load
 from hope.market.config import PumpConfig
 from hope.market.evaluate import evaluate_file, iso
 from hope.market.service import ScannerRunner
-from hope.testing import wait_for
+from hope.testing import Supervisord, wait_for
 from hope.venue_sim.testing import start_process
 from tests.integration.test_pipeline import PUMP_FILE, PUMP_T, Pipeline
 
@@ -65,13 +68,26 @@ timeout_s = 4.0
 """
 
 
+PROGRAMS = ["proxy", "audit-writer", "executor", "decision-engine", "health-monitor",
+            "scanner"]
+
+
 class LiveRig(Pipeline):
+    """The pipeline rig's state dir, keys and audit reading, with the live config; the system
+    runs under supervisord rendered for the state dir."""
+
     port = 0
+    sup: Supervisord | None = None
 
     def write_config(self, keys: list[str]) -> None:
         self.keys = keys
         self.config.write_text(CONFIG.format(keys=", ".join(f'"{k}"' for k in keys),
                                              port=self.port))
+
+    def close(self) -> None:
+        if self.sup is not None:
+            self.sup.shutdown()
+        super().close()
 
 
 @pytest.fixture
@@ -111,28 +127,28 @@ def reference_signals(start_ts: float) -> list[tuple[str, str, float]]:
 
 def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     """Live signals equal the replay's, decisions and paper orders follow, a SIGKILL of the
-    scanner mid-pump loses no trade and signals the pump once."""
-    rig.procs.proxy()
-    for key, module in (("audit", "audit_writer"), ("executor", "executor"),
-                        ("decision", "decision_engine"), ("health", "health_monitor")):
-        rig.start(key, module)
+    scanner mid-pump (supervisord restarts it) loses no trade and signals the pump once."""
     rig.port = start_process(rig.procs, "venue", [
-        "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS)],
-        rig.state / "venue.port")
+        "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS),
+        "--start-delay", "8"], rig.state / "venue.port")
     rig.write_config(rig.keys)
-    rig.start("scanner", "scanner")
+    rig.sup = Supervisord(rig.state, {"HOPE_CONFIG": str(rig.config)}, programs=PROGRAMS)
+    rig.sup.start()
+    wait_for(lambda: rig.sup.running(PROGRAMS), timeout=60, message="every program RUNNING")
 
     def pump_signals() -> list[dict]:
         return [r["payload"] for r in rig.records("signals")
                 if r["payload"]["strategy"] == "pump"]
 
     wait_for(pump_signals, timeout=60, message="the pump SIGNAL")
-    rig.procs.kill("scanner")                       # SIGKILL mid-pump
-    log = rig.procs.log_text("scanner")
+    pid = rig.sup.status()["scanner"][1]
+    os.kill(pid, signal.SIGKILL)                    # mid-pump; supervisord restarts it
+    log = (rig.state / "logs" / "scanner.log").read_text()
     m = re.search(r'"warm_until": (\{[^}]*\})', log)
     assert m, "the scanner logged where its warm-up ended"
     warm_until = json.loads(m.group(1))["NASBTC"]
-    rig.start("scanner", "scanner")
+    wait_for(lambda: rig.sup.status()["scanner"][1] not in (0, pid), timeout=30,
+             message="supervisord to restart the scanner")
     tape = rig.state / "tape" / "NASBTC"
     wait_for(lambda: (rows := tape_rows(tape)) and rows[-1][1] >= UNTIL, timeout=60,
              message="the tape to reach the end of the checked span")
@@ -143,13 +159,14 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     assert len(pump_signals()) == 1, "the pump signalled once across the SIGKILL"
 
     first_live_ts = next(ts for i, ts in rows if i == warm_until + 1)
-    want = [s for s in reference_signals(first_live_ts) if s[2] <= pump_signals()[0]["market_ts"]]
+    pump_ts = pump_signals()[0]["market_ts"]
+    want = [s for s in reference_signals(first_live_ts) if s[2] <= pump_ts]
     got = sorted({(p["symbol"], p["strategy"], p["market_ts"]) for p in
-                  (r["payload"] for r in rig.records("signals"))
-                  if p["market_ts"] <= pump_signals()[0]["market_ts"]}, key=lambda s: s[2])
+                  (r["payload"] for r in rig.records("signals")) if p["market_ts"] <= pump_ts},
+                 key=lambda s: s[2])
     assert got == want and any(s[1] == "pump" for s in want)
     scored = evaluate_file(str(PUMP_FILE), PumpConfig())[0]   # what `hope scanner eval` says
-    assert scored.detected == iso(pump_signals()[0]["market_ts"])
+    assert scored.detected == iso(pump_ts)
 
     wait_for(lambda: rig.count("orders") >= 1, timeout=30, message="a paper ORDER")
     assert rig.count("decisions") >= len(got)
@@ -170,4 +187,3 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     assert "hope_feed_symbol_last_trade_age_seconds" in scrape()
     status = rig.hope("status")
     assert "feed (scanner): 1/1 connections up" in status.stdout, status.stdout
-    rig.stop_all()
