@@ -24,8 +24,8 @@ import pytest
 
 from hope.config import load
 from hope.market.config import PumpConfig
-from hope.market.evaluate import evaluate_file, iso
-from hope.market.service import ScannerRunner
+from hope.scanner.evaluate import evaluate_file, iso
+from hope.scanner.service import ScannerRunner
 from hope.testing import Supervisord, wait_for
 from hope.venue_sim.testing import start_process
 from tests.integration.test_pipeline import PUMP_FILE, PUMP_T, Pipeline

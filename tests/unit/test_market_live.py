@@ -11,7 +11,7 @@ from typing import Any
 from hope.config import load
 from hope.market.feeds import open_feed
 from hope.market.live import LiveItem, last_signals, restore_cooldowns
-from hope.market.service import ScannerRunner
+from hope.scanner.service import ScannerRunner
 
 REPO = Path(__file__).resolve().parents[2]
 PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
