@@ -10,7 +10,7 @@ import json
 import sys
 
 from hope.cli import load_config
-from hope.replay import shadow
+from hope.decision import shadow_report
 from hope.report import format_text, summarize
 
 
@@ -31,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"hope report: no audit log at {events}", file=sys.stderr)
         return 1
     if args.shadow:
-        comparison = shadow.compare(events, max_flips=args.flips)
+        comparison = shadow_report.compare(events, max_flips=args.flips)
         if args.json:
             for warning in comparison["warnings"]:
                 print(f"hope report: warning: {warning}", file=sys.stderr)
-        print(json.dumps(comparison, indent=2) if args.json else shadow.format_text(comparison))
+        print(json.dumps(comparison, indent=2) if args.json else shadow_report.format_text(comparison))
         return 0
     summary = summarize(events, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too
