@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hope.feed.gaps import GapTracker
 from hope.feed.messages import AggTrade
 from hope.feed.pacing import Backoff
 from hope.feed.rest import PAGE, RestClient, RestError
-from hope.feed.sequence import Sequencer
 
 HOUR_MS = 3_600_000
 Emit = Callable[[list[AggTrade]], None]
@@ -47,7 +47,7 @@ class FillResult:
         return out
 
 
-async def fill_hole(symbol: str, seq: Sequencer, rest: RestClient, emit: Emit, *,
+async def fill_hole(symbol: str, seq: GapTracker, rest: RestClient, emit: Emit, *,
                     max_backfill_s: float, backoff: Backoff | None = None,
                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> FillResult:
     """Backfill ``symbol`` until its hole is closed (or time runs out)."""
@@ -92,7 +92,7 @@ async def fill_hole(symbol: str, seq: Sequencer, rest: RestClient, emit: Emit, *
 async def warmup(symbol: str, rest: RestClient, emit: Emit, *, span_s: float,
                  max_s: float) -> int | None:
     """Read the last ``span_s`` of history before the venue's latest trade (the venue's clock,
-    not ours: a stand-in replaying old data warms up the same way); returns the last id read, or
+    not ours: a stand-in playing old data back warms up the same way); returns the last id read, or
     None when the symbol never traded."""
     latest = await rest.agg_trades(symbol, limit=1)
     if not latest:

@@ -1,4 +1,4 @@
-"""The live feed: shards, the sequencer, backfills, the tape and health, as one trade source.
+"""The live feed: shards, the gap tracker, backfills, the tape and health, as one trade source.
 
 :class:`LiveFeed` resolves the symbols (``exchangeInfo``: TRADING ones only), connects the
 shards first (so nothing that trades from now on is missed: live trades are held), then warms
@@ -23,12 +23,12 @@ import aiohttp
 from hope.feed.backfill import fill_hole, warmup
 from hope.feed.config import BinanceConfig
 from hope.feed.connection import Shard
+from hope.feed.gaps import GapTracker
 from hope.feed.health import FeedHealth, SymbolHealth
 from hope.feed.messages import AggTrade, stream_name
 from hope.feed.pacing import ConnectLimiter
 from hope.feed.rest import RestClient, RestError, WeightGate, trading_symbols
 from hope.feed.retention import TapeUsage, prune
-from hope.feed.sequence import Sequencer
 from hope.feed.tape import Tape
 
 Report = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -55,7 +55,7 @@ class LiveFeed:
         self.on_event = on_event or _ignore
         self.on_alert = on_alert or _ignore
         self.health = FeedHealth()
-        self.seq = Sequencer(cfg.reorder_wait_s, cfg.max_buffered)
+        self.seq = GapTracker(cfg.reorder_wait_s, cfg.max_buffered)
         self.gate = WeightGate(cfg.weight_share)
         self.rest = RestClient(cfg.rest_url, self.gate, timeout_s=cfg.request_timeout_s)
         self.tape = Tape(tape_dir, quarantine, on_torn=self._torn)

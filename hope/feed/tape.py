@@ -2,7 +2,7 @@
 
 ``<state>/tape/<SYMBOL>/binance_<SYMBOL>_aggtrades_<YYYY-MM-DDTHH>Z.csv.gz`` in the aggregate-
 trades format :mod:`hope.market.feeds` reads (``timestamp,id,side,price,amount,cost,
-is_buyer_maker``; ``id`` the venue's aggregate trade id), so ``hope scanner eval`` and the replay
+is_buyer_maker``; ``id`` the venue's aggregate trade id), so ``hope scanner eval`` and the playback
 read it like ``data/``. Crash-safe: each flush appends one complete gzip member per file in a
 single ``write``, so a killed process leaves whole members; a torn tail (power loss mid-write)
 is cut off at the next start, kept in ``quarantine/`` and reported, and readers of a torn file

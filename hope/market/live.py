@@ -1,4 +1,4 @@
-"""The live trade source: :class:`hope.feed.feed.LiveFeed` behind the replay's interface.
+"""The live trade source: :class:`hope.feed.feed.LiveFeed` behind the playback's interface.
 
 The scanner iterates a source and gets items with ``trade`` (a :class:`Trade`), ``live``
 (False: warm-up history, fed to the strategies, never published) and ``backfilled`` (the trade

@@ -13,9 +13,9 @@ import pytest
 from hope.feed.backfill import fill_hole
 from hope.feed.config import BinanceConfig
 from hope.feed.feed import LiveFeed
+from hope.feed.gaps import GapTracker
 from hope.feed.messages import AggTrade
 from hope.feed.rest import RestClient, RestError, WeightGate
-from hope.feed.sequence import Sequencer
 from hope.testing import async_wait_for
 from hope.venue_sim.scenario import MarketSettings, RestSettings, Scenario
 from hope.venue_sim.testing import ManualClock, running, steady_trades, write_trades
@@ -46,7 +46,7 @@ async def test_paged_backfill_stays_inside_the_weight_budget(market: Path) -> No
         rest = RestClient(sim.rest_url, WeightGate(share=0.5), wall=clock, sleep=sleep)
         try:
             await rest.exchange_info()                   # weight 20; the budget is 20 per min
-            seq = Sequencer(reorder_wait_s=0)
+            seq = GapTracker(reorder_wait_s=0)
             seq.set_last("TSTBTC", 1)
             seq.request_catch_up("TSTBTC", 0.0)
             got = []
@@ -92,7 +92,7 @@ async def test_backfill_longer_than_max_is_recorded_as_lost(market: Path) -> Non
     async with running([market], scenario(delay_s=0.3)) as sim:
         rest = RestClient(sim.rest_url, WeightGate())
         try:
-            seq = Sequencer(reorder_wait_s=0)
+            seq = GapTracker(reorder_wait_s=0)
             seq.set_last("TSTBTC", 1)
             seq.begin_backfill("TSTBTC", warmup=True)
             seq.offer(AggTrade("TSTBTC", N, 1, "1", "1", False), 0.0)   # held live trade

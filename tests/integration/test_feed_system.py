@@ -3,7 +3,7 @@ pump over Binance's protocol, the whole system runs under supervisord with
 ``[scanner] source = "binance"``.
 
 Signals, decisions and paper orders happen on live data; the scanner's SIGNALs up to the pump
-equal the replay of the same file (symbol, strategy, market_ts), and the pump's is the one
+equal the playback of the same file (symbol, strategy, market_ts), and the pump's is the one
 ``hope scanner eval`` scores for the file; the scanner is SIGKILLed right
 after the pump signal and restarted: nothing is missing on the tape (ids contiguous, each once)
 and the pump is signalled once.
@@ -109,7 +109,7 @@ def tape_rows(tape: Path) -> list[tuple[int, float]]:
 
 
 def reference_signals(start_ts: float) -> list[tuple[str, str, float]]:
-    """The scanner's replay of the file from ``start_ts`` with an hour of warm-up."""
+    """The scanner's playback of the file from ``start_ts`` with an hour of warm-up."""
     cfg = load(None, "/tmp/unused-state", overrides={"scanner": {
         "strategies": ["pump", "trend"],
         "replay": {"files": [str(PUMP_FILE)], "start_ts": start_ts, "speed": 0.0,
@@ -126,7 +126,7 @@ def reference_signals(start_ts: float) -> list[tuple[str, str, float]]:
 
 
 def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
-    """Live signals equal the replay's, decisions and paper orders follow, a SIGKILL of the
+    """Live signals equal the playback's, decisions and paper orders follow, a SIGKILL of the
     scanner mid-pump (supervisord restarts it) loses no trade and signals the pump once."""
     rig.port = start_process(rig.procs, "venue", [
         "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS),

@@ -12,8 +12,8 @@ from hope.config import load
 from hope.market.feeds import open_feed
 from hope.market.live import LiveItem, last_signals, restore_cooldowns
 from hope.scanner.service import ScannerRunner
+from hope.testing import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
 PUMP_T = 1610658000.0
 

@@ -6,7 +6,7 @@ costs no REST call); a hole still open after ``reorder_wait_s`` is due for a RES
 While a symbol backfills its live trades are held too, up to ``max_buffered``; past that the
 newest are dropped, which is safe: the backfill then simply runs on past the held ones. Ids at or
 below the last one are duplicates (a rotation's overlap, a repeated frame) and are dropped.
-Socket-free: the feed calls :meth:`Sequencer.offer` per live trade and :meth:`backfilled` per
+Socket-free: the feed calls :meth:`GapTracker.offer` per live trade and :meth:`backfilled` per
 REST page, and hands what they return to the strategies.
 """
 
@@ -20,7 +20,7 @@ Hole = tuple[int, int | None]   # (first missing id, last missing id or None: up
 
 
 @dataclass
-class SymbolSequence:
+class SymbolGaps:
     symbol: str
     last: int | None = None                  # highest id handed on
     held: dict[int, AggTrade] = field(default_factory=dict)
@@ -47,20 +47,20 @@ class SymbolSequence:
         return None
 
 
-class Sequencer:
+class GapTracker:
     """The per-symbol sequences of one feed."""
 
     def __init__(self, reorder_wait_s: float = 0.5, max_buffered: int = 200_000) -> None:
         self.reorder_wait_s = reorder_wait_s
         self.max_buffered = max_buffered
-        self.symbols: dict[str, SymbolSequence] = {}
+        self.symbols: dict[str, SymbolGaps] = {}
         self.lost_ranges: list[tuple[str, int, int]] = []  # (symbol, first, last): to report
         self.waiting: set[str] = set()   # symbols with a hole (hole_since set): due() looks here
 
-    def get(self, symbol: str) -> SymbolSequence:
+    def get(self, symbol: str) -> SymbolGaps:
         seq = self.symbols.get(symbol)
         if seq is None:
-            seq = self.symbols[symbol] = SymbolSequence(symbol)
+            seq = self.symbols[symbol] = SymbolGaps(symbol)
         return seq
 
     def set_last(self, symbol: str, last_id: int | None) -> None:
@@ -103,7 +103,7 @@ class Sequencer:
             self.waiting.add(seq.symbol)
         return []
 
-    def _drain(self, seq: SymbolSequence) -> list[AggTrade]:
+    def _drain(self, seq: SymbolGaps) -> list[AggTrade]:
         out = []
         held = seq.held
         while held and (nxt := held.pop(seq.last + 1, None)) is not None:
@@ -139,7 +139,7 @@ class Sequencer:
         seq.holes += not warmup
         return seq.hole()
 
-    def _lose(self, seq: SymbolSequence, first: int, last: int) -> None:
+    def _lose(self, seq: SymbolGaps, first: int, last: int) -> None:
         seq.lost += last - first + 1
         self.lost_ranges.append((seq.symbol, first, last))
 

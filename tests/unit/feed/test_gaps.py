@@ -1,12 +1,12 @@
-"""The sequencer: every trade once, in id order, through duplicates, reordering and holes."""
+"""The gap tracker: every trade once, in id order, through duplicates, reordering and holes."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hope.feed.gaps import GapTracker
 from hope.feed.messages import AggTrade
-from hope.feed.sequence import Sequencer
 
 
 def t(i: int, backfilled: bool = False) -> AggTrade:
@@ -19,7 +19,7 @@ def ids(trades: list[AggTrade]) -> list[int]:
 
 def test_in_order_and_duplicates_dropped() -> None:
     """Consecutive ids pass straight through; an id at or below the last one is dropped."""
-    seq = Sequencer()
+    seq = GapTracker()
     seq.set_last("EVXBTC", 9)
     out = seq.offer(t(10), 0) + seq.offer(t(11), 0) + seq.offer(t(11), 0) + seq.offer(t(5), 0)
     assert ids(out) == [10, 11]
@@ -28,7 +28,7 @@ def test_in_order_and_duplicates_dropped() -> None:
 
 def test_reordered_pair_closes_its_hole_without_rest() -> None:
     """A late frame inside the reorder wait closes the hole: no backfill is due."""
-    seq = Sequencer(reorder_wait_s=0.5)
+    seq = GapTracker(reorder_wait_s=0.5)
     seq.set_last("EVXBTC", 1)
     assert seq.offer(t(3), 0.0) == []
     assert seq.due(0.1) == []
@@ -39,7 +39,7 @@ def test_reordered_pair_closes_its_hole_without_rest() -> None:
 
 def test_hole_is_due_after_the_wait_and_backfill_closes_it() -> None:
     """A hole still open after the wait is due; REST rows then the held live trades go out."""
-    seq = Sequencer(reorder_wait_s=0.5)
+    seq = GapTracker(reorder_wait_s=0.5)
     seq.set_last("EVXBTC", 1)
     seq.offer(t(5), 0.0)
     assert seq.due(0.4) == []
@@ -57,7 +57,7 @@ def test_hole_is_due_after_the_wait_and_backfill_closes_it() -> None:
 
 def test_give_up_records_the_rest_as_lost() -> None:
     """A backfill that cannot finish records the missing ids and continues with what is held."""
-    seq = Sequencer(reorder_wait_s=0)
+    seq = GapTracker(reorder_wait_s=0)
     seq.set_last("EVXBTC", 1)
     seq.offer(t(10), 0)
     seq.begin_backfill("EVXBTC")
@@ -70,7 +70,7 @@ def test_give_up_records_the_rest_as_lost() -> None:
 
 def test_catch_up_after_reconnect_backfills_open_ended() -> None:
     """After a reconnect a symbol backfills from last+1 even if no live trade shows a hole."""
-    seq = Sequencer(reorder_wait_s=0.5)
+    seq = GapTracker(reorder_wait_s=0.5)
     seq.set_last("EVXBTC", 7)
     seq.request_catch_up("EVXBTC", 100.0)
     assert seq.due(100.0) == [("EVXBTC", (8, None))]
@@ -83,7 +83,7 @@ def test_catch_up_after_reconnect_backfills_open_ended() -> None:
 
 def test_warmup_hold_then_start_at_first_trade_of_new_symbol() -> None:
     """A symbol with no history held during warm-up starts at its first held trade."""
-    seq = Sequencer()
+    seq = GapTracker()
     seq.begin_backfill("EVXBTC", warmup=True)
     seq.offer(t(42), 0)
     seq.offer(t(43), 0)
@@ -94,7 +94,7 @@ def test_warmup_hold_then_start_at_first_trade_of_new_symbol() -> None:
 
 def test_overflow_drops_newest_and_backfill_runs_past_them() -> None:
     """Past the hold limit live trades are dropped; the backfill then fetches them too."""
-    seq = Sequencer(reorder_wait_s=0, max_buffered=2)
+    seq = GapTracker(reorder_wait_s=0, max_buffered=2)
     seq.set_last("EVXBTC", 0)
     seq.begin_backfill("EVXBTC")
     for i in (3, 4, 5, 6):
@@ -108,7 +108,7 @@ def test_overflow_drops_newest_and_backfill_runs_past_them() -> None:
 @given(st.lists(st.integers(1, 60), max_size=120), st.randoms(use_true_random=False))
 def test_any_arrival_order_gives_each_id_once_in_order(arrivals: list[int], rnd) -> None:
     """Whatever arrives live (dupes, holes, reordering), live + backfill = each id once, in order."""
-    seq = Sequencer(reorder_wait_s=0)
+    seq = GapTracker(reorder_wait_s=0)
     seq.set_last("EVXBTC", 0)
     venue = max(arrivals, default=0)
     out: list[AggTrade] = []

@@ -113,7 +113,7 @@ def test_bad_feed_config_is_refused_naming_the_key(tmp_path, table, key) -> None
         load(None, tmp_path, overrides={"scanner": table})
 
 
-def test_defaults_stay_on_the_replay_and_loopback_plain_urls_are_allowed(tmp_path) -> None:
+def test_defaults_stay_on_the_playback_and_loopback_plain_urls_are_allowed(tmp_path) -> None:
     """Defaults alone never go live; ws:// and http:// to 127.0.0.1 pass (the stand-in)."""
     assert load(None, tmp_path).scanner.source == "replay"
     cfg = load(None, tmp_path, overrides={"scanner": {"source": "binance", "binance": {
