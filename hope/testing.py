@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hope.audit.reader import LocalAuditReader
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
 from hope.runtime import Runtime
@@ -182,6 +183,11 @@ class Processes:
             except Exception:
                 pass
 
+
+def audit_records(state_dir: str | os.PathLike[str], family: str, *,
+                  unique: bool = False) -> list[dict[str, Any]]:
+    """Every record of one audit family under ``state_dir``, in manifest order."""
+    return list(LocalAuditReader(Path(state_dir) / "events").records(family, unique=unique))
 
 class Supervisord:
     """supervisord on the project's template rendered for ``state_dir`` (or on ``conf``), daemonized;

@@ -9,9 +9,10 @@ import argparse
 import json
 import sys
 
+from hope.audit.reader import open_reader
+from hope.audit.report import format_text, summarize
 from hope.cli import load_config
 from hope.decision import shadow_report
-from hope.report import format_text, summarize
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,18 +27,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    events = cfg.state.events
-    if not events.is_dir():
-        print(f"hope report: no audit log at {events}", file=sys.stderr)
+    reader = open_reader(cfg.state)
+    if not reader.exists():
+        print(f"hope report: no audit log at {reader.source}", file=sys.stderr)
         return 1
     if args.shadow:
-        comparison = shadow_report.compare(events, max_flips=args.flips)
+        comparison = shadow_report.compare(reader, max_flips=args.flips)
         if args.json:
             for warning in comparison["warnings"]:
                 print(f"hope report: warning: {warning}", file=sys.stderr)
         print(json.dumps(comparison, indent=2) if args.json else shadow_report.format_text(comparison))
         return 0
-    summary = summarize(events, top=args.top)
+    summary = summarize(reader, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too
         for warning in summary["warnings"]:
             print(f"hope report: warning: {warning}", file=sys.stderr)

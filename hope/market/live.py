@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+from hope.audit.canonical import family_for
+from hope.audit.reader import AuditReader, open_reader
 from hope.feed.config import BinanceConfig
 from hope.feed.feed import LiveFeed
 from hope.feed.messages import AggTrade
 from hope.market.feeds import Trade
 from hope.paths import StatePaths
-from hope.report import iter_family
 
 Report = Callable[[str, dict[str, Any]], Awaitable[Any]]
 YIELD_EVERY = 256
@@ -79,12 +79,11 @@ class LiveSource:
         self.done = True
 
 
-def last_signals(events_dir: Path, source: str = "scanner") -> list[dict[str, Any]]:
+def last_signals(reader: AuditReader, source: str = "scanner") -> list[dict[str, Any]]:
     """The latest SIGNAL payload per (strategy, symbol) that ``source`` published."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
-    warnings: list[str] = []
-    for rec in iter_family(events_dir, "signals", warnings):
-        if rec.get("source") != source:
+    for rec in reader.records(family_for("SIGNAL")):
+        if rec.get("event_type") != "SIGNAL" or rec.get("source") != source:
             continue
         p = rec["payload"]
         key = (str(p.get("strategy")), str(p.get("symbol")))
@@ -109,9 +108,10 @@ def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Restor
               publish: Callable[[str, dict[str, Any]], Awaitable[Any]],
               log: Any = None) -> LiveSource:
     """The scanner's live source: cooldowns restored, FEED events and ALERTs published."""
-    restored = restore_cooldowns(strategies, last_signals(state.events))
+    reader = open_reader(state)
+    restored = restore_cooldowns(strategies, last_signals(reader))
     if log is not None:
-        log.info("feed_cooldowns_restored", signals=restored)
+        log.info("feed_cooldowns_restored", signals=restored, warnings=reader.warnings[:5])
 
     async def on_event(kind: str, payload: dict[str, Any]) -> None:
         await publish("FEED", {"venue": "binance", **payload})

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from hope.audit.reader import LocalAuditReader
 from hope.config import load
 from hope.market.feeds import open_feed
 from hope.market.live import LiveItem, last_signals, restore_cooldowns
@@ -65,11 +66,13 @@ async def test_cooldowns_restored_from_the_audit_log_signal_the_pump_once(tmp_pa
     (first,) = [p for k, p in out if k == "SIGNAL"]
     events = tmp_path / "events"
     events.mkdir()
-    recs = [{"event_id": "sha256:1", "source": "scanner", "payload": first},
-            {"event_id": "sha256:2", "source": "gateway",
+    recs = [{"event_id": "sha256:1", "event_type": "SIGNAL", "source": "scanner",
+             "payload": first},
+            {"event_id": "sha256:2", "event_type": "SIGNAL", "source": "gateway",
              "payload": {**first, "market_ts": first["market_ts"] + 999}}]
     (events / "signals.jsonl").write_text("".join(json.dumps(x) + "\n" for x in recs))
-    latest = last_signals(events)
+    (events / "manifest.json").write_text(json.dumps({"families": {"signals": ["signals.jsonl"]}}))
+    latest = last_signals(LocalAuditReader(events))
     assert latest == [first]
     again, out2 = runner(tmp_path, Items())
     assert restore_cooldowns(again.strategies, latest) == 1

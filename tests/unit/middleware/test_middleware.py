@@ -162,7 +162,6 @@ async def test_audit_writer_supplies_its_log_as_the_delivery_journal(tmp_path):
     """The audit writer's journal seeds the bus cursors from the log and turns a range no
     outbox can replay into a GAP record; it never dedupes on its own."""
     svc = await service_for_tests(AuditWriterService, tmp_path, LocalBroker())
-    svc.writer.seqs.clear()
     svc.writer.record_gap("scanner", "e1", 1, 3)
     cursors = Cursors(track_all=True)
     journal = svc.journal()(cursors)
