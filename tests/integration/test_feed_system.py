@@ -157,6 +157,10 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
     ids = [i for i, _ in rows]
     assert ids == list(range(ids[0], ids[-1] + 1)), "tape ids contiguous, each once, in order"
     assert len(pump_signals()) == 1, "the pump signalled once across the SIGKILL"
+    restored = [json.loads(line) for line in
+                (rig.state / "logs" / "scanner.log").read_text().splitlines()
+                if "feed_cooldowns_restored" in line and line.startswith("{")]
+    assert restored[-1]["signals"] >= 1, "the restarted scanner restored the pump's cooldown"
 
     first_live_ts = next(ts for i, ts in rows if i == warm_until + 1)
     pump_ts = pump_signals()[0]["market_ts"]
