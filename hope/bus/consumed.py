@@ -21,6 +21,14 @@ from hope.tails import frame, keep_tail, read_frames
 
 log = structlog.get_logger("hope.journal")
 ANY_HANDLER = "*"
+LEGACY_SCOPE = ".<locals>."
+
+
+def current_handler_name(name: str) -> str:
+    """A handler name as this version spells it: names from before declared services were
+    closures' qualified names (``setup.<locals>.on_decision``), now the method's (``on_decision``).
+    Journals and dead letters filed before the upgrade still dedupe and retry."""
+    return name.rpartition(LEGACY_SCOPE)[2] if LEGACY_SCOPE in name else name
 
 
 class ConsumerJournal:
@@ -88,6 +96,9 @@ class ConsumerJournal:
             return
         os.write(self._fd, frame(encode_obj(item)))
 
+    def _remember_loaded(self, event_id: str, handlers: list[str]) -> None:
+        self._remember(event_id, [current_handler_name(h) for h in handlers])
+
     def _load(self) -> None:
         data = self.path.read_bytes()
         frames, end = read_frames(data)
@@ -100,12 +111,12 @@ class ConsumerJournal:
                 if item[0] == "e":
                     _, pub, epoch, kind, n, event_id, handlers = item
                     self.cursors.get((pub, epoch, kind)).add(n)
-                    self._remember(event_id, handlers)
+                    self._remember_loaded(event_id, handlers)
                 elif item[0] == "c":
                     _, pub, epoch, kind, first, last = item
                     self.cursors.get((pub, epoch, kind)).cover(first, last)
                 elif item[0] == "h":
-                    self._remember(item[1], item[2])
+                    self._remember_loaded(item[1], item[2])
             except Exception as exc:
                 log.error("journal_bad_record", path=f"{self.path}:{pos}", error=str(exc))
 
