@@ -58,3 +58,18 @@ def test_markup_in_data_is_escaped():
     board.on_decision({"symbol": "<script>x</script>", "action": "SKIP"}, 1.0)
     html = board.render(Registry(), {}, 5, now=2.0)
     assert "<script>x" not in html and "&lt;script&gt;" in html
+
+
+def test_live_feed_section_shows_connections_and_symbols():
+    """A scanner heartbeat with a feed table gets a Live feed section; without, none."""
+    reg = Registry()
+    reg.observe({"service": "scanner", "pid": 1}, 1999.0)
+    assert "Live feed" not in _page(StatusBoard(), reg)[1]
+    feed = {"connections": [{"index": 0, "state": "up", "streams": 2, "reconnects": 1}],
+            "connections_up": 1, "symbols_count": 2, "lag_s": {"p50": 0.01, "p99": 0.2},
+            "symbols": {"EVXBTC": {"last_trade_age_s": 400.0, "lag_s": 0.01, "stale": True,
+                                   "status": "TRADING"}}}
+    reg.observe({"service": "scanner", "pid": 1, "feed": feed}, 1999.5)
+    _, text = _page(StatusBoard(), reg)
+    assert "Live feed" in text and "1/1 connections up" in text
+    assert "EVXBTC" in text and "STALE" in text
