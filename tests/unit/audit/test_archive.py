@@ -13,8 +13,15 @@ from hope.audit import archive
 from hope.audit.archive import DiskBudget, disk_usage
 from hope.audit.config import AuditConfig
 from hope.audit.reader import LocalAuditReader
+from hope.audit.report import summarize
+from hope.audit.service import AuditWriterService
+from hope.audit.trace import trace
 from hope.audit.verify import verify
+from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
+from hope.config import load
+from hope.runtime import Runtime
+from hope.service import build
 from tests.helpers import ev, make_state, writer
 
 N = 40
@@ -164,3 +171,51 @@ def test_bad_archive_and_budget_config_names_the_key(key, value):
     """A bad value refuses with the key's name."""
     with pytest.raises(ValueError, match=key):
         AuditConfig(**{key: value}).validate()
+
+
+async def test_service_reports_disk_usage_alerts_and_archives_off_the_loop():
+    """The writer service's heartbeat shows usage; one audit_disk ALERT; a segment archived."""
+    st = written_log()
+    segs = manifest(st)
+    cfg_path = st.root / "hope.toml"
+    cfg_path.write_text("[audit]\nsegment_max_bytes = 2000\narchive_after_s = 0.001\n"
+                        "disk_budget_bytes = 1000\ndisk_alert_ratio = 0.5\n")
+    config = load(cfg_path, st.root)
+    svc = await build(AuditWriterService, Runtime("audit-writer", config,
+                                                  LocalBroker().bus("audit-writer")))
+    alerts: list[dict] = []
+
+    async def alert(payload: dict) -> None:
+        alerts.append(payload)
+
+    svc._alert = alert  # type: ignore[method-assign]
+    await svc.check_disk()
+    await svc.check_disk()
+    assert [a["kind"] for a in alerts] == ["audit_disk"] and alerts[0]["budget"] == 1000
+    beat = svc.heartbeat()["audit"]
+    assert beat["disk_bytes"] == disk_usage(st.events) and beat["disk_percent"] > 50
+    await svc.archive_segments()
+    assert manifest(st)[0] == segs[0] + ".gz" and svc.heartbeat()["audit"]["archived"] == 1
+    svc.kill()
+    assert verify(st).ok
+
+
+def test_trace_and_report_read_archived_segments():
+    """hope trace finds a correlation's records inside an archived segment."""
+    st = make_state()
+    with writer(st, segment_max_bytes=1500, checkpoint_every_records=1) as w:
+        for i in range(1, 30):
+            w.append(ev(i, "SIGNAL", corr="c-7" if i == 2 else None,
+                        payload={"symbol": "EVXBTC", "strategy": "pump", "price": 1e-5,
+                                 "market_ts": 1.7e9}))
+            w.sync()
+    segs = json.loads((st.events / "manifest.json").read_text())["families"]["signals"]
+    w = writer(st, archive_after_s=1.0, clock=ManualClock(time.time() + 1e6))
+    assert w.archiver.step(w.sealed_size())
+    w.close()
+    reader = LocalAuditReader(st.events)
+    assert reader.segments("signals")[0] == segs[0] + ".gz"
+    hops = trace(reader, "c-7")
+    assert len(hops) == 1 and reader.by_correlation("c-7")[0].segment == segs[0] + ".gz"
+    assert len(list(reader.records("signals"))) == 29 and not reader.warnings
+    assert summarize(LocalAuditReader(st.events))["signals"]["total"] == 29
