@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -69,6 +72,21 @@ def test_sealed_segments_are_archived_one_at_a_time_and_everything_still_verifie
     with writer(st, segment_max_bytes=2000) as w2:  # a restart builds on the archived chain
         w2.append(ev(N + 1))
     assert verify(st).ok and prices(st) == before + [before[-1] + 1]
+
+
+def test_the_independent_verifier_reads_archived_segments():
+    """The verifier written from docs/AUDIT.md alone accepts a log with archived segments."""
+    st = written_log()
+    w = writer(st, archive_after_s=1.0, clock=ManualClock(time.time() + 1e6))
+    while w.archiver.step(w.sealed_size()):
+        pass
+    key = w.signer.key_id
+    w.close()
+    assert manifest(st)[0].endswith(".gz")
+    script = Path(__file__).parents[2] / "independent_verifier.py"
+    out = subprocess.run([sys.executable, str(script), str(st.root), key], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("OK"), out.stdout + out.stderr
 
 
 def test_nothing_young_active_or_unsealed_is_archived():
