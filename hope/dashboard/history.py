@@ -1,0 +1,91 @@
+"""The audit log's history folded into a :class:`DashboardModel`: the dashboard's catch-up at
+start (what happened before it ran) and the whole of ``hope report --html``.
+
+Records of every family the dashboard shows are merged in wall-clock order (an ORDER after its
+DECISION, a CLOSE after its FILL) and may be limited to a range of their wall-clock
+``timestamp``. Repeats are dropped by ``event_id``, so folding history and then the live
+stream (which overlap for a moment at start) counts each event once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from hope.dashboard.model import DashboardModel, Record
+from hope.paths import StatePaths
+
+FAMILIES = ("prices", "signals", "decisions", "orders", "fills", "closes", "dlq", "system")
+RecordsOf = Callable[[str], Iterable[Record]]
+
+
+def parse_time(text: str) -> str:
+    """``--since``/``--until`` (ISO 8601, ``Z`` or an offset, or epoch seconds) as the
+    envelope timestamp form, which sorts as text: ``2026-12-01T10:00:00.000000Z``."""
+    text = text.strip()
+    try:
+        when = datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: not an ISO 8601 time or epoch seconds") from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def local_records(state: StatePaths, warnings: list[str]) -> RecordsOf:
+    """The records of one family of an instance's own audit log, each event once."""
+    from hope.report import iter_family
+
+    def records(family: str) -> Iterator[Record]:
+        return iter_family(state.events, family, warnings)
+    return records
+
+
+def merged(records_of: RecordsOf, since: str | None = None, until: str | None = None
+           ) -> list[Record]:
+    """Every record of :data:`FAMILIES` within [since, until), in wall-clock order."""
+    out: list[Record] = []
+    for family in FAMILIES:
+        for rec in records_of(family):
+            ts = rec.get("timestamp")
+            if not isinstance(ts, str):
+                continue
+            if (since and ts < since) or (until and ts >= until):
+                continue
+            out.append(rec)
+    out.sort(key=lambda r: r["timestamp"])
+    return out
+
+
+def fold(model: DashboardModel, records: Iterable[Record]) -> int:
+    """Apply records to ``model``; how many changed it (the updates are not pushed anywhere:
+    a page that connects gets the snapshot)."""
+    changed = 0
+    for rec in records:
+        if model.apply(rec):
+            changed += 1
+    return changed
+
+
+def trades_traces(records: Iterable[Record], cids: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """For the static report: each trade's hops (what ``hope trace`` lists), by correlation id,
+    from records already read (no second pass over the log)."""
+    traces: dict[str, list[dict[str, Any]]] = {c: [] for c in cids}
+    for rec in records:
+        cid = rec.get("correlation_id")
+        if cid in traces and rec.get("event_type") != "PRICE":
+            p = rec.get("payload") or {}
+            traces[cid].append({"event_type": rec.get("event_type"),
+                                "timestamp": rec.get("timestamp"), "source": rec.get("source"),
+                                "event_id": rec.get("event_id"),
+                                "market_ts": p.get("market_ts"), "summary": summary_of(rec)})
+    return traces
+
+
+def summary_of(rec: Record) -> dict[str, Any]:
+    from hope.audit.trace import _summary
+    return _summary(str(rec.get("event_type", "")), rec.get("payload") or {})
