@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
 from pathlib import Path
 
 COOKIE = "hope_dashboard"
@@ -27,24 +28,37 @@ def read_token_path(keys_dir: Path, configured: str = "") -> Path:
 
 
 def load_read_token(path: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
-    """(token, where it came from). The file is made by ``hope keys init`` (or the gateway's
-    first start); a missing or short one is refused, a loose mode is refused naming the fix."""
+    """(token, where it came from). The file is made by ``hope keys init`` or the gateway's
+    first start; if this starts first it makes it (random, 0600, the gateway then reads the
+    same). A loose mode or a short token is refused, naming the file."""
     env = dict(os.environ) if env is None else env
     if env.get(ENV_READ, "").strip():
         token, where = env[ENV_READ].strip(), f"env {ENV_READ}"
     else:
         path = Path(path)
+        _create(path)
         try:
             mode = path.stat().st_mode & 0o777
             token, where = path.read_text().strip(), str(path)
         except OSError as exc:
-            raise TokenError(f"{path}: read-scope token unreadable ({exc.strerror}); "
-                             "create it with `hope keys init`") from None
+            raise TokenError(f"{path}: read-scope token unreadable ({exc.strerror})") from None
         if mode & 0o077:
             raise TokenError(f"{path}: mode {mode:o} lets others read it; chmod 600 {path}")
     if len(token) < 16:
         raise TokenError(f"{where}: read-scope token shorter than 16 characters")
     return token, where
+
+
+def _create(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # the gateway made it at the same moment
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
 
 
 def session_value(token: str) -> str:

@@ -202,7 +202,7 @@ class DashboardModel:
                  "order_id": oid, "reason": reason, "cid": rec.get("correlation_id"),
                  "text": {"pnl": fmt.money(pnl, quote), "entry": fmt.price(p.get("entry_price")),
                           "exit": fmt.price(px), "quantity": fmt.size(p.get("quantity")),
-                          "fees": fmt.money(p.get("fees"), quote),
+                          "fees": f"{fmt.size(p.get('fees'))} {quote}",
                           "held": fmt.duration(p.get("holding_s"))}}
         self.trades.append(trade)
         s = self.stats.setdefault(quote, {"pnl": 0.0, "fees": 0.0, "closes": 0, "wins": 0})
@@ -220,7 +220,7 @@ class DashboardModel:
         s = self.stats[quote]
         rate = s["wins"] / s["closes"] if s["closes"] else None
         return {**s, "win_rate": rate, "text": {
-            "pnl": fmt.money(s["pnl"], quote), "fees": fmt.money(s["fees"], quote),
+            "pnl": fmt.money(s["pnl"], quote), "fees": f"{fmt.size(s['fees'])} {quote}",
             "win_rate": fmt.pct(rate), "closes": str(s["closes"])}}
 
     def _revalue(self, symbol: str, px: float | None, only: str | None = None) -> list[Update]:

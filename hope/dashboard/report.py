@@ -8,13 +8,15 @@ mode), drawn from the same :class:`DashboardModel` snapshot, plus each trade's t
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hope.dashboard import numbers as fmt
 from hope.dashboard.config import DashboardConfig
 from hope.dashboard.history import RecordsOf, fold, merged, trades_traces
 from hope.dashboard.http import STATIC, plotly_js
-from hope.dashboard.model import DashboardModel
+from hope.dashboard.model import DashboardModel, wall_seconds
 from hope.dashboard.tracepage import value_text
 
 
@@ -38,7 +40,21 @@ def report_data(records_of: RecordsOf, since: str | None = None, until: str | No
     data["range"] = (f"report of {len(records)} audited events, {first} → {last}"
                      if records else "report: no audited events in this range")
     data["controls"] = {"resume_allowed": False}
+    data["rates"] = rates_over(records)
     return data
+
+
+def rates_over(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Audited events per second of each type over the range (heartbeats are not audited one
+    by one, so the report counts what the log holds)."""
+    if len(records) < 2:
+        return {}
+    span = (wall_seconds(records[-1]["timestamp"]) or 0) - (wall_seconds(
+        records[0]["timestamp"]) or 0)
+    if span <= 0:
+        return {}
+    counts = Counter(str(r.get("event_type")) for r in records)
+    return {t: {"per_s": n / span, "text": fmt.rate(n / span)} for t, n in sorted(counts.items())}
 
 
 def _inline_script(js: str) -> str:

@@ -81,6 +81,7 @@
     dead_letter(u) { api.state.dead_letters.push(u.letter); },
     alert(u) { api.state.alerts.push(u.alert); },
     controls(u) { api.state.controls = u.controls; },
+    resync() { api.disconnect(); api.lastEventId = null; connect(); },
   };
   function apply(u) { const f = APPLY[u.kind]; if (f) f(u); }
 
@@ -127,7 +128,7 @@
   function drawEquity() {
     const byQuote = {};
     api.state.trades.slice().sort((a, b) => a.t - b.t).forEach((t) => {
-      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [], y: [], text: [], sum: 0 });
+      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [t.t * 1000], y: [0], text: ["start"], sum: 0 });
       q.sum += t.pnl;
       q.x.push(t.t * 1000); q.y.push(q.sum); q.text.push(t.symbol + " " + t.reason + " " + t.text.pnl);
     });
@@ -267,6 +268,7 @@
   function start() {
     wireControls();
     if (MODE === "report") {
+      $("conn").textContent = "report (offline)";
       api.state = JSON.parse($("hope-data").textContent);
       api.snapshots = 1;
       render();
