@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 
 import structlog
 import zmq
 
-from hope import __version__
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
-from hope.envelope import EventType, new_event
+from hope.middleware.heartbeat import heartbeat_event
 
 log = structlog.get_logger("hope.proxy")
 NAME = "proxy"
@@ -76,15 +74,11 @@ class BusProxy:
         pub.setsockopt(zmq.LINGER, 0)
         pub.connect(self.xsub_endpoint)
         epoch, started = os.urandom(6).hex(), time.monotonic()
+        endpoints = {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint}
         while not self._stop.wait(heartbeat_s):
             if not self.alive():
                 raise SystemExit(1)
-            hb = new_event(EventType.HEARTBEAT, {
-                "service": NAME, "pid": os.getpid(), "host": socket.gethostname(),
-                "version": __version__, "epoch": epoch,
-                "uptime_s": round(time.monotonic() - started, 3),
-                "endpoints": {"xsub": self.xsub_endpoint, "xpub": self.xpub_endpoint}},
-                source=NAME)
+            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints)
             hb.publisher, hb.epoch = NAME, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
         pub.close(linger=0)
@@ -103,7 +97,7 @@ class BusProxy:
 
 def main(argv: list[str] | None = None) -> None:
     from hope.logs import configure_logging
-    from hope.runtime import load_or_exit, parse_service_args
+    from hope.service import load_or_exit, parse_service_args
 
     config = load_or_exit(NAME, parse_service_args(NAME, argv))
     configure_logging(NAME, config.hope.log_level)

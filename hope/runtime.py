@@ -1,59 +1,71 @@
-"""The one service runner: config, logs, bus, handler loop, heartbeats, dead letters, SIGTERM.
+"""The dispatcher every process runs: bus, handler loop, middleware, lifecycle, SIGTERM.
 
-A service is ``setup(svc)`` registering handlers and periodic tasks on a :class:`Service`;
-``run_service(name, setup)`` is the whole entry module. See docs/ARCHITECTURE.md.
+A service is a class declared with :mod:`hope.service` (subscriptions, periodic tasks,
+``setup/start/stop/kill``); :func:`run_service` builds it from config and runs it. The concerns
+around each handler (dedupe and journal, dead letters, RETRY, stats and timeouts, market clock,
+heartbeat) are middleware (:mod:`hope.middleware`), precomputed per topic. See
+docs/ARCHITECTURE.md, "The service programming model".
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
 import inspect
 import os
-import signal
-import socket
-import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import msgspec
 import structlog
 
-from hope import __version__, eager
+from hope import eager
 from hope.bus.base import Bus
 from hope.clock import MarketClock, WallClock
-from hope.config import Config, ConfigError, load
+from hope.config import Config
 from hope.envelope import Envelope, EventType, new_event
 from hope.handler_stats import HandlerStats
-from hope.logs import configure_logging
+from hope.middleware import Middleware, overrides
+from hope.middleware.dead_letter import DeadLetters
+from hope.middleware.heartbeat import Heartbeat
+from hope.middleware.journal import Dedupe
+from hope.middleware.retry import Retries
+from hope.middleware.stats import Handler, HandlerTimer
 
-Handler = Callable[[Envelope], Awaitable[None] | None]
-Setup = Callable[["Service"], Awaitable[None] | None]
 EX_CONFIG = 78  # sysexits: configuration error; supervisord shows FATAL after its retries
 _STOP = object()
 _TICK = object()  # wakes an idle handler loop so it can heartbeat
-MAX_LOCAL_RETRIES = 10_000
+MAX_ROUTES = 50_000
 
 
-class _LocalRetry:
-    __slots__ = ("env", "handler", "attempt", "at")
+class Entry:
+    __slots__ = ("prefix", "name", "fn", "stats")
 
-    def __init__(self, env: Envelope, handler: str, attempt: int, at: float) -> None:
-        self.env, self.handler, self.attempt, self.at = env, handler, attempt, at
+    def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats) -> None:
+        self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
 
 
-async def _maybe_await(result: Any) -> Any:
+class Route:
+    """What one topic's events go through, computed once per topic."""
+
+    __slots__ = ("before", "handlers")
+
+    def __init__(self, before: tuple[Callable[[Envelope], Any], ...],
+                 handlers: tuple[Entry, ...]) -> None:
+        self.before, self.handlers = before, handlers
+
+
+async def maybe_await(result: Any) -> Any:
     """Await a coroutine a hook returned; a Task it started keeps running on its own."""
     return await result if inspect.iscoroutine(result) else result
 
 
-class Service:
-    """What a service's ``setup`` sees: subscribe, publish, periodic tasks, start/stop hooks."""
+class Runtime:
+    """Subscribe, publish, periodic tasks and start/stop hooks around one bus; dispatches each
+    received event through the middleware to the handlers whose prefix matches its topic."""
 
-    def __init__(self, name: str, config: Config, bus: Bus, clock: WallClock | None = None) -> None:
+    def __init__(self, name: str, config: Config, bus: Bus,
+                 clock: WallClock | None = None) -> None:
         self.name = name
         self.config = config
         self.state = config.state
@@ -62,11 +74,14 @@ class Service:
         self.market_clock = MarketClock()
         self.log = structlog.get_logger(name)
         self.metrics: Counter[str] = Counter()
-        self.heartbeat_extras: list[Callable[[], dict[str, Any]]] = []
-        self.handler_stats: dict[str, HandlerStats] = {}
-        self.events_in: Counter[str] = Counter()
         self.events_out: Counter[str] = Counter()
-        self._handlers: list[tuple[str, str, Handler]] = []
+        self.heartbeat_extras: list[Callable[[], dict[str, Any]]] = []
+        self.timer = HandlerTimer(config.bus.handler_timeout_s)
+        self.dead_letters = DeadLetters()
+        self.beats = Heartbeat()
+        self.middleware: list[Middleware] = []
+        self._handlers: list[Entry] = []
+        self._routes: dict[str, Route] = {}
         self._periodic: list[tuple[float, Callable[[], Any]]] = []
         self._on_start: list[Callable[[], Any]] = []
         self._on_stop: list[Callable[[], Any]] = []
@@ -79,23 +94,32 @@ class Service:
         self._loop_holds = False
         self._idle = asyncio.Event()
         self._idle.set()
-        # Failures whose dead letter could not be published (disk full), and every failure of a
-        # service that *is* the dead-letter path (local_retry): re-run here with backoff.
-        self.local_retry = False
-        self._retry_later: list[_LocalRetry] = []
-        self._started = time.monotonic()
-        self._last_beat = 0.0
-        bus.subscribe(f"RETRY.{name}")
+        self.use(self.timer, Dedupe(bus), self.dead_letters, Retries(), self.beats)
 
-    # registration (in setup) ------------------------------------------------------------
+    # registration -------------------------------------------------------------------------
+    def use(self, *middleware: Middleware) -> None:
+        """Add middleware (before the bus starts); hooks run in the order added."""
+        for mw in middleware:
+            self.middleware.append(mw)
+            mw.bind(self)
+        self._hooks()
+
+    def _hooks(self) -> None:
+        mws = self.middleware
+        self._skip = next((m.skip for m in mws if overrides(m, "skip")), lambda h, e: False)
+        self._after = [m.after for m in mws if overrides(m, "after")]
+        self._failed = [m.failed for m in mws if overrides(m, "failed")]
+        self._retried = [m.retried for m in mws if overrides(m, "retried")]
+        self._routes.clear()
+
     def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
                   verify_id: bool = False) -> None:
         """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
         handler acts on the event (a trade, a stored record), so the bus recomputes its id."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
-        self._handlers.append((prefix, hname, handler))
-        self.handler_stats[hname] = HandlerStats()
+        self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname)))
+        self._routes.clear()
         self.bus.subscribe(prefix)
         if verify_id:
             self.bus.verify_ids(prefix)
@@ -109,18 +133,88 @@ class Service:
     def on_stop(self, fn: Callable[[], Any]) -> None:
         self._on_stop.append(fn)
 
+    def has_handler(self, name: str) -> bool:
+        return any(e.name == name for e in self._handlers)
+
+    def heartbeat_sources(self) -> list[Callable[[], dict[str, Any]]]:
+        return [*(m.heartbeat for m in self.middleware if overrides(m, "heartbeat")),
+                *self.heartbeat_extras]
+
+    @property
+    def handler_stats(self) -> dict[str, HandlerStats]:
+        return self.timer.stats
+
+    @property
+    def events_in(self) -> Counter[str]:
+        return self.timer.events_in
+
     # publishing ---------------------------------------------------------------------------
     async def publish(self, event_type: str | EventType, payload: dict[str, Any], *,
-                      parent: Envelope | None = None,
-                      correlation_id: str | None = None) -> Envelope:
+                      parent: Envelope | None = None, correlation_id: str | None = None,
+                      timestamp: str | None = None) -> Envelope:
+        """Build, validate and publish an event. A fixed ``timestamp`` makes a republish (after
+        a crash) carry the same ``event_id``."""
         env = new_event(event_type, payload, source=self.name, parent=parent,
-                        correlation_id=correlation_id)
+                        correlation_id=correlation_id, timestamp=timestamp)
         return await self.publish_event(env)
 
     async def publish_event(self, env: Envelope) -> Envelope:
         stamped = await self.bus.publish(env)
         self.events_out[env.event_type] += 1
         return stamped
+
+    # dispatch -----------------------------------------------------------------------------
+    def _route(self, topic: str) -> Route:
+        if len(self._routes) > MAX_ROUTES:
+            self._routes.clear()
+        route = self._routes[topic] = Route(
+            tuple(m.before for m in self.middleware
+                  if overrides(m, "before") and m.wants(topic)),
+            tuple(e for e in self._handlers if topic.startswith(e.prefix)))
+        return route
+
+    async def _dispatch(self, env: Envelope) -> None:
+        route = self._routes.get(env.topic) or self._route(env.topic)
+        done: list[str] = []
+        for hook in route.before:
+            pending = hook(env)
+            if pending is not None and not await pending:  # refused: journaled, not handled
+                for after in self._after:
+                    after(env, done)
+                return
+        skip = self._skip
+        for entry in route.handlers:
+            if skip(entry.name, env.event_id):
+                self.metrics["duplicates_skipped"] += 1
+                continue
+            if await self.run_handler(env, entry, 1):
+                done.append(entry.name)
+        for after in self._after:
+            after(env, done)
+
+    async def run_handler(self, env: Envelope, entry: Entry, attempt: int) -> bool:
+        """Run one handler through the timer; a failure goes to the ``failed`` middleware."""
+        exc = await self.timer.invoke(entry.fn, entry.stats, env)
+        if exc is None:
+            return True
+        error = self.timer.describe(exc)
+        self.log.warning("handler_failed", handler=entry.name, event_id=env.event_id,
+                         event_type=env.event_type, error=error, attempt=attempt)
+        for failed in self._failed:
+            await failed(env, entry.name, exc, error, attempt)
+        return False
+
+    async def rerun(self, env: Envelope, handler: str, attempt: int) -> bool:
+        """Run the named handler again on ``env`` (a retry): True when it ran and succeeded,
+        False when it failed again or had already succeeded."""
+        entry = next((e for e in self._handlers if e.name == handler), None)
+        if entry is None or self._skip(handler, env.event_id):
+            return False
+        if not await self.run_handler(env, entry, attempt):
+            return False
+        for retried in self._retried:
+            retried(env, handler)
+        return True
 
     # running ------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -132,9 +226,8 @@ class Service:
     async def run(self) -> None:
         await self.bus.start()
         for fn in self._on_start:
-            await _maybe_await(fn())
+            await maybe_await(fn())
         self._tasks = [asyncio.create_task(self._every(i, fn)) for i, fn in self._periodic]
-        self._tasks.append(asyncio.create_task(self._every(0.5, self._run_local_retries)))
         self.log.info("started", epoch=self.bus.epoch, pid=os.getpid())
         try:
             await self._handler_loop()
@@ -143,20 +236,24 @@ class Service:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._drain(self.config.bus.handler_timeout_s / 2)
-            for fn in self._on_stop:
-                try:
-                    await _maybe_await(fn())
-                except Exception as exc:
-                    self.log.exception("on_stop_failed", error=str(exc))
+            await self.run_stop_hooks()
             await self.bus.stop()
             self.log.info("stopped")
+
+    async def run_stop_hooks(self) -> None:
+        """The ``on_stop`` hooks in order; one that fails is logged, the rest still run."""
+        for fn in self._on_stop:
+            try:
+                await maybe_await(fn())
+            except Exception as exc:
+                self.log.exception("on_stop_failed", error=str(exc))
 
     async def _every(self, interval: float, fn: Callable[[], Any]) -> None:
         name = getattr(fn, "__qualname__", repr(fn))
         while True:
             await asyncio.sleep(interval)
             try:
-                await _maybe_await(fn())
+                await maybe_await(fn())
             except Exception as exc:  # a failing periodic task never kills the service
                 self.metrics["periodic_errors"] += 1
                 self.log.exception("periodic_task_failed", task=name, error=str(exc))
@@ -166,15 +263,16 @@ class Service:
         that blocks the event loop stops the ticks too)."""
         inbox = self.bus.inbox
         interval = self.config.bus.heartbeat_interval_s
-        await self._heartbeat()
+        beats = self.beats
+        await beats.beat()
         # An idle loop is woken by ticks instead of a timeout around every wait: one timer
         # per tick period rather than a timer armed and cancelled per event.
         self._tasks.append(asyncio.create_task(self._tick(inbox, interval / 4)))
         self.bus.deliver_to(self._deliver)
         self._eager = True
         while True:
-            if time.monotonic() - self._last_beat >= interval:
-                await self._heartbeat()
+            if beats.due(interval):
+                await beats.beat()
             try:
                 item = inbox.get_nowait()
             except asyncio.QueueEmpty:
@@ -243,177 +341,3 @@ class Service:
             item = inbox.get_nowait()
             if item is not _STOP and item is not _TICK:
                 await self._dispatch_next(item)
-
-    async def _dispatch(self, env: Envelope) -> None:
-        self.events_in[env.event_type] += 1
-        if env.event_type in (EventType.PRICE, EventType.SIGNAL):
-            ts = env.payload.get("market_ts")
-            if isinstance(ts, int | float):
-                self.market_clock.observe(ts)
-        if env.event_type == EventType.RETRY and env.topic == f"RETRY.{self.name}":
-            await self._on_retry(env)
-            self.bus.consumed(env, ["retry"])
-            return
-        done: list[str] = []
-        topic = env.topic
-        for prefix, hname, fn in self._handlers:
-            if not topic.startswith(prefix):
-                continue
-            if self.bus.is_done(hname, env.event_id):
-                self.metrics["duplicates_skipped"] += 1
-                continue
-            if await self._run_handler(env, hname, fn, attempt=1):
-                done.append(hname)
-        self.bus.consumed(env, done)
-
-    async def _run_handler(self, env: Envelope, hname: str, fn: Handler, attempt: int) -> bool:
-        t0 = time.perf_counter()
-        try:
-            result = fn(env)
-            if inspect.iscoroutine(result):
-                # Run at once; only a handler that really waits gets a Task and the timeout.
-                result = eager.start(result)
-            if result is not None and inspect.isawaitable(result):
-                await asyncio.wait_for(result, self.config.bus.handler_timeout_s)
-        except Exception as exc:
-            self.handler_stats[hname].observe(time.perf_counter() - t0, ok=False)
-            error = (f"handler timed out after {self.config.bus.handler_timeout_s:g}s"
-                     if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}")
-            self.log.warning("handler_failed", handler=hname, event_id=env.event_id,
-                             event_type=env.event_type, error=error, attempt=attempt)
-            await self._dead_letter(env, hname, exc, error, attempt)
-            return False
-        self.handler_stats[hname].observe(time.perf_counter() - t0, ok=True)
-        return True
-
-    async def _dead_letter(self, env: Envelope, hname: str, exc: BaseException, error: str,
-                           attempt: int) -> None:
-        payload = {"service": self.name, "handler": hname, "error": error[:2000],
-                   "error_type": type(exc).__name__, "attempt": attempt, "topic": env.topic,
-                   "event": env.to_dict()}
-        if not self.local_retry:
-            try:
-                await self.publish(EventType.DEAD_LETTER, payload, parent=env)
-                return
-            except Exception as pub_exc:  # even the dead-letter path must not kill the loop
-                self.log.error("dead_letter_publish_failed", error=str(pub_exc),
-                               event_id=env.event_id)
-        self._keep_for_local_retry(env, hname, attempt)
-
-    def _keep_for_local_retry(self, env: Envelope, hname: str, attempt: int) -> None:
-        if len(self._retry_later) >= MAX_LOCAL_RETRIES:
-            self.metrics["local_retry_dropped"] += 1
-            self.log.critical("local_retry_full", event_id=env.event_id, handler=hname,
-                              kept=len(self._retry_later))
-            return
-        delay = min(0.5 * 2 ** min(attempt - 1, 6), 30.0)
-        self._retry_later.append(_LocalRetry(env, hname, attempt + 1,
-                                             time.monotonic() + delay))
-        self.metrics["local_retries_pending"] = len(self._retry_later)
-
-    async def _run_local_retries(self) -> None:
-        now = time.monotonic()
-        due = [r for r in self._retry_later if r.at <= now]
-        for item in due:
-            self._retry_later.remove(item)
-            fn = next((f for _, n, f in self._handlers if n == item.handler), None)
-            if fn is None or self.bus.is_done(item.handler, item.env.event_id):
-                continue
-            if await self._run_handler(item.env, item.handler, fn, attempt=item.attempt):
-                self.bus.mark_done(item.env.event_id, [item.handler])
-        self.metrics["local_retries_pending"] = len(self._retry_later)
-
-    async def _on_retry(self, retry: Envelope) -> None:
-        p = retry.payload
-        try:
-            original = msgspec.convert(p["event"], Envelope)
-            hname, attempt = p["handler"], int(p.get("attempt", 2))
-        except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
-            self.log.warning("bad_retry_event", event_id=retry.event_id, error=str(exc))
-            return
-        matches = [(n, fn) for _, n, fn in self._handlers if n == hname]
-        if not matches:
-            self.log.warning("retry_for_unknown_handler", handler=hname)
-            return
-        if self.bus.is_done(hname, original.event_id):
-            return
-        if await self._run_handler(original, hname, matches[0][1], attempt=attempt):
-            self.bus.mark_done(original.event_id, [hname])
-            self.log.info("retry_succeeded", handler=hname, event_id=original.event_id,
-                          attempt=attempt)
-            # Tell the retry daemon at once instead of letting it wait out its silence window.
-            await self.publish(EventType.CONTROL, {"service": "dlq-retry", "command": "retry_ok",
-                                                   "dlq_id": str(p.get("dlq_id", ""))},
-                               parent=retry)
-
-    async def _heartbeat(self) -> None:
-        self._last_beat = time.monotonic()
-        stats = self.bus.stats()
-        payload: dict[str, Any] = {
-            "service": self.name, "pid": os.getpid(), "host": socket.gethostname(),
-            "version": __version__, "epoch": self.bus.epoch,
-            "uptime_s": round(self._last_beat - self._started, 3),
-            "handled": sum(s.count for s in self.handler_stats.values()),
-            "failed": sum(s.errors for s in self.handler_stats.values()),
-            "queue_depth": self.bus.inbox.qsize(),
-            "events_in": dict(self.events_in), "events_out": dict(self.events_out),
-            "handlers": {n: s.as_dict() for n, s in self.handler_stats.items()},
-            "metrics": dict(self.metrics), "bus": stats, "pub": stats.get("pub"),
-        }
-        for extra in self.heartbeat_extras:
-            try:
-                payload.update(extra())
-            except Exception as exc:
-                self.log.warning("heartbeat_extra_failed", error=str(exc))
-        try:
-            await self.bus.publish(new_event(EventType.HEARTBEAT, payload, source=self.name))
-        except Exception as exc:
-            self.log.error("heartbeat_publish_failed", error=str(exc))
-
-
-# --- process entry ------------------------------------------------------------------------
-
-def parse_service_args(name: str, argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"hope-{name}")
-    parser.add_argument("--config", help="config file (default: $HOPE_CONFIG or ./hope.toml)")
-    parser.add_argument("--state-dir", help="state directory (default: $HOPE_STATE_DIR or ./state)")
-    return parser.parse_args(argv)
-
-
-def load_or_exit(name: str, args: argparse.Namespace) -> Config:
-    """Load the config; a bad one refuses to start, naming the file and key (exit 78)."""
-    try:
-        config = load(args.config, args.state_dir)
-        config.state.ensure()
-        return config
-    except (ConfigError, OSError) as exc:
-        print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
-        sys.exit(EX_CONFIG)
-
-
-def run_service(name: str, setup: Setup, argv: list[str] | None = None, *,
-                bus_options: dict[str, Any] | None = None) -> None:
-    """Entry point of every service process."""
-    from hope.bus.zmq import ZmqBus
-
-    config = load_or_exit(name, parse_service_args(name, argv))
-    configure_logging(name, config.hope.log_level)
-
-    async def main() -> None:
-        svc = Service(name, config, ZmqBus(name, config, **(bus_options or {})))
-        await _maybe_await(setup(svc))
-        # Latency: move everything set-up allocated out of the collector's sight, and collect the
-        # young generation less often (the hot path allocates short-lived dicts by the thousand).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, svc.request_stop)
-        await svc.run()
-
-    try:
-        asyncio.run(main())
-    except ConfigError as exc:
-        print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
-        sys.exit(EX_CONFIG)

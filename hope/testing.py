@@ -21,12 +21,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
-from hope.runtime import Service
+from hope.runtime import Runtime
+from hope.service import Service, build, run_service, subscribe
 from hope.supervisor_conf import checkout, program_command, render
+
+S = TypeVar("S", bound=Service)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,22 +73,43 @@ def make_config(state_dir: Path, overrides: dict[str, dict[str, Any]] | None = N
     return config
 
 
-def service_for_tests(name: str, state_dir: Path, broker: LocalBroker | None = None,
+def runtime_for_tests(name: str, state_dir: Path, broker: LocalBroker | None = None,
                       overrides: dict[str, dict[str, Any]] | None = None,
-                      clock: Any = None) -> Service:
-    """A Service on the in-process bus (share ``broker`` between services of one test)."""
+                      clock: Any = None) -> Runtime:
+    """A bare runtime on the in-process bus (share ``broker`` between services of one test)."""
     broker = broker or LocalBroker()
-    return Service(name, make_config(state_dir, overrides), broker.bus(name), clock=clock)
+    return Runtime(name, make_config(state_dir, overrides), broker.bus(name), clock=clock)
 
 
-async def drain(*services: Service, rounds: int = 50) -> None:
+async def service_for_tests(cls: type[S], state_dir: Path, broker: LocalBroker | None = None,
+                            overrides: dict[str, dict[str, Any]] | None = None,
+                            clock: Any = None, name: str | None = None,
+                            **collaborators: Any) -> S:
+    """A declared service on the in-process bus, built as in production except for the
+    collaborators given (fakes), as nameko's ``worker_factory``: real config in ``state_dir``,
+    set up, bus not started (``await svc.runtime.bus.start()`` or run ``svc.runtime.run()``)."""
+    runtime = runtime_for_tests(name or cls.name, state_dir, broker, overrides, clock)
+    return await build(cls, runtime, **collaborators)
+
+
+async def stop_service(service: Service) -> None:
+    """Run a service's stop hooks as SIGTERM would (for tests that never ran ``run()``)."""
+    await service.runtime.run_stop_hooks()
+
+
+def _runtime(x: Runtime | Service) -> Runtime:
+    return x.runtime if isinstance(x, Service) else x
+
+
+async def drain(*services: Runtime | Service, rounds: int = 50) -> None:
     """Run queued events of in-process services until every inbox stays empty."""
+    runtimes = [_runtime(s) for s in services]
     for _ in range(rounds):
         busy = False
-        for svc in services:
-            while not svc.bus.inbox.empty():
+        for rt in runtimes:
+            while not rt.bus.inbox.empty():
                 busy = True
-                await svc._dispatch(svc.bus.inbox.get_nowait())
+                await rt._dispatch(rt.bus.inbox.get_nowait())
         if not busy:
             return
         await asyncio.sleep(0)
@@ -247,45 +271,58 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 # --- probe processes ---------------------------------------------------------------------
 
-def _emit_setup(args: argparse.Namespace) -> Callable[[Service], None]:
-    def setup(svc: Service) -> None:
-        ledger = open(Path(args.ledger), "a", buffering=1)
+class Emitter(Service):
+    """Publishes ``--count`` SIGNALs at ``--rate`` once started; a ledger line per event."""
 
-        async def emit() -> None:
-            start = time.monotonic()
-            for i in range(args.count):
-                payload = {"symbol": args.symbol, "strategy": "probe", "price": 1.0 + i,
-                           "market_ts": 1_600_000_000.0 + i, "n": i}
-                env = await svc.publish("SIGNAL", payload)
-                ledger.write(json.dumps({"event_id": env.event_id, "seq": env.seq,
-                                         "epoch": env.epoch}) + "\n")
-                if args.rate:
-                    delay = start + (i + 1) / args.rate - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-            ledger.write(json.dumps({"done": args.count}) + "\n")
+    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
+        super().__init__(runtime)
+        self.args = args
+        self.ledger = open(Path(args.ledger), "a", buffering=1)
 
-        svc.on_start(lambda: asyncio.get_running_loop().create_task(emit()))
-    return setup
+    @classmethod
+    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Emitter:
+        return cls(runtime, args=args)
+
+    async def start(self) -> None:
+        asyncio.get_running_loop().create_task(self.emit())
+
+    async def emit(self) -> None:
+        args, start = self.args, time.monotonic()
+        for i in range(args.count):
+            payload = {"symbol": args.symbol, "strategy": "probe", "price": 1.0 + i,
+                       "market_ts": 1_600_000_000.0 + i, "n": i}
+            env = await self.publish("SIGNAL", payload)
+            self.ledger.write(json.dumps({"event_id": env.event_id, "seq": env.seq,
+                                          "epoch": env.epoch}) + "\n")
+            if args.rate:
+                delay = start + (i + 1) / args.rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+        self.ledger.write(json.dumps({"done": args.count}) + "\n")
 
 
-def _record_setup(args: argparse.Namespace) -> Callable[[Service], None]:
-    def setup(svc: Service) -> None:
-        out = open(Path(args.out), "a", buffering=1)
+class Recorder(Service):
+    """Appends every event of ``--prefix`` it handles to ``--out``; ``--block-on N`` blocks the
+    handler for good on the event with payload ``n == N`` (heartbeats must stop)."""
 
-        def record(env: Any) -> None:
-            if args.block_on and env.payload.get("n") == args.block_on:
-                time.sleep(3600)  # a handler stuck for good: heartbeats must stop
-            out.write(json.dumps({"event_id": env.event_id, "publisher": env.publisher,
-                                  "epoch": env.epoch, "seq": env.seq, "topic": env.topic}) + "\n")
+    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
+        super().__init__(runtime)
+        self.args = args
+        self.out = open(Path(args.out), "a", buffering=1)
 
-        svc.subscribe(args.prefix, record, name="record")
-    return setup
+    @classmethod
+    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Recorder:
+        return cls(runtime, args=args)
+
+    @subscribe(lambda self: [self.args.prefix], name="record")
+    def record(self, env: Any) -> None:
+        if self.args.block_on and env.payload.get("n") == self.args.block_on:
+            time.sleep(3600)
+        self.out.write(json.dumps({"event_id": env.event_id, "publisher": env.publisher,
+                                   "epoch": env.epoch, "seq": env.seq, "topic": env.topic}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hope.runtime import run_service
-
     parser = argparse.ArgumentParser(prog="python -m hope.testing")
     sub = parser.add_subparsers(dest="mode", required=True)
     emit = sub.add_parser("emit")
@@ -300,8 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     record.add_argument("--out", required=True)
     record.add_argument("--block-on", type=int, default=0)
     args, rest = parser.parse_known_args(argv)
-    setup = _emit_setup(args) if args.mode == "emit" else _record_setup(args)
-    run_service(args.name, setup, rest)
+    run_service(Emitter if args.mode == "emit" else Recorder, rest, name=args.name, args=args)
 
 
 if __name__ == "__main__":

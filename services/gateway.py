@@ -1,7 +1,7 @@
 """The gateway: HTTP API for external signals and operators, plus Telegram notices."""
 
-from hope.gateway.service import setup
-from hope.runtime import run_service
+from hope.gateway.service import GatewayService
+from hope.service import run_service
 
 if __name__ == "__main__":
-    run_service("gateway", setup)
+    run_service(GatewayService)

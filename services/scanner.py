@@ -1,7 +1,7 @@
 """The scanner: replays recorded market data and publishes PRICE and SIGNAL events."""
 
-from hope.market.service import setup
-from hope.runtime import run_service
+from hope.market.service import ScannerService
+from hope.service import run_service
 
 if __name__ == "__main__":
-    run_service("scanner", setup)
+    run_service(ScannerService)

@@ -44,16 +44,16 @@ GATEWAY_TOKEN = "t" * 32
 
 
 class Recorder:
-    """Stands in for the bus: validates like svc.publish and keeps what was published."""
+    """Stands in for the bus: validates like Runtime.publish and keeps what was published."""
 
     def __init__(self) -> None:
         self.events = []
         self.fail = False
 
-    async def __call__(self, event_type, payload, corr):
+    async def __call__(self, event_type, payload, *, correlation_id=None):
         if self.fail:
             raise ConnectionError("bus down")
-        env = new_event(event_type, payload, source="gateway", correlation_id=corr)
+        env = new_event(event_type, payload, source="gateway", correlation_id=correlation_id)
         self.events.append(env)
         return env
 

@@ -1,13 +1,13 @@
 """The audit-writer service: subscribe to everything, persist, publish the durable watermark.
 
-Wiring (``services/audit_writer.py`` runs ``run_service("audit-writer", setup)``):
 - every event → :meth:`AuditWriter.append` (duplicates dropped; heartbeats summarised);
-- every ``fsync_interval_ms`` → :meth:`AuditWriter.tick` (group commit, checkpoints, retries);
+- every ``fsync_interval_ms`` → :meth:`AuditWriter.tick_off_loop` (group commit, checkpoints);
 - ``watermark_hz`` times a second → ephemeral ``WATERMARK`` with payload
   ``{"watermarks": {publisher: {epoch: seq}}, "durable": bool}`` (``durable`` is False while
   writes fail, e.g. disk full: the numbers then stop moving);
-- unrecoverable gaps: the bus calls ``on_gap(publisher, epoch, first, last)``; we point it at
-  :meth:`AuditWriter.record_gap`, which writes an explicit GAP record;
+- the log is the delivery journal (:class:`AuditLogJournal`, supplied through
+  ``Service.journal()``): cursors start from what is durably written, and a range no outbox can
+  replay becomes a GAP record;
 - on stop (SIGTERM): heartbeat summaries, fsync, final checkpoint, one last WATERMARK.
 """
 
@@ -16,53 +16,100 @@ from __future__ import annotations
 from typing import Any
 
 from hope.audit.writer import AuditWriter
+from hope.bus.base import JournalFactory
+from hope.bus.cursor import Cursors
 from hope.envelope import Envelope
-from hope.runtime import Service
+from hope.runtime import Runtime
+from hope.service import Service, every, subscribe
 
 
-async def setup(svc: Service) -> AuditWriter:
-    cfg = svc.config.audit
-    writer = AuditWriter(svc.state, cfg, svc.clock, log=svc.log, source=svc.name)
-    if hasattr(svc.bus, "on_gap"):
-        svc.bus.on_gap = writer.record_gap
-    if hasattr(svc.bus, "seed_cursors"):
-        svc.bus.seed_cursors = lambda cursors: seed_cursors(writer, cursors)
+class AuditLogJournal:
+    """The audit log as the bus's delivery journal. The generic consumer journal would mark an
+    event consumed when the handler returns, while its record may still sit in the writer's
+    group-commit buffer; after a SIGKILL the writer must ask again for exactly what that buffer
+    lost. So the cursors are seeded from what the log durably holds, dedupe is the writer's own
+    (by ``event_id``), and nothing else is recorded."""
 
-    def on_event(env: Envelope) -> None:
-        if writer.append(env):
-            svc.metrics["audit_records"] += 1
+    def __init__(self, writer: AuditWriter, cursors: Cursors) -> None:
+        self.writer = writer
+        self.cursors = cursors
+
+    def open(self) -> None:
+        for (publisher, epoch), track in self.writer.seqs.items():
+            key = self.cursors.key(publisher, epoch, "")
+            self.cursors.seed(key, track.contig)
+            for seq in track.above:
+                self.cursors.get(key).add(seq)
+
+    def close(self) -> None:
+        return None
+
+    def is_done(self, handler: str, event_id: str) -> bool:
+        return False
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None:
+        return None
+
+    def consumed(self, publisher: str, epoch: str, event_type: str, n: int, event_id: str,
+                 handlers: list[str]) -> None:
+        return None
+
+    def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
+        return None
+
+    def missing(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        self.writer.record_gap(publisher, epoch, first, last)
+
+
+class AuditWriterService(Service):
+    name = "audit-writer"
+
+    def __init__(self, runtime: Runtime, *, writer: AuditWriter) -> None:
+        super().__init__(runtime)
+        self.writer = writer
+        self.cfg = runtime.config.audit
+        writer.background_sync = True  # fsync in a worker thread; the loop keeps taking events
+
+    @classmethod
+    def create(cls, runtime: Runtime, *, writer: AuditWriter | None = None
+               ) -> AuditWriterService:
+        return cls(runtime, writer=writer or AuditWriter(
+            runtime.state, runtime.config.audit, runtime.clock, log=runtime.log,
+            source=runtime.name))
+
+    def journal(self) -> JournalFactory:
+        return lambda cursors: AuditLogJournal(self.writer, cursors)
+
+    @subscribe("", name="audit", verify_id=True)
+    def on_event(self, env: Envelope) -> None:
+        if self.writer.append(env):
+            self.metrics["audit_records"] += 1
         else:
-            svc.metrics["audit_skipped"] += 1
+            self.metrics["audit_skipped"] += 1
 
-    async def publish_watermark() -> None:
-        await svc.publish("WATERMARK", watermark_payload(writer))
+    @every(lambda self: self.cfg.fsync_interval_ms / 1000)
+    async def group_commit(self) -> None:
+        await self.writer.tick_off_loop()
 
-    async def stop() -> None:
-        writer.close()
+    @every(lambda self: 1 / self.cfg.watermark_hz)
+    async def publish_watermark(self) -> None:
+        await self.publish("WATERMARK", watermark_payload(self.writer))
+
+    async def stop(self) -> None:
+        self.writer.close()
         try:
-            await publish_watermark()
+            await self.publish_watermark()
         except Exception as exc:  # the bus may already be closing; the next start re-announces
-            svc.log.info("final watermark not published", error=str(exc))
+            self.log.info("final watermark not published", error=str(exc))
 
-    svc.subscribe("", on_event, name="audit", verify_id=True)
-    writer.background_sync = True  # fsync in a worker thread; the loop keeps taking events
-    svc.every(cfg.fsync_interval_ms / 1000, writer.tick_off_loop)
-    svc.every(1 / cfg.watermark_hz, publish_watermark)
-    svc.on_stop(stop)
-    svc.heartbeat_extras.append(lambda: {"audit": writer.snapshot()})
-    return writer
+    def kill(self) -> None:
+        try:
+            self.writer.close()
+        except Exception:  # kill never raises; the next start recovers a torn tail
+            pass
 
-
-def seed_cursors(writer: AuditWriter, cursors: Any) -> None:
-    """Start the bus's seq tracking from what is durably in the log, so a restarted writer asks
-    for exactly what it lost (its group-commit buffer) and nothing it has. The writer runs with
-    no consumer journal: the generic journal marks an event consumed when the handler returns,
-    while its record may still sit in the group-commit buffer."""
-    for (publisher, epoch), track in writer.seqs.items():
-        key = cursors.key(publisher, epoch, "")
-        cursors.seed(key, track.contig)
-        for seq in track.above:
-            cursors.get(key).add(seq)
+    def heartbeat(self) -> dict[str, Any]:
+        return {"audit": self.writer.snapshot()}
 
 
 def watermark_payload(writer: AuditWriter) -> dict[str, Any]:

@@ -40,6 +40,9 @@ max_open_positions = 1000000000
 max_buys_per_min = 1000000000
 timeout_s = 0.01
 daily_loss_limit = { USDT = 1e15, BTC = 1e15, ETH = 1e15, BUSD = 1e15 }
+
+[market_clock]
+publishers = ["scanner", "bench-injector"]  # the injector's PRICEs are the market data here
 """
 SERVICES = (("audit", "audit_writer"), ("decision", "decision_engine"), ("executor", "executor"))
 DEFAULT_SIZES = {"PRICE": 330, "SIGNAL": 420, "DECISION": 1700, "ORDER": 400, "FILL": 450,

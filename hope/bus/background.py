@@ -10,13 +10,14 @@ resends an earlier run's unacknowledged events when it starts.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
+import time
 from typing import Any
 
 from hope.bus.zmq import ZmqBus
 from hope.config import Config
-from hope.envelope import Envelope, EventType, new_event
+from hope.envelope import Envelope, new_event
+from hope.middleware.heartbeat import heartbeat_event
 
 
 class BackgroundPublisher:
@@ -49,11 +50,11 @@ class BackgroundPublisher:
             return
         self._ready.set()
         interval = self.config.bus.heartbeat_interval_s
+        started = time.monotonic()
         while True:
             await asyncio.sleep(interval)
-            await self.bus.publish(new_event(EventType.HEARTBEAT, {
-                "service": self.name, "pid": os.getpid(), "epoch": self.bus.epoch,
-                "pub": self.bus.sequencer.highs()}, source=self.name))
+            await self.bus.publish(heartbeat_event(self.name, self.bus.epoch, started,
+                                                   pub=self.bus.sequencer.highs()))
 
     def publish(self, event_type: str, payload: dict[str, Any],
                 timeout: float = 10.0) -> Envelope:

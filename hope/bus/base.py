@@ -5,12 +5,43 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
 from hope.envelope import Envelope
 
-GapHook = Callable[[str, str, int, int], None]  # (publisher, epoch, first, last) lost for good
+if TYPE_CHECKING:
+    from hope.bus.cursor import Cursors
+
+
+
+class DeliveryJournal(Protocol):
+    """What a subscriber's bus records about delivery, restored at start. The default is the
+    consumer journal (:class:`hope.bus.journal.ConsumerJournal`); a service whose own store is
+    its journal supplies another through ``Service.journal()`` (the audit writer's log)."""
+
+    def open(self) -> None:
+        """Restore the cursors (given to the factory) and what was done; before delivery."""
+
+    def close(self) -> None: ...
+
+    def is_done(self, handler: str, event_id: str) -> bool: ...
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None: ...
+
+    def consumed(self, publisher: str, epoch: str, event_type: str, n: int, event_id: str,
+                 handlers: list[str]) -> None:
+        """The runtime finished an event (``n``: its seq or tseq as the cursors count)."""
+
+    def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
+        """A replay answer settled a range of a stream."""
+
+    def missing(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        """Events no outbox could replay (seq-mode subscribers): lost for good."""
+
+
+JournalFactory = Callable[["Cursors"], DeliveryJournal]
 
 
 class BusError(RuntimeError):
@@ -68,6 +99,10 @@ class Bus(ABC):
         """Hand each received event to ``fn`` as it is decoded instead of queueing it in
         ``inbox``. Only the ZeroMQ bus does; the in-process bus keeps queueing, so unit tests
         step through events one at a time."""
+
+    def use_journal(self, factory: JournalFactory) -> None:
+        """Build the delivery journal with ``factory`` instead of the default (before start).
+        The in-process bus keeps its in-memory dedupe."""
 
     def verify_ids(self, prefix: str) -> None:
         """Recompute the event id of every received event whose topic starts with ``prefix``

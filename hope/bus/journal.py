@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
 from hope.bus.cursor import ALL, Cursors
 from hope.codec import decode_obj, encode_obj
+from hope.paths import StatePaths
 
 log = structlog.get_logger("hope.journal")
 _LEN = struct.Struct(">I")
@@ -29,6 +31,11 @@ class ConsumerJournal:
         self.max_ids = max_ids
         self.done: OrderedDict[str, set[str]] = OrderedDict()
         self._fd: int | None = None
+
+    @classmethod
+    def for_service(cls, state: StatePaths, name: str) -> Callable[[Cursors], ConsumerJournal]:
+        """The default journal factory of a service's bus: ``outbox/<name>/consumed.log``."""
+        return lambda cursors: cls(state.outbox / name / "consumed.log", cursors)
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +65,9 @@ class ConsumerJournal:
 
     def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
         self._write(["c", publisher, epoch, kind, first, last])
+
+    def missing(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        """A range no outbox could replay: covered() settles it; nothing more to keep here."""
 
     # internals --------------------------------------------------------------------------
     def _kind(self, event_type: str) -> str:

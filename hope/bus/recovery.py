@@ -2,7 +2,7 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``on_gap``, ``_pending`` (:class:`hope.bus.replay.PendingReplays`), ``_pub``,
+``prefixes``, ``_pending`` (:class:`hope.bus.replay.PendingReplays`), ``_pub``,
 ``_replayed_topic``, ``_wants_type``, ``_bad`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
@@ -98,8 +98,8 @@ class GapRecovery:
             self.counters["gaps_unrecoverable"] += b - a + 1
             log.warning("replay_range_missing", service=self.name, publisher=key[0],
                         epoch=key[1], stream=key[2], first=a, last=b)
-            if self.on_gap and key[2] == ALL:
-                self.on_gap(key[0], key[1], a, b)
+            if self.journal and key[2] == ALL:
+                self.journal.missing(key[0], key[1], a, b)
         cur.cover(first, last)
         if self.journal:
             self.journal.covered(key[0], key[1], key[2], first, last)

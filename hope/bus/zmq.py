@@ -16,7 +16,7 @@ import structlog
 import zmq
 
 from hope import codec
-from hope.bus.base import Bus, BusError, GapHook, Sequencer
+from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.cursor import Cursors
 from hope.bus.journal import ConsumerJournal
 from hope.bus.outbox import Outbox, Record
@@ -46,25 +46,24 @@ _EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zm
 
 class ZmqBus(GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
-                 journal: bool = True, outbox: bool = True, on_gap: GapHook | None = None,
+                 journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
                  handshake_timeout_s: float | None = None) -> None:
         self.name = name
         self.config = config
         self.epoch = uuid.uuid4().hex[:12]
         self.recover = recover
-        self.on_gap = on_gap
         self.on_bad_frame = on_bad_frame
         self.handshake_timeout_s = handshake_timeout_s or config.bus.handshake_timeout_s
-        # A service whose own store is its journal (the audit writer) seeds the cursors itself.
-        self.seed_cursors: Callable[[Cursors], None] | None = None
+        # A service whose own store is its journal (the audit writer) supplies it: use_journal.
+        self._journal_factory: JournalFactory = ConsumerJournal.for_service(config.state, name)
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self._deliver: Callable[[Envelope], None] = self.inbox.put_nowait
         self.prefixes: list[bytes] = []
         self.verify_prefixes: list[bytes] = []
         self._rules: dict[bytes, tuple[bool, bool]] = {}
         self.cursors: Cursors | None = None
-        self.journal: ConsumerJournal | None = None
+        self.journal: DeliveryJournal | None = None
         self._want_journal = journal
         box_dir = config.state.outbox / name
         self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events) if outbox \
@@ -96,6 +95,9 @@ class ZmqBus(GapRecovery, Bus):
     def deliver_to(self, fn: Callable[[Envelope], None]) -> None:
         self._deliver = fn
 
+    def use_journal(self, factory: JournalFactory) -> None:
+        self._journal_factory = factory
+
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
 
@@ -124,11 +126,8 @@ class ZmqBus(GapRecovery, Bus):
         xsub, xpub = endpoints(self.config)
         bus_cfg = self.config.bus
         self.cursors = Cursors(track_all=b"" in self.prefixes)
-        if self.seed_cursors:
-            self.seed_cursors(self.cursors)
         if self._want_journal and self.recover:
-            self.journal = ConsumerJournal(self.config.state.outbox / self.name / "consumed.log",
-                                           self.cursors)
+            self.journal = self._journal_factory(self.cursors)
             self.journal.open()
         if self.outbox:
             self.outbox.open()

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from hope.envelope import Envelope
+from hope.runtime import Runtime
+from hope.service import Service, every, run_service, subscribe
 
 NAME = "chaos-injector"
 DEFAULT_SYMBOLS = ["CHAOSABTC", "CHAOSBBTC", "CHAOSCBTC", "CHAOSDBTC", "CHAOSEBTC"]
@@ -61,60 +63,73 @@ def signal_payload(symbol: str, n: int, now: float) -> dict[str, Any]:
             "n": n, "chaos": True}
 
 
-def make_setup(args: argparse.Namespace) -> Any:
-    def setup(svc: Any) -> None:
-        ledger = open(Path(args.ledger), "a", buffering=1)
-        hwm = HighWaterMarks()
-        symbols = args.symbols.split(",")
-        stats = {"published": 0, "refused": 0}
+class ChaosInjector(Service):
+    name = NAME
 
-        async def send(event_type: str, payload: dict[str, Any]) -> None:
-            try:
-                env = await svc.publish(event_type, payload)
-            except Exception as exc:  # e.g. disk full: not published, so not expected
-                stats["refused"] += 1
-                ledger.write(json.dumps({"refused": stats["refused"], "type": event_type,
-                                         "error": f"{type(exc).__name__}: {exc}"[:300]}) + "\n")
-                return
-            stats["published"] += 1
-            ledger.write(json.dumps({"event_id": env.event_id, "type": event_type,
-                                     "symbol": payload["symbol"], "seq": env.seq,
-                                     "epoch": env.epoch}) + "\n")
+    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
+        super().__init__(runtime)
+        self.args = args
+        self.ledger = open(Path(args.ledger), "a", buffering=1)
+        self.hwm = HighWaterMarks()
+        self.symbols = args.symbols.split(",")
+        self.stats = {"published": 0, "refused": 0}
 
-        async def emit() -> None:
-            start = time.monotonic()
-            last_price: dict[str, float] = {}
-            n = 0
-            try:
-                while time.monotonic() - start < args.duration:
-                    symbol = symbols[n % len(symbols)]
-                    now = time.time()
-                    if now - last_price.get(symbol, 0.0) >= args.price_interval:
-                        last_price[symbol] = now
-                        await send("PRICE", {"symbol": symbol, "price": 1e-5, "market_ts": now})
-                    await send("SIGNAL", signal_payload(symbol, n, now))
-                    n += 1
-                    delay = start + n / args.rate - time.monotonic()
-                    await asyncio.sleep(max(delay, 0))
-            finally:  # also when SIGTERM ends the run early: the ledger says how many were sent
-                ledger.write(json.dumps({"done": n, **stats}) + "\n")
-                svc.log.info("chaos.injector_done", signals=n, **stats)
-                svc.request_stop()
+    @classmethod
+    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> ChaosInjector:
+        return cls(runtime, args=args)
 
-        def on_heartbeat(env: Envelope) -> None:
-            hwm.observe(env.source, env.payload)
+    async def send(self, event_type: str, payload: dict[str, Any]) -> None:
+        try:
+            env = await self.publish(event_type, payload)
+        except Exception as exc:  # e.g. disk full: not published, so not expected
+            self.stats["refused"] += 1
+            self.ledger.write(json.dumps({"refused": self.stats["refused"], "type": event_type,
+                                          "error": f"{type(exc).__name__}: {exc}"[:300]}) + "\n")
+            return
+        self.stats["published"] += 1
+        self.ledger.write(json.dumps({"event_id": env.event_id, "type": event_type,
+                                      "symbol": payload["symbol"], "seq": env.seq,
+                                      "epoch": env.epoch}) + "\n")
 
-        svc.subscribe("HEARTBEAT", on_heartbeat, name="hwm")
-        svc.every(0.5, lambda: hwm.write(Path(args.hwm)))
-        svc.on_start(lambda: asyncio.get_running_loop().create_task(emit()))
-        svc.on_stop(lambda: hwm.write(Path(args.hwm)))
-        svc.heartbeat_extras.append(lambda: {"injector": dict(stats)})
-    return setup
+    async def emit(self) -> None:
+        args, start = self.args, time.monotonic()
+        last_price: dict[str, float] = {}
+        n = 0
+        try:
+            while time.monotonic() - start < args.duration:
+                symbol = self.symbols[n % len(self.symbols)]
+                now = time.time()
+                if now - last_price.get(symbol, 0.0) >= args.price_interval:
+                    last_price[symbol] = now
+                    await self.send("PRICE", {"symbol": symbol, "price": 1e-5, "market_ts": now})
+                await self.send("SIGNAL", signal_payload(symbol, n, now))
+                n += 1
+                delay = start + n / args.rate - time.monotonic()
+                await asyncio.sleep(max(delay, 0))
+        finally:  # also when SIGTERM ends the run early: the ledger says how many were sent
+            self.ledger.write(json.dumps({"done": n, **self.stats}) + "\n")
+            self.log.info("chaos.injector_done", signals=n, **self.stats)
+            self.runtime.request_stop()
+
+    @subscribe("HEARTBEAT", name="hwm")
+    def on_heartbeat(self, env: Envelope) -> None:
+        self.hwm.observe(env.source, env.payload)
+
+    @every(0.5)
+    def write_hwm(self) -> None:
+        self.hwm.write(Path(self.args.hwm))
+
+    async def start(self) -> None:
+        asyncio.get_running_loop().create_task(self.emit())
+
+    async def stop(self) -> None:
+        self.write_hwm()
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"injector": dict(self.stats)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    from hope.runtime import run_service
-
     p = argparse.ArgumentParser(prog="python -m hope.chaos.injector")
     p.add_argument("--ledger", required=True)
     p.add_argument("--hwm", required=True)
@@ -123,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS))
     p.add_argument("--price-interval", type=float, default=0.5, help="PRICE per symbol, seconds")
     args, rest = p.parse_known_args(argv)
-    run_service(NAME, make_setup(args), rest)
+    run_service(ChaosInjector, rest, args=args)
 
 
 if __name__ == "__main__":

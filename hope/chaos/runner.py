@@ -66,6 +66,12 @@ restart_budget = 20
 [audit]
 trusted_keys = ["{key_id}"]
 
+# The injector's PRICEs (market time = wall time) are market data beside the scanner's replay
+# of 2021; the first of them jumps the clock by years.
+[market_clock]
+publishers = ["scanner", "chaos-injector"]
+max_step_s = 1e10
+
 [decision]
 cooldown_s = 0.0
 max_open_positions = {len(symbols) + 2}

@@ -1,4 +1,4 @@
-"""decision-engine wiring: exactly one DECISION per SIGNAL, risk state kept current from the bus.
+"""decision-engine: exactly one DECISION per SIGNAL, risk state kept current from the bus.
 
 Before the first decision the risk state is rebuilt from the audit log (open positions, daily
 P&L, cooldowns, and which signals already have a DECISION, so a redelivered SIGNAL gets none).
@@ -13,75 +13,110 @@ from hope.decision.risk import RiskState
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
 from hope.envelope import Envelope
 from hope.report import iter_family
+from hope.runtime import Runtime
+from hope.service import Service, every, subscribe
 
 
-def subscribe_risk_feeds(svc: Any, state: RiskState) -> None:
-    """Keep a RiskState current from the bus: prices, refused orders, closes, breakers and the
-    audit watermark (shared by the live and the shadow engine). The runtime moves the market
-    clock on PRICE itself."""
-    svc.subscribe("PRICE", lambda env: state.on_price(
-        env.payload["symbol"], env.payload["price"], env.payload["market_ts"]), name="on_price")
-    svc.subscribe("ORDER", lambda env: state.on_order(env.payload), name="on_order")
-    svc.subscribe("CLOSE", lambda env: state.on_close(env.payload, svc.market_clock.now()),
-                  name="on_close")
-    svc.subscribe("BREAKER", lambda env: state.on_breaker(env.payload), name="on_breaker")
-    svc.subscribe("WATERMARK", lambda env: state.on_watermark(
-        env.payload, svc.clock.time(), svc.name), name="on_watermark")
+class RiskFeeds(Service):
+    """Keeps ``self.risk`` current from the bus: prices, refused orders, closes, breakers and
+    the audit watermark (shared by the live and the shadow engine). The market clock moves on
+    PRICE before these handlers run (market-clock middleware)."""
+
+    market_clock_from = "PRICE"
+    risk: RiskState
+
+    @subscribe("PRICE")
+    def on_price(self, env: Envelope) -> None:
+        p = env.payload
+        self.risk.on_price(p["symbol"], p["price"], p["market_ts"])
+
+    @subscribe("ORDER")
+    def on_order(self, env: Envelope) -> None:
+        self.risk.on_order(env.payload)
+
+    @subscribe("CLOSE")
+    def on_close(self, env: Envelope) -> None:
+        self.risk.on_close(env.payload, self.market_clock.now())
+
+    @subscribe("BREAKER")
+    def on_breaker(self, env: Envelope) -> None:
+        self.risk.on_breaker(env.payload)
+
+    @subscribe("WATERMARK")
+    def on_watermark(self, env: Envelope) -> None:
+        self.risk.on_watermark(env.payload, self.clock.time(), self.runtime.name)
 
 
-async def setup(svc: Any) -> None:
-    cfg = svc.config.decision
-    store = TradingStateStore(svc.state.trading_state)
-    state = RiskState(trading=store.load_or_init(cfg.initial_trading_state,
-                                                 is_fresh_instance(svc.state.events)))
-    if store.last_error:
-        svc.log.warning("trading state unknown: HALTED (fail-closed)", error=store.last_error)
-    engine = DecisionEngine(cfg, svc.config.hash("decision"), state)
-    warnings: list[str] = []
-    events = svc.state.events
-    engine.remember(state.rebuild(iter_family(events, "decisions", warnings),
-                                  iter_family(events, "orders", warnings),
-                                  iter_family(events, "closes", warnings)))
-    for w in warnings:
-        svc.log.warning("audit log line skipped during risk rebuild", error=w)
-    svc.log.info("risk state rebuilt", open_positions=len(state.positions),
-                 trading_state=state.trading)
+class DecisionService(RiskFeeds):
+    name = "decision-engine"
 
-    async def set_trading(new: str, why: str) -> None:
-        old, state.trading = state.trading, new
-        if old != new:
-            svc.log.warning("trading state changed", old=old, new=new, by=why)
-            await svc.publish("TRADING_STATE", {"service": svc.name, "state": new,
-                                                "previous": old, "by": why})
+    def __init__(self, runtime: Runtime, *, engine: DecisionEngine, store: TradingStateStore
+                 ) -> None:
+        super().__init__(runtime)
+        self.engine = engine
+        self.risk = engine.state
+        self.store = store
 
-    async def on_signal(env: Envelope) -> None:  # the runtime has moved the market clock already
-        if engine.already_decided(env.event_id):
-            svc.metrics["duplicate_signals"] += 1
+    @classmethod
+    def create(cls, runtime: Runtime, *, engine: DecisionEngine | None = None,
+               store: TradingStateStore | None = None) -> DecisionService:
+        config, state = runtime.config, runtime.state
+        store = store or TradingStateStore(state.trading_state)
+        if engine is None:
+            risk = RiskState(trading=store.load_or_init(config.decision.initial_trading_state,
+                                                        is_fresh_instance(state.events)))
+            if store.last_error:
+                runtime.log.warning("trading state unknown: HALTED (fail-closed)",
+                                    error=store.last_error)
+            engine = DecisionEngine(config.decision, config.hash("decision"), risk)
+        return cls(runtime, engine=engine, store=store)
+
+    async def setup(self) -> None:
+        warnings: list[str] = []
+        events = self.state.events
+        self.engine.remember(self.risk.rebuild(iter_family(events, "decisions", warnings),
+                                               iter_family(events, "orders", warnings),
+                                               iter_family(events, "closes", warnings)))
+        for w in warnings:
+            self.log.warning("audit log line skipped during risk rebuild", error=w)
+        self.log.info("risk state rebuilt", open_positions=len(self.risk.positions),
+                      trading_state=self.risk.trading)
+
+    @subscribe("SIGNAL", verify_id=True)
+    async def on_signal(self, env: Envelope) -> None:
+        if self.engine.already_decided(env.event_id):
+            self.metrics["duplicate_signals"] += 1
             return
-        payload = engine.decide(env, svc.clock.time(), svc.market_clock.now())
-        out = await svc.publish("DECISION", payload, parent=env)
-        engine.commit(out)
-        state.note_published(out.epoch, out.seq, svc.clock.time())
-        svc.metrics[f"decisions_{payload['action'].lower()}"] += 1
+        # the signal's own market_ts is read from its payload (signal age); it moves no clock
+        payload = self.engine.decide(env, self.clock.time(), self.market_clock.now())
+        out = await self.publish("DECISION", payload, parent=env)
+        self.engine.commit(out)
+        self.risk.note_published(out.epoch, out.seq, self.clock.time())
+        self.metrics[f"decisions_{payload['action'].lower()}"] += 1
 
-    async def on_control(env: Envelope) -> None:
+    @subscribe("CONTROL", verify_id=True)
+    async def on_control(self, env: Envelope) -> None:
         p = env.payload
         new = COMMAND_STATE.get(str(p.get("command")))
-        if p.get("service") not in ("*", svc.name) or new is None:
+        if p.get("service") not in ("*", self.runtime.name) or new is None:
             return
-        if store.load() != new:
-            store.save(new, changed_by=f"CONTROL {env.event_id}")
-        await set_trading(new, f"CONTROL {p.get('command')}")
+        if self.store.load() != new:
+            self.store.save(new, changed_by=f"CONTROL {env.event_id}")
+        await self.set_trading(new, f"CONTROL {p.get('command')}")
 
-    async def reload_state() -> None:
-        persisted = store.load()  # an unreadable file reads HALTED: fail-closed
-        if persisted != state.trading:
-            await set_trading(persisted, "state file")
+    @every(lambda self: self.config.decision.state_reload_s)
+    async def reload_state(self) -> None:
+        persisted = self.store.load()  # an unreadable file reads HALTED: fail-closed
+        if persisted != self.risk.trading:
+            await self.set_trading(persisted, "state file")
 
-    svc.subscribe("SIGNAL", on_signal, verify_id=True)
-    subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
-    svc.heartbeat_extras.append(lambda: {
-        "trading_state": state.trading, "open_positions": len(state.positions),
-        "audit_lag_s": state.audit_lag(svc.clock.time())})
+    async def set_trading(self, new: str, why: str) -> None:
+        old, self.risk.trading = self.risk.trading, new
+        if old != new:
+            self.log.warning("trading state changed", old=old, new=new, by=why)
+            await self.publish("TRADING_STATE", {"service": self.runtime.name, "state": new,
+                                                 "previous": old, "by": why})
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"trading_state": self.risk.trading, "open_positions": len(self.risk.positions),
+                "audit_lag_s": self.risk.audit_lag(self.clock.time())}

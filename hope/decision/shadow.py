@@ -18,11 +18,13 @@ from hope.config import Config, ConfigError, load
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
 from hope.decision.risk import RiskState
-from hope.decision.service import subscribe_risk_feeds
+from hope.decision.service import RiskFeeds
 from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 from hope.envelope import Envelope
 from hope.execution.exchange import client_order_id
 from hope.report import iter_family
+from hope.runtime import Runtime
+from hope.service import every, subscribe
 
 SERVICE = "decision-engine-shadow"
 
@@ -56,60 +58,78 @@ def _live_buy(state: RiskState, rec: dict[str, Any]) -> None:
                          float(p["market_ts"]))
 
 
-async def setup_shadow(svc: Any) -> None:
-    cfg, config_hash, path = load_candidate(svc.config)
-    store = TradingStateStore(svc.state.trading_state)  # read only: the live engine owns it
-    state = RiskState(trading=store.load())
-    engine = DecisionEngine(cfg, config_hash, state)
-    events, warnings = svc.state.events, []
-    live_decisions = list(iter_family(events, "decisions", warnings))
-    live_seen = {r["event_id"] for r in live_decisions if isinstance(r.get("event_id"), str)}
-    # rebuild() returns the signals *live* decided: not ours, so its result is not remembered
-    state.rebuild(live_decisions, iter_family(events, "orders", warnings),
-                  iter_family(events, "closes", warnings))
-    engine.remember([r["causation_id"] for r in iter_family(events, "shadow_decisions", warnings)
-                     if isinstance(r.get("causation_id"), str)])
-    for w in warnings:
-        svc.log.warning("audit log line skipped during shadow rebuild", error=w)
-    svc.log.info("shadow engine ready", candidate=str(path), config_hash=config_hash,
-                 live_open_positions=len(state.positions), trading_state=state.trading)
+class ShadowDecisionService(RiskFeeds):
+    name = SERVICE
 
-    async def on_signal(env: Envelope) -> None:
-        if engine.already_decided(env.event_id):
-            svc.metrics["duplicate_signals"] += 1
+    def __init__(self, runtime: Runtime, *, engine: DecisionEngine, store: TradingStateStore,
+                 candidate: Path) -> None:
+        super().__init__(runtime)
+        self.engine = engine
+        self.risk = engine.state
+        self.store = store  # read only: the live engine owns it
+        self.candidate = candidate
+        self.live_seen: set[str] = set()
+
+    @classmethod
+    def create(cls, runtime: Runtime, *, engine: DecisionEngine | None = None,
+               store: TradingStateStore | None = None) -> ShadowDecisionService:
+        cfg, config_hash, path = load_candidate(runtime.config)
+        store = store or TradingStateStore(runtime.state.trading_state)
+        engine = engine or DecisionEngine(cfg, config_hash, RiskState(trading=store.load()))
+        return cls(runtime, engine=engine, store=store, candidate=path)
+
+    async def setup(self) -> None:
+        events, warnings = self.state.events, []
+        live_decisions = list(iter_family(events, "decisions", warnings))
+        self.live_seen = {r["event_id"] for r in live_decisions
+                          if isinstance(r.get("event_id"), str)}
+        # rebuild() returns the signals *live* decided: not ours, so its result is not remembered
+        self.risk.rebuild(live_decisions, iter_family(events, "orders", warnings),
+                          iter_family(events, "closes", warnings))
+        self.engine.remember([r["causation_id"] for r in
+                              iter_family(events, "shadow_decisions", warnings)
+                              if isinstance(r.get("causation_id"), str)])
+        for w in warnings:
+            self.log.warning("audit log line skipped during shadow rebuild", error=w)
+        self.log.info("shadow engine ready", candidate=str(self.candidate),
+                      config_hash=self.engine.config_hash,
+                      live_open_positions=len(self.risk.positions), trading_state=self.risk.trading)
+
+    @subscribe("SIGNAL", verify_id=True)
+    async def on_signal(self, env: Envelope) -> None:
+        if self.engine.already_decided(env.event_id):
+            self.metrics["duplicate_signals"] += 1
             return
-        payload = engine.decide(env, svc.clock.time(), svc.market_clock.now())
-        out = await svc.publish("SHADOW_DECISION", payload, parent=env)
-        engine.remember([env.event_id])  # not commit(): a shadow BUY never opens a position
-        state.note_published(out.epoch, out.seq, svc.clock.time())
-        svc.metrics[f"shadow_{payload['action'].lower()}"] += 1
+        payload = self.engine.decide(env, self.clock.time(), self.market_clock.now())
+        out = await self.publish("SHADOW_DECISION", payload, parent=env)
+        self.engine.remember([env.event_id])  # not commit(): a shadow BUY never opens a position
+        self.risk.note_published(out.epoch, out.seq, self.clock.time())
+        self.metrics[f"shadow_{payload['action'].lower()}"] += 1
 
-    def on_live_decision(env: Envelope) -> None:
-        if env.event_id in live_seen:
+    @subscribe("DECISION", verify_id=True)
+    def on_live_decision(self, env: Envelope) -> None:
+        if env.event_id in self.live_seen:
             return
-        live_seen.add(env.event_id)
-        _live_buy(state, {"event_id": env.event_id, "payload": env.payload})
+        self.live_seen.add(env.event_id)
+        _live_buy(self.risk, {"event_id": env.event_id, "payload": env.payload})
 
-    def set_trading(new: str, why: str) -> None:
-        if new != state.trading:
-            svc.log.info("shadow trading state", old=state.trading, new=new, by=why)
-            state.trading = new
-
-    def on_control(env: Envelope) -> None:
+    @subscribe("CONTROL", verify_id=True)
+    def on_control(self, env: Envelope) -> None:
         p = env.payload
         new = COMMAND_STATE.get(str(p.get("command")))
-        if new is not None and p.get("service") in ("*", "decision-engine", svc.name):
-            set_trading(new, f"CONTROL {p.get('command')}")  # obeyed in memory, never persisted
+        if new is not None and p.get("service") in ("*", "decision-engine", self.runtime.name):
+            self.set_trading(new, f"CONTROL {p.get('command')}")  # obeyed in memory only
 
-    def reload_state() -> None:
-        set_trading(store.load(), "state file")
+    @every(lambda self: self.engine.cfg.state_reload_s)
+    def reload_state(self) -> None:
+        self.set_trading(self.store.load(), "state file")
 
-    svc.subscribe("SIGNAL", on_signal, verify_id=True)
-    svc.subscribe("DECISION", on_live_decision, verify_id=True)
-    subscribe_risk_feeds(svc, state)
-    svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
-    svc.heartbeat_extras.append(lambda: {
-        "shadow_config_hash": config_hash, "trading_state": state.trading,
-        "live_open_positions": len(state.positions),
-        "audit_lag_s": state.audit_lag(svc.clock.time())})
+    def set_trading(self, new: str, why: str) -> None:
+        if new != self.risk.trading:
+            self.log.info("shadow trading state", old=self.risk.trading, new=new, by=why)
+            self.risk.trading = new
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"shadow_config_hash": self.engine.config_hash, "trading_state": self.risk.trading,
+                "live_open_positions": len(self.risk.positions),
+                "audit_lag_s": self.risk.audit_lag(self.clock.time())}

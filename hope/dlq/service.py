@@ -1,7 +1,9 @@
 """``dlq-retry``: files DEAD_LETTER events durably and sends due retries on ``RETRY.<service>``.
 
-Subscribes DEAD_LETTER (failures), PRICE (the market clock, for staleness), HEARTBEAT (retries go
-only to services alive to receive them) and CONTROL.dlq-retry (``retry`` / ``retry_ok``).
+Subscribes DEAD_LETTER (failures), HEARTBEAT (retries go only to services alive to receive them;
+the scanner's beat also carries the market clock, for staleness) and CONTROL.dlq-retry
+(``retry`` / ``retry_ok``). It is the dead-letter path itself: its own failures are retried
+in-process (``local_retry``), never sent to itself.
 """
 
 from __future__ import annotations
@@ -10,65 +12,84 @@ from typing import Any
 
 from hope.dlq.daemon import BadDeadLetter, RetryDaemon
 from hope.dlq.store import DlqStore
+from hope.envelope import Envelope
+from hope.runtime import Runtime
+from hope.service import Service, every, subscribe
 
 SERVICE = "dlq-retry"
 
 
-async def setup(svc: Any) -> None:
-    cfg = svc.config.dlq
-    store = DlqStore(svc.state.dlq / cfg.db_name)
-    # A retry is sent only to a service that beat within a few heartbeat intervals.
-    live_after = max(5.0, 5 * svc.config.bus.heartbeat_interval_s)
-    daemon = RetryDaemon(store, cfg, clock=svc.clock, market_clock=svc.market_clock,
-                         live_after_s=live_after)
-    svc.dlq = daemon  # tests and the lead's wiring can reach the daemon
-    # We are the dead-letter path: a failure of ours (e.g. the store's disk is full) is retried
-    # here with backoff, never sent to ourselves as a DEAD_LETTER that we would have to ignore.
-    svc.local_retry = True
+class DlqRetryService(Service):
+    name = SERVICE
+    market_clock_from = "HEARTBEAT"
+    local_retry = True
 
-    async def publish_all(items: list[tuple[str, dict[str, Any]]], parent: Any = None) -> None:
-        for event_type, payload in items:
-            await svc.publish(event_type, payload, parent=parent)
+    def __init__(self, runtime: Runtime, *, daemon: RetryDaemon) -> None:
+        super().__init__(runtime)
+        self.daemon = daemon
 
-    async def on_dead_letter(env: Any) -> None:
-        if env.payload.get("service") == svc.name:
+    @classmethod
+    def create(cls, runtime: Runtime, *, daemon: RetryDaemon | None = None) -> DlqRetryService:
+        if daemon is None:
+            cfg = runtime.config.dlq
+            # A retry is sent only to a service that beat within a few heartbeat intervals.
+            live_after = max(5.0, 5 * runtime.config.bus.heartbeat_interval_s)
+            daemon = RetryDaemon(DlqStore(runtime.state.dlq / cfg.db_name), cfg,
+                                 clock=runtime.clock, market_clock=runtime.market_clock,
+                                 live_after_s=live_after)
+        return cls(runtime, daemon=daemon)
+
+    @subscribe("DEAD_LETTER", verify_id=True)
+    async def on_dead_letter(self, env: Envelope) -> None:
+        if env.payload.get("service") == self.runtime.name:
             # Our own handler failed: retrying it through ourselves could loop forever.
-            svc.log.error("dlq.own_failure", error=env.payload.get("error"))
+            self.log.error("dlq.own_failure", error=env.payload.get("error"))
             return
         try:
-            alerts = daemon.on_dead_letter(env.payload, env.event_id)
+            alerts = self.daemon.on_dead_letter(env.payload, env.event_id)
         except BadDeadLetter as exc:
-            daemon.stats["bad"] += 1
-            svc.log.warning("dlq.bad_dead_letter", event_id=env.event_id, error=str(exc))
+            self.daemon.stats["bad"] += 1
+            self.log.warning("dlq.bad_dead_letter", event_id=env.event_id, error=str(exc))
             return
-        await publish_all(alerts, env)
+        await self.publish_all(alerts, env)
 
-    def on_heartbeat(env: Any) -> None:
+    @subscribe("HEARTBEAT")
+    def on_heartbeat(self, env: Envelope) -> None:
         name = env.payload.get("service")
         if isinstance(name, str):
-            daemon.on_heartbeat(name)
+            self.daemon.on_heartbeat(name)
 
-    def on_control(env: Any) -> None:
+    @subscribe(f"CONTROL.{SERVICE}", verify_id=True)
+    def on_control(self, env: Envelope) -> None:
         try:
-            ids = daemon.on_control(env.payload)
+            ids = self.daemon.on_control(env.payload)
         except BadDeadLetter as exc:
-            svc.log.warning("dlq.bad_control", event_id=env.event_id, error=str(exc))
+            self.log.warning("dlq.bad_control", event_id=env.event_id, error=str(exc))
             return
-        svc.log.info("dlq.control", command=env.payload.get("command"), letters=ids)
+        self.log.info("dlq.control", command=env.payload.get("command"), letters=ids)
 
-    async def tick() -> None:
-        daemon.confirm()
-        retries, alerts = daemon.due()
-        await publish_all(alerts)
+    @every(lambda self: self.config.dlq.poll_interval_s)
+    async def tick(self) -> None:
+        self.daemon.confirm()
+        retries, alerts = self.daemon.due()
+        await self.publish_all(alerts)
         for letter, payload in retries:
-            await svc.publish("RETRY", payload)
-            daemon.mark_sent(letter)  # after the publish: a crash in between re-sends, not loses
+            await self.publish("RETRY", payload)
+            self.daemon.mark_sent(letter)  # after the publish: a crash in between re-sends
 
-    svc.subscribe("DEAD_LETTER", on_dead_letter, verify_id=True)
-    # Subscribing delivers PRICE events; the runtime itself moves svc.market_clock on each one.
-    svc.subscribe("PRICE", lambda env: None, name="market_clock")
-    svc.subscribe("HEARTBEAT", on_heartbeat)
-    svc.subscribe(f"CONTROL.{SERVICE}", on_control, verify_id=True)
-    svc.every(cfg.poll_interval_s, tick)
-    svc.heartbeat_extras.append(lambda: {"dlq": daemon.depth(), "dlq_stats": dict(daemon.stats)})
-    svc.on_stop(store.close)
+    async def publish_all(self, items: list[tuple[str, dict[str, Any]]],
+                          parent: Envelope | None = None) -> None:
+        for event_type, payload in items:
+            await self.publish(event_type, payload, parent=parent)
+
+    async def stop(self) -> None:
+        self.daemon.store.close()
+
+    def kill(self) -> None:
+        try:
+            self.daemon.store.close()
+        except Exception:  # kill never raises; the store is durable per write
+            pass
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"dlq": self.daemon.depth(), "dlq_stats": dict(self.daemon.stats)}

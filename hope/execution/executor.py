@@ -15,7 +15,7 @@ Each journal write is durable against SIGKILL when it returns and against power 
 ``fsync_interval_ms`` (see :mod:`hope.execution.positions`); a BUY costs two ledger lines and one
 book line, no fsync on the hot path.
 
-``publish(event_type, payload, parent, timestamp) -> Envelope`` is injected: the service passes
+``publish(event_type, payload, *, parent, timestamp) -> Envelope`` is injected: the service passes
 the runtime's publisher, tests pass a recorder. No sockets here.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from hope.clock import MarketClock
 from hope.decision.trading_state import ACTIVE, HALTED
@@ -41,7 +41,12 @@ from hope.execution.exchange import (
 )
 from hope.execution.positions import FLATTEN, ExecutorStore, Position, PositionManager
 
-Publish = Callable[[str, dict[str, Any], Envelope | None, str | None], Awaitable[Envelope]]
+
+class Publish(Protocol):
+    """``Runtime.publish``'s shape: a fixed ``timestamp`` keeps a republished event's id."""
+
+    def __call__(self, event_type: str, payload: dict[str, Any], *, parent: Envelope | None,
+                 timestamp: str | None) -> Awaitable[Envelope]: ...
 
 
 def _env(data: dict[str, Any]) -> Envelope:
@@ -192,7 +197,7 @@ class Executor:
                        "reason": ref["reason"], "side": "BUY", "quantity": 0.0,
                        "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
-            out = await publish("ORDER", payload, decision, ref["timestamp"])
+            out = await publish("ORDER", payload, parent=decision, timestamp=ref["timestamp"])
             self.store.put_order(cid, self._finished(ref["status"], out, p))
             self._prune()
             self.stats[f"orders_{ref['status'].lower()}"] += 1
@@ -207,7 +212,7 @@ class Executor:
                        "strategy": p.get("strategy", "")}
             # not journaled here: after a crash the ORDER is resent with the same timestamp,
             # hence the same event_id, which consumers dedupe (one write less per BUY)
-            out = await publish("ORDER", payload, decision, order.created)
+            out = await publish("ORDER", payload, parent=decision, timestamp=order.created)
             rec["order_env"] = out.to_dict()
             self.stats["orders_new"] += 1
         fill_payload = {"symbol": order.symbol, "order_id": cid, "side": "BUY",
@@ -215,7 +220,8 @@ class Executor:
                         "commission": order.commission,
                         "commission_asset": order.commission_asset,
                         "market_ts": order.market_ts}
-        out = await publish("FILL", fill_payload, _env(rec["order_env"]), order.created)
+        out = await publish("FILL", fill_payload, parent=_env(rec["order_env"]),
+                            timestamp=order.created)
         done = self._finished("NEW", _env(rec["order_env"]), p)
         # ledger and position in one journal line: both or neither survive
         self.positions.open(order, dict(p.get("targets", {})), out.to_dict(), ledger={cid: done})
@@ -265,7 +271,7 @@ class Executor:
                 self.log.warning("close failed", order_id=pos.order_id, error=str(exc))
             return False
         payload = self.positions.close_payload(pos, sell, reason)
-        await publish("CLOSE", payload, _env(pos.fill_env), sell.created)
+        await publish("CLOSE", payload, parent=_env(pos.fill_env), timestamp=sell.created)
         self.store.drop_position(pos.order_id)
         self.stats[f"closes_{reason}"] += 1
         return True

@@ -1,4 +1,4 @@
-"""executor wiring: DECISION → ORDER/FILL, PRICE → exits (CLOSE), CONTROL → levers and flatten.
+"""executor: DECISION → ORDER/FILL, PRICE → exits (CLOSE), CONTROL → levers and flatten.
 
 Correlation flows signal → decision → order → fill → close because each event is published with
 its parent envelope. Every breaker state change is published as BREAKER and is in the heartbeat.
@@ -6,7 +6,7 @@ its parent envelope. Every breaker state change is published as BREAKER and is i
 Durability: the ledger (``positions/``) and the paper book (``exchange/``) are journals written
 with one ``os.write`` per change (durable against SIGKILL at once); a periodic task fsyncs both
 every ``fsync_interval_ms`` in a worker thread (group commit: durable against power loss within
-that interval), and ``on_stop`` syncs and closes them.
+that interval), and ``stop`` syncs and closes them.
 """
 
 from __future__ import annotations
@@ -20,129 +20,171 @@ from hope.decision.trading_state import (
     TradingStateStore,
     is_fresh_instance,
 )
-from hope.envelope import Envelope, new_event
+from hope.envelope import Envelope
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
+from hope.runtime import Runtime
+from hope.service import Service, every, subscribe
 
 
-async def setup(svc: Any) -> None:
-    cfg = svc.config.execution
-    fsync_s = cfg.fsync_interval_ms / 1000
-    exchange = PaperExchange(svc.state.exchange, slippage_bps=cfg.slippage_bps,
-                             commission_bps=cfg.commission_bps, fsync_interval_s=fsync_s,
-                             quarantine_dir=svc.state.quarantine, log=svc.log)
+def _fsync_s(runtime: Runtime) -> float:
+    return runtime.config.execution.fsync_interval_ms / 1000
+
+
+def open_exchange(runtime: Runtime) -> PaperExchange:
+    cfg = runtime.config.execution
+    exchange = PaperExchange(runtime.state.exchange, slippage_bps=cfg.slippage_bps,
+                             commission_bps=cfg.commission_bps, fsync_interval_s=_fsync_s(runtime),
+                             quarantine_dir=runtime.state.quarantine, log=runtime.log)
     for line in exchange.bad_lines:
-        svc.log.warning("exchange book line skipped", error=line)
-    store = ExecutorStore(svc.state.positions, fsync_interval_s=fsync_s,
-                          compact_every=cfg.compact_every, quarantine_dir=svc.state.quarantine,
-                          log=svc.log)
-    changes: list[tuple[str, str]] = []
-    breaker = CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
-                             reset_timeout_s=cfg.breaker_reset_s, clock=svc.clock,
-                             on_change=lambda name, old, new: changes.append((old, new)))
-    tstore = TradingStateStore(svc.state.trading_state)
-    trading = tstore.load_or_init(svc.config.decision.initial_trading_state,
-                                  is_fresh_instance(svc.state.events))
+        runtime.log.warning("exchange book line skipped", error=line)
+    return exchange
+
+
+def open_ledger(runtime: Runtime) -> ExecutorStore:
+    cfg = runtime.config.execution
+    return ExecutorStore(runtime.state.positions, fsync_interval_s=_fsync_s(runtime),
+                         compact_every=cfg.compact_every, quarantine_dir=runtime.state.quarantine,
+                         log=runtime.log)
+
+
+def initial_trading_state(runtime: Runtime, store: ExecutorStore, tstore: TradingStateStore
+                          ) -> str:
+    trading = tstore.load_or_init(runtime.config.decision.initial_trading_state,
+                                  is_fresh_instance(runtime.state.events))
     if store.load_error:  # a ledger we cannot read could double orders: refuse to trade
-        svc.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
-        trading = HALTED
-    executor = Executor(cfg, exchange, store, breaker, market_clock=svc.market_clock,
-                        trading_state=trading, log=svc.log)
-    lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
+        runtime.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
+        return HALTED
+    return trading
 
-    async def publish(event_type: str, payload: dict[str, Any], parent: Envelope | None,
-                      timestamp: str | None) -> Envelope:
-        # a fixed timestamp makes a republish after a crash carry the same event_id
-        env = new_event(event_type, payload, source=svc.name, parent=parent, timestamp=timestamp)
-        return await svc.publish_event(env)
 
-    async def publish_breaker() -> None:
-        while changes:
-            old, new = changes.pop(0)
-            if old != new:
-                svc.log.warning("circuit breaker changed", old=old, new=new)
-            await svc.publish("BREAKER", {"service": svc.name, "name": breaker.name,
-                                          "state": new, "previous": old})
+class ExecutorService(Service):
+    name = "executor"
+    market_clock_from = "PRICE"
 
-    async def on_decision(env: Envelope) -> None:
-        async with lock:
+    def __init__(self, runtime: Runtime, *, executor: Executor, exchange: PaperExchange,
+                 store: ExecutorStore, tstore: TradingStateStore) -> None:
+        super().__init__(runtime)
+        self.executor, self.exchange, self.store, self.tstore = executor, exchange, store, tstore
+        self.breaker = executor.breaker
+        self.cfg = runtime.config.execution
+        self.changes: list[tuple[str, str]] = []
+        self.breaker.on_change = lambda name, old, new: self.changes.append((old, new))
+        self.lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
+
+    @classmethod
+    def create(cls, runtime: Runtime, *, exchange: PaperExchange | None = None,
+               store: ExecutorStore | None = None, tstore: TradingStateStore | None = None,
+               breaker: CircuitBreaker | None = None) -> ExecutorService:
+        cfg = runtime.config.execution
+        exchange = exchange or open_exchange(runtime)
+        store = store or open_ledger(runtime)
+        tstore = tstore or TradingStateStore(runtime.state.trading_state)
+        breaker = breaker or CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
+                                            reset_timeout_s=cfg.breaker_reset_s,
+                                            clock=runtime.clock)
+        executor = Executor(cfg, exchange, store, breaker, market_clock=runtime.market_clock,
+                            trading_state=initial_trading_state(runtime, store, tstore),
+                            log=runtime.log)
+        return cls(runtime, executor=executor, exchange=exchange, store=store, tstore=tstore)
+
+    # handlers -----------------------------------------------------------------------------
+    @subscribe("DECISION", verify_id=True)
+    async def on_decision(self, env: Envelope) -> None:
+        async with self.lock:
             try:
-                await executor.handle_decision(env, publish)
+                await self.executor.handle_decision(env, self.publish)
             finally:
-                await publish_breaker()
+                await self.publish_breaker()
 
-    async def on_price(env: Envelope) -> None:
+    @subscribe("PRICE")
+    async def on_price(self, env: Envelope) -> None:
         p = env.payload
-        executor.on_price(p["symbol"], p["price"], p["market_ts"])
-        if not store.positions:
+        self.executor.on_price(p["symbol"], p["price"], p["market_ts"])
+        if not self.store.positions:
             return
-        async with lock:
+        async with self.lock:
             try:
-                await executor.check_exits(publish)
+                await self.executor.check_exits(self.publish)
             finally:
-                await publish_breaker()
+                await self.publish_breaker()
 
-    async def on_control(env: Envelope) -> None:
+    @subscribe("CONTROL", verify_id=True)
+    async def on_control(self, env: Envelope) -> None:
         p = env.payload
-        if p.get("service") not in ("*", svc.name):
+        if p.get("service") not in ("*", self.runtime.name):
             return
         command = str(p.get("command"))
         if command in COMMAND_STATE:
-            executor.trading_state = COMMAND_STATE[command]
-            svc.log.warning("trading state", state=executor.trading_state)
+            self.executor.trading_state = COMMAND_STATE[command]
+            self.log.warning("trading state", state=self.executor.trading_state)
         elif command == "flatten":
-            async with lock:
-                n = await executor.flatten(publish)
-                await publish_breaker()
-            svc.log.warning("flatten", closed=n, still_open=len(store.positions))
+            async with self.lock:
+                n = await self.executor.flatten(self.publish)
+                await self.publish_breaker()
+            self.log.warning("flatten", closed=n, still_open=len(self.store.positions))
 
-    def reload_state() -> None:
-        persisted = tstore.load()  # unreadable reads HALTED: fail-closed
-        if not store.load_error and persisted != executor.trading_state:
-            svc.log.warning("trading state from file", old=executor.trading_state, new=persisted)
-            executor.trading_state = persisted
+    # periodic -----------------------------------------------------------------------------
+    @every(lambda self: self.cfg.state_reload_s)
+    def reload_state(self) -> None:
+        persisted = self.tstore.load()  # unreadable reads HALTED: fail-closed
+        if not self.store.load_error and persisted != self.executor.trading_state:
+            self.log.warning("trading state from file", old=self.executor.trading_state,
+                             new=persisted)
+            self.executor.trading_state = persisted
 
-    async def republish_breaker() -> None:
-        changes.append((breaker.state, breaker.state))  # for subscribers that started late
-        await publish_breaker()
+    @every(lambda self: self.cfg.breaker_publish_s)
+    async def republish_breaker(self) -> None:
+        self.changes.append((self.breaker.state, self.breaker.state))  # for late subscribers
+        await self.publish_breaker()
 
-    async def reconcile() -> None:
-        # on_start: the bus is up, so what reconciliation publishes is not lost
-        async with lock:
-            report = await executor.reconcile(publish)
-            changes.append((breaker.state, breaker.state))  # announce the state once at start
-            await publish_breaker()
-        svc.log.info("reconciled with the exchange", resumed=report["resumed"],
-                     dropped=report["dropped"], orphans=report["orphans"])
+    # Every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline only
+    # when this task runs late (the loop is saturated). fsync off the event loop: decisions
+    # keep flowing while the disk works. fsync_interval_ms = 0: every append fsyncs, no task.
+    @every(lambda self: self.cfg.fsync_interval_ms / 2000)
+    async def group_commit(self) -> None:
+        if self.store.dirty or self.exchange.dirty:
+            await asyncio.to_thread(self.sync_both)
 
-    def sync_both() -> None:
-        store.sync()  # the ledger first: its intent precedes the venue's order
-        exchange.sync()
+    async def publish_breaker(self) -> None:
+        while self.changes:
+            old, new = self.changes.pop(0)
+            if old != new:
+                self.log.warning("circuit breaker changed", old=old, new=new)
+            await self.publish("BREAKER", {"service": self.runtime.name, "name": self.breaker.name,
+                                           "state": new, "previous": old})
 
-    async def group_commit() -> None:
-        # fsync off the event loop: decisions keep flowing while the disk works
-        if store.dirty or exchange.dirty:
-            await asyncio.to_thread(sync_both)
+    # lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        # the bus is up, so what reconciliation publishes is not lost
+        async with self.lock:
+            report = await self.executor.reconcile(self.publish)
+            self.changes.append((self.breaker.state, self.breaker.state))  # announce once
+            await self.publish_breaker()
+        self.log.info("reconciled with the exchange", resumed=report["resumed"],
+                      dropped=report["dropped"], orphans=report["orphans"])
 
-    def close_files() -> None:
-        store.close()
-        exchange.close()
+    def sync_both(self) -> None:
+        self.store.sync()  # the ledger first: its intent precedes the venue's order
+        self.exchange.sync()
 
-    svc.on_start(reconcile)
-    svc.on_stop(close_files)
-    if fsync_s > 0:
-        # every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline
-        # only when this task runs late (the loop is saturated)
-        svc.every(fsync_s / 2, group_commit)
-    svc.subscribe("DECISION", on_decision, verify_id=True)
-    svc.subscribe("PRICE", on_price)
-    svc.subscribe("CONTROL", on_control, verify_id=True)
-    svc.every(cfg.state_reload_s, reload_state)
-    svc.every(cfg.breaker_publish_s, republish_breaker)
-    svc.heartbeat_extras.append(lambda: {
-        "breakers": {breaker.name: breaker.state}, "trading_state": executor.trading_state,
-        "open_positions": len(store.positions), "ledger_records": len(store.orders),
-        "ledger_compactions": store.compactions,
-        "ledger_fsyncs": store.fsyncs, **dict(executor.stats)})
+    async def stop(self) -> None:
+        self.store.close()
+        self.exchange.close()
+
+    def kill(self) -> None:
+        for close in (self.store.close, self.exchange.close):
+            try:
+                close()
+            except Exception:  # kill never raises: both journals are durable per write
+                pass
+
+    def heartbeat(self) -> dict[str, Any]:
+        store = self.store
+        return {"breakers": {self.breaker.name: self.breaker.state},
+                "trading_state": self.executor.trading_state,
+                "open_positions": len(store.positions), "ledger_records": len(store.orders),
+                "ledger_compactions": store.compactions, "ledger_fsyncs": store.fsyncs,
+                **dict(self.executor.stats)}

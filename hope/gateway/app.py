@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -38,7 +38,14 @@ CORRELATION_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PUBLIC = ("/v1/openapi.json",)
 
 # (event_type, payload, correlation_id) -> the published envelope
-Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Envelope]]
+class Publish(Protocol):
+    """``Runtime.publish``'s shape (the gateway's events start their own correlation or take
+    the caller's)."""
+
+    def __call__(self, event_type: str, payload: dict[str, Any], *,
+                 correlation_id: str | None = None) -> Awaitable[Envelope]: ...
+
+
 LastPrice = Callable[[str], tuple[float, float] | None]
 
 
@@ -172,7 +179,7 @@ class GatewayApp:
         payload = {"service": "gateway", "method": request.method, "path": request.path,
                    "status": status}
         try:
-            await self.publish("API_REQUEST", payload, None)
+            await self.publish("API_REQUEST", payload)
         except Exception as exc:  # the answer is already computed; a bus hiccup is logged only
             log.warning("API_REQUEST not published: %s", exc)
 
@@ -212,7 +219,7 @@ class GatewayApp:
             return error(422, "invalid signal", str(exc) + hint, field=field)
         payload["strategy"] = source or self.cfg.default_strategy
         try:
-            env = await self.publish("SIGNAL", payload, corr)
+            env = await self.publish("SIGNAL", payload, correlation_id=corr)
         except EnvelopeError as exc:
             return error(422, "invalid signal", str(exc), field=exc.where)
         except Exception as exc:
@@ -271,7 +278,7 @@ class GatewayApp:
         old, new = store.load(), COMMAND_STATE[action]
         await asyncio.to_thread(store.save, new, f"gateway POST /v1/trading/{action}")
         try:
-            env = await self.publish("CONTROL", {"service": "*", "command": action}, None)
+            env = await self.publish("CONTROL", {"service": "*", "command": action})
         except Exception as exc:  # the file holds; services pick it up on their next reload
             return error(503, "state written but CONTROL not published", type(exc).__name__,
                          state=new, previous=old)

@@ -1,4 +1,4 @@
-"""gateway wiring: the HTTP API on 127.0.0.1 plus the Telegram notifier, in one service.
+"""gateway: the HTTP API on 127.0.0.1 plus the Telegram notifier, in one service.
 
 Publishes SIGNAL (POST /v1/signals), CONTROL (POST /v1/trading/...), API_REQUEST (accepted reads);
 follows PRICE so callers may omit price/market_ts. The bound port and endpoints go into every
@@ -9,38 +9,57 @@ from __future__ import annotations
 
 from typing import Any
 
-from hope.envelope import Envelope, new_event
+from hope.envelope import Envelope
 from hope.gateway.app import GatewayApp
 from hope.gateway.auth import load_or_create_token, token_path
-from hope.notify.service import setup_notifier
+from hope.notify.service import TelegramNotices, open_notifier
+from hope.notify.telegram import TelegramNotifier
+from hope.runtime import Runtime
+from hope.service import subscribe
 
 
-async def setup(svc: Any) -> None:
-    cfg = svc.config.gateway
-    token, where, warnings = load_or_create_token(token_path(svc.state.keys, cfg.token_file))
-    for w in warnings:
-        svc.log.warning("gateway token", detail=w)
-    prices: dict[str, tuple[float, float]] = {}
+class GatewayService(TelegramNotices):
+    name = "gateway"
 
-    async def publish(event_type: str, payload: dict[str, Any], corr: str | None) -> Envelope:
-        # new_event validates the payload exactly as every other publisher's events are validated
-        return await svc.publish_event(new_event(event_type, payload, source=svc.name,
-                                                 correlation_id=corr))
+    def __init__(self, runtime: Runtime, *, token: str,
+                 notifier: TelegramNotifier | None = None) -> None:
+        super().__init__(runtime)
+        self.cfg = runtime.config.gateway
+        self.prices: dict[str, tuple[float, float]] = {}
+        self.api = GatewayApp(self.cfg, token, self.state, runtime.publish,
+                              last_price=self.prices.get, clock=self.clock)
+        self.notifier = notifier
+        self.port = 0
+        self.endpoints: dict[str, str] = {}
 
-    api = GatewayApp(cfg, token, svc.state, publish, last_price=prices.get, clock=svc.clock)
-    port = await api.start()
-    endpoints = api.endpoints(cfg.host, port)
-    svc.log.info("gateway listening", host=cfg.host, port=port, token_from=where)
+    @classmethod
+    def create(cls, runtime: Runtime, *, token: str | None = None,
+               notifier: TelegramNotifier | None = None) -> GatewayService:
+        cfg = runtime.config.gateway
+        if token is None:
+            token, where, warnings = load_or_create_token(token_path(runtime.state.keys,
+                                                                     cfg.token_file))
+            for w in warnings:
+                runtime.log.warning("gateway token", detail=w)
+            runtime.log.info("gateway token", token_from=where)
+        if notifier is None and cfg.notify:
+            notifier = open_notifier(runtime)
+        return cls(runtime, token=token, notifier=notifier)
 
-    def on_price(env: Envelope) -> None:
+    async def setup(self) -> None:
+        self.port = await self.api.start()
+        self.endpoints = self.api.endpoints(self.cfg.host, self.port)
+        self.log.info("gateway listening", host=self.cfg.host, port=self.port)
+
+    @subscribe("PRICE")
+    def on_price(self, env: Envelope) -> None:
         p = env.payload
-        prices[p["symbol"]] = (float(p["price"]), float(p["market_ts"]))
+        self.prices[p["symbol"]] = (float(p["price"]), float(p["market_ts"]))
 
-    svc.subscribe("PRICE", on_price)
-    svc.on_stop(api.stop)
-    svc.heartbeat_extras.append(lambda: {"http_port": port, "endpoints": endpoints,
-                                         "gateway": dict(api.counts)})
-    svc.gateway = api  # reachable from tests
-    svc.http_port = port
-    if cfg.notify:
-        svc.notifier = await setup_notifier(svc)
+    async def stop(self) -> None:
+        await self.api.stop()
+        await self.close_notifier()
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"http_port": self.port, "endpoints": self.endpoints,
+                "gateway": dict(self.api.counts), **self.notices_heartbeat()}

@@ -12,106 +12,138 @@ import os
 import socket
 from typing import Any
 
+from hope.envelope import Envelope
 from hope.health.http import HealthHttp
 from hope.health.metrics import Metrics
 from hope.health.monitor import HealthMonitor, Restart
 from hope.health.registry import Registry
 from hope.health.status_page import StatusBoard
 from hope.health.supervisor import SupervisorClient, SupervisorError
+from hope.runtime import Runtime
+from hope.service import Service, every, subscribe
 
 SERVICE = "health-monitor"
 
 
-async def setup(svc: Any) -> None:
-    cfg = svc.config.health
-    registry = Registry()
-    monitor = HealthMonitor(cfg, registry, svc.clock, self_name=svc.name)
-    board = StatusBoard(cfg.recent)
-    sup = SupervisorClient(cfg.supervisor_socket or svc.state.run / "supervisor.sock",
-                           cfg.supervisor_group)
-    counts = {"restart_failures": 0, "bad_heartbeats": 0}
-    metrics = Metrics(registry, svc.state.root, lambda: {
-        "restarts": monitor.restarts_total, "http_requests": http.requests, **counts})
-    http = HealthHttp(host=cfg.host, port=cfg.port, max_request_bytes=cfg.max_request_bytes,
-                      not_up=monitor.not_up, metrics=metrics.render,
-                      page=lambda: board.render(registry, monitor.not_up(), cfg.refresh_s))
-    port = await http.start()
-    endpoints = {"http": f"http://{cfg.host}:{port}/", "health": f"http://{cfg.host}:{port}/health",
-                 "metrics": f"http://{cfg.host}:{port}/metrics"}
-    me = registry.ensure(svc.name)
-    me.pid, me.host, me.http_port, me.endpoints, me.status = (
-        os.getpid(), socket.gethostname(), port, endpoints, "UP")
-    svc.heartbeat_extras.append(lambda: {"http_port": port, "endpoints": endpoints})
-    svc.health = monitor  # reachable from tests and the lead's wiring
-    svc.http_port = port
-    svc.log.info("health.http", port=port)
-    pending: set[asyncio.Task[None]] = set()
-    supervisor_ok = [True]
+class HealthService(Service):
+    name = SERVICE
 
-    async def publish(changes: list[dict[str, Any]]) -> None:
+    def __init__(self, runtime: Runtime, *, monitor: HealthMonitor, supervisor: SupervisorClient,
+                 board: StatusBoard) -> None:
+        super().__init__(runtime)
+        self.cfg = runtime.config.health
+        self.monitor, self.registry, self.supervisor, self.board = (
+            monitor, monitor.registry, supervisor, board)
+        self.counts = {"restart_failures": 0, "bad_heartbeats": 0}
+        metrics = Metrics(self.registry, self.state.root, lambda: {
+            "restarts": monitor.restarts_total, "http_requests": self.http.requests,
+            **self.counts})
+        self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
+                               max_request_bytes=self.cfg.max_request_bytes,
+                               not_up=monitor.not_up, metrics=metrics.render, page=self.page)
+        self.port = 0
+        self.endpoints: dict[str, str] = {}
+        self.pending: set[asyncio.Task[None]] = set()
+        self.supervisor_ok = True
+
+    @classmethod
+    def create(cls, runtime: Runtime, *, supervisor: SupervisorClient | None = None
+               ) -> HealthService:
+        cfg = runtime.config.health
+        monitor = HealthMonitor(cfg, Registry(), runtime.clock, self_name=runtime.name)
+        supervisor = supervisor or SupervisorClient(
+            cfg.supervisor_socket or runtime.state.run / "supervisor.sock", cfg.supervisor_group)
+        return cls(runtime, monitor=monitor, supervisor=supervisor, board=StatusBoard(cfg.recent))
+
+    def page(self) -> str:
+        return self.board.render(self.registry, self.monitor.not_up(), self.cfg.refresh_s)
+
+    async def setup(self) -> None:
+        self.port = port = await self.http.start()
+        base = f"http://{self.cfg.host}:{port}"
+        self.endpoints = {"http": f"{base}/", "health": f"{base}/health",
+                          "metrics": f"{base}/metrics"}
+        me = self.registry.ensure(self.runtime.name)
+        me.pid, me.host, me.http_port, me.endpoints, me.status = (
+            os.getpid(), socket.gethostname(), port, self.endpoints, "UP")
+        self.log.info("health.http", port=port)
+        self.write_registry()
+
+    def write_registry(self) -> None:
+        self.registry.write(self.state.registry, {
+            "written_at": self.clock.time(),
+            "monitor": {"pid": os.getpid(), "http_port": self.port}})
+
+    async def publish_changes(self, changes: list[dict[str, Any]]) -> None:
         for payload in changes:
-            await svc.publish("HEALTH", payload)
+            await self.publish("HEALTH", payload)
 
-    def write_registry() -> None:
-        registry.write(svc.state.registry, {"written_at": svc.clock.time(),
-                                            "monitor": {"pid": os.getpid(), "http_port": port}})
-
-    async def on_heartbeat(env: Any) -> None:
+    @subscribe("HEARTBEAT")
+    async def on_heartbeat(self, env: Envelope) -> None:
         try:
-            changes = monitor.on_heartbeat(env.payload)
+            changes = self.monitor.on_heartbeat(env.payload)
         except ValueError as exc:
-            counts["bad_heartbeats"] += 1
-            svc.log.warning("health.bad_heartbeat", event_id=env.event_id, error=str(exc))
+            self.counts["bad_heartbeats"] += 1
+            self.log.warning("health.bad_heartbeat", event_id=env.event_id, error=str(exc))
             return
-        await publish(changes)
+        await self.publish_changes(changes)
 
-    def on_health(env: Any) -> None:
-        if env.source != svc.name:
-            monitor.on_process_event(env.payload)
+    @subscribe("HEALTH")
+    def on_health(self, env: Envelope) -> None:
+        if env.source != self.runtime.name:
+            self.monitor.on_process_event(env.payload)
 
-    async def do_restart(r: Restart) -> None:
-        svc.log.warning("health.restart", service=r.service, mode=r.mode, reason=r.reason)
+    @subscribe("DECISION")
+    def on_decision(self, env: Envelope) -> None:
+        self.board.on_decision(env.payload, self.clock.time())
+
+    @subscribe("CLOSE")
+    def on_close(self, env: Envelope) -> None:
+        self.board.on_close(env.payload, self.clock.time(), env.event_id)
+
+    @every(lambda self: self.cfg.check_interval_s)
+    async def check(self) -> None:
+        changes, restarts = self.monitor.check(await self.supervisor_states())
+        await self.publish_changes(changes)
+        for r in restarts:  # a stop waits up to stopwaitsecs: never block the check loop on it
+            task = asyncio.create_task(self.restart(r))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+        await asyncio.to_thread(self.write_registry)
+
+    async def supervisor_states(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            states = await asyncio.to_thread(self.supervisor.states)
+        except SupervisorError as exc:
+            if self.supervisor_ok:  # log the outage once, not every second
+                self.log.warning("health.supervisor_unreachable", error=str(exc))
+            self.supervisor_ok = False
+            return None
+        if not self.supervisor_ok:
+            self.log.info("health.supervisor_back")
+        self.supervisor_ok = True
+        return states
+
+    async def restart(self, r: Restart) -> None:
+        self.log.warning("health.restart", service=r.service, mode=r.mode, reason=r.reason)
+        sup = self.supervisor
         try:
             await asyncio.to_thread(sup.start if r.mode == "start" else sup.restart, r.service)
-            monitor.restart_done(r.service)
+            self.monitor.restart_done(r.service)
         except SupervisorError as exc:
-            counts["restart_failures"] += 1
-            svc.log.error("health.restart_failed", service=r.service, error=str(exc))
+            self.counts["restart_failures"] += 1
+            self.log.error("health.restart_failed", service=r.service, error=str(exc))
 
-    async def check() -> None:
-        try:
-            states: dict[str, dict[str, Any]] | None = await asyncio.to_thread(sup.states)
-            if not supervisor_ok[0]:
-                svc.log.info("health.supervisor_back")
-            supervisor_ok[0] = True
-        except SupervisorError as exc:
-            if supervisor_ok[0]:  # log the outage once, not every second
-                svc.log.warning("health.supervisor_unreachable", error=str(exc))
-            supervisor_ok[0] = False
-            states = None
-        changes, restarts = monitor.check(states)
-        await publish(changes)
-        for r in restarts:  # a stop waits up to stopwaitsecs: never block the check loop on it
-            task = asyncio.create_task(do_restart(r))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        await asyncio.to_thread(write_registry)
+    async def stop(self) -> None:
+        await self.http.stop()
+        self.kill_restarts()
 
-    async def stop() -> None:
-        await http.stop()
-        for task in list(pending):
+    def kill_restarts(self) -> None:
+        for task in list(self.pending):
             task.cancel()
 
-    svc.subscribe("HEARTBEAT", on_heartbeat)
-    svc.subscribe("HEALTH", on_health)
-    def on_decision(env: Any) -> None:
-        board.on_decision(env.payload, svc.clock.time())
+    def kill(self) -> None:
+        self.kill_restarts()
 
-    def on_close(env: Any) -> None:
-        board.on_close(env.payload, svc.clock.time(), env.event_id)
-
-    svc.subscribe("DECISION", on_decision)
-    svc.subscribe("CLOSE", on_close)
-    svc.every(cfg.check_interval_s, check)
-    svc.on_stop(stop)
-    write_registry()
+    def heartbeat(self) -> dict[str, Any]:
+        return {"http_port": self.port, "endpoints": self.endpoints}

@@ -1,11 +1,11 @@
 """The scanner service: replay recorded trades through the strategies, publish PRICE and SIGNAL.
 
 :class:`ScannerRunner` is the plain, bus-free core (tests drive it with a fake ``publish``);
-:func:`setup` wires it into a :class:`hope.runtime.Service`. PRICE events are throttled per symbol
+:class:`ScannerService` runs it in a process. PRICE events are throttled per symbol
 to one per ``price_interval_s`` of market time, and a trade that makes a signal always gets its
 PRICE first, so the market clock downstream is never behind a signal. Warm-up trades feed the
 strategies but publish nothing. When the replay ends the service loops (``replay.loop``) or idles;
-the runtime keeps heartbeating either way, with progress in ``heartbeat_extras``.
+the runtime keeps heartbeating either way, with the replay's progress and market clock.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from hope.clock import MarketClock, WallClock
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
 from hope.market.replay import Replay, Sleep, pump_windows
+from hope.runtime import Runtime
+from hope.service import Service
 from hope.strategies.base import Strategy
 from hope.strategies.moonbot import MoonbotStrategy
 from hope.strategies.pump import PumpStrategy
@@ -152,34 +154,45 @@ class ScannerRunner:
             self.strategies = build_strategies(self.cfg)
 
 
-async def setup(svc: Any) -> None:
-    """Scanner service set-up: the replay runs as a task from start to stop."""
-    base = svc.config.path.parent if getattr(svc.config, "path", None) else None
+class ScannerService(Service):
+    """The replay runs as a task from start to stop; its progress and the market clock it has
+    reached go into every heartbeat (``market_ts``: the low-rate market time other services,
+    e.g. the DLQ daemon, follow)."""
 
-    async def publish(event_type: str, payload: dict[str, Any]) -> None:
-        await svc.publish(event_type, payload)
+    name = "scanner"
 
-    runner = ScannerRunner(svc.config.scanner, publish, log=svc.log,
-                           market_clock=svc.market_clock, base_dir=base)
-    svc.heartbeat_extras.append(runner.progress)
-    tasks: list[asyncio.Task] = []
+    def __init__(self, runtime: Runtime, *, runner: ScannerRunner) -> None:
+        super().__init__(runtime)
+        self.runner = runner
+        self._task: asyncio.Task | None = None
 
-    async def guarded() -> None:
+    @classmethod
+    def create(cls, runtime: Runtime, *, runner: ScannerRunner | None = None) -> ScannerService:
+        config = runtime.config
+        base = config.path.parent if config.path else None
+        return cls(runtime, runner=runner or ScannerRunner(
+            config.scanner, runtime.publish, log=runtime.log, base_dir=base))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._guarded(), name="scanner-replay")
+
+    async def _guarded(self) -> None:
         try:
-            await runner.run()
+            await self.runner.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # never kill the service: heartbeats go on, the error is seen
-            svc.metrics["scanner_failed"] += 1
-            svc.log.exception("scanner_failed", error=str(exc))
+            self.metrics["scanner_failed"] += 1
+            self.log.exception("scanner_failed", error=str(exc))
 
-    def start() -> None:
-        tasks.append(asyncio.create_task(guarded(), name="scanner-replay"))
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def kill(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
-    svc.on_start(start)
-    svc.on_stop(stop)
+    def heartbeat(self) -> dict[str, Any]:
+        return {**self.runner.progress(), "market_ts": self.runner.market_clock.now()}

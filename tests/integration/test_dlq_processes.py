@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from hope.service import Service, run_service, subscribe
+
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve()
 
@@ -126,30 +128,37 @@ def test_daemon_sigkilled_mid_backoff_resumes_without_early_retry(state_dir, pro
 
 # --- the flaky service (run as a script) ---------------------------------------------------
 
+class Flaky(Service):
+    """Fails each SIGNAL ``payload.fail`` times, then succeeds; a line per call in ``out``."""
+
+    name = "flaky"
+
+    def __init__(self, runtime, *, out: str) -> None:
+        super().__init__(runtime)
+        self.log_file = open(out, "a", buffering=1)
+        self.seen: dict[str, int] = {}
+
+    @classmethod
+    def create(cls, runtime, *, out: str) -> Flaky:
+        return cls(runtime, out=out)
+
+    @subscribe("SIGNAL", name="handle")
+    def handle(self, env) -> None:
+        n = self.seen[env.event_id] = self.seen.get(env.event_id, 0) + 1
+        ok = n > int(env.payload.get("fail", 0))
+        self.log_file.write(json.dumps({"event_id": env.event_id, "call": n, "ok": ok,
+                                        "at": time.time()}) + "\n")
+        if not ok:
+            raise RuntimeError(f"planned failure {n}")
+
+
 def _flaky_main(argv: list[str]) -> None:
     import argparse
-
-    from hope.runtime import run_service
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     args, rest = parser.parse_known_args(argv)
-    seen: dict[str, int] = {}
-
-    def setup(svc) -> None:
-        log = open(args.out, "a", buffering=1)
-
-        def handle(env) -> None:
-            n = seen[env.event_id] = seen.get(env.event_id, 0) + 1
-            ok = n > int(env.payload.get("fail", 0))
-            log.write(json.dumps({"event_id": env.event_id, "call": n, "ok": ok,
-                                  "at": time.time()}) + "\n")
-            if not ok:
-                raise RuntimeError(f"planned failure {n}")
-
-        svc.subscribe("SIGNAL", handle, name="handle")
-
-    run_service("flaky", setup, rest)
+    run_service(Flaky, rest, out=args.out)
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "flaky":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from hope.service import Service, run_service, subscribe
+
 pytestmark = pytest.mark.integration
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent.parent
@@ -111,25 +113,33 @@ def test_blocked_handler_is_restarted_and_health_recovers(state_dir, start_super
     assert "hope-eventlistener: started" in listener_log and "Traceback" not in listener_log
 
 
+class Blocker(Service):
+    """Blocks its handler loop for good on the first SIGNAL with ``payload.block``."""
+
+    name = "blocker"
+
+    def __init__(self, runtime, *, marker: str) -> None:
+        super().__init__(runtime)
+        self.marker = Path(marker)
+
+    @classmethod
+    def create(cls, runtime, *, marker: str) -> Blocker:
+        return cls(runtime, marker=marker)
+
+    @subscribe("SIGNAL", name="handle")
+    def handle(self, env) -> None:
+        if env.payload.get("block") and not self.marker.exists():
+            self.marker.write_text(str(time.time()))
+            time.sleep(3600)  # blocks the handler loop itself: heartbeats stop
+
+
 def _blocker_main(argv: list[str]) -> None:
     import argparse
-
-    from hope.runtime import run_service
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--marker", required=True)
     args, rest = parser.parse_known_args(argv)
-
-    def setup(svc) -> None:
-        def handle(env) -> None:
-            marker = Path(args.marker)
-            if env.payload.get("block") and not marker.exists():
-                marker.write_text(str(time.time()))
-                time.sleep(3600)  # blocks the handler loop itself: heartbeats stop
-
-        svc.subscribe("SIGNAL", handle, name="handle")
-
-    run_service("blocker", setup, rest)
+    run_service(Blocker, rest, marker=args.marker)
 
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "blocker":

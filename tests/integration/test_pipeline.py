@@ -29,9 +29,12 @@ from typing import Any
 import pytest
 
 from hope.audit.trace import trace
+from hope.envelope import Envelope
 from hope.paths import StatePaths
 from hope.replay.shadow import compare
 from hope.report import segments
+from hope.runtime import Runtime
+from hope.service import Service, every, run_service, subscribe
 from hope.testing import REPO, Processes, read_jsonl, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -65,6 +68,9 @@ warmup_s = 3600.0
 [shadow]
 config = "hope.shadow.toml"
 
+[market_clock]
+publishers = ["scanner", "injector"]
+
 [decision]
 strategies_allowed = ["pump", "trend", "inject"]
 strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
@@ -84,45 +90,51 @@ SHADOW_CONFIG = "[decision]\n" + CONFIG.split("[decision]\n", 1)[1].replace(
 
 # --- the injector process ----------------------------------------------------------------
 
-def injector_setup(args: argparse.Namespace) -> Any:
+class Injector(Service):
     """PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s (wall), at the scanner's market time
     (the latest PRICE of a real symbol), until that reaches ``until``."""
-    def setup(svc: Any) -> None:
-        latest: dict[str, float] = {}
-        counter = itertools.count()
 
-        def on_price(env: Any) -> None:
-            p = env.payload
-            if not str(p.get("symbol", "")).startswith("INJ"):
-                latest["ts"] = max(float(p["market_ts"]), latest.get("ts", 0.0))
+    name = "injector"
 
-        async def inject() -> None:
-            ts = latest.get("ts")
-            if ts is None or ts >= args.until:
-                return
-            i = next(counter)
-            symbol = f"INJ{i % args.symbols}BTC"
-            price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
-            await svc.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
-            # every fifth signal comes from a strategy the decision config does not allow: SKIP
-            strategy = "unlisted" if i % 5 == 4 else "inject"
-            await svc.publish("SIGNAL", {"symbol": symbol, "strategy": strategy, "price": price,
-                                         "market_ts": ts, "buys_per_sec": 5.0,
-                                         "delta_pct": 10.0, "window_s": 2.0, "n": i})
+    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
+        super().__init__(runtime)
+        self.args = args
+        self.latest: float | None = None
+        self.counter = itertools.count()
 
-        svc.subscribe("PRICE", on_price)
-        svc.every(args.interval, inject)
-    return setup
+    @classmethod
+    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
+        return cls(runtime, args=args)
+
+    @subscribe("PRICE")
+    def on_price(self, env: Envelope) -> None:
+        p = env.payload
+        if not str(p.get("symbol", "")).startswith("INJ"):
+            self.latest = max(float(p["market_ts"]), self.latest or 0.0)
+
+    @every(lambda self: self.args.interval)
+    async def inject(self) -> None:
+        ts = self.latest
+        if ts is None or ts >= self.args.until:
+            return
+        i = next(self.counter)
+        symbol = f"INJ{i % self.args.symbols}BTC"
+        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
+        await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
+        # every fifth signal comes from a strategy the decision config does not allow: SKIP
+        strategy = "unlisted" if i % 5 == 4 else "inject"
+        await self.publish("SIGNAL", {"symbol": symbol, "strategy": strategy, "price": price,
+                                      "market_ts": ts, "buys_per_sec": 5.0,
+                                      "delta_pct": 10.0, "window_s": 2.0, "n": i})
 
 
 def injector_main(argv: list[str]) -> None:
-    from hope.runtime import run_service
     parser = argparse.ArgumentParser()
     parser.add_argument("--until", type=float, required=True)
     parser.add_argument("--interval", type=float, default=0.4)
     parser.add_argument("--symbols", type=int, default=3)
     args, rest = parser.parse_known_args(argv)
-    run_service("injector", injector_setup(args), rest)
+    run_service(Injector, rest, args=args)
 
 
 # --- the rig -----------------------------------------------------------------------------

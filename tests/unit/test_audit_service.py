@@ -6,11 +6,12 @@ import asyncio
 import time
 
 from hope.audit.keys import init_keys
-from hope.audit.service import setup
+from hope.audit.service import AuditWriterService
 from hope.audit.verify import verify
 from hope.bus.memory import LocalBroker
 from hope.config import load
-from hope.runtime import Service
+from hope.runtime import Runtime
+from hope.service import build
 from tests.helpers import make_state
 
 
@@ -29,14 +30,15 @@ async def test_service_writes_events_publishes_watermark_and_seals_on_stop():
     cfg_path.write_text(f'[audit]\ntrusted_keys = ["{signer.key_id}"]\nwatermark_hz = 50.0\n')
     config = load(cfg_path, st.root)
     broker = LocalBroker()
-    svc = Service("audit-writer", config, broker.bus("audit-writer"))
-    writer = await setup(svc)
-    task = asyncio.create_task(svc.run())
+    svc = await build(AuditWriterService, Runtime("audit-writer", config,
+                                                  broker.bus("audit-writer")))
+    writer = svc.writer
+    task = asyncio.create_task(svc.runtime.run())
     scanner = broker.bus("scanner")
     await scanner.start()
-    await until(lambda: svc.bus in broker.buses)
+    await until(lambda: svc.runtime.bus in broker.buses)
     for i in range(5):
-        await Service("scanner", config, scanner).publish(
+        await Runtime("scanner", config, scanner).publish(
             "PRICE", {"symbol": "EVXBTC", "price": 1.0 + i, "market_ts": 1.7e9 + i})
 
     def acked() -> bool:
@@ -46,7 +48,7 @@ async def test_service_writes_events_publishes_watermark_and_seals_on_stop():
 
     await until(acked)
     assert writer.stats["records"] == 5
-    svc.request_stop()
+    svc.runtime.request_stop()
     await asyncio.wait_for(task, 30)
     report = verify(st, [signer.key_id], strict=True)
     assert report.ok and report.records == 6  # 5 PRICEs + the closing HEARTBEAT_SUMMARY

@@ -1,4 +1,4 @@
-"""decision-engine setup on the in-process bus: one DECISION per SIGNAL, CONTROL, rebuild."""
+"""DecisionService on the in-process bus: one DECISION per SIGNAL, CONTROL, rebuild."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import json
 
 from hope.bus.memory import LocalBroker
-from hope.decision.service import setup
+from hope.decision.service import DecisionService
 from hope.decision.trading_state import TradingStateStore
 from hope.envelope import new_event
-from hope.runtime import Service
+from hope.runtime import Runtime
 from hope.testing import async_wait_for, make_config, service_for_tests
 
 T0 = 1_610_226_000.0
@@ -22,17 +22,16 @@ def sig(symbol="EVXBTC", market_ts=T0):
 
 
 async def start(tmp_path, broker):
-    feeder = Service("scanner", make_config(tmp_path / "feed"), broker.bus("scanner"))
-    engine = service_for_tests("decision-engine", tmp_path / "st", broker)
-    await setup(engine)
-    tasks = [asyncio.create_task(s.run()) for s in (feeder, engine)]
+    feeder = Runtime("scanner", make_config(tmp_path / "feed"), broker.bus("scanner"))
+    engine = await service_for_tests(DecisionService, tmp_path / "st", broker)
+    tasks = [asyncio.create_task(s.run()) for s in (feeder, engine.runtime)]
     await async_wait_for(lambda: len(broker.buses) == 2, message="buses started")
     return feeder, engine, tasks
 
 
 async def stop(services, tasks):
     for s in services:
-        s.request_stop()
+        getattr(s, "runtime", s).request_stop()
     await asyncio.gather(*tasks)
 
 
@@ -55,7 +54,7 @@ async def test_one_decision_per_signal_with_parent(tmp_path):
         await async_wait_for(lambda: decisions(broker), message="a decision")
         await feeder.publish_event(s)  # redelivery of the same event
         await feeder.publish("PRICE", {"symbol": "EVXBTC", "price": 1e-5, "market_ts": T0 + 1})
-        await async_wait_for(lambda: engine.events_in["PRICE"] == 2, message="second price")
+        await async_wait_for(lambda: engine.runtime.events_in["PRICE"] == 2, message="second price")
         (d,) = decisions(broker)
         assert d.causation_id == s.event_id and d.correlation_id == s.correlation_id
         assert d.payload["action"] == "BUY", d.payload["reasons"]

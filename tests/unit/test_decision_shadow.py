@@ -12,11 +12,11 @@ import pytest
 from hope.bus.memory import LocalBroker
 from hope.cli import main as hope_main
 from hope.config import ConfigError
-from hope.decision.shadow import candidate_path, setup_shadow
+from hope.decision.shadow import ShadowDecisionService, candidate_path
 from hope.decision.trading_state import TradingStateStore
 from hope.envelope import new_event
 from hope.execution.exchange import client_order_id
-from hope.testing import drain, make_config, service_for_tests
+from hope.testing import drain, make_config, runtime_for_tests, service_for_tests
 
 T0 = 1_610_226_000.0
 CANDIDATE = "[decision]\nmax_open_positions = 1\nmin_delta_pct = 8.0\n"
@@ -48,13 +48,12 @@ async def rig(tmp_path: Path, candidate: str = CANDIDATE, trading: str | None = 
     if trading:
         TradingStateStore(state / "trading_state").save(trading, changed_by="test")
     broker = LocalBroker()
-    shadow = service_for_tests("decision-engine-shadow", state, broker,
-                               {"shadow": {"config": str(cand)}})
+    shadow = await service_for_tests(ShadowDecisionService, state, broker,
+                                     {"shadow": {"config": str(cand)}})
     assert shadow.state.trading_state == state / "trading_state"
-    await setup_shadow(shadow)
-    feeder = service_for_tests("scanner", tmp_path / "feed", broker)
-    for svc in (shadow, feeder):
-        await svc.bus.start()
+    feeder = runtime_for_tests("scanner", tmp_path / "feed", broker)
+    for rt in (shadow.runtime, feeder):
+        await rt.bus.start()
     await feeder.publish("WATERMARK", {"watermarks": {}})
     for sym in ("EVXBTC", "GVTBTC", "NASBTC"):
         await feeder.publish("PRICE", {"symbol": sym, "price": 1e-5, "market_ts": T0})
@@ -158,10 +157,9 @@ async def test_missing_state_file_reads_halted_and_is_not_created(tmp_path):
 
 async def test_missing_candidate_refuses_to_start_naming_the_file(tmp_path):
     """A [shadow] config that names no file raises ConfigError with the path."""
-    svc = service_for_tests("decision-engine-shadow", tmp_path / "st", LocalBroker(),
-                            {"shadow": {"config": str(tmp_path / "nope.toml")}})
     with pytest.raises(ConfigError, match="nope.toml"):
-        await setup_shadow(svc)
+        await service_for_tests(ShadowDecisionService, tmp_path / "st", LocalBroker(),
+                                {"shadow": {"config": str(tmp_path / "nope.toml")}})
 
 
 async def test_bad_candidate_key_is_named(tmp_path):

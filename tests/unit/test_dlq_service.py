@@ -2,8 +2,8 @@
 
 from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
-from hope.dlq.service import setup
-from hope.testing import drain, service_for_tests
+from hope.dlq.service import DlqRetryService
+from hope.testing import drain, runtime_for_tests, service_for_tests
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_700_000_000.0}
 
@@ -11,9 +11,8 @@ SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_7
 async def _rig(tmp_path, fail_times, **dlq):
     broker, clock = LocalBroker(), ManualClock()
     cfg = {"jitter": False, "min_backoff_s": 1.0, "success_after_s": 5.0, **dlq}
-    daemon = service_for_tests("dlq-retry", tmp_path, broker, {"dlq": cfg}, clock=clock)
-    await setup(daemon)
-    target = service_for_tests("executor", tmp_path, broker)
+    daemon = await service_for_tests(DlqRetryService, tmp_path, broker, {"dlq": cfg}, clock=clock)
+    target = runtime_for_tests("executor", tmp_path, broker)
     calls = []
 
     def flaky(env):
@@ -22,16 +21,16 @@ async def _rig(tmp_path, fail_times, **dlq):
             raise RuntimeError(f"failure {len(calls)}")
 
     target.subscribe("SIGNAL", flaky, name="flaky")
-    for svc in (daemon, target):
-        await svc.bus.start()
-    await target._heartbeat()  # the daemon only retries services it has heard beating
-    tick = daemon._periodic[0][1]
+    for rt in (daemon.runtime, target):
+        await rt.bus.start()
+    await target.beats.beat()  # the daemon only retries services it has heard beating
+    tick = daemon.tick
     return broker, clock, daemon, target, calls, tick
 
 
 async def _step(clock, seconds, tick, daemon, target):
     clock.advance(seconds)
-    await target._heartbeat()  # the target keeps beating, as a live service does
+    await target.beats.beat()  # the target keeps beating, as a live service does
     await drain(daemon, target)
     await tick()
     await drain(daemon, target)
@@ -46,7 +45,7 @@ async def test_fails_twice_then_succeeds_and_letter_is_done(tmp_path):
     await _step(clock, 2.0, tick, daemon, target)
     assert len(calls) == 3 and len(set(calls)) == 1
     await _step(clock, 5.0, tick, daemon, target)
-    assert daemon.dlq.depth() == {"pending": 0, "retrying": 0, "parked": 0, "done": 1}
+    assert daemon.daemon.depth() == {"pending": 0, "retrying": 0, "parked": 0, "done": 1}
     retries = [e for e in broker.published if e.event_type == "RETRY"]
     assert [e.topic for e in retries] == ["RETRY.executor"] * 2
     assert [e.payload["attempt"] for e in retries] == [2, 3]
@@ -60,7 +59,7 @@ async def test_always_failing_is_parked_with_alert(tmp_path):
     await drain(daemon, target)
     for _ in range(4):
         await _step(clock, 10.0, tick, daemon, target)
-    (letter,) = daemon.dlq.store.list()
+    (letter,) = daemon.daemon.store.list()
     assert letter.status == "parked" and len(calls) == 3
     assert [e["error"] for e in letter.errors] == [f"RuntimeError: failure {n}" for n in (1, 2, 3)]
     alerts = [e for e in broker.published if e.event_type == "ALERT"]
@@ -73,7 +72,7 @@ async def test_control_retry_resends_a_parked_letter(tmp_path):
                                                             max_retries=0)
     await target.publish("SIGNAL", SIGNAL)
     await drain(daemon, target)
-    assert daemon.dlq.store.list()[0].status == "parked"
+    assert daemon.daemon.store.list()[0].status == "parked"
     await target.publish("CONTROL", {"service": "dlq-retry", "command": "retry", "all": True})
     await drain(daemon, target)
     await _step(clock, 0.0, tick, daemon, target)
@@ -85,7 +84,7 @@ async def test_heartbeat_reports_dlq_depth(tmp_path):
     broker, clock, daemon, target, calls, tick = await _rig(tmp_path, fail_times=1)
     await target.publish("SIGNAL", SIGNAL)
     await drain(daemon, target)
-    await daemon._heartbeat()
+    await daemon.runtime.beats.beat()
     beat = [e for e in broker.published if e.event_type == "HEARTBEAT"
             and e.source == "dlq-retry"][-1]
     assert beat.payload["dlq"]["pending"] == 1
@@ -99,6 +98,22 @@ async def test_no_retry_to_a_silent_service(tmp_path):
     clock.advance(30.0)
     await tick()
     await drain(daemon, target)
-    assert len(calls) == 1 and daemon.dlq.depth()["pending"] == 1
+    assert len(calls) == 1 and daemon.daemon.depth()["pending"] == 1
     await _step(clock, 0.0, tick, daemon, target)
     assert len(calls) == 2
+
+
+async def test_daemon_takes_market_time_from_the_scanner_heartbeat_not_prices(tmp_path):
+    """dlq-retry subscribes no PRICE: its market clock follows the scanner's heartbeat, and
+    its own failures stay in-process (it is the dead-letter path)."""
+    from hope.middleware.heartbeat import heartbeat_event
+
+    broker = LocalBroker()
+    daemon = await service_for_tests(DlqRetryService, tmp_path, broker)
+    assert not [e for e in daemon.runtime._handlers if e.prefix.startswith("PRICE")]
+    assert daemon.runtime.dead_letters.local_only
+    await daemon.runtime.bus.start()
+    await broker.bus("scanner").publish(heartbeat_event("scanner", "e1", 0.0,
+                                                        market_ts=1_610_226_000.0))
+    await drain(daemon)
+    assert daemon.market_clock.now() == 1_610_226_000.0

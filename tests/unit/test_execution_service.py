@@ -1,14 +1,14 @@
-"""executor setup on the in-process bus: signal → decision → order → fill → close, levers."""
+"""ExecutorService on the in-process bus: signal → decision → order → fill → close, levers."""
 
 from __future__ import annotations
 
 import asyncio
 
 from hope.bus.memory import LocalBroker
-from hope.decision.service import setup as engine_setup
+from hope.decision.service import DecisionService
 from hope.envelope import new_event
-from hope.execution.service import setup as executor_setup
-from hope.runtime import Service
+from hope.execution.service import ExecutorService
+from hope.runtime import Runtime
 from hope.testing import async_wait_for, make_config, service_for_tests
 
 T0 = 1_610_226_000.0
@@ -19,23 +19,19 @@ def of(broker, etype):
 
 
 async def start(tmp_path, broker, with_engine=True):
-    feeder = Service("scanner", make_config(tmp_path / "feed"), broker.bus("scanner"))
+    feeder = Runtime("scanner", make_config(tmp_path / "feed"), broker.bus("scanner"))
     services = [feeder]
     if with_engine:
-        engine = service_for_tests("decision-engine", tmp_path / "st", broker)
-        await engine_setup(engine)
-        services.append(engine)
-    executor = service_for_tests("executor", tmp_path / "st", broker)
-    await executor_setup(executor)
-    services.append(executor)
-    tasks = [asyncio.create_task(s.run()) for s in services]
+        services.append(await service_for_tests(DecisionService, tmp_path / "st", broker))
+    services.append(await service_for_tests(ExecutorService, tmp_path / "st", broker))
+    tasks = [asyncio.create_task(getattr(s, "runtime", s).run()) for s in services]
     await async_wait_for(lambda: len(broker.buses) == len(services), message="buses")
     return services, tasks
 
 
 async def stop(services, tasks):
     for s in services:
-        s.request_stop()
+        getattr(s, "runtime", s).request_stop()
     await asyncio.gather(*tasks)
 
 

@@ -93,7 +93,7 @@ async def test_non_json_and_non_object_bodies_get_400(api: Api):
 
 async def test_envelope_validation_failure_is_422(api: Api, monkeypatch):
     """A payload the envelope validator refuses is a 422 naming the envelope field."""
-    async def refuse(*a):
+    async def refuse(*a, **kw):
         raise EnvelopeError("non-finite number inf", "payload.price")
     api.app.publish = refuse
     status, body, _ = await api.call("POST", "/v1/signals", json={"symbol": "EVXBTC"})

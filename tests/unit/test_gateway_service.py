@@ -17,8 +17,8 @@ from hope.gateway.auth import (
     load_or_create_token,
     token_id,
 )
-from hope.gateway.service import setup
-from hope.testing import drain, service_for_tests
+from hope.gateway.service import GatewayService
+from hope.testing import drain, service_for_tests, stop_service
 from tests.helpers import TELEGRAM_TOKEN as TG_TOKEN
 from tests.helpers import FakeTelegram, fill
 
@@ -58,15 +58,14 @@ def test_bearer_check_and_token_id_never_reveal_the_token():
 
 async def _gateway(tmp_path, broker, overrides=None):
     os.environ.pop(ENV_TOKEN, None)
-    svc = service_for_tests("gateway", tmp_path, broker, {"gateway": {"port": 0}, **(overrides or {})})
-    await setup(svc)
-    await svc.bus.start()
+    svc = await service_for_tests(GatewayService, tmp_path, broker,
+                                  {"gateway": {"port": 0}, **(overrides or {})})
+    await svc.runtime.bus.start()
     return svc
 
 
 async def _stop(svc):
-    for fn in svc._on_stop:
-        await fn()
+    await stop_service(svc)
 
 
 async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(tmp_path):
@@ -75,17 +74,17 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
     svc = await _gateway(tmp_path, broker)
     try:
         token = (svc.state.keys / "gateway.token").read_text().strip()
-        await svc._heartbeat()
+        await svc.runtime.beats.beat()
         beat = [e for e in broker.published if e.event_type == "HEARTBEAT"][-1]
-        assert beat.payload["http_port"] == svc.http_port
-        assert beat.payload["endpoints"]["signals"].endswith(f":{svc.http_port}/v1/signals")
+        assert beat.payload["http_port"] == svc.port
+        assert beat.payload["endpoints"]["signals"].endswith(f":{svc.port}/v1/signals")
         # a PRICE seen by the gateway fills in price and market_ts
         other = broker.bus("scanner")
         await other.publish(new_event("PRICE", {"symbol": "EVXBTC", "price": 2e-05,
                                                 "market_ts": 1_610_226_000.0}, source="scanner"))
         await drain(svc)
         async with aiohttp.ClientSession() as http, http.post(
-                f"http://127.0.0.1:{svc.http_port}/v1/signals", json={"symbol": "EVXBTC"},
+                f"http://127.0.0.1:{svc.port}/v1/signals", json={"symbol": "EVXBTC"},
                 headers={"Authorization": f"Bearer {token}"}) as resp:
             assert resp.status == 202
             body = await resp.json()
@@ -131,6 +130,6 @@ async def test_notifier_is_off_without_token(tmp_path):
     """No Telegram token: no notifier, the gateway still serves."""
     svc = await _gateway(tmp_path, LocalBroker())
     try:
-        assert svc.notifier is None and svc.http_port
+        assert svc.notifier is None and svc.port
     finally:
         await _stop(svc)

@@ -8,37 +8,41 @@ import pytest
 
 from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
-from hope.health.service import setup
-from hope.testing import async_wait_for, drain, service_for_tests
+from hope.health.service import HealthService
+from hope.testing import (
+    async_wait_for,
+    drain,
+    runtime_for_tests,
+    service_for_tests,
+    stop_service,
+)
 
 
 async def _rig(tmp_path, sock):
     # Real time as the start: supervisord reports real process start times.
     broker, clock = LocalBroker(), ManualClock(time.time())
-    mon = service_for_tests("health-monitor", tmp_path, broker, {"health": {
+    mon = await service_for_tests(HealthService, tmp_path, broker, {"health": {
         "port": 0, "required": ["scanner"], "supervisor_socket": str(sock),
         "down_after_s": 5.0, "restart_grace_s": 10.0, "startup_grace_s": 20.0}}, clock=clock)
-    await setup(mon)
-    scanner = service_for_tests("scanner", tmp_path, broker)
-    for svc in (mon, scanner):
-        await svc.bus.start()
-    return broker, clock, mon, scanner, mon._periodic[0][1]
+    scanner = runtime_for_tests("scanner", tmp_path, broker)
+    for rt in (mon.runtime, scanner):
+        await rt.bus.start()
+    return broker, clock, mon, scanner, mon.check
 
 
 async def _stop(mon):
-    for fn in mon._on_stop:
-        await fn()
+    await stop_service(mon)
 
 
 async def test_health_goes_up_then_503_when_beats_stop(tmp_path):
     """/health is 200 after a beat, 503 naming the service once beats stop; HEALTH events flow."""
     broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
     try:
-        url = f"http://127.0.0.1:{mon.http_port}"
+        url = f"http://127.0.0.1:{mon.port}"
         async with aiohttp.ClientSession(url) as http:
             async with http.get("/health") as r:
                 assert r.status == 503
-            await scanner._heartbeat()
+            await scanner.beats.beat()
             await drain(mon)
             async with http.get("/health") as r:
                 assert r.status == 200
@@ -62,12 +66,12 @@ async def test_registry_file_has_bound_port_and_services(tmp_path):
     """run/registry.json names the monitor's bound HTTP port and the services seen."""
     broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
     try:
-        await scanner._heartbeat()
+        await scanner.beats.beat()
         await drain(mon)
         await check()
         data = json.loads((tmp_path / "run" / "registry.json").read_text())
-        assert data["monitor"]["http_port"] == mon.http_port
-        assert data["services"]["health-monitor"]["http_port"] == mon.http_port
+        assert data["monitor"]["http_port"] == mon.port
+        assert data["services"]["health-monitor"]["http_port"] == mon.port
         assert data["services"]["scanner"]["status"] == "UP"
     finally:
         await _stop(mon)
@@ -82,12 +86,12 @@ async def test_silent_running_process_is_restarted_through_supervisord(tmp_path,
         old = client.process_info("scanner")["pid"]
         clock.advance(6.0)
         await check()  # never beat, but started moments ago: startup grace
-        assert mon.health.registry.get("scanner").status != "HUNG"
+        assert mon.monitor.registry.get("scanner").status != "HUNG"
         clock.advance(20.0)
         await check()
-        assert mon.health.registry.get("scanner").status == "HUNG"
+        assert mon.monitor.registry.get("scanner").status == "HUNG"
         await async_wait_for(lambda: client.process_info("scanner")["pid"] not in (0, old),
                              timeout=20.0, message="a restarted scanner")
-        assert mon.health.restarts_total == 1
+        assert mon.monitor.restarts_total == 1
     finally:
         await _stop(mon)

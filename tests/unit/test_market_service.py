@@ -10,7 +10,7 @@ from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
 from hope.envelope import validate_payload
 from hope.market.config import ReplayConfig, ScannerConfig
-from hope.market.service import ScannerRunner, setup
+from hope.market.service import ScannerRunner, ScannerService
 from hope.testing import async_wait_for, service_for_tests
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "market"
@@ -107,22 +107,24 @@ def test_failing_strategy_and_bad_files_are_counted_not_fatal(tmp_path: Path) ->
     assert len(rec.of("SIGNAL")) == 1
 
 
-async def test_setup_runs_the_replay_on_the_service(tmp_path: Path) -> None:
-    """setup() publishes PRICE and SIGNAL on the bus and reports progress in heartbeat extras."""
+async def test_service_runs_the_replay_and_beats_its_market_clock(tmp_path: Path) -> None:
+    """The service publishes PRICE and SIGNAL on the bus and reports progress and its market
+    clock in its heartbeat."""
     broker = LocalBroker()
-    svc = service_for_tests("scanner", tmp_path, broker, overrides={
+    svc = await service_for_tests(ScannerService, tmp_path, broker, overrides={
         "scanner": {"replay": {"files": [PUMP], "speed": 0.0}, "strategies": ["pump"]}})
-    await setup(svc)
-    task = asyncio.create_task(svc.run())
+    task = asyncio.create_task(svc.runtime.run())
     try:
-        extras = svc.heartbeat_extras[-1]
+        extras = svc.heartbeat
         await async_wait_for(lambda: extras().get("replay_done"), message="replay done")
         types = [e.event_type for e in broker.published]
         assert types.count("SIGNAL") == 1 and "PRICE" in types
         sig = next(e for e in broker.published if e.event_type == "SIGNAL")
         assert sig.topic == "SIGNAL.TSTBTC" and sig.source == "scanner"
         assert extras()["scanner_signals"] == 1
-        assert svc.market_clock.now() is not None
+        last_price = max(e.payload["market_ts"] for e in broker.published
+                         if e.event_type == "PRICE")
+        assert extras()["market_ts"] >= last_price
     finally:
-        svc.request_stop()
+        svc.runtime.request_stop()
         await asyncio.wait_for(task, 10)

@@ -6,7 +6,7 @@ import asyncio
 
 from hope.bus.memory import LocalBroker
 from hope.envelope import new_event
-from hope.testing import async_wait_for, drain, service_for_tests
+from hope.testing import async_wait_for, drain, runtime_for_tests
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
 
@@ -19,7 +19,7 @@ async def started(*services):
 async def test_failing_handler_is_dead_lettered_and_the_loop_goes_on(state_dir):
     """A raising handler produces a DEAD_LETTER; other handlers and later events still run."""
     broker = LocalBroker()
-    svc = service_for_tests("decision-engine", state_dir, broker)
+    svc = runtime_for_tests("decision-engine", state_dir, broker)
     seen = []
 
     def boom(env):
@@ -44,7 +44,7 @@ async def test_failing_handler_is_dead_lettered_and_the_loop_goes_on(state_dir):
 async def test_retry_runs_only_the_failed_handler_once(state_dir):
     """A RETRY for one handler re-runs that handler only, and never after it succeeded."""
     broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker)
+    svc = runtime_for_tests("executor", state_dir, broker)
     calls = {"flaky": 0, "other": 0}
 
     def flaky(env):
@@ -70,7 +70,7 @@ async def test_retry_runs_only_the_failed_handler_once(state_dir):
 async def test_redelivered_event_runs_no_handler_twice(state_dir):
     """The same event delivered twice runs each handler once (dedupe by event_id)."""
     broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker)
+    svc = runtime_for_tests("executor", state_dir, broker)
     seen = []
     svc.subscribe("SIGNAL", lambda env: seen.append(env.event_id), name="h")
     await started(svc)
@@ -83,7 +83,7 @@ async def test_redelivered_event_runs_no_handler_twice(state_dir):
 async def test_async_handler_timeout_is_a_failure(state_dir):
     """An async handler that exceeds handler_timeout_s is dead-lettered as a timeout."""
     broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker,
+    svc = runtime_for_tests("executor", state_dir, broker,
                             overrides={"bus": {"handler_timeout_s": 0.05}})
 
     async def stuck(env):
@@ -100,35 +100,21 @@ async def test_async_handler_timeout_is_a_failure(state_dir):
 async def test_heartbeat_reports_progress_and_extras(state_dir):
     """HEARTBEAT carries pid, epoch, handled counts, queue depth and registered extras."""
     broker = LocalBroker()
-    svc = service_for_tests("scanner", state_dir, broker)
+    svc = runtime_for_tests("scanner", state_dir, broker)
     svc.subscribe("PRICE", lambda env: None, name="p")
     svc.heartbeat_extras.append(lambda: {"replay": {"trades": 5}})
     await started(svc)
-    await svc._heartbeat()
+    await svc.beats.beat()
     hb = [e for e in broker.published if e.event_type == "HEARTBEAT"][-1]
     assert hb.topic == "HEARTBEAT.scanner" and hb.seq == 0  # ephemeral: not sequenced
     assert hb.payload["epoch"] == svc.bus.epoch and hb.payload["replay"] == {"trades": 5}
     assert {"handled", "queue_depth", "pub", "handlers"} <= set(hb.payload)
 
 
-async def test_market_clock_follows_price_and_signal_events(state_dir):
-    """PRICE and SIGNAL market_ts move the market clock forward, never back."""
-    broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker)
-    svc.subscribe("PRICE", lambda env: None, name="p")
-    await started(svc)
-    pub = broker.bus("scanner")
-    for ts in (100.0, 300.0, 200.0):
-        await pub.publish(new_event("PRICE", {"symbol": "EVXBTC", "price": 1.0, "market_ts": ts},
-                                    source="scanner"))
-    await drain(svc)
-    assert svc.market_clock.now() == 300.0
-
-
 async def test_stop_request_ends_the_run_loop(state_dir):
     """request_stop() ends run(): handlers finish, on_stop hooks run."""
     broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker)
+    svc = runtime_for_tests("executor", state_dir, broker)
     stopped = []
     svc.on_stop(lambda: stopped.append(True))
     task = asyncio.create_task(svc.run())
@@ -142,7 +128,7 @@ async def test_failure_is_retried_locally_when_the_dead_letter_cannot_be_publish
     """If the DEAD_LETTER itself cannot be published (disk full), the runtime keeps the event and
     re-runs the failed handler with backoff until it succeeds."""
     broker = LocalBroker()
-    svc = service_for_tests("executor", state_dir, broker)
+    svc = runtime_for_tests("executor", state_dir, broker)
     calls = []
 
     def flaky(env):
@@ -163,24 +149,24 @@ async def test_failure_is_retried_locally_when_the_dead_letter_cannot_be_publish
     await broker.bus("scanner").publish(new_event("SIGNAL", SIGNAL, source="scanner"))
     await drain(svc)
     for _ in range(2):
-        assert len(svc._retry_later) == 1
-        svc._retry_later[0].at = 0.0  # due now: backoff itself is not what this test waits for
-        await svc._run_local_retries()
-    assert len(calls) == 3 and svc._retry_later == []
+        assert len(svc.dead_letters.pending) == 1
+        svc.dead_letters.pending[0].at = 0.0  # due now: backoff itself is not what this test waits for
+        await svc.dead_letters.run_due()
+    assert len(calls) == 3 and svc.dead_letters.pending == []
     assert svc.bus.is_done("flaky", calls[0])
 
 
 async def test_local_retry_services_never_dead_letter_to_themselves(state_dir):
     """A service that is the dead-letter path (local_retry) keeps its failures in-process."""
     broker = LocalBroker()
-    svc = service_for_tests("dlq-retry", state_dir, broker)
-    svc.local_retry = True
+    svc = runtime_for_tests("dlq-retry", state_dir, broker)
+    svc.dead_letters.local_only = True
     svc.subscribe("SIGNAL", lambda env: 1 / 0, name="boom")
     await started(svc)
     await broker.bus("scanner").publish(new_event("SIGNAL", SIGNAL, source="scanner"))
     await drain(svc)
     assert not [e for e in broker.published if e.event_type == "DEAD_LETTER"]
-    assert len(svc._retry_later) == 1
+    assert len(svc.dead_letters.pending) == 1
 
 
 class EagerBus:
@@ -201,7 +187,7 @@ class EagerBus:
 async def test_inline_dispatch_keeps_order_when_a_handler_waits(state_dir):
     """Events arrive while an inline-dispatched handler waits: they run after it, in arrival
     order, one at a time (none overtakes the one the handler loop already holds)."""
-    svc = service_for_tests("executor", state_dir)
+    svc = runtime_for_tests("executor", state_dir)
     svc.bus = EagerBus(svc.bus)
     gate = asyncio.get_running_loop().create_future()
     order, running = [], []

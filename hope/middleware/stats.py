@@ -1,0 +1,65 @@
+"""Handler stats and timeouts: each handler call is timed, bounded and counted.
+
+A coroutine handler runs at once (:func:`hope.eager.start`); only one that really waits becomes a
+Task and gets the ``[bus] handler_timeout_s`` bound. Count, errors and a latency histogram per
+handler go into every heartbeat (``handlers``), so ``/metrics`` shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hope import eager
+from hope.envelope import Envelope
+from hope.handler_stats import HandlerStats
+from hope.middleware import Middleware
+
+Handler = Callable[[Envelope], Awaitable[None] | None]
+
+
+class HandlerTimer(Middleware):
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.stats: dict[str, HandlerStats] = {}
+        self.events_in: Counter[str] = Counter()
+
+    def wants(self, topic: str) -> bool:
+        return True
+
+    def before(self, env: Envelope) -> None:
+        self.events_in[env.event_type] += 1
+
+    def register(self, handler: str) -> HandlerStats:
+        return self.stats.setdefault(handler, HandlerStats())
+
+    async def invoke(self, fn: Handler, stats: HandlerStats, env: Envelope) -> Exception | None:
+        """Run ``fn(env)``; None when it succeeded, else what it raised (TimeoutError when it
+        ran out of time)."""
+        t0 = time.perf_counter()
+        try:
+            result = fn(env)
+            if inspect.iscoroutine(result):
+                result = eager.start(result)
+            if result is not None and inspect.isawaitable(result):
+                await asyncio.wait_for(result, self.timeout_s)
+        except Exception as exc:
+            stats.observe(time.perf_counter() - t0, ok=False)
+            return exc
+        stats.observe(time.perf_counter() - t0, ok=True)
+        return None
+
+    def describe(self, exc: BaseException) -> str:
+        if isinstance(exc, TimeoutError):
+            return f"handler timed out after {self.timeout_s:g}s"
+        return f"{type(exc).__name__}: {exc}"
+
+    def heartbeat(self) -> dict[str, Any]:
+        return {"handled": sum(s.count for s in self.stats.values()),
+                "failed": sum(s.errors for s in self.stats.values()),
+                "events_in": dict(self.events_in),
+                "handlers": {n: s.as_dict() for n, s in self.stats.items()}}
