@@ -27,6 +27,7 @@ class DashboardConfig:
     recent: int = 50                 # dead letters and alerts listed
     feed_points: int = 600           # feed lag history
     feed_stale_s: float = 30.0       # a symbol with no trade for this long is listed stale
+    rate_window_s: float = 10.0      # events/s per topic over this much of each publisher's beats
     down_after_s: float = 5.0        # a service with no heartbeat for this long shows DOWN
     replay_items: int = 20000        # pushed updates kept for Last-Event-ID catch-up
     keepalive_s: float = 15.0        # SSE comment line when nothing happened
@@ -39,7 +40,7 @@ class DashboardConfig:
                      "remember_events", "recent", "feed_points", "replay_items"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
-        for name in ("feed_stale_s", "down_after_s", "keepalive_s"):
+        for name in ("feed_stale_s", "down_after_s", "keepalive_s", "rate_window_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         if self.max_request_bytes < 1024:

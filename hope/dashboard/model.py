@@ -198,7 +198,8 @@ class DashboardModel:
         label = (f"CLOSE {reason} @ {fmt.price(px)}<br>P&L {fmt.money(pnl, quote)}, held "
                  f"{fmt.duration(p.get('holding_s'))}")
         updates = [self._marker(rec, symbol, "CLOSE", t, px, label, reason=reason)]
-        trade = {"t": updates[0]["marker"]["t"], "symbol": symbol, "quote": quote, "pnl": pnl,
+        trade = {"t": updates[0]["marker"]["t"], "wall": wall_seconds(rec.get("timestamp")),
+                 "symbol": symbol, "quote": quote, "pnl": pnl,
                  "order_id": oid, "reason": reason, "cid": rec.get("correlation_id"),
                  "text": {"pnl": fmt.money(pnl, quote), "entry": fmt.price(p.get("entry_price")),
                           "exit": fmt.price(px), "quantity": fmt.size(p.get("quantity")),

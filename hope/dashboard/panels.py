@@ -26,7 +26,7 @@ class Panels:
     def __init__(self, cfg: DashboardConfig, clock: Callable[[], float]) -> None:
         self.cfg, self.clock = cfg, clock
         self.health: dict[str, dict[str, Any]] = {}
-        self._counts: dict[str, tuple[float, dict[str, float]]] = {}
+        self._counts: dict[str, deque[tuple[float, dict[str, float]]]] = {}
         self._rates: dict[str, dict[str, float]] = {}
         self.feed: dict[str, Any] | None = None
         self.feed_lag: deque[list[float]] = deque(maxlen=cfg.feed_points)
@@ -65,17 +65,22 @@ class Panels:
         return updates
 
     def _rates_from(self, service: str, now: float, counts: Any) -> list[Update]:
+        """Rates over the publisher's beats of the last ``rate_window_s`` (a restart, whose
+        counters start again from 0, restarts the window)."""
         if not isinstance(counts, Mapping):
             return []
         current = {str(k): float(v) for k, v in counts.items() if _num(v) is not None}
-        before = self._counts.get(service)
-        self._counts[service] = (now, current)
-        if before is None or now <= before[0]:
+        beats = self._counts.setdefault(service, deque())
+        if beats and any(v < beats[-1][1].get(k, 0.0) for k, v in current.items()):
+            beats.clear()
+        beats.append((now, current))
+        while len(beats) > 2 and now - beats[1][0] >= self.cfg.rate_window_s:
+            beats.popleft()
+        first_t, first = beats[0]
+        if now <= first_t:
             return []
-        dt = now - before[0]
-        self._rates[service] = {k: max(v - before[1].get(k, 0.0), 0.0) / dt
-                                if v >= before[1].get(k, 0.0) else v / dt  # a restart: reset
-                                for k, v in current.items()}
+        dt = now - first_t
+        self._rates[service] = {k: (v - first.get(k, 0.0)) / dt for k, v in current.items()}
         return [{"kind": "rates", "rates": self.rates()}]
 
     def rates(self) -> dict[str, dict[str, Any]]:

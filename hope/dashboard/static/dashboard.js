@@ -127,10 +127,11 @@
   }
   function drawEquity() {
     const byQuote = {};
-    api.state.trades.slice().sort((a, b) => a.t - b.t).forEach((t) => {
-      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [t.t * 1000], y: [0], text: ["start"], sum: 0 });
+    const when = (t) => (t.wall || t.t) * 1000; // the equity curve runs on the wall clock
+    api.state.trades.slice().sort((a, b) => when(a) - when(b)).forEach((t) => {
+      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [when(t)], y: [0], text: ["start"], sum: 0 });
       q.sum += t.pnl;
-      q.x.push(t.t * 1000); q.y.push(q.sum); q.text.push(t.symbol + " " + t.reason + " " + t.text.pnl);
+      q.x.push(when(t)); q.y.push(q.sum); q.text.push(t.symbol + " " + t.reason + " " + t.text.pnl);
     });
     const traces = Object.entries(byQuote).map(([quote, q]) => ({
       name: quote, type: "scatter", mode: "lines+markers", line: { shape: "hv" }, x: q.x, y: q.y,
