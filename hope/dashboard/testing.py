@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from hope.envelope import Envelope, new_event
 
-T0 = 1610658000.0
+T0 = 1610658000.0  # market clock: the NAS/BTC pump
+# wall clock: a minute ago, so the bus's timestamp window accepts these events
+WALL0 = time.time() - 60
 
 
 def ts(offset_ms: float) -> str:
-    """An envelope timestamp ``offset_ms`` after a fixed instant."""
-    return datetime.fromtimestamp(1_800_000_000 + offset_ms / 1e3, UTC).strftime(
+    """An envelope timestamp ``offset_ms`` after :data:`WALL0`."""
+    return datetime.fromtimestamp(WALL0 + offset_ms / 1e3, UTC).strftime(
         "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
