@@ -86,6 +86,8 @@ class DashboardModel:
         self._decisions: _Bounded = _Bounded(self.cfg.remember_events)
         self._walls: _Bounded = _Bounded(self.cfg.remember_events)
         self.applied = 0
+        self.first_stamp: str | None = None  # wall-clock span of the events folded in
+        self.last_stamp: str | None = None
 
     # --- entry point ---------------------------------------------------------------------
     def apply(self, rec: Record) -> list[Update]:
@@ -99,6 +101,12 @@ class DashboardModel:
         p = rec.get("payload")
         if not isinstance(p, Mapping):
             return []
+        stamp = rec.get("timestamp")
+        if isinstance(stamp, str) and et != "HEARTBEAT":
+            if self.first_stamp is None or stamp < self.first_stamp:
+                self.first_stamp = stamp
+            if self.last_stamp is None or stamp > self.last_stamp:
+                self.last_stamp = stamp
         handler = getattr(self, f"_on_{et.lower()}", None)
         if handler is not None:
             self.applied += 1
@@ -265,6 +273,7 @@ class DashboardModel:
             "stats": {q: self._stats_view(q) for q in sorted(self.stats)},
             "positions": [self._position_view(p) for p in self.positions.values()],
             "latency": {s: list(v) for s, v in self.latency.items()},
+            "wall_span": [wall_seconds(self.first_stamp), wall_seconds(self.last_stamp)],
             **self.panels.snapshot(),
         }
 

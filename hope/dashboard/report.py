@@ -40,6 +40,8 @@ def report_data(records_of: RecordsOf, since: str | None = None, until: str | No
     data["range"] = (f"report of {len(records)} audited events, {first} → {last}"
                      if records else "report: no audited events in this range")
     data["controls"] = {"resume_allowed": False}
+    if data["trading"].get("state") == "UNKNOWN":
+        data["trading"] = {"state": "not recorded in this range"}
     data["rates"] = rates_over(records)
     return data
 

@@ -128,10 +128,17 @@
   function drawEquity() {
     const byQuote = {};
     const when = (t) => (t.wall || t.t) * 1000; // the equity curve runs on the wall clock
+    const span = api.state.wall_span || [];
+    const start = span[0] ? span[0] * 1000 : null;
+    const end = MODE === "live" ? Date.now() : (span[1] ? span[1] * 1000 : null);
     api.state.trades.slice().sort((a, b) => when(a) - when(b)).forEach((t) => {
-      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [when(t)], y: [0], text: ["start"], sum: 0 });
+      const x0 = start !== null ? Math.min(start, when(t)) : when(t);
+      const q = byQuote[t.quote] || (byQuote[t.quote] = { x: [x0], y: [0], text: ["start"], sum: 0 });
       q.sum += t.pnl;
       q.x.push(when(t)); q.y.push(q.sum); q.text.push(t.symbol + " " + t.reason + " " + t.text.pnl);
+    });
+    Object.values(byQuote).forEach((q) => {
+      if (end !== null && end > q.x[q.x.length - 1]) { q.x.push(end); q.y.push(q.sum); q.text.push("now"); }
     });
     const traces = Object.entries(byQuote).map(([quote, q]) => ({
       name: quote, type: "scatter", mode: "lines+markers", line: { shape: "hv" }, x: q.x, y: q.y,
@@ -172,11 +179,11 @@
   }
   function drawTables() {
     const s = api.state;
-    table("positions", ["symbol", "quantity", "entry", "last", "unrealised", ""],
-      s.positions.map((p) => [p.symbol, p.text.quantity, p.text.entry, p.text.last, p.text.unrealised, traceLink(p.cid)]));
-    table("trades", ["market time", "symbol", "reason", "qty", "entry", "exit", "P&L", "held", ""],
-      s.trades.slice(-200).reverse().map((t) => [new Date(t.t * 1000).toISOString().slice(0, 19).replace("T", " "),
-        t.symbol, t.reason, t.text.quantity, t.text.entry, t.text.exit, t.text.pnl, t.text.held, traceLink(t.cid)]));
+    table("positions", ["", "symbol", "quantity", "entry", "last", "unrealised"],
+      s.positions.map((p) => [traceLink(p.cid), p.symbol, p.text.quantity, p.text.entry, p.text.last, p.text.unrealised]));
+    table("trades", ["", "market time", "symbol", "reason", "P&L", "qty", "entry", "exit", "held"],
+      s.trades.slice(-200).reverse().map((t) => [traceLink(t.cid), new Date(t.t * 1000).toISOString().slice(5, 19).replace("T", " "),
+        t.symbol, t.reason, t.text.pnl, t.text.quantity, t.text.entry, t.text.exit, t.text.held]));
     const now = Date.now() / 1000;
     table("health", ["service", "status", "host", "pid", "uptime", "last beat"], s.health.map((h) => {
       const age = h.last_beat ? now - h.last_beat : null;
@@ -226,6 +233,7 @@
   // --- the kill switch ---------------------------------------------------------------------
   function wireControls() {
     if (MODE !== "live") { $("controls-panel").classList.add("readonly"); return; }
+    $("controls").addEventListener("submit", (e) => e.preventDefault());
     document.querySelectorAll("#controls button").forEach((b) => b.addEventListener("click", async () => {
       const action = b.dataset.action;
       const out = $("control-result");
