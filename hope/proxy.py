@@ -17,7 +17,7 @@ import zmq
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
-from hope.middleware.heartbeat import heartbeat_event
+from hope.heartbeat import heartbeat_event
 
 log = structlog.get_logger("hope.proxy")
 NAME = "proxy"

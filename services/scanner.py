@@ -1,6 +1,6 @@
 """The scanner: replays recorded market data and publishes PRICE and SIGNAL events."""
 
-from hope.market.service import ScannerService
+from hope.scanner.service import ScannerService
 from hope.service import run_service
 
 if __name__ == "__main__":

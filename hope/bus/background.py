@@ -17,7 +17,7 @@ from typing import Any
 from hope.bus.zmq import ZmqBus
 from hope.config import Config
 from hope.envelope import Envelope, new_event
-from hope.middleware.heartbeat import heartbeat_event
+from hope.heartbeat import heartbeat_event
 
 
 class BackgroundPublisher:

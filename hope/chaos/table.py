@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hope.chaos.ledger import AuditScan, Ledger
-from hope.execution.exchange import client_order_id
+from hope.trading.ids import client_order_id
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """``hope scanner eval FILE... [--events CSV] [--json] [--threshold-scale X]``: score the pump
-strategy straight over recorded files (no bus). Logic in :mod:`hope.market.evaluate`."""
+strategy straight over recorded files (no bus). Logic in :mod:`hope.scanner.evaluate`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from hope.cli import load_config
-from hope.market.evaluate import evaluate
+from hope.scanner.evaluate import evaluate
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

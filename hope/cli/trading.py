@@ -2,7 +2,8 @@
 
 A change is written to ``<state>/trading_state`` atomically first (services re-read it, and it is
 what a restart sees), then published as ``CONTROL`` ``{service: "*", command}`` so running services
-obey at once. If the bus is unreachable the file still holds; the command says so and exits 3.
+obey at once (:mod:`hope.control.trading`). If the bus is unreachable the file still holds; the
+command says so and exits 3.
 """
 
 from __future__ import annotations
@@ -11,30 +12,29 @@ import argparse
 import asyncio
 import json
 import sys
+from typing import Any
 
 from hope.bus import oneshot
 from hope.cli import load_config
 from hope.config import Config
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
+from hope.control.trading import COMMAND_STATE, set_trading_state
+from hope.envelope import Envelope
+from hope.trading.state import TradingStateStore
 
 
-def publish_control(cfg: Config, command: str) -> str | None:
-    """Publish CONTROL ``command`` to every service; return an error text, None on success."""
-    try:
-        _, audited = asyncio.run(oneshot.publish_once(cfg, "CONTROL",
-                                                      {"service": "*", "command": command}))
-    except Exception as exc:  # the bus is down: report, don't crash
-        return f"{type(exc).__name__}: {exc}"
+async def publish_control(cfg: Config, payload: dict[str, Any]) -> Envelope:
+    """Publish one CONTROL event from this process; warn when the audit has not taken it yet."""
+    env, audited = await oneshot.publish_once(cfg, "CONTROL", payload)
     if not audited:
         print("hope: CONTROL published but the audit writer has not acknowledged it yet",
               file=sys.stderr)
-    return None
+    return env
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("trading", parents=[common],
                        help="trading state: halt | reduce | resume | status")
-    p.add_argument("action", choices=["halt", "reduce", "resume", "status"])
+    p.add_argument("action", choices=[*COMMAND_STATE, "status"])
     p.add_argument("--json", action="store_true", help="status as JSON")
     p.set_defaults(func=run)
 
@@ -51,15 +51,14 @@ def run(args: argparse.Namespace) -> int:
             extra = f"  (fail-closed: {store.last_error})" if store.last_error else ""
             print(f"trading state: {state}{extra}")
         return 0
-    new = COMMAND_STATE[args.action]
-    old = store.load()
-    was = f"unknown ({store.last_error})" if store.last_error else old
-    store.save(new, changed_by="hope trading " + args.action)
-    print(f"trading state: {was} -> {new} (written to {store.path})")
-    error = publish_control(cfg, args.action)
-    if error:
-        print(f"hope trading: CONTROL not published ({error}); running services pick the "
-              "file up on their next reload", file=sys.stderr)
+    change = asyncio.run(set_trading_state(store, args.action, "hope trading " + args.action,
+                                           lambda payload: publish_control(cfg, payload)))
+    was = f"unknown ({change.previous_error})" if change.previous_error else change.previous
+    print(f"trading state: {was} -> {change.state} (written to {store.path})")
+    if change.error is not None:
+        print(f"hope trading: CONTROL not published ({type(change.error).__name__}: "
+              f"{change.error}); running services pick the file up on their next reload",
+              file=sys.stderr)
         return 3
     print(f"CONTROL {args.action} published")
     return 0

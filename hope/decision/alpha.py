@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hope.decision.config import DecisionConfig
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
-
-if TYPE_CHECKING:
-    from hope.decision.risk import RiskState
 
 
 @dataclass

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hope.config import register_section
-
-TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
+from hope.trading.state import STATES
 
 
 def _positive_map(name: str, table: dict[str, float]) -> None:
@@ -66,5 +65,5 @@ class DecisionConfig:
             raise ValueError("max_open_positions/max_buys_per_min: must be >= 1")
         for name in ("position_size", "max_symbol_exposure", "daily_loss_limit"):
             _positive_map(name, getattr(self, name))
-        if self.initial_trading_state not in TRADING_STATES:
-            raise ValueError(f"initial_trading_state: must be one of {TRADING_STATES}")
+        if self.initial_trading_state not in STATES:
+            raise ValueError(f"initial_trading_state: must be one of {STATES}")

@@ -12,9 +12,11 @@ from typing import Any
 
 from hope.decision.alpha import AlphaCommittee, RuleContext, confidence
 from hope.decision.config import DecisionConfig
-from hope.decision.risk import RiskCommittee, RiskState
+from hope.decision.risk import RiskCommittee
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
-from hope.execution.exchange import client_order_id, quote_of
+from hope.trading.book import apply_buy
+from hope.trading.symbols import quote_of
 
 MAX_REMEMBERED_SIGNALS = 200_000
 
@@ -85,9 +87,6 @@ class DecisionEngine:
 
     def commit(self, decision: Envelope) -> None:
         """Apply a published DECISION: remember its signal; a BUY takes a position slot at once."""
-        p = decision.payload
         if decision.causation_id:
             self.remember([decision.causation_id])
-        if p.get("action") == "BUY":
-            self.state.record_buy(client_order_id(decision.event_id), p["symbol"], p["quote"],
-                                  float(p["position_size"]), float(p["market_ts"]))
+        apply_buy(self.state, decision.event_id, decision.payload)

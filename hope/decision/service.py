@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hope.control.trading import TradingStateFollower
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore, is_fresh_instance
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
 from hope.report import iter_family
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
+from hope.trading.state import TradingStateStore, is_fresh_instance
 
 
 class RiskFeeds(Service):
@@ -56,6 +57,8 @@ class DecisionService(RiskFeeds):
         self.engine = engine
         self.risk = engine.state
         self.store = store
+        self.follower = TradingStateFollower(store, self.risk.trading, names=(runtime.name,),
+                                             persist=True, on_change=self.set_trading)
 
     @classmethod
     def create(cls, runtime: Runtime, *, engine: DecisionEngine | None = None,
@@ -96,26 +99,17 @@ class DecisionService(RiskFeeds):
 
     @subscribe("CONTROL", verify_id=True)
     async def on_control(self, env: Envelope) -> None:
-        p = env.payload
-        new = COMMAND_STATE.get(str(p.get("command")))
-        if p.get("service") not in ("*", self.runtime.name) or new is None:
-            return
-        if self.store.load() != new:
-            self.store.save(new, changed_by=f"CONTROL {env.event_id}")
-        await self.set_trading(new, f"CONTROL {p.get('command')}")
+        await self.follower.on_control(env)
 
     @every(lambda self: self.config.decision.state_reload_s)
     async def reload_state(self) -> None:
-        persisted = self.store.load()  # an unreadable file reads HALTED: fail-closed
-        if persisted != self.risk.trading:
-            await self.set_trading(persisted, "state file")
+        await self.follower.reload()
 
-    async def set_trading(self, new: str, why: str) -> None:
-        old, self.risk.trading = self.risk.trading, new
-        if old != new:
-            self.log.warning("trading state changed", old=old, new=new, by=why)
-            await self.publish("TRADING_STATE", {"service": self.runtime.name, "state": new,
-                                                 "previous": old, "by": why})
+    async def set_trading(self, old: str, new: str, why: str) -> None:
+        self.risk.trading = new
+        self.log.warning("trading state changed", old=old, new=new, by=why)
+        await self.publish("TRADING_STATE", {"service": self.runtime.name, "state": new,
+                                             "previous": old, "by": why})
 
     def heartbeat(self) -> dict[str, Any]:
         return {"trading_state": self.risk.trading, "open_positions": len(self.risk.positions),

@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from hope.config import Config, ConfigError, load
+from hope.control.trading import TradingStateFollower
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
+from hope.decision.risk_state import RiskState
 from hope.decision.service import RiskFeeds
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
 from hope.envelope import Envelope
-from hope.execution.exchange import client_order_id
 from hope.report import iter_family
 from hope.runtime import Runtime
 from hope.service import every, subscribe
+from hope.trading.book import apply_buy
+from hope.trading.state import TradingStateStore
 
 SERVICE = "decision-engine-shadow"
 
@@ -49,15 +50,6 @@ def load_candidate(config: Config) -> tuple[DecisionConfig, str, Path]:
     return candidate.decision, candidate.hash("decision"), path
 
 
-def _live_buy(state: RiskState, rec: dict[str, Any]) -> None:
-    """A live BUY takes a slot in the mirrored book, exactly as the live engine's commit does."""
-    p = rec.get("payload") or {}
-    if p.get("action") == "BUY" and isinstance(p.get("market_ts"), int | float):
-        state.record_buy(client_order_id(rec["event_id"]), str(p.get("symbol", "?")),
-                         str(p.get("quote", "?")), float(p.get("position_size", 0.0)),
-                         float(p["market_ts"]))
-
-
 class ShadowDecisionService(RiskFeeds):
     name = SERVICE
 
@@ -69,6 +61,10 @@ class ShadowDecisionService(RiskFeeds):
         self.store = store  # read only: the live engine owns it
         self.candidate = candidate
         self.live_seen: set[str] = set()
+        # obeys what the live engine obeys, in memory only: the live engine owns the file
+        self.follower = TradingStateFollower(store, self.risk.trading,
+                                             names=("decision-engine", runtime.name),
+                                             on_change=self.set_trading)
 
     @classmethod
     def create(cls, runtime: Runtime, *, engine: DecisionEngine | None = None,
@@ -111,23 +107,19 @@ class ShadowDecisionService(RiskFeeds):
         if env.event_id in self.live_seen:
             return
         self.live_seen.add(env.event_id)
-        _live_buy(self.risk, {"event_id": env.event_id, "payload": env.payload})
+        apply_buy(self.risk, env.event_id, env.payload)  # a live BUY takes a slot in the mirror
 
     @subscribe("CONTROL", verify_id=True)
-    def on_control(self, env: Envelope) -> None:
-        p = env.payload
-        new = COMMAND_STATE.get(str(p.get("command")))
-        if new is not None and p.get("service") in ("*", "decision-engine", self.runtime.name):
-            self.set_trading(new, f"CONTROL {p.get('command')}")  # obeyed in memory only
+    async def on_control(self, env: Envelope) -> None:
+        await self.follower.on_control(env)
 
     @every(lambda self: self.engine.cfg.state_reload_s)
-    def reload_state(self) -> None:
-        self.set_trading(self.store.load(), "state file")
+    async def reload_state(self) -> None:
+        await self.follower.reload()
 
-    def set_trading(self, new: str, why: str) -> None:
-        if new != self.risk.trading:
-            self.log.info("shadow trading state", old=self.risk.trading, new=new, by=why)
-            self.risk.trading = new
+    def set_trading(self, old: str, new: str, why: str) -> None:
+        self.log.info("shadow trading state", old=old, new=new, by=why)
+        self.risk.trading = new
 
     def heartbeat(self) -> dict[str, Any]:
         return {"shadow_config_hash": self.engine.config_hash, "trading_state": self.risk.trading,

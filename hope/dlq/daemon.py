@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hope.clock import MarketClock, WallClock
+from hope.control.retry import RETRY, RETRY_OK
 from hope.dlq.config import DlqConfig
 from hope.dlq.policy import RetryPolicy, letter_id
 from hope.dlq.store import DlqStore, Letter
@@ -81,17 +82,18 @@ class RetryDaemon:
         return []
 
     def on_control(self, payload: Mapping[str, Any]) -> list[str]:
-        """CONTROL.dlq-retry: ``retry`` (dlq_id or all) and ``retry_ok`` (dlq_id). Returns ids."""
+        """CONTROL.dlq-retry ``retry`` (dlq_id or all) and ``retry_ok`` (dlq_id), as
+        :mod:`hope.control.retry` documents them. Returns the ids of the letters affected."""
         command = payload.get("command")
         now = self.clock.time()
-        if command == "retry":
+        if command == RETRY:
             if payload.get("all"):
                 return self.store.request_retry(None, now)
             lid = payload.get("dlq_id")
             if not isinstance(lid, str):
                 raise BadDeadLetter("payload.dlq_id: missing (or pass all: true)")
             return self.store.request_retry(lid, now)
-        if command == "retry_ok":
+        if command == RETRY_OK:
             letter = self.store.get(str(payload.get("dlq_id")))
             if letter and letter.status == "retrying":
                 self._done(letter, now)

@@ -2,7 +2,7 @@
 
 Transport concern, so it runs on the wall clock (monotonic). Every state change calls
 ``on_change(name, old, new)``; the executor turns that into a BREAKER event so the risk committee
-SKIPs while the breaker is open, and :meth:`snapshot` goes into the heartbeat.
+SKIPs while the breaker is open; its state is also in the executor's heartbeat.
 """
 
 from __future__ import annotations
@@ -65,6 +65,3 @@ class CircuitBreaker:
         if self.state == HALF_OPEN or self.failures >= self.failure_threshold:
             self._opened_at = self.clock.monotonic()
             self._set(OPEN)
-
-    def snapshot(self) -> dict[str, object]:
-        return {"name": self.name, "state": self.state, "failures": self.failures}

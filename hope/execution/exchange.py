@@ -17,26 +17,7 @@ from typing import Any, Protocol
 
 from hope.envelope import utc_timestamp
 from hope.execution.journal import Journal, quarantine_torn, read_journal
-
-KNOWN_QUOTES = ("USDT", "BUSD", "USDC", "BTC", "ETH", "BNB")
-
-
-def quote_of(symbol: str) -> str | None:
-    """The quote currency of a slash-less symbol (``EVXBTC`` -> ``BTC``), None when unknown."""
-    for quote in KNOWN_QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return quote
-    return None
-
-
-def client_order_id(decision_event_id: str) -> str:
-    """The client order id of a BUY: derived from the decision, so one decision = one order."""
-    return "hope-" + decision_event_id.removeprefix("sha256:")
-
-
-def close_order_id(order_id: str) -> str:
-    """The client order id of the sell that closes the position opened by ``order_id``."""
-    return order_id + "-x"
+from hope.trading.symbols import quote_of
 
 
 class ExchangeError(Exception):
@@ -63,10 +44,6 @@ class Order:
     status: str                # "FILLED"
     created: str               # wall-clock timestamp (envelope format) of acceptance
     market_ts: float           # market time of the fill
-
-    @property
-    def notional(self) -> float:
-        return self.quantity * self.avg_price
 
 
 class Exchange(Protocol):

@@ -25,8 +25,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import msgspec
+
 from hope.clock import MarketClock
-from hope.decision.trading_state import ACTIVE, HALTED
 from hope.envelope import Envelope, utc_timestamp
 from hope.execution.breaker import CircuitBreaker, CircuitOpen
 from hope.execution.config import ExecutionConfig
@@ -36,10 +37,17 @@ from hope.execution.exchange import (
     ExchangeTimeout,
     Order,
     OrderRejected,
-    client_order_id,
-    close_order_id,
 )
-from hope.execution.positions import FLATTEN, ExecutorStore, Position, PositionManager
+from hope.execution.positions import FLATTEN, ORDER, ExecutorStore, PositionManager
+from hope.execution.records import (
+    Closing,
+    FinishedOrder,
+    PendingOrder,
+    Position,
+    Refusal,
+)
+from hope.trading.ids import client_order_id, close_order_id
+from hope.trading.state import ACTIVE, HALTED
 
 
 class Publish(Protocol):
@@ -49,16 +57,11 @@ class Publish(Protocol):
                  timestamp: str | None) -> Awaitable[Envelope]: ...
 
 
-def _env(data: dict[str, Any]) -> Envelope:
-    return Envelope(**data)
-
-
-def _ledger_copy(decision: Envelope) -> dict[str, Any]:
+def _ledger_copy(decision: Envelope) -> Envelope:
     """The decision as the ledger keeps it: without its reasons (most of its bytes, and never
     needed to place or publish an order; the audit log has them)."""
-    data = decision.to_dict()
-    data["payload"] = {k: v for k, v in decision.payload.items() if k != "reasons"}
-    return data
+    return msgspec.structs.replace(
+        decision, payload={k: v for k, v in decision.payload.items() if k != "reasons"})
 
 
 class Executor:
@@ -98,7 +101,7 @@ class Executor:
             return
         cid = client_order_id(env.event_id)
         rec = self.store.orders.get(cid)
-        if rec is not None and rec.get("done"):
+        if isinstance(rec, FinishedOrder):
             self.stats["duplicate_decisions"] += 1
             return
         if rec is None and self._forgotten_duplicate(cid, env.payload):
@@ -107,7 +110,7 @@ class Executor:
         if rec is None:
             # saved with the first step that matters (placing or refusing); a crash before that
             # left no trace anywhere, and the runtime redelivers the unfinished DECISION
-            rec = {"decision": _ledger_copy(env), "attempted": False, "done": False}
+            rec = PendingOrder(decision=_ledger_copy(env))
             self.store.orders[cid] = rec
         await self._progress(cid, rec, publish)
 
@@ -118,18 +121,15 @@ class Executor:
             return False  # never pruned: the ledger is authoritative
         return self._call(lambda: self.exchange.get_order(cid)) is not None
 
-    def _finished(self, status: str, order_env: Envelope, p: dict[str, Any]) -> dict[str, Any]:
+    def _finished(self, status: str, order_env: Envelope, p: dict[str, Any]) -> FinishedOrder:
         """A finished ledger record shrunk to what dedupe needs (keeps the snapshot small).
 
         ``t`` is its prune key: the later of the decision's market time and now (market clock),
         so a pruned record's decision is always older than ``pruned_before``."""
         now, mts = self.market_clock.now(), p.get("market_ts")
-        keys = [x for x in (now, mts) if isinstance(x, int | float)]
-        rec: dict[str, Any] = {"done": True, "status": status,
-                               "order_event_id": order_env.event_id}
-        if keys:
-            rec["t"] = max(keys)
-        return rec
+        keys = [float(x) for x in (now, mts) if isinstance(x, int | float)]
+        return FinishedOrder(status=status, order_event_id=order_env.event_id,
+                             t=max(keys) if keys else None)
 
     def _prune(self) -> None:
         now = self.market_clock.now()
@@ -151,7 +151,7 @@ class Executor:
                                f"(max {self.cfg.max_order_delay_s}s)")
         return None
 
-    def _place_buy(self, cid: str, rec: dict[str, Any], p: dict[str, Any]
+    def _place_buy(self, cid: str, rec: PendingOrder, p: dict[str, Any]
                    ) -> tuple[Order | None, tuple[str, str] | None]:
         refusal = self._refusal(p)
         if refusal:
@@ -159,7 +159,7 @@ class Executor:
         if not self.breaker.allow():
             return None, ("REJECTED", f"circuit_open: breaker {self.breaker.name} "
                                       f"is {self.breaker.state}")
-        rec["attempted"] = True
+        rec.attempted = True
         self.store.put_order(cid, rec)  # from here on the venue may know this id: ask first
         try:
             order = self.exchange.place_order(cid, p["symbol"], "BUY",
@@ -178,53 +178,51 @@ class Executor:
         self.breaker.record_success()
         return order, None
 
-    async def _progress(self, cid: str, rec: dict[str, Any], publish: Publish) -> None:
-        decision = _env(rec["decision"])
+    async def _progress(self, cid: str, rec: PendingOrder, publish: Publish) -> None:
+        decision = rec.decision
         p = decision.payload
         order: Order | None = None
-        if rec.get("refusal") is None and rec.get("order_env") is None:
-            if rec.get("attempted"):
+        if rec.refusal is None and rec.order_env is None:
+            if rec.attempted:
                 order = self._call(lambda: self.exchange.get_order(cid))  # never retry blindly
             if order is None:
                 order, refusal = self._place_buy(cid, rec, p)
                 if refusal:
-                    rec["refusal"] = {"status": refusal[0], "reason": refusal[1],
-                                      "timestamp": utc_timestamp()}
+                    rec.refusal = Refusal(refusal[0], refusal[1], utc_timestamp())
                     self.store.put_order(cid, rec)
-        if rec.get("refusal"):
-            ref = rec["refusal"]
-            payload = {"symbol": p["symbol"], "order_id": cid, "status": ref["status"],
-                       "reason": ref["reason"], "side": "BUY", "quantity": 0.0,
+        if rec.refusal is not None:
+            ref = rec.refusal
+            payload = {"symbol": p["symbol"], "order_id": cid, "status": ref.status,
+                       "reason": ref.reason, "side": "BUY", "quantity": 0.0,
                        "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
-            out = await publish("ORDER", payload, parent=decision, timestamp=ref["timestamp"])
-            self.store.put_order(cid, self._finished(ref["status"], out, p))
+            out = await publish("ORDER", payload, parent=decision, timestamp=ref.timestamp)
+            self.store.put_order(cid, self._finished(ref.status, out, p))
             self._prune()
-            self.stats[f"orders_{ref['status'].lower()}"] += 1
+            self.stats[f"orders_{ref.status.lower()}"] += 1
             return
         if order is None:
             order = self._call(lambda: self.exchange.get_order(cid))
             if order is None:  # ledger says published but venue forgot: refuse to invent a fill
                 raise RuntimeError(f"{cid}: ORDER published but unknown to the exchange")
-        if rec.get("order_env") is None:
+        if rec.order_env is None:
             payload = {"symbol": order.symbol, "order_id": cid, "status": "NEW", "side": "BUY",
                        "quantity": order.quantity, "quote_amount": p.get("position_size", 0.0),
                        "strategy": p.get("strategy", "")}
             # not journaled here: after a crash the ORDER is resent with the same timestamp,
             # hence the same event_id, which consumers dedupe (one write less per BUY)
-            out = await publish("ORDER", payload, parent=decision, timestamp=order.created)
-            rec["order_env"] = out.to_dict()
+            rec.order_env = await publish("ORDER", payload, parent=decision,
+                                          timestamp=order.created)
             self.stats["orders_new"] += 1
         fill_payload = {"symbol": order.symbol, "order_id": cid, "side": "BUY",
                         "filled_qty": order.quantity, "avg_price": order.avg_price,
                         "commission": order.commission,
                         "commission_asset": order.commission_asset,
                         "market_ts": order.market_ts}
-        out = await publish("FILL", fill_payload, parent=_env(rec["order_env"]),
-                            timestamp=order.created)
-        done = self._finished("NEW", _env(rec["order_env"]), p)
+        out = await publish("FILL", fill_payload, parent=rec.order_env, timestamp=order.created)
+        done = self._finished("NEW", rec.order_env, p)
         # ledger and position in one journal line: both or neither survive
-        self.positions.open(order, dict(p.get("targets", {})), out.to_dict(), ledger={cid: done})
+        self.positions.open(order, dict(p.get("targets", {})), out, ledger={cid: done})
         self._prune()
         self.stats["fills"] += 1
 
@@ -235,7 +233,7 @@ class Executor:
         now = self.market_clock.now()
         for pos in self.positions.open_positions():
             if pos.closing:
-                reason = pos.closing["reason"]
+                reason = pos.closing.reason
             else:
                 if self.trading_state == HALTED:
                     continue  # the kill switch stops automatic exits too; flatten still works
@@ -249,7 +247,7 @@ class Executor:
         """Close every open position with reason ``flatten`` (an operator order: even when HALTED)."""
         closed = 0
         for pos in self.positions.open_positions():
-            if await self._close(pos, pos.closing["reason"] if pos.closing else FLATTEN, publish):
+            if await self._close(pos, pos.closing.reason if pos.closing else FLATTEN, publish):
                 closed += 1
         return closed
 
@@ -257,10 +255,10 @@ class Executor:
         xid = close_order_id(pos.order_id)
         try:
             sell = None
-            if pos.closing and pos.closing.get("attempted"):
+            if pos.closing and pos.closing.attempted:
                 sell = self._call(lambda: self.exchange.get_order(xid))
             if sell is None:
-                pos.closing = {"reason": reason, "attempted": True}
+                pos.closing = Closing(reason)
                 self.store.put_position(pos)
                 sell = self._call(lambda: self.exchange.place_order(
                     xid, pos.symbol, "SELL", quantity=pos.quantity))
@@ -271,26 +269,43 @@ class Executor:
                 self.log.warning("close failed", order_id=pos.order_id, error=str(exc))
             return False
         payload = self.positions.close_payload(pos, sell, reason)
-        await publish("CLOSE", payload, parent=_env(pos.fill_env), timestamp=sell.created)
+        await publish("CLOSE", payload, parent=pos.fill_env, timestamp=sell.created)
         self.store.drop_position(pos.order_id)
         self.stats[f"closes_{reason}"] += 1
         return True
 
     # --- restart -----------------------------------------------------------------------------
     async def reconcile(self, publish: Publish) -> dict[str, Any]:
-        """On start: finish interrupted decisions, drop positions the venue does not know."""
-        report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": []}
+        """On start: set unreadable records apart, finish interrupted decisions, drop positions
+        the venue does not know. A decision that cannot be finished (whatever put it in the
+        ledger) is quarantined and reported like an unreadable record, so one bad record never
+        makes every start fail; a venue that does not answer does (the next start retries)."""
+        report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": [], "quarantined": []}
+        self.store.open()  # records that did not decode are set apart (QUARANTINED) here
+        quarantined = list(self.store.quarantined.values())
         for cid, rec in list(self.store.orders.items()):
-            if not rec.get("done"):
+            if not isinstance(rec, PendingOrder):
+                continue
+            try:
                 await self._progress(cid, rec, publish)
-                report["resumed"] += 1
+            except (ExchangeError, CircuitOpen):
+                raise
+            except Exception as exc:
+                quarantined.append(self.store.quarantine(
+                    ORDER, cid, rec, f"cannot be finished: {type(exc).__name__}: {exc}",
+                    "reconcile"))
+                continue
+            report["resumed"] += 1
+        for rec in quarantined:
+            report["quarantined"].append({**rec.alert(), "at_venue": self._venue_view(rec.key)})
+            self.stats["ledger_quarantined"] += 1  # counted in the heartbeat's executor stats
         for oid, pos in list(self.store.positions.items()):
             order = self._call(lambda oid=oid: self.exchange.get_order(oid))
             if order is None:
                 report["dropped"].append(oid)
                 self.store.drop_position(oid)
             elif pos.closing:
-                await self._close(pos, pos.closing["reason"], publish)
+                await self._close(pos, pos.closing.reason, publish)
         forgotten = self.store.pruned_before
         for order in self.exchange.orders():
             if order.side == "BUY" and order.client_id not in self.store.orders and (
@@ -298,3 +313,11 @@ class Executor:
                 report["orphans"].append(order.client_id)  # placed by nobody we know: report it
         self.store.save()  # a compaction: the journal starts empty after each start
         return report
+
+    def _venue_view(self, client_id: str) -> dict[str, Any] | None:
+        """The venue's side of an order (so a quarantined record's position is reported)."""
+        order = self._call(lambda: self.exchange.get_order(client_id))
+        if order is None:
+            return None
+        return {"symbol": order.symbol, "side": order.side, "quantity": order.quantity,
+                "avg_price": order.avg_price, "status": order.status}

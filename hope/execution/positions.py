@@ -23,6 +23,12 @@ quarantined and ignored; a corrupt inner line or an unreadable snapshot sets ``l
 service then halts trading, since a ledger we cannot read could double orders) and the store stops
 writing to disk, leaving the evidence untouched.
 
+Records are typed (:mod:`hope.execution.records`). One that parses as JSON but does not decode to
+its type is set apart in ``quarantined`` at load; when the store opens for writing it is kept in
+``<quarantine>/executor-ledger.bin`` and an order record is replaced by a QUARANTINED
+:class:`~hope.execution.records.FinishedOrder` (its decision is never placed again). The
+executor reports each one (ALERT) and keeps running: one bad record must not stop every start.
+
 The ledger record is how the executor makes one decision one order: the intent (the decision,
 ``attempted``) is journaled before the exchange is called, and the outcome after, so a restart
 resumes exactly where it stopped. Constructing a store only reads (the gateway does that while
@@ -31,36 +37,35 @@ the executor runs); the first write opens it for writing.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from hope.envelope import Envelope
 from hope.execution.exchange import Order
 from hope.execution.journal import JSON, Journal, quarantine_torn, read_journal
+from hope.execution.records import (
+    QUARANTINED,
+    SNAPSHOT,
+    FinishedOrder,
+    LedgerRecord,
+    Position,
+    QuarantinedRecord,
+    RecordError,
+    decode_order,
+    decode_position,
+    describe,
+)
 from hope.files import atomic_write_bytes
+from hope.quarantine import Quarantine
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
 ORDER, POSITION = "o", "p"
-
-
-@dataclass
-class Position:
-    order_id: str
-    symbol: str
-    quote: str
-    quantity: float
-    entry_price: float
-    entry_fee: float             # quote currency
-    opened_market_ts: float
-    take_profit: float           # price level
-    stop_loss: float             # price level
-    timeout_s: float             # market clock
-    fill_env: dict[str, Any]     # the FILL envelope: parent of the CLOSE
-    closing: dict[str, Any] | None = None   # {"reason", "market_ts"} once a close has begun
+KINDS = {ORDER: "order", POSITION: "position"}
 
 
 class ExecutorStore:
@@ -75,9 +80,10 @@ class ExecutorStore:
         self.compact_every = compact_every
         self.quarantine_dir = Path(quarantine_dir) if quarantine_dir else self.dir
         self.log = log
-        self.orders: dict[str, dict[str, Any]] = {}
+        self.orders: dict[str, LedgerRecord] = {}
         self.positions: dict[str, Position] = {}
         self.load_error: str | None = None
+        self.quarantined: dict[tuple[str, str], QuarantinedRecord] = {}
         self.pruned_before: float | None = None  # done records older than this may be forgotten
         self.gen = 0
         self.compactions = 0
@@ -97,6 +103,7 @@ class ExecutorStore:
         # (journal gone): read again until the snapshot did not change underneath us.
         for _ in range(5):
             self.orders, self.positions, self._done = {}, {}, deque()
+            self.quarantined = {}
             ino = self._snapshot_inode()
             if not self._load_snapshot():
                 return
@@ -107,10 +114,11 @@ class ExecutorStore:
         if contents is None:
             return
         for lineno, record in enumerate(contents.records, 1):
+            where = f"{self.journal_path(self.gen)}:{lineno}"
             try:
                 for kind, key, value in record:
-                    self._apply(kind, key, value)
-            except (TypeError, ValueError) as exc:
+                    self._load_op(kind, key, value, where)
+            except (TypeError, ValueError) as exc:  # not a list of [kind, key, value] ops
                 self.load_error = f"{self.journal_path(self.gen)}: record {lineno}: {exc}"
                 return
             self._since_compact += 1
@@ -126,23 +134,36 @@ class ExecutorStore:
 
     def _load_snapshot(self) -> bool:
         try:
-            data = json.loads(self.path.read_bytes())  # UTF-8, whatever the locale
+            data = SNAPSHOT.decode(self.path.read_bytes())
         except FileNotFoundError:
             return True
-        except (OSError, ValueError) as exc:
+        except (OSError, msgspec.DecodeError) as exc:
             # Refuse to guess: an unreadable ledger could double orders. The service halts on this.
             self.load_error = f"{self.path}: unreadable ({exc})"
             return False
-        self.gen = int(data.get("gen", 0))
-        self.pruned_before = data.get("pruned_before")
-        for cid, rec in data.get("orders", {}).items():
-            self._apply(ORDER, cid, rec)
-        for oid, raw in data.get("positions", {}).items():
-            try:
-                self._apply(POSITION, oid, raw)
-            except TypeError as exc:
-                self.load_error = f"{self.path}: position {oid}: {exc}"
+        self.gen, self.pruned_before = data.gen, data.pruned_before
+        for cid, rec in data.orders.items():
+            self._load_op(ORDER, cid, rec, str(self.path))
+        for oid, raw in data.positions.items():
+            self._load_op(POSITION, oid, raw, str(self.path))
         return True
+
+    def _load_op(self, kind: str, key: str, raw: Any, where: str) -> None:
+        """Type one raw value and apply it; one that does not decode is set apart."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown op kind {kind!r}")
+        self.quarantined.pop((kind, key), None)  # a later write supersedes an unreadable one
+        if raw is None:
+            self._apply(kind, key, None)
+            return
+        try:
+            value = decode_order(raw) if kind == ORDER else decode_position(raw)
+        except RecordError as exc:
+            self._apply(kind, key, None)
+            self.quarantined[(kind, key)] = QuarantinedRecord(
+                KINDS[kind], key, str(exc), where, raw, describe(raw))
+            return
+        self._apply(kind, key, value)
 
     def _apply(self, kind: str, key: str, value: Any) -> None:
         if kind == ORDER:
@@ -150,13 +171,13 @@ class ExecutorStore:
                 self.orders.pop(key, None)
                 return
             self.orders[key] = value
-            if value.get("done") and isinstance(value.get("t"), int | float):
-                self._done.append((value["t"], key))
+            if value.done and value.t is not None:
+                self._done.append((value.t, key))
         elif kind == POSITION:
             if value is None:
                 self.positions.pop(key, None)
             else:
-                self.positions[key] = value if isinstance(value, Position) else Position(**value)
+                self.positions[key] = value
         else:
             raise ValueError(f"unknown op kind {kind!r}")
 
@@ -172,9 +193,37 @@ class ExecutorStore:
         if self._torn is not None:
             quarantine_torn(self._torn, self.quarantine_dir, "executor-journal", self.log)
             self._torn = None
+        self._set_apart()
         self.compact()
 
-    def write(self, orders: dict[str, dict[str, Any] | None] | None = None,
+    def _set_apart(self) -> None:
+        """Keep unreadable records as evidence; an order's decision becomes QUARANTINED (done)."""
+        for rec in self.quarantined.values():
+            self._keep_evidence(rec)
+            if rec.kind == KINDS[ORDER]:
+                self.orders[rec.key] = FinishedOrder(status=QUARANTINED, order_event_id=None)
+
+    def _keep_evidence(self, rec: QuarantinedRecord) -> None:
+        Quarantine(self.quarantine_dir, "executor-ledger").keep(
+            [JSON.encode(rec.raw)], f"{rec.kind} {rec.key}: {rec.error}", where=rec.where)
+        if self.log is not None:
+            self.log.error("ledger record quarantined", **rec.alert())
+
+    def quarantine(self, kind: str, key: str, value: Any, error: str,
+                   where: str) -> QuarantinedRecord:
+        """Set one record apart now: evidence kept, an order replaced by QUARANTINED (so its
+        decision is never placed again), a position dropped. Returns what to report."""
+        raw = msgspec.to_builtins(value)
+        rec = QuarantinedRecord(KINDS[kind], key, error, where, raw, describe(raw))
+        self.quarantined[(kind, key)] = rec
+        self._keep_evidence(rec)
+        if kind == ORDER:
+            self.put_order(key, FinishedOrder(status=QUARANTINED, order_event_id=None))
+        else:
+            self.drop_position(key)
+        return rec
+
+    def write(self, orders: dict[str, LedgerRecord | None] | None = None,
               positions: dict[str, Position | None] | None = None) -> None:
         """Apply these changes in memory and journal them as one line (None deletes)."""
         ops: list[list[Any]] = []
@@ -183,7 +232,7 @@ class ExecutorStore:
             ops.append([ORDER, cid, rec])
         for oid, pos in (positions or {}).items():
             self._apply(POSITION, oid, pos)
-            ops.append([POSITION, oid, None if pos is None else pos.__dict__])
+            ops.append([POSITION, oid, pos])
         if not ops or not self.writable:
             return  # a store that failed to load keeps working in memory, never on disk
         if self._journal is None:
@@ -193,7 +242,7 @@ class ExecutorStore:
         if self._since_compact >= max(self.compact_every, len(self.orders) + len(self.positions)):
             self.compact()  # amortized: a snapshot costs O(state), and comes after >= O(state) lines
 
-    def put_order(self, cid: str, rec: dict[str, Any]) -> None:
+    def put_order(self, cid: str, rec: LedgerRecord) -> None:
         self.write(orders={cid: rec})
 
     def put_position(self, pos: Position) -> None:
@@ -212,7 +261,7 @@ class ExecutorStore:
         while self._done and self._done[0][0] < before:
             t, cid = self._done.popleft()
             rec = self.orders.get(cid)
-            if rec is not None and rec.get("done") and rec.get("t") == t:
+            if rec is not None and rec.done and rec.t == t:
                 del self.orders[cid]
                 n += 1
         if n:
@@ -226,7 +275,7 @@ class ExecutorStore:
         new_gen = self.gen + 1
         atomic_write_bytes(self.path, JSON.encode({
             "gen": new_gen, "pruned_before": self.pruned_before, "orders": self.orders,
-            "positions": {k: p.__dict__ for k, p in self.positions.items()},
+            "positions": self.positions,
         }))
         old, self._journal = self._journal, Journal(self.journal_path(new_gen),
                                                     fsync_interval_s=self.fsync_interval_s)
@@ -279,8 +328,8 @@ class PositionManager:
     def open_positions(self) -> list[Position]:
         return list(self.store.positions.values())
 
-    def open(self, fill: Order, targets: dict[str, Any], fill_env: dict[str, Any], *,
-             ledger: dict[str, dict[str, Any]] | None = None) -> Position:
+    def open(self, fill: Order, targets: dict[str, Any], fill_env: Envelope, *,
+             ledger: dict[str, LedgerRecord] | None = None) -> Position:
         """A position from a BUY fill; take-profit and stop-loss are relative to the fill price.
 
         ``ledger`` entries are journaled in the same line as the position (all or nothing)."""

@@ -14,12 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hope.decision.trading_state import (
-    COMMAND_STATE,
-    HALTED,
-    TradingStateStore,
-    is_fresh_instance,
-)
+from hope.control.flatten import is_flatten
+from hope.control.trading import TradingStateFollower
 from hope.envelope import Envelope
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
@@ -27,6 +23,7 @@ from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
+from hope.trading.state import TradingStateStore, is_fresh_instance
 
 
 def _fsync_s(runtime: Runtime) -> float:
@@ -50,14 +47,17 @@ def open_ledger(runtime: Runtime) -> ExecutorStore:
                          log=runtime.log)
 
 
-def initial_trading_state(runtime: Runtime, store: ExecutorStore, tstore: TradingStateStore
-                          ) -> str:
-    trading = tstore.load_or_init(runtime.config.decision.initial_trading_state,
-                                  is_fresh_instance(runtime.state.events))
-    if store.load_error:  # a ledger we cannot read could double orders: refuse to trade
+def trading_follower(runtime: Runtime, store: ExecutorStore, tstore: TradingStateStore
+                     ) -> TradingStateFollower:
+    """The executor's trading state: CONTROL and the state file, held HALTED while the ledger
+    is unreadable (it could double orders)."""
+    if store.load_error:
         runtime.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
-        return HALTED
-    return trading
+    return TradingStateFollower(
+        tstore, tstore.load_or_init(runtime.config.decision.initial_trading_state,
+                                    is_fresh_instance(runtime.state.events)),
+        names=(runtime.name,),
+        hold=lambda: "executor ledger unreadable" if store.load_error else None)
 
 
 class ExecutorService(Service):
@@ -65,9 +65,11 @@ class ExecutorService(Service):
     market_clock_from = "PRICE"
 
     def __init__(self, runtime: Runtime, *, executor: Executor, exchange: PaperExchange,
-                 store: ExecutorStore, tstore: TradingStateStore) -> None:
+                 store: ExecutorStore, follower: TradingStateFollower) -> None:
         super().__init__(runtime)
-        self.executor, self.exchange, self.store, self.tstore = executor, exchange, store, tstore
+        self.executor, self.exchange, self.store = executor, exchange, store
+        self.follower = follower
+        follower.on_change = self.set_trading
         self.breaker = executor.breaker
         self.cfg = runtime.config.execution
         self.changes: list[tuple[str, str]] = []
@@ -85,10 +87,10 @@ class ExecutorService(Service):
         breaker = breaker or CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
                                             reset_timeout_s=cfg.breaker_reset_s,
                                             clock=runtime.clock)
+        follower = trading_follower(runtime, store, tstore)
         executor = Executor(cfg, exchange, store, breaker, market_clock=runtime.market_clock,
-                            trading_state=initial_trading_state(runtime, store, tstore),
-                            log=runtime.log)
-        return cls(runtime, executor=executor, exchange=exchange, store=store, tstore=tstore)
+                            trading_state=follower.state, log=runtime.log)
+        return cls(runtime, executor=executor, exchange=exchange, store=store, follower=follower)
 
     # handlers -----------------------------------------------------------------------------
     @subscribe("DECISION", verify_id=True)
@@ -113,27 +115,22 @@ class ExecutorService(Service):
 
     @subscribe("CONTROL", verify_id=True)
     async def on_control(self, env: Envelope) -> None:
-        p = env.payload
-        if p.get("service") not in ("*", self.runtime.name):
+        if await self.follower.on_control(env):
             return
-        command = str(p.get("command"))
-        if command in COMMAND_STATE:
-            self.executor.trading_state = COMMAND_STATE[command]
-            self.log.warning("trading state", state=self.executor.trading_state)
-        elif command == "flatten":
+        if is_flatten(env.payload, self.runtime.name):
             async with self.lock:
                 n = await self.executor.flatten(self.publish)
                 await self.publish_breaker()
             self.log.warning("flatten", closed=n, still_open=len(self.store.positions))
 
+    def set_trading(self, old: str, new: str, why: str) -> None:
+        self.log.warning("trading state", old=old, new=new, by=why)
+        self.executor.trading_state = new
+
     # periodic -----------------------------------------------------------------------------
     @every(lambda self: self.cfg.state_reload_s)
-    def reload_state(self) -> None:
-        persisted = self.tstore.load()  # unreadable reads HALTED: fail-closed
-        if not self.store.load_error and persisted != self.executor.trading_state:
-            self.log.warning("trading state from file", old=self.executor.trading_state,
-                             new=persisted)
-            self.executor.trading_state = persisted
+    async def reload_state(self) -> None:
+        await self.follower.reload()
 
     @every(lambda self: self.cfg.breaker_publish_s)
     async def republish_breaker(self) -> None:
@@ -165,6 +162,8 @@ class ExecutorService(Service):
             await self.publish_breaker()
         self.log.info("reconciled with the exchange", resumed=report["resumed"],
                       dropped=report["dropped"], orphans=report["orphans"])
+        for alert in report["quarantined"]:  # evidence in quarantine/executor-ledger.bin
+            await self.publish("ALERT", {"service": self.runtime.name, **alert})
 
     def sync_both(self) -> None:
         self.store.sync()  # the ledger first: its intent precedes the venue's order

@@ -18,19 +18,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+import msgspec
 from aiohttp import web
 
 from hope.audit.trace import trace
 from hope.clock import WallClock
-from hope.decision.trading_state import COMMAND_STATE, TradingStateStore
+from hope.control.trading import COMMAND_STATE, set_trading_state
 from hope.envelope import Envelope, EnvelopeError
 from hope.execution.positions import ExecutorStore
 from hope.gateway.auth import check_bearer, token_id
 from hope.gateway.config import NAME_RE, GatewayConfig
-from hope.gateway.ratelimit import BucketMap
 from hope.paths import StatePaths
+from hope.ratelimit import BucketMap
 from hope.report import summarize
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
+from hope.trading.state import TradingStateStore
 
 log = logging.getLogger("hope.gateway")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -247,13 +249,14 @@ class GatewayApp:
             return error(503, "positions unreadable", store.load_error)
         positions = []
         for pos in store.positions.values():
-            item = {k: v for k, v in pos.__dict__.items() if k != "fill_env"}
+            item = msgspec.to_builtins(pos)
+            del item["fill_env"]
             last = self.last_price(pos.symbol)
             if last is not None:
                 item["last_price"] = last[0]
                 item["unrealized_pnl"] = pos.quantity * (last[0] - pos.entry_price) - pos.entry_fee
             positions.append(item)
-        pending = sum(1 for r in store.orders.values() if not r.get("done"))
+        pending = sum(1 for r in store.orders.values() if not r.done)
         await self._audit_read(request, 200)
         return web.json_response({"positions": positions, "count": len(positions),
                                   "orders_in_flight": pending, "file": str(store.path)})
@@ -274,16 +277,17 @@ class GatewayApp:
         action = request.match_info["action"]
         if action not in COMMAND_STATE:
             return error(404, "unknown trading action", action, allowed=sorted(COMMAND_STATE))
-        store = TradingStateStore(self.state.trading_state)
-        old, new = store.load(), COMMAND_STATE[action]
-        await asyncio.to_thread(store.save, new, f"gateway POST /v1/trading/{action}")
-        try:
-            env = await self.publish("CONTROL", {"service": "*", "command": action})
-        except Exception as exc:  # the file holds; services pick it up on their next reload
-            return error(503, "state written but CONTROL not published", type(exc).__name__,
-                         state=new, previous=old)
-        return web.json_response({"state": new, "previous": old, "event_id": env.event_id,
-                                  "correlation_id": env.correlation_id})
+        change = await set_trading_state(
+            TradingStateStore(self.state.trading_state), action,
+            f"gateway POST /v1/trading/{action}",
+            lambda payload: self.publish("CONTROL", payload))
+        if change.error is not None:  # the file holds; services pick it up on their next reload
+            return error(503, "state written but CONTROL not published",
+                         type(change.error).__name__, state=change.state,
+                         previous=change.previous)
+        env = change.published
+        return web.json_response({"state": change.state, "previous": change.previous,
+                                  "event_id": env.event_id, "correlation_id": env.correlation_id})
 
 
 def route_table(app: web.Application) -> set[tuple[str, str]]:

@@ -1,31 +1,16 @@
-"""HEARTBEAT: the one builder (runtime, proxy, background publisher) and the runtime's beat.
-
-Every heartbeat names the service, its pid, host, version, bus epoch and uptime; each sender adds
-its own fields (the runtime: handler stats, bus stats, the highs of its sequence numbers, whatever
-middleware and the service report). The runtime beats from its handler loop, between events: a
-stuck handler stops the beats, which is how the health monitor tells HUNG from busy.
+"""The runtime's HEARTBEAT (built by :func:`hope.heartbeat.heartbeat_event`): runtime and bus
+figures, every middleware's fields and the service's own. The runtime beats from its handler
+loop, between events: a stuck handler stops the beats, which is how the health monitor tells
+HUNG from busy.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from typing import Any
 
-from hope import __version__
-from hope.envelope import Envelope, EventType, new_event
+from hope.heartbeat import heartbeat_event
 from hope.middleware import Middleware, Runtime
-
-_HOST = socket.gethostname()
-
-
-def heartbeat_event(service: str, epoch: str, started: float, **fields: Any) -> Envelope:
-    """A HEARTBEAT from ``service``; ``started`` is its ``time.monotonic()`` at start."""
-    payload: dict[str, Any] = {
-        "service": service, "pid": os.getpid(), "host": _HOST, "version": __version__,
-        "epoch": epoch, "uptime_s": round(time.monotonic() - started, 3), **fields}
-    return new_event(EventType.HEARTBEAT, payload, source=service)
 
 
 class Heartbeat(Middleware):

@@ -22,8 +22,8 @@ import aiohttp
 
 from hope.clock import WallClock
 from hope.envelope import Envelope
-from hope.gateway.ratelimit import TokenBucket
 from hope.notify.config import TelegramConfig
+from hope.ratelimit import TokenBucket
 
 ENV_TOKEN = "HOPE_TELEGRAM_TOKEN"
 DeadLetter = Callable[[Envelope, Exception], Awaitable[None]]

@@ -22,14 +22,14 @@ from typing import Any
 from hope.clock import MarketClock
 from hope.config import Config
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState
-from hope.decision.trading_state import ACTIVE
+from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope, new_event, parse_timestamp, utc_timestamp
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
 from hope.replay.sources import Timeline
+from hope.trading.state import ACTIVE
 
 Sleep = Callable[[float], Awaitable[None]]
 SOURCE = "replay"

@@ -119,7 +119,7 @@ def _market_timestamp(market_ts: float) -> str:
 async def from_market_file(config: Config, path: Path) -> Timeline:
     """Run the candidate's scanner strategies over a recorded market-data file (as fast as possible)."""
     from hope.market.feeds import FeedError, open_feed
-    from hope.market.service import ScannerRunner
+    from hope.scanner.service import ScannerRunner
 
     try:
         open_feed(path)

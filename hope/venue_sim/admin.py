@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from hope.venue_sim.faults import BAD_JSON
-
-if TYPE_CHECKING:
-    from hope.venue_sim.server import VenueSim
 
 NOW_KINDS = ("drop", "shutdown", "outage", "stall", "bad_json")
 
@@ -38,7 +35,9 @@ def _json(body: Any, status: int = 200) -> web.Response:
 
 
 class AdminApi:
-    def __init__(self, sim: VenueSim) -> None:
+    def __init__(self, sim: Any) -> None:
+        """``sim``: the :class:`hope.venue_sim.server.VenueSim` serving these routes (its module
+        imports this one, so the type is named here, not imported)."""
         self.sim = sim
 
     def add_routes(self, app: web.Application) -> None:

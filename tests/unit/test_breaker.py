@@ -65,10 +65,3 @@ def test_half_open_failure_reopens():
     assert not b.allow()
     clock.advance(1)
     assert b.allow()
-
-
-def test_snapshot_for_heartbeat():
-    """snapshot() names the breaker, its state and failure count."""
-    b, _, _ = make()
-    b.record_failure()
-    assert b.snapshot() == {"name": "exchange", "state": CLOSED, "failures": 1}

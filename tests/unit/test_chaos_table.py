@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hope.chaos.ledger import read_ledger, scan_audit
 from hope.chaos.table import compute
-from hope.execution.exchange import client_order_id
+from hope.trading.ids import client_order_id
 
 
 def write(path: Path, rows: list[dict]) -> None:

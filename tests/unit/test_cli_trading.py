@@ -6,15 +6,18 @@ import json
 
 import hope.cli.trading as trading_cli
 from hope.cli import main
-from hope.decision.trading_state import TradingStateStore
+from hope.trading.state import TradingStateStore
 
 
 def _capture(monkeypatch, error=None):
     sent = []
 
-    def fake(cfg, command):
-        sent.append(command)
-        return error
+    async def fake(cfg, payload):
+        assert payload["service"] == "*"
+        sent.append(payload["command"])
+        if error:
+            raise ConnectionError(error)
+        return payload
 
     monkeypatch.setattr(trading_cli, "publish_control", fake)
     import hope.cli.flatten as flatten_cli
@@ -64,12 +67,24 @@ def test_flatten_publishes_control(tmp_path, monkeypatch):
     assert sent == ["flatten"]
 
 
-def test_publish_control_reports_missing_runtime_or_error(tmp_path, monkeypatch):
-    """publish_control returns an error text instead of raising when publishing fails."""
+def test_flatten_bus_down_exits_3(tmp_path, monkeypatch, capsys):
+    """``hope flatten`` with the bus unreachable names the error and exits 3."""
+    _capture(monkeypatch, error="no proxy")
+    assert main(["flatten", "--state-dir", str(tmp_path)]) == 3
+    assert "no proxy" in capsys.readouterr().err
+
+
+def test_trading_uses_oneshot_publish(tmp_path, monkeypatch, capsys):
+    """``hope trading halt`` sends the CONTROL through the one-shot publisher; its failure exits 3."""
     from hope.bus import oneshot
 
+    seen = []
+
     async def boom(cfg, event_type, payload):
+        seen.append((event_type, payload))
         raise ConnectionError("no proxy")
 
     monkeypatch.setattr(oneshot, "publish_once", boom)
-    assert "no proxy" in trading_cli.publish_control(None, "halt")
+    assert main(["trading", "halt", "--state-dir", str(tmp_path)]) == 3
+    assert seen == [("CONTROL", {"service": "*", "command": "halt"})]
+    assert "no proxy" in capsys.readouterr().err

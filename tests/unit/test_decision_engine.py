@@ -9,9 +9,9 @@ import pytest
 from hope.decision.alpha import Committee, Rule
 from hope.decision.config import DecisionConfig
 from hope.decision.engine import DecisionEngine
-from hope.decision.risk import RiskState, market_day
+from hope.decision.risk_state import RiskState, market_day
 from hope.envelope import new_event, utc_timestamp, validate_payload
-from hope.execution.exchange import client_order_id
+from hope.trading.ids import client_order_id
 
 T0 = 1_610_226_000.0        # market clock (2021-01-09 21:00 UTC)
 WALL = 1_700_000_000.0      # wall clock

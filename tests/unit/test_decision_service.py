@@ -7,10 +7,10 @@ import json
 
 from hope.bus.memory import LocalBroker
 from hope.decision.service import DecisionService
-from hope.decision.trading_state import TradingStateStore
 from hope.envelope import new_event
 from hope.runtime import Runtime
 from hope.testing import async_wait_for, make_config, service_for_tests
+from hope.trading.state import TradingStateStore
 
 T0 = 1_610_226_000.0
 

@@ -13,10 +13,10 @@ from hope.bus.memory import LocalBroker
 from hope.cli import main as hope_main
 from hope.config import ConfigError
 from hope.decision.shadow import ShadowDecisionService, candidate_path
-from hope.decision.trading_state import TradingStateStore
 from hope.envelope import new_event
-from hope.execution.exchange import client_order_id
 from hope.testing import drain, make_config, runtime_for_tests, service_for_tests
+from hope.trading.ids import client_order_id
+from hope.trading.state import TradingStateStore
 
 T0 = 1_610_226_000.0
 CANDIDATE = "[decision]\nmax_open_positions = 1\nmin_delta_pct = 8.0\n"

@@ -106,7 +106,7 @@ async def test_no_retry_to_a_silent_service(tmp_path):
 async def test_daemon_takes_market_time_from_the_scanner_heartbeat_not_prices(tmp_path):
     """dlq-retry subscribes no PRICE: its market clock follows the scanner's heartbeat, and
     its own failures stay in-process (it is the dead-letter path)."""
-    from hope.middleware.heartbeat import heartbeat_event
+    from hope.heartbeat import heartbeat_event
 
     broker = LocalBroker()
     daemon = await service_for_tests(DlqRetryService, tmp_path, broker)

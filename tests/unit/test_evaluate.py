@@ -9,7 +9,7 @@ import pytest
 
 from hope.cli import main
 from hope.market.config import PumpConfig
-from hope.market.evaluate import evaluate, load_events, pump_start
+from hope.scanner.evaluate import evaluate, load_events, pump_start
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"

@@ -9,8 +9,6 @@ from hope.execution.exchange import (
     ExchangeTimeout,
     OrderRejected,
     PaperExchange,
-    client_order_id,
-    quote_of,
 )
 
 
@@ -18,13 +16,6 @@ def ex(tmp_path, **kw) -> PaperExchange:
     e = PaperExchange(tmp_path / "exchange", **kw)
     e.set_price("EVXBTC", 1e-5, 1000.0)
     return e
-
-
-def test_quote_and_client_ids():
-    """Quote currency comes from the symbol suffix; client ids derive from the decision id."""
-    assert quote_of("EVXBTC") == "BTC" and quote_of("BTCUSDT") == "USDT"
-    assert quote_of("XRPETH") == "ETH" and quote_of("BTC") is None and quote_of("FOO") is None
-    assert client_order_id("sha256:abcd") == "hope-abcd"
 
 
 def test_buy_fills_with_slippage_and_quote_commission(tmp_path):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from hope.bus.memory import LocalBroker
 from hope.decision.service import DecisionService
 from hope.envelope import new_event
+from hope.execution.records import PendingOrder
 from hope.execution.service import ExecutorService
 from hope.runtime import Runtime
 from hope.testing import async_wait_for, make_config, service_for_tests
@@ -104,8 +106,7 @@ async def test_restart_reconciles_and_publishes_missing_order(tmp_path):
                                "reasons": [], "position_size": 0.001, "config_hash": "c",
                                "market_ts": 2e9, "quote": "BTC", "targets": {}},
                   source="decision-engine")
-    store.orders["hope-" + d.event_id.removeprefix("sha256:")] = {
-        "decision": d.to_dict(), "attempted": False, "done": False}
+    store.orders["hope-" + d.event_id.removeprefix("sha256:")] = PendingOrder(decision=d)
     store.save()
     broker2 = LocalBroker()
     services, tasks = await start(tmp_path, broker2, with_engine=False)
@@ -114,5 +115,25 @@ async def test_restart_reconciles_and_publishes_missing_order(tmp_path):
         (o,) = of(broker2, "ORDER")
         assert o.causation_id == d.event_id
         assert o.payload["status"] == "REJECTED"  # after restart no price is known yet
+    finally:
+        await stop(services, tasks)
+
+
+async def test_an_unreadable_ledger_record_is_an_alert_not_a_crash(tmp_path):
+    """A ledger record that does not decode is quarantined at start and announced as an ALERT;
+    the executor keeps running and trading."""
+    positions = tmp_path / "st" / "positions"
+    positions.mkdir(parents=True)
+    (positions / "executor.json").write_text(json.dumps(
+        {"gen": 1, "orders": {"hope-bad": {"done": True, "status": 7}}, "positions": {}}))
+    broker = LocalBroker()
+    services, tasks = await start(tmp_path, broker, with_engine=False)
+    try:
+        await async_wait_for(lambda: of(broker, "ALERT"), message="alert")
+        (alert,) = of(broker, "ALERT")
+        assert alert.payload["kind"] == "ledger_record_quarantined"
+        assert alert.payload["key"] == "hope-bad" and "status" in alert.payload["error"]
+        assert (tmp_path / "st" / "quarantine" / "executor-ledger.bin").exists()
+        assert all(not t.done() for t in tasks)
     finally:
         await stop(services, tasks)

@@ -8,9 +8,10 @@ from hope.clock import ManualClock, MarketClock
 from hope.envelope import new_event
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.config import ExecutionConfig
-from hope.execution.exchange import PaperExchange, client_order_id
+from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
+from hope.trading.ids import client_order_id
 
 T0 = 1_610_226_000.0
 SYM = "EVXBTC"

@@ -9,13 +9,15 @@ import aiohttp
 import pytest
 
 from hope.clock import ManualClock
-from hope.decision.trading_state import TradingStateStore
 from hope.envelope import EnvelopeError, new_event
 from hope.gateway.app import GatewayApp
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
+from hope.trading.state import TradingStateStore
 from tests.helpers import GATEWAY_TOKEN as TOKEN
 from tests.helpers import Recorder, write_audit
+
+LEDGER_V1 = Path(__file__).resolve().parents[1] / "fixtures" / "ledger_v1"
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -186,15 +188,15 @@ async def test_events_returns_the_audited_chain(api: Api):
 
 async def test_positions_and_report_read_the_state_dir(api: Api):
     """Positions come from the executor snapshot (with unrealized P&L), the report from the log."""
-    snap = {"orders": {"hope-1": {"done": False}}, "positions": {"hope-1": {
-        "order_id": "hope-1", "symbol": "EVXBTC", "quote": "BTC", "quantity": 10.0,
-        "entry_price": 1e-05, "entry_fee": 1e-07, "opened_market_ts": 1.0, "take_profit": 2e-05,
-        "stop_loss": 5e-06, "timeout_s": 900.0, "fill_env": {}, "closing": None}}}
-    (api.state.positions / "executor.json").write_text(json.dumps(snap))
+    # a ledger the executor wrote: one open EVXBTC position (100 at 1e-05, fee 1e-06, its close
+    # begun) and one BUY in flight
+    for path in (LEDGER_V1 / "positions").iterdir():
+        (api.state.positions / path.name).write_bytes(path.read_bytes())
     status, body, _ = await api.call("GET", "/v1/positions")
     assert status == 200 and body["count"] == 1 and body["orders_in_flight"] == 1
     pos = body["positions"][0]
-    assert "fill_env" not in pos and pos["unrealized_pnl"] == pytest.approx(10 * 5e-06 - 1e-07)
+    assert "fill_env" not in pos and pos["closing"] == {"reason": "timeout", "attempted": True}
+    assert pos["unrealized_pnl"] == pytest.approx(100 * 5e-06 - 1e-06)
     status, body, _ = await api.call("GET", "/v1/report")
     assert status == 200 and body["signals"]["total"] == 0
     (api.state.positions / "executor.json").write_text("{torn")

@@ -10,7 +10,7 @@ from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
 from hope.envelope import validate_payload
 from hope.market.config import ReplayConfig, ScannerConfig
-from hope.market.service import ScannerRunner, ScannerService
+from hope.scanner.service import ScannerRunner, ScannerService
 from hope.testing import async_wait_for, service_for_tests
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "market"

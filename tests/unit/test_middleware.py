@@ -9,7 +9,7 @@ from hope.bus.cursor import Cursors
 from hope.bus.memory import LocalBroker
 from hope.config import ConfigError
 from hope.envelope import new_event
-from hope.middleware.heartbeat import heartbeat_event
+from hope.heartbeat import heartbeat_event
 from hope.middleware.market_clock import MarketTime
 from hope.service import Service, every, subscribe
 from hope.testing import drain, make_config, runtime_for_tests, service_for_tests
@@ -208,7 +208,7 @@ async def test_kill_never_raises_even_after_stop(tmp_path):
     after a graceful stop."""
     from hope.dlq.service import DlqRetryService
     from hope.execution.service import ExecutorService
-    from hope.market.service import ScannerService
+    from hope.scanner.service import ScannerService
     from hope.testing import stop_service
 
     for i, cls in enumerate((ExecutorService, DlqRetryService, ScannerService,

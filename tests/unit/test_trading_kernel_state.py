@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hope.decision.trading_state import (
+from hope.trading.state import (
     ACTIVE,
     HALTED,
     REDUCING,

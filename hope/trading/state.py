@@ -16,8 +16,6 @@ from hope.files import atomic_write_json
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 STATES = (ACTIVE, REDUCING, HALTED)
-# CONTROL commands that change the trading state (``flatten`` is an executor action).
-COMMAND_STATE = {"halt": HALTED, "reduce": REDUCING, "resume": ACTIVE}
 
 
 class TradingStateStore:
@@ -52,6 +50,7 @@ class TradingStateStore:
         return self.load()
 
     def save(self, state: str, changed_by: str = "operator") -> None:
+        """Persist ``state`` atomically (temp, fsync, rename): a crash leaves the old or the new."""
         if state not in STATES:
             raise ValueError(f"trading state must be one of {STATES}, got {state!r}")
         atomic_write_json(self.path, {"state": state, "changed_by": changed_by,
