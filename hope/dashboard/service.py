@@ -19,7 +19,7 @@ from hope.dashboard.history import fold, local_records, merged
 from hope.dashboard.http import DashboardHttp
 from hope.dashboard.model import DashboardModel, record_of
 from hope.dashboard.stream import UpdateLog
-from hope.decision.trading_state import TradingStateStore
+from hope.trading.state import TradingStateStore
 from hope.envelope import Envelope
 from hope.runtime import Runtime
 from hope.service import Service, subscribe

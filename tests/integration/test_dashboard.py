@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from hope.decision.trading_state import TradingStateStore
+from hope.trading.state import TradingStateStore
 from hope.report import iter_family
 from hope.testing import REPO, Processes, short_tmpdir, wait_for
 
