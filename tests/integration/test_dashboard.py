@@ -274,7 +274,24 @@ def test_a_reconnect_catches_up_what_it_missed(run, page):
     page.page.wait_for_function(f"() => ({count[6:]}) >= {before + 3}", timeout=5000)
     assert page.js("() => hopeDashboard.resumed") == 1
     assert page.js("() => hopeDashboard.snapshots") == snapshots
+    # and, once their decisions are audited, every chart again equals the audit log
+    wait_for(lambda: len([r for r in run.audit("decisions")
+                          if r["causation_id"] in ids]) == 3, timeout=10,
+             message="the three decisions in the audit log")
+    wait_for(lambda: page.js(CHART_COUNTS) == run.audit_counts(), timeout=5, interval=0.2,
+             message="chart markers == audit log after the reconnect")
     assert page.errors == []
+
+
+def test_skip_markers_carry_their_reasons(run, page):
+    """Hovering a SKIP shows every rule the decision engine named."""
+    skips = [r for r in run.audit("decisions") if r["payload"]["action"] == "SKIP"]
+    assert skips, "the gateway's moonbot signals were not refused"
+    last = skips[-1]["payload"]
+    texts = page.js(f"() => document.getElementById('chart-{last['symbol']}').data"
+                    ".find(t => t.name === 'SKIP').text")
+    rules = [r["rule"] for r in last["reasons"]]
+    assert rules and any(all(rule in t for rule in rules) for t in texts), (rules, texts[-1:])
 
 
 def test_trade_links_to_its_trace(run, page):
