@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from hope.dashboard import numbers as fmt
+from hope import numbers as fmt
 from hope.dashboard.config import DashboardConfig
 from hope.dashboard.panels import Panels
 

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hope.dashboard import numbers as fmt
+from hope import numbers as fmt
 from hope.dashboard.config import DashboardConfig
 
 Update = dict[str, Any]

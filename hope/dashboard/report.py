@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hope.dashboard import numbers as fmt
+from hope import numbers as fmt
 from hope.dashboard.config import DashboardConfig
 from hope.dashboard.history import RecordsOf, fold, merged, trades_traces
 from hope.dashboard.http import STATIC, plotly_js

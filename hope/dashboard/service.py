@@ -19,10 +19,10 @@ from hope.dashboard.history import fold, local_records, merged
 from hope.dashboard.http import DashboardHttp
 from hope.dashboard.model import DashboardModel, record_of
 from hope.dashboard.stream import UpdateLog
-from hope.trading.state import TradingStateStore
 from hope.envelope import Envelope
 from hope.runtime import Runtime
 from hope.service import Service, subscribe
+from hope.trading.state import TradingStateStore
 
 TOPICS = ("PRICE", "SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE", "HEARTBEAT", "HEALTH",
           "TRADING_STATE", "CONTROL", "BREAKER", "DEAD_LETTER", "ALERT")

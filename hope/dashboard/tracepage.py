@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from hope.dashboard import numbers as fmt
+from hope import numbers as fmt
 
 _PRICES = ("price", "avg_price", "exit_price", "entry_price")
 _SIZES = ("quantity", "filled_qty", "position_size")

@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
-from hope.trading.state import TradingStateStore
 from hope.report import iter_family
 from hope.testing import REPO, Processes, short_tmpdir, wait_for
+from hope.trading.state import TradingStateStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -1,4 +1,4 @@
-"""Numbers on the dashboard are formatted for their quantity (hope.dashboard.numbers)."""
+"""Numbers on the dashboard are formatted for their quantity (hope.numbers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from hope.dashboard import numbers as fmt
+from hope import numbers as fmt
 
 
 @pytest.mark.parametrize(("value", "text"), [
