@@ -34,3 +34,21 @@ def test_report_range_selects_on_wall_clock():
     """--since/--until keep only events whose envelope timestamp is in [since, until)."""
     data = report_data(records_of(trade()), since=ts(1), until=ts(7))
     assert data["stats"] == {} and "3 audited events" in data["range"]
+
+
+def test_cli_writes_the_page_from_the_audit_log(tmp_path, capsys):
+    """hope report --html FILE reads <state>/events and writes the page; a bad --since is
+    refused naming the option (exit 2)."""
+    from hope.cli import main
+    from tests.helpers import write_audit
+    envs = trade()
+    for env, family in zip(envs, ("signals", "decisions", "orders", "fills", "closes"),
+                           strict=True):
+        write_audit(tmp_path / "events", family, [env])
+    out = tmp_path / "report.html"
+    assert main(["report", "--html", str(out), "--state-dir", str(tmp_path)]) == 0
+    assert "5 audited events" in capsys.readouterr().out
+    assert 'id="hope-data"' in out.read_text()
+    assert main(["report", "--html", str(out), "--since", "yesterday",
+                 "--state-dir", str(tmp_path)]) == 2
+    assert "--since/--until" in capsys.readouterr().err
