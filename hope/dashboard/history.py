@@ -9,6 +9,7 @@ stream (which overlap for a moment at start) counts each event once.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -45,18 +46,25 @@ def local_records(state: StatePaths, warnings: list[str]) -> RecordsOf:
     return records
 
 
-def merged(records_of: RecordsOf, since: str | None = None, until: str | None = None
-           ) -> list[Record]:
-    """Every record of :data:`FAMILIES` within [since, until), in wall-clock order."""
+def merged(records_of: RecordsOf, since: str | None = None, until: str | None = None,
+           prices_per_symbol: int | None = None) -> list[Record]:
+    """Every record of :data:`FAMILIES` within [since, until), in wall-clock order; of the
+    PRICE stream (the largest family by far) only the newest ``prices_per_symbol`` of each
+    symbol, as many as a chart keeps, so a long log is not held in memory whole."""
     out: list[Record] = []
     for family in FAMILIES:
+        kept: dict[str, deque[Record]] = {}
         for rec in records_of(family):
             ts = rec.get("timestamp")
-            if not isinstance(ts, str):
+            if not isinstance(ts, str) or (since and ts < since) or (until and ts >= until):
                 continue
-            if (since and ts < since) or (until and ts >= until):
-                continue
-            out.append(rec)
+            if family == "prices" and prices_per_symbol:
+                symbol = str((rec.get("payload") or {}).get("symbol"))
+                kept.setdefault(symbol, deque(maxlen=prices_per_symbol)).append(rec)
+            else:
+                out.append(rec)
+        for recs in kept.values():
+            out.extend(recs)
     out.sort(key=lambda r: r["timestamp"])
     return out
 

@@ -24,7 +24,7 @@ def report_data(records_of: RecordsOf, since: str | None = None, until: str | No
                 cfg: DashboardConfig | None = None) -> dict[str, Any]:
     """The snapshot of a model fed with every audited event in [since, until), plus traces."""
     cfg = cfg or DashboardConfig()
-    records = merged(records_of, since, until)
+    records = merged(records_of, since, until, cfg.max_prices_per_symbol)
     first = records[0]["timestamp"] if records else None
     last = records[-1]["timestamp"] if records else None
     model = DashboardModel(cfg, clock=lambda: 0.0)

@@ -77,7 +77,8 @@ class DashboardService(Service):
         """Fold the audit log's history in; open pages then reload their snapshot."""
         started = self.clock.monotonic()
         warnings: list[str] = []
-        records = await asyncio.to_thread(merged, local_records(self.state, warnings))
+        records = await asyncio.to_thread(merged, local_records(self.state, warnings), None,
+                                          None, self.cfg.max_prices_per_symbol)
         changed = fold(self.model, records)
         elapsed = self.clock.monotonic() - started
         self.history = {"records": len(records), "changed": changed,

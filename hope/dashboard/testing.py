@@ -9,7 +9,7 @@ from hope.envelope import Envelope, new_event
 
 T0 = 1610658000.0  # market clock: the NAS/BTC pump
 # wall clock: a minute ago, so the bus's timestamp window accepts these events
-WALL0 = time.time() - 60
+WALL0 = float(int(time.time()) - 60)
 
 
 def ts(offset_ms: float) -> str:

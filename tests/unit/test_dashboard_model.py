@@ -124,7 +124,8 @@ def test_operational_panels():
 
 
 def test_history_merges_families_in_wall_clock_order():
-    """Catch-up folds records of several families in timestamp order and honours the range."""
+    """Catch-up folds records of several families in timestamp order, honours the range and
+    keeps only the newest prices of each symbol."""
     envs = trade()
     by_family = {"signals": [envs[0]], "decisions": [envs[1]], "orders": [envs[2]],
                  "fills": [envs[3]], "closes": [envs[4]]}
@@ -132,6 +133,12 @@ def test_history_merges_families_in_wall_clock_order():
     assert [r["event_type"] for r in recs] == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
     assert len(merged(lambda fam: [record_of(e) for e in by_family.get(fam, [])],
                       since=ts(1), until=ts(7))) == 3
+    prices = [record_of(new_event("PRICE", {"symbol": sym, "price": 1.0 + i, "market_ts": T0 + i},
+                                      source="scanner", timestamp=ts(i)))
+              for i in range(10) for sym in ("AAABTC", "BBBBTC")]
+    kept = merged(lambda fam: prices if fam == "prices" else [], prices_per_symbol=3)
+    assert [(r["payload"]["symbol"], r["payload"]["price"]) for r in kept] == [
+        (s, p) for p in (8.0, 9.0, 10.0) for s in ("AAABTC", "BBBBTC")]
     model = DashboardModel()
     assert fold(model, recs) == 5
     assert fold(model, recs) == 0  # the live stream repeating history adds nothing
