@@ -27,8 +27,8 @@ from hope.envelope import Envelope, EventType, new_event
 from hope.handler_stats import HandlerStats
 from hope.middleware import Middleware, overrides
 from hope.middleware.dead_letter import DeadLetters
+from hope.middleware.dedupe import Dedupe
 from hope.middleware.heartbeat import Heartbeat
-from hope.middleware.journal import Dedupe
 from hope.middleware.retry import Retries
 from hope.middleware.stats import Handler, HandlerTimer
 

@@ -129,7 +129,7 @@ class Service:
 
     def journal(self) -> JournalFactory | None:
         """The delivery journal the bus uses; None: the default consumer journal. The one hook
-        for a service whose own store is its journal (see hope.middleware.journal)."""
+        for a service whose own store is its journal (see hope.middleware.dedupe)."""
         return None
 
 

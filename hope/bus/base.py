@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 class DeliveryJournal(Protocol):
     """What a subscriber's bus records about delivery, restored at start. The default is the
-    consumer journal (:class:`hope.bus.journal.ConsumerJournal`); a service whose own store is
+    consumer journal (:class:`hope.bus.consumed.ConsumerJournal`); a service whose own store is
     its journal supplies another through ``Service.journal()`` (the audit writer's log)."""
 
     def open(self) -> None:

@@ -2,7 +2,7 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``_pending`` (:class:`hope.bus.replay.PendingReplays`), ``_pub``,
+``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`), ``_pub``,
 ``_replayed_topic``, ``_wants_type``, ``_bad`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
@@ -15,7 +15,7 @@ import time
 import structlog
 
 from hope.bus.cursor import ALL
-from hope.bus.replay import answer, parse_marker, request_payload
+from hope.bus.recovery_protocol import answer, parse_marker, request_payload
 from hope.envelope import Envelope, EventType, new_event
 
 log = structlog.get_logger("hope.bus")

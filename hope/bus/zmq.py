@@ -17,11 +17,11 @@ import zmq
 
 from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
+from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
-from hope.bus.journal import ConsumerJournal
 from hope.bus.outbox import Outbox, Record
 from hope.bus.recovery import GapRecovery
-from hope.bus.replay import PendingReplays
+from hope.bus.recovery_protocol import PendingReplays
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.quarantine import Quarantine

@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 from hope.cli import load_config
-from hope.replay.engine import ReplayEngine, format_result
-from hope.replay.sources import SourceError, load, parse_time
+from hope.whatif.engine import ReplayEngine, format_result
+from hope.whatif.sources import SourceError, load, parse_time
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from hope.cli import load_config
-from hope.replay import shadow
+from hope.decision import shadow_report
 from hope.report import format_text, summarize
 
 
@@ -58,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if args.html:
         return run_html(args, cfg)
     if args.shadow:
-        comparison = shadow.compare(events, max_flips=args.flips)
+        comparison = shadow_report.compare(events, max_flips=args.flips)
         if args.json:
             for warning in comparison["warnings"]:
                 print(f"hope report: warning: {warning}", file=sys.stderr)
-        print(json.dumps(comparison, indent=2) if args.json else shadow.format_text(comparison))
+        print(json.dumps(comparison, indent=2) if args.json else shadow_report.format_text(comparison))
         return 0
     summary = summarize(events, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too

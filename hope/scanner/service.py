@@ -1,4 +1,4 @@
-"""The scanner service: replay recorded trades through the strategies, publish PRICE and SIGNAL.
+"""The scanner service: play back recorded trades through the strategies, publish PRICE and SIGNAL.
 
 :class:`ScannerRunner` is the plain, bus-free core (tests drive it with a fake ``publish``);
 :class:`ScannerService` runs it in a process. PRICE events are throttled per symbol
@@ -18,7 +18,7 @@ from typing import Any
 from hope.clock import MarketClock, WallClock
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
-from hope.market.replay import Replay, Sleep, pump_windows
+from hope.market.playback import Playback, Sleep, pump_windows
 from hope.runtime import Runtime
 from hope.service import Service
 from hope.strategies.base import Strategy
@@ -57,7 +57,7 @@ class ScannerRunner:
         self.sleep = sleep
         self.base_dir = Path(base_dir) if base_dir else None
         self.strategies = build_strategies(cfg)
-        self.replay: Replay | None = None
+        self.replay: Playback | None = None
         self.counts = {"trades": 0, "prices": 0, "signals": 0, "warmup_signals": 0,
                        "bad_rows": 0, "strategy_errors": 0, "passes": 0, "bad_files": 0}
         self._last_price: dict[str, float] = {}
@@ -80,7 +80,7 @@ class ScannerRunner:
             out.update(self.replay.progress())
         return out
 
-    def _open(self) -> Replay:
+    def _open(self) -> Playback:
         rc = self.cfg.replay
         feeds = []
         paths = []
@@ -102,7 +102,7 @@ class ScannerRunner:
             windows = [(rc.start_ts, None)] * len(feeds)
         else:
             windows = pump_windows(paths, rc.start_before_pump_s, rc.episode_s)
-        return Replay(feeds, speed=rc.speed, max_gap_s=rc.max_gap_s, windows=windows,
+        return Playback(feeds, speed=rc.speed, max_gap_s=rc.max_gap_s, windows=windows,
                       warmup_s=rc.warmup_s, clock=self.clock, sleep=self.sleep)
 
     async def run_once(self) -> None:
@@ -143,7 +143,7 @@ class ScannerRunner:
         self.counts["passes"] += 1
 
     async def run(self) -> None:
-        """Replay, then loop (``replay.loop``) or return; the caller keeps the service alive."""
+        """Play back, then loop (``replay.loop``) or return; the caller keeps the service alive."""
         while True:
             await self.run_once()
             if not self.cfg.replay.loop:
@@ -155,7 +155,7 @@ class ScannerRunner:
 
 
 class ScannerService(Service):
-    """The replay runs as a task from start to stop; its progress and the market clock it has
+    """The playback runs as a task from start to stop; its progress and the market clock it has
     reached go into every heartbeat (``market_ts``: the low-rate market time other services,
     e.g. the DLQ daemon, follow)."""
 

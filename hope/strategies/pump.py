@@ -105,17 +105,28 @@ class PumpStrategy(Strategy):
         st.last_ts = ts
 
         if st.pending_ts is not None:
-            if (st.n_buy >= cfg.min_buy_orders * cfg.confirm_factor
-                    and price >= st.pending_price):
-                st.cooldown_until = st.pending_ts + cfg.cooldown_s
-                st.pending_ts = None
-                self.confirmed += 1
-            elif ts > st.pending_ts + cfg.confirm_s:
-                st.pending_ts = None
-                self.released += 1
+            self._settle_pending(st, ts, price)
             return []
         if st.n_buy < cfg.min_buy_orders or ts < st.cooldown_until or st.ref is None:
-            return []
+            return []  # most trades end here, before any further call
+        return self._detect(st, symbol, price, ts)
+
+    def _settle_pending(self, st: _SymbolState, ts: float, price: float) -> None:
+        """A pending signal's burst either confirms (arms the cooldown) or fizzles out."""
+        cfg = self.cfg
+        if (st.n_buy >= cfg.min_buy_orders * cfg.confirm_factor
+                and price >= st.pending_price):
+            st.cooldown_until = st.pending_ts + cfg.cooldown_s
+            st.pending_ts = None
+            self.confirmed += 1
+        elif ts > st.pending_ts + cfg.confirm_s:
+            st.pending_ts = None
+            self.released += 1
+
+    def _detect(self, st: _SymbolState, symbol: str, price: float, ts: float) -> list[Signal]:
+        """Price rise, buy share and volume ratio over the window: a signal when all pass."""
+        cfg = self.cfg
+        win = st.win
         ref = st.ref
         delta_pct = (price / ref - 1.0) * 100.0
         if delta_pct < cfg.min_delta_pct:

@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 
 from hope.audit.trace import trace
+from hope.decision.shadow_report import compare
 from hope.envelope import Envelope
 from hope.paths import StatePaths
-from hope.replay.shadow import compare
 from hope.report import segments
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service, subscribe

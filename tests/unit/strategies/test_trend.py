@@ -10,7 +10,7 @@ from hope.market.config import TrendConfig
 from hope.market.feeds import Bar, Trade, open_feed
 from hope.strategies.trend import TrendStrategy
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 FTX = DATA / "ftx_BTC-PERP_1m_2021-12-31_2022-02-01.csv.gz"
 
 

@@ -24,7 +24,7 @@ from hope.execution.records import (
 )
 from hope.trading.ids import client_order_id
 
-LEDGER_V1 = Path(__file__).resolve().parents[1] / "fixtures" / "ledger_v1"
+LEDGER_V1 = Path(__file__).resolve().parents[2] / "fixtures" / "ledger_v1"
 T0 = 1_610_226_000.0
 SYMBOLS = ("EVXBTC", "GVTBTC", "POABTC")
 

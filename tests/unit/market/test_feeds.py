@@ -18,8 +18,8 @@ from hope.market.feeds import (
     symbol_from_name,
 )
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "market"
-DATA = Path(__file__).resolve().parents[2] / "data"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "market"
+DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 def test_ccxt_aggtrades_parsed_to_seconds_and_slashless_symbol() -> None:

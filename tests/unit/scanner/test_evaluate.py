@@ -11,7 +11,7 @@ from hope.cli import main
 from hope.market.config import PumpConfig
 from hope.scanner.evaluate import evaluate, load_events, pump_start
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "data"
 FIX = ROOT / "tests" / "fixtures" / "market"
 ALL = sorted(str(p) for p in DATA.glob("*.csv.gz"))

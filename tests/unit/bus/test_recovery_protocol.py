@@ -6,7 +6,7 @@ import pytest
 
 from hope.bus.cursor import ALL, Cursors
 from hope.bus.outbox import Outbox, Record
-from hope.bus.replay import PendingReplays, answer, parse_marker
+from hope.bus.recovery_protocol import PendingReplays, answer, parse_marker
 
 
 def test_pending_ranges_are_asked_with_backoff_and_forgotten_once_settled():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hope.decision.shadow_report import compare, format_text
 from hope.envelope import new_event
-from hope.replay.shadow import compare, format_text
 from tests.helpers import T0, decision, signal, write_audit
 
 

@@ -17,7 +17,7 @@ from hope.trading.state import TradingStateStore
 from tests.helpers import GATEWAY_TOKEN as TOKEN
 from tests.helpers import Recorder, write_audit
 
-LEDGER_V1 = Path(__file__).resolve().parents[1] / "fixtures" / "ledger_v1"
+LEDGER_V1 = Path(__file__).resolve().parents[2] / "fixtures" / "ledger_v1"
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

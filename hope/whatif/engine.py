@@ -28,8 +28,8 @@ from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
-from hope.replay.sources import Timeline
 from hope.trading.state import ACTIVE
+from hope.whatif.sources import Timeline
 
 Sleep = Callable[[float], Awaitable[None]]
 SOURCE = "replay"

@@ -1,4 +1,5 @@
-"""The replay protocol, without sockets: which ranges to ask for, and how to answer a request.
+"""The gap-recovery protocol (REPLAY/REPLAYED on the wire), without sockets: which ranges to ask
+for, and how to answer a request.
 
 A subscriber asks ``REPLAY.<publisher>`` for a range of ``seq`` (subscribers to everything) or of
 ``tseq`` of one event type; the publisher answers on ``REPLAYED.<requester epoch>`` with the

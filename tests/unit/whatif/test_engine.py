@@ -1,6 +1,6 @@
 """hope replay: sources (audit, v1 file, market data), candidate decisions, flips, paper P&L, CLI.
 
-(tests/unit/test_replay.py belongs to hope.market.replay; this file covers hope.replay.)
+(tests/unit/market/test_playback.py covers hope.market.playback; this file covers hope.whatif.)
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import pytest
 
 from hope.cli import main
 from hope.envelope import new_event
-from hope.replay.engine import ReplayEngine, format_result
-from hope.replay.sources import SourceError, load, parse_time
 from hope.testing import make_config
+from hope.whatif.engine import ReplayEngine, format_result
+from hope.whatif.sources import SourceError, load, parse_time
 from tests.helpers import T0, decision, signal, ts, write_audit
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def price(symbol: str, p: float, t: float):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
-from hope.bus.journal import ConsumerJournal
 
 
 def test_restart_restores_cursor_and_done_handlers(tmp_path):

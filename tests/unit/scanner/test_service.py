@@ -13,7 +13,7 @@ from hope.market.config import ReplayConfig, ScannerConfig
 from hope.scanner.service import ScannerRunner, ScannerService
 from hope.testing import async_wait_for, service_for_tests
 
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "market"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "market"
 PUMP = str(FIX / "binance_pump_trades_TSTBTC_2021-01-01T0000Z.csv")
 T = 1609459200.0
 

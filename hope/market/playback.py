@@ -1,4 +1,4 @@
-"""Replay recorded trades in market-time order, paced on an injectable clock.
+"""Play back recorded trades in market-time order, paced on an injectable clock.
 
 Several files merge into one stream by ``ts`` (ties keep file order, so a replay is deterministic).
 Pacing: ``speed`` 1 is real time, N is N times faster, 0 is as fast as possible. Quiet gaps longer
@@ -23,7 +23,7 @@ Sleep = Callable[[float], Awaitable[None]]
 YIELD_EVERY = 256  # hand the event loop a turn this often even when not sleeping
 
 
-class ReplayItem(NamedTuple):
+class PlaybackItem(NamedTuple):
     trade: Trade
     live: bool     # False: warm-up history before the start, not paced, not for publication
 
@@ -44,8 +44,8 @@ def pump_windows(paths: Iterable[str], before_s: float,
     return out
 
 
-class Replay:
-    """Async iterator of :class:`ReplayItem` over merged trade feeds.
+class Playback:
+    """Async iterator of :class:`PlaybackItem` over merged trade feeds.
 
     ``windows`` gives each feed its own ``(start, end)`` (None = open); otherwise every feed uses
     ``(start_ts, None)``. A feed's trades before its start are warm-up, after its end dropped.
@@ -80,11 +80,11 @@ class Replay:
                 "replay_skipped": self.skipped, "replay_market_ts": self.market_ts,
                 "replay_compressed_s": round(self.compressed_s, 3), "replay_done": self.done}
 
-    def __aiter__(self) -> AsyncIterator[ReplayItem]:
+    def __aiter__(self) -> AsyncIterator[PlaybackItem]:
         return self._run()
 
     def _tagged(self, feed: Iterable[Trade], start: float | None,
-                end: float | None) -> Iterator[ReplayItem]:
+                end: float | None) -> Iterator[PlaybackItem]:
         warm_from = None if start is None else start - self.warmup_s
         for trade in feed:
             ts = trade[0]
@@ -94,9 +94,9 @@ class Replay:
             if warm_from is not None and ts < warm_from:
                 self.skipped += 1
                 continue
-            yield ReplayItem(trade, start is None or ts >= start)
+            yield PlaybackItem(trade, start is None or ts >= start)
 
-    async def _run(self) -> AsyncIterator[ReplayItem]:
+    async def _run(self) -> AsyncIterator[PlaybackItem]:
         streams = [self._tagged(f, s, e) for f, (s, e) in zip(self.feeds, self.windows,
                                                               strict=True)]
         merged = heapq.merge(*streams, key=lambda item: item[0][0])

@@ -9,7 +9,7 @@ import pytest
 from hope.config import ConfigError, load
 from hope.market.config import ScannerConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_defaults_load_and_name_the_six_pump_files(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from hope.strategies.pump import PumpStrategy
 
 T0 = 1_600_000_000.0
 P = 1.0e-05
-FIX = Path(__file__).resolve().parents[1] / "fixtures" / "market"
+FIX = Path(__file__).resolve().parents[2] / "fixtures" / "market"
 
 
 def calm(start: float, end: float, step: float = 30.0, price: float = P) -> list[Trade]:
