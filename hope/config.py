@@ -32,7 +32,7 @@ ENV_KEYS = {"HOPE_GATEWAY_PORT": ("gateway", "port"), "HOPE_HEALTH_PORT": ("heal
 SECTION_MODULES = [
     "hope.config", "hope.market.config", "hope.decision.config", "hope.execution.config",
     "hope.audit.config", "hope.dlq.config", "hope.health.config", "hope.gateway.config",
-    "hope.decision.shadow_config", "hope.middleware.config",
+    "hope.decision.shadow_config", "hope.middleware.config", "hope.witness.config",
     "hope.dashboard.config",
 ]
 

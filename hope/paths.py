@@ -66,7 +66,13 @@ class StatePaths:
         return self.run / "registry.json"
 
     @property
+    def checkpoint_copy(self) -> Path:
+        """A second local copy of the audit checkpoints (a witness off the host is the real one)."""
+        return self.root / "checkpoint-copy"
+
+    @property
     def witness(self) -> Path:
+        """The witness program's own state (its key, the checkpoints it cosigned)."""
         return self.root / "witness"
 
     def ipc(self, name: str) -> str:
@@ -81,7 +87,7 @@ class StatePaths:
     def ensure(self) -> StatePaths:
         """Create the layout: private dirs (0700) for sockets and keys, the rest owner-writable."""
         for d in (self.root, self.events, self.outbox, self.dlq, self.logs, self.quarantine,
-                  self.positions, self.exchange, self.witness):
+                  self.positions, self.exchange, self.checkpoint_copy):
             d.mkdir(parents=True, exist_ok=True)
         for d in (self.run, self.keys):
             d.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,8 @@
 
 A service is a class declared with :mod:`hope.service` (subscriptions, periodic tasks,
 ``setup/start/stop/kill``); :func:`run_service` builds it from config and runs it. The concerns
-around each handler (dedupe and journal, dead letters, RETRY, stats and timeouts, market clock,
-heartbeat) are middleware (:mod:`hope.middleware`), precomputed per topic. See
+around each handler (dedupe and journal, dead letters, RETRY, market clock) are middleware (:mod:`hope.middleware`),
+precomputed per topic; the handler timer and the heartbeat are collaborators it calls itself. See
 docs/ARCHITECTURE.md, "The service programming model".
 """
 
@@ -14,7 +14,7 @@ import inspect
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -39,10 +39,12 @@ MAX_ROUTES = 50_000
 
 
 class Entry:
-    __slots__ = ("prefix", "name", "fn", "stats")
+    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic")
 
-    def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats) -> None:
+    def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats,
+                 retry_any_topic: bool = False) -> None:
         self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
+        self.retry_any_topic = retry_any_topic
 
 
 class Route:
@@ -60,12 +62,20 @@ async def maybe_await(result: Any) -> Any:
     return await result if inspect.iscoroutine(result) else result
 
 
+def default_middleware(bus: Bus, *, local_retry: bool = False) -> list[Middleware]:
+    """Dedupe, dead letters and RETRY, in that order. ``local_retry``: the service is the
+    dead-letter path itself (dlq-retry), so its failures are retried in-process only."""
+    return [Dedupe(bus), DeadLetters(local_only=local_retry), Retries()]
+
+
 class Runtime:
     """Subscribe, publish, periodic tasks and start/stop hooks around one bus; dispatches each
     received event through the middleware to the handlers whose prefix matches its topic."""
 
-    def __init__(self, name: str, config: Config, bus: Bus,
-                 clock: WallClock | None = None) -> None:
+    def __init__(self, name: str, config: Config, bus: Bus, clock: WallClock | None = None,
+                 middleware: Iterable[Middleware] | None = None) -> None:
+        """``middleware``: the chain around every handler (default :func:`default_middleware`);
+        services may add more with :meth:`use` (the market clock)."""
         self.name = name
         self.config = config
         self.state = config.state
@@ -76,9 +86,9 @@ class Runtime:
         self.metrics: Counter[str] = Counter()
         self.events_out: Counter[str] = Counter()
         self.heartbeat_extras: list[Callable[[], dict[str, Any]]] = []
+        # collaborators the dispatcher and the handler loop call themselves, not middleware
         self.timer = HandlerTimer(config.bus.handler_timeout_s)
-        self.dead_letters = DeadLetters()
-        self.beats = Heartbeat()
+        self.beats = Heartbeat(self)
         self.middleware: list[Middleware] = []
         self._handlers: list[Entry] = []
         self._routes: dict[str, Route] = {}
@@ -94,7 +104,9 @@ class Runtime:
         self._loop_holds = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self.use(self.timer, Dedupe(bus), self.dead_letters, Retries(), self.beats)
+        chain = default_middleware(bus) if middleware is None else list(middleware)
+        self.dead_letters = next((m for m in chain if isinstance(m, DeadLetters)), None)
+        self.use(*chain)
 
     # registration -------------------------------------------------------------------------
     def use(self, *middleware: Middleware) -> None:
@@ -113,12 +125,14 @@ class Runtime:
         self._routes.clear()
 
     def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
-                  verify_id: bool = False) -> None:
+                  verify_id: bool = False, retry_any_topic: bool = False) -> None:
         """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
-        handler acts on the event (a trade, a stored record), so the bus recomputes its id."""
+        handler acts on the event (a trade, a stored record), so the bus recomputes its id.
+        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
-        self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname)))
+        self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname),
+                                    retry_any_topic))
         self._routes.clear()
         self.bus.subscribe(prefix)
         if verify_id:
@@ -137,7 +151,8 @@ class Runtime:
         return any(e.name == name for e in self._handlers)
 
     def heartbeat_sources(self) -> list[Callable[[], dict[str, Any]]]:
-        return [*(m.heartbeat for m in self.middleware if overrides(m, "heartbeat")),
+        return [self.timer.heartbeat,
+                *(m.heartbeat for m in self.middleware if overrides(m, "heartbeat")),
                 *self.heartbeat_extras]
 
     @property
@@ -174,6 +189,7 @@ class Runtime:
         return route
 
     async def _dispatch(self, env: Envelope) -> None:
+        self.timer.events_in[env.event_type] += 1
         route = self._routes.get(env.topic) or self._route(env.topic)
         done: list[str] = []
         for hook in route.before:
@@ -206,10 +222,22 @@ class Runtime:
 
     async def rerun(self, env: Envelope, handler: str, attempt: int) -> bool:
         """Run the named handler again on ``env`` (a retry): True when it ran and succeeded,
-        False when it failed again or had already succeeded."""
+        False when it failed again, had already succeeded, does not take ``env``'s topic, or a
+        ``before`` hook of ``env``'s route (the market clock's rules) refused ``env``."""
         entry = next((e for e in self._handlers if e.name == handler), None)
         if entry is None or self._skip(handler, env.event_id):
             return False
+        if not (entry.retry_any_topic or env.topic.startswith(entry.prefix)):
+            self.metrics["bad_retries"] += 1
+            self.log.warning("retry_topic_mismatch", handler=handler, topic=env.topic,
+                             prefix=entry.prefix, event_id=env.event_id)
+            return False
+        route = self._routes.get(env.topic) or self._route(env.topic)
+        for hook in route.before:
+            pending = hook(env)
+            if pending is not None and not await pending:
+                self.metrics["retries_refused"] += 1
+                return False
         if not await self.run_handler(env, entry, attempt):
             return False
         for retried in self._retried:

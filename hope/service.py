@@ -46,7 +46,7 @@ from hope.config import Config, ConfigError, load
 from hope.envelope import Envelope, EventType
 from hope.logs import configure_logging
 from hope.middleware.market_clock import MarketTime
-from hope.runtime import EX_CONFIG, Runtime, maybe_await
+from hope.runtime import EX_CONFIG, Runtime, default_middleware, maybe_await
 
 S = TypeVar("S", bound="Service")
 Prefixes = str | Callable[[Any], Iterable[str]]
@@ -58,17 +58,20 @@ class _Subscription:
     prefix: Prefixes
     name: str | None
     verify_id: bool
+    retry_any_topic: bool = False
 
 
-def subscribe(prefix: Prefixes, *, name: str | None = None,
-              verify_id: bool = False) -> Callable[[Callable], Callable]:
+def subscribe(prefix: Prefixes, *, name: str | None = None, verify_id: bool = False,
+              retry_any_topic: bool = False) -> Callable[[Callable], Callable]:
     """Declare a handler method for topics starting with ``prefix`` (or each prefix a callable
     of the service returns). ``verify_id``: the handler acts on the event, so its id is
     recomputed on receipt. ``name`` (default: the method's) keys dedupe and dead letters.
+    ``retry_any_topic``: a RETRY may bring this handler an event of any topic (a handler that
+    runs only on RETRY, under a prefix nothing publishes); otherwise it must match ``prefix``.
     A subclass that overrides the method without the decorator drops the subscription."""
     def mark(fn: Callable) -> Callable:
         fn.__dict__.setdefault("_hope_subscriptions", []).append(
-            _Subscription(prefix, name, verify_id))
+            _Subscription(prefix, name, verify_id, retry_any_topic))
         return fn
     return mark
 
@@ -150,8 +153,9 @@ def declarations(service: Service) -> Iterable[tuple[str, Any, Callable]]:
 def bind(service: Service) -> None:
     """Register a service's declarations and lifecycle on its runtime (before the bus starts)."""
     rt = service.runtime
-    if service.local_retry:
-        rt.dead_letters.local_only = True
+    if service.local_retry and not (rt.dead_letters and rt.dead_letters.local_only):
+        raise ValueError(f"{type(service).__name__} is local_retry: build its runtime with "
+                         "default_middleware(bus, local_retry=True)")
     if service.market_clock_from:
         rt.use(MarketTime(rt.market_clock, rt.config.market_clock, service.market_clock_from))
     journal = service.journal()
@@ -166,7 +170,7 @@ def bind(service: Service) -> None:
         prefixes = decl.prefix(service) if callable(decl.prefix) else [decl.prefix]
         for prefix in prefixes:
             rt.subscribe(prefix, method, name=decl.name or method.__name__,
-                         verify_id=decl.verify_id)
+                         verify_id=decl.verify_id, retry_any_topic=decl.retry_any_topic)
     rt.heartbeat_extras.append(service.heartbeat)
     rt.on_start(service.start)
     rt.on_stop(service.stop)
@@ -200,6 +204,17 @@ def load_or_exit(name: str, args: argparse.Namespace) -> Config:
         sys.exit(EX_CONFIG)
 
 
+def kill_quietly(service: Service, rt: Runtime) -> None:
+    """The abnormal-exit path: the service's ``kill`` then the bus's; one that raises is
+    logged and never hides the error that brought the process down."""
+    for kill in (service.kill, rt.bus.kill):
+        try:
+            kill()
+        except Exception as exc:
+            rt.log.error("kill_failed", what=getattr(kill, "__qualname__", repr(kill)),
+                         error=f"{type(exc).__name__}: {exc}")
+
+
 def run_service(cls: type[Service], argv: list[str] | None = None, *,
                 name: str | None = None, **collaborators: Any) -> None:
     """Entry point of every service process: ``run_service(ScannerService)``. ``name``
@@ -212,7 +227,9 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:
-        rt = Runtime(name, config, ZmqBus(name, config))
+        bus = ZmqBus(name, config)
+        rt = Runtime(name, config, bus,
+                     middleware=default_middleware(bus, local_retry=cls.local_retry))
         service = await build(cls, rt, **collaborators)
         # Latency: move everything set-up allocated out of the collector's sight, and collect the
         # young generation less often (the hot path allocates short-lived dicts by the thousand).
@@ -225,8 +242,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
         try:
             await rt.run()
         except BaseException:
-            service.kill()
-            rt.bus.kill()
+            kill_quietly(service, rt)
             raise
 
     try:

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hope.audit.reader import LocalAuditReader
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
-from hope.runtime import Runtime
+from hope.runtime import Runtime, default_middleware
 from hope.service import Service, build, run_service, subscribe
 from hope.supervisor_conf import checkout, program_command, render
 
@@ -75,10 +76,12 @@ def make_config(state_dir: Path, overrides: dict[str, dict[str, Any]] | None = N
 
 def runtime_for_tests(name: str, state_dir: Path, broker: LocalBroker | None = None,
                       overrides: dict[str, dict[str, Any]] | None = None,
-                      clock: Any = None) -> Runtime:
+                      clock: Any = None, local_retry: bool = False) -> Runtime:
     """A bare runtime on the in-process bus (share ``broker`` between services of one test)."""
     broker = broker or LocalBroker()
-    return Runtime(name, make_config(state_dir, overrides), broker.bus(name), clock=clock)
+    bus = broker.bus(name)
+    return Runtime(name, make_config(state_dir, overrides), bus, clock=clock,
+                   middleware=default_middleware(bus, local_retry=local_retry))
 
 
 async def service_for_tests(cls: type[S], state_dir: Path, broker: LocalBroker | None = None,
@@ -88,7 +91,8 @@ async def service_for_tests(cls: type[S], state_dir: Path, broker: LocalBroker |
     """A declared service on the in-process bus, built as in production except for the
     collaborators given (fakes), as nameko's ``worker_factory``: real config in ``state_dir``,
     set up, bus not started (``await svc.runtime.bus.start()`` or run ``svc.runtime.run()``)."""
-    runtime = runtime_for_tests(name or cls.name, state_dir, broker, overrides, clock)
+    runtime = runtime_for_tests(name or cls.name, state_dir, broker, overrides, clock,
+                                local_retry=cls.local_retry)
     return await build(cls, runtime, **collaborators)
 
 
@@ -182,6 +186,11 @@ class Processes:
             except Exception:
                 pass
 
+
+def audit_records(state_dir: str | os.PathLike[str], family: str, *,
+                  unique: bool = False) -> list[dict[str, Any]]:
+    """Every record of one audit family under ``state_dir``, in manifest order."""
+    return list(LocalAuditReader(Path(state_dir) / "events").records(family, unique=unique))
 
 class Supervisord:
     """supervisord on the project's template rendered for ``state_dir`` (or on ``conf``), daemonized;

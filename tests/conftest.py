@@ -98,6 +98,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if not item.get_closest_marker("perf")]
 
 
+@pytest.fixture(autouse=True)
+def _local_pins(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Key pins of test instances go to a temp file, never the checkout's hope.local.toml."""
+    monkeypatch.setenv("HOPE_PINS_FILE", str(tmp_path_factory.mktemp("pins") / "pins.toml"))
+
+
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     path = short_tmpdir()

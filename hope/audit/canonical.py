@@ -7,6 +7,8 @@ from typing import Any
 
 from hope.jsontext import dumps_function
 
+_sha256 = hashlib.sha256
+_LEAF = _sha256(b"\x00")  # RFC 6962 leaf prefix, hashed once and copied
 GENESIS = "0" * 64  # prev_hash of a family's first record
 
 FAMILIES: dict[str, str] = {
@@ -15,10 +17,15 @@ FAMILIES: dict[str, str] = {
     "DEAD_LETTER": "dlq",
 }
 DEFAULT_FAMILY = "system"  # everything else: GAP, HEARTBEAT_SUMMARY, HEALTH, CONTROL, ...
+# The trading path in causal order: a signal, its decision, the order, its fill, the close.
+TRADING_TYPES = ("SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE")
 
 
 def family_for(event_type: str) -> str:
     return FAMILIES.get(event_type, DEFAULT_FAMILY)
+
+
+TRADING_FAMILIES = tuple(family_for(t) for t in TRADING_TYPES)
 
 
 # json.dumps(x, sort_keys=True, separators=(",", ":"), ensure_ascii=False): CONVENTIONS' text
@@ -32,6 +39,17 @@ def canonical(record: dict[str, Any]) -> str:
 
 def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(record).encode()).hexdigest()
+
+
+def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    """:func:`seal` plus the record's Merkle leaf hash, SHA-256(0x00 || raw hash), in one go
+    (the writer's hot path)."""
+    text = _CANONICAL(record).encode()  # encoded once: hashed, then reused for the line
+    raw = _sha256(text).digest()
+    digest = raw.hex()
+    leaf = _LEAF.copy()
+    leaf.update(raw)
+    return digest, b"".join((text[:-1], b',"hash":"', digest.encode(), b'"}\n')), leaf.digest()
 
 
 def seal(record: dict[str, Any]) -> tuple[str, bytes]:

@@ -13,10 +13,17 @@ class AuditConfig:
     # Key ids ("ed25519:<hex>") `hope audit verify` trusts. Empty: fall back to keys/*.pub with a
     # loud warning (whoever can rewrite the log can then also replace the key).
     trusted_keys: list[str] = field(default_factory=list)
-    origin: str = "hope-audit"           # first line of every signed checkpoint note
+    # Origin line of the checkpoints ("" = "hope-audit/<key id prefix>" at the first checkpoint;
+    # a log keeps the origin of its checkpoints).
+    origin: str = ""
+    tail_confirm_s: float = 120.0         # an unsealed tail not sent again by then is reported
+    # Witnesses: "http://host:port", optionally followed by a space and the witness's vkey
+    # (then `hope audit verify` also checks its cosignature).
+    witnesses: list[str] = field(default_factory=list)
+    witness_interval_s: float = 5.0       # push the latest checkpoint this often
     fsync_interval_ms: float = 20.0       # group commit: fsync at most this often ...
     fsync_max_records: int = 2000         # ... or after this many buffered records
-    checkpoint_every_records: int = 256   # a signed checkpoint after this many records ...
+    checkpoint_every_records: int = 1024  # a signed checkpoint after this many records ...
     checkpoint_interval_ms: float = 50.0  # ... or this long after the first unsealed record
     segment_max_bytes: int = 64 << 20     # rotate a family's segment past this size
     max_pending_bytes: int = 256 << 20    # disk full: unwritten records kept in memory up to this
@@ -25,7 +32,7 @@ class AuditConfig:
 
     def validate(self) -> None:
         for name in ("fsync_interval_ms", "checkpoint_interval_ms", "watermark_hz",
-                     "heartbeat_summary_s"):
+                     "heartbeat_summary_s", "tail_confirm_s", "witness_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         for name in ("fsync_max_records", "checkpoint_every_records", "segment_max_bytes",
@@ -35,3 +42,7 @@ class AuditConfig:
         for i, key in enumerate(self.trusted_keys):
             if not key.startswith("ed25519:"):
                 raise ValueError(f"trusted_keys[{i}]: {key!r} is not an 'ed25519:<hex>' key id")
+        for i, entry in enumerate(self.witnesses):
+            if not entry.startswith(("http://", "https://")):
+                raise ValueError(f"witnesses[{i}]: {entry!r} is not 'http(s)://host:port' "
+                                 "optionally followed by a space and the witness's vkey")

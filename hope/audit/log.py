@@ -5,7 +5,8 @@
   are never renamed: a new one is created (directory fsynced) and then added to the manifest, so
   a crash between the two leaves only an empty unlisted file, which the next start removes.
 - ``manifest.json`` is rewritten temp → fsync → rename → fsync(dir).
-- ``checkpoints.jsonl`` holds signed checkpoint notes; the same lines go to ``<state>/witness/``.
+- ``checkpoints.jsonl`` (``hope.audit.checkpoints``) holds the signed checkpoints; the same
+  lines go to ``<state>/checkpoint-copy/``.
 - Writes go through an injectable ``write(fd, data) -> int`` so tests can fill the disk: bytes
   that failed to reach the file stay pending (in order) and are retried.
 """
@@ -15,15 +16,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hope.audit.canonical import GENESIS, record_hash
+from hope.audit.lines import BadLine, parse_record
 from hope.files import atomic_write_bytes as atomic_write
 from hope.files import fsync_dir
+from hope.tails import keep_tail, line_end
 
 WriteFn = Callable[[int, Any], int]
 FsyncFn = Callable[[int], None]
@@ -120,41 +122,26 @@ def recover_tail(path: Path, quarantine: Path, log: Any,
     lacks its newline or fails ``valid`` is moved aside, loudly, and the file is truncated there.
     """
     data = path.read_bytes()
-    good = data.rfind(b"\n") + 1  # everything after the last newline is torn
-    while good > 0:
-        start = data.rfind(b"\n", 0, good - 1) + 1
-        if valid(data[start:good - 1]):
-            break
-        good = start
-    if good < len(data):
-        quarantine.mkdir(parents=True, exist_ok=True)
-        target = quarantine / f"audit-{path.name}-{time.time_ns()}.torn"
-        with open(target, "wb") as fh:
-            fh.write(data[good:])
-            fh.flush()
-            os.fsync(fh.fileno())
-        with open(path, "r+b") as fh:
-            fh.truncate(good)
-            fh.flush()
-            os.fsync(fh.fileno())
-        log.error("audit: torn tail quarantined; the chain continues from the last good record",
-                  file=str(path), bytes=len(data) - good, quarantined=str(target))
+    good = line_end(data, valid)
+    keep_tail(path, data, good, quarantine, f"audit-{path.name}",
+              "audit: torn or invalid tail; the chain continues from the last good record", log)
     return data[:good]
 
 
 def valid_record_line(raw: bytes) -> bool:
     try:
-        rec = json.loads(raw)
-        return isinstance(rec, dict) and rec.get("hash") == record_hash(rec)
-    except ValueError:
+        rec = parse_record(raw)
+    except BadLine:
         return False
+    return rec.get("hash") == record_hash(rec)
 
 
 def valid_json_line(raw: bytes) -> bool:
     try:
-        return isinstance(json.loads(raw), dict)
-    except ValueError:
+        parse_record(raw)
+    except BadLine:
         return False
+    return True
 
 
 class Family:
@@ -175,34 +162,12 @@ class Family:
     def segments(self) -> list[str]:
         return self.manifest.families.setdefault(self.name, [])
 
-    def scan(self, quarantine: Path, log: Any,
-             on_record: Callable[[dict[str, Any]], None]) -> None:
-        """Read every segment (recovering the last one's tail), feed records, open for append."""
-        segs = self.segments
-        for i, seg in enumerate(segs):
-            path = self.events / seg
-            if not path.exists():
-                log.error("audit: segment listed in the manifest is missing", file=str(path))
-                continue
-            if i == len(segs) - 1:
-                data = recover_tail(path, quarantine, log, valid_record_line)
-            else:
-                data = path.read_bytes()
-            for lineno, raw in enumerate(data.splitlines(), 1):
-                self.count += 1
-                try:
-                    rec = json.loads(raw)
-                    self.head = rec["hash"]
-                except (ValueError, KeyError, TypeError):
-                    log.error("audit: unreadable record inside the log (run `hope audit verify`)",
-                              file=str(path), line=lineno)
-                    continue
-                on_record(rec)
-        if not segs:
+    def open(self, count: int, head: str) -> None:
+        """Continue the chain after ``count`` verified records ending in ``head``."""
+        self.count, self.head = count, head
+        if not self.segments:
             self._new_segment(1)
-        self.file = AppendFile(self.events / segs[-1], self._write, self._fsync)
-        # What a killed predecessor left in the page cache is made durable before the rebuilt
-        # watermark acknowledges it.
+        self.file = AppendFile(self.events / self.segments[-1], self._write, self._fsync)
         os.fsync(self.file.fd)
 
     def _new_segment(self, index: int) -> None:
@@ -218,16 +183,17 @@ class Family:
             raise
 
     def add(self, digest: str, line: bytes) -> None:
-        assert self.file is not None
         self.head = digest
         self.count += 1
-        self.file.add(line)
+        self.file.pending += line  # type: ignore[union-attr]  (the hot path: AppendFile.add)
 
-    def rotate_if_full(self, max_bytes: int) -> None:
-        """Start the next segment once the active one is past ``max_bytes`` and fully written."""
+    def rotate_if_full(self, max_bytes: int, sealed: int) -> None:
+        """Start the next segment once the active one is past ``max_bytes`` and fully written,
+        and a durable checkpoint covers some of the family (``sealed`` records): a second
+        segment without any checkpoint is then always tampering, never a crash."""
         f = self.file
         assert f is not None
-        if f.size < max_bytes or f.pending:
+        if f.size < max_bytes or f.pending or sealed == 0:
             return
         f.sync()
         f.close()
@@ -241,73 +207,20 @@ class Family:
             self.file = None
 
 
-class CheckpointLog:
-    """Signed checkpoint notes in ``events/checkpoints.jsonl`` and the witness copy, line for line."""
-
-    def __init__(self, events: Path, witness: Path, quarantine: Path, log: Any,
-                 write: WriteFn = os.write, fsync: FsyncFn = os.fsync) -> None:
-        witness.mkdir(parents=True, exist_ok=True)
-        self.sealed: dict[str, int] = {}  # family -> size of its latest checkpoint
-        paths = (events / CHECKPOINTS, witness / CHECKPOINTS)
-        contents = []
-        for p in paths:
-            p.touch(exist_ok=True)
-            contents.append(recover_tail(p, quarantine, log, valid_json_line))
-        fsync_dir(events)
-        fsync_dir(witness)
-        self.main = AppendFile(paths[0], write, fsync)
-        self.witness = AppendFile(paths[1], write, fsync)
-        main_text, wit_text = contents
-        # A crash between the two writes leaves the witness one note behind: copy it over.
-        if len(main_text) > len(wit_text) and main_text.startswith(wit_text):
-            self.witness.add(main_text[len(wit_text):])
-            log.warning("audit: witness copy was behind; completed", file=str(paths[1]))
-        elif main_text != wit_text and not wit_text.startswith(main_text):
-            log.error("audit: checkpoints differ from the witness copy (run `hope audit verify`)")
-        for raw in (wit_text if len(wit_text) > len(main_text) else main_text).splitlines():
-            try:
-                note = json.loads(raw)
-                self.sealed[note["family"]] = max(self.sealed.get(note["family"], 0), note["size"])
-            except (ValueError, KeyError, TypeError):
-                continue
-
-    def add(self, note: dict[str, Any]) -> None:
-        line = (json.dumps(note, sort_keys=True, separators=(",", ":")) + "\n").encode()
-        self.main.add(line)
-        self.witness.add(line)
-        self.sealed[note["family"]] = note["size"]
-
-    def flush(self) -> None:
-        self.main.flush()
-        self.witness.flush()
-
-    def sync(self) -> None:
-        self.main.sync()
-        self.witness.sync()
-
-    @property
-    def pending(self) -> int:
-        return len(self.main.pending) + len(self.witness.pending)
-
-    def close(self) -> None:
-        self.main.close()
-        self.witness.close()
-
-
-def note_text(origin: str, family: str, size: int, head: str) -> bytes:
-    """The signed body, after C2SP signed notes: origin line, tree size, head hash."""
-    return f"{origin}/{family}\n{size}\n{head}\n".encode()
-
-
 @dataclass
 class SyncTicket:
-    """One group commit in flight: the files to fsync and what they make durable."""
+    """One group commit in flight: the files to fsync and what they make durable.
+
+    ``seqs`` and ``sealable`` describe the records written before the fsync (what the next
+    checkpoint may seal); ``sealed_marks`` is the watermark of a checkpoint whose lines this
+    fsync makes durable (the WATERMARK moves only then)."""
 
     files: list[AppendFile]
-    durable: dict[tuple[str, str], int]
-    sealable: dict[str, tuple[int, str]]
+    seqs: dict[tuple[str, str], int]
+    sealable: tuple[int, dict[str, tuple[int, str]]]
     unsynced: int
     started: float
+    sealed_marks: Any = None  # writer.Marks
 
 
 def fsync_all(files: list[AppendFile]) -> OSError | None:

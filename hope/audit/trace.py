@@ -6,12 +6,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hope.audit.log import Manifest
-from hope.paths import StatePaths
+from hope.audit.canonical import TRADING_TYPES
+from hope.audit.reader import AuditReader
 
-# The trading path first, in causal order; other families (dlq, system) can hold related events.
-ORDER = ["signals", "decisions", "shadow_decisions", "orders", "fills", "closes", "dlq", "system"]
-_RANK = {"SIGNAL": 0, "DECISION": 1, "SHADOW_DECISION": 2, "ORDER": 3, "FILL": 4, "CLOSE": 5}
+# Rank of each step on the trading path (a shadow decision sits beside the live one).
+_RANK = {t: i for i, t in enumerate(TRADING_TYPES)} | {"SHADOW_DECISION": 1.5}
 
 
 @dataclass
@@ -35,36 +34,18 @@ def _summary(event_type: str, p: dict[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in keys if k in p}
 
 
-def trace(state: StatePaths, correlation_id: str) -> list[Hop]:
+def trace(reader: AuditReader, correlation_id: str) -> list[Hop]:
     """All audited events with ``correlation_id``, ordered by trading step, then time."""
-    manifest = Manifest.load(state.events)
-    fams = sorted(manifest.families, key=lambda f: (ORDER.index(f) if f in ORDER else 99, f))
-    needle = correlation_id.encode()
     hops: list[Hop] = []
-    for fam in fams:
-        if fam == "prices":
-            continue  # market data: never part of a trade's correlation chain, and the biggest
-        for seg in manifest.families[fam]:
-            try:
-                data = (state.events / seg).read_bytes()
-            except FileNotFoundError:
-                continue
-            for n, raw in enumerate(data.splitlines(), 1):
-                if needle not in raw:
-                    continue  # cheap prefilter before parsing
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    continue
-                if rec.get("correlation_id") != correlation_id:
-                    continue
-                p = rec.get("payload") or {}
-                mts = p.get("market_ts")
-                hops.append(Hop(rec.get("event_type", "?"), rec.get("event_id", "?"),
-                                rec.get("causation_id"), rec.get("source", "?"),
-                                rec.get("timestamp", "?"),
-                                float(mts) if isinstance(mts, int | float) else None,
-                                f"events/{seg}:{n}", _summary(rec.get("event_type", ""), p)))
+    for loc in reader.by_correlation(correlation_id):
+        rec = loc.record
+        p = rec.get("payload") if isinstance(rec.get("payload"), dict) else {}
+        mts = p.get("market_ts")
+        hops.append(Hop(rec.get("event_type", "?"), rec.get("event_id", "?"),
+                        rec.get("causation_id"), rec.get("source", "?"),
+                        rec.get("timestamp", "?"),
+                        float(mts) if isinstance(mts, int | float) else None,
+                        loc.where, _summary(rec.get("event_type", ""), p)))
     # Causal order (a hop after its cause), then the chain's natural order: clocks of different
     # processes can disagree by more than one hop takes.
     by_id = {h.event_id: h for h in hops}

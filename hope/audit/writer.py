@@ -1,20 +1,19 @@
 """AuditWriter: every event persisted exactly once into its hash-chained, signed file family.
 
-A plain class, no sockets: ``append(env)`` buffers a chained record, ``sync()`` writes and fsyncs
-(group commit), signs checkpoints when due and advances the durable watermark; ``tick()`` is the
-timer (group-commit deadline, checkpoint deadline, heartbeat summaries, disk-full retry).
+A plain class, no sockets: ``append(env)`` buffers a chained record (and its Merkle leaf),
+``sync()`` writes and fsyncs (group commit) and signs a checkpoint when due; ``tick()`` is the
+timer (group commit, checkpoint deadline, heartbeat summaries, disk-full retry).
 
-Watermark: per (publisher, epoch) the highest ``seq`` such that 1..seq are all fsynced (or declared
-lost by a GAP record). Disk full (any OSError while writing/fsyncing): nothing already buffered is
-dropped, the watermark stops, the error is logged loudly, and every ``tick`` retries; past
-``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged, so
-the platform re-delivers them later).
+Watermark: per (publisher, epoch) the highest ``seq`` with 1..seq covered by a durable signed
+checkpoint (or a GAP); start-up builds only on what the last checkpoint covers
+(``hope.audit.startup``, ``hope.audit.tail``). Disk full (any OSError writing or fsyncing):
+nothing buffered is dropped, the watermark stops, every ``tick`` retries; past
+``max_pending_bytes`` new events are refused with :class:`AuditUnavailable` (not acknowledged,
+so they are delivered again later).
 """
-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import os
 from datetime import UTC, datetime
@@ -22,24 +21,25 @@ from typing import Any
 
 import structlog
 
-from hope.audit.canonical import family_for, seal
+from hope.audit.canonical import GENESIS, family_for, seal_leaf
+from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
-from hope.audit.log import (
-    CheckpointLog,
-    Family,
-    FsyncFn,
-    Manifest,
-    SyncTicket,
-    WriteFn,
-    fsync_all,
-    note_text,
-)
-from hope.audit.seqtrack import SeqTrack
+from hope.audit.log import Family, FsyncFn, SyncTicket, WriteFn, fsync_all
+from hope.audit.seqbook import SeqBook, nested
+from hope.audit.startup import default_origin
+from hope.audit.tail import resume
 from hope.clock import WallClock
 from hope.envelope import EPHEMERAL_TYPES, Envelope, new_event, utc_timestamp
 from hope.paths import StatePaths
+
+# What a checkpoint acknowledges once durable: seq lows, family sizes, the checkpoint itself.
+Marks = tuple[dict[tuple[str, str], int], dict[str, int], SignedCheckpoint]
+
+
+STATS = ("records", "duplicates", "gaps", "refused", "write_errors", "checkpoints", "heartbeats",
+         "tail_quarantined", "tail_confirmed", "tail_mismatch", "tail_unconfirmed")
 
 
 class AuditUnavailable(RuntimeError):
@@ -52,7 +52,7 @@ class AuditWriter:
     def __init__(self, state: StatePaths, cfg: AuditConfig | None = None,
                  clock: WallClock | None = None, *, write: WriteFn = os.write,
                  fsync: FsyncFn = os.fsync, log: Any = None, signer: Signer | None = None,
-                 source: str = "audit-writer") -> None:
+                 source: str = "audit-writer", pinned: list[str] | None = None) -> None:
         self.state = state.ensure()
         self.cfg = cfg or AuditConfig()
         self.clock = clock or WallClock()
@@ -65,18 +65,27 @@ class AuditWriter:
                 self.log.warning("audit: no signing key found; created one (pin its id in "
                                  "[audit] trusted_keys)", key_id=signer.key_id)
         self.signer = signer
-        self.manifest = Manifest.load(state.events, self.log)
-        self._remove_unlisted_empty_segments()
         self.families: dict[str, Family] = {}
         self.ids: set[str] = set()
-        self.seqs: dict[tuple[str, str], SeqTrack] = {}
-        self.stats: dict[str, int] = {"records": 0, "duplicates": 0, "gaps": 0, "refused": 0,
-                                      "write_errors": 0, "checkpoints": 0, "heartbeats": 0}
-        for name in list(self.manifest.families):
-            self._family(name)
-        self.checkpoints = CheckpointLog(state.events, state.witness, state.quarantine, self.log,
-                                         write, fsync)
-        self._durable: dict[tuple[str, str], int] = {k: t.contig for k, t in self.seqs.items()}
+        self.seqs = SeqBook()
+        self.stats: dict[str, int] = dict.fromkeys(STATS, 0)
+        self.checkpoints = CheckpointLog(state.events, state.checkpoint_copy, state.quarantine,
+                                         self.log, write, fsync)
+        # Only what the last signed checkpoint covers is built on (raises AuditStartError).
+        self.manifest, plan, self.tail = resume(state, self.checkpoints,
+                                                list(pinned or self.cfg.trusted_keys),
+                                                self._rebuild, self.log)
+        self.checkpoints.latest = plan.latest
+        self.tree = plan.tree
+        self.origin = (plan.latest.checkpoint.origin if plan.latest
+                       else self.cfg.origin or default_origin(signer.key_id))
+        self.stats["tail_quarantined"] = len(self.tail.pending)
+        for name, (count, head) in plan.counts.items():
+            self._family(name).open(count, head)
+        self._durable: dict[tuple[str, str], int] = self.seqs.lows()
+        self._durable_sealed: dict[str, int] = dict(self.checkpoints.sealed)
+        self._marks_pending: Marks | None = None
+        self.durable_checkpoint = plan.latest  # the newest checkpoint known to be fsynced
         self.disk_full = False
         self._deferred: list[dict[str, Any]] = []
         now = self.clock.monotonic()
@@ -88,44 +97,30 @@ class AuditWriter:
         # True (the service): group commits only from tick_off_loop, fsync in a worker thread;
         # False (tests, tools): append syncs inline when a commit is due.
         self.background_sync = False
-        if self._unsealed():
-            self._first_unsealed = now  # seal what a crash left unsealed at the next deadline
-
-    # --- start-up --------------------------------------------------------------------------
-
-    def _remove_unlisted_empty_segments(self) -> None:
-        listed = {n for segs in self.manifest.families.values() for n in segs}
-        for p in self.state.events.glob("*.jsonl"):
-            if p.name not in listed and p.name != "checkpoints.jsonl" and p.stat().st_size == 0:
-                p.unlink()
+        self._started = now
+        self._note_start(plan)
 
     def _family(self, name: str) -> Family:
         fam = self.families.get(name)
         if fam is None:
             fam = Family(self.state.events, name, self.manifest, self._write, self._fsync)
-            fam.scan(self.state.quarantine, self.log, self._rebuild)
-            self.families[name] = fam
+            if name not in self.manifest.families or not self.manifest.families[name]:
+                fam.open(0, GENESIS)  # a new family (OSError: the caller defers the record)
+            self.families[name] = fam  # else opened by __init__ at its verified size
         return fam
+
+    def _note_start(self, plan: Any) -> None:
+        """Say in the log itself what start-up set aside and which key now signs."""
+        if self.tail.pending:
+            self.own_event("AUDIT_QUARANTINE", self.tail.summary(plan.latest))
+        if plan.latest and plan.latest.key_id != self.signer.key_id:
+            self.own_event("AUDIT_KEY_ROTATED", {"from": plan.latest.key_id,
+                                                  "to": self.signer.key_id})
 
     def _rebuild(self, rec: dict[str, Any]) -> None:
         """Re-learn dedupe ids and sequence state from a record found on disk."""
-        eid = rec.get("event_id")
-        if isinstance(eid, str):
-            self.ids.add(eid)
-        pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
-        if isinstance(pub, str) and isinstance(epoch, str) and isinstance(seq, int) and seq > 0:
-            self.seqs.setdefault((pub, epoch), SeqTrack()).mark(seq)
-        if rec.get("event_type") == "DUPLICATE":
-            p = rec.get("payload") or {}
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark(int(p["seq"]))
-        if rec.get("event_type") == "GAP":
-            p = rec.get("payload") or {}
-            try:
-                self.seqs.setdefault((p["publisher"], p["epoch"]), SeqTrack()).mark_range(
-                    int(p["from"]), int(p["to"]))
-            except (KeyError, TypeError, ValueError):
-                pass
+        self.ids.add(rec["event_id"])  # (the start-up checks proved it a string)
+        self.seqs.learn(rec)
 
     # --- appending -------------------------------------------------------------------------
 
@@ -140,16 +135,19 @@ class AuditWriter:
                 self.heartbeats.count(env)
                 self.stats["heartbeats"] += 1
             return False
+        if self.tail.pending:
+            self.tail.confirm(env, self.stats, self.log)
         if env.event_id in self.ids:
             self.stats["duplicates"] += 1
-            self._account_resend(env)
+            if (resent := self.seqs.resent(env)) is not None:  # its seq must not become a hole
+                self.own_event("DUPLICATE", resent)
             return False
         if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
             self.stats["refused"] += 1
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         self._add(env.to_dict())
         if env.publisher and env.epoch and env.seq > 0:
-            self.seqs.setdefault((env.publisher, env.epoch), SeqTrack()).mark(env.seq)
+            self.seqs.track(env.publisher, env.epoch).add(env.seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -191,7 +189,9 @@ class AuditWriter:
 
     def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
         rec["prev_hash"] = fam.head
-        digest, line = seal(rec)
+        rec["leaf"] = self.tree.size
+        digest, line, leaf = seal_leaf(rec)
+        self.tree.append(leaf)
         fam.add(digest, line)
         self.ids.add(rec["event_id"])
         self.stats["records"] += 1
@@ -199,43 +199,27 @@ class AuditWriter:
         if self._first_unsealed is None:
             self._first_unsealed = self.clock.monotonic()
 
-    def _own_event(self, event_type: str, payload: dict[str, Any]) -> None:
+    def own_event(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Write a record of the writer's own (GAP, DUPLICATE, AUDIT_*, HEARTBEAT_SUMMARY)."""
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
         env = new_event(event_type, payload, source=self.source, timestamp=ts)
         if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
             self._add(env.to_dict())
 
-    def _account_resend(self, env: Envelope) -> None:
-        """An audited event published again under a new (epoch, seq) (the executor republishes
-        an ORDER/FILL with its original event_id after a crash) is not written twice, but its
-        seq must not become a hole: a DUPLICATE record names the seq and the event it repeats,
-        so the watermark moves on and ``hope audit verify`` sees the seq accounted for."""
-        if not (env.publisher and env.epoch and env.seq > 0):
-            return
-        track = self.seqs.setdefault((env.publisher, env.epoch), SeqTrack())
-        if env.seq <= track.contig or env.seq in track.above:
-            return  # the very (epoch, seq) we already hold, delivered again
-        self._own_event("DUPLICATE", {"publisher": env.publisher, "epoch": env.epoch,
-                                      "seq": env.seq, "duplicate_of": env.event_id})
-        track.mark(env.seq)
-
     def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
-        """Declare seq first..last of (publisher, epoch) unrecoverable: write a GAP record.
-
-        The platform calls this when a replay cannot deliver the range (outbox destroyed). The
-        watermark then moves past the range; ``hope audit verify`` lists the GAP.
-        """
+        """Declare seq first..last of (publisher, epoch) unrecoverable (a replay could not
+        deliver it): a GAP record; the watermark moves past it, ``hope audit verify`` lists it."""
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
-        self._own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
-        self.seqs.setdefault((publisher, epoch), SeqTrack()).mark_range(first, last)
+        self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
+        self.seqs.track(publisher, epoch).cover(first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)
 
     def _summarise_heartbeats(self) -> None:
         for payload in self.heartbeats.drain(self.clock.monotonic()):
-            self._own_event("HEARTBEAT_SUMMARY", payload)
+            self.own_event("HEARTBEAT_SUMMARY", payload)
 
     # --- durability ------------------------------------------------------------------------
 
@@ -248,11 +232,7 @@ class AuditWriter:
         return self.clock.monotonic() - self._last_sync >= self.cfg.fsync_interval_ms / 1000 - 1e-6
 
     def _unsealed(self) -> bool:
-        return any(f.count > self.checkpoints.sealed.get(n, 0) for n, f in self.families.items())
-
-    def flush(self) -> bool:
-        """Same as :meth:`sync` (kept for callers that expect a flush)."""
-        return self.sync()
+        return self.tree.size > self.checkpoints.size
 
     def sync(self) -> bool:
         """Write and fsync everything buffered; True when durable. Never raises on OSError."""
@@ -288,29 +268,35 @@ class AuditWriter:
             self._write_failed(exc)
             return None
         files = [fam.file for fam in self.families.values()]
-        files += [self.checkpoints.main, self.checkpoints.witness]
+        files += [self.checkpoints.main, self.checkpoints.copy]
         dirty = [f for f in files if f.dirty]
         for f in dirty:
             f.dirty = False
-        return SyncTicket(dirty, {k: t.contig for k, t in self.seqs.items()},
-                           {n: (f.count, f.head) for n, f in self.families.items()},
-                           self._unsynced, now)
+        marks, self._marks_pending = self._marks_pending, None
+        return SyncTicket(dirty, self.seqs.lows(), self._sealable(),
+                          self._unsynced, now, marks)
+
+    def _sealable(self) -> tuple[int, dict[str, tuple[int, str]]]:
+        return self.tree.size, {n: (f.count, f.head) for n, f in self.families.items()}
 
     def _end_sync(self, ticket: SyncTicket, error: OSError | None) -> bool:
         if error is not None:
             for f in ticket.files:
                 f.dirty = True
+            if ticket.sealed_marks is not None and self._marks_pending is None:
+                self._marks_pending = ticket.sealed_marks  # the next fsync covers those lines
             self._write_failed(error)
             return False
         if self.disk_full:
             self.log.warning("audit: writes resumed; watermark moving again")
             self.disk_full = False
         self._unsynced = max(0, self._unsynced - ticket.unsynced)
-        self._durable = ticket.durable
-        for fam in self.families.values():
-            fam.rotate_if_full(self.cfg.segment_max_bytes)
+        if ticket.sealed_marks is not None:  # a checkpoint is durable: acknowledge what it seals
+            self._durable, self._durable_sealed, self.durable_checkpoint = ticket.sealed_marks
+        for name, fam in self.families.items():
+            fam.rotate_if_full(self.cfg.segment_max_bytes, self._durable_sealed.get(name, 0))
         if self._checkpoint_due(ticket.started):
-            self.checkpoint(ticket.sealable)
+            self.checkpoint(ticket.sealable, ticket.seqs)
         return True
 
     def _write_failed(self, exc: OSError) -> None:
@@ -324,36 +310,33 @@ class AuditWriter:
     def _checkpoint_due(self, now: float) -> bool:
         if self._first_unsealed is None:
             return False
-        unsealed = sum(f.count - self.checkpoints.sealed.get(n, 0)
-                       for n, f in self.families.items())
-        return (unsealed >= self.cfg.checkpoint_every_records
+        return (self.tree.size - self.checkpoints.size >= self.cfg.checkpoint_every_records
                 or now - self._first_unsealed >= self.cfg.checkpoint_interval_ms / 1000 - 1e-6)
 
-    def checkpoint(self, sealable: dict[str, tuple[int, str]] | None = None) -> int:
-        """Sign a checkpoint for every family with records after its last one, up to
-        ``sealable`` ({family: (count, head)} that the last fsync made durable; default: all,
-        for callers that just synced with nothing pending). The notes are fsynced by the next
-        group commit; if a crash loses them, the records are merely unsealed until the next."""
-        made = 0
-        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+    def checkpoint(self, sealable: tuple[int, dict[str, tuple[int, str]]] | None = None,
+                   seqs: dict[tuple[str, str], int] | None = None) -> int:
+        """Sign a checkpoint up to ``sealable`` ((size, {family: (count, head)}) the last fsync
+        made durable; ``seqs``: the watermark it seals; default: everything). The next group
+        commit fsyncs it, and only then does the WATERMARK move."""
         if sealable is None:
-            sealable = {n: (f.count, f.head) for n, f in self.families.items()}
-        for name, (count, head) in sorted(sealable.items()):
-            if count <= self.checkpoints.sealed.get(name, 0):
-                continue
-            body = note_text(self.cfg.origin, name, count, head)
-            self.checkpoints.add({
-                "origin": f"{self.cfg.origin}/{name}", "family": name, "size": count,
-                "head": head, "time": ts, "key_id": self.signer.key_id,
-                "pub": self.signer.public_b64, "sig": self.signer.sign(body)})
-            made += 1
+            sealable, seqs = self._sealable(), self.seqs.lows()
+        size, families = sealable
+        if size <= self.checkpoints.size:
+            return 0
+        ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
+        if self.checkpoints.latest:  # a wall clock stepped back must not reorder checkpoints
+            ts = max(ts, self.checkpoints.latest.checkpoint.time or "")
+        signed = make_checkpoint(self.signer, self.origin, self.tree, size, families, ts,
+                                 self.checkpoints.size)
+        self.checkpoints.add(signed)
+        self._marks_pending = (dict(seqs or {}), {n: c for n, (c, _) in families.items()}, signed)
         self._first_unsealed = self.clock.monotonic() if self._unsealed() else None
-        self.stats["checkpoints"] += made
+        self.stats["checkpoints"] += 1
         try:
             self.checkpoints.flush()
         except OSError:
             self.disk_full = True  # retried with the next sync
-        return made
+        return 1
 
     def tick(self) -> None:
         """The timer: heartbeat summaries, group-commit and checkpoint deadlines, disk-full retry."""
@@ -369,30 +352,28 @@ class AuditWriter:
         now = self.clock.monotonic()
         if self.heartbeats.due(now, self.cfg.heartbeat_summary_s):
             self._summarise_heartbeats()
-        if self._unsynced or self.disk_full or self._pending_bytes():
+        if self.tail.pending and now - self._started >= self.cfg.tail_confirm_s:
+            self.own_event("AUDIT_TAIL_UNCONFIRMED", self.tail.give_up(self.stats, self.log))
+        if (self._unsynced or self.disk_full or self._pending_bytes()
+                or self._marks_pending is not None):  # a checkpoint waiting for its fsync
             return self._sync_due() or self.disk_full
         if self._checkpoint_due(now):
             self.checkpoint()
             return True
         return False
 
-    # --- observation -----------------------------------------------------------------------
-
     def watermarks(self) -> dict[str, dict[str, int]]:
-        """Durable watermark: {publisher: {epoch: highest seq with 1..seq fsynced}}."""
-        out: dict[str, dict[str, int]] = {}
-        for (pub, epoch), seq in self._durable.items():
-            if seq > 0:
-                out.setdefault(pub, {})[epoch] = seq
-        return out
+        """{publisher: {epoch: highest seq with 1..seq sealed by a durable checkpoint}}."""
+        return nested(self._durable)
 
     def holes(self) -> list[tuple[str, str, int, int]]:
         """Missing seq ranges below the highest seen, per (publisher, epoch): replay candidates."""
-        return [(p, e, a, b) for (p, e), t in sorted(self.seqs.items()) for a, b in t.holes()]
+        return self.seqs.holes()
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for heartbeats and metrics."""
-        return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes()}
+        return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes(),
+                "tree_size": self.tree.size, "sealed_size": self.checkpoints.size}
 
     def close(self) -> None:
         """Summarise heartbeats, fsync and seal everything, close the files (idempotent)."""

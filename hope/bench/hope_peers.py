@@ -28,6 +28,7 @@ class Peer(Service):
     def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
         super().__init__(runtime)
         self.args = args
+        self.task: asyncio.Task | None = None
 
     @classmethod
     def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Peer:
@@ -35,7 +36,13 @@ class Peer(Service):
 
     async def start(self) -> None:
         # a task of its own: the handler loop must start while the peer sends
-        asyncio.get_running_loop().create_task(self.run())
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        """A peer still sending at SIGTERM is cancelled, and its end awaited."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
 
     async def run(self) -> None:
         return None

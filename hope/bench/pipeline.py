@@ -26,9 +26,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hope.audit.canonical import TRADING_TYPES, family_for
+from hope.audit.reader import LocalAuditReader
 from hope.bench.common import latency_runs, latency_us, ratio
 from hope.bench.harness import Harness, latencies, read_triples
-from hope.report import iter_family
 
 # Every rule of both committees passes for the injected signals: pump flow fields at twice the
 # minimum, no cooldown, no position/rate/loss limit in reach. Freshness, audit watermark
@@ -47,8 +48,7 @@ publishers = ["scanner", "bench-injector"]  # the injector's PRICEs are the mark
 SERVICES = (("audit", "audit_writer"), ("decision", "decision_engine"), ("executor", "executor"))
 DEFAULT_SIZES = {"PRICE": 330, "SIGNAL": 420, "DECISION": 1700, "ORDER": 400, "FILL": 450,
                  "CLOSE": 520}
-FAMILIES = {"prices": "PRICE", "signals": "SIGNAL", "decisions": "DECISION", "orders": "ORDER",
-            "fills": "FILL", "closes": "CLOSE"}
+FAMILIES = {family_for(t): t for t in ("PRICE", *TRADING_TYPES)}
 
 
 def _ledger(path: str) -> dict[str, int]:
@@ -71,29 +71,29 @@ def _sink(path: str) -> dict[str, tuple[int, str]]:
 
 def _audit(events: Path) -> dict[str, Any]:
     """Counts of audited records per family, GAP records, decision actions and SKIP reasons."""
-    warnings: list[str] = []
+    reader = LocalAuditReader(events)
     counts: dict[str, int] = {}
     sizes: dict[str, int] = {}  # wire bytes of the first record of each (the raw runs' sizes)
     for fam, event_type in FAMILIES.items():
         if fam == "decisions":
             continue
         counts[fam] = 0
-        for rec in iter_family(events, fam, warnings):
+        for rec in reader.records(fam):
             counts[fam] += 1
             if event_type not in sizes and rec.get("event_type") == event_type:
                 sizes[event_type] = _wire_size(rec)
     actions: Counter[str] = Counter()
     skip_reasons: Counter[str] = Counter()
-    for rec in iter_family(events, "decisions", warnings):
+    for rec in reader.records("decisions"):
         p = rec["payload"]
         actions[p.get("action", "?")] += 1
         if p.get("action") == "SKIP":
             skip_reasons.update(r.get("rule", "?") for r in p.get("reasons", []))
         sizes.setdefault("DECISION", _wire_size(rec))
-    gaps = [r for r in iter_family(events, "system", warnings) if r.get("event_type") == "GAP"]
+    gaps = [r for r in reader.records("system") if r.get("event_type") == "GAP"]
     return {**counts, "decisions": sum(actions.values()), "actions": dict(actions),
             "skip_reasons": dict(skip_reasons.most_common(5)), "gap_records": len(gaps),
-            "warnings": len(warnings), "sizes": sizes}
+            "warnings": len(reader.warnings), "sizes": sizes}
 
 
 def _wire_size(rec: dict[str, Any]) -> int:

@@ -8,7 +8,6 @@ stream cursors, so a restarted service asks for exactly what it missed, and the 
 from __future__ import annotations
 
 import os
-import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -18,15 +17,25 @@ import structlog
 from hope.bus.cursor import ALL, Cursors
 from hope.codec import decode_obj, encode_obj
 from hope.paths import StatePaths
+from hope.tails import frame, keep_tail, read_frames
 
 log = structlog.get_logger("hope.journal")
-_LEN = struct.Struct(">I")
 ANY_HANDLER = "*"
+LEGACY_SCOPE = ".<locals>."
+
+
+def current_handler_name(name: str) -> str:
+    """A handler name as this version spells it: names from before declared services were
+    closures' qualified names (``setup.<locals>.on_decision``), now the method's (``on_decision``).
+    Journals and dead letters filed before the upgrade still dedupe and retry."""
+    return name.rpartition(LEGACY_SCOPE)[2] if LEGACY_SCOPE in name else name
 
 
 class ConsumerJournal:
-    def __init__(self, path: Path, cursors: Cursors, max_ids: int = 200_000) -> None:
+    def __init__(self, path: Path, cursors: Cursors, max_ids: int = 200_000,
+                 quarantine_dir: Path | None = None) -> None:
         self.path = path
+        self.quarantine_dir = quarantine_dir  # evidence of a torn record (None: logged only)
         self.cursors = cursors
         self.max_ids = max_ids
         self.done: OrderedDict[str, set[str]] = OrderedDict()
@@ -35,7 +44,8 @@ class ConsumerJournal:
     @classmethod
     def for_service(cls, state: StatePaths, name: str) -> Callable[[Cursors], ConsumerJournal]:
         """The default journal factory of a service's bus: ``outbox/<name>/consumed.log``."""
-        return lambda cursors: cls(state.outbox / name / "consumed.log", cursors)
+        return lambda cursors: cls(state.outbox / name / "consumed.log", cursors,
+                                   quarantine_dir=state.quarantine)
 
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,30 +94,29 @@ class ConsumerJournal:
     def _write(self, item: list) -> None:
         if self._fd is None:
             return
-        payload = encode_obj(item)
-        os.write(self._fd, _LEN.pack(len(payload)) + payload)
+        os.write(self._fd, frame(encode_obj(item)))
+
+    def _remember_loaded(self, event_id: str, handlers: list[str]) -> None:
+        self._remember(event_id, [current_handler_name(h) for h in handlers])
 
     def _load(self) -> None:
         data = self.path.read_bytes()
-        pos = 0
-        while pos + 4 <= len(data):
-            (size,) = _LEN.unpack_from(data, pos)
-            chunk = data[pos + 4: pos + 4 + size]
-            if len(chunk) < size:
-                log.warning("journal_torn_tail", path=str(self.path), offset=pos)
-                break
-            pos += 4 + size
+        frames, end = read_frames(data)
+        # compaction rewrites the file from what loaded: keep the evidence, the cut is implicit
+        keep_tail(self.path, data, end, self.quarantine_dir, "consumer-journal",
+                  "consumer journal: torn record", log, truncate=False)
+        for pos, chunk in frames:
             try:
                 item = decode_obj(chunk)
                 if item[0] == "e":
                     _, pub, epoch, kind, n, event_id, handlers = item
                     self.cursors.get((pub, epoch, kind)).add(n)
-                    self._remember(event_id, handlers)
+                    self._remember_loaded(event_id, handlers)
                 elif item[0] == "c":
                     _, pub, epoch, kind, first, last = item
                     self.cursors.get((pub, epoch, kind)).cover(first, last)
                 elif item[0] == "h":
-                    self._remember(item[1], item[2])
+                    self._remember_loaded(item[1], item[2])
             except Exception as exc:
                 log.error("journal_bad_record", path=f"{self.path}:{pos}", error=str(exc))
 
@@ -121,8 +130,7 @@ class ConsumerJournal:
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
             for item in items:
-                payload = encode_obj(item)
-                fh.write(_LEN.pack(len(payload)) + payload)
+                fh.write(frame(encode_obj(item)))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)

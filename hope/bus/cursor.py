@@ -1,5 +1,8 @@
 """Per-publisher sequence tracking: duplicates are dropped, holes become replay requests.
 
+:class:`StreamCursor` is the one sequence tracker: bus subscribers use it through
+:class:`Cursors`, the audit writer uses it directly for its durable watermark.
+
 A subscriber to everything tracks ``seq`` per (publisher, epoch); one that listens to some event
 types tracks ``tseq`` per (publisher, epoch, event type), so events of types it never subscribed to
 are not mistaken for losses. Delivery may run ahead of a hole; the hole is filled through REPLAY.
@@ -28,6 +31,9 @@ class StreamCursor:
 
     def add(self, n: int) -> bool:
         """Record ``n``; False when it was already seen (a duplicate)."""
+        if n == self.low + 1 and not self.above:  # the common case: the next one, in order
+            self.low = n
+            return True
         if self.seen(n):
             return False
         self.above.add(n)
@@ -45,19 +51,19 @@ class StreamCursor:
             self.above.update(range(first, last + 1))
         self._advance()
 
-    def holes(self, upto: int) -> list[tuple[int, int]]:
-        """Closed ranges in (low, upto] not seen yet."""
+    def holes(self, upto: int | None = None) -> list[tuple[int, int]]:
+        """Closed ranges in (low, upto] not seen yet (default ``upto``: the highest seen)."""
+        top = self.high if upto is None else upto
         out: list[tuple[int, int]] = []
-        start = None
-        for n in range(self.low + 1, upto + 1):
-            if n in self.above:
-                if start is not None:
-                    out.append((start, n - 1))
-                    start = None
-            elif start is None:
-                start = n
-        if start is not None:
-            out.append((start, upto))
+        expect = self.low + 1
+        for n in sorted(self.above):
+            if n > top:
+                break
+            if n > expect:
+                out.append((expect, n - 1))
+            expect = n + 1
+        if expect <= top:
+            out.append((expect, top))
         return out
 
     def _advance(self) -> None:

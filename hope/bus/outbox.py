@@ -11,7 +11,6 @@ still recovers what it missed. On start the outbox loads earlier epochs' unackno
 from __future__ import annotations
 
 import os
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ from pathlib import Path
 import structlog
 
 from hope.codec import decode_obj, encode_obj
+from hope.tails import frame, keep_tail, read_frames
 
 log = structlog.get_logger("hope.outbox")
-_LEN = struct.Struct(">I")
 MAX_REPLAY_SPAN = 100_000
 
 
@@ -88,7 +87,7 @@ class EpochLog:
 
 class Outbox:
     def __init__(self, directory: Path, epoch: str, segment_events: int = 5000,
-                 retention_s: float = 60.0) -> None:
+                 retention_s: float = 60.0, quarantine_dir: Path | None = None) -> None:
         self.dir = directory
         self.retention_s = retention_s
         self.epoch = epoch
@@ -96,6 +95,7 @@ class Outbox:
         self.epochs: dict[str, EpochLog] = {}
         self._fd: int | None = None
         self._segment = -1
+        self.quarantine_dir = quarantine_dir  # evidence of torn records (None: logged only)
 
     # lifecycle --------------------------------------------------------------------------
     def open(self) -> list[Record]:
@@ -127,8 +127,8 @@ class Outbox:
             path = self.dir / f"{self.epoch}.{segment:06d}.out"
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._segment = segment
-        payload = encode_obj([rec.seq, rec.tseq, rec.event_type, rec.topic, rec.body])
-        os.write(self._fd, _LEN.pack(len(payload)) + payload)
+        os.write(self._fd, frame(encode_obj([rec.seq, rec.tseq, rec.event_type, rec.topic,
+                                             rec.body])))
         self.epochs[self.epoch].add(rec)
 
     # acknowledgement --------------------------------------------------------------------
@@ -189,21 +189,19 @@ class Outbox:
                 log.warning("outbox_marker_unreadable", path=str(marker), error=str(exc))
         for path in sorted(self.dir.glob(f"{epoch}.*.out")):
             data = path.read_bytes()
-            pos = 0
-            while pos + 4 <= len(data):
-                (size,) = _LEN.unpack_from(data, pos)
-                chunk = data[pos + 4: pos + 4 + size]
-                if len(chunk) < size:
-                    log.warning("outbox_torn_record", path=str(path), offset=pos)
-                    break
+            frames, end = read_frames(data)
+            for pos, chunk in frames:
                 try:
                     seq, tseq, etype, topic, body = decode_obj(chunk)
                     rec = Record(seq, tseq, etype, topic, body, time.monotonic())
                 except Exception as exc:
                     log.error("outbox_bad_record", path=f"{path}:{pos}", error=str(exc))
+                    end = pos
                     break
-                pos += 4 + size
                 elog.add(rec)
+            # an earlier epoch's file is never appended to again: keep the evidence, cut nothing
+            keep_tail(path, data, end, self.quarantine_dir, "outbox", "outbox: torn record", log,
+                      truncate=False)
         return elog
 
     def _delete_epoch(self, epoch: str) -> None:

@@ -66,8 +66,8 @@ class ZmqBus(GapRecovery, Bus):
         self.journal: DeliveryJournal | None = None
         self._want_journal = journal
         box_dir = config.state.outbox / name
-        self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events) if outbox \
-            else None
+        self.outbox = Outbox(box_dir, self.epoch, config.bus.outbox_segment_events,
+                             quarantine_dir=config.state.quarantine) if outbox else None
         self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
         self.sequencer = Sequencer(name, self.epoch)
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,

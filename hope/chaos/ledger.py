@@ -1,5 +1,5 @@
 """What was published (the injector's ledger, heartbeat high-water marks, the publishers' own
-outboxes) and what was audited (the raw audit files), read independently of each other."""
+outboxes) and what was audited (every audit record, through the audit reader), read independently of each other."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hope.audit.reader import LocalAuditReader
 from hope.codec import decode_obj
 
 _LEN = struct.Struct(">I")
@@ -112,24 +113,17 @@ class AuditScan:
 
 
 def scan_audit(events_dir: Path) -> AuditScan:
+    """Every audit record, repeats included (a repeat is what this scan exists to find)."""
     scan = AuditScan()
-    for path in sorted(events_dir.glob("*.jsonl")):
-        if path.name.startswith("checkpoints"):
-            continue
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    scan.bad_lines.append(f"{path.name}:{lineno}")
-                    continue
-                if not isinstance(rec, dict) or "event_id" not in rec:
-                    continue
-                scan.records.append(rec)
-                scan.ids[rec["event_id"]] += 1
-                pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
-                if pub and epoch and isinstance(seq, int) and seq > 0:
-                    scan.seqs.setdefault((pub, epoch), Counter())[seq] += 1
+    reader = LocalAuditReader(events_dir)
+    for family in reader.families():
+        for rec in reader.records(family, unique=False):
+            if "event_id" not in rec:
+                continue
+            scan.records.append(rec)
+            scan.ids[rec["event_id"]] += 1
+            pub, epoch, seq = rec.get("publisher"), rec.get("epoch"), rec.get("seq")
+            if pub and epoch and isinstance(seq, int) and seq > 0:
+                scan.seqs.setdefault((pub, epoch), Counter())[seq] += 1
+    scan.bad_lines = list(reader.warnings)
     return scan

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from hope.audit.reader import AuditReader, open_reader
+from hope.audit.report import format_text, summarize
 from hope.cli import load_config
 from hope.decision import shadow_report
-from hope.report import format_text, summarize
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def run_html(args: argparse.Namespace, cfg: Any) -> int:
-    from hope.dashboard.history import local_records, parse_time
+def run_html(args: argparse.Namespace, reader: AuditReader) -> int:
+    from hope.dashboard.history import parse_time
     from hope.dashboard.report import write_report
     try:
         since = parse_time(args.since) if args.since else None
@@ -41,9 +41,8 @@ def run_html(args: argparse.Namespace, cfg: Any) -> int:
     except ValueError as exc:
         print(f"hope report: --since/--until: {exc}", file=sys.stderr)
         return 2
-    warnings: list[str] = []
-    data = write_report(args.html, local_records(cfg.state, warnings), since, until)
-    for warning in warnings:
+    data = write_report(args.html, reader, since, until)
+    for warning in reader.warnings:
         print(f"hope report: warning: {warning}", file=sys.stderr)
     print(f"wrote {args.html}: {data['range']}")
     return 0
@@ -51,20 +50,20 @@ def run_html(args: argparse.Namespace, cfg: Any) -> int:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    events = cfg.state.events
-    if not events.is_dir():
-        print(f"hope report: no audit log at {events}", file=sys.stderr)
+    reader = open_reader(cfg.state)
+    if not reader.exists():
+        print(f"hope report: no audit log at {reader.source}", file=sys.stderr)
         return 1
     if args.html:
-        return run_html(args, cfg)
+        return run_html(args, reader)
     if args.shadow:
-        comparison = shadow_report.compare(events, max_flips=args.flips)
+        comparison = shadow_report.compare(reader, max_flips=args.flips)
         if args.json:
             for warning in comparison["warnings"]:
                 print(f"hope report: warning: {warning}", file=sys.stderr)
         print(json.dumps(comparison, indent=2) if args.json else shadow_report.format_text(comparison))
         return 0
-    summary = summarize(events, top=args.top)
+    summary = summarize(reader, top=args.top)
     if args.json:  # the text report lists bad lines itself; JSON readers get them on stderr too
         for warning in summary["warnings"]:
             print(f"hope report: warning: {warning}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hope.audit.reader import open_reader
 from hope.audit.trace import render, to_json, trace
 from hope.cli import load_config
 
@@ -18,6 +19,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    hops = trace(cfg.state, args.correlation_id)
+    hops = trace(open_reader(cfg.state), args.correlation_id)
     print(to_json(args.correlation_id, hops) if args.json else render(args.correlation_id, hops))
     return 0 if hops else 1

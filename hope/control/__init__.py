@@ -10,6 +10,7 @@ addressee and the command, plus the command's own fields::
 |---|---|---|
 | ``halt``, ``reduce``, ``resume`` | :mod:`hope.control.trading` | decision-engine, decision-engine-shadow, executor |
 | ``flatten`` | :mod:`hope.control.flatten` | executor |
+| ``ack_position`` | :mod:`hope.control.ack_position` | executor |
 | ``retry``, ``retry_ok`` | :mod:`hope.control.retry` | dlq-retry |
 
 Consumers verify a CONTROL event's id before acting on it (``verify_id=True``). The envelope

@@ -32,6 +32,6 @@ def retry_payload(dlq_id: str | None = None) -> dict[str, Any]:
     return control_payload(RETRY, SERVICE, dlq_id=dlq_id)
 
 
-def retry_ok_payload(dlq_id: str) -> dict[str, Any]:
-    """The retried handler of letter ``dlq_id`` succeeded."""
-    return control_payload(RETRY_OK, SERVICE, dlq_id=dlq_id)
+def retry_ok_payload(dlq_id: str, service: str = SERVICE) -> dict[str, Any]:
+    """The retried handler of letter ``dlq_id`` succeeded; ``service``: the RETRY's sender."""
+    return control_payload(RETRY_OK, service, dlq_id=dlq_id)

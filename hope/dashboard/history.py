@@ -10,14 +10,13 @@ stream (which overlap for a moment at start) counts each event once.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from hope.dashboard.model import DashboardModel, Record
-from hope.paths import StatePaths
 
 FAMILIES = ("prices", "signals", "decisions", "orders", "fills", "closes", "dlq", "system")
+# the records of one family, each event once: ``AuditReader.records`` (hope.audit.reader)
 RecordsOf = Callable[[str], Iterable[Record]]
 
 
@@ -35,15 +34,6 @@ def parse_time(text: str) -> str:
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def local_records(state: StatePaths, warnings: list[str]) -> RecordsOf:
-    """The records of one family of an instance's own audit log, each event once."""
-    from hope.report import iter_family
-
-    def records(family: str) -> Iterator[Record]:
-        return iter_family(state.events, family, warnings)
-    return records
 
 
 def merged(records_of: RecordsOf, since: str | None = None, until: str | None = None,
@@ -77,23 +67,3 @@ def fold(model: DashboardModel, records: Iterable[Record]) -> int:
         if model.apply(rec):
             changed += 1
     return changed
-
-
-def trades_traces(records: Iterable[Record], cids: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """For the static report: each trade's hops (what ``hope trace`` lists), by correlation id,
-    from records already read (no second pass over the log)."""
-    traces: dict[str, list[dict[str, Any]]] = {c: [] for c in cids}
-    for rec in records:
-        cid = rec.get("correlation_id")
-        if cid in traces and rec.get("event_type") != "PRICE":
-            p = rec.get("payload") or {}
-            traces[cid].append({"event_type": rec.get("event_type"),
-                                "timestamp": rec.get("timestamp"), "source": rec.get("source"),
-                                "event_id": rec.get("event_id"),
-                                "market_ts": p.get("market_ts"), "summary": summary_of(rec)})
-    return traces
-
-
-def summary_of(rec: Record) -> dict[str, Any]:
-    from hope.audit.trace import _summary
-    return _summary(str(rec.get("event_type", "")), rec.get("payload") or {})

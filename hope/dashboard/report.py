@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from hope import numbers as fmt
+from hope.audit.reader import AuditReader
+from hope.audit.trace import Hop, trace
 from hope.dashboard.config import DashboardConfig
-from hope.dashboard.history import RecordsOf, fold, merged, trades_traces
+from hope.dashboard.history import RecordsOf, fold, merged
 from hope.dashboard.http import STATIC, plotly_js
 from hope.dashboard.model import DashboardModel, wall_seconds
 from hope.dashboard.tracepage import value_text
 
 
 def report_data(records_of: RecordsOf, since: str | None = None, until: str | None = None,
-                cfg: DashboardConfig | None = None) -> dict[str, Any]:
-    """The snapshot of a model fed with every audited event in [since, until), plus traces."""
+                cfg: DashboardConfig | None = None,
+                trace_of: Callable[[str], list[Hop]] | None = None) -> dict[str, Any]:
+    """The snapshot of a model fed with every audited event in [since, until), plus each
+    trade's trace (``trace_of``: what ``hope trace`` lists)."""
     cfg = cfg or DashboardConfig()
     records = merged(records_of, since, until, cfg.max_prices_per_symbol)
     first = records[0]["timestamp"] if records else None
@@ -32,11 +38,11 @@ def report_data(records_of: RecordsOf, since: str | None = None, until: str | No
     data = model.snapshot()
     cids = {t["cid"] for t in data["trades"] if t.get("cid")} | {
         p["cid"] for p in data["positions"] if p.get("cid")}
-    traces = trades_traces(records, cids)
-    for hops in traces.values():
-        for h in hops:
-            h["text"] = " ".join(f"{k}={value_text(k, v)}" for k, v in h["summary"].items())
-    data["traces"] = traces
+    data["traces"] = {}
+    for cid in sorted(cids) if trace_of else ():
+        data["traces"][cid] = [
+            {**asdict(h), "text": " ".join(f"{k}={value_text(k, v)}" for k, v in h.summary.items())
+             + f"  [{h.where}]"} for h in trace_of(cid)]
     data["range"] = (f"report of {len(records)} audited events, {first} → {last}"
                      if records else "report: no audited events in this range")
     data["controls"] = {"resume_allowed": False}
@@ -79,8 +85,9 @@ def render_html(data: dict[str, Any]) -> str:
     return page.replace("</body>", scripts + "\n</body>")
 
 
-def write_report(path: Path, records_of: RecordsOf, since: str | None = None,
+def write_report(path: Path, reader: AuditReader, since: str | None = None,
                  until: str | None = None) -> dict[str, Any]:
-    data = report_data(records_of, since, until)
+    data = report_data(reader.records, since, until,
+                       trace_of=lambda cid: trace(reader, cid))
     Path(path).write_text(render_html(data), encoding="utf-8")
     return data

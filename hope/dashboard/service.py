@@ -14,8 +14,10 @@ import asyncio
 from dataclasses import asdict
 from typing import Any
 
+from hope.audit.reader import open_reader
+from hope.audit.trace import trace
 from hope.dashboard.auth import load_read_token, read_token_path
-from hope.dashboard.history import fold, local_records, merged
+from hope.dashboard.history import fold, merged
 from hope.dashboard.http import DashboardHttp
 from hope.dashboard.model import DashboardModel, record_of
 from hope.dashboard.stream import UpdateLog
@@ -76,9 +78,10 @@ class DashboardService(Service):
     async def catch_up(self) -> None:
         """Fold the audit log's history in; open pages then reload their snapshot."""
         started = self.clock.monotonic()
-        warnings: list[str] = []
-        records = await asyncio.to_thread(merged, local_records(self.state, warnings), None,
-                                          None, self.cfg.max_prices_per_symbol)
+        reader = open_reader(self.state)
+        records = await asyncio.to_thread(merged, reader.records, None, None,
+                                          self.cfg.max_prices_per_symbol)
+        warnings = reader.warnings
         changed = fold(self.model, records)
         elapsed = self.clock.monotonic() - started
         self.history = {"records": len(records), "changed": changed,
@@ -103,8 +106,7 @@ class DashboardService(Service):
                 self.updates.append([{"kind": "controls", "controls": self.controls()}])
 
     async def trace_of(self, cid: str) -> list[dict[str, Any]]:
-        from hope.audit.trace import trace
-        hops = await asyncio.to_thread(trace, self.state, cid)
+        hops = await asyncio.to_thread(trace, open_reader(self.state), cid)
         return [asdict(h) for h in hops]
 
     async def stop(self) -> None:

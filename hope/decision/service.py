@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from hope.audit.reader import open_reader
 from hope.control.trading import TradingStateFollower
 from hope.decision.engine import DecisionEngine
 from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
-from hope.report import iter_family
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
@@ -75,12 +75,10 @@ class DecisionService(RiskFeeds):
         return cls(runtime, engine=engine, store=store)
 
     async def setup(self) -> None:
-        warnings: list[str] = []
-        events = self.state.events
-        self.engine.remember(self.risk.rebuild(iter_family(events, "decisions", warnings),
-                                               iter_family(events, "orders", warnings),
-                                               iter_family(events, "closes", warnings)))
-        for w in warnings:
+        audit = open_reader(self.state)
+        self.engine.remember(self.risk.rebuild(audit.records("decisions"),
+                                               audit.records("orders"), audit.records("closes")))
+        for w in audit.warnings:
             self.log.warning("audit log line skipped during risk rebuild", error=w)
         self.log.info("risk state rebuilt", open_positions=len(self.risk.positions),
                       trading_state=self.risk.trading)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hope.audit.reader import open_reader
 from hope.config import Config, ConfigError, load
 from hope.control.trading import TradingStateFollower
 from hope.decision.config import DecisionConfig
@@ -21,7 +22,6 @@ from hope.decision.engine import DecisionEngine
 from hope.decision.risk_state import RiskState
 from hope.decision.service import RiskFeeds
 from hope.envelope import Envelope
-from hope.report import iter_family
 from hope.runtime import Runtime
 from hope.service import every, subscribe
 from hope.trading.book import apply_buy
@@ -75,17 +75,15 @@ class ShadowDecisionService(RiskFeeds):
         return cls(runtime, engine=engine, store=store, candidate=path)
 
     async def setup(self) -> None:
-        events, warnings = self.state.events, []
-        live_decisions = list(iter_family(events, "decisions", warnings))
+        audit = open_reader(self.state)
+        live_decisions = list(audit.records("decisions"))
         self.live_seen = {r["event_id"] for r in live_decisions
                           if isinstance(r.get("event_id"), str)}
         # rebuild() returns the signals *live* decided: not ours, so its result is not remembered
-        self.risk.rebuild(live_decisions, iter_family(events, "orders", warnings),
-                          iter_family(events, "closes", warnings))
-        self.engine.remember([r["causation_id"] for r in
-                              iter_family(events, "shadow_decisions", warnings)
+        self.risk.rebuild(live_decisions, audit.records("orders"), audit.records("closes"))
+        self.engine.remember([r["causation_id"] for r in audit.records("shadow_decisions")
                               if isinstance(r.get("causation_id"), str)])
-        for w in warnings:
+        for w in audit.warnings:
             self.log.warning("audit log line skipped during shadow rebuild", error=w)
         self.log.info("shadow engine ready", candidate=str(self.candidate),
                       config_hash=self.engine.config_hash,

@@ -1,6 +1,6 @@
 """``hope report --shadow``: the shadow decision engine's SHADOW_DECISIONs vs the live DECISIONs.
 
-Reads ``decisions*.jsonl`` and ``shadow_decisions*.jsonl`` from the audit log and pairs them by
+Reads the DECISION and SHADOW_DECISION families from the audit log and pairs them by
 ``causation_id`` (the SIGNAL both decided). Counts agreement, BUY/SKIP flips (with the shadow's
 failing rules), and signals only one side decided (the shadow was down, or started later).
 """
@@ -8,10 +8,10 @@ failing rules), and signals only one side decided (the shadow was down, or start
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from hope.report import iter_family
+from hope.audit.canonical import family_for
+from hope.audit.reader import AuditReader
 
 
 def _reasons(p: dict[str, Any]) -> list[str]:
@@ -21,12 +21,11 @@ def _reasons(p: dict[str, Any]) -> list[str]:
             for r in p.get("reasons") or []]
 
 
-def compare(events_dir: Path, max_flips: int = 50) -> dict[str, Any]:
+def compare(reader: AuditReader, max_flips: int = 50) -> dict[str, Any]:
     """The comparison as a JSON-ready dict."""
-    warnings: list[str] = []
-    live = {r["causation_id"]: r for r in iter_family(events_dir, "decisions", warnings)
+    live = {r["causation_id"]: r for r in reader.records(family_for("DECISION"))
             if r.get("causation_id")}
-    shadow = {r["causation_id"]: r for r in iter_family(events_dir, "shadow_decisions", warnings)
+    shadow = {r["causation_id"]: r for r in reader.records(family_for("SHADOW_DECISION"))
               if r.get("causation_id")}
     pairs: Counter[str] = Counter()
     flips: list[dict[str, Any]] = []
@@ -42,11 +41,11 @@ def compare(events_dir: Path, max_flips: int = 50) -> dict[str, Any]:
                           "live_reasons": _reasons(a)})
     both = sum(pairs.values())
     agree = pairs.get("BUY/BUY", 0) + pairs.get("SKIP/SKIP", 0)
-    return {"events_dir": str(events_dir), "configs": configs, "paired": both,
+    return {"events_dir": reader.source, "configs": configs, "paired": both,
             "agree": agree, "agreement": agree / both if both else None,
             "pairs": dict(pairs), "flips": flips[:max_flips], "flip_count": len(flips),
             "live_only": len(set(live) - set(shadow)),
-            "shadow_only": len(set(shadow) - set(live)), "warnings": warnings}
+            "shadow_only": len(set(shadow) - set(live)), "warnings": list(reader.warnings)}
 
 
 def format_text(c: dict[str, Any]) -> str:

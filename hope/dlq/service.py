@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from hope.control.retry import SERVICE
 from hope.dlq.daemon import BadDeadLetter, RetryDaemon
 from hope.dlq.store import DlqStore
 from hope.envelope import Envelope
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
-
-SERVICE = "dlq-retry"
 
 
 class DlqRetryService(Service):

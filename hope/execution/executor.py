@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from hope.bus.base import BusError
 from hope.clock import MarketClock
 from hope.envelope import Envelope, utc_timestamp
 from hope.execution.breaker import CircuitBreaker, CircuitOpen
@@ -80,8 +81,9 @@ class Executor:
 
     # --- inputs ------------------------------------------------------------------------------
     def on_price(self, symbol: str, price: float, market_ts: float) -> None:
+        """The venue's price; the market clock is moved by its owner (the market-clock
+        middleware in the service, the replay loop in a what-if run), never from here."""
         self.exchange.set_price(symbol, price, market_ts)
-        self.market_clock.observe(market_ts)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         """One exchange call through the breaker: venue failures count, business refusals don't."""
@@ -279,7 +281,7 @@ class Executor:
         """On start: set unreadable records apart, finish interrupted decisions, drop positions
         the venue does not know. A decision that cannot be finished (whatever put it in the
         ledger) is quarantined and reported like an unreadable record, so one bad record never
-        makes every start fail; a venue that does not answer does (the next start retries)."""
+        makes every start fail; a venue, bus or disk that fails does (the next start retries)."""
         report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": [], "quarantined": []}
         self.store.open()  # records that did not decode are set apart (QUARANTINED) here
         quarantined = list(self.store.quarantined.values())
@@ -288,8 +290,8 @@ class Executor:
                 continue
             try:
                 await self._progress(cid, rec, publish)
-            except (ExchangeError, CircuitOpen):
-                raise
+            except (ExchangeError, CircuitOpen, BusError, OSError):
+                raise  # the venue, the bus or the disk failed, not the record: the next start redoes it
             except Exception as exc:
                 quarantined.append(self.store.quarantine(
                     ORDER, cid, rec, f"cannot be finished: {type(exc).__name__}: {exc}",

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from hope.files import fsync_dir
-from hope.quarantine import Quarantine
+from hope.tails import keep_evidence
 
 # The ledger's JSON (journal lines here, snapshots in hope.execution.positions): ~10x faster
 # than json.dumps; plain compact JSON that json.loads reads. msgspec would write NaN as null,
@@ -77,13 +77,9 @@ def read_journal(path: Path) -> JournalContents | None:
 def quarantine_torn(contents: JournalContents, quarantine_dir: Path, name: str,
                     log: Any = None) -> None:
     """Keep a torn last line as evidence and say so; never raises."""
-    if not contents.torn:
-        return
-    Quarantine(Path(quarantine_dir), name).keep([contents.torn], "torn last journal line",
-                                                where=contents.torn_where)
-    if log is not None:
-        log.warning("torn journal line quarantined", where=contents.torn_where,
-                    size=len(contents.torn))
+    if contents.torn:
+        keep_evidence(Path(quarantine_dir), name, contents.torn, "torn last journal line",
+                      contents.torn_where, log)
 
 
 class Journal:

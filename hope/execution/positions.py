@@ -28,6 +28,8 @@ its type is set apart in ``quarantined`` at load; when the store opens for writi
 ``<quarantine>/executor-ledger.bin`` and an order record is replaced by a QUARANTINED
 :class:`~hope.execution.records.FinishedOrder` (its decision is never placed again). The
 executor reports each one (ALERT) and keeps running: one bad record must not stop every start.
+A quarantined position also holds trading HALTED until an operator acknowledges it
+(:mod:`hope.execution.held`): nothing manages its exits.
 
 The ledger record is how the executor makes one decision one order: the intent (the decision,
 ``attempted``) is journaled before the exchange is called, and the outcome after, so a restart
@@ -47,6 +49,7 @@ import msgspec
 
 from hope.envelope import Envelope
 from hope.execution.exchange import Order
+from hope.execution.held import HeldPositions
 from hope.execution.journal import JSON, Journal, quarantine_torn, read_journal
 from hope.execution.records import (
     QUARANTINED,
@@ -84,6 +87,7 @@ class ExecutorStore:
         self.positions: dict[str, Position] = {}
         self.load_error: str | None = None
         self.quarantined: dict[tuple[str, str], QuarantinedRecord] = {}
+        self.held = HeldPositions(self.dir)  # quarantined positions: trading HALTED until acked
         self.pruned_before: float | None = None  # done records older than this may be forgotten
         self.gen = 0
         self.compactions = 0
@@ -202,6 +206,8 @@ class ExecutorStore:
             self._keep_evidence(rec)
             if rec.kind == KINDS[ORDER]:
                 self.orders[rec.key] = FinishedOrder(status=QUARANTINED, order_event_id=None)
+            else:
+                self.held.hold(rec.key, rec.error)
 
     def _keep_evidence(self, rec: QuarantinedRecord) -> None:
         Quarantine(self.quarantine_dir, "executor-ledger").keep(
@@ -220,8 +226,18 @@ class ExecutorStore:
         if kind == ORDER:
             self.put_order(key, FinishedOrder(status=QUARANTINED, order_event_id=None))
         else:
+            self.held.hold(key, error)
             self.drop_position(key)
         return rec
+
+    def hold_reason(self) -> str | None:
+        """Why trading must stay HALTED: a quarantined position nobody acknowledged yet."""
+        return self.held.reason({k for kind, k in self.quarantined if kind == POSITION})
+
+    def acknowledge_position(self, order_id: str) -> bool:
+        """The operator dealt with this quarantined position at the venue: stop holding."""
+        pending = self.quarantined.pop((POSITION, order_id), None) is not None
+        return self.held.release(order_id) or pending
 
     def write(self, orders: dict[str, LedgerRecord | None] | None = None,
               positions: dict[str, Position | None] | None = None) -> None:

@@ -1,7 +1,7 @@
 """The executor's ledger records and positions as typed msgspec Structs, in the ledger's JSON.
 
-The on-disk shape is the one the ledger has always had (plain JSON objects; ``null`` where an
-optional part is absent), so older files load and older code reads newer files:
+The on-disk shape is plain JSON objects (``null`` where an optional part is absent), the same as
+untyped ledgers, so older files load and older code reads newer files:
 
 - :class:`PendingOrder` ``{"decision": <DECISION envelope>, "attempted": bool, "done": false,
   "refusal": null | {...}, "order_env": null | <ORDER envelope>}``: a BUY being worked on;

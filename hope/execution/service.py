@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hope.control.ack_position import acknowledged_position
 from hope.control.flatten import is_flatten
 from hope.control.trading import TradingStateFollower
 from hope.envelope import Envelope
@@ -50,14 +51,18 @@ def open_ledger(runtime: Runtime) -> ExecutorStore:
 def trading_follower(runtime: Runtime, store: ExecutorStore, tstore: TradingStateStore
                      ) -> TradingStateFollower:
     """The executor's trading state: CONTROL and the state file, held HALTED while the ledger
-    is unreadable (it could double orders)."""
+    is unreadable (it could double orders) or a quarantined position is not acknowledged (its
+    exits are managed by nobody)."""
     if store.load_error:
         runtime.log.critical("executor ledger unreadable: HALTED", error=store.load_error)
+
+    def hold() -> str | None:
+        return "executor ledger unreadable" if store.load_error else store.hold_reason()
+
     return TradingStateFollower(
         tstore, tstore.load_or_init(runtime.config.decision.initial_trading_state,
                                     is_fresh_instance(runtime.state.events)),
-        names=(runtime.name,),
-        hold=lambda: "executor ledger unreadable" if store.load_error else None)
+        names=(runtime.name,), hold=hold)
 
 
 class ExecutorService(Service):
@@ -116,6 +121,15 @@ class ExecutorService(Service):
     @subscribe("CONTROL", verify_id=True)
     async def on_control(self, env: Envelope) -> None:
         if await self.follower.on_control(env):
+            return
+        order_id = acknowledged_position(env.payload, self.runtime.name)
+        if order_id is not None:
+            async with self.lock:
+                released = self.store.acknowledge_position(order_id)
+            self.log.warning("quarantined position acknowledged", order_id=order_id,
+                             released=released, by=env.event_id,
+                             still_held=self.store.hold_reason())
+            await self.follower.reload()
             return
         if is_flatten(env.payload, self.runtime.name):
             async with self.lock:

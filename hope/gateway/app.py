@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
+from hope.audit.reader import open_reader
+from hope.audit.report import summarize
 from hope.audit.trace import trace
 from hope.clock import WallClock
 from hope.control.trading import COMMAND_STATE, set_trading_state
@@ -30,7 +32,6 @@ from hope.gateway.auth import check_bearer, token_id
 from hope.gateway.config import NAME_RE, GatewayConfig
 from hope.paths import StatePaths
 from hope.ratelimit import BucketMap
-from hope.report import summarize
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
 from hope.trading.state import TradingStateStore
 
@@ -236,7 +237,7 @@ class GatewayApp:
         cid = request.match_info["correlation_id"]
         if not CORRELATION_RE.match(cid):
             return error(400, "bad correlation id", "1-64 characters of A-Z a-z 0-9 _ . : -")
-        hops = await asyncio.to_thread(trace, self.state, cid)
+        hops = await asyncio.to_thread(trace, open_reader(self.state), cid)
         if not hops:
             return error(404, "no audited events with this correlation id", cid)
         await self._audit_read(request, 200)
@@ -262,7 +263,7 @@ class GatewayApp:
                                   "orders_in_flight": pending, "file": str(store.path)})
 
     async def get_report(self, request: web.Request) -> web.Response:
-        summary = await asyncio.to_thread(summarize, self.state.events)
+        summary = await asyncio.to_thread(summarize, open_reader(self.state))
         await self._audit_read(request, 200)
         return web.json_response(summary)
 

@@ -1,7 +1,9 @@
 """gateway: the HTTP API on 127.0.0.1 plus the Telegram notifier, in one service.
 
 Publishes SIGNAL (POST /v1/signals), CONTROL (POST /v1/trading/...), API_REQUEST (accepted reads);
-follows PRICE so callers may omit price/market_ts. The bound port and endpoints go into every
+follows PRICE so callers may omit price/market_ts; only a market-data publisher's PRICE within the
+market clock's step bound fills that cache (``market_clock_from``: the values end up in SIGNALs,
+so a forged or future-dated PRICE must not). The bound port and endpoints go into every
 heartbeat (``http_port``, ``endpoints``), hence into the health monitor's registry.
 """
 
@@ -20,6 +22,7 @@ from hope.service import subscribe
 
 class GatewayService(TelegramNotices):
     name = "gateway"
+    market_clock_from = "PRICE"
 
     def __init__(self, runtime: Runtime, *, token: str,
                  notifier: TelegramNotifier | None = None) -> None:

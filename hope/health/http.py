@@ -21,10 +21,12 @@ log = logging.getLogger("hope.health.http")
 class HealthHttp:
     def __init__(self, *, host: str, port: int, max_request_bytes: int,
                  not_up: Callable[[], Mapping[str, Any]], metrics: Callable[[], bytes],
-                 page: Callable[[], str]) -> None:
+                 page: Callable[[], str],
+                 warnings: Callable[[], list[str]] = lambda: []) -> None:
         self.host, self.port = host, port
         self.max_request_bytes = max_request_bytes
         self._not_up, self._metrics, self._page = not_up, metrics, page
+        self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
         self.requests = 0
         self.errors = 0
         self._runner: web.AppRunner | None = None
@@ -84,9 +86,11 @@ class HealthHttp:
 
     async def _health(self, request: web.Request) -> web.Response:
         bad = dict(self._not_up())
+        warnings = self._warnings()
         if bad:
-            return _json(503, {"status": "DEGRADED", "not_up": bad})
-        return _json(200, {"status": "UP"})
+            return _json(503, {"status": "DEGRADED", "not_up": bad,
+                               **({"warnings": warnings} if warnings else {})})
+        return _json(200, {"status": "UP", **({"warnings": warnings} if warnings else {})})
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics(), headers={"Content-Type": CONTENT_TYPE})

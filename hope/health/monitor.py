@@ -160,6 +160,19 @@ class HealthMonitor:
                              "detail": entry.detail if entry else "never seen"}
         return out
 
+    def warnings(self) -> list[str]:
+        """Trouble that stops nothing but /health reports: the audit writer's witness pushes
+        failing (its heartbeat's ``witnesses_ok``)."""
+        out = []
+        for name, entry in sorted(self.registry.entries.items()):
+            if entry.progress.get("witnesses_ok") is False:
+                failing = {url: s.get("error", "?") for url, s in
+                           (entry.progress.get("witnesses") or {}).items()
+                           if isinstance(s, dict) and s.get("ok") is False}
+                out.append(f"{name}: witness push failing: " +
+                           "; ".join(f"{u}: {e}" for u, e in sorted(failing.items())))
+        return out
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _fresh_status(self, entry: ServiceEntry, now: float) -> tuple[str, str]:

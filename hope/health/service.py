@@ -40,7 +40,8 @@ class HealthService(Service):
             **self.counts})
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
-                               not_up=monitor.not_up, metrics=metrics.render, page=self.page)
+                               not_up=monitor.not_up, metrics=metrics.render, page=self.page,
+                               warnings=monitor.warnings)
         self.port = 0
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()

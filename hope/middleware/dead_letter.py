@@ -5,6 +5,11 @@ retry daemon. When that publish fails (disk full), or the service *is* the dead-
 (``local_only``: the DLQ daemon, which must not send letters to itself), the event is kept here
 and the failed handler re-run in-process with backoff (0.5 s doubling to 30 s), at most
 ``MAX_LOCAL_RETRIES`` at a time.
+
+Local retries live in memory only, while the event is journaled as consumed: a restart drops
+them (the failure stays in the log as ``handler_failed``, with the event id). For the DLQ daemon
+that means a DEAD_LETTER it could not file and did not file on any retry before the restart is
+gone; the failing service's own log still names it.
 """
 
 from __future__ import annotations

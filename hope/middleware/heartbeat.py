@@ -10,19 +10,17 @@ import time
 from typing import Any
 
 from hope.heartbeat import heartbeat_event
-from hope.middleware import Middleware, Runtime
+from hope.middleware import Runtime
 
 
-class Heartbeat(Middleware):
+class Heartbeat:
     """The runtime's periodic beat: runtime and bus figures plus every middleware's fields and
-    the service's own (``Service.heartbeat``)."""
+    the service's own (``Service.heartbeat``). A collaborator of the handler loop, which
+    calls :meth:`due` and :meth:`beat` between events (not middleware)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.started = time.monotonic()
         self.last = 0.0
-        self._rt: Runtime | None = None
-
-    def bind(self, runtime: Runtime) -> None:
         self._rt = runtime
 
     def due(self, interval_s: float) -> bool:
@@ -30,7 +28,6 @@ class Heartbeat(Middleware):
 
     async def beat(self) -> None:
         rt = self._rt
-        assert rt is not None, "Heartbeat used before bind()"
         self.last = time.monotonic()
         stats = rt.bus.stats()
         fields: dict[str, Any] = {"queue_depth": rt.bus.inbox.qsize(),

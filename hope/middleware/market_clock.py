@@ -2,7 +2,9 @@
 
 Trading rules run on market time (CONVENTIONS "Two clocks"). The clock is hard to push: only
 events from a configured market-data publisher (``[market_clock] publishers``, checked against
-both ``publisher`` and ``source``) move it, and only forward by at most ``max_step_s`` per event.
+both ``publisher`` and ``source``) move it, and only forward by at most ``max_step_s`` per event;
+a ``market_ts`` outside 2009..2100 (seconds since the epoch) is refused, the first one too
+(``clock``/``step_s`` null in its ALERT).
 
 - ``"PRICE"``: PRICE ``market_ts`` (executor, decision engines). A PRICE from another publisher
   or a refused jump is not market data for this service: no handler sees it (fail-closed).
@@ -28,6 +30,9 @@ from hope.middleware import Middleware, Runtime
 from hope.middleware.config import MarketClockConfig
 
 MAX_LOGGED = 20
+# Seconds since the epoch from 2009-01-01 to 2100-01-01: outside it a market_ts is in another
+# unit (milliseconds) or made up, and the first one would otherwise fix the clock for good.
+MIN_MARKET_TS, MAX_MARKET_TS = 1_230_768_000.0, 4_102_444_800.0
 
 
 class MarketTime(Middleware):
@@ -56,6 +61,8 @@ class MarketTime(Middleware):
         if not isinstance(ts, int | float) or isinstance(ts, bool):
             return None  # a beat before the first trade carries none
         now = self.clock.now()
+        if not MIN_MARKET_TS <= ts <= MAX_MARKET_TS:  # also bounds the first observation
+            return self._refuse(env, float(ts), now)
         if now is not None and ts - now > self.max_step_s:
             return self._refuse(env, float(ts), now)
         self.clock.observe(ts)
@@ -70,13 +77,13 @@ class MarketTime(Middleware):
                                  source=env.source, event_id=env.event_id)
         return _answer(False)
 
-    async def _refuse(self, env: Envelope, ts: float, now: float) -> bool:
+    async def _refuse(self, env: Envelope, ts: float, now: float | None) -> bool:
         rt = self._rt
         assert rt is not None
         self.refused += 1
         alert = {"kind": "market_clock_jump", "service": rt.name, "publisher": env.publisher,
-                 "market_ts": ts, "clock": now, "step_s": ts - now, "max_step_s": self.max_step_s,
-                 "event_id": env.event_id}
+                 "market_ts": ts, "clock": now, "step_s": None if now is None else ts - now,
+                 "max_step_s": self.max_step_s, "event_id": env.event_id}
         if self.refused <= MAX_LOGGED:
             rt.log.error("market_clock_jump_refused", **alert)
         try:

@@ -16,6 +16,8 @@ On success the sender of the RETRY is told at once, so it need not wait out its 
 from __future__ import annotations
 
 from hope import codec
+from hope.bus.consumed import current_handler_name
+from hope.control.retry import retry_ok_payload
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.middleware import Middleware, Runtime
 
@@ -37,7 +39,7 @@ def embedded_event(retry: Envelope) -> tuple[Envelope, str, int]:
         raise ValueError(f"payload.event.{exc.where or 'envelope'}: {exc.reason}") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"payload.event: {exc}") from None
-    return original, p["handler"], attempt
+    return original, current_handler_name(p["handler"]), attempt
 
 
 class Retries(Middleware):
@@ -68,6 +70,5 @@ class Retries(Middleware):
         if await rt.rerun(original, handler, attempt):
             rt.log.info("retry_succeeded", handler=handler, event_id=original.event_id,
                         attempt=attempt)
-            await rt.publish(EventType.CONTROL, {"service": retry.source, "command": "retry_ok",
-                                                 "dlq_id": str(retry.payload.get("dlq_id", ""))},
-                             parent=retry)
+            await rt.publish(EventType.CONTROL, retry_ok_payload(
+                str(retry.payload.get("dlq_id", "")), retry.source), parent=retry)

@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 
 from hope.envelope import Envelope
-from hope.middleware.dead_letter import dead_letter_payload
 from hope.notify.telegram import TelegramNotifier, resolve_token
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
@@ -26,9 +25,10 @@ RESEND_PREFIX = "TELEGRAM_RESEND."
 
 
 async def _dead_letter(runtime: Runtime, env: Envelope, exc: Exception) -> None:
-    """The runtime's DEAD_LETTER, under the resend handler's name."""
-    await runtime.publish("DEAD_LETTER", dead_letter_payload(
-        runtime.name, RESEND, env, exc, str(exc), 1), parent=env)
+    """The runtime's own dead-letter path (local retry when it cannot publish), under the
+    resend handler's name."""
+    assert runtime.dead_letters is not None, "the notifier needs the dead-letter middleware"
+    await runtime.dead_letters.failed(env, RESEND, exc, str(exc), 1)
 
 
 def open_notifier(runtime: Runtime) -> TelegramNotifier | None:
@@ -61,7 +61,7 @@ class TelegramNotices(Service):
         assert self.notifier is not None
         await self.notifier.notify(env)
 
-    @subscribe(_resend_prefixes, name=RESEND)
+    @subscribe(_resend_prefixes, name=RESEND, retry_any_topic=True)
     async def resend(self, env: Envelope) -> None:
         assert self.notifier is not None
         await self.notifier.notify(env, force=True)

@@ -22,9 +22,10 @@ import msgpack
 import msgspec
 
 from hope import codec
+from hope.audit.canonical import family_for
+from hope.audit.reader import open_reader
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, new_event, utc_timestamp
-from hope.report import iter_family
 
 EVENT_FILE_SUFFIXES = (".jsonl", ".json", ".ndjson")
 _FIELDS = {f.name for f in msgspec.structs.fields(Envelope)}
@@ -78,16 +79,17 @@ def _from_record(rec: dict[str, Any]) -> Envelope:
 
 
 def from_audit(config: Config) -> Timeline:
-    events = config.state.events
-    if not events.is_dir():
-        raise SourceError(f"{events}: no audit log here (give --state-dir or --source FILE)")
-    tl = Timeline(source=f"audit log {events}")
-    for family in ("prices", "signals", "decisions", "closes"):
-        for rec in iter_family(events, family, tl.warnings):
+    reader = open_reader(config.state)
+    if not reader.exists():
+        raise SourceError(f"{reader.source}: no audit log here (give --state-dir or --source FILE)")
+    tl = Timeline(source=f"audit log {reader.source}")
+    for family in map(family_for, ("PRICE", "SIGNAL", "DECISION", "CLOSE")):
+        for rec in reader.records(family):
             try:
                 tl.add(_from_record(rec))
             except (msgspec.ValidationError, TypeError) as exc:
-                tl.warnings.append(f"{events}/{family}: {rec.get('event_id', '?')}: {exc}")
+                tl.warnings.append(f"{reader.source}/{family}: {rec.get('event_id', '?')}: {exc}")
+    tl.warnings.extend(reader.warnings)
     return tl
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from hope.codec import decode_obj
-from hope.testing import Processes, read_jsonl, short_tmpdir, wait_for
+from hope.testing import Processes, audit_records, read_jsonl, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -97,10 +97,7 @@ class AuditRig:
 
     # what the audit log holds -------------------------------------------------------------
     def records(self, family: str = "signals") -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for path in sorted((self.state / "events").glob(f"{family}*.jsonl")):
-            out.extend(read_jsonl(path))
-        return out
+        return audit_records(self.state, family)
 
     def logged(self) -> Counter[str]:
         return Counter(r["event_id"] for r in self.records() if "event_id" in r)

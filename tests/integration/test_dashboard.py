@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from hope.report import iter_family
+from hope.audit.reader import open_reader
+from hope.paths import StatePaths
 from hope.testing import REPO, Processes, short_tmpdir, wait_for
 from hope.trading.state import TradingStateStore
 
@@ -123,7 +124,7 @@ class Run:
         return path.read_text().strip()
 
     def audit(self, family: str) -> list[dict[str, Any]]:
-        return list(iter_family(self.state / "events", family, []))
+        return list(open_reader(StatePaths.at(self.state)).records(family))
 
     def audit_counts(self) -> dict[str, dict[str, int]]:
         """symbol -> marker kind -> events of that kind in the audit log."""

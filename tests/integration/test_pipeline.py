@@ -28,14 +28,14 @@ from typing import Any
 
 import pytest
 
+from hope.audit.canonical import TRADING_FAMILIES
+from hope.audit.reader import LocalAuditReader
 from hope.audit.trace import trace
 from hope.decision.shadow_report import compare
 from hope.envelope import Envelope
-from hope.paths import StatePaths
-from hope.report import segments
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service, subscribe
-from hope.testing import REPO, Processes, read_jsonl, short_tmpdir, wait_for
+from hope.testing import REPO, Processes, audit_records, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -45,7 +45,6 @@ PUMP_T = 1610658000.0          # 2021-01-14T21:00Z, the announced pump time in t
 EPISODE_S = 150.0              # market seconds replayed after the pump time
 INJECT_UNTIL_S = 100.0         # injected signals stop here: 50 s of market time for exits
 SPEED = 10.0
-FAMILIES = ("signals", "decisions", "orders", "fills", "closes")
 
 CONFIG = """\
 [hope]
@@ -190,10 +189,7 @@ class Pipeline:
                               capture_output=True, text=True, timeout=60)
 
     def records(self, family: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for path in segments(self.events, family):
-            out.extend(read_jsonl(path))
-        return out
+        return audit_records(self.state, family)
 
     def count(self, family: str) -> int:
         return len({r.get("event_id") for r in self.records(family)})
@@ -227,7 +223,7 @@ def pipeline() -> Iterator[Pipeline]:
 
 def pipeline_problems(rig: Pipeline) -> tuple[list[str], dict[str, Any]]:
     """Every way the audit log breaks the pipeline's invariants (empty: all hold), plus counts."""
-    fam = {f: rig.records(f) for f in FAMILIES}
+    fam = {f: rig.records(f) for f in TRADING_FAMILIES}
     dup_records = {f: sum(n - 1 for n in Counter(r["event_id"] for r in recs).values())
                    for f, recs in fam.items()}
     by_id = {f: {r["event_id"]: r for r in recs} for f, recs in fam.items()}
@@ -299,10 +295,10 @@ def assert_pipeline_complete(rig: Pipeline) -> dict[str, Any]:
     assert counts["buys"] >= 5 and counts["skips"] >= 1, counts
     assert counts["orders"].get("NEW", 0) >= 3, counts
     # every closed trade reads as one chain SIGNAL → DECISION → ORDER → FILL → CLOSE
-    paths = StatePaths.at(rig.state)
+    reader = LocalAuditReader(rig.events)
     closes = rig.records("closes")
     for close in closes[:3] + closes[-3:]:
-        kinds = [h.event_type for h in trace(paths, close["correlation_id"])
+        kinds = [h.event_type for h in trace(reader, close["correlation_id"])
                  if h.event_type != "SHADOW_DECISION"]  # a side branch when shadow runs
         assert kinds == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"], kinds
     out = rig.hope("trace", closes[-1]["correlation_id"])
@@ -317,7 +313,7 @@ def test_pipeline_end_to_end_on_real_data(pipeline: Pipeline):
     pipeline.start_all(shadow=True)
     counts = assert_pipeline_complete(pipeline)
     signals = {r["event_id"] for r in pipeline.records("signals")}
-    wait_for(lambda: compare(pipeline.events)["paired"] == len(signals), timeout=20,
+    wait_for(lambda: compare(LocalAuditReader(pipeline.events))["paired"] == len(signals), timeout=20,
              message="a SHADOW_DECISION for every signal")
     shadows = Counter(r["causation_id"] for r in pipeline.records("shadow_decisions"))
     assert set(shadows) == signals and set(shadows.values()) == {1}
@@ -329,7 +325,7 @@ def test_pipeline_end_to_end_on_real_data(pipeline: Pipeline):
     assert out.returncode == 0, out.stdout + out.stderr
     out = pipeline.hope("report", "--shadow")
     assert out.returncode == 0 and f"paired {len(signals)}" in out.stdout, out.stdout
-    print(f"pipeline: {counts}, shadow flips {compare(pipeline.events)['flip_count']} "
+    print(f"pipeline: {counts}, shadow flips {compare(LocalAuditReader(pipeline.events))['flip_count']} "
           f"in {time.monotonic() - t0:.1f}s")
 
 

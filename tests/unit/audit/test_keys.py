@@ -58,7 +58,7 @@ def test_config_section_validates_keys_and_intervals(tmp_path):
     bad.write_text("[audit]\nfsync_interval_ms = 0\n")
     with pytest.raises(ConfigError, match="fsync_interval_ms"):
         load(bad, tmp_path / "s")
-    assert AuditConfig().checkpoint_every_records == 256
+    assert AuditConfig().checkpoint_every_records == 1024
 
 
 def test_verify_of_an_empty_state_is_ok():

@@ -45,7 +45,7 @@ def test_flipped_byte_in_a_payload_names_file_and_line():
     p.write_text("\n".join(rows) + "\n")
     f = failures(st, key)
     assert any(x.startswith("events/prices.jsonl:3: hash does not match") for x in f)
-    assert any(x.startswith("events/prices.jsonl:3: event_id") for x in f)
+    assert any("Merkle root does not match the records" in x for x in f)
 
 
 def test_deleted_line_breaks_the_link_and_the_sequence():
@@ -58,6 +58,7 @@ def test_deleted_line_breaks_the_link_and_the_sequence():
     f = failures(st, key)
     assert any(x.startswith("events/prices.jsonl:4: prev_hash does not link") for x in f)
     assert any(x.startswith("scanner epoch e1: seq 4..4 missing") for x in f)
+    assert any(x.startswith("leaf 3: no record has this leaf index") for x in f)
 
 
 def test_swapped_lines_fail_the_chain():
@@ -80,11 +81,12 @@ def test_truncation_mid_line_is_reported_with_the_missing_range():
     f = failures(st, key)
     assert any(x.startswith("events/prices.jsonl:6: torn last line") for x in f)
     assert any(x.startswith("prices: records 6..6 missing") for x in f)
+    assert any("covers 6 records, the log has 5" in x for x in f)
 
 
 def test_dropped_last_segment_is_detected_with_or_without_the_manifest():
     """Deleting the last segment fails; also when the manifest is edited to hide it (witness)."""
-    st, key = build(10, segment_max_bytes=600)
+    st, key = build(20, segment_max_bytes=600, checkpoint_every_records=1)
     mpath = st.events / "manifest.json"
     manifest = json.loads(mpath.read_text())
     segs = manifest["families"]["prices"]
@@ -100,15 +102,15 @@ def test_dropped_last_segment_is_detected_with_or_without_the_manifest():
     assert any(x.startswith("prices: records ") and "missing" in x for x in f)
 
 
-def test_truncating_log_and_checkpoints_is_caught_by_the_witness():
-    """Cutting records and their checkpoints from events/ still fails against the witness copy."""
+def test_truncating_log_and_checkpoints_is_caught_by_the_copy():
+    """Cutting records and their checkpoints from events/ still fails against the local copy."""
     st, key = build(6, checkpoint_every_records=2)
     p = st.events / "prices.jsonl"
     p.write_text("".join(p.read_text().splitlines(keepends=True)[:2]))
     cps = st.events / "checkpoints.jsonl"
     cps.write_text(cps.read_text().splitlines(keepends=True)[0])
     f = failures(st, key)
-    assert any("checkpoint missing (the witness" in x for x in f)
+    assert any("checkpoint missing (the copy" in x for x in f)
     assert any(x.startswith("prices: records 3..6 missing") for x in f)
 
 
@@ -118,27 +120,29 @@ def test_replaced_key_fails():
     shutil.rmtree(st.keys)
     other, _ = init_keys(st.keys)
     f = failures(st, other.key_id)
-    assert any(x.startswith("witness/checkpoints.jsonl:1: checkpoint signed by untrusted key")
+    assert any(x.startswith("events/checkpoints.jsonl:1: checkpoint signed by untrusted key")
                for x in f)
     # An attacker who replaces the key and rewrites the whole log is caught by the pin.
     st2, key2 = build()
     shutil.rmtree(st2.keys)
-    for p in (st2.events / "checkpoints.jsonl", st2.witness / "checkpoints.jsonl"):
-        p.unlink()
+    shutil.rmtree(st2.events)
+    shutil.rmtree(st2.checkpoint_copy)
     with writer(st2) as w:
         w.append(ev(7))
     assert not verify(st2, [key2]).ok
     # Fallback without a pin trusts keys/*.pub, loudly.
     r = verify(st2, [])
-    assert any("no trusted_keys pinned" in w for w in r.warnings)
+    assert any("no audit key pinned" in w for w in r.warnings)
 
 
 def test_forged_signature_fails():
-    """A checkpoint whose head was changed no longer matches its signature."""
+    """A checkpoint whose family head was changed no longer matches its signature."""
     st, key = build()
-    for p in (st.events / "checkpoints.jsonl", st.witness / "checkpoints.jsonl"):
+    for p in (st.events / "checkpoints.jsonl", st.checkpoint_copy / "checkpoints.jsonl"):
         cp = json.loads(p.read_text().splitlines()[0])
-        cp["head"] = "0" * 64
+        body, sigs = cp["note"].split("\n\n")
+        head = body.split("family prices ")[1].split(" ")[1][:64]
+        cp["note"] = body.replace(head, "0" * 64) + "\n\n" + sigs
         p.write_text(json.dumps(cp) + "\n")
     f = failures(st, key)
     assert any("bad checkpoint signature" in x for x in f)
@@ -174,12 +178,12 @@ def test_unsealed_tail_warns_and_fails_only_when_strict():
 def test_witness_mismatch_and_garbage_are_reported():
     """An edited witness line and a non-JSON record are named by file and line."""
     st, key = build()
-    w = st.witness / "checkpoints.jsonl"
-    w.write_text(w.read_text().replace('"family"', '"family" ', 1))
+    w = st.checkpoint_copy / "checkpoints.jsonl"
+    w.write_text(w.read_text().replace('"key_id"', '"key_id" ', 1))
     p = st.events / "prices.jsonl"
     rows = p.read_text().splitlines()
     rows[0] = "not json"
     p.write_text("\n".join(rows) + "\n")
     f = failures(st, key)
-    assert any("differs from the witness copy witness/checkpoints.jsonl:1" in x for x in f)
+    assert any("differs from the copy checkpoint-copy/checkpoints.jsonl:1" in x for x in f)
     assert any(x.startswith("events/prices.jsonl:1: not valid JSON") for x in f)

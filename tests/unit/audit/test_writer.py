@@ -14,17 +14,31 @@ import pytest
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
-from hope.audit.seqtrack import SeqTrack
+from hope.audit.note import Checkpoint, split_note
 from hope.audit.verify import verify
 from hope.audit.writer import AuditUnavailable, AuditWriter
+from hope.bus.cursor import StreamCursor
 from hope.clock import ManualClock
 from hope.envelope import new_event
+from hope.tails import read_quarantined
 from hope.testing import async_wait_for
 from tests.helpers import ev, make_state, writer
 
 
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def seal(w: AuditWriter) -> None:
+    """Write, sign a checkpoint, make it durable: what moves the watermark."""
+    w.sync()
+    w.checkpoint()
+    w.sync()
+
+
+def cp_sizes(path: Path) -> list[int]:
+    """Tree sizes of the checkpoints in ``path``."""
+    return [Checkpoint.parse(split_note(x["note"].encode())[0]).size for x in lines(path)]
 
 
 def test_records_are_chained_per_family_and_routed_by_type():
@@ -55,19 +69,23 @@ def test_duplicates_are_dropped_also_after_restart():
     assert len(lines(st.events / "prices.jsonl")) == 1
 
 
-def test_watermark_is_contiguous_and_only_advances_on_fsync():
-    """The watermark is the highest contiguous fsynced seq per publisher and epoch."""
+def test_watermark_is_contiguous_and_only_advances_on_a_durable_checkpoint():
+    """The watermark is the highest contiguous seq sealed by a durable checkpoint."""
     st = make_state()
     w = writer(st)
     for i in (1, 2, 4):
         w.append(ev(i))
     assert w.watermarks() == {}
     w.sync()
+    assert w.watermarks() == {}  # fsynced, not yet sealed
+    w.checkpoint()
+    assert w.watermarks() == {}  # sealed, the checkpoint not yet fsynced
+    w.sync()
     assert w.watermarks() == {"scanner": {"e1": 2}}
     assert w.holes() == [("scanner", "e1", 3, 3)]
     w.append(ev(3))
     assert w.watermarks() == {"scanner": {"e1": 2}}
-    w.sync()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 4}}
     w.close()
     assert writer(st).watermarks() == {"scanner": {"e1": 4}}
@@ -84,31 +102,45 @@ def test_group_commit_fsyncs_by_count_and_by_time():
         w.append(ev(i))
     assert calls == []
     w.append(ev(10))
-    assert len(calls) >= 1 and w.watermarks() == {"scanner": {"e1": 10}}
+    assert len(calls) >= 1
     n = len(calls)
     w.append(ev(11))
     w.tick()
     assert len(calls) == n
     clock.advance(0.05)
     w.tick()
-    assert len(calls) > n and w.watermarks() == {"scanner": {"e1": 11}}
+    assert len(calls) > n
 
 
-def test_checkpoints_are_signed_and_copied_to_the_witness():
-    """A checkpoint seals every checkpoint_every_records records, identical in the witness copy."""
+def test_checkpoints_are_signed_and_copied():
+    """A checkpoint seals every checkpoint_every_records records, identical in the local copy."""
     st = make_state()
     w = writer(st, checkpoint_every_records=5)
     for i in range(1, 13):
         w.append(ev(i))
         w.sync()
     main = (st.events / "checkpoints.jsonl").read_text()
-    assert main == (st.witness / "checkpoints.jsonl").read_text()
-    sizes = [json.loads(x)["size"] for x in main.splitlines()]
-    assert sizes == [5, 10]
+    assert main == (st.checkpoint_copy / "checkpoints.jsonl").read_text()
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [5, 10]
     w.close()
-    sizes = [json.loads(x)["size"] for x in (st.events / "checkpoints.jsonl").read_text().splitlines()]
-    assert sizes[-1] == 12
+    assert cp_sizes(st.events / "checkpoints.jsonl")[-1] == 12
     assert verify(st).ok
+
+
+def test_an_idle_writer_makes_its_last_checkpoint_durable():
+    """With no more events, the timer still fsyncs the last checkpoint: the watermark and the
+    checkpoint offered to witnesses catch up without waiting for traffic."""
+    st = make_state()
+    clock = ManualClock()
+    w = writer(st, clock, checkpoint_interval_ms=50, fsync_interval_ms=20)
+    w.background_sync = True
+    w.append(ev(1))
+    for _ in range(4):
+        clock.advance(0.05)
+        w.tick()
+    assert w.watermarks() == {"scanner": {"e1": 1}}
+    assert w.durable_checkpoint is not None and w.durable_checkpoint.checkpoint.size == 1
+    w.close()
 
 
 def test_checkpoint_time_deadline_seals_a_slow_trickle():
@@ -154,8 +186,9 @@ def test_torn_tail_is_quarantined_and_the_chain_continues():
     with writer(st) as w:
         assert path.read_bytes() == good
         w.append(ev(3))
-    torn = list(st.quarantine.glob("audit-prices.jsonl-*.torn"))
-    assert len(torn) == 1 and torn[0].read_bytes().startswith(b'{"event_type":"PRICE","seq":3')
+    (torn,) = read_quarantined(st.quarantine, "audit-tail-prices")
+    assert torn["data"] == b'{"event_type":"PRICE","seq":3,"pay'
+    assert torn["where"] == f"{path}:@{len(good)}"
     recs = lines(path)
     assert recs[2]["prev_hash"] == recs[1]["hash"]
     assert verify(st).ok
@@ -201,6 +234,7 @@ def test_disk_full_stops_the_watermark_keeps_records_and_resumes(partial):
     w = AuditWriter(st, AuditConfig(), clock, write=disk)
     w.append(ev(1))
     w.sync()
+    seal(w)
     disk.full = True
     for i in range(2, 6):
         w.append(ev(i))
@@ -210,7 +244,9 @@ def test_disk_full_stops_the_watermark_keeps_records_and_resumes(partial):
     assert w.watermarks() == {"scanner": {"e1": 1}}
     disk.full = False
     w.tick()
-    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 5}}
+    assert not w.disk_full
+    seal(w)
+    assert w.watermarks() == {"scanner": {"e1": 5}}
     w.close()
     assert [r["seq"] for r in lines(st.events / "prices.jsonl")] == [1, 2, 3, 4, 5]
     assert verify(st).ok
@@ -230,6 +266,7 @@ def test_disk_full_past_the_buffer_bound_refuses_new_events():
     assert w.stats["refused"] == 1
     disk.full = False
     w.tick()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 2}}
     assert w.append(ev(3)) is True
 
@@ -257,19 +294,18 @@ def test_heartbeats_are_summarised_not_written_one_by_one():
 def test_segments_rotate_by_size_and_the_chain_continues():
     """Past segment_max_bytes a new segment starts; the manifest lists them; verify passes."""
     st = make_state()
-    with writer(st, segment_max_bytes=600) as w:
-        for i in range(1, 11):
+    with writer(st, segment_max_bytes=600, checkpoint_every_records=1) as w:
+        for i in range(1, 21):
             w.append(ev(i))
             w.sync()
     manifest = json.loads((st.events / "manifest.json").read_text())["families"]["prices"]
     assert manifest[0] == "prices.jsonl" and manifest[1] == "prices.000002.jsonl"
-    assert len(manifest) >= 3
     first_of_2 = lines(st.events / manifest[1])[0]
     assert first_of_2["prev_hash"] == lines(st.events / manifest[0])[-1]["hash"]
     report = verify(st)
-    assert report.ok and report.records == 10 and report.files == len(manifest)
+    assert report.ok and report.records == 20 and report.files == len(manifest)
     with writer(st, segment_max_bytes=600) as w:  # reopening continues the last segment
-        w.append(ev(11))
+        w.append(ev(21))
     assert verify(st).ok
 
 
@@ -289,15 +325,15 @@ def test_key_rotation_keeps_old_checkpoints_verifiable():
 
 
 def test_seq_track_holes_and_ranges():
-    """SeqTrack keeps a contiguous prefix, reports holes and absorbs GAP ranges."""
-    t = SeqTrack()
+    """The writer's tracker keeps a contiguous prefix, reports holes and absorbs GAP ranges."""
+    t = StreamCursor()
     for s in (1, 2, 5, 9):
-        t.mark(s)
-    assert t.contig == 2 and t.holes() == [(3, 4), (6, 8)]
-    t.mark_range(3, 4)
-    assert t.contig == 5
-    t.mark_range(6, 8)
-    assert t.contig == 9 and t.holes() == []
+        t.add(s)
+    assert t.low == 2 and t.holes() == [(3, 4), (6, 8)]
+    t.cover(3, 4)
+    assert t.low == 5
+    t.cover(6, 8)
+    assert t.low == 9 and t.holes() == []
 
 
 def test_resent_event_under_a_new_seq_is_accounted_not_written_twice():
@@ -340,7 +376,7 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     monkeypatch.setattr(audit_log, "atomic_write", atomic)
     w = AuditWriter(st, AuditConfig(), ManualClock(), write=disk)
     w.append(ev(1))
-    w.sync()
+    seal(w)
     disk.full = True
     dead = ev(2, "DEAD_LETTER", payload={"service": "executor", "handler": "h", "error": "x",
                                          "attempt": 1, "event": {}})
@@ -349,6 +385,7 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     assert w.sync() is False and w.watermarks() == {"scanner": {"e1": 1}}
     disk.full = False
     w.tick()
+    seal(w)
     assert w.watermarks() == {"scanner": {"e1": 3}}
     w.close()
     assert [r["seq"] for r in lines(st.events / "dlq.jsonl")] == [2]
@@ -386,11 +423,13 @@ async def test_off_loop_sync_covers_what_was_written_before_it_began():
     assert w.watermarks() == {}
     fsync.gate.set()
     assert await task is True
+    assert w.watermarks() == {}  # sealed by a checkpoint that is not durable yet
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [2]
+    assert await w.sync_off_loop() is True
     assert w.watermarks() == {"scanner": {"e1": 2}}
-    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2]
+    assert cp_sizes(st.events / "checkpoints.jsonl") == [2, 3]
     assert await w.sync_off_loop() is True
     assert w.watermarks() == {"scanner": {"e1": 3}}
-    assert [n["size"] for n in lines(st.events / "checkpoints.jsonl")] == [2, 3]
     w.close()
     assert verify(st).ok
 
@@ -409,6 +448,9 @@ async def test_off_loop_fsync_failure_keeps_the_watermark_and_retries():
     assert w.disk_full and w.watermarks() == {} and w.stats["write_errors"] == 1
     fsync.fail = False
     assert await w.sync_off_loop() is True
-    assert not w.disk_full and w.watermarks() == {"scanner": {"e1": 1}}
+    assert not w.disk_full and w.watermarks() == {}
+    w.checkpoint()
+    assert await w.sync_off_loop() is True
+    assert w.watermarks() == {"scanner": {"e1": 1}}
     w.close()
     assert verify(st).ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
+from hope.tails import read_quarantined
 
 
 def test_restart_restores_cursor_and_done_handlers(tmp_path):
@@ -40,5 +41,20 @@ def test_torn_tail_is_ignored(tmp_path):
     j.close()
     path.write_bytes(path.read_bytes()[:-2])
     cursors = Cursors(track_all=True)
-    ConsumerJournal(path, cursors).open()
+    ConsumerJournal(path, cursors, quarantine_dir=tmp_path / "q").open()
     assert cursors.get(("scanner", "e1", "*")).low == 1
+    (kept,) = read_quarantined(tmp_path / "q", "consumer-journal")
+    assert kept["reason"] == "consumer journal: torn record" and kept["data"]
+
+
+def test_done_sets_filed_under_pre_upgrade_handler_names_still_dedupe(tmp_path):
+    """A journal written when handlers were closures (setup.<locals>.x) dedupes for x."""
+    path = tmp_path / "c.log"
+    j = ConsumerJournal(path, Cursors(track_all=True))
+    j.open()
+    j.consumed("scanner", "e1", "DECISION", 1, "id1", ["setup.<locals>.on_decision"])
+    j.mark_done("id2", ["setup.<locals>.on_price"])
+    j.close()
+    again = ConsumerJournal(path, Cursors(track_all=True))
+    again.open()
+    assert again.is_done("on_decision", "id1") and again.is_done("on_price", "id2")

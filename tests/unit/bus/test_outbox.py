@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hope.bus.outbox import Outbox, Record
+from hope.tails import read_quarantined
 
 
 def rec(seq: int, etype: str = "SIGNAL", tseq: int | None = None, at: float = 0.0) -> Record:
@@ -74,4 +75,7 @@ def test_torn_last_record_is_ignored_on_load(tmp_path):
     box.close()
     path = tmp_path / "e1.000000.out"
     path.write_bytes(path.read_bytes()[:-3])
-    assert [r.seq for r in Outbox(tmp_path, "e2").open()] == [1]
+    q = tmp_path / "q"
+    assert [r.seq for r in Outbox(tmp_path, "e2", quarantine_dir=q).open()] == [1]
+    (kept,) = read_quarantined(q, "outbox")
+    assert kept["reason"] == "outbox: torn record" and kept["where"].startswith(f"{path}:@")

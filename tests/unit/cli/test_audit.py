@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from hope.audit.reader import open_reader
 from hope.audit.trace import trace
 from hope.cli import main
 from hope.envelope import new_event
@@ -65,7 +66,7 @@ def test_audit_verify_exit_codes_and_json(capsys):
 
 
 def test_audit_verify_strict_fails_on_unsealed_tail(capsys):
-    """--strict turns an unsealed tail into exit 1."""
+    """No checkpoint fails; a young unsealed tail warns, and fails with --strict."""
     st = make_state()
     main(["keys", "init", "--state-dir", str(st.root)])
     cfg = pinned_config(st, [key_id_from(capsys.readouterr().out)])
@@ -73,7 +74,12 @@ def test_audit_verify_strict_fails_on_unsealed_tail(capsys):
     w.append(ev(1))
     w.sync()
     args = ["audit", "verify", "--state-dir", str(st.root), "--config", cfg]
-    assert main(args) == 0
+    assert main(args) == 1  # records and no checkpoint at all: a failure, strict or not
+    assert "no checkpoint covering any of them" in capsys.readouterr().out
+    w.checkpoint()
+    w.append(ev(2))
+    w.sync()
+    assert main(args) == 0  # a fresh unsealed tail: a warning
     assert main([*args, "--strict"]) == 1
     w.close()
     assert main([*args, "--strict"]) == 0
@@ -108,7 +114,7 @@ def test_trace_follows_one_correlation_id_in_order(capsys):
     st = make_state()
     trade(st, "corr-1")
     capsys.readouterr()  # drop the writer's "created a key" log line
-    hops = trace(st, "corr-1")
+    hops = trace(open_reader(st), "corr-1")
     assert [h.event_type for h in hops] == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
     assert hops[0].market_ts == 1.77e9 and hops[1].market_ts is None
     assert hops[2].causation_id == hops[1].event_id

@@ -4,35 +4,43 @@ from __future__ import annotations
 
 import re
 
-from hope.dashboard.model import record_of
+from hope.audit.reader import open_reader
+from hope.audit.trace import trace
 from hope.dashboard.report import render_html, report_data
 from hope.dashboard.testing import trade, ts
+from hope.paths import StatePaths
+from tests.helpers import write_audit
+
+FAMILIES = ("signals", "decisions", "orders", "fills", "closes")
 
 
-def records_of(envs):
-    by_family = {"SIGNAL": "signals", "DECISION": "decisions", "ORDER": "orders",
-                 "FILL": "fills", "CLOSE": "closes"}
-    return lambda fam: [record_of(e) for e in envs if by_family[e.event_type] == fam]
+def audit_log(tmp_path, envs):
+    """A reader over an audit log holding ``envs`` (one trade: one event per family)."""
+    for env, family in zip(envs, FAMILIES, strict=True):
+        write_audit(tmp_path / "events", family, [env])
+    return open_reader(StatePaths.at(tmp_path))
 
 
-def test_report_holds_charts_data_traces_and_plotly_inline():
+def test_report_holds_charts_data_traces_and_plotly_inline(tmp_path):
     """The page loads nothing from anywhere (no src/href to another file), embeds Plotly and
-    the data, and carries each trade's trace."""
+    the data, and carries each trade's trace as hope trace lists it (with where each hop is)."""
     envs = trade()
-    data = report_data(records_of(envs))
+    reader = audit_log(tmp_path, envs)
+    data = report_data(reader.records, trace_of=lambda cid: trace(reader, cid))
     assert data["stats"]["BTC"]["closes"] == 1
     cid = envs[0].correlation_id
-    assert [h["event_type"] for h in data["traces"][cid]] == [
-        "SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
+    hops = data["traces"][cid]
+    assert [h["event_type"] for h in hops] == ["SIGNAL", "DECISION", "ORDER", "FILL", "CLOSE"]
+    assert hops[0]["where"] == "events/signals.jsonl:1" and "price=0.0000152" in hops[0]["text"]
     page = render_html(data)
     assert 'data-mode="report"' in page and 'id="hope-data"' in page
     assert "Plotly" in page and len(page) > 1_000_000
     assert not re.search(r'<script[^>]+src=|<link[^>]+href="(?!data:)', page)
 
 
-def test_report_range_selects_on_wall_clock():
+def test_report_range_selects_on_wall_clock(tmp_path):
     """--since/--until keep only events whose envelope timestamp is in [since, until)."""
-    data = report_data(records_of(trade()), since=ts(1), until=ts(7))
+    data = report_data(audit_log(tmp_path, trade()).records, since=ts(1), until=ts(7))
     assert data["stats"] == {} and "3 audited events" in data["range"]
 
 
@@ -40,11 +48,7 @@ def test_cli_writes_the_page_from_the_audit_log(tmp_path, capsys):
     """hope report --html FILE reads <state>/events and writes the page; a bad --since is
     refused naming the option (exit 2)."""
     from hope.cli import main
-    from tests.helpers import write_audit
-    envs = trade()
-    for env, family in zip(envs, ("signals", "decisions", "orders", "fills", "closes"),
-                           strict=True):
-        write_audit(tmp_path / "events", family, [env])
+    audit_log(tmp_path, trade())
     out = tmp_path / "report.html"
     assert main(["report", "--html", str(out), "--state-dir", str(tmp_path)]) == 0
     assert "5 audited events" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hope.audit.reader import LocalAuditReader
 from hope.decision.shadow_report import compare, format_text
 from hope.envelope import new_event
 from tests.helpers import T0, decision, signal, write_audit
@@ -26,7 +27,7 @@ def test_pairs_by_causation_and_lists_flips_with_reasons(tmp_path: Path):
         shadow(s1, "BUY"), shadow(s2, "SKIP"),
         shadow(s3, "SKIP", [{"rule": "max_open_positions", "detail": "1 open (max 1)"}]),
         shadow(s4, "SKIP")])
-    c = compare(tmp_path)
+    c = compare(LocalAuditReader(tmp_path))
     assert c["paired"] == 3 and c["agree"] == 2 and c["flip_count"] == 1
     assert c["pairs"] == {"BUY/BUY": 1, "SKIP/SKIP": 1, "BUY/SKIP": 1}
     (flip,) = c["flips"]
@@ -41,5 +42,5 @@ def test_pairs_by_causation_and_lists_flips_with_reasons(tmp_path: Path):
 def test_no_shadow_log_says_so(tmp_path: Path):
     """Without shadow decisions the report explains that nothing was paired."""
     tmp_path.joinpath("decisions.jsonl").write_text("{torn\n")
-    c = compare(tmp_path)
+    c = compare(LocalAuditReader(tmp_path))
     assert c["paired"] == 0 and c["warnings"] and "decision-engine-shadow" in format_text(c)

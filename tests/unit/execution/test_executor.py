@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hope.bus.base import BusError
 from hope.clock import ManualClock, MarketClock
 from hope.envelope import new_event
 from hope.execution.breaker import CircuitBreaker
@@ -47,8 +48,14 @@ def make(tmp_path, **cfg):
     clock = ManualClock()
     breaker = CircuitBreaker("exchange", failure_threshold=2, reset_timeout_s=30, clock=clock)
     ex = Executor(ExecutionConfig(**cfg), exchange, store, breaker, market_clock=MarketClock())
-    ex.on_price(SYM, 1e-5, T0)
+    tick(ex, SYM, 1e-5, T0)
     return ex
+
+
+def tick(ex, symbol, price, market_ts):
+    """A PRICE as the service delivers it: the market-clock middleware moves the clock first."""
+    ex.market_clock.observe(market_ts)
+    ex.on_price(symbol, price, market_ts)
 
 
 def decision(action="BUY", market_ts=T0, symbol=SYM):
@@ -177,7 +184,7 @@ async def test_failures_open_breaker_then_reject_fast(tmp_path):
 async def test_late_buy_expires_on_market_clock(tmp_path):
     """A BUY older than max_order_delay_s on the market clock gives ORDER EXPIRED, no order."""
     ex, pub = make(tmp_path, max_order_delay_s=30), Recorder()
-    ex.on_price(SYM, 1e-5, T0 + 31)
+    tick(ex, SYM, 1e-5, T0 + 31)
     await ex.handle_decision(decision(market_ts=T0), pub)
     (order,) = pub.of("ORDER")
     assert order.payload["status"] == "EXPIRED" and ex.exchange.orders() == []
@@ -201,7 +208,7 @@ async def _open(tmp_path, **cfg):
 async def test_take_profit_close(tmp_path):
     """Price at take-profit closes with reason take_profit, pnl > 0, fees, market holding time."""
     ex, pub = await _open(tmp_path)
-    ex.on_price(SYM, 1.06e-5, T0 + 42)
+    tick(ex, SYM, 1.06e-5, T0 + 42)
     assert await ex.check_exits(pub) == 1
     (close,) = pub.of("CLOSE")
     p = close.payload
@@ -215,7 +222,7 @@ async def test_take_profit_close(tmp_path):
 async def test_stop_loss_close(tmp_path):
     """Price at stop-loss closes with reason stop_loss and a negative pnl."""
     ex, pub = await _open(tmp_path)
-    ex.on_price(SYM, 0.96e-5, T0 + 5)
+    tick(ex, SYM, 0.96e-5, T0 + 5)
     await ex.check_exits(pub)
     assert pub.of("CLOSE")[0].payload["reason"] == "stop_loss"
     assert pub.of("CLOSE")[0].payload["pnl"] < 0
@@ -224,9 +231,9 @@ async def test_stop_loss_close(tmp_path):
 async def test_timeout_close_on_market_clock(tmp_path):
     """Another symbol's PRICE moving the market clock past timeout_s closes by timeout."""
     ex, pub = await _open(tmp_path)
-    ex.on_price("GVTBTC", 2e-5, T0 + 599)
+    tick(ex, "GVTBTC", 2e-5, T0 + 599)
     assert await ex.check_exits(pub) == 0
-    ex.on_price("GVTBTC", 2e-5, T0 + 600)
+    tick(ex, "GVTBTC", 2e-5, T0 + 600)
     await ex.check_exits(pub)
     assert pub.of("CLOSE")[0].payload["reason"] == "timeout"
 
@@ -235,7 +242,7 @@ async def test_halted_stops_exits_but_flatten_closes(tmp_path):
     """HALTED freezes automatic exits; flatten still closes everything with reason flatten."""
     ex, pub = await _open(tmp_path)
     ex.trading_state = "HALTED"
-    ex.on_price(SYM, 2e-5, T0 + 5)
+    tick(ex, SYM, 2e-5, T0 + 5)
     assert await ex.check_exits(pub) == 0
     assert await ex.flatten(pub) == 1
     assert pub.of("CLOSE")[0].payload["reason"] == "flatten" and ex.store.positions == {}
@@ -245,9 +252,9 @@ async def test_failed_close_retries_with_same_reason(tmp_path):
     """A close the venue refuses keeps the position; the next price closes it, same reason."""
     ex, pub = await _open(tmp_path)
     ex.exchange.fail_next()
-    ex.on_price(SYM, 1.06e-5, T0 + 5)
+    tick(ex, SYM, 1.06e-5, T0 + 5)
     assert await ex.check_exits(pub) == 0 and len(ex.store.positions) == 1
-    ex.on_price(SYM, 1.0e-5, T0 + 6)  # back below take-profit, but the close had begun
+    tick(ex, SYM, 1.0e-5, T0 + 6)  # back below take-profit, but the close had begun
     assert await ex.check_exits(pub) == 1
     assert pub.of("CLOSE")[0].payload["reason"] == "take_profit"
     assert len([o for o in ex.exchange.orders() if o.side == "SELL"]) == 1
@@ -279,6 +286,7 @@ exchange = PaperExchange(root / "exchange", slippage_bps=0, fsync_interval_s=60)
 store = ExecutorStore(root / "positions", fsync_interval_s=60)  # never fsynced: page cache only
 ex = Executor(ExecutionConfig(), exchange, store,
               CircuitBreaker("exchange", clock=ManualClock()), market_clock=MarketClock())
+ex.market_clock.observe(float(sys.argv[4]))
 ex.on_price("EVXBTC", 1e-5, float(sys.argv[4]))
 real_place = exchange.place_order
 
@@ -349,14 +357,42 @@ async def test_decision_redelivered_after_pruning_is_not_ordered_again(tmp_path)
     """A finished record pruned after the retention is not re-placed: the venue is asked first."""
     ex, pub, d = make(tmp_path, ledger_retention_s=60), Recorder(), decision()
     await ex.handle_decision(d, pub)
-    ex.on_price(SYM, 1e-5, T0 + 61)
+    tick(ex, SYM, 1e-5, T0 + 61)
     await ex.handle_decision(decision(market_ts=T0 + 61), pub)  # finishing this one prunes
     assert client_order_id(d.event_id) not in ex.store.orders
     ex.store.save()
     restarted, pub2 = make(tmp_path, ledger_retention_s=60), Recorder()
-    restarted.on_price(SYM, 1e-5, T0 + 61)
+    tick(restarted, SYM, 1e-5, T0 + 61)
     report = await restarted.reconcile(pub2)
     await restarted.handle_decision(d, pub2)
     assert pub2.events == [] and restarted.stats["duplicate_decisions"] == 1
     assert report["orphans"] == [] and len(restarted.exchange.orders()) == 2
     assert len(restarted.store.positions) == 2
+
+
+@pytest.mark.parametrize("failure", [BusError("outbox write failed"), OSError(28, "disk full")])
+async def test_reconcile_publish_failure_fails_start_and_keeps_the_order(tmp_path, failure):
+    """A bus or disk failure publishing during reconcile fails the start; the next one finishes."""
+    ex, d = make(tmp_path), decision()
+    real_place = ex.exchange.place_order
+    ex.exchange.place_order = lambda *a, **kw: (real_place(*a, **kw), (_ for _ in ()).throw(
+        Crash("after place")))
+    with pytest.raises(Crash):
+        await ex.handle_decision(d, Recorder())
+
+    async def failing_publish(event_type, payload, parent, timestamp):
+        raise failure
+
+    with pytest.raises(type(failure)):
+        await make(tmp_path).reconcile(failing_publish)
+    restarted, pub = make(tmp_path), Recorder()
+    report = await restarted.reconcile(pub)
+    assert report["resumed"] == 1 and report["quarantined"] == []
+    assert len(pub.of("FILL")) == 1 and len(restarted.store.positions) == 1
+
+
+def test_on_price_leaves_the_market_clock_to_its_owner(tmp_path):
+    """The executor takes a price for the venue but never moves the market clock itself."""
+    ex = make(tmp_path)
+    ex.on_price(SYM, 1e-5, T0 + 1e10)
+    assert ex.market_clock.now() == T0

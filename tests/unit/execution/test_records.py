@@ -54,6 +54,7 @@ def executor(root: Path) -> Executor:
     store = ExecutorStore(root / "positions", quarantine_dir=root / "quarantine")
     breaker = CircuitBreaker("exchange", clock=ManualClock())
     ex = Executor(ExecutionConfig(), exchange, store, breaker, market_clock=MarketClock())
+    ex.market_clock.observe(T0 + 1)  # as the market-clock middleware would
     for symbol in SYMBOLS:
         ex.on_price(symbol, 1e-5, T0 + 1)
     return ex

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from hope.bus.memory import LocalBroker
+from hope.control.ack_position import ack_position_payload
 from hope.decision.service import DecisionService
 from hope.envelope import new_event
 from hope.execution.records import PendingOrder
@@ -135,5 +136,31 @@ async def test_an_unreadable_ledger_record_is_an_alert_not_a_crash(tmp_path):
         assert alert.payload["key"] == "hope-bad" and "status" in alert.payload["error"]
         assert (tmp_path / "st" / "quarantine" / "executor-ledger.bin").exists()
         assert all(not t.done() for t in tasks)
+    finally:
+        await stop(services, tasks)
+
+
+async def test_a_quarantined_position_holds_trading_until_acknowledged(tmp_path):
+    """An unreadable position keeps the executor HALTED, also after a restart, until the
+    operator's ack_position CONTROL releases it."""
+    positions = tmp_path / "st" / "positions"
+    positions.mkdir(parents=True)
+    (positions / "executor.json").write_text(json.dumps(
+        {"gen": 1, "orders": {}, "positions": {"hope-bad": {"symbol": 7}}}))
+    for attempt in range(2):  # the hold survives the restart that compacted the record away
+        broker = LocalBroker()
+        services, tasks = await start(tmp_path, broker, with_engine=False)
+        feeder, executor = services
+        follower = executor.follower
+        try:
+            await async_wait_for(lambda f=follower: f.state == "HALTED", message="held")
+            assert "hope-bad" in executor.store.hold_reason()
+        finally:
+            if attempt == 0:
+                await stop(services, tasks)
+    try:
+        await feeder.publish("CONTROL", ack_position_payload("hope-bad"))
+        await async_wait_for(lambda: executor.follower.state == "ACTIVE", message="released")
+        assert executor.store.hold_reason() is None
     finally:
         await stop(services, tasks)

@@ -95,6 +95,26 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
         await _stop(svc)
 
 
+async def test_price_cache_takes_only_market_data(tmp_path):
+    """A PRICE from a non-market-data publisher, or one jumping past the step bound, never
+    fills the price the gateway's SIGNALs carry."""
+    broker = LocalBroker()
+    svc = await _gateway(tmp_path, broker)
+    try:
+        t0 = 1_610_226_000.0
+        await broker.bus("scanner").publish(new_event(
+            "PRICE", {"symbol": "EVXBTC", "price": 2e-05, "market_ts": t0}, source="scanner"))
+        await broker.bus("evil").publish(new_event(
+            "PRICE", {"symbol": "EVXBTC", "price": 9.0, "market_ts": t0 + 1}, source="evil"))
+        await broker.bus("scanner").publish(new_event(
+            "PRICE", {"symbol": "EVXBTC", "price": 8.0, "market_ts": t0 + 1e9},
+            source="scanner"))
+        await drain(svc)
+        assert svc.prices["EVXBTC"] == (2e-05, t0)
+    finally:
+        await _stop(svc)
+
+
 async def test_notifier_in_the_service_sends_and_dead_letters_failures(tmp_path):
     """A FILL on the bus reaches the Telegram stand-in; a failing send becomes a DEAD_LETTER."""
     tg = FakeTelegram()
@@ -121,6 +141,13 @@ async def test_notifier_in_the_service_sends_and_dead_letters_failures(tmp_path)
         await broker.bus("dlq-retry").publish(retry)
         await drain(svc)
         assert "hope-2" in tg.messages[-1]["text"]
+        # the resend handler runs only on RETRY, for a notice of any topic
+        retry = new_event("RETRY", {"service": "gateway", "dlq_id": "d2", "handler":
+                                    "telegram_resend", "attempt": 2, "event": fill(3).to_dict()},
+                          source="dlq-retry")
+        await broker.bus("dlq-retry").publish(retry)
+        await drain(svc)
+        assert "hope-3" in tg.messages[-1]["text"]
     finally:
         await _stop(svc)
         await tg.runner.cleanup()

@@ -16,11 +16,21 @@ async def server():
         return "<html>ok</html>"
 
     http = HealthHttp(host="127.0.0.1", port=0, max_request_bytes=2048,
-                      not_up=lambda: state["not_up"], metrics=lambda: b"hope_x 1\n", page=page)
+                      not_up=lambda: state["not_up"], metrics=lambda: b"hope_x 1\n", page=page,
+                      warnings=lambda: state.get("warnings", []))
     port = await http.start()
     async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as session:
         yield http, session, state
     await http.stop()
+
+
+async def test_health_warnings_keep_200(server):
+    """Warnings (a witness down) are listed while /health stays 200: trading goes on."""
+    _, s, state = server
+    state["warnings"] = ["audit-writer: witness push failing: http://w: unreachable"]
+    async with s.get("/health") as r:
+        body = await r.json()
+        assert r.status == 200 and body["warnings"] == state["warnings"]
 
 
 async def test_bound_port_is_reported(server):

@@ -176,3 +176,15 @@ def test_proxy_outage_does_not_restart_the_other_services():
     clock.advance(1.0)  # proxy back; the executor's beats are not flowing yet: still grace
     _, restarts = mon.check(states)
     assert restarts == []
+
+
+def test_a_failing_witness_push_is_a_warning_not_a_failure():
+    """The audit writer's heartbeat saying its witness push fails is a warning, the service UP."""
+    mon, _ = _rig()
+    mon.on_heartbeat({"service": "audit-writer", "pid": 3, "witnesses_ok": False,
+                      "witnesses": {"http://w:8790": {"ok": False, "error": "unreachable"}}})
+    assert mon.registry.get("audit-writer").status == "UP"
+    assert mon.warnings() == ["audit-writer: witness push failing: http://w:8790: unreachable"]
+    mon.on_heartbeat({"service": "audit-writer", "pid": 3, "witnesses_ok": True,
+                      "witnesses": {"http://w:8790": {"ok": True, "size": 9}}})
+    assert mon.warnings() == []

@@ -97,6 +97,21 @@ async def test_a_jump_beyond_the_bound_is_refused_with_an_alert(tmp_path):
     assert beat["market_clock_refused"] == 1 and beat["market_ts"] == T0 + 60
 
 
+@pytest.mark.parametrize("first", [T0 * 1000, 1e6])
+async def test_a_first_market_ts_outside_the_sanity_window_is_refused(tmp_path, first):
+    """A first PRICE in milliseconds (or near the epoch) cannot fix the clock for good: it is
+    refused with an ALERT and the next PRICE in seconds sets the clock."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker)
+    pub = broker.bus("scanner")
+    for ts in (first, T0):
+        await pub.publish(new_event("PRICE", price(ts), source="scanner"))
+    await drain(svc)
+    assert svc.market_clock.now() == T0 and svc.seen == [T0]
+    (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
+    assert alert.payload["clock"] is None and alert.payload["market_ts"] == first
+
+
 def test_market_clock_config_is_validated(tmp_path):
     """An empty publisher list or a non-positive step refuses to load, naming the key."""
     with pytest.raises(ConfigError, match="publishers"):
@@ -158,11 +173,57 @@ async def test_successful_retry_acknowledges_to_its_sender(tmp_path):
     assert ack.payload == {"service": "dlq-retry", "command": "retry_ok", "dlq_id": "d7"}
 
 
+def _retry_of(event, handler: str = "on_price") -> dict:
+    return {"service": "watcher", "dlq_id": "d1", "handler": handler, "attempt": 2,
+            "event": event.to_dict()}
+
+
+@pytest.mark.parametrize("publisher, ts", [("evil", T0 + 10), ("scanner", T0 + 1e10)])
+async def test_retry_goes_through_the_market_clock_rules(tmp_path, publisher, ts):
+    """A RETRY's embedded PRICE meets the same rules as a delivered one: a foreign publisher
+    or a jump beyond the bound reaches no handler and leaves the clock where it was."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker, max_step_s=3600.0)
+    await broker.bus("scanner").publish(new_event("PRICE", price(T0), source="scanner"))
+    embedded = new_event("PRICE", price(ts), source=publisher)
+    await broker.bus("dlq-retry").publish(new_event("RETRY", _retry_of(embedded),
+                                                    source="dlq-retry"))
+    await drain(svc)
+    assert svc.seen == [T0] and svc.market_clock.now() == T0
+    assert svc.runtime.metrics["retries_refused"] == 1
+    assert not [e for e in broker.published if e.event_type == "CONTROL"]
+
+
+async def test_retry_of_an_event_outside_the_handlers_topic_is_refused(tmp_path):
+    """A RETRY naming the PRICE handler but carrying a SIGNAL runs nothing and is counted."""
+    broker = LocalBroker()
+    svc = await _watcher(tmp_path, broker)
+    embedded = new_event("SIGNAL", SIGNAL, source="scanner")
+    await broker.bus("dlq-retry").publish(new_event("RETRY", _retry_of(embedded),
+                                                    source="dlq-retry"))
+    await drain(svc)
+    assert svc.seen == [] and svc.runtime.metrics["bad_retries"] == 1
+
+
+async def test_retry_filed_under_a_pre_upgrade_handler_name_runs_the_handler(tmp_path):
+    """A dead letter filed when handlers were closures (setup.<locals>.h) still retries h."""
+    broker = LocalBroker()
+    rt = runtime_for_tests("executor", tmp_path, broker)
+    calls = []
+    rt.subscribe("SIGNAL", lambda env: calls.append(env.event_id), name="h")
+    await rt.bus.start()
+    event = new_event("SIGNAL", SIGNAL, source="scanner")
+    retry = {"service": "executor", "dlq_id": "d9", "handler": "setup.<locals>.h",
+             "attempt": 2, "event": event.to_dict()}
+    await broker.bus("dlq-retry").publish(new_event("RETRY", retry, source="dlq-retry"))
+    await drain(rt)
+    assert calls == [event.event_id] and rt.metrics["bad_retries"] == 0
+
+
 async def test_audit_writer_supplies_its_log_as_the_delivery_journal(tmp_path):
     """The audit writer's journal seeds the bus cursors from the log and turns a range no
     outbox can replay into a GAP record; it never dedupes on its own."""
     svc = await service_for_tests(AuditWriterService, tmp_path, LocalBroker())
-    svc.writer.seqs.clear()
     svc.writer.record_gap("scanner", "e1", 1, 3)
     cursors = Cursors(track_all=True)
     journal = svc.journal()(cursors)

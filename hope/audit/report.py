@@ -1,69 +1,22 @@
 """``hope report``: what the trading pipeline did, read from the audit log.
 
-Reads ``<state>/events/<family>*.jsonl`` (every segment, in order) for the families signals,
-decisions, orders, fills and closes; each line is one audit record with the envelope fields at top
-level. A corrupt line is skipped with a ``file:line: reason`` warning and counted; duplicates of
-one ``event_id`` (a republish after a crash) count once.
+Reads the trading families (signals, decisions, orders, fills, closes) through an
+:class:`~hope.audit.reader.AuditReader`. A corrupt line is skipped with a ``file:line: reason``
+warning and counted; duplicates of one ``event_id`` (a republish after a crash) count once.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-FAMILIES = ("signals", "decisions", "orders", "fills", "closes")
+from hope.audit.canonical import TRADING_FAMILIES
+from hope.audit.reader import AuditReader
 
 
-def segments(events_dir: Path, family: str) -> list[Path]:
-    """``family.jsonl`` (segment 1) then ``family.<n>.jsonl`` in numeric order."""
-    pattern = re.compile(rf"^{re.escape(family)}(?:\.(\d+))?\.jsonl$")
-    found = []
-    for path in Path(events_dir).glob(f"{family}*.jsonl"):
-        m = pattern.match(path.name)
-        if m:
-            found.append((int(m.group(1) or 1), path))
-    return [p for _, p in sorted(found)]
-
-
-def iter_family(events_dir: Path, family: str, warnings: list[str]) -> Iterator[dict[str, Any]]:
-    """Audit records of one family; bad lines go to ``warnings``, each event_id is yielded once."""
-    seen: set[str] = set()
-    for path in segments(events_dir, family):
-        try:
-            yield from _records(path, seen, warnings)
-        except OSError as exc:
-            warnings.append(f"{path}: unreadable ({exc})")
-
-
-def _records(path: Path, seen: set[str], warnings: list[str]) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                warnings.append(f"{path}:{lineno}: corrupt line ({exc})")
-                continue
-            if not isinstance(rec, dict) or not isinstance(rec.get("payload"), dict):
-                warnings.append(f"{path}:{lineno}: not an audit record (no payload map)")
-                continue
-            eid = rec.get("event_id")
-            if isinstance(eid, str):
-                if eid in seen:
-                    continue
-                seen.add(eid)
-            yield rec
-
-
-def summarize(events_dir: Path, top: int = 5) -> dict[str, Any]:
+def summarize(reader: AuditReader, top: int = 5) -> dict[str, Any]:
     """The report as a JSON-ready dict."""
-    warnings: list[str] = []
-    load = {f: list(iter_family(events_dir, f, warnings)) for f in FAMILIES}
+    load = {f: list(reader.records(f)) for f in TRADING_FAMILIES}
     signals = Counter(r["payload"].get("strategy", "?") for r in load["signals"])
     actions = Counter(r["payload"].get("action", "?") for r in load["decisions"])
     skip_rules: Counter[str] = Counter()
@@ -97,7 +50,7 @@ def summarize(events_dir: Path, top: int = 5) -> dict[str, Any]:
          "entry_price": f.get("avg_price")}
         for oid, f in fills_by_id.items() if oid not in closed_ids]
     return {
-        "events_dir": str(events_dir),
+        "events_dir": reader.source,
         "signals": {"total": sum(signals.values()), "by_strategy": dict(signals)},
         "decisions": {"total": sum(actions.values()), "BUY": actions.get("BUY", 0),
                       "SKIP": actions.get("SKIP", 0),
@@ -108,7 +61,7 @@ def summarize(events_dir: Path, top: int = 5) -> dict[str, Any]:
         "pnl": {k: dict(v) for k, v in sorted(pnl.items())},
         "win_rate": (sum(q["wins"] for q in pnl.values()) / total_closes) if total_closes else None,
         "open_positions": open_positions,
-        "warnings": warnings,
+        "warnings": list(reader.warnings),
     }
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hope.audit.reader import LocalAuditReader
+from hope.audit.report import format_text, summarize
 from hope.cli import main
-from hope.report import format_text, segments, summarize
 
 
 def rec(etype, eid, payload, **extra):
@@ -48,7 +49,7 @@ def fixture(events):
 def test_summary_counts(tmp_path):
     """Signals per strategy, BUY/SKIP with top reasons, orders by status, P&L, open positions."""
     fixture(tmp_path / "events")
-    s = summarize(tmp_path / "events")
+    s = summarize(LocalAuditReader(tmp_path / "events"))
     assert s["signals"] == {"total": 3, "by_strategy": {"pump": 2, "trend": 1}}
     assert s["decisions"]["BUY"] == 1 and s["decisions"]["SKIP"] == 2
     assert s["decisions"]["top_skip_reasons"][0] == ("signal_age", 2)
@@ -62,23 +63,23 @@ def test_summary_counts(tmp_path):
 def test_corrupt_lines_are_warned_with_file_and_line(tmp_path):
     """Bad lines are skipped and named file:line."""
     fixture(tmp_path / "events")
-    warnings = summarize(tmp_path / "events")["warnings"]
+    warnings = summarize(LocalAuditReader(tmp_path / "events"))["warnings"]
     assert len(warnings) == 2
-    assert any("signals.000002.jsonl:2: corrupt line" in w for w in warnings)
-    assert any("closes.jsonl:2: not an audit record" in w for w in warnings)
+    assert any("signals.000002.jsonl:2: not valid JSON" in w for w in warnings)
+    assert any("closes.jsonl:2: not a JSON object" in w for w in warnings)
 
 
 def test_segments_in_order(tmp_path):
     """Segment 1 is family.jsonl, then numbered segments; other families are not mixed in."""
     fixture(tmp_path / "events")
-    assert [p.name for p in segments(tmp_path / "events", "signals")] == [
+    assert LocalAuditReader(tmp_path / "events").segments("signals") == [
         "signals.jsonl", "signals.000002.jsonl"]
 
 
 def test_text_report_is_readable(tmp_path):
     """The terminal report names each section and the P&L per quote."""
     fixture(tmp_path / "events")
-    text = format_text(summarize(tmp_path / "events"))
+    text = format_text(summarize(LocalAuditReader(tmp_path / "events")))
     for needle in ("Signals", "BUY 1, SKIP 2", "skip: signal_age", "EXPIRED 1", "BTC",
                    "Open positions: 1", "100%", "Warnings (2"):
         assert needle in text
@@ -91,4 +92,4 @@ def test_cli_json_and_missing_log(tmp_path, capsys):
     fixture(tmp_path / "events")
     assert main(["report", "--json", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr()
-    assert json.loads(out.out)["fills"] == 2 and "corrupt line" in out.err
+    assert json.loads(out.out)["fills"] == 2 and "not valid JSON" in out.err
