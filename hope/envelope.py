@@ -46,6 +46,7 @@ class EventType(StrEnum):
     DUPLICATE = "DUPLICATE"
     ALERT = "ALERT"
     API_REQUEST = "API_REQUEST"
+    FEED = "FEED"
 
 
 # Ephemeral events are periodic state (heartbeats, watermarks) or recovery traffic: they carry
@@ -57,7 +58,7 @@ _TOPIC_KEY: dict[str, str] = {
     "SIGNAL": "symbol", "DECISION": "symbol", "SHADOW_DECISION": "symbol", "ORDER": "symbol",
     "FILL": "symbol", "CLOSE": "symbol", "PRICE": "symbol",
     "RETRY": "service", "CONTROL": "service", "REPLAY": "publisher", "HEALTH": "service",
-    "BREAKER": "service", "TRADING_STATE": "service",
+    "BREAKER": "service", "TRADING_STATE": "service", "FEED": "symbol",
 }
 
 
@@ -209,9 +210,12 @@ PAYLOAD_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str | None]]] = {
                "to": ((int,), "pos")},
     "GAP": {"publisher": ((str,), None), "epoch": ((str,), None), "from": ((int,), "pos"),
             "to": ((int,), "pos")},
+    "FEED": {"kind": ((str,), None), "venue": ((str,), None)},
 }
 _ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action"): {"BUY", "SKIP"},
-          ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED"}}
+          ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED"},
+          ("FEED", "kind"): {"connected", "reconnect", "id_gap", "backfilled", "stale", "rotated",
+                             "symbols"}}
 
 
 # MessagePack values JSON has no form for (bin, ext, the timestamp ext): the id's json.dumps

@@ -71,6 +71,11 @@ class StatePaths:
         return self.root / "checkpoint-copy"
 
     @property
+    def tape(self) -> Path:
+        """Every trade a live feed received: ``tape/<SYMBOL>/<hourly .csv.gz>``."""
+        return self.root / "tape"
+
+    @property
     def witness(self) -> Path:
         """The witness program's own state (its key, the checkpoints it cosigned)."""
         return self.root / "witness"

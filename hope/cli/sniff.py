@@ -3,6 +3,8 @@
 Wire: a plain SUB socket on the XPUB endpoint, subscribed to each prefix (all when none); every
 message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the envelope plus
 ``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
+``--recent N`` first prints the newest N audited events of those prefixes (marked "(audit log)"),
+so a watcher started after the system sees what happened at its start.
 Ctrl-C (SIGINT) ends it with exit status 0.
 """
 
@@ -15,11 +17,15 @@ import time
 from collections import Counter
 from typing import Any
 
+import msgspec
 import zmq
 
 from hope import codec
+from hope.audit.canonical import family_for
 from hope.bus.zmq import endpoints
-from hope.envelope import EnvelopeError
+from hope.envelope import Envelope, EnvelopeError
+
+_ENVELOPE_FIELDS = tuple(Envelope.__struct_fields__)
 
 SUMMARY_KEYS = ("action", "strategy", "status", "price", "avg_price", "exit_price", "pnl",
                 "reason", "command", "state", "service", "handler", "error")
@@ -34,6 +40,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--count", type=int, default=0, help="stop after N events")
     p.add_argument("--stats", action="store_true", help="events/s per topic, each second")
     p.add_argument("--timeout", type=float, default=0, help="give up after S seconds of silence")
+    p.add_argument("--recent", type=int, default=0, metavar="N",
+                   help="first print the newest N audited events of these prefixes")
     p.set_defaults(func=run)
 
 
@@ -70,10 +78,66 @@ def render(topic: bytes, frames: list[bytes], as_json: bool,
         return f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}"
     if correlation and env.correlation_id != correlation:
         return None
+    return _line(topic, env, as_json)
+
+
+def _line(topic: bytes, env: Envelope, as_json: bool, recent: bool = False) -> str:
     if as_json:
-        return json.dumps({**env.to_dict(), "topic": topic.decode()}, default=str)
+        extra = {"from_audit_log": True} if recent else {}
+        return json.dumps({**env.to_dict(), "topic": topic.decode(), **extra}, default=str)
+    mark = " (audit log)" if recent else ""
     return (f"{env.timestamp[11:26]} {topic.decode():<28} {env.source:<15} "
-            f"{env.correlation_id[:12]:<12} {summarize(env.payload)}")
+            f"{env.correlation_id[:12]:<12} {summarize(env.payload)}{mark}")
+
+
+def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
+                 correlation: str | None) -> tuple[list[str], set[str]]:
+    """The newest ``n`` audited events matching ``prefixes``, oldest first, as output lines
+    (marked as coming from the audit log), and their event ids.
+
+    Why: a watcher started a few seconds after the system misses what happened at its start;
+    the audit log still has it.
+    """
+    from hope.audit.reader import open_reader
+
+    reader = open_reader(state)
+    wanted = prefixes or [""]
+    types = {p.split(".", 1)[0] for p in wanted if p} or None
+    # Market data is by far the largest family: read it only when asked for by name.
+    families = ({family_for(t) for t in types} if types is not None
+                else set(reader.families()) - {family_for("PRICE")})
+    found: list[tuple[str, Envelope]] = []
+    for family in sorted(families & set(reader.families())):
+        for rec in reader.records(family):
+            if types is not None and rec.get("event_type") not in types:
+                continue
+            try:
+                env = msgspec.convert({k: rec[k] for k in _ENVELOPE_FIELDS if k in rec},
+                                      Envelope)
+            except (msgspec.ValidationError, TypeError):
+                continue
+            if any(env.topic.startswith(p) for p in wanted):
+                found.append((env.timestamp, env))
+    found.sort(key=lambda item: item[0])
+    lines, ids = [], set()
+    for _, env in found[-n:] if n > 0 else []:
+        if correlation and env.correlation_id != correlation:
+            continue
+        ids.add(env.event_id)
+        lines.append(_line(env.topic.encode(), env, as_json, recent=True))
+    return lines, ids
+
+
+def _seen(frames: list[bytes], already: set[str]) -> bool:
+    """Whether a live event was printed from the audit log already (forgotten once matched)."""
+    try:
+        event_id = codec.decode(frames[1]).event_id if len(frames) == 2 else None
+    except EnvelopeError:
+        return False
+    if event_id in already:
+        already.discard(event_id)
+        return True
+    return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +154,13 @@ def run(args: argparse.Namespace) -> int:
     sock.connect(xpub)
     print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     shown, rates, last_report = 0, Counter(), time.monotonic()
+    already: set[str] = set()
+    if args.recent > 0 and not args.stats:
+        # Subscribed first, then read: an event audited meanwhile is shown once, not missed.
+        lines, already = recent_lines(config.state, args.prefixes, args.recent, args.json,
+                                      args.correlation)
+        for line in lines:
+            print(line, flush=True)
     last_message = time.monotonic()
     try:
         while True:
@@ -106,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
                 if args.stats:
                     rates[topic.split(b".", 1)[0].decode("utf-8", "replace")] += 1
                 else:
+                    if already and _seen(frames, already):
+                        continue
                     line = render(topic, frames, args.json, args.correlation)
                     if line is None:
                         continue

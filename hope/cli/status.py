@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from hope.cli import load_config
+from hope.feed.health import format_feed
 from hope.health.registry import Registry
 
 
@@ -44,6 +45,10 @@ def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
                      f"{str(e.get('version') or '-')[:9]:<9} {age:>10} "
                      f"{float(e.get('rate') or 0):>8.1f} {int(e.get('restarts') or 0):>8}  "
                      f"{e.get('detail') or ''}")
+    for name, e in sorted(data["services"].items()):
+        feed = (e.get("progress") or {}).get("feed")
+        if isinstance(feed, dict):
+            lines.extend(format_feed(name, feed))
     port = (data.get("monitor") or {}).get("http_port")
     if port:
         lines.append(f"\nhealth monitor: http://127.0.0.1:{port}/")

@@ -32,6 +32,7 @@ class DecisionConfig:
     max_signal_age_s: float = 10.0       # market clock: signal market_ts behind the market now
     max_transit_s: float = 30.0          # wall clock: envelope timestamp behind the wall now
     max_price_age_s: float = 300.0       # market clock: the symbol's last PRICE behind market now
+    max_market_skew_s: float = 60.0      # live-feed signals: |wall now - market_ts| at most this
     position_size: dict[str, float] = field(
         default_factory=lambda: {"BTC": 0.001, "ETH": 0.02, "USDT": 50.0, "BUSD": 50.0})
     max_symbol_exposure: dict[str, float] = field(
@@ -56,6 +57,7 @@ class DecisionConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
         for name in ("max_signal_age_s", "max_transit_s", "max_price_age_s", "audit_max_lag_s",
+                     "max_market_skew_s",
                      "take_profit_pct", "stop_loss_pct", "timeout_s", "state_reload_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")

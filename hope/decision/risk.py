@@ -42,6 +42,18 @@ def _signal_age(ctx: RuleContext) -> tuple[bool, str]:
                 f"signal {age:.3f}s old on the market clock (max {ctx.cfg.max_signal_age_s:g}s)")
 
 
+def _market_skew(ctx: RuleContext) -> tuple[bool, str]:
+    # A live feed's market time is the venue's clock: far from the wall clock means stale
+    # (or forward-dated) data however the market clock looks. Replays run on old market time.
+    feed = ctx.payload.get("feed")
+    if not feed:
+        return True, "not from a live feed"
+    skew = ctx.now_wall - float(ctx.payload["market_ts"])
+    ok = abs(skew) <= ctx.cfg.max_market_skew_s
+    return ok, (f"{feed} market_ts {skew:.3f}s behind the wall clock "
+                f"(max {ctx.cfg.max_market_skew_s:g}s)")
+
+
 def _transit(ctx: RuleContext) -> tuple[bool, str]:
     age = ctx.now_wall - parse_timestamp(ctx.env.timestamp).timestamp()
     return age <= ctx.cfg.max_transit_s, \
@@ -118,6 +130,7 @@ class RiskCommittee(Committee):
             Rule("market_data", _market_data),
             Rule("signal_age", _signal_age),
             Rule("transit_age", _transit),
+            Rule("market_wall_skew", _market_skew),
             Rule("circuit_breaker", _breaker),
             Rule("audit_watermark", _audit_watermark),
             Rule("quote_known", _quote_known),

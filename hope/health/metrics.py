@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from hope.handler_stats import LATENCY_BUCKETS
+from hope.health.feed_metrics import feed_metrics
 from hope.health.registry import Registry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -121,6 +122,7 @@ class HopeCollector(Collector):
                     if hist:
                         latency.add_metric([name, str(handler)], hist[0], hist[1])
         yield from (up, beat, ev_in, ev_out, *simple.values(), restarts, breakers, dlq, latency)
+        yield from feed_metrics(self.registry.entries)
         disk = GaugeMetricFamily("hope_state_free_bytes", "free bytes on the state dir's disk")
         try:
             disk.add_metric([], float(shutil.disk_usage(self.state_dir).free))

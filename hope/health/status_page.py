@@ -16,6 +16,7 @@ from string import Template
 from typing import Any
 
 from hope import numbers
+from hope.feed.health import format_feed
 from hope.health.registry import Registry
 
 _TEMPLATE = Template((Path(__file__).with_name("status_page.html")).read_text())
@@ -72,8 +73,10 @@ class StatusBoard:
     def render(self, registry: Registry, not_up: Mapping[str, Any], refresh: int,
                now: float | None = None) -> str:
         now = time.time() if now is None else now
-        rows, dlq = [], {}
+        rows, dlq, feed = [], {}, []
         for name, e in sorted(registry.entries.items()):
+            if isinstance(e.progress.get("feed"), Mapping):
+                feed.extend(format_feed(name, dict(e.progress["feed"])))
             age = f"{now - e.last_beat:.1f}s ago" if e.last_beat else "never"
             rows.append(
                 f"<tr><td>{_e(name)}</td><td class=\"{_e(e.status)}\">{_e(e.status)}</td>"
@@ -100,6 +103,8 @@ class StatusBoard:
             refresh=int(refresh), overall=_e(overall), overall_class="ok" if not not_up else "bad",
             generated=_e(datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%SZ")),
             service_rows="\n".join(rows) or "<tr><td colspan=9>no services yet</td></tr>",
+            feed_section=(f"<h2>Live feed</h2>\n<pre id=\"feed\">{_e(chr(10).join(feed).strip())}"
+                          "</pre>") if feed else "",
             decision_rows="\n".join(decisions) or "<tr><td colspan=6>none yet</td></tr>",
             close_rows="\n".join(closes) or "<tr><td colspan=6>none yet</td></tr>",
             closes=self.count, wins=self.wins, losses=self.losses, pnl=f"{self.pnl:.6f}",

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from hope.config import register_section
+from hope.feed.config import BinanceConfig
 
 DEFAULT_FILES = [
     "data/binance_pump_trades_EVXBTC_2021-01-09T2100Z.csv.gz",
@@ -108,13 +109,19 @@ class ReplayConfig:
 @register_section("scanner")
 @dataclass
 class ScannerConfig:
+    source: str = "replay"            # "replay" (data/ files) or "binance" (the live feed)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    binance: BinanceConfig = field(default_factory=BinanceConfig)
     pump: PumpConfig = field(default_factory=PumpConfig)
     trend: TrendConfig = field(default_factory=TrendConfig)
     price_interval_s: float = 0.25    # at most one PRICE per symbol per this much market time
     strategies: list[str] = field(default_factory=lambda: ["pump", "trend"])
 
     def validate(self) -> None:
+        if self.source not in ("replay", "binance"):
+            raise ValueError(f"source: {self.source!r} is neither \"replay\" nor \"binance\"")
+        if self.source == "binance" and not (self.binance.symbols or self.binance.quote):
+            raise ValueError("binance.symbols: a live feed needs symbols or quote")
         if self.price_interval_s < 0:
             raise ValueError("price_interval_s: must be >= 0")
         for name in self.strategies:

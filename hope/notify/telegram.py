@@ -72,6 +72,9 @@ def format_notice(env: Envelope, kinds: list[str] | tuple[str, ...]) -> str | No
         return (f"DLQ PARKED {p.get('dlq_id')}: {p.get('service')}/{p.get('handler')} "
                 f"{p.get('event_type')} after {p.get('attempts')} attempts: "
                 f"{str(p.get('last_error', ''))[:200]} (hope dlq show {p.get('dlq_id')})")
+    if t == "ALERT" and str(p.get("kind", "")).startswith(("feed_", "tape_")):
+        detail = ", ".join(f"{k} {v}" for k, v in sorted(p.items()) if k not in ("kind",))
+        return f"FEED ALERT {p.get('kind')}: {detail[:300]} (runbook: the live feed)"
     return None
 
 

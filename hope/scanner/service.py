@@ -18,7 +18,9 @@ from typing import Any
 from hope.clock import MarketClock, WallClock
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
+from hope.market.live import LiveItem, LiveSource, open_live
 from hope.market.playback import Playback, Sleep, pump_windows
+from hope.paths import StatePaths
 from hope.runtime import Runtime
 from hope.service import Service
 from hope.strategies.base import Strategy
@@ -48,8 +50,10 @@ class ScannerRunner:
 
     def __init__(self, cfg: ScannerConfig, publish: Publish, *, log: Any = None,
                  market_clock: MarketClock | None = None, clock: WallClock | None = None,
-                 sleep: Sleep | None = None, base_dir: str | Path | None = None) -> None:
+                 sleep: Sleep | None = None, base_dir: str | Path | None = None,
+                 state: StatePaths | None = None) -> None:
         self.cfg = cfg
+        self.state = state
         self.publish = publish
         self.log = log
         self.market_clock = market_clock or MarketClock()
@@ -57,7 +61,7 @@ class ScannerRunner:
         self.sleep = sleep
         self.base_dir = Path(base_dir) if base_dir else None
         self.strategies = build_strategies(cfg)
-        self.replay: Playback | None = None
+        self.replay: Playback | LiveSource | None = None
         self.counts = {"trades": 0, "prices": 0, "signals": 0, "warmup_signals": 0,
                        "bad_rows": 0, "strategy_errors": 0, "passes": 0, "bad_files": 0}
         self._last_price: dict[str, float] = {}
@@ -80,7 +84,10 @@ class ScannerRunner:
             out.update(self.replay.progress())
         return out
 
-    def _open(self) -> Playback:
+    def _open(self) -> Playback | LiveSource:
+        if self.cfg.source == "binance" and self.state is not None:
+            return open_live(self.cfg.binance, self.state, self.strategies, self.publish,
+                             self.log)
         rc = self.cfg.replay
         feeds = []
         paths = []
@@ -110,7 +117,8 @@ class ScannerRunner:
         self.replay = self._open()
         self._last_price.clear()
         interval = self.cfg.price_interval_s
-        async for trade, live in self.replay:
+        async for item in self.replay:
+            trade, live = item[0], item[1]
             self.counts["trades"] += 1
             signals = []
             for strategy in self.strategies:
@@ -135,6 +143,10 @@ class ScannerRunner:
                 self.counts["prices"] += 1
                 await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
             for payload in signals:
+                if isinstance(item, LiveItem):
+                    payload["feed"] = "binance"  # the engine judges it against the wall clock
+                    if item.backfilled:
+                        payload["backfilled"] = True
                 self.counts["signals"] += 1
                 if self.log is not None:
                     self.log.info("signal", symbol=payload["symbol"],
@@ -171,7 +183,8 @@ class ScannerService(Service):
         config = runtime.config
         base = config.path.parent if config.path else None
         return cls(runtime, runner=runner or ScannerRunner(
-            config.scanner, runtime.publish, log=runtime.log, base_dir=base))
+            config.scanner, runtime.publish, log=runtime.log, base_dir=base,
+            state=config.state))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._guarded(), name="scanner-replay")
@@ -189,6 +202,8 @@ class ScannerService(Service):
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if isinstance(self.runner.replay, LiveSource):
+            await self.runner.replay.close()  # the tape's last trades flushed and synced
 
     def kill(self) -> None:
         if self._task is not None:

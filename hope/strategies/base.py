@@ -29,6 +29,12 @@ class Strategy:
         """Consume one closed bar; return the signals it triggers."""
         return []
 
+    def restore(self, signal: Signal) -> bool:
+        """Resume after a restart: ``signal`` is this strategy's last published SIGNAL for its
+        symbol (from the audit log); start its cooldown as if it had just fired. Returns
+        whether anything was restored."""
+        return False
+
 
 def signal_payload(strategy: str, symbol: str, price: float, market_ts: float,
                    buys_per_sec: float, delta_pct: float, window_s: float,

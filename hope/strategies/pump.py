@@ -63,6 +63,14 @@ class PumpStrategy(Strategy):
         self.confirmed = 0
         self.released = 0   # pending signals whose burst fizzled (did not arm the cooldown)
 
+    def restore(self, signal: Signal) -> bool:
+        """The long cooldown from a signal before a restart (as if confirmed: fail-closed)."""
+        st = self._states.get(signal["symbol"])
+        if st is None:
+            st = self._states[signal["symbol"]] = _SymbolState()
+        st.cooldown_until = max(st.cooldown_until, float(signal["market_ts"]) + self.cfg.cooldown_s)
+        return True
+
     def on_trade(self, trade: Trade) -> list[Signal]:
         ts, symbol, price, qty, buy = trade
         st = self._states.get(symbol)

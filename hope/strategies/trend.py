@@ -36,6 +36,14 @@ class TrendStrategy(Strategy):
         self._as = 2.0 / (self.cfg.slow + 1)
         self._states: dict[str, _EmaState] = {}
         self._builder = BarBuilder(self.cfg.bar_s)
+        self._quiet_until: dict[str, float] = {}  # restored cooldowns, market time
+
+    def restore(self, signal: Signal) -> bool:
+        """The bar cooldown from a signal before a restart, in market seconds."""
+        until = float(signal["market_ts"]) + self.cfg.cooldown_bars * self.cfg.bar_s
+        symbol = signal["symbol"]
+        self._quiet_until[symbol] = max(self._quiet_until.get(symbol, until), until)
+        return True
 
     def on_trade(self, trade: Trade) -> list[Signal]:
         """Build bars from trades; a closed bar goes through :meth:`on_bar`."""
@@ -63,6 +71,8 @@ class TrendStrategy(Strategy):
             return []
         slope_pct = (st.slow / prev_slow - 1.0) * 100.0
         if slope_pct < self.cfg.min_slope_pct:
+            return []
+        if ts < self._quiet_until.get(symbol, float("-inf")):
             return []
         st.rest = self.cfg.cooldown_bars
         interval = st.interval or self.cfg.bar_s

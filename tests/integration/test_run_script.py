@@ -118,9 +118,10 @@ def test_run_shows_status_then_live_events_and_ctrl_c_exits_0(tree: Path):
     run = Run(tree, env)
     try:
         # The replay's first pump signals ~5-8 s after start, often before the stream opens
-        # (programs count as RUNNING after startsecs=5); the next one comes ~150 s later.
+        # (programs count as RUNNING after startsecs=5): the stream starts with the newest
+        # audited events (``hope sniff --recent``), so the watcher sees it anyway.
         wait_for(lambda: run.events("SIGNAL") and run.events("DECISION")
-                 or run.proc.poll() is not None, timeout=300, interval=0.5,
+                 or run.proc.poll() is not None, timeout=150, interval=0.5,
                  message="SIGNAL and DECISION lines in the live stream")
         assert run.proc.poll() is None, f"./scripts/run ended early:\n{run.text()}"
         assert "hope:scanner" in run.text() and "RUNNING" in run.text()

@@ -332,3 +332,13 @@ def test_commit_remembers_signal():
     assert not e.already_decided(s.event_id)
     _buy(e, s)
     assert e.already_decided(s.event_id)
+
+
+def test_live_feed_signal_far_from_wall_time_is_refused():
+    """A live-feed SIGNAL whose market_ts is minutes from the wall clock is a SKIP; near is fine."""
+    near = engine().decide(sig(market_ts=T0, wall=T0 + 1, feed="binance"), T0 + 1.5, T0)
+    assert near["action"] == "BUY"
+    far = engine().decide(sig(market_ts=T0, wall=T0 + 1, feed="binance"), T0 + 300, T0)
+    assert "market_wall_skew" in failed(far)
+    replay = engine().decide(sig(), WALL + 0.1, T0)   # a replay's old market time is fine
+    assert replay["action"] == "BUY"

@@ -76,3 +76,23 @@ def test_runtime_heartbeat_shape_is_understood(tmp_path):
     assert s[("hope_dead_letters_total", (("service", "executor"),))] == 2
     assert s[("hope_handler_latency_seconds_count",
               (("handler", "on_decision"), ("service", "executor")))] == 5
+
+
+def test_feed_table_of_a_live_scanner_becomes_feed_metrics(tmp_path):
+    """Connection state, reconnects, gaps, backfilled trades, symbol age and lag are exposed."""
+    reg = Registry()
+    feed = {"connections": [{"index": 0, "state": "up", "reconnects": 2}],
+            "symbols": {"EVXBTC": {"last_trade_age_s": 1.5, "lag_s": 0.02}},
+            "lag_s": {"p50": 0.01, "p99": 0.2}, "live_trades": 90, "backfilled_trades": 10,
+            "id_gaps": 1, "lost_trades": 0, "down_s": 0.0, "tape_bytes": 1234}
+    reg.observe({"service": "scanner", "pid": 1, "feed": feed}, 10.0)
+    s = _samples(Metrics(reg, tmp_path).render())
+    assert s[("hope_feed_connection_up", (("connection", "0"), ("service", "scanner")))] == 1
+    assert s[("hope_feed_connection_reconnects_total",
+              (("connection", "0"), ("service", "scanner")))] == 2
+    assert s[("hope_feed_symbol_last_trade_age_seconds",
+              (("service", "scanner"), ("symbol", "EVXBTC")))] == 1.5
+    assert s[("hope_feed_lag_seconds", (("quantile", "0.99"), ("service", "scanner")))] == 0.2
+    assert s[("hope_feed_backfilled_trades_total", (("service", "scanner"),))] == 10
+    assert s[("hope_feed_id_gaps_total", (("service", "scanner"),))] == 1
+    assert s[("hope_feed_tape_bytes", (("service", "scanner"),))] == 1234

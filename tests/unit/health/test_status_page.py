@@ -71,3 +71,18 @@ def test_a_btc_buy_size_is_not_rounded_to_zero():
     _, text = _page(board, Registry())
     assert "0.001 BTC" in text and "0.00 " not in text
     assert "0.0000152" in text and "+0.0000123 BTC" in text
+
+
+def test_live_feed_section_shows_connections_and_symbols():
+    """A scanner heartbeat with a feed table gets a Live feed section; without, none."""
+    reg = Registry()
+    reg.observe({"service": "scanner", "pid": 1}, 1999.0)
+    assert "Live feed" not in _page(StatusBoard(), reg)[1]
+    feed = {"connections": [{"index": 0, "state": "up", "streams": 2, "reconnects": 1}],
+            "connections_up": 1, "symbols_count": 2, "lag_s": {"p50": 0.01, "p99": 0.2},
+            "symbols": {"EVXBTC": {"last_trade_age_s": 400.0, "lag_s": 0.01, "stale": True,
+                                   "status": "TRADING"}}}
+    reg.observe({"service": "scanner", "pid": 1, "feed": feed}, 1999.5)
+    _, text = _page(StatusBoard(), reg)
+    assert "Live feed" in text and "1/1 connections up" in text
+    assert "EVXBTC" in text and "STALE" in text

@@ -55,6 +55,15 @@ def test_format_picks_only_the_notices_that_matter():
     assert format_notice(fill(), ["CLOSE"]) is None
 
 
+def test_feed_alerts_are_told():
+    """The live feed's ALERTs (down, stale, trades lost, tape disk) reach Telegram."""
+    kinds = TelegramConfig().notices
+    down = new_event("ALERT", {"kind": "feed_down", "venue": "binance", "down_s": 31.0},
+                     source="scanner")
+    text = format_notice(down, kinds)
+    assert text.startswith("FEED ALERT feed_down") and "down_s 31.0" in text
+
+
 async def test_notice_is_sent_to_the_bot_api(tg: FakeTelegram):
     """A FILL is one sendMessage to /bot<token>/sendMessage with the chat id and the text."""
     async with aiohttp.ClientSession() as session:

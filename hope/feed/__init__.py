@@ -1,0 +1,1 @@
+"""The live market-data feed: Binance spot aggregate trades, every trade exactly once, in order."""

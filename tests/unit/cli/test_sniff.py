@@ -1,0 +1,37 @@
+"""``hope sniff``: the newest audited events shown before the live stream, and live dedupe."""
+
+from __future__ import annotations
+
+from hope import codec
+from hope.cli.sniff import _seen, recent_lines
+from tests.helpers import ev, make_state, writer
+
+
+def _signal(i: int):
+    return ev(i, "SIGNAL", payload={"symbol": "EVXBTC", "strategy": "pump", "price": 1.0,
+                                    "market_ts": 1.7e9 + i})
+
+
+def test_recent_lines_are_the_newest_of_the_prefixes_oldest_first() -> None:
+    """Only the asked-for types, the newest N in time order, each marked as from the log."""
+    st = make_state()
+    signals = [_signal(i) for i in range(1, 6)]
+    with writer(st) as w:
+        for env in signals:
+            w.append(env)
+        w.append(ev(6))  # a PRICE: not asked for
+    lines, ids = recent_lines(st, ["SIGNAL"], 3, as_json=False, correlation=None)
+    assert len(lines) == 3 and all(line.endswith("(audit log)") for line in lines)
+    assert all("SIGNAL.EVXBTC" in line for line in lines)
+    assert ids == {env.event_id for env in signals[2:]}
+    assert recent_lines(st, ["ORDER"], 3, as_json=False, correlation=None) == ([], set())
+
+
+def test_a_live_event_already_shown_from_the_log_is_skipped_once() -> None:
+    """An event printed from the audit log is not printed again when it arrives live."""
+    env = _signal(1)
+    frames = [env.topic.encode(), codec.encode(env)]
+    already = {env.event_id}
+    assert _seen(frames, already) is True and already == set()
+    assert _seen(frames, already) is False
+    assert _seen([b"x"], {"y"}) is False
