@@ -103,8 +103,9 @@ class Panels:
             "lag_p50": _num(lag.get("p50")), "lag_p99": p99,
             "id_gaps": feed.get("id_gaps"), "lost_trades": feed.get("lost_trades"),
             "backfilled_trades": feed.get("backfilled_trades"), "down_s": _num(feed.get("down_s")),
-            "stale": sorted(str(s) for s, v in symbols.items() if isinstance(v, Mapping)
-                            and (_num(v.get("last_trade_age_s")) or 0) > self.cfg.feed_stale_s),
+            "stale": sorted(str(s) for s, v in symbols.items() if isinstance(v, Mapping) and (
+                v.get("stale") is True  # the feed's own judgement (hope.feed.health)
+                or (_num(v.get("last_trade_age_s")) or 0) > self.cfg.feed_stale_s)),
             "text": {"lag_p50": fmt.duration(lag.get("p50")),
                      "lag_p99": fmt.duration(lag.get("p99")),
                      "down": fmt.duration(feed.get("down_s"))}}
