@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from hope.envelope import SCHEMA_MAJOR, Envelope, EnvelopeError, validate_envelope
+from hope.envelope import MAX_DEPTH, SCHEMA_MAJOR, Envelope, EnvelopeError, validate_envelope
 from hope.upcasting import major_of, upcast
 
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far above any real event, small enough to refuse a flood
@@ -23,6 +23,11 @@ _untyped = msgspec.msgpack.Decoder()
 
 class DecodeError(EnvelopeError):
     """A frame that cannot become a valid envelope. ``where`` names the field or the frame."""
+
+
+# msgspec's decoder recurses in C and raises RecursionError near the interpreter's limit; any
+# nesting that deep is far past MAX_DEPTH, which validation enforces for everything shallower.
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
 
 
 def encode(env: Envelope) -> bytes:
@@ -39,6 +44,8 @@ def decode_obj(body: bytes) -> Any:
         return _untyped.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP, "body") from None
 
 
 def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = True,
@@ -62,12 +69,16 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
     except EnvelopeError as exc:
         raise DecodeError(exc.reason, exc.where) from None
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP, "body") from None
     if verify:
         try:
             validate_envelope(env, now=now, max_future_s=max_future_s, max_age_s=max_age_s,
                               check_id=verify_id)
         except EnvelopeError as exc:
             raise DecodeError(exc.reason, exc.where) from None
+        except RecursionError:
+            raise DecodeError(_TOO_DEEP, "payload") from None
     return env
 
 
@@ -77,6 +88,8 @@ def _slow_path(body: bytes, first_error: msgspec.ValidationError) -> Envelope:
         data = _untyped.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"malformed MessagePack ({exc})", "body") from None
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP, "body") from None
     if not isinstance(data, dict):
         raise DecodeError(f"body is a MessagePack {type(data).__name__}, not a map", "body")
     try:
@@ -92,6 +105,8 @@ def _from_map(data: Any) -> Envelope:
         raise DecodeError(f"body is a MessagePack {type(data).__name__}, not a map", "body")
     try:
         return msgspec.convert(upcast(data), Envelope)
+    except RecursionError:
+        raise DecodeError(_TOO_DEEP, "body") from None
     except msgspec.ValidationError as exc:
         raise DecodeError(*_split(str(exc))) from None
     except EnvelopeError as exc:

@@ -72,6 +72,24 @@ class BusConfig:
     quarantine_max_bytes: int = 16 << 20
     max_future_skew_s: float = 300.0   # envelope timestamps further ahead are rejected
     max_age_s: float = 7 * 86400.0     # ... and older than this (legacy replays bypass the bus)
+    # REPLAY answers (hope/bus/recovery_protocol.py): per requester epoch, at most this many requests a
+    # second after a burst; at most replay_max_bytes of records per answer (the requester asks
+    # again for the rest); reply_to only for an epoch heard (heartbeat or HELLO) this recently
+    replay_rate_per_s: float = 20.0
+    replay_burst: int = 100
+    replay_max_bytes: int = 4 << 20
+    replay_alive_s: float = 30.0
+
+    def validate(self) -> None:
+        for name in ("replay_rate_per_s", "replay_alive_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0")
+        if self.replay_burst < 1:
+            raise ValueError("replay_burst: must be >= 1")
+        if self.max_message_bytes < 1024:
+            raise ValueError("max_message_bytes: must be >= 1024")
+        if self.replay_max_bytes < self.max_message_bytes:
+            raise ValueError("replay_max_bytes: must be >= max_message_bytes")
 
 
 @dataclass
@@ -102,6 +120,26 @@ def _import_sections() -> None:
                 raise
 
 
+# Keys whose values are secrets: a config error names the key, never the value. ``*_file`` and
+# ``*_url`` keys hold where a secret is, which is fine to show.
+SECRET_WORDS = ("token", "secret", "password", "passphrase", "api_key", "private_key",
+                "credential", "authorization")
+
+
+def is_secret_key(where: str) -> bool:
+    """True when the innermost key of ``where`` (``[telegram].token``, ``x.api_key[0]``) names a
+    secret."""
+    key = where.rsplit(".", 1)[-1].split("[", 1)[0].lower()
+    if key.endswith(("_file", "_path", "_dir", "_url", "_s")):
+        return False
+    return any(word in key for word in SECRET_WORDS)
+
+
+def _shown(value: Any, where: str) -> str:
+    """The value as an error message may show it: never a secret key's."""
+    return "(value not shown: secret key)" if is_secret_key(where) else repr(value)
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
@@ -123,7 +161,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: {value!r} does not fit {hint}")
+        raise ConfigError(f"{where}: {_shown(value, where)} does not fit {hint}")
     if hint is Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
@@ -134,7 +172,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             isinstance(value, bool) and hint is not bool):
         return value
     name = getattr(hint, "__name__", str(hint))
-    raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} {value!r}")
+    raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} "
+                      f"{_shown(value, where)}")
 
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
@@ -153,6 +192,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
         try:
             check()
         except ValueError as exc:
+            key = str(exc).split(":", 1)[0]
+            if is_secret_key(key):  # validate() messages may quote the value
+                raise ConfigError(f"{where}.{key}: invalid (value not shown: secret key)") \
+                    from None
             raise ConfigError(f"{where}.{exc}") from None
     return obj
 

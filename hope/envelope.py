@@ -9,11 +9,12 @@ that only listens to some types uses to find its own gaps (see docs/ARCHITECTURE
 from __future__ import annotations
 
 import hashlib
-import math
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from math import isfinite
 from typing import Any
 
 import msgspec
@@ -138,16 +139,34 @@ def compute_event_id(event_type: str, correlation_id: str, timestamp: str, paylo
 
 
 def _event_id_or_error(event_type: str, correlation_id: str, timestamp: str, payload: Any) -> str:
-    """compute_event_id that also proves the payload JSON-compatible and finite."""
+    """compute_event_id that also proves the payload JSON-compatible, finite and bounded."""
     try:
         text = _ID_JSON_STRICT(payload)
     except ValueError:  # NaN or inf somewhere: name the field
         _check_finite(payload, "payload")
         raise EnvelopeError("non-finite number", "payload") from None
+    except RecursionError:  # far past MAX_DEPTH: the encoder hit the interpreter's limit
+        raise EnvelopeError(f"nested deeper than {MAX_DEPTH} levels", "payload") from None
     except TypeError as exc:  # e.g. MessagePack bin (bytes): not JSON-compatible
         raise EnvelopeError(f"payload is not JSON-compatible ({exc})", "payload") from None
-    text = f"{event_type}:{correlation_id}:{timestamp}:{text}"
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    data = text.encode()
+    if _may_break_bounds(data):
+        _check_finite(payload if type(payload) is dict else dict(payload), "payload")
+    head = f"{event_type}:{correlation_id}:{timestamp}:".encode()
+    return "sha256:" + hashlib.sha256(head + data).hexdigest()[:16]
+
+
+# A JSON text with at most MAX_DEPTH brackets cannot nest deeper, and one without a run of 19
+# digits holds no integer past 64 bits (float reprs never have one): only then is the exact,
+# slower scan skipped. Brackets or digits inside strings only cause a needless scan. (C-speed
+# byte operations: a regex for the digit run costs 5x more.)
+_DIGITS_ONLY = bytes(ord("d") if 48 <= i <= 57 else 32 for i in range(256))
+_LONG_RUN = b"d" * 19
+
+
+def _may_break_bounds(data: bytes) -> bool:
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH or \
+        _LONG_RUN in data.translate(_DIGITS_ONLY)
 
 
 def new_correlation_id() -> str:
@@ -184,23 +203,26 @@ def new_event(
 # --- payload validation -------------------------------------------------------------------
 
 _NUM = (int, float)
-# event type -> {field: (types, rule)}; rule is None, "pos" (> 0) or "nonneg" (>= 0).
+# Every symbol on the wire: what the data uses without the slash. No lower case, no Unicode, no
+# control characters (they end up in topics, file names and terminals).
+SYMBOL_RE = re.compile(r"[A-Z0-9]{2,20}")
+# event type -> {field: (types, rule)}; rule is None, "pos" (> 0), "nonneg" (>= 0) or "symbol".
 PAYLOAD_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str | None]]] = {
-    "SIGNAL": {"symbol": ((str,), None), "strategy": ((str,), None), "price": (_NUM, "pos"),
+    "SIGNAL": {"symbol": ((str,), "symbol"), "strategy": ((str,), None), "price": (_NUM, "pos"),
                "market_ts": (_NUM, "pos")},
-    "DECISION": {"symbol": ((str,), None), "action": ((str,), None), "confidence": (_NUM, "nonneg"),
+    "DECISION": {"symbol": ((str,), "symbol"), "action": ((str,), None), "confidence": (_NUM, "nonneg"),
                  "reasons": ((list,), None), "position_size": (_NUM, "nonneg"),
                  "targets": ((dict,), None), "config_hash": ((str,), None)},
-    "ORDER": {"symbol": ((str,), None), "order_id": ((str,), None), "status": ((str,), None),
+    "ORDER": {"symbol": ((str,), "symbol"), "order_id": ((str,), None), "status": ((str,), None),
               "quantity": (_NUM, "nonneg")},
-    "FILL": {"symbol": ((str,), None), "order_id": ((str,), None), "filled_qty": (_NUM, "pos"),
+    "FILL": {"symbol": ((str,), "symbol"), "order_id": ((str,), None), "filled_qty": (_NUM, "pos"),
              "avg_price": (_NUM, "pos"), "commission": (_NUM, "nonneg"),
              "commission_asset": ((str,), None)},
-    "CLOSE": {"symbol": ((str,), None), "order_id": ((str,), None), "entry_price": (_NUM, "pos"),
+    "CLOSE": {"symbol": ((str,), "symbol"), "order_id": ((str,), None), "entry_price": (_NUM, "pos"),
               "exit_price": (_NUM, "pos"), "quantity": (_NUM, "pos"), "pnl": (_NUM, None),
               "fees": (_NUM, "nonneg"), "reason": ((str,), None), "holding_s": (_NUM, "nonneg"),
               "quote": ((str,), None)},
-    "PRICE": {"symbol": ((str,), None), "price": (_NUM, "pos"), "market_ts": (_NUM, "pos")},
+    "PRICE": {"symbol": ((str,), "symbol"), "price": (_NUM, "pos"), "market_ts": (_NUM, "pos")},
     "HEARTBEAT": {"service": ((str,), None), "pid": ((int,), None)},
     "DEAD_LETTER": {"service": ((str,), None), "handler": ((str,), None), "error": ((str,), None),
                     "attempt": ((int,), "pos"), "event": ((dict,), None)},
@@ -221,31 +243,78 @@ _ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action")
 # MessagePack values JSON has no form for (bin, ext, the timestamp ext): the id's json.dumps
 # refuses them; a subscriber that trusts the id must refuse them too.
 _NOT_JSON = (bytes, bytearray, msgspec.msgpack.Ext, datetime)
-_DEEP = (float, dict, list, *_NOT_JSON)  # what _find_non_finite must look into
+_DEEP = (float, int, dict, list, *_NOT_JSON)  # what _find_non_finite must look into
+# Bounds on what any payload may hold: real payloads nest 5 levels at most (a dead letter's
+# embedded DECISION's reasons); integers are what every MessagePack and JSON reader can hold.
+MAX_DEPTH = 32
+INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def _find_non_finite(value: Any, path: str) -> tuple[str, Any] | None:
-    """The path of the first NaN/inf, bytes or non-string key, or None (no string work on the happy
-    path: this runs on every decode)."""
-    if type(value) is float:
-        return None if math.isfinite(value) else (path, value)
-    if type(value) in _NOT_JSON:
-        return (path, f"{type(value).__name__} is not JSON-compatible")
-    if type(value) is dict:
+    """The path of the first NaN/inf, bytes, non-string key, integer outside 64 bits or
+    container nested deeper than MAX_DEPTH, or None."""
+    bad = _scan(value, 0)
+    if bad is None:
+        return None
+    steps, what = bad
+    return path + "".join(reversed(steps)), what
+
+
+def _scan(value: Any, depth: int) -> tuple[list[str], Any] | None:
+    """(path steps innermost first, what is wrong) or None. No string work on the happy path
+    (this runs on every decode): numbers inside a container are judged in its loop, only
+    containers and non-JSON values recurse, and the recursion is bounded by MAX_DEPTH."""
+    t = type(value)
+    if t is float:
+        return None if isfinite(value) else ([], value)
+    if t is int:
+        return None if INT_MIN <= value <= INT_MAX else ([], _int_reason(value))
+    if t in _NOT_JSON:
+        return ([], f"{t.__name__} is not JSON-compatible")
+    if depth >= MAX_DEPTH and t in (dict, list):
+        return ([], f"nested deeper than {MAX_DEPTH} levels")
+    if t is dict:
         for k, v in value.items():
             if type(k) is not str:
-                return (path, f"non-string key {k!r}")
-            if type(v) in _DEEP:
-                bad = _find_non_finite(v, f"{path}.{k}")
+                return ([], f"non-string key {k!r}")
+            tv = type(v)
+            if tv is float:
+                if not isfinite(v):
+                    return ([f".{k}"], v)
+            elif tv is int:
+                if not INT_MIN <= v <= INT_MAX:
+                    return ([f".{k}"], _int_reason(v))
+            elif tv in _DEEP:
+                bad = _scan(v, depth + 1)
                 if bad:
+                    bad[0].append(f".{k}")
                     return bad
-    elif type(value) is list:
+    elif t is list:
         for i, v in enumerate(value):
-            if type(v) in _DEEP:
-                bad = _find_non_finite(v, f"{path}[{i}]")
+            tv = type(v)
+            if tv is float:
+                if not isfinite(v):
+                    return ([f"[{i}]"], v)
+            elif tv is int:
+                if not INT_MIN <= v <= INT_MAX:
+                    return ([f"[{i}]"], _int_reason(v))
+            elif tv in _DEEP:
+                bad = _scan(v, depth + 1)
                 if bad:
+                    bad[0].append(f"[{i}]")
                     return bad
     return None
+
+
+def _int_reason(value: int) -> str:
+    return f"integer outside the 64-bit signed range ({len(str(abs(value)))} digits)"
+
+
+def check_json_value(value: Any, where: str) -> None:
+    """Raise EnvelopeError naming the path of the first value no payload may hold (NaN/inf,
+    bytes, a non-string key, an integer outside 64 bits, nesting past MAX_DEPTH); for input
+    that is not an envelope yet (the gateway's JSON bodies)."""
+    _check_finite(value, where)
 
 
 def _check_finite(value: Any, where: str) -> None:
@@ -253,7 +322,7 @@ def _check_finite(value: Any, where: str) -> None:
     if bad:
         path, what = bad
         reason = what if isinstance(what, str) else f"non-finite number {what!r}"
-        raise EnvelopeError(reason, path)
+        raise EnvelopeError(reason, path if len(path) <= 120 else path[:117] + "...")
 
 
 def validate_payload(event_type: str, payload: Mapping[str, Any], *,
@@ -271,6 +340,8 @@ def validate_payload(event_type: str, payload: Mapping[str, Any], *,
         if isinstance(value, bool) or not isinstance(value, types):
             raise EnvelopeError(f"expected {'/'.join(t.__name__ for t in types)}, "
                                 f"got {type(value).__name__}", where)
+        if rule == "symbol" and not SYMBOL_RE.fullmatch(value):
+            raise EnvelopeError(f"must be 2-20 characters of A-Z 0-9, got {value[:40]!r}", where)
         if rule == "pos" and value <= 0:
             raise EnvelopeError(f"must be > 0, got {value!r}", where)
         if rule == "nonneg" and value < 0:

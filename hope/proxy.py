@@ -2,6 +2,9 @@
 
 The forwarding loop is libzmq's own ``zmq.proxy`` in a thread (no Python per message); the main
 thread heartbeats while that thread lives and stops it on SIGTERM by terminating the context.
+Both sockets refuse frames over ``ZMQ_MAXMSGSIZE`` (a margin above ``[bus] max_message_bytes``):
+libzmq drops the sender's connection; a socket monitor counts every peer disconnect per socket
+(``disconnects`` in the heartbeat, ``hope_bus_disconnects_total`` on ``/metrics``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import time
 
 import structlog
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
+from hope.bus.refusals import max_msg_size
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
@@ -31,6 +36,8 @@ class BusProxy:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
+        self.disconnects: dict[str, int] = {"xsub": 0, "xpub": 0}
+        self._monitors: list[threading.Thread] = []
 
     def setup(self) -> None:
         self.config.state.ensure()
@@ -42,6 +49,8 @@ class BusProxy:
         self.xpub.setsockopt(zmq.SNDHWM, hwm)
         self.xsub.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.LINGER, 0)
+        for sock in (self.xsub, self.xpub):
+            sock.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
         for ep in (self.xsub_endpoint, self.xpub_endpoint):
@@ -51,6 +60,12 @@ class BusProxy:
     def start(self) -> None:
         self.thread = threading.Thread(target=self._forward, name="proxy", daemon=True)
         self.thread.start()
+        for name, sock in (("xsub", self.xsub), ("xpub", self.xpub)):
+            mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            thread = threading.Thread(target=self._watch, args=(name, mon),
+                                      name=f"monitor-{name}", daemon=True)
+            self._monitors.append(thread)
+            thread.start()
         log.info("proxy_started", xsub=self.xsub_endpoint, xpub=self.xpub_endpoint,
                  pid=os.getpid())
 
@@ -65,6 +80,22 @@ class BusProxy:
             self.error = exc
             log.exception("proxy_failed", error=str(exc))
 
+    def _watch(self, name: str, mon: zmq.Socket) -> None:
+        """Count peer disconnects: an oversized frame (ZMQ_MAXMSGSIZE) is one, a peer that
+        exits is another; a rising count with no restarts in the registry is an attack."""
+        try:  # the monitor socket lives and dies in this thread (zmq sockets are not shared)
+            while not self._stop.is_set():
+                if not mon.poll(100):
+                    continue
+                event = recv_monitor_message(mon)
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self.disconnects[name] += 1
+                    log.info("bus_peer_disconnected", socket=name, count=self.disconnects[name])
+        except zmq.ZMQError:
+            pass  # the context is going away
+        finally:
+            mon.close(linger=0)
+
     def alive(self) -> bool:
         return self.thread is not None and self.thread.is_alive() and self.error is None
 
@@ -78,7 +109,9 @@ class BusProxy:
         while not self._stop.wait(heartbeat_s):
             if not self.alive():
                 raise SystemExit(1)
-            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints)
+            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints,
+                                 disconnects=dict(self.disconnects),
+                                 max_msg_size=max_msg_size(self.config))
             hb.publisher, hb.epoch = NAME, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
         pub.close(linger=0)
@@ -89,6 +122,8 @@ class BusProxy:
     def kill(self) -> None:
         try:
             self._stop.set()
+            for thread in self._monitors:  # they close their monitor sockets themselves
+                thread.join(timeout=1.0)
             if self.ctx is not None:
                 self.ctx.destroy(linger=0)
         except Exception:

@@ -8,6 +8,7 @@ checkpoints, tree <size>" and exits 0. It imports nothing from HOPE on purpose.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import sys
@@ -56,6 +57,8 @@ def read_records(state: Path, failures: list[str]) -> tuple[dict[int, bytes],
         prev, chain = GENESIS, [GENESIS]
         for seg in segments:
             data = (state / "events" / seg).read_bytes()
+            if seg.endswith(".gz"):  # an archived segment: one gzip member of the plain bytes
+                data = gzip.decompress(data)
             for n, line in enumerate(data.split(b"\n")[:-1], 1):
                 where = f"events/{seg}:{n}"
                 rec = json.loads(line)

@@ -29,6 +29,11 @@ class AuditConfig:
     max_pending_bytes: int = 256 << 20    # disk full: unwritten records kept in memory up to this
     watermark_hz: float = 5.0             # WATERMARK publications per second
     heartbeat_summary_s: float = 60.0     # one HEARTBEAT_SUMMARY per service per window
+    # Rotated segments fully covered by a durable checkpoint are gzipped after this long
+    # (0 = never archive).
+    archive_after_s: float = 3600.0
+    disk_budget_bytes: int = 0            # events/ budget (0 = none); HOPE never deletes the log
+    disk_alert_ratio: float = 0.8         # ALERT audit_disk at this share of the budget
 
     def validate(self) -> None:
         for name in ("fsync_interval_ms", "checkpoint_interval_ms", "watermark_hz",
@@ -39,6 +44,12 @@ class AuditConfig:
                      "max_pending_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
+        if self.archive_after_s < 0:
+            raise ValueError("archive_after_s: must be >= 0 (0 disables archiving)")
+        if self.disk_budget_bytes < 0:
+            raise ValueError("disk_budget_bytes: must be >= 0 (0 = no budget)")
+        if not 0 < self.disk_alert_ratio < 1:
+            raise ValueError("disk_alert_ratio: must be within (0, 1)")
         for i, key in enumerate(self.trusted_keys):
             if not key.startswith("ed25519:"):
                 raise ValueError(f"trusted_keys[{i}]: {key!r} is not an 'ed25519:<hex>' key id")

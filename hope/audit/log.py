@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,8 @@ WriteFn = Callable[[int, Any], int]
 FsyncFn = Callable[[int], None]
 MANIFEST = "manifest.json"
 CHECKPOINTS = "checkpoints.jsonl"
-_SEGMENT = re.compile(r"^([a-z_]+)(?:\.(\d{6}))?\.jsonl$")
+_SEGMENT = re.compile(r"^([a-z_]+)(?:\.(\d{6}))?\.jsonl(?:\.gz)?$")
+ARCHIVED = ".gz"  # an archived (sealed, gzip-compressed) segment: ``<segment>.jsonl.gz``
 
 
 def segment_name(family: str, index: int) -> str:
@@ -44,6 +47,33 @@ def parse_segment(name: str) -> tuple[str, int] | None:
     if not m or name == CHECKPOINTS:
         return None
     return m.group(1), int(m.group(2) or 1)
+
+
+def read_segment(events: Path, name: str) -> bytes:
+    """The content of segment ``name``, decompressed when archived (``.jsonl.gz``).
+
+    A plain segment archived meanwhile (manifest read before the switch) is read from its
+    ``.gz``: the same bytes."""
+    path = events / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if name.endswith(ARCHIVED):
+            raise
+        path = events / (name + ARCHIVED)
+        data = path.read_bytes()
+    if not path.name.endswith(ARCHIVED):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise OSError(f"events/{path.name}: not a readable gzip archive ({exc})") from None
+
+
+def segment_files(events: Path) -> list[Path]:
+    """Every file in ``events`` named like a segment, plain or archived."""
+    return [p for pat in ("*.jsonl", "*.jsonl.gz") for p in events.glob(pat)
+            if parse_segment(p.name)]
 
 
 class Manifest:
@@ -66,12 +96,12 @@ class Manifest:
                 log.error("audit manifest unreadable; rebuilding from the directory",
                           path=str(path), error=str(exc))
         # No (usable) manifest: list the segments present, in index order.
-        found: dict[str, list[tuple[int, str]]] = {}
-        for p in events.glob("*.jsonl"):
-            parsed = parse_segment(p.name)
+        found: dict[str, dict[int, str]] = {}
+        for p in sorted(segment_files(events), key=lambda p: p.name, reverse=True):
+            parsed = parse_segment(p.name)  # plain sorts after .gz: it wins when both exist
             if parsed:
-                found.setdefault(parsed[0], []).append((parsed[1], p.name))
-        return cls(events, {f: [n for _, n in sorted(v)] for f, v in found.items()})
+                found.setdefault(parsed[0], {})[parsed[1]] = p.name
+        return cls(events, {f: [v[i] for i in sorted(v)] for f, v in found.items()})
 
     def save(self) -> None:
         text = json.dumps({"version": 1, "families": self.families}, indent=1, sort_keys=True)

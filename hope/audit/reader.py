@@ -21,7 +21,7 @@ from typing import Any
 
 from hope.audit.canonical import family_for
 from hope.audit.lines import BadLine, parse_record
-from hope.audit.log import Manifest
+from hope.audit.log import Manifest, read_segment
 from hope.paths import StatePaths
 
 Record = dict[str, Any]
@@ -106,7 +106,7 @@ class LocalAuditReader(AuditReader):
     def located(self, family: str) -> Iterator[Located]:
         for seg in self.segments(family):
             try:
-                data = (self.events / seg).read_bytes()
+                data = read_segment(self.events, seg)
             except OSError as exc:
                 self.warnings.append(f"events/{seg}: unreadable ({exc})")
                 continue
@@ -132,7 +132,7 @@ class LocalAuditReader(AuditReader):
         for fam in fams:
             for seg in self.segments(fam):
                 try:
-                    data = (self.events / seg).read_bytes()
+                    data = read_segment(self.events, seg)
                 except OSError:
                     continue
                 for n, raw in enumerate(data.split(b"\n"), 1):

@@ -19,9 +19,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from typing import Any
 
+from hope.audit.archive import DiskBudget, disk_usage
 from hope.audit.keys import AuditKeyError
 from hope.audit.pins import read_pins
 from hope.audit.startup import EX_AUDIT, AuditStartError
@@ -82,6 +84,7 @@ class AuditWriterService(Service):
         writer.background_sync = True  # fsync in a worker thread; the loop keeps taking events
         self.pusher = WitnessPusher(writer, self.cfg.witnesses, self.log, self._alert)
         self._tail_alerted = {"tail_mismatch": 0, "tail_unconfirmed": 0}
+        self.disk = DiskBudget(self.cfg.disk_budget_bytes, self.cfg.disk_alert_ratio)
 
     @classmethod
     def create(cls, runtime: Runtime, *, writer: AuditWriter | None = None
@@ -121,6 +124,20 @@ class AuditWriterService(Service):
                 await self._alert({"kind": f"audit_{kind}", "count": now,
                                    "evidence": "quarantine/audit-tail-*.bin"})
 
+    @every(lambda self: 60.0 if self.cfg.archive_after_s > 0 else 0)
+    async def archive_segments(self) -> None:
+        """gzip one sealed, rotated segment (hope.audit.archive), off the event loop."""
+        await self.writer.archiver.step_off_loop(self.writer.sealed_size())
+
+    @every(lambda self: 10.0)
+    async def check_disk(self) -> None:
+        """Measure events/ and ALERT once per crossing of the disk budget's alert ratio."""
+        used = await asyncio.to_thread(disk_usage, self.writer.state.events)
+        alert = self.disk.update(used)
+        if alert is not None:
+            self.log.warning("audit: events dir near its disk budget", **alert)
+            await self._alert(alert)
+
     async def _alert(self, payload: dict[str, Any]) -> None:
         await self.publish("ALERT", payload)
 
@@ -138,7 +155,7 @@ class AuditWriterService(Service):
             pass
 
     def heartbeat(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"audit": self.writer.snapshot()}
+        out: dict[str, Any] = {"audit": {**self.writer.snapshot(), **self.disk.snapshot()}}
         if self.cfg.witnesses:
             out.update(self.pusher.snapshot())
         return out

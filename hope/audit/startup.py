@@ -28,7 +28,7 @@ from hope.audit.checkpoints import (
 )
 from hope.audit.keys import decode_public, key_id
 from hope.audit.lines import BadLine, parse_record
-from hope.audit.log import Manifest
+from hope.audit.log import Manifest, read_segment
 from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.note import raw_public
 from hope.envelope import compute_event_id
@@ -180,12 +180,14 @@ def _scan_family(events: Path, fam: str, segs: list[str], sealed: int, head: str
     count, prev = 0, GENESIS
     for seg in segs:
         try:
-            data = (events / seg).read_bytes()
+            data = read_segment(events, seg)
         except FileNotFoundError:
             if count < sealed:
                 raise AuditStartError(f"events/{seg}: segment listed in the manifest is "
                                       "missing") from None
             continue
+        except OSError as exc:
+            raise AuditStartError(str(exc)) from None
         pos = 0
         for lineno, raw in enumerate(data.split(b"\n"), 1):
             end = pos + len(raw) + 1

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hope.audit.archive import tidy
 from hope.audit.checkpoints import CHECKPOINTS, CheckpointLog, SignedCheckpoint
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest
@@ -35,6 +36,7 @@ def resume(state: StatePaths, cps: CheckpointLog, pinned: list[str],
     for p in state.events.glob("*.jsonl"):  # a crash between creating and listing a segment
         if p.name not in listed and p.name != CHECKPOINTS and p.stat().st_size == 0:
             p.unlink()
+    tidy(state.events, manifest, log)  # an archiving a crash interrupted
     plan = plan_start(state.events, manifest, cps, trusted_keys(state.keys, pinned), on_record)
     return manifest, plan, TailBook(apply_cuts(state.events, manifest, plan, state.quarantine,
                                                log))

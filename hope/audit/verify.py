@@ -25,7 +25,7 @@ from typing import Any
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.checkpoint_check import CheckpointChecks
 from hope.audit.lines import BadLine, parse_record
-from hope.audit.log import MANIFEST, parse_segment
+from hope.audit.log import ARCHIVED, MANIFEST, read_segment, segment_files
 from hope.audit.merkle import MerkleTree, record_leaf
 from hope.audit.startup import chain_error, trusted_keys
 from hope.paths import StatePaths
@@ -56,6 +56,19 @@ class Report:
                 "tree_size": self.tree_size, "gaps": self.gaps, "unsealed": self.unsealed,
                 "witnesses": self.witnesses, "failures": self.failures,
                 "warnings": self.warnings}
+
+
+def _archiving(name: str, listed: set[str]) -> bool:
+    """An unlisted ``X.jsonl.gz`` next to a listed ``X.jsonl``: an archiving in progress (or
+    interrupted; the writer's start-up removes it). Never read, so never trusted."""
+    return name.endswith(ARCHIVED) and name[:-len(ARCHIVED)] in listed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # archived while being verified
+        return Path(str(path) + ARCHIVED).stat().st_mtime
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -109,14 +122,14 @@ class _Verifier:
                 raise TypeError("families is not a map")
         except FileNotFoundError:
             families = {}
-            if any(parse_segment(p.name) for p in events.glob("*.jsonl")):
+            if segment_files(events):
                 self.fail(_rel(mpath, self.state.root), "manifest missing")
         except (BadLine, KeyError, TypeError) as exc:
             self.fail(_rel(mpath, self.state.root), f"unreadable manifest ({exc})")
             families = {}
         listed = {n for segs in families.values() for n in segs}
-        for p in sorted(events.glob("*.jsonl")):
-            if parse_segment(p.name) and p.name not in listed and p.stat().st_size:
+        for p in sorted(segment_files(events)):
+            if p.name not in listed and p.stat().st_size and not _archiving(p.name, listed):
                 self.fail(_rel(p, self.state.root), "segment not listed in the manifest")
         for fam in sorted(families):
             self._family(fam, list(families[fam]), wanted.get(fam, set()))
@@ -128,12 +141,15 @@ class _Verifier:
             path = self.state.events / seg
             name = _rel(path, self.state.root)
             try:
-                lines = path.read_bytes().split(b"\n")
+                lines = read_segment(self.state.events, seg).split(b"\n")
             except FileNotFoundError:
                 self.fail(name, "segment listed in the manifest is missing")
                 continue
+            except OSError as exc:
+                self.fail(name, f"segment unreadable ({exc})")
+                continue
             self.r.files += 1
-            self.last_write[fam] = path.stat().st_mtime
+            self.last_write[fam] = _mtime(path)
             if lines[-1]:
                 self.fail(f"{name}:{len(lines)}", "torn last line (no newline)")
             for n, raw in enumerate(lines[:-1], 1):

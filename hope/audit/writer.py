@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from hope.audit.archive import SegmentArchiver
 from hope.audit.canonical import GENESIS, family_for, seal_leaf
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
@@ -98,6 +99,8 @@ class AuditWriter:
         # False (tests, tools): append syncs inline when a commit is due.
         self.background_sync = False
         self._started = now
+        self.archiver = SegmentArchiver(state.events, self.manifest, self.cfg.archive_after_s,
+                                        self.clock.time, self.log)
         self._note_start(plan)
 
     def _family(self, name: str) -> Family:
@@ -370,10 +373,15 @@ class AuditWriter:
         """Missing seq ranges below the highest seen, per (publisher, epoch): replay candidates."""
         return self.seqs.holes()
 
+    def sealed_size(self) -> int:
+        """Records (Merkle leaves) a durable signed checkpoint covers: archivable."""
+        return self.durable_checkpoint.checkpoint.size if self.durable_checkpoint else 0
+
     def snapshot(self) -> dict[str, Any]:
         """Counters for heartbeats and metrics."""
         return {**self.stats, "disk_full": self.disk_full, "pending_bytes": self._pending_bytes(),
-                "tree_size": self.tree.size, "sealed_size": self.checkpoints.size}
+                "tree_size": self.tree.size, "sealed_size": self.checkpoints.size,
+                "archived": self.archiver.archived, "archive_errors": self.archiver.errors}
 
     def close(self) -> None:
         """Summarise heartbeats, fsync and seal everything, close the files (idempotent)."""

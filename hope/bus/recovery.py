@@ -2,8 +2,9 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`), ``_pub``,
-``_replayed_topic``, ``_wants_type``, ``_bad`` and ``publish_nowait``.
+``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
+``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``_pub``,
+``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 
@@ -14,6 +15,7 @@ import time
 
 import structlog
 
+from hope import codec
 from hope.bus.cursor import ALL
 from hope.bus.recovery_protocol import answer, parse_marker, request_payload
 from hope.envelope import Envelope, EventType, new_event
@@ -80,14 +82,17 @@ class GapRecovery:
 
     def _send_due_requests(self, now: float, timeout: float) -> None:
         prefixes = [p.decode() for p in self.prefixes]
-        for key, first, last in self._pending.due(self.cursors, now, timeout):
+        due = self._pending.due(self.cursors, now, timeout)
+        if due:  # publishers answer only epochs heard lately: say we are alive first
+            self._pub.send_multipart([self._hello_topic, b""])
+        for key, first, last in due:
             payload = request_payload(key, first, last, prefixes, self.epoch, self.name)
             self.counters["replay_requests"] += 1
             self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
 
     def _on_replay_marker(self, body: bytes) -> None:
         try:
-            key, first, last, sent, missing = parse_marker(body)
+            key, first, last, sent, missing, truncated = parse_marker(body)
         except Exception as exc:
             self._bad([self._replayed_topic, b"", body], f"bad replay marker ({exc})", "marker")
             return
@@ -103,19 +108,28 @@ class GapRecovery:
         cur.cover(first, last)
         if self.journal:
             self.journal.covered(key[0], key[1], key[2], first, last)
+        if truncated:  # the publisher's byte cap: the rest of the range is asked for at once
+            self._pending.retry_now(key)
 
     # gap recovery: answering -----------------------------------------------------------
     def _answer_replay(self, req: Envelope) -> None:
+        refused = self.replay_guard.admit(req.payload, time.monotonic())
+        if refused:
+            self.refuse(refused, f"replay request refused ({refused})", requester=req.source,
+                        reply_to=str(req.payload.get("reply_to"))[:40])
+            return
         try:
-            frames, missing = answer(self.outbox, self.name, req.payload)
+            frames, missing = answer(self.outbox, self.name, req.payload,
+                                     self.config.bus.replay_max_bytes)
         except ValueError as exc:
             self.counters["bad_replay_requests"] += 1
-            log.warning("bad_replay_request", service=self.name, error=str(exc),
-                        requester=req.source)
+            self.refuse("replay_malformed", str(exc), requester=req.source)
             return
         for f in frames:
             self._pub.send_multipart(f)
         self.counters["replayed_out"] += len(frames) - 1
+        if codec.decode_obj(frames[-1][2]).get("truncated"):
+            self.counters["replay_truncated"] += 1
         if missing:
             log.info("replay_answered_with_missing", service=self.name, requester=req.payload.get(
                 "requester"), epoch=req.payload.get("epoch"), missing=missing[:5])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 import structlog
@@ -21,7 +22,8 @@ from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
 from hope.bus.outbox import Outbox, Record
 from hope.bus.recovery import GapRecovery
-from hope.bus.recovery_protocol import PendingReplays
+from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
+from hope.bus.refusals import count_refusal, max_msg_size, refusal_name
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.quarantine import Quarantine
@@ -75,8 +77,12 @@ class ZmqBus(GapRecovery, Bus):
                                          "replayed_in": 0, "replayed_out": 0,
                                          "gaps_unrecoverable": 0, "publish_refused": 0,
                                          "resent": 0, "journal_errors": 0,
-                                         "bad_replay_requests": 0}
+                                         "bad_replay_requests": 0, "replay_truncated": 0}
+        # refused input per reason (hope_refusals_total on /metrics)
+        self.refusals: Counter[str] = Counter()
         self._pending = PendingReplays()
+        self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
+                                        config.bus.replay_alive_s)
         self._tasks: list[asyncio.Task] = []
         self._hello = asyncio.Event()
         self._hello_topic = f"HELLO.{self.epoch}".encode()
@@ -137,10 +143,13 @@ class ZmqBus(GapRecovery, Bus):
         sub.setsockopt(zmq.RCVHWM, bus_cfg.hwm)
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVBUF, 4 << 20)
+        sub.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
                                        self._replay_req_topic, b"WATERMARK"}
-        if self.recover:
+        if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
+        if self.outbox:
+            topics.add(b"HELLO.")
         for t in topics:
             sub.setsockopt(zmq.SUBSCRIBE, t)
         sub.connect(xpub)
@@ -286,6 +295,7 @@ class ZmqBus(GapRecovery, Bus):
         out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
+        out["refusals"] = dict(self.refusals)
         return out
 
     # receiving -------------------------------------------------------------------------
@@ -314,8 +324,12 @@ class ZmqBus(GapRecovery, Bus):
                 log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
         self._loop.call_soon(self._on_readable)
 
+    def refuse(self, reason: str, message: str, **detail: object) -> None:
+        count_refusal(self.refusals, self.name, reason, message, **detail)
+
     def _bad(self, frames: list[bytes], reason: str, where: str) -> None:
         self.counters["decode_errors"] += 1
+        self.refusals[refusal_name(reason)] += 1
         self.quarantine.keep(frames, reason, where)
         n = self.counters["decode_errors"]
         if n <= 20 or n % 1000 == 0:
@@ -329,8 +343,11 @@ class ZmqBus(GapRecovery, Bus):
         if topic == self._hello_topic:
             self._hello.set()
             return
-        if topic.startswith(b"HELLO.") or (topic.startswith(b"REPLAYED.") and not replayed
-                                             and topic != self._replayed_topic):
+        if topic.startswith(b"HELLO."):
+            if self.outbox:  # a bus starting: its epoch may ask for replays
+                self.replay_guard.heard(topic[6:].decode(errors="replace"), time.monotonic())
+            return
+        if topic.startswith(b"REPLAYED.") and not replayed and topic != self._replayed_topic:
             return
         if topic == self._replayed_topic and not replayed:
             if len(frames) == 3 and frames[1] == b"":
@@ -366,11 +383,20 @@ class ZmqBus(GapRecovery, Bus):
             for epoch, seq in mine.items():
                 if isinstance(seq, int):
                     self.outbox.ack(epoch, seq)
-        elif etype == EventType.HEARTBEAT and self.recover and env.source != self.name:
-            self._check_tail(env)
+        elif etype == EventType.HEARTBEAT and env.source != self.name:
+            if self.outbox:
+                self.replay_guard.heard(env.epoch, time.monotonic())
+            if self.recover:
+                self._check_tail(env)
         if not wanted:
             return
-        if self.recover and env.publisher and env.seq and not env.ephemeral:
+        if self.recover and not env.ephemeral and not (env.publisher and env.epoch and env.seq
+                                                       and env.tseq):
+            # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
+            self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
+                      f"topic {topic[:80]!r} field seq")
+            return
+        if self.recover and not env.ephemeral:
             key = self.cursors.key(env.publisher, env.epoch, etype)
             is_new, holes = self.cursors.observe(key, self.cursors.number(env.seq, env.tseq))
             if not is_new:

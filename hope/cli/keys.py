@@ -5,7 +5,8 @@ missing and pins its id in the local pin file (``hope.local.toml`` beside the co
 untracked), printing where. ``rotate`` makes a new signing key, keeps the old public key (old
 checkpoints stay verifiable) and pins the new id beside the old; the writer records the
 rotation in the log (AUDIT_KEY_ROTATED) when it restarts with the new key. ``vkey`` prints the
-log's C2SP verifier key, which a witness trusts (``hope witness trust VKEY``).
+log's C2SP verifier key, which a witness trusts (``hope witness trust VKEY``). ``init`` also
+creates the gateway's scoped tokens (``keys/gateway-<scope>.token``, 0600) that do not exist yet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hope.audit.pins import add_pin
 from hope.audit.startup import default_origin
 from hope.cli import load_config
 from hope.config import Config
+from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -61,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         if args.keys_command == "init":
             signer, created = init_keys(keys_dir, force=args.force)
             print(f"{'created' if created else 'exists'}: {keys_dir / 'audit.key'}")
+            for scope in SCOPES:
+                path = token_path(keys_dir, scope)
+                _, notes = load_or_create_token(path)
+                print(f"{'created' if any('created' in n for n in notes) else 'exists'}: {path}")
         else:
             old, signer = rotate_keys(keys_dir)
             print(f"rotated: {old or '(none)'} -> {signer.key_id} (restart hope:audit-writer "

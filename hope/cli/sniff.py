@@ -3,6 +3,8 @@
 Wire: a plain SUB socket on the XPUB endpoint, subscribed to each prefix (all when none); every
 message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the envelope plus
 ``topic``. Undecodable frames are printed as such (``"undecodable": reason``), never a crash.
+Whatever a sender put in a topic or a field, control and format characters (terminal escapes,
+bidi overrides) are printed escaped (``\x1b``), never raw: the bus is untrusted input.
 ``--recent N`` first prints the newest N audited events of those prefixes (marked "(audit log)"),
 so a watcher started after the system sees what happened at its start.
 Ctrl-C (SIGINT) ends it with exit status 0.
@@ -45,6 +47,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
+def printable(text: str) -> str:
+    """``text`` with every control, format, surrogate or unassigned character escaped."""
+    if text.isprintable():
+        return text
+    # isprintable() is False exactly for categories C* (control, format, ...) and Z* but space
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 def summarize(payload: dict[str, Any]) -> str:
     parts = []
     for key in SUMMARY_KEYS:
@@ -75,7 +86,7 @@ def render(topic: bytes, frames: list[bytes], as_json: bool,
         if as_json:
             return json.dumps({"topic": text, "undecodable": str(exc),
                                "bytes": sum(len(f) for f in frames)})
-        return f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}"
+        return printable(f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}")
     if correlation and env.correlation_id != correlation:
         return None
     return _line(topic, env, as_json)
@@ -86,8 +97,9 @@ def _line(topic: bytes, env: Envelope, as_json: bool, recent: bool = False) -> s
         extra = {"from_audit_log": True} if recent else {}
         return json.dumps({**env.to_dict(), "topic": topic.decode(), **extra}, default=str)
     mark = " (audit log)" if recent else ""
-    return (f"{env.timestamp[11:26]} {topic.decode():<28} {env.source:<15} "
-            f"{env.correlation_id[:12]:<12} {summarize(env.payload)}{mark}")
+    return printable(f"{env.timestamp[11:26]} {topic.decode('utf-8', 'replace'):<28} "
+                     f"{env.source:<15} {env.correlation_id[:12]:<12} "
+                     f"{summarize(env.payload)}{mark}")
 
 
 def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
@@ -189,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
             if args.stats and time.monotonic() - last_report >= 1.0:
                 elapsed = time.monotonic() - last_report
                 line = " ".join(f"{k}={v / elapsed:.0f}/s" for k, v in sorted(rates.items()))
-                print(f"{time.strftime('%H:%M:%S')} {line or 'no events'}", flush=True)
+                print(printable(f"{time.strftime('%H:%M:%S')} {line or 'no events'}"),
+                      flush=True)
                 rates.clear()
                 last_report = time.monotonic()
     except KeyboardInterrupt:

@@ -34,6 +34,15 @@ def effective_status(entry: dict[str, Any], now: float, down_after_s: float) -> 
     return status
 
 
+def format_audit_disk(name: str, audit: dict[str, Any]) -> str:
+    """``audit-writer: events/ 1.2 GB of 10.0 GB (12.0 %), 3 segments archived``."""
+    used, budget = audit.get("disk_bytes") or 0, audit.get("disk_budget_bytes") or 0
+    share = f" of {budget / 1e9:.1f} GB ({audit.get('disk_percent')} %)" if budget else \
+        " (no disk budget)"
+    return (f"{name}: events/ {used / 1e9:.1f} GB{share}, "
+            f"{int(audit.get('archived') or 0)} segments archived")
+
+
 def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
     lines = [f"{'SERVICE':<16} {'STATUS':<8} {'PID':>7} {'HOST':<12} {'VERSION':<9} "
              f"{'LAST BEAT':>10} {'RATE/S':>8} {'RESTARTS':>8}  DETAIL"]
@@ -49,6 +58,9 @@ def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
         feed = (e.get("progress") or {}).get("feed")
         if isinstance(feed, dict):
             lines.extend(format_feed(name, feed))
+        audit = (e.get("progress") or {}).get("audit")
+        if isinstance(audit, dict) and "disk_bytes" in audit:
+            lines.append(format_audit_disk(name, audit))
     port = (data.get("monitor") or {}).get("http_port")
     if port:
         lines.append(f"\nhealth monitor: http://127.0.0.1:{port}/")

@@ -30,6 +30,7 @@ class DecisionConfig:
     blacklist: list[str] = field(default_factory=list)
     # --- risk: may we take it? ---
     max_signal_age_s: float = 10.0       # market clock: signal market_ts behind the market now
+    max_signal_ahead_s: float = 60.0     # ... and ahead of it (a pushed clock, a forged stamp)
     max_transit_s: float = 30.0          # wall clock: envelope timestamp behind the wall now
     max_price_age_s: float = 300.0       # market clock: the symbol's last PRICE behind market now
     max_market_skew_s: float = 60.0      # live-feed signals: |wall now - market_ts| at most this
@@ -56,8 +57,8 @@ class DecisionConfig:
         for name in ("min_buys_per_sec", "min_delta_pct", "min_confidence", "cooldown_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
-        for name in ("max_signal_age_s", "max_transit_s", "max_price_age_s", "audit_max_lag_s",
-                     "max_market_skew_s",
+        for name in ("max_signal_age_s", "max_signal_ahead_s", "max_transit_s",
+                     "max_price_age_s", "audit_max_lag_s", "max_market_skew_s",
                      "take_profit_pct", "stop_loss_pct", "timeout_s", "state_reload_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")

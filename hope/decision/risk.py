@@ -42,6 +42,16 @@ def _signal_age(ctx: RuleContext) -> tuple[bool, str]:
                 f"signal {age:.3f}s old on the market clock (max {ctx.cfg.max_signal_age_s:g}s)")
 
 
+def _signal_ahead(ctx: RuleContext) -> tuple[bool, str]:
+    """A market_ts ahead of the market clock is a forged or broken clock, not a fresh signal."""
+    if ctx.market_now is None:
+        return False, "market clock unknown"
+    ahead = float(ctx.payload["market_ts"]) - ctx.market_now
+    ok = ahead <= ctx.cfg.max_signal_ahead_s
+    return ok, (("" if ok else "refused: ") + f"market_ts {ahead:+.3f}s from the market clock "
+                f"(max {ctx.cfg.max_signal_ahead_s:g}s ahead)")
+
+
 def _market_skew(ctx: RuleContext) -> tuple[bool, str]:
     # A live feed's market time is the venue's clock: far from the wall clock means stale
     # (or forward-dated) data however the market clock looks. Replays run on old market time.
@@ -129,6 +139,7 @@ class RiskCommittee(Committee):
             Rule("state_rebuilt", _state_rebuilt),
             Rule("market_data", _market_data),
             Rule("signal_age", _signal_age),
+            Rule("signal_ahead", _signal_ahead),
             Rule("transit_age", _transit),
             Rule("market_wall_skew", _market_skew),
             Rule("circuit_breaker", _breaker),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hope.config import register_section
+from hope.envelope import SYMBOL_RE
 
 
 @register_section("execution")
@@ -23,6 +24,13 @@ class ExecutionConfig:
     fsync_interval_ms: float = 20.0
     compact_every: int = 10_000        # ledger journal lines between snapshots (more if larger)
     ledger_retention_s: float = 3600.0  # market clock: finished orders forgotten after this
+    # The executor's own limits (hope/execution/limits.py), enforced whatever a DECISION says.
+    # Empty or 0 = derived from [decision], so every genuine decision passes:
+    max_position_size: dict[str, float] = field(default_factory=dict)   # [decision] position_size
+    max_symbol_exposure: dict[str, float] = field(default_factory=dict)  # ... max_symbol_exposure
+    max_total_exposure: dict[str, float] = field(default_factory=dict)  # size x max open positions
+    max_open_positions: int = 0                                          # ... max_open_positions
+    allowed_symbols: list[str] = field(default_factory=list)  # any symbol with a sized quote
 
     def validate(self) -> None:
         if self.exchange != "paper":
@@ -40,6 +48,15 @@ class ExecutionConfig:
             raise ValueError("fsync_interval_ms: must be in [0, 10000]")
         if self.compact_every < 1:
             raise ValueError("compact_every: must be >= 1")
+        for name in ("max_position_size", "max_symbol_exposure", "max_total_exposure"):
+            for quote, value in getattr(self, name).items():
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ValueError(f"{name}.{quote}: must be a number > 0, got {value!r}")
+        if self.max_open_positions < 0:
+            raise ValueError("max_open_positions: must be >= 0 (0: [decision]'s)")
+        for i, symbol in enumerate(self.allowed_symbols):
+            if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+                raise ValueError(f"allowed_symbols[{i}]: must be 2-20 characters of A-Z 0-9")
         if self.ledger_retention_s < self.max_order_delay_s:
             # a forgotten decision redelivered later must be old enough to be EXPIRED
             raise ValueError("ledger_retention_s: must be >= max_order_delay_s")

@@ -29,7 +29,9 @@ import msgspec
 
 from hope.bus.base import BusError
 from hope.clock import MarketClock
+from hope.decision.config import DecisionConfig
 from hope.envelope import Envelope, utc_timestamp
+from hope.execution import limits as exec_limits
 from hope.execution.breaker import CircuitBreaker, CircuitOpen
 from hope.execution.config import ExecutionConfig
 from hope.execution.exchange import (
@@ -68,8 +70,11 @@ def _ledger_copy(decision: Envelope) -> Envelope:
 class Executor:
     def __init__(self, cfg: ExecutionConfig, exchange: Exchange, store: ExecutorStore,
                  breaker: CircuitBreaker, *, market_clock: MarketClock | None = None,
-                 trading_state: str = ACTIVE, log: Any = None) -> None:
+                 trading_state: str = ACTIVE, log: Any = None,
+                 limits: exec_limits.Limits | None = None) -> None:
         self.cfg = cfg
+        self.limits = limits or exec_limits.Limits.from_config(cfg, DecisionConfig())
+        self.refusals: Counter[str] = Counter()  # BUYs refused by a limit, per limit
         self.exchange = exchange
         self.store = store
         self.breaker = breaker
@@ -114,7 +119,32 @@ class Executor:
             # left no trace anywhere, and the runtime redelivers the unfinished DECISION
             rec = PendingOrder(decision=_ledger_copy(env))
             self.store.orders[cid] = rec
+            refused = exec_limits.check(self.limits, env.payload, self._held())
+            if refused:
+                await self._refuse_by_limit(cid, rec, env, refused, publish)
+                return
         await self._progress(cid, rec, publish)
+
+    def _held(self) -> list[exec_limits.Held]:
+        return [exec_limits.Held(p.symbol, p.quote, p.quantity * p.entry_price)
+                for p in self.positions.open_positions()]
+
+    async def _refuse_by_limit(self, cid: str, rec: PendingOrder, env: Envelope,
+                               refused: exec_limits.Refusal, publish: Publish) -> None:
+        """ORDER REJECTED naming the limit (saved first, like every refusal), then an ALERT."""
+        rec.refusal = Refusal("REJECTED", refused.reason, utc_timestamp())
+        self.store.put_order(cid, rec)
+        self.refusals[refused.limit] += 1
+        self.stats["limit_refusals"] += 1
+        if self.log:
+            self.log.warning("decision refused by a limit", order_id=cid, limit=refused.limit,
+                             detail=refused.detail)
+        await self._progress(cid, rec, publish)
+        await publish("ALERT", {"kind": "executor_limit", "service": "executor",
+                                "limit": refused.limit, "detail": refused.detail,
+                                "order_id": cid, "decision_id": env.event_id,
+                                "symbol": str(env.payload.get("symbol"))[:40]},
+                      parent=env, timestamp=None)
 
     def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
         """A decision old enough that its ledger record may have been pruned: ask the venue."""

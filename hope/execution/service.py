@@ -21,6 +21,7 @@ from hope.envelope import Envelope
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
+from hope.execution.limits import Limits
 from hope.execution.positions import ExecutorStore
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
@@ -94,7 +95,8 @@ class ExecutorService(Service):
                                             clock=runtime.clock)
         follower = trading_follower(runtime, store, tstore)
         executor = Executor(cfg, exchange, store, breaker, market_clock=runtime.market_clock,
-                            trading_state=follower.state, log=runtime.log)
+                            trading_state=follower.state, log=runtime.log,
+                            limits=Limits.from_config(cfg, runtime.config.decision))
         return cls(runtime, executor=executor, exchange=exchange, store=store, follower=follower)
 
     # handlers -----------------------------------------------------------------------------
@@ -200,4 +202,5 @@ class ExecutorService(Service):
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),
                 "ledger_compactions": store.compactions, "ledger_fsyncs": store.fsyncs,
-                **dict(self.executor.stats)}
+                **dict(self.executor.stats),
+                "refusals": {f"limit_{k}": n for k, n in self.executor.refusals.items()}}

@@ -1,11 +1,16 @@
 """The gateway's HTTP API (aiohttp): external signals in, audit/positions/report out, trading levers.
 
-Every ``/v1`` route but the OpenAPI document needs ``Authorization: Bearer <token>`` (401 when
-missing, 403 when wrong; compared in constant time) and is rate-limited per token (429 with
-``Retry-After``); failed logins are rate-limited per client address. Bodies over
-``max_body_bytes`` get 413. Every error is JSON ``{"error": ..., "detail": ...}``; a bug in a view
-is a 500 JSON and a log line, never a dead server. Accepted writes publish their event (SIGNAL,
-CONTROL); accepted reads publish an ``API_REQUEST`` record, so every accepted request is audited.
+Every ``/v1`` route but the OpenAPI document needs ``Authorization: Bearer <token>`` of its scope
+(:mod:`hope.gateway.auth`: signals, read, control; 401 when missing, 403 when wrong or of another
+scope; compared in constant time) and is rate-limited per token (429 with ``Retry-After``);
+failed logins are rate-limited per client address. ``resume`` is CLI-only unless
+``allow_http_resume``. Bodies over ``max_body_bytes`` get 413. Requests for a foreign Host get
+421 and every answer carries the security headers (:mod:`hope.httpguard`). Signals are bounded
+and checked (:mod:`hope.gateway.signals`) and idempotent (:mod:`hope.gateway.idempotency`);
+log reads are paged and cached (:mod:`hope.gateway.reads`). Every error is JSON ``{"error": ...,
+"detail": ...}`` and counted per reason (``refusals`` in the heartbeat); a bug in a view is a 500
+JSON and a log line, never a dead server. Accepted writes publish their event (SIGNAL, CONTROL);
+accepted reads publish an ``API_REQUEST`` record, so every accepted request is audited.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +33,13 @@ from hope.clock import WallClock
 from hope.control.trading import COMMAND_STATE, set_trading_state
 from hope.envelope import Envelope, EnvelopeError
 from hope.execution.positions import ExecutorStore
-from hope.gateway.auth import check_bearer, token_id
-from hope.gateway.config import NAME_RE, GatewayConfig
+from hope.gateway import signals
+from hope.gateway.auth import SCOPES, bearer, scopes_of, token_id
+from hope.gateway.config import GatewayConfig
+from hope.gateway.idempotency import IdempotencyCache
+from hope.gateway.reads import ScanCache, page_params
+from hope.gateway.signals import CORRELATION_RE, SignalRefused
+from hope.httpguard import allowed_hosts, guard
 from hope.paths import StatePaths
 from hope.ratelimit import BucketMap
 from hope.strategies.moonbot import ExternalSignalError, MoonbotStrategy
@@ -37,8 +47,11 @@ from hope.trading.state import TradingStateStore
 
 log = logging.getLogger("hope.gateway")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
-CORRELATION_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 PUBLIC = ("/v1/openapi.json",)
+TOKEN_ID = web.RequestKey("token_id", str)      # the caller's token id (idempotency slots)
+REFUSAL = web.ResponseKey("refusal", str)       # why an error answer refused (counters)
+# (method, route) -> the token scope it needs
+ROUTE_SCOPES = {("POST", "/v1/signals"): "signals", ("POST", "/v1/trading/{action}"): "control"}
 
 # (event_type, payload, correlation_id) -> the published envelope
 class Publish(Protocol):
@@ -50,40 +63,51 @@ class Publish(Protocol):
 
 
 LastPrice = Callable[[str], tuple[float, float] | None]
+MarketNow = Callable[[], float | None]
 
 
-def error(status: int, message: str, detail: Any = None, **extra: Any) -> web.Response:
+def error(status: int, message: str, detail: Any = None, *, reason: str | None = None,
+          **extra: Any) -> web.Response:
+    """A JSON error; ``reason`` names the refusal in the gateway's counters (else its status)."""
     body: dict[str, Any] = {"error": message, "status": status}
     if detail is not None:
         body["detail"] = detail
     body.update(extra)
-    return web.json_response(body, status=status)
+    resp = web.json_response(body, status=status)
+    resp[REFUSAL] = reason or f"http_{status}"
+    return resp
 
 
 class GatewayApp:
     """The API over injected dependencies, so tests run it on a real socket without a bus."""
 
-    def __init__(self, cfg: GatewayConfig, token: str, state: StatePaths, publish: Publish, *,
-                 last_price: LastPrice | None = None, clock: WallClock | None = None) -> None:
+    def __init__(self, cfg: GatewayConfig, tokens: Mapping[str, str] | str, state: StatePaths,
+                 publish: Publish, *, last_price: LastPrice | None = None,
+                 market_now: MarketNow | None = None, clock: WallClock | None = None) -> None:
+        """``tokens``: scope -> token (one string: the same token for every scope, tests)."""
         self.cfg = cfg
-        self._token = token
-        self._token_id = token_id(token)
+        self._tokens = dict.fromkeys(SCOPES, tokens) if isinstance(tokens, str) else dict(tokens)
         self.state = state
         self.publish = publish
         self.last_price = last_price or (lambda symbol: None)
+        self.market_now = market_now or (lambda: None)
         self.clock = clock or WallClock()
         self.limits = BucketMap(cfg.rate_limit_per_s, cfg.rate_limit_burst, self.clock)
         self.login_failures = BucketMap(1.0, 10, self.clock)
+        self.idempotency = IdempotencyCache(cfg.idempotency_window_s, self.clock)
         self.moonbot = MoonbotStrategy()
         self.counts: dict[str, int] = {"requests": 0, "accepted": 0, "rejected": 0,
-                                       "signals": 0, "errors": 0}
+                                       "signals": 0, "errors": 0, "idempotent_replays": 0}
+        self.refusals: Counter[str] = Counter()
+        self._hosts = allowed_hosts(cfg.host, cfg.allowed_hosts)
+        self._reads: ScanCache | None = None  # made on the serving loop (it holds a lock)
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
     # --- app and server ----------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.cfg.max_body_bytes,
-                              middlewares=[self._guard, self._auth])
+        app = web.Application(client_max_size=self.cfg.max_body_bytes, middlewares=[
+            guard(self._hosts, on_refused=self._count_refusal), self._guard, self._auth])
         r = app.router
         r.add_get("/v1/openapi.json", self.openapi)
         r.add_post("/v1/signals", self.post_signal)
@@ -96,6 +120,7 @@ class GatewayApp:
 
     async def start(self) -> int:
         """Bind and serve; returns the port actually bound (useful with port 0)."""
+        self._reads = ScanCache(self.cfg.read_cache_s, self.clock)
         self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.host, self.cfg.port)
@@ -144,36 +169,57 @@ class GatewayApp:
         if resp.status < 400:
             self.counts["accepted"] += 1
         else:
-            self.counts["rejected"] += 1
+            self._rejected(resp)
         return resp
 
-    def _rejected(self, resp: web.Response) -> web.Response:
+    def _count_refusal(self, reason: str) -> None:
+        self.refusals[reason] += 1
+
+    def _rejected(self, resp: web.StreamResponse) -> web.StreamResponse:
         self.counts["rejected"] += 1
+        self._count_refusal(resp.get(REFUSAL) or f"http_{resp.status}")
         return resp
+
+    @staticmethod
+    def _scope_needed(request: web.Request) -> str:
+        route = request.match_info.route
+        path = route.resource.canonical if route.resource else request.path
+        return ROUTE_SCOPES.get((request.method, path), "read")
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path in PUBLIC:
             return await handler(request)
-        problem = check_bearer(request.headers.get("Authorization"), self._token)
-        if problem is not None:
+        given = bearer(request.headers.get("Authorization"))
+        scopes = scopes_of(given, self._tokens) if given else frozenset()
+        if not scopes:
             ok, wait = self.login_failures.take("ip:" + str(request.remote))
             if not ok:
                 return self._too_many(wait)
-            if problem == "missing":
+            if given is None:
                 resp = error(401, "authentication required",
                              "send 'Authorization: Bearer <token>' (see docs/RUNBOOK.md)")
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="hope"'
                 return resp
-            return error(403, "invalid token")
-        ok, wait = self.limits.take(self._token_id)
+            return error(403, "invalid token", reason="bad_token")
+        needed = self._scope_needed(request)
+        if needed not in scopes:
+            return error(403, "token lacks the scope of this route",
+                         f"{request.method} {request.path} needs the {needed!r} token",
+                         reason="wrong_scope", scope=needed)
+        if request.match_info.get("action") == "resume" and not self.cfg.allow_http_resume:
+            return error(403, "resume is CLI-only", "run `hope trading resume` on the host, "
+                         "or set [gateway] allow_http_resume = true", reason="http_resume")
+        ok, wait = self.limits.take(token_id(given))
         if not ok:
             return self._too_many(wait)
+        request[TOKEN_ID] = token_id(given)
         return await handler(request)
 
     @staticmethod
     def _too_many(wait: float) -> web.Response:
-        resp = error(429, "rate limit exceeded", retry_after_s=round(wait, 3))
+        resp = error(429, "rate limit exceeded", retry_after_s=round(wait, 3),
+                     reason="rate_limited")
         resp.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
         return resp
 
@@ -193,56 +239,85 @@ class GatewayApp:
     async def post_signal(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return error(400, "body is not valid JSON", str(exc))
-        if not isinstance(body, dict):
-            return error(400, "body must be a JSON object", f"got {type(body).__name__}")
-        body = dict(body)
-        source = body.pop("source", None)
-        corr = body.pop("correlation_id", None)
-        if source is not None and (not isinstance(source, str) or not NAME_RE.match(source)):
-            return error(422, "invalid signal", "source: lower-case name of at most 32 "
-                         "characters (letters, digits, _ and -)", field="source")
-        if corr is not None and (not isinstance(corr, str) or not CORRELATION_RE.match(corr)):
-            return error(422, "invalid signal", "correlation_id: 1-64 characters of "
-                         "A-Z a-z 0-9 _ . : -", field="correlation_id")
+            sig = signals.parse(raw)
+        except SignalRefused as exc:
+            return self._signal_refused(exc)
+        key = request.headers.get("Idempotency-Key") or sig.signal_id
+        if key is not None and not CORRELATION_RE.match(key):
+            return error(422, "invalid signal", f"Idempotency-Key: {signals.IDS}",
+                         field="Idempotency-Key")
+        slot = (request.get(TOKEN_ID, ""), key) if key else None
+        if slot:
+            verdict, stored = self.idempotency.begin(slot, self.idempotency.body_hash(raw))
+            if verdict == "replay":
+                self.counts["idempotent_replays"] += 1
+                resp = web.json_response(stored[1], status=stored[0])
+                resp.headers["Idempotent-Replayed"] = "true"
+                return resp
+            if verdict == "conflict":
+                return error(422, "Idempotency-Key reused", stored, field="Idempotency-Key",
+                             reason="idempotency_conflict")
+            if verdict == "pending":
+                return error(409, "a request with this Idempotency-Key is in progress",
+                             reason="idempotency_pending")
+        resp, body = await self._accept_signal(sig)
+        if slot:
+            self.idempotency.finish(slot, resp.status, body)
+        return resp
+
+    def _signal_refused(self, exc: SignalRefused) -> web.Response:
+        extra = {"field": exc.field} if exc.field else {}
+        return error(exc.status, exc.message, exc.detail, reason=exc.reason, **extra)
+
+    async def _accept_signal(self, sig: signals.SignalBody) -> tuple[web.Response, dict]:
+        body = sig.body
         symbol = body.get("symbol")
         if isinstance(symbol, str) and ("price" not in body or "market_ts" not in body):
-            last = self.last_price(symbol.strip().upper().replace("/", ""))
+            last = self.last_price(symbol)
             if last is not None:  # the gateway follows PRICE: callers may omit what it knows
                 body.setdefault("price", last[0])
                 body.setdefault("market_ts", last[1])
         try:
             (payload,) = self.moonbot.on_external(body)
+            signals.check_market_ts(body, self.market_now(), self.cfg.market_ts_window_s)
         except ExternalSignalError as exc:
             field = str(exc).split(":", 1)[0]
             hint = " (no PRICE seen for this symbol yet)" if field in ("price", "market_ts") \
                 else ""
-            return error(422, "invalid signal", str(exc) + hint, field=field)
-        payload["strategy"] = source or self.cfg.default_strategy
+            return error(422, "invalid signal", str(exc) + hint, field=field), {}
+        except SignalRefused as exc:
+            return self._signal_refused(exc), {}
+        payload["strategy"] = sig.source or self.cfg.default_strategy
         try:
-            env = await self.publish("SIGNAL", payload, correlation_id=corr)
+            env = await self.publish("SIGNAL", payload, correlation_id=sig.correlation_id)
         except EnvelopeError as exc:
-            return error(422, "invalid signal", str(exc), field=exc.where)
+            return error(422, "invalid signal", str(exc), field=exc.where), {}
         except Exception as exc:
             log.warning("SIGNAL not published: %s", exc)
-            return error(503, "bus unavailable: signal not accepted", type(exc).__name__)
+            return error(503, "bus unavailable: signal not accepted", type(exc).__name__), {}
         self.counts["signals"] += 1
-        return web.json_response({"event_id": env.event_id, "correlation_id": env.correlation_id,
-                                  "topic": env.topic, "strategy": payload["strategy"]},
-                                 status=202)
+        answer = {"event_id": env.event_id, "correlation_id": env.correlation_id,
+                  "topic": env.topic, "strategy": payload["strategy"]}
+        return web.json_response(answer, status=202), answer
 
     async def get_events(self, request: web.Request) -> web.Response:
         cid = request.match_info["correlation_id"]
         if not CORRELATION_RE.match(cid):
             return error(400, "bad correlation id", "1-64 characters of A-Z a-z 0-9 _ . : -")
-        hops = await asyncio.to_thread(trace, open_reader(self.state), cid)
+        try:
+            offset, limit = page_params(request.query)
+        except ValueError as exc:
+            return error(400, "bad paging parameter", str(exc))
+        hops = await self._reads.get("events:" + cid,
+                                     lambda: trace(open_reader(self.state), cid))
         if not hops:
             return error(404, "no audited events with this correlation id", cid)
         await self._audit_read(request, 200)
-        return web.json_response({"correlation_id": cid,
-                                  "hops": [h.__dict__ for h in hops]})
+        page = hops[offset:offset + limit]
+        more = offset + limit < len(hops)
+        return web.json_response({"correlation_id": cid, "total": len(hops), "offset": offset,
+                                  "next_offset": offset + limit if more else None,
+                                  "hops": [h.__dict__ for h in page]})
 
     async def get_positions(self, request: web.Request) -> web.Response:
         store = await asyncio.to_thread(ExecutorStore, self.state.positions)
@@ -263,7 +338,7 @@ class GatewayApp:
                                   "orders_in_flight": pending, "file": str(store.path)})
 
     async def get_report(self, request: web.Request) -> web.Response:
-        summary = await asyncio.to_thread(summarize, open_reader(self.state))
+        summary = await self._reads.get("report", lambda: summarize(open_reader(self.state)))
         await self._audit_read(request, 200)
         return web.json_response(summary)
 

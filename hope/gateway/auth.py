@@ -1,7 +1,16 @@
-"""The gateway's bearer token: from env ``HOPE_GATEWAY_TOKEN``, else a 0600 file in the state dir.
+"""The gateway's bearer tokens, one per scope, so a signal source cannot halt trading and a
+dashboard cannot submit signals.
 
-The file is created with a random token on first start (so a fresh instance is never open), and a
-file readable by group or others is tightened to 0600 with a warning. Comparison is constant-time.
+| scope | file (0600, in ``<state>/keys/``, dir 0700) | env override | allows |
+|---|---|---|---|
+| ``signals`` | ``gateway-signals.token`` | ``HOPE_GATEWAY_TOKEN_SIGNALS`` | ``POST /v1/signals`` |
+| ``read`` | ``gateway-read.token`` | ``HOPE_GATEWAY_TOKEN_READ`` | every ``GET /v1/...`` |
+| ``control`` | ``gateway-control.token`` | ``HOPE_GATEWAY_TOKEN_CONTROL`` | ``POST /v1/trading/...`` |
+
+Files are created with random tokens by ``hope keys init`` or at the gateway's first start (a
+fresh instance is never open); a file readable by group or others is tightened to 0600 with a
+warning. Two scopes sharing one token are refused (the separation would be void). Comparison is
+constant-time.
 """
 
 from __future__ import annotations
@@ -10,29 +19,27 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
-ENV_TOKEN = "HOPE_GATEWAY_TOKEN"
+SCOPES = ("signals", "read", "control")
+ENV_PREFIX = "HOPE_GATEWAY_TOKEN_"
 
 
 class TokenError(ValueError):
     """No usable token: the gateway refuses to start rather than run open."""
 
 
-def token_path(state_keys: Path, token_file: str) -> Path:
-    return Path(token_file) if token_file else Path(state_keys) / "gateway.token"
+def token_path(keys_dir: Path, scope: str) -> Path:
+    return Path(keys_dir) / f"gateway-{scope}.token"
 
 
-def load_or_create_token(path: Path, env: dict[str, str] | None = None
-                         ) -> tuple[str, str, list[str]]:
-    """(token, where it came from, warnings). Creates ``path`` (0600) when it is missing."""
-    env = os.environ if env is None else env
+def load_or_create_token(path: Path) -> tuple[str, list[str]]:
+    """(token, warnings). Creates ``path`` (0600, its directory 0700) when it is missing."""
     warnings: list[str] = []
-    if env.get(ENV_TOKEN, "").strip():
-        return env[ENV_TOKEN].strip(), f"env {ENV_TOKEN}", warnings
     path = Path(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
@@ -44,7 +51,29 @@ def load_or_create_token(path: Path, env: dict[str, str] | None = None
     token = path.read_text().strip()
     if len(token) < 16:
         raise TokenError(f"{path}: gateway token shorter than 16 characters")
-    return token, str(path), warnings
+    return token, warnings
+
+
+def load_tokens(keys_dir: Path, env: Mapping[str, str] | None = None
+                ) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """(scope: token, scope: where it came from, warnings) for every scope."""
+    env = os.environ if env is None else env
+    tokens, where, warnings = {}, {}, []
+    for scope in SCOPES:
+        name = ENV_PREFIX + scope.upper()
+        if env.get(name, "").strip():
+            tokens[scope], where[scope] = env[name].strip(), f"env {name}"
+            if len(tokens[scope]) < 16:
+                raise TokenError(f"env {name}: gateway token shorter than 16 characters")
+            continue
+        path = token_path(keys_dir, scope)
+        tokens[scope], more = load_or_create_token(path)
+        where[scope] = str(path)
+        warnings.extend(more)
+    if len(set(tokens.values())) != len(tokens):
+        raise TokenError("two gateway scopes share one token: give each scope its own "
+                         f"({', '.join(where.values())})")
+    return tokens, where, warnings
 
 
 def token_id(token: str) -> str:
@@ -52,11 +81,15 @@ def token_id(token: str) -> str:
     return "tok:" + hashlib.sha256(token.encode()).hexdigest()[:10]
 
 
-def check_bearer(header: str | None, token: str) -> str | None:
-    """None when the Authorization header carries ``token``; else 'missing' or 'invalid'."""
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, None when there is none."""
     if not header or not header.startswith("Bearer "):
-        return "missing"
-    given = header[len("Bearer "):].strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return "invalid"
-    return None
+        return None
+    return header[len("Bearer "):].strip()
+
+
+def scopes_of(given: str, tokens: Mapping[str, str]) -> frozenset[str]:
+    """The scopes whose token ``given`` is (none: no token of ours). Every scope is compared,
+    in constant time, so timing says nothing about which one nearly matched."""
+    return frozenset([scope for scope, token in tokens.items()
+                      if hmac.compare_digest(given.encode(), token.encode())])

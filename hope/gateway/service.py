@@ -13,7 +13,7 @@ from typing import Any
 
 from hope.envelope import Envelope
 from hope.gateway.app import GatewayApp
-from hope.gateway.auth import load_or_create_token, token_path
+from hope.gateway.auth import load_tokens
 from hope.notify.service import TelegramNotices, open_notifier
 from hope.notify.telegram import TelegramNotifier
 from hope.runtime import Runtime
@@ -22,32 +22,35 @@ from hope.service import subscribe
 
 class GatewayService(TelegramNotices):
     name = "gateway"
+    # SIGNAL market_ts is judged against this clock: only the market-data publishers move it
     market_clock_from = "PRICE"
 
-    def __init__(self, runtime: Runtime, *, token: str,
+    def __init__(self, runtime: Runtime, *, tokens: dict[str, str] | str,
                  notifier: TelegramNotifier | None = None) -> None:
         super().__init__(runtime)
         self.cfg = runtime.config.gateway
         self.prices: dict[str, tuple[float, float]] = {}
-        self.api = GatewayApp(self.cfg, token, self.state, runtime.publish,
-                              last_price=self.prices.get, clock=self.clock)
+        self.api = GatewayApp(self.cfg, tokens, self.state, runtime.publish,
+                              last_price=self.prices.get, market_now=runtime.market_clock.now,
+                              clock=self.clock)
         self.notifier = notifier
         self.port = 0
         self.endpoints: dict[str, str] = {}
 
     @classmethod
-    def create(cls, runtime: Runtime, *, token: str | None = None,
+    def create(cls, runtime: Runtime, *, tokens: dict[str, str] | str | None = None,
                notifier: TelegramNotifier | None = None) -> GatewayService:
+        """``tokens``: scope -> token (one string: the same for every scope, tests); by default
+        the scoped token files in the state dir (hope/gateway/auth.py)."""
         cfg = runtime.config.gateway
-        if token is None:
-            token, where, warnings = load_or_create_token(token_path(runtime.state.keys,
-                                                                     cfg.token_file))
+        if tokens is None:
+            tokens, where, warnings = load_tokens(runtime.state.keys)
             for w in warnings:
                 runtime.log.warning("gateway token", detail=w)
-            runtime.log.info("gateway token", token_from=where)
+            runtime.log.info("gateway tokens", tokens_from=where)
         if notifier is None and cfg.notify:
             notifier = open_notifier(runtime)
-        return cls(runtime, token=token, notifier=notifier)
+        return cls(runtime, tokens=tokens, notifier=notifier)
 
     async def setup(self) -> None:
         self.port = await self.api.start()
@@ -65,4 +68,5 @@ class GatewayService(TelegramNotices):
 
     def heartbeat(self) -> dict[str, Any]:
         return {"http_port": self.port, "endpoints": self.endpoints,
-                "gateway": dict(self.api.counts), **self.notices_heartbeat()}
+                "gateway": dict(self.api.counts), "refusals": dict(self.api.refusals),
+                **self.notices_heartbeat()}

@@ -12,6 +12,8 @@ from hope.config import register_section
 class HealthConfig:
     host: str = "127.0.0.1"           # never 0.0.0.0 unless you mean it
     port: int = 8470                  # 0: any free port (tests); the bound port goes to the registry
+    # Host header names answered besides the loopback names and `host` (others get 421)
+    allowed_hosts: list[str] = field(default_factory=list)
     # Services that must be UP for /health to answer 200 (the monitor itself is implied).
     required: list[str] = field(default_factory=lambda: [
         "audit-writer", "scanner", "decision-engine", "executor", "dlq-retry"])

@@ -2,7 +2,8 @@
 
 Unknown paths get 404 JSON, other methods than GET/HEAD 405 JSON, requests with a body over
 ``max_request_bytes`` 413 JSON; an exception inside a handler is a 500 JSON and a log line,
-never a crash of the server.
+never a crash of the server. Requests for another Host get 421, and every answer carries the
+security headers (:mod:`hope.httpguard`: DNS rebinding from a local browser reads nothing).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from hope.health.metrics import CONTENT_TYPE
+from hope.httpguard import CSP_API, CSP_PAGE, allowed_hosts, guard
 
 log = logging.getLogger("hope.health.http")
 
@@ -22,8 +24,11 @@ class HealthHttp:
     def __init__(self, *, host: str, port: int, max_request_bytes: int,
                  not_up: Callable[[], Mapping[str, Any]], metrics: Callable[[], bytes],
                  page: Callable[[], str],
-                 warnings: Callable[[], list[str]] = lambda: []) -> None:
+                 warnings: Callable[[], list[str]] = lambda: [],
+                 extra_hosts: tuple[str, ...] = ()) -> None:
         self.host, self.port = host, port
+        self.hosts = allowed_hosts(host, extra_hosts)
+        self.refused_hosts = 0
         self.max_request_bytes = max_request_bytes
         self._not_up, self._metrics, self._page = not_up, metrics, page
         self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
@@ -33,8 +38,9 @@ class HealthHttp:
         self.bound_port: int | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_request_bytes,
-                              middlewares=[self._guard])
+        app = web.Application(client_max_size=self.max_request_bytes, middlewares=[
+            guard(self.hosts, csp_for=lambda r: CSP_PAGE if r.path == "/" else CSP_API,
+                  on_refused=self._host_refused), self._guard])
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics_view)
         app.router.add_get("/", self._status)
@@ -50,6 +56,9 @@ class HealthHttp:
         sockets = getattr(server, "sockets", None) or []
         self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
         return self.bound_port
+
+    def _host_refused(self, _reason: str) -> None:
+        self.refused_hosts += 1
 
     async def stop(self) -> None:
         if self._runner is not None:

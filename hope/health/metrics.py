@@ -46,6 +46,33 @@ _SOURCES = {
 }
 
 
+# Refusals other parts count under their own names: (path in the heartbeat, reason label)
+_REFUSAL_FIELDS = ((("market_clock_refused",), "market_clock_jump"),
+                   (("market_clock_foreign",), "market_clock_foreign"),
+                   (("metrics", "bad_retries"), "bad_retry"))
+
+
+def refusals(progress: Mapping[str, Any]) -> dict[str, float]:
+    """Refused input per reason of one service: its own ``refusals`` (executor limits, gateway,
+    HTTP hosts), its bus client's (``bus.refusals``: decode, replay, delivery) and the
+    runtime's market-clock and RETRY refusals."""
+    out: dict[str, float] = {}
+    bus = progress.get("bus")
+    for table in (progress.get("refusals"), bus.get("refusals") if isinstance(bus, Mapping)
+                  else None):
+        if isinstance(table, Mapping):
+            for reason, n in table.items():
+                if _num(n) is not None:
+                    out[str(reason)] = out.get(str(reason), 0.0) + _num(n)
+    for path, reason in _REFUSAL_FIELDS:
+        value: Any = progress
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if _num(value):
+            out[reason] = out.get(reason, 0.0) + _num(value)
+    return out
+
+
 def _lookup(progress: Mapping[str, Any], key: str) -> float | None:
     for path in _SOURCES[key]:
         value: Any = progress
@@ -91,6 +118,11 @@ class HopeCollector(Collector):
         breakers = GaugeMetricFamily("hope_breaker_state", "0 closed, 1 half-open, 2 open",
                                      labels=["service", "breaker"])
         dlq = GaugeMetricFamily("hope_dlq_depth", "dead letters by status", labels=["status"])
+        refused = CounterMetricFamily("hope_refusals", "input refused, by service and reason",
+                                      labels=["service", "reason"])
+        disconnects = CounterMetricFamily("hope_bus_disconnects", "peers the proxy's sockets "
+                                          "lost (an oversized frame drops its sender)",
+                                          labels=["socket"])
         latency = HistogramMetricFamily("hope_handler_latency_seconds", "handler run time",
                                         labels=["service", "handler"])
         for name, e in sorted(self.registry.entries.items()):
@@ -111,6 +143,12 @@ class HopeCollector(Collector):
             if isinstance(p.get("breakers"), Mapping):
                 for br, st in sorted(p["breakers"].items()):
                     breakers.add_metric([name, str(br)], _BREAKER.get(str(st), -1.0))
+            for reason, n in sorted(refusals(p).items()):
+                refused.add_metric([name, reason], n)
+            if isinstance(p.get("disconnects"), Mapping):
+                for sock, n in sorted(p["disconnects"].items()):
+                    if _num(n) is not None:
+                        disconnects.add_metric([str(sock)], _num(n))
             if isinstance(p.get("dlq"), Mapping):
                 for st, n in sorted(p["dlq"].items()):
                     if _num(n) is not None:
@@ -121,7 +159,8 @@ class HopeCollector(Collector):
                     hist = _histogram(h)
                     if hist:
                         latency.add_metric([name, str(handler)], hist[0], hist[1])
-        yield from (up, beat, ev_in, ev_out, *simple.values(), restarts, breakers, dlq, latency)
+        yield from (up, beat, ev_in, ev_out, *simple.values(), restarts, breakers, dlq, latency,
+                    refused, disconnects)
         yield from feed_metrics(self.registry.entries)
         disk = GaugeMetricFamily("hope_state_free_bytes", "free bytes on the state dir's disk")
         try:

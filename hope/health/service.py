@@ -41,7 +41,8 @@ class HealthService(Service):
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
-                               warnings=monitor.warnings)
+                               warnings=monitor.warnings,
+                               extra_hosts=tuple(self.cfg.allowed_hosts))
         self.port = 0
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
@@ -147,4 +148,5 @@ class HealthService(Service):
         self.kill_restarts()
 
     def heartbeat(self) -> dict[str, Any]:
-        return {"http_port": self.port, "endpoints": self.endpoints}
+        return {"http_port": self.port, "endpoints": self.endpoints,
+                "refusals": {"http_host_not_allowed": self.http.refused_hosts}}

@@ -33,13 +33,23 @@ class TelegramError(RuntimeError):
     """sendMessage failed (network, HTTP error, ``ok: false``); the text never holds the token."""
 
 
+class TokenFileError(PermissionError):
+    """The token file is readable by group or others: the token is refused (say which file)."""
+
+
 def resolve_token(cfg: TelegramConfig, env: dict[str, str] | None = None) -> str:
-    """Token from env ``HOPE_TELEGRAM_TOKEN``, else ``token_file``, else ``token``; '' = disabled."""
+    """Token from env ``HOPE_TELEGRAM_TOKEN``, else ``token_file`` (which must be 0600 or 0400:
+    TokenFileError otherwise, naming it), else ``token``; '' = disabled."""
     env = os.environ if env is None else env
     if env.get(ENV_TOKEN, "").strip():
         return env[ENV_TOKEN].strip()
     if cfg.token_file:
-        return Path(cfg.token_file).read_text().strip()
+        path = Path(cfg.token_file)
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise TokenFileError(f"[telegram] token_file {path}: mode {mode:o} lets others read "
+                                 f"the bot token; refused (chmod 600 {path})")
+        return path.read_text().strip()
     return cfg.token.strip()
 
 
@@ -68,6 +78,9 @@ def format_notice(env: Envelope, kinds: list[str] | tuple[str, ...]) -> str | No
     if t == "TRADING_STATE" and p.get("state") == "HALTED":
         return (f"TRADING HALTED by {p.get('by', '?')} (was {p.get('previous', '?')}, "
                 f"reported by {p.get('service', env.source)})")
+    if t == "ALERT" and p.get("kind") == "executor_limit":
+        return (f"EXECUTOR REFUSED a BUY of {p.get('symbol')}: limit {p.get('limit')} "
+                f"({str(p.get('detail', ''))[:200]}) [{p.get('order_id')}]")
     if t == "ALERT" and p.get("kind") == "dlq_parked":
         return (f"DLQ PARKED {p.get('dlq_id')}: {p.get('service')}/{p.get('handler')} "
                 f"{p.get('event_type')} after {p.get('attempts')} attempts: "

@@ -67,7 +67,8 @@ async def test_only_subscriptions_marked_verify_id_reject_a_forged_event_id(stat
     try:
         honest = signal_event(1, "EVXBTC")
         forged = msgspec.structs.replace(signal_event(2, "EVXBTC"),
-                                         event_id="sha256:0123456789abcdef")
+                                         event_id="sha256:0123456789abcdef",
+                                         publisher="forger", epoch="f0f0f0f0f0f0", seq=1, tseq=1)
         pub.publish_raw([forged.topic.encode(), codec.encode(forged)])
         await pub.publish(honest)
         await async_wait_for(lambda: trusting.inbox.qsize() == 2, message="both at trusting")

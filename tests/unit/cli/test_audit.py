@@ -33,6 +33,22 @@ def test_keys_init_creates_private_key_0600_and_is_idempotent(capsys):
     assert "exists" in capsys.readouterr().out
 
 
+def test_keys_init_creates_the_gateway_scope_tokens_0600_once(capsys):
+    """`hope keys init` also creates one gateway token per scope (0600) and keeps them."""
+    st = make_state()
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    capsys.readouterr()
+    tokens = {}
+    for scope in ("signals", "read", "control"):
+        path = st.keys / f"gateway-{scope}.token"
+        assert path.stat().st_mode & 0o777 == 0o600
+        tokens[scope] = path.read_text()
+    assert len(set(tokens.values())) == 3
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    assert "created" not in capsys.readouterr().out
+    assert {s: (st.keys / f"gateway-{s}.token").read_text() for s in tokens} == tokens
+
+
 def test_keys_rotate_keeps_the_old_public_key(capsys):
     """`hope keys rotate` prints old -> new and keeps the old public key file."""
     st = make_state()
@@ -105,7 +121,7 @@ def trade(st, corr: str) -> None:
                       source="executor", parent=fill, timestamp="2026-02-02T15:00:05.000000Z")
     with writer(st) as w:
         for e in (close, fill, sig, order, dec, ev(9, "SIGNAL", corr="other",
-                  payload={"symbol": "X", "strategy": "pump", "price": 1.0, "market_ts": 1.0})):
+                  payload={"symbol": "XBTC", "strategy": "pump", "price": 1.0, "market_ts": 1.0})):
             w.append(e)
 
 

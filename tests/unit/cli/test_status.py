@@ -4,6 +4,7 @@ import json
 import time
 
 from hope.cli import main
+from hope.cli.status import format_table
 from hope.health.registry import Registry
 
 
@@ -49,3 +50,12 @@ def test_missing_registry_is_a_clear_error(tmp_path, capsys):
     """Without a registry the command says where it looked and exits 1."""
     assert _run(tmp_path) == 1
     assert "registry.json" in capsys.readouterr().err
+
+
+def test_status_shows_the_audit_logs_disk_usage():
+    """The audit writer's heartbeat disk figures appear under the table."""
+    data = {"services": {"audit-writer": {"status": "UP", "progress": {"audit": {
+        "disk_bytes": 2_500_000_000, "disk_budget_bytes": 10_000_000_000, "disk_percent": 25.0,
+        "archived": 3}}}}}
+    out = format_table(data, time.time(), 10.0)
+    assert "audit-writer: events/ 2.5 GB of 10.0 GB (25.0 %), 3 segments archived" in out

@@ -334,6 +334,16 @@ def test_commit_remembers_signal():
     assert e.already_decided(s.event_id)
 
 
+def test_signal_stamped_ahead_of_the_market_clock_is_skipped():
+    """A SIGNAL whose market_ts is past max_signal_ahead_s ahead (4e9: decades) is SKIPped
+    naming signal_ahead; one just inside the window passes."""
+    e = engine(max_signal_ahead_s=60)
+    d = e.decide(sig(market_ts=4e9), WALL, T0)
+    assert d["action"] == "SKIP" and "signal_ahead" in failed(d)
+    assert engine(max_signal_ahead_s=60).decide(sig(market_ts=T0 + 60), WALL, T0)["action"] \
+        == "BUY"
+
+
 def test_live_feed_signal_far_from_wall_time_is_refused():
     """A live-feed SIGNAL whose market_ts is minutes from the wall clock is a SKIP; near is fine."""
     near = engine().decide(sig(market_ts=T0, wall=T0 + 1, feed="binance"), T0 + 1.5, T0)

@@ -42,6 +42,10 @@ class Recorder:
         return [e for e in self.events if e.event_type == event_type]
 
 
+# the executor's own limits allow one 0.001 BTC position per symbol (as [decision] does)
+TWO_IN_ONE_SYMBOL = {"max_symbol_exposure": {"BTC": 0.002}}
+
+
 def make(tmp_path, **cfg):
     exchange = PaperExchange(tmp_path / "exchange", slippage_bps=0, commission_bps=10)
     store = ExecutorStore(tmp_path / "positions")
@@ -109,7 +113,7 @@ async def test_crash_between_place_and_persist(tmp_path):
     ex.exchange.place_order = place_then_die
     with pytest.raises(Crash):
         await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
     calls = []
     orig = restarted.exchange.place_order
     restarted.exchange.place_order = lambda *a, **kw: calls.append(a) or orig(*a, **kw)
@@ -127,7 +131,7 @@ async def test_crash_before_redelivery_is_finished_by_reconcile(tmp_path):
         Crash("after place")))
     with pytest.raises(Crash):
         await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
     report = await restarted.reconcile(pub)
     assert report["resumed"] == 1 and report["orphans"] == []
     assert len(pub.of("ORDER")) == 1 and len(pub.of("FILL")) == 1
@@ -331,7 +335,7 @@ async def test_sigkill_then_restart_yields_exactly_one_order(tmp_path, point):
 
 async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_path):
     """Crash between place and persist, with a torn journal tail and tiny compactions: one order."""
-    ex, d = make(tmp_path), decision()
+    ex, d = make(tmp_path, **TWO_IN_ONE_SYMBOL), decision()
     ex.store.compact_every = 1
     await ex.handle_decision(decision(market_ts=T0 - 1), Recorder())  # some history
     real_place = ex.exchange.place_order
@@ -345,7 +349,7 @@ async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_p
     ex.exchange.place_order = place_then_die
     with pytest.raises(Crash):
         await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
     assert restarted.store.load_error is None
     await restarted.reconcile(pub)
     await restarted.handle_decision(d, pub)
@@ -355,13 +359,13 @@ async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_p
 
 async def test_decision_redelivered_after_pruning_is_not_ordered_again(tmp_path):
     """A finished record pruned after the retention is not re-placed: the venue is asked first."""
-    ex, pub, d = make(tmp_path, ledger_retention_s=60), Recorder(), decision()
+    ex, pub, d = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), Recorder(), decision()
     await ex.handle_decision(d, pub)
     tick(ex, SYM, 1e-5, T0 + 61)
     await ex.handle_decision(decision(market_ts=T0 + 61), pub)  # finishing this one prunes
     assert client_order_id(d.event_id) not in ex.store.orders
     ex.store.save()
-    restarted, pub2 = make(tmp_path, ledger_retention_s=60), Recorder()
+    restarted, pub2 = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), Recorder()
     tick(restarted, SYM, 1e-5, T0 + 61)
     report = await restarted.reconcile(pub2)
     await restarted.handle_decision(d, pub2)

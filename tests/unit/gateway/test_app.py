@@ -42,7 +42,8 @@ async def api(tmp_path: Path):
     rec = Recorder()
     cfg = GatewayConfig(port=0, max_body_bytes=1024, rate_limit_per_s=1.0, rate_limit_burst=5)
     prices = {"EVXBTC": (1.5e-05, 1_610_226_000.0)}
-    app = GatewayApp(cfg, TOKEN, state, rec, last_price=prices.get, clock=clock)
+    app = GatewayApp(cfg, TOKEN, state, rec, last_price=prices.get, clock=clock,
+                     market_now=lambda: 1_610_226_000.0)
     port = await app.start()
     async with aiohttp.ClientSession() as session:
         yield Api(app, f"http://127.0.0.1:{port}", session, rec, clock, state)
@@ -156,6 +157,10 @@ async def test_trading_halt_and_resume_write_the_file_and_publish_control(api: A
     assert TradingStateStore(api.state.trading_state).load() == "HALTED"
     control = api.rec.of("CONTROL")[0]
     assert control.payload == {"service": "*", "command": "halt"}
+    status, body, _ = await api.call("POST", "/v1/trading/resume")
+    assert status == 403 and body["error"] == "resume is CLI-only"
+    assert TradingStateStore(api.state.trading_state).load() == "HALTED"
+    api.app.cfg.allow_http_resume = True  # [gateway] allow_http_resume = true
     status, body, _ = await api.call("POST", "/v1/trading/resume")
     assert body == {**body, "state": "ACTIVE", "previous": "HALTED"}
     assert (await api.call("GET", "/v1/trading"))[1]["state"] == "ACTIVE"

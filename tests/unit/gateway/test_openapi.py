@@ -15,6 +15,7 @@ import pytest
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.gateway.app import OPENAPI_PATH, GatewayApp, route_table
+from hope.gateway.auth import token_id
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
 from tests.helpers import GATEWAY_TOKEN as TOKEN
@@ -33,6 +34,8 @@ RECIPES = {
     ("/v1/signals", "post", "413"): ("/v1/signals", GOOD, {**SIG, "pad": "x" * 5000}, None),
     ("/v1/signals", "post", "422"): ("/v1/signals", GOOD, {"symbol": "X"}, None),
     ("/v1/signals", "post", "503"): ("/v1/signals", GOOD, SIG, "bus_down"),
+    ("/v1/signals", "post", "409"): ("/v1/signals", {**GOOD, "Idempotency-Key": "k1"}, SIG,
+                                     "pending"),
     ("/v1/events/{correlation_id}", "get", "200"): ("/v1/events/c1", GOOD, None, "audit"),
     ("/v1/events/{correlation_id}", "get", "400"): ("/v1/events/a%20b", GOOD, None, None),
     ("/v1/events/{correlation_id}", "get", "404"): ("/v1/events/none", GOOD, None, None),
@@ -44,7 +47,7 @@ RECIPES = {
     ("/v1/trading/{action}", "post", "404"): ("/v1/trading/explode", GOOD, None, None),
     ("/v1/trading/{action}", "post", "503"): ("/v1/trading/halt", GOOD, None, "bus_down"),
 }
-AUTH_STATUSES = {"401": {}, "403": BAD, "429": GOOD}
+AUTH_STATUSES = {"401": {}, "403": BAD, "429": GOOD, "421": {**GOOD, "Host": "evil.example"}}
 
 
 def documented() -> set[tuple[str, str, str]]:
@@ -76,7 +79,7 @@ async def test_documented_status_is_produced(tmp_path, key):
     state = StatePaths.at(tmp_path).ensure()
     rec, clock = Recorder(), ManualClock()
     cfg = GatewayConfig(port=0, max_body_bytes=1024, rate_limit_burst=1)
-    app = GatewayApp(cfg, TOKEN, state, rec, clock=clock)
+    app = GatewayApp(cfg, TOKEN, state, rec, clock=clock, market_now=lambda: 1.0)
     port = await app.start()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -94,6 +97,9 @@ async def test_documented_status_is_produced(tmp_path, key):
                     sig = new_event("SIGNAL", SIG | {"strategy": "moonbot"}, source="gateway",
                                     correlation_id="c1")
                     write_audit(state.events, "signals", [sig])
+                elif step == "pending":  # the same key and body, still being published
+                    app.idempotency.begin((token_id(TOKEN), "k1"),
+                                          app.idempotency.body_hash(json.dumps(body).encode()))
                 elif step == "torn_positions":
                     (state.positions / "executor.json").write_text("{torn")
             async with http.request(method.upper(), base + target, headers=headers,

@@ -11,11 +11,15 @@ import pytest
 from hope.bus.memory import LocalBroker
 from hope.envelope import new_event
 from hope.gateway.auth import (
-    ENV_TOKEN,
+    ENV_PREFIX,
+    SCOPES,
     TokenError,
-    check_bearer,
+    bearer,
     load_or_create_token,
+    load_tokens,
+    scopes_of,
     token_id,
+    token_path,
 )
 from hope.gateway.service import GatewayService
 from hope.testing import drain, service_for_tests, stop_service
@@ -23,41 +27,53 @@ from tests.helpers import TELEGRAM_TOKEN as TG_TOKEN
 from tests.helpers import FakeTelegram, fill
 
 
-def test_token_file_is_created_0600_and_reused(tmp_path):
-    """A missing token file is created (0600, random) and the same token is read back later."""
-    path = tmp_path / "keys" / "gateway.token"
-    token, where, warnings = load_or_create_token(path, env={})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(token) >= 32
-    assert where == str(path) and "created" in warnings[0]
-    assert load_or_create_token(path, env={})[0] == token
+def test_one_token_file_per_scope_is_created_0600_and_reused(tmp_path):
+    """Missing token files are created (0600 in a 0700 dir, random, distinct) and reused."""
+    keys = tmp_path / "keys"
+    tokens, where, warnings = load_tokens(keys, env={})
+    assert set(tokens) == set(SCOPES) and len(set(tokens.values())) == 3
+    for scope in SCOPES:
+        path = token_path(keys, scope)
+        assert where[scope] == str(path) and stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert len(tokens[scope]) >= 32
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    assert len(warnings) == 3 and all("created" in w for w in warnings)
+    assert load_tokens(keys, env={})[0] == tokens
 
 
-def test_env_token_wins_and_loose_files_are_tightened(tmp_path):
-    """HOPE_GATEWAY_TOKEN overrides the file; a group-readable file is chmod 600 with a warning."""
-    path = tmp_path / "gateway.token"
-    assert load_or_create_token(path, env={ENV_TOKEN: "e" * 20})[0] == "e" * 20
-    assert not path.exists()
+def test_env_tokens_win_loose_files_are_tightened_shared_tokens_refused(tmp_path):
+    """HOPE_GATEWAY_TOKEN_<SCOPE> overrides its file; a 0644 file is chmod 600 with a warning;
+    two scopes with one token are refused."""
+    keys = tmp_path / "keys"
+    tokens, where, _ = load_tokens(keys, env={ENV_PREFIX + "READ": "r" * 20})
+    assert tokens["read"] == "r" * 20 and where["read"].startswith("env ")
+    assert not token_path(keys, "read").exists()
+    path = tmp_path / "loose.token"
     path.write_text("f" * 20)
     os.chmod(path, 0o644)
-    token, _, warnings = load_or_create_token(path, env={})
+    token, warnings = load_or_create_token(path)
     assert token == "f" * 20 and "tightened" in warnings[0]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.write_text("short")
     with pytest.raises(TokenError, match="shorter than 16"):
-        load_or_create_token(path, env={})
+        load_or_create_token(path)
+    same = tokens["signals"]
+    with pytest.raises(TokenError, match="share one token"):
+        load_tokens(keys, env={ENV_PREFIX + "CONTROL": same})
 
 
-def test_bearer_check_and_token_id_never_reveal_the_token():
-    """Missing/invalid/valid bearer headers are told apart; the id is not the token."""
-    assert check_bearer(None, "s" * 20) == "missing"
-    assert check_bearer("Basic abc", "s" * 20) == "missing"
-    assert check_bearer("Bearer nope", "s" * 20) == "invalid"
-    assert check_bearer("Bearer " + "s" * 20, "s" * 20) is None
+def test_bearer_and_scopes_never_reveal_the_token():
+    """Headers without a bearer give None; a token maps to its scopes; the id is not the token."""
+    tokens = {"signals": "s" * 20, "read": "r" * 20, "control": "c" * 20}
+    assert bearer(None) is None and bearer("Basic abc") is None
+    assert scopes_of("nope", tokens) == frozenset()
+    assert scopes_of("r" * 20, tokens) == {"read"}
     assert "s" * 20 not in token_id("s" * 20)
 
 
 async def _gateway(tmp_path, broker, overrides=None):
-    os.environ.pop(ENV_TOKEN, None)
+    for scope in SCOPES:
+        os.environ.pop(ENV_PREFIX + scope.upper(), None)
     svc = await service_for_tests(GatewayService, tmp_path, broker,
                                   {"gateway": {"port": 0}, **(overrides or {})})
     await svc.runtime.bus.start()
@@ -73,7 +89,7 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
     broker = LocalBroker()
     svc = await _gateway(tmp_path, broker)
     try:
-        token = (svc.state.keys / "gateway.token").read_text().strip()
+        token = token_path(svc.state.keys, "signals").read_text().strip()
         await svc.runtime.beats.beat()
         beat = [e for e in broker.published if e.event_type == "HEARTBEAT"][-1]
         assert beat.payload["http_port"] == svc.port

@@ -90,3 +90,25 @@ async def test_handler_bug_is_500_and_server_survives(server):
     async with s.get("/") as r:
         assert r.status == 200 and "ok" in await r.text()
     assert http.errors == 1
+
+
+@pytest.mark.parametrize("path", ["/", "/metrics", "/health"])
+async def test_foreign_host_header_gets_421_and_is_counted(server, path):
+    """DNS rebinding: a request for another host name is refused 421 and counted."""
+    http, s, _ = server
+    async with s.get(path, headers={"Host": "evil.example:8470"}) as r:
+        assert r.status == 421 and (await r.json())["error"] == "host not allowed"
+        assert r.headers["X-Frame-Options"] == "DENY"
+    assert http.refused_hosts == 1
+
+
+@pytest.mark.parametrize("path, status", [("/", 200), ("/metrics", 200), ("/nope", 404)])
+async def test_every_answer_carries_the_security_headers(server, path, status):
+    """CSP, X-Frame-Options and X-Content-Type-Options on pages, metrics and errors."""
+    _, s, _ = server
+    async with s.get(path, headers={"Host": "localhost:1234"}) as r:
+        assert r.status == status
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"

@@ -78,6 +78,28 @@ def test_runtime_heartbeat_shape_is_understood(tmp_path):
               (("handler", "on_decision"), ("service", "executor")))] == 5
 
 
+def test_refusals_per_reason_and_bus_disconnects(tmp_path):
+    """hope_refusals_total{service, reason} sums a service's own and its bus client's refusals;
+    the proxy's peer disconnects are hope_bus_disconnects_total{socket}."""
+    reg = Registry()
+    reg.observe({"service": "executor", "pid": 1, "market_clock_refused": 1,
+                 "market_clock_foreign": 0, "metrics": {"bad_retries": 3},
+                 "refusals": {"limit_max_position_size": 2, "decode_too_deep": 1},
+                 "bus": {"refusals": {"decode_too_deep": 3, "replay_rate_limited": 4,
+                                      "bad": "x"}}}, 10.0)
+    reg.observe({"service": "proxy", "pid": 2, "disconnects": {"xsub": 5, "xpub": 0}}, 10.0)
+    s = _samples(Metrics(reg, tmp_path).render())
+    key = "hope_refusals_total"
+    assert s[(key, (("reason", "limit_max_position_size"), ("service", "executor")))] == 2
+    assert s[(key, (("reason", "decode_too_deep"), ("service", "executor")))] == 4
+    assert s[(key, (("reason", "replay_rate_limited"), ("service", "executor")))] == 4
+    assert (key, (("reason", "bad"), ("service", "executor"))) not in s
+    assert s[(key, (("reason", "market_clock_jump"), ("service", "executor")))] == 1
+    assert s[(key, (("reason", "bad_retry"), ("service", "executor")))] == 3
+    assert (key, (("reason", "market_clock_foreign"), ("service", "executor"))) not in s
+    assert s[("hope_bus_disconnects_total", (("socket", "xsub"),))] == 5
+
+
 def test_feed_table_of_a_live_scanner_becomes_feed_metrics(tmp_path):
     """Connection state, reconnects, gaps, backfilled trades, symbol age and lag are exposed."""
     reg = Registry()

@@ -8,7 +8,13 @@ import pytest
 from hope.clock import ManualClock
 from hope.envelope import new_event
 from hope.notify.config import TelegramConfig
-from hope.notify.telegram import TelegramError, TelegramNotifier, format_notice, resolve_token
+from hope.notify.telegram import (
+    TelegramError,
+    TelegramNotifier,
+    TokenFileError,
+    format_notice,
+    resolve_token,
+)
 from tests.helpers import TELEGRAM_TOKEN as TOKEN
 from tests.helpers import FakeTelegram, fill
 
@@ -38,7 +44,8 @@ def make(tg: FakeTelegram, session, clock, **kw):
 
 
 def test_format_picks_only_the_notices_that_matter():
-    """FILL, CLOSE, DOWN/FATAL, HALTED and dlq_parked are told; UP, ACTIVE, other alerts are not."""
+    """FILL, CLOSE, DOWN/FATAL, HALTED and dlq_parked are told; UP, ACTIVE, unknown alerts are
+    not."""
     kinds = TelegramConfig().notices
     ev = lambda t, p: new_event(t, p, source="x")  # noqa: E731
     assert format_notice(fill(), kinds).startswith("FILL EVXBTC BUY qty 10")
@@ -53,6 +60,15 @@ def test_format_picks_only_the_notices_that_matter():
     assert "hope dlq show d1" in format_notice(parked, kinds)
     assert format_notice(ev("ALERT", {"kind": "other"}), kinds) is None
     assert format_notice(fill(), ["CLOSE"]) is None
+
+
+def test_executor_limit_alert_is_told():
+    """An executor_limit ALERT (a DECISION refused by the executor's limits) is a notice."""
+    alert = new_event("ALERT", {"kind": "executor_limit", "limit": "max_position_size",
+                                "detail": "1000 BTC > 0.001 BTC", "symbol": "EVXBTC",
+                                "order_id": "hope-1"}, source="executor")
+    text = format_notice(alert, TelegramConfig().notices)
+    assert text.startswith("EXECUTOR REFUSED a BUY of EVXBTC: limit max_position_size")
 
 
 def test_feed_alerts_are_told():
@@ -166,6 +182,7 @@ def test_token_resolution_prefers_env_then_file_then_config(tmp_path):
     """HOPE_TELEGRAM_TOKEN beats token_file, which beats token; none means disabled."""
     f = tmp_path / "tg.token"
     f.write_text("from-file\n")
+    f.chmod(0o600)
     cfg = TelegramConfig(token="from-config", token_file=str(f))
     assert resolve_token(cfg, {"HOPE_TELEGRAM_TOKEN": "from-env"}) == "from-env"
     assert resolve_token(cfg, {}) == "from-file"
@@ -189,3 +206,14 @@ async def test_standin_receives_what_the_notifier_sends():
         assert standin.messages[0]["text"].startswith("CLOSE EVXBTC take_profit")
     finally:
         await standin.stop()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_token_file_readable_by_others_is_refused_naming_it(tmp_path, mode):
+    """A token file with any group/other permission is refused, naming the file and its mode."""
+    f = tmp_path / "tg.token"
+    f.write_text("123:secret\n")
+    f.chmod(mode)
+    with pytest.raises(TokenFileError, match=f"{f}: mode {mode:o}") as info:
+        resolve_token(TelegramConfig(token_file=str(f)), {})
+    assert "123:secret" not in str(info.value)
