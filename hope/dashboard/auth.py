@@ -12,53 +12,30 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
+from hope.gateway.auth import ENV_PREFIX, TokenError, load_or_create_token, token_path
+
 COOKIE = "hope_dashboard"
-ENV_READ = "HOPE_GATEWAY_TOKEN_READ"
+ENV_READ = ENV_PREFIX + "READ"
 
 
-class TokenError(ValueError):
-    """No usable read token: the dashboard refuses to start rather than run open."""
-
-
-def read_token_path(keys_dir: Path, configured: str = "") -> Path:
-    return Path(configured) if configured else Path(keys_dir) / "gateway-read.token"
-
-
-def load_read_token(path: Path, env: dict[str, str] | None = None) -> tuple[str, str]:
-    """(token, where it came from). The file is made by ``hope keys init`` or the gateway's
-    first start; if this starts first it makes it (random, 0600, the gateway then reads the
-    same). A loose mode or a short token is refused, naming the file."""
-    env = dict(os.environ) if env is None else env
+def load_read_token(keys_dir: Path, configured: str = "", env: Mapping[str, str] | None = None
+                    ) -> tuple[str, str, list[str]]:
+    """(token, where it came from, warnings): the gateway's read-scope token, read exactly as
+    the gateway reads it (hope.gateway.auth: env ``HOPE_GATEWAY_TOKEN_READ``, else the 0600
+    file, made if missing, a loose mode tightened with a warning)."""
+    env = os.environ if env is None else env
     if env.get(ENV_READ, "").strip():
-        token, where = env[ENV_READ].strip(), f"env {ENV_READ}"
+        token, where, warnings = env[ENV_READ].strip(), f"env {ENV_READ}", []
     else:
-        path = Path(path)
-        _create(path)
-        try:
-            mode = path.stat().st_mode & 0o777
-            token, where = path.read_text().strip(), str(path)
-        except OSError as exc:
-            raise TokenError(f"{path}: read-scope token unreadable ({exc.strerror})") from None
-        if mode & 0o077:
-            raise TokenError(f"{path}: mode {mode:o} lets others read it; chmod 600 {path}")
+        path = Path(configured) if configured else token_path(keys_dir, "read")
+        token, warnings = load_or_create_token(path)
+        where = str(path)
     if len(token) < 16:
         raise TokenError(f"{where}: read-scope token shorter than 16 characters")
-    return token, where
-
-
-def _create(path: Path) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return  # the gateway made it at the same moment
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
+    return token, where, warnings
 
 
 def session_value(token: str) -> str:

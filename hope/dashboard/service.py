@@ -16,7 +16,7 @@ from typing import Any
 
 from hope.audit.reader import open_reader
 from hope.audit.trace import trace
-from hope.dashboard.auth import load_read_token, read_token_path
+from hope.dashboard.auth import load_read_token
 from hope.dashboard.history import fold, merged
 from hope.dashboard.http import DashboardHttp
 from hope.dashboard.model import DashboardModel, record_of
@@ -51,8 +51,9 @@ class DashboardService(Service):
     def create(cls, runtime: Runtime, *, token: str | None = None) -> DashboardService:
         if token is None:
             cfg = runtime.config.dashboard
-            token, where = load_read_token(read_token_path(runtime.state.keys,
-                                                           cfg.read_token_file))
+            token, where, warnings = load_read_token(runtime.state.keys, cfg.read_token_file)
+            for w in warnings:
+                runtime.log.warning("dashboard token", detail=w)
             runtime.log.info("dashboard token", token_from=where)
         return cls(runtime, token=token)
 

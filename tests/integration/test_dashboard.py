@@ -117,11 +117,7 @@ class Run:
         return wait_for(port, timeout=30, message=f"{key}'s port")
 
     def token(self, scope: str) -> str:
-        keys = self.state / "keys"
-        path = keys / f"gateway-{scope}.token"
-        if not path.exists():  # a gateway with one token for every scope
-            path = keys / "gateway.token"
-        return path.read_text().strip()
+        return (self.state / "keys" / f"gateway-{scope}.token").read_text().strip()
 
     def audit(self, family: str) -> list[dict[str, Any]]:
         return list(open_reader(StatePaths.at(self.state)).records(family))

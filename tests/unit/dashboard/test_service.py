@@ -73,17 +73,17 @@ async def test_gateway_address_comes_from_its_heartbeat(tmp_path):
         await stop_service(svc)
 
 
-def test_read_token_file_is_made_0600_reused_and_checked(tmp_path):
-    """A missing file is created 0600 (random); a loose or short one is refused naming it."""
-    path = tmp_path / "keys" / "gateway-read.token"
-    token, where = load_read_token(path, env={})
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(token) >= 32
-    assert load_read_token(path, env={})[0] == token and where == str(path)
-    assert load_read_token(path, env={ENV_READ: "e" * 20})[0] == "e" * 20
+def test_read_token_is_the_gateways_read_scope_file(tmp_path):
+    """The read token comes from keys/gateway-read.token as the gateway reads it (made 0600 if
+    missing, a loose mode tightened with a warning); the env variable overrides; a short
+    token is refused naming where it came from."""
+    keys = tmp_path / "keys"
+    token, where, warnings = load_read_token(keys, env={})
+    path = keys / "gateway-read.token"
+    assert where == str(path) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_read_token(keys, env={})[0] == token and len(token) >= 32
+    assert load_read_token(keys, env={ENV_READ: "e" * 20})[0] == "e" * 20
     os.chmod(path, 0o644)
-    with pytest.raises(TokenError, match="chmod 600"):
-        load_read_token(path, env={})
-    os.chmod(path, 0o600)
-    path.write_text("short")
+    assert "tightened" in load_read_token(keys, env={})[2][0]
     with pytest.raises(TokenError, match="shorter than 16"):
-        load_read_token(path, env={})
+        load_read_token(keys, env={ENV_READ: "short"})
