@@ -149,8 +149,9 @@ class AuditWriter:
             self.stats["refused"] += 1
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         self._add(env.to_dict())
-        if env.publisher and env.epoch and env.seq > 0:
-            self.seqs.track(env.publisher, env.epoch).add(env.seq)
+        pub, epoch, seq = env.publisher, env.epoch, env.seq
+        if pub and epoch and seq > 0:
+            self.seqs.track(pub, epoch).add(seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -160,11 +161,13 @@ class AuditWriter:
         if self._deferred:  # nothing overtakes a record still waiting for its file
             self._defer(rec, None)
             return
-        try:
-            fam = self._family(family_for(rec["event_type"]))
-        except OSError as exc:  # a new family's file or manifest could not be created
-            self._defer(rec, exc)
-            return
+        fam = self.families.get(family_for(rec["event_type"]))
+        if fam is None:
+            try:
+                fam = self._family(family_for(rec["event_type"]))
+            except OSError as exc:  # a new family's file or manifest could not be created
+                self._defer(rec, exc)
+                return
         self._seal_into(fam, rec)
 
     def _defer(self, rec: dict[str, Any], exc: OSError | None) -> None:
@@ -191,10 +194,11 @@ class AuditWriter:
         return True
 
     def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
+        tree = self.tree
         rec["prev_hash"] = fam.head
-        rec["leaf"] = self.tree.size
+        rec["leaf"] = tree.size
         digest, line, leaf = seal_leaf(rec)
-        self.tree.append(leaf)
+        tree.append(leaf)
         fam.add(digest, line)
         self.ids.add(rec["event_id"])
         self.stats["records"] += 1
