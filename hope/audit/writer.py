@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from hope.audit.archive import SegmentArchiver
-from hope.audit.canonical import GENESIS, family_for, seal_leaf
+from hope.audit.canonical import DEFAULT_FAMILY, FAMILIES, GENESIS, family_for, seal_leaf
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.heartbeats import HeartbeatSummary
@@ -133,8 +133,9 @@ class AuditWriter:
         Heartbeats are counted into the periodic HEARTBEAT_SUMMARY instead of being written.
         Raises AuditUnavailable when the disk is full and the buffer is at its bound.
         """
-        if env.event_type in EPHEMERAL_TYPES:
-            if env.event_type == "HEARTBEAT":
+        etype = env.event_type
+        if etype in EPHEMERAL_TYPES:
+            if etype == "HEARTBEAT":
                 self.heartbeats.count(env)
                 self.stats["heartbeats"] += 1
             return False
@@ -148,7 +149,12 @@ class AuditWriter:
         if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
             self.stats["refused"] += 1
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
-        self._add(env.to_dict())
+        rec = env.to_dict()
+        fam = None if self._deferred else self.families.get(FAMILIES.get(etype, DEFAULT_FAMILY))
+        if fam is None:  # a new family, or records waiting for theirs: the slow path
+            self._add(rec)
+        else:
+            self._seal_into(fam, rec)
         pub, epoch, seq = env.publisher, env.epoch, env.seq
         if pub and epoch and seq > 0:
             self.seqs.track(pub, epoch).add(seq)
@@ -161,13 +167,11 @@ class AuditWriter:
         if self._deferred:  # nothing overtakes a record still waiting for its file
             self._defer(rec, None)
             return
-        fam = self.families.get(family_for(rec["event_type"]))
-        if fam is None:
-            try:
-                fam = self._family(family_for(rec["event_type"]))
-            except OSError as exc:  # a new family's file or manifest could not be created
-                self._defer(rec, exc)
-                return
+        try:
+            fam = self._family(family_for(rec["event_type"]))
+        except OSError as exc:  # a new family's file or manifest could not be created
+            self._defer(rec, exc)
+            return
         self._seal_into(fam, rec)
 
     def _defer(self, rec: dict[str, Any], exc: OSError | None) -> None:
