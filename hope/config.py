@@ -26,12 +26,14 @@ from hope.paths import StatePaths
 _SECTIONS: dict[str, type] = {}
 # One key each, over the file: the fixed TCP ports are what two instances on one machine (or a
 # test of ./scripts/run beside a running one) would collide on; the state dir has HOPE_STATE_DIR.
-ENV_KEYS = {"HOPE_GATEWAY_PORT": ("gateway", "port"), "HOPE_HEALTH_PORT": ("health", "port")}
+ENV_KEYS = {"HOPE_GATEWAY_PORT": ("gateway", "port"), "HOPE_HEALTH_PORT": ("health", "port"),
+            "HOPE_DASHBOARD_PORT": ("dashboard", "port")}
 # Modules that declare config sections; imported lazily by load() so the loader knows them all.
 SECTION_MODULES = [
     "hope.config", "hope.market.config", "hope.decision.config", "hope.execution.config",
     "hope.audit.config", "hope.dlq.config", "hope.health.config", "hope.gateway.config",
     "hope.decision.shadow_config", "hope.middleware.config", "hope.witness.config",
+    "hope.dashboard.config",
 ]
 
 

@@ -1,6 +1,8 @@
 """``hope report [--json] [--shadow]``: signals, decisions, orders, fills, P&L from the audit log.
 
 ``--shadow`` instead compares the shadow engine's SHADOW_DECISIONs with the live DECISIONs.
+``--html FILE [--since T] [--until T]`` writes the dashboard's charts for that range of wall-clock
+time as one self-contained page (hope.dashboard.report).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import argparse
 import json
 import sys
 
-from hope.audit.reader import open_reader
+from hope.audit.reader import AuditReader, open_reader
 from hope.audit.report import format_text, summarize
 from hope.cli import load_config
 from hope.decision import shadow_report
@@ -22,7 +24,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--shadow", action="store_true",
                    help="compare the shadow engine's decisions with the live ones")
     p.add_argument("--flips", type=int, default=50, help="with --shadow: how many flips to list")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the dashboard's charts as one offline HTML page")
+    p.add_argument("--since", metavar="TIME",
+                   help="with --html: events from this wall-clock time (ISO 8601 or epoch s)")
+    p.add_argument("--until", metavar="TIME", help="with --html: events before this time")
     p.set_defaults(func=run)
+
+
+def run_html(args: argparse.Namespace, reader: AuditReader) -> int:
+    from hope.dashboard.history import parse_time
+    from hope.dashboard.report import write_report
+    try:
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"hope report: --since/--until: {exc}", file=sys.stderr)
+        return 2
+    data = write_report(args.html, reader, since, until)
+    for warning in reader.warnings:
+        print(f"hope report: warning: {warning}", file=sys.stderr)
+    print(f"wrote {args.html}: {data['range']}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if not reader.exists():
         print(f"hope report: no audit log at {reader.source}", file=sys.stderr)
         return 1
+    if args.html:
+        return run_html(args, reader)
     if args.shadow:
         comparison = shadow_report.compare(reader, max_flips=args.flips)
         if args.json:

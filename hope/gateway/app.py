@@ -83,8 +83,11 @@ class GatewayApp:
 
     def __init__(self, cfg: GatewayConfig, tokens: Mapping[str, str] | str, state: StatePaths,
                  publish: Publish, *, last_price: LastPrice | None = None,
-                 market_now: MarketNow | None = None, clock: WallClock | None = None) -> None:
-        """``tokens``: scope -> token (one string: the same token for every scope, tests)."""
+                 market_now: MarketNow | None = None, clock: WallClock | None = None,
+                 live_feed: bool = False) -> None:
+        """``tokens``: scope -> token (one string: the same token for every scope, tests).
+        ``live_feed``: the market is live, so a SIGNAL's ``market_ts`` must also be near the
+        wall clock (a replayed market's time is years in the past)."""
         self.cfg = cfg
         self._tokens = dict.fromkeys(SCOPES, tokens) if isinstance(tokens, str) else dict(tokens)
         self.state = state
@@ -92,6 +95,7 @@ class GatewayApp:
         self.last_price = last_price or (lambda symbol: None)
         self.market_now = market_now or (lambda: None)
         self.clock = clock or WallClock()
+        self.live_feed = live_feed
         self.limits = BucketMap(cfg.rate_limit_per_s, cfg.rate_limit_burst, self.clock)
         self.login_failures = BucketMap(1.0, 10, self.clock)
         self.idempotency = IdempotencyCache(cfg.idempotency_window_s, self.clock)
@@ -280,6 +284,8 @@ class GatewayApp:
         try:
             (payload,) = self.moonbot.on_external(body)
             signals.check_market_ts(body, self.market_now(), self.cfg.market_ts_window_s)
+            if self.live_feed:
+                signals.check_wall_ts(body, self.clock.time(), self.cfg.live_wall_window_s)
         except ExternalSignalError as exc:
             field = str(exc).split(":", 1)[0]
             hint = " (no PRICE seen for this symbol yet)" if field in ("price", "market_ts") \

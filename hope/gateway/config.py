@@ -26,6 +26,7 @@ class GatewayConfig:
     allowed_hosts: list[str] = field(default_factory=list)  # Host names besides loopback/host
     idempotency_window_s: float = 600.0  # same Idempotency-Key / signal_id: the first answer
     market_ts_window_s: float = 60.0   # SIGNAL market_ts within this of the market clock
+    live_wall_window_s: float = 60.0   # on a live feed, also within this of the wall clock
     read_cache_s: float = 5.0          # /v1/report and /v1/events answers reused this long
     max_body_bytes: int = 16384    # bigger request bodies get 413
     rate_limit_per_s: float = 5.0  # per token: sustained requests per second ...
@@ -42,7 +43,8 @@ class GatewayConfig:
             raise ValueError("rate_limit_per_s: must be > 0")
         if self.rate_limit_burst < 1:
             raise ValueError("rate_limit_burst: must be >= 1")
-        for name in ("idempotency_window_s", "market_ts_window_s", "read_cache_s"):
+        for name in ("idempotency_window_s", "market_ts_window_s", "live_wall_window_s",
+                     "read_cache_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         if not NAME_RE.match(self.default_strategy):

@@ -32,7 +32,8 @@ class GatewayService(TelegramNotices):
         self.prices: dict[str, tuple[float, float]] = {}
         self.api = GatewayApp(self.cfg, tokens, self.state, runtime.publish,
                               last_price=self.prices.get, market_now=runtime.market_clock.now,
-                              clock=self.clock)
+                              clock=self.clock,
+                              live_feed=runtime.config.scanner.source == "binance")
         self.notifier = notifier
         self.port = 0
         self.endpoints: dict[str, str] = {}

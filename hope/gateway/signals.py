@@ -92,3 +92,14 @@ def check_market_ts(body: dict[str, Any], market_now: float | None, window_s: fl
     if abs(ts - market_now) > window_s:
         raise _invalid("market_ts", f"{ts - market_now:+.0f}s from the market clock "
                                     f"{market_now:.3f} (max ±{window_s:g}s)", "market_ts_window")
+
+
+def check_wall_ts(body: dict[str, Any], wall_now: float, window_s: float) -> None:
+    """On a live feed, ``market_ts`` within ``window_s`` of the wall clock; SignalRefused
+    otherwise (a live market's time is now, so a far-off stamp is a mistake or an attack)."""
+    ts = body.get("market_ts")
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        return
+    if abs(ts - wall_now) > window_s:
+        raise _invalid("market_ts", f"{ts - wall_now:+.0f}s from the wall clock on a live feed "
+                                    f"(max ±{window_s:g}s)", "market_ts_wall_window")

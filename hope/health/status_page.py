@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from hope import numbers
 from hope.feed.health import format_feed
 from hope.health.registry import Registry
 
@@ -88,13 +89,14 @@ class StatusBoard:
         decisions = [
             f"<tr><td>{_hms(d['_at'])}</td><td>{_e(d.get('symbol'))}</td>"
             f"<td>{_e(d.get('action'))}</td><td class=\"num\">{_num(d.get('confidence'), '{:.2f}')}"
-            f"</td><td class=\"num\">{_num(d.get('position_size'), '{:.2f}')}</td>"
+            f"</td><td class=\"num\">{_e(numbers.size(d.get('position_size')))} "
+            f"{_e(d.get('quote', ''))}</td>"
             f"<td>{_e(_reasons(d.get('reasons')))}</td></tr>" for d in self.decisions]
         closes = [
             f"<tr><td>{_hms(c['_at'])}</td><td>{_e(c.get('symbol'))}</td>"
-            f"<td>{_e(c.get('reason'))}</td><td class=\"num\">{_num(c.get('entry_price'), '{:.8g}')}"
-            f"</td><td class=\"num\">{_num(c.get('exit_price'), '{:.8g}')}</td>"
-            f"<td class=\"num\">{_num(c.get('pnl'), '{:.6f}')} {_e(c.get('quote', ''))}</td></tr>"
+            f"<td>{_e(c.get('reason'))}</td><td class=\"num\">{_e(numbers.price(c.get('entry_price')))}"
+            f"</td><td class=\"num\">{_e(numbers.price(c.get('exit_price')))}</td>"
+            f"<td class=\"num\">{_e(numbers.money(c.get('pnl'), c.get('quote', '')))}</td></tr>"
             for c in self.closes]
         overall = "ALL UP" if not not_up else "DEGRADED: " + ", ".join(sorted(not_up))
         return _TEMPLATE.substitute(

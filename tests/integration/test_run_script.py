@@ -1,7 +1,7 @@
 """``./scripts/run`` as a new user runs it: a fresh copy of the tree, stdin closed, a deadline.
 
 The copy links this checkout's virtual environment (``HOPE_REUSE_VENV=1``: nothing is installed)
-and takes free ports (``HOPE_GATEWAY_PORT``, ``HOPE_HEALTH_PORT``), so it runs beside any other
+and takes free ports (``HOPE_GATEWAY_PORT``, ``HOPE_HEALTH_PORT``, ``HOPE_DASHBOARD_PORT``), so it runs beside any other
 instance; its state dir is its own ``state/``. ``./scripts/stop`` in the copy always ends it.
 """
 
@@ -114,7 +114,7 @@ def test_run_shows_status_then_live_events_and_ctrl_c_exits_0(tree: Path):
     gateway_port, health_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("HOPE_STATE_DIR", "HOPE_CONFIG")}
     env.update(HOPE_REUSE_VENV="1", HOPE_GATEWAY_PORT=str(gateway_port),
-               HOPE_HEALTH_PORT=str(health_port))
+               HOPE_HEALTH_PORT=str(health_port), HOPE_DASHBOARD_PORT=str(free_port()))
     run = Run(tree, env)
     try:
         # The replay's first pump signals ~5-8 s after start, often before the stream opens

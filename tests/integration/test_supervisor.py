@@ -15,12 +15,12 @@ from hope.testing import Supervisord, wait_for
 
 pytestmark = pytest.mark.integration
 PROGRAMS = ["proxy", "audit-writer", "health-monitor", "dlq-retry", "executor",
-            "decision-engine", "gateway", "scanner"]
+            "decision-engine", "gateway", "dashboard", "scanner"]
 
 
 @pytest.mark.timeout(180)
 def test_supervisord_restarts_a_killed_service(supervisor: Supervisord, state_dir: Path):
-    """All eight programs run; a SIGKILLed one is RUNNING again with a new pid."""
+    """All nine programs run; a SIGKILLed one is RUNNING again with a new pid."""
     wait_for(lambda: supervisor.running(PROGRAMS), timeout=60, message="all programs RUNNING")
     assert oct((state_dir / "run").stat().st_mode & 0o777) == "0o700"
     assert oct((state_dir / "run" / "supervisor.sock").stat().st_mode & 0o777) == "0o700"

@@ -164,3 +164,25 @@ async def test_report_is_computed_once_per_cache_window(gw):
     clock.advance(6.0)
     assert (await call("GET", "/v1/report", auth("read")))[0] == 200
     assert app._reads.scans == 2
+
+
+async def test_on_a_live_feed_market_ts_must_also_be_near_the_wall_clock(tmp_path):
+    """Live: a market_ts on the market clock but an hour from the wall clock is a 422; near: 202."""
+    wall = MARKET_NOW + 3600
+    market = [MARKET_NOW]
+    app = GatewayApp(GatewayConfig(port=0), TOKENS, StatePaths.at(tmp_path).ensure(), Recorder(),
+                     clock=ManualClock(wall), market_now=lambda: market[0], live_feed=True)
+    port = await app.start()
+    url = f"http://127.0.0.1:{port}/v1/signals"
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url, json=SIG, headers=auth("signals")) as r:
+                body = await r.json()
+                assert r.status == 422 and body["field"] == "market_ts", body
+                assert "wall clock" in body["detail"]
+            market[0] = wall - 5
+            async with s.post(url, json={**SIG, "market_ts": wall - 5},
+                              headers=auth("signals")) as r:
+                assert r.status == 202, await r.text()
+    finally:
+        await app.stop()

@@ -60,6 +60,19 @@ def test_markup_in_data_is_escaped():
     assert "<script>x" not in html and "&lt;script&gt;" in html
 
 
+def test_a_btc_buy_size_is_not_rounded_to_zero():
+    """A BUY of 0.001 BTC reads 0.001 BTC (significant digits), not 0.00."""
+    board = StatusBoard()
+    board.on_decision({"symbol": "EVXBTC", "action": "BUY", "confidence": 0.8, "quote": "BTC",
+                       "position_size": 0.001, "reasons": []}, 1990.0)
+    board.on_close({"symbol": "EVXBTC", "pnl": 0.0000123, "fees": 0.000001, "quote": "BTC",
+                    "reason": "take_profit", "entry_price": 0.0000152, "exit_price": 0.0000161},
+                   1995.0, "e1")
+    _, text = _page(board, Registry())
+    assert "0.001 BTC" in text and "0.00 " not in text
+    assert "0.0000152" in text and "+0.0000123 BTC" in text
+
+
 def test_live_feed_section_shows_connections_and_symbols():
     """A scanner heartbeat with a feed table gets a Live feed section; without, none."""
     reg = Registry()
