@@ -1,8 +1,9 @@
 """AuditWriter: every event persisted exactly once into its hash-chained, signed file family.
 
 A plain class, no sockets: ``append(env)`` buffers a chained record (and its Merkle leaf),
-``sync()`` writes and fsyncs (group commit) and signs a checkpoint when due; ``tick()`` is the
-timer (group commit, checkpoint deadline, heartbeat summaries, disk-full retry).
+``sync()`` writes and fsyncs (group commit: ``hope.audit.group_commit``) and signs a checkpoint
+when due; ``tick()`` is the timer (group commit, checkpoint deadline, heartbeat summaries,
+disk-full retry).
 
 Watermark: per (publisher, epoch) the highest ``seq`` with 1..seq covered by a durable signed
 checkpoint (or a GAP); start-up builds only on what the last checkpoint covers
@@ -13,8 +14,6 @@ so they are delivered again later).
 """
 from __future__ import annotations
 
-import asyncio
-import errno
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +24,10 @@ from hope.audit.archive import SegmentArchiver
 from hope.audit.canonical import DEFAULT_FAMILY, FAMILIES, GENESIS, family_for, seal_leaf
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
+from hope.audit.group_commit import GroupCommit
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
-from hope.audit.log import Family, FsyncFn, SyncTicket, WriteFn, fsync_all
+from hope.audit.log import Family, FsyncFn, WriteFn
 from hope.audit.seqbook import SeqBook, nested
 from hope.audit.startup import default_origin
 from hope.audit.tail import resume
@@ -47,7 +47,7 @@ class AuditUnavailable(RuntimeError):
     """The writer cannot take more events now (disk full and the in-memory buffer is at its bound)."""
 
 
-class AuditWriter:
+class AuditWriter(GroupCommit):
     """See the module docstring. ``write``/``fsync`` are injectable for disk-full tests."""
 
     def __init__(self, state: StatePaths, cfg: AuditConfig | None = None,
@@ -234,89 +234,8 @@ class AuditWriter:
 
     # --- durability ------------------------------------------------------------------------
 
-    def _pending_bytes(self) -> int:
-        return sum(len(f.file.pending) for f in self.families.values() if f.file) + \
-            self.checkpoints.pending + 512 * len(self._deferred)
-
-    def _sync_due(self) -> bool:
-        # the epsilon absorbs float rounding of clock differences near the deadline
-        return self.clock.monotonic() - self._last_sync >= self.cfg.fsync_interval_ms / 1000 - 1e-6
-
     def _unsealed(self) -> bool:
         return self.tree.size > self.checkpoints.size
-
-    def sync(self) -> bool:
-        """Write and fsync everything buffered; True when durable. Never raises on OSError."""
-        ticket = self._begin_sync()
-        return ticket is not None and self._end_sync(ticket, fsync_all(ticket.files))
-
-    async def sync_off_loop(self) -> bool:
-        """:meth:`sync` with the fsyncs in a worker thread, so appends go on meanwhile; the
-        watermark and checkpoints cover what was written before the fsync began. One at a
-        time (the service's timer awaits it)."""
-        ticket = self._begin_sync()
-        if ticket is None:
-            return False
-        try:
-            error = await asyncio.to_thread(fsync_all, ticket.files)
-        except asyncio.CancelledError:  # stopping: close() fsyncs these files again
-            for f in ticket.files:
-                f.dirty = True
-            raise
-        return self._end_sync(ticket, error)
-
-    def _begin_sync(self) -> SyncTicket | None:
-        """Write what is buffered and note what the fsync will make durable."""
-        now = self.clock.monotonic()
-        self._last_sync = now
-        try:
-            if not self._retry_deferred():
-                raise OSError(errno.ENOSPC, "a log file could not be opened")
-            for fam in self.families.values():
-                fam.file.flush()
-            self.checkpoints.flush()
-        except OSError as exc:
-            self._write_failed(exc)
-            return None
-        files = [fam.file for fam in self.families.values()]
-        files += [self.checkpoints.main, self.checkpoints.copy]
-        dirty = [f for f in files if f.dirty]
-        for f in dirty:
-            f.dirty = False
-        marks, self._marks_pending = self._marks_pending, None
-        return SyncTicket(dirty, self.seqs.lows(), self._sealable(),
-                          self._unsynced, now, marks)
-
-    def _sealable(self) -> tuple[int, dict[str, tuple[int, str]]]:
-        return self.tree.size, {n: (f.count, f.head) for n, f in self.families.items()}
-
-    def _end_sync(self, ticket: SyncTicket, error: OSError | None) -> bool:
-        if error is not None:
-            for f in ticket.files:
-                f.dirty = True
-            if ticket.sealed_marks is not None and self._marks_pending is None:
-                self._marks_pending = ticket.sealed_marks  # the next fsync covers those lines
-            self._write_failed(error)
-            return False
-        if self.disk_full:
-            self.log.warning("audit: writes resumed; watermark moving again")
-            self.disk_full = False
-        self._unsynced = max(0, self._unsynced - ticket.unsynced)
-        if ticket.sealed_marks is not None:  # a checkpoint is durable: acknowledge what it seals
-            self._durable, self._durable_sealed, self.durable_checkpoint = ticket.sealed_marks
-        for name, fam in self.families.items():
-            fam.rotate_if_full(self.cfg.segment_max_bytes, self._durable_sealed.get(name, 0))
-        if self._checkpoint_due(ticket.started):
-            self.checkpoint(ticket.sealable, ticket.seqs)
-        return True
-
-    def _write_failed(self, exc: OSError) -> None:
-        self.stats["write_errors"] += 1
-        if not self.disk_full:
-            self.log.critical("audit: WRITE FAILED, watermark stopped; keeping records in "
-                              "memory and retrying", error=str(exc), errno=exc.errno,
-                              pending_bytes=self._pending_bytes())
-        self.disk_full = True
 
     def _checkpoint_due(self, now: float) -> bool:
         if self._first_unsealed is None:

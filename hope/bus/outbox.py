@@ -14,11 +14,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
+from hope import codec
 from hope.codec import decode_obj, encode_obj
+from hope.envelope import EnvelopeError, EventType
 from hope.tails import frame, keep_tail, read_frames
+
+if TYPE_CHECKING:
+    from hope.bus.base import DeliveryJournal
 
 log = structlog.get_logger("hope.outbox")
 MAX_REPLAY_SPAN = 100_000
@@ -207,3 +213,18 @@ class Outbox:
     def _delete_epoch(self, epoch: str) -> None:
         for path in self.dir.glob(f"{epoch}.*"):
             path.unlink(missing_ok=True)
+
+
+def restore_causations(outbox: Outbox, journal: DeliveryJournal) -> None:
+    """An event we published with causation X means a handler of ours finished X before a
+    crash that may have beaten the journal write: never run it again (dead letters aside)."""
+    for epoch in outbox.epochs.values():
+        for rec in epoch.by_seq.values():
+            if rec.event_type == EventType.DEAD_LETTER:
+                continue
+            try:
+                env = codec.decode(rec.body, verify=False)
+            except EnvelopeError:
+                continue
+            if env.causation_id and not journal.is_done("*", env.causation_id):
+                journal.mark_done(env.causation_id, ["*"])

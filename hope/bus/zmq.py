@@ -20,10 +20,11 @@ from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
-from hope.bus.outbox import Outbox, Record
+from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
 from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
-from hope.bus.refusals import count_refusal, max_msg_size, refusal_name
+from hope.bus.refusals import count_refusal, refusal_name
+from hope.bus.sockets import endpoints, open_pub, open_sub
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.quarantine import Quarantine
@@ -31,19 +32,14 @@ from hope.quarantine import Quarantine
 log = structlog.get_logger("hope.bus")
 
 
-def endpoints(config: Config) -> tuple[str, str]:
-    """(xsub, xpub): where publishers and subscribers connect; the proxy binds them."""
-    bus = config.bus
-    if bus.transport == "tcp":
-        return (f"tcp://{bus.tcp_host}:{bus.xsub_port}", f"tcp://{bus.tcp_host}:{bus.xpub_port}")
-    return config.state.ipc("bus-in.sock"), config.state.ipc("bus-out.sock")
-
-
 READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
 # pyzmq's constants are enum members whose arithmetic runs Python code (send_multipart ORs
 # SNDMORE into the flags per frame: ~7 µs per message vs ~2.6 µs with plain ints).
 _EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK),
                                         int(zmq.SNDMORE))
+_INTERNAL = (b"HELLO.", b"REPLAYED.")  # handshake probes and replay answers, not events
+_CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
+                            EventType.HEARTBEAT.value})
 
 
 class ZmqBus(GapRecovery, Bus):
@@ -130,33 +126,22 @@ class ZmqBus(GapRecovery, Bus):
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         xsub, xpub = endpoints(self.config)
-        bus_cfg = self.config.bus
         self.cursors = Cursors(track_all=b"" in self.prefixes)
         if self._want_journal and self.recover:
             self.journal = self._journal_factory(self.cursors)
             self.journal.open()
         if self.outbox:
             self.outbox.open()
-        self._restore_causations()
+        if self.journal and self.outbox:
+            restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
-        sub = self._ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.RCVHWM, bus_cfg.hwm)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVBUF, 4 << 20)
-        sub.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
                                        self._replay_req_topic, b"WATERMARK"}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        for t in topics:
-            sub.setsockopt(zmq.SUBSCRIBE, t)
-        sub.connect(xpub)
-        pub = zmq.Context.instance().socket(zmq.PUB)
-        pub.setsockopt(zmq.SNDHWM, bus_cfg.hwm)
-        pub.setsockopt(zmq.LINGER, 2000)
-        pub.connect(xsub)
+        sub, pub = open_sub(self._ctx, self.config, topics), open_pub(self.config)
         self._sub, self._pub = sub, pub
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sub.FD, self._on_readable)
@@ -165,22 +150,6 @@ class ZmqBus(GapRecovery, Bus):
         if self.outbox:  # earlier epochs' events the audit writer has not acknowledged
             self._resend_unacked()
         self._tasks.append(asyncio.create_task(self._maintenance(), name=f"{self.name}-bus-maint"))
-
-    def _restore_causations(self) -> None:
-        """An event we published with causation X means a handler of ours finished X before a
-        crash that may have beaten the journal write: never run it again (dead letters aside)."""
-        if not self.journal:
-            return
-        for epoch in self.outbox.epochs.values() if self.outbox else []:
-            for rec in epoch.by_seq.values():
-                if rec.event_type == EventType.DEAD_LETTER:
-                    continue
-                try:
-                    env = codec.decode(rec.body, verify=False)
-                except EnvelopeError:
-                    continue
-                if env.causation_id and not self.journal.is_done("*", env.causation_id):
-                    self.journal.mark_done(env.causation_id, ["*"])
 
     async def _handshake(self, timeout: float, xsub: str, xpub: str) -> None:
         """Probe our own HELLO topic through the proxy until it comes back: from then on every
@@ -339,24 +308,10 @@ class ZmqBus(GapRecovery, Bus):
             self.on_bad_frame(reason)
 
     def _on_frames(self, frames: list[bytes], replayed: bool = False) -> None:
+        """One message off the SUB. The ordinary case (an in-order event) runs inline here;
+        internal frames, refusals, control events and gaps go to helpers."""
         topic = frames[0]
-        if topic == self._hello_topic:
-            self._hello.set()
-            return
-        if topic.startswith(b"HELLO."):
-            if self.outbox:  # a bus starting: its epoch may ask for replays
-                self.replay_guard.heard(topic[6:].decode(errors="replace"), time.monotonic())
-            return
-        if topic.startswith(b"REPLAYED.") and not replayed and topic != self._replayed_topic:
-            return
-        if topic == self._replayed_topic and not replayed:
-            if len(frames) == 3 and frames[1] == b"":
-                self._on_replay_marker(frames[2])
-            elif len(frames) == 3:
-                self.counters["replayed_in"] += 1
-                self._on_frames(frames[1:], replayed=True)
-            else:
-                self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
+        if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
         if len(frames) != 2:
             self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}",
@@ -376,6 +331,53 @@ class ZmqBus(GapRecovery, Bus):
             return
         self.counters["received"] += 1
         etype = env.event_type
+        if etype in _CONTROL_TYPES:
+            self._on_control(env, topic)
+        if not wanted:
+            return
+        if self.recover and not env.ephemeral:
+            if not (env.publisher and env.epoch and env.seq and env.tseq):
+                # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
+                self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
+                          f"topic {topic[:80]!r} field seq")
+                return
+            cursors = self.cursors
+            key = cursors.key(env.publisher, env.epoch, etype)
+            is_new, holes = cursors.observe(key, cursors.number(env.seq, env.tseq))
+            if not is_new:
+                self.counters["duplicates"] += 1
+                return
+            if holes:
+                self._want_holes(key, holes)
+        self._deliver(env)
+
+    def _on_internal(self, frames: list[bytes], replayed: bool) -> bool:
+        """HELLO probes and REPLAYED answers; False when the frame is to be read as an event (a
+        replayed answer's inner frames)."""
+        topic = frames[0]
+        if topic == self._hello_topic:
+            self._hello.set()
+            return True
+        if topic.startswith(b"HELLO."):
+            if self.outbox:  # a bus starting: its epoch may ask for replays
+                self.replay_guard.heard(topic[6:].decode(errors="replace"), time.monotonic())
+            return True
+        if replayed:
+            return False
+        if topic != self._replayed_topic:
+            return True  # another bus's replay answer
+        if len(frames) == 3 and frames[1] == b"":
+            self._on_replay_marker(frames[2])
+        elif len(frames) == 3:
+            self.counters["replayed_in"] += 1
+            self._on_frames(frames[1:], replayed=True)
+        else:
+            self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
+        return True
+
+    def _on_control(self, env: Envelope, topic: bytes) -> None:
+        """REPLAY requests to us, WATERMARK acks of our outbox, other services' HEARTBEATs."""
+        etype = env.event_type
         if etype == EventType.REPLAY and topic == self._replay_req_topic:
             self._answer_replay(env)
         elif etype == EventType.WATERMARK and self.outbox:
@@ -388,20 +390,7 @@ class ZmqBus(GapRecovery, Bus):
                 self.replay_guard.heard(env.epoch, time.monotonic())
             if self.recover:
                 self._check_tail(env)
-        if not wanted:
-            return
-        if self.recover and not env.ephemeral and not (env.publisher and env.epoch and env.seq
-                                                       and env.tseq):
-            # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
-            self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
-                      f"topic {topic[:80]!r} field seq")
-            return
-        if self.recover and not env.ephemeral:
-            key = self.cursors.key(env.publisher, env.epoch, etype)
-            is_new, holes = self.cursors.observe(key, self.cursors.number(env.seq, env.tseq))
-            if not is_new:
-                self.counters["duplicates"] += 1
-                return
-            for first, last in holes:
-                self._pending.want(key, first, last)
-        self._deliver(env)
+
+    def _want_holes(self, key: object, holes: list[tuple[int, int]]) -> None:
+        for first, last in holes:
+            self._pending.want(key, first, last)

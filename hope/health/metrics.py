@@ -83,6 +83,95 @@ def _lookup(progress: Mapping[str, Any], key: str) -> float | None:
     return None
 
 
+# Service families, in scrape order: (key, kind, name, help, labels). ``simple`` keys double as
+# _SOURCES keys (one value per service, looked up by _lookup).
+_SIMPLE_FAMILIES = (
+    ("dead_letters", CounterMetricFamily, "hope_dead_letters", "handler failures sent to the DLQ"),
+    ("decode_errors", CounterMetricFamily, "hope_decode_errors", "frames that failed to decode"),
+    ("gaps_recovered", CounterMetricFamily, "hope_gaps_recovered",
+     "sequence gaps filled by replay"),
+    ("gaps_missing", CounterMetricFamily, "hope_gaps_missing",
+     "sequence gaps that could not be replayed"),
+    ("queue_depth", GaugeMetricFamily, "hope_queue_depth", "events waiting for a handler"),
+    ("watermark_lag", GaugeMetricFamily, "hope_audit_watermark_lag",
+     "events published but not yet acknowledged by the audit writer"),
+)
+
+
+def _service_families() -> tuple[dict[str, Metric], dict[str, Metric], dict[str, Metric]]:
+    """Empty families: (liveness and event counts, simple per-service values, keyed tables)."""
+    base = {
+        "up": GaugeMetricFamily("hope_service_up", "1 when the service is UP",
+                                labels=["service"]),
+        "beat": GaugeMetricFamily("hope_last_heartbeat_timestamp_seconds",
+                                  "wall time of the latest heartbeat", labels=["service"]),
+        "events_in": CounterMetricFamily("hope_events_received", "events received by type",
+                                         labels=["service", "event_type"]),
+        "events_out": CounterMetricFamily("hope_events_published", "events published by type",
+                                          labels=["service", "event_type"]),
+    }
+    simple = {key: kind(name, text, labels=["service"])
+              for key, kind, name, text in _SIMPLE_FAMILIES}
+    tables = {
+        "restarts": CounterMetricFamily("hope_restarts", "restarts requested by the health "
+                                        "monitor", labels=["service"]),
+        "breakers": GaugeMetricFamily("hope_breaker_state", "0 closed, 1 half-open, 2 open",
+                                      labels=["service", "breaker"]),
+        "dlq": GaugeMetricFamily("hope_dlq_depth", "dead letters by status", labels=["status"]),
+        "latency": HistogramMetricFamily("hope_handler_latency_seconds", "handler run time",
+                                         labels=["service", "handler"]),
+        "refused": CounterMetricFamily("hope_refusals", "input refused, by service and reason",
+                                       labels=["service", "reason"]),
+        "disconnects": CounterMetricFamily("hope_bus_disconnects", "peers the proxy's sockets "
+                                           "lost (an oversized frame drops its sender)",
+                                           labels=["socket"]),
+    }
+    return base, simple, tables
+
+
+def _add_liveness(base: dict[str, Metric], name: str, e: Any) -> None:
+    """Up/heartbeat gauges and the per-type event counters of one service."""
+    base["up"].add_metric([name], _UP.get(e.status, 0.0))
+    base["beat"].add_metric([name], e.last_beat)
+    p = e.progress
+    for key in ("events_in", "events_out"):
+        counts = p.get(key)
+        if isinstance(counts, Mapping):
+            for et, n in sorted(counts.items()):
+                if _num(n) is not None:
+                    base[key].add_metric([name, str(et)], _num(n))
+
+
+def _add_simple(simple: dict[str, Metric], name: str, p: Mapping[str, Any]) -> None:
+    """One value per service, from its top-level field or its bus stats."""
+    for key, fam in simple.items():
+        value = _lookup(p, key)
+        if value is not None:
+            fam.add_metric([name], value)
+
+
+def _add_tables(tables: dict[str, Metric], name: str, e: Any) -> None:
+    """Restarts, breakers, refusals, proxy disconnects, DLQ depth and handler latency."""
+    tables["restarts"].add_metric([name], float(e.restarts))
+    p = e.progress
+    if isinstance(p.get("breakers"), Mapping):
+        for br, st in sorted(p["breakers"].items()):
+            tables["breakers"].add_metric([name, str(br)], _BREAKER.get(str(st), -1.0))
+    for reason, n in sorted(refusals(p).items()):
+        tables["refused"].add_metric([name, reason], n)
+    for key in ("disconnects", "dlq"):
+        if isinstance(p.get(key), Mapping):
+            for label, n in sorted(p[key].items()):
+                if _num(n) is not None:
+                    tables[key].add_metric([str(label)], _num(n))
+    hists = p.get("handler_latency") or p.get("handlers")
+    if isinstance(hists, Mapping):
+        for handler, h in sorted(hists.items()):
+            hist = _histogram(h)
+            if hist:
+                tables["latency"].add_metric([name, str(handler)], hist[0], hist[1])
+
+
 class HopeCollector(Collector):
     def __init__(self, registry: Registry, state_dir: Path,
                  monitor_counts: Callable[[], Mapping[str, float]] | None = None) -> None:
@@ -91,77 +180,20 @@ class HopeCollector(Collector):
         self.monitor_counts = monitor_counts or (lambda: {})
 
     def collect(self) -> Iterable[Metric]:
-        up = GaugeMetricFamily("hope_service_up", "1 when the service is UP", labels=["service"])
-        beat = GaugeMetricFamily("hope_last_heartbeat_timestamp_seconds",
-                                 "wall time of the latest heartbeat", labels=["service"])
-        ev_in = CounterMetricFamily("hope_events_received", "events received by type",
-                                    labels=["service", "event_type"])
-        ev_out = CounterMetricFamily("hope_events_published", "events published by type",
-                                     labels=["service", "event_type"])
-        simple = {
-            "dead_letters": CounterMetricFamily("hope_dead_letters", "handler failures sent to "
-                                                "the DLQ", labels=["service"]),
-            "decode_errors": CounterMetricFamily("hope_decode_errors", "frames that failed to "
-                                                 "decode", labels=["service"]),
-            "gaps_recovered": CounterMetricFamily("hope_gaps_recovered", "sequence gaps filled by "
-                                                  "replay", labels=["service"]),
-            "gaps_missing": CounterMetricFamily("hope_gaps_missing", "sequence gaps that could not "
-                                                "be replayed", labels=["service"]),
-            "queue_depth": GaugeMetricFamily("hope_queue_depth", "events waiting for a handler",
-                                             labels=["service"]),
-            "watermark_lag": GaugeMetricFamily("hope_audit_watermark_lag", "events published but "
-                                               "not yet acknowledged by the audit writer",
-                                               labels=["service"]),
-        }
-        restarts = CounterMetricFamily("hope_restarts", "restarts requested by the health monitor",
-                                       labels=["service"])
-        breakers = GaugeMetricFamily("hope_breaker_state", "0 closed, 1 half-open, 2 open",
-                                     labels=["service", "breaker"])
-        dlq = GaugeMetricFamily("hope_dlq_depth", "dead letters by status", labels=["status"])
-        refused = CounterMetricFamily("hope_refusals", "input refused, by service and reason",
-                                      labels=["service", "reason"])
-        disconnects = CounterMetricFamily("hope_bus_disconnects", "peers the proxy's sockets "
-                                          "lost (an oversized frame drops its sender)",
-                                          labels=["socket"])
-        latency = HistogramMetricFamily("hope_handler_latency_seconds", "handler run time",
-                                        labels=["service", "handler"])
+        base, simple, tables = _service_families()
         for name, e in sorted(self.registry.entries.items()):
-            up.add_metric([name], _UP.get(e.status, 0.0))
-            beat.add_metric([name], e.last_beat)
-            restarts.add_metric([name], float(e.restarts))
-            p = e.progress
-            for fam, key in ((ev_in, "events_in"), (ev_out, "events_out")):
-                counts = p.get(key)
-                if isinstance(counts, Mapping):
-                    for et, n in sorted(counts.items()):
-                        if _num(n) is not None:
-                            fam.add_metric([name, str(et)], _num(n))
-            for key, fam in simple.items():
-                value = _lookup(p, key)
-                if value is not None:
-                    fam.add_metric([name], value)
-            if isinstance(p.get("breakers"), Mapping):
-                for br, st in sorted(p["breakers"].items()):
-                    breakers.add_metric([name, str(br)], _BREAKER.get(str(st), -1.0))
-            for reason, n in sorted(refusals(p).items()):
-                refused.add_metric([name, reason], n)
-            if isinstance(p.get("disconnects"), Mapping):
-                for sock, n in sorted(p["disconnects"].items()):
-                    if _num(n) is not None:
-                        disconnects.add_metric([str(sock)], _num(n))
-            if isinstance(p.get("dlq"), Mapping):
-                for st, n in sorted(p["dlq"].items()):
-                    if _num(n) is not None:
-                        dlq.add_metric([str(st)], _num(n))
-            hists = p.get("handler_latency") or p.get("handlers")
-            if isinstance(hists, Mapping):
-                for handler, h in sorted(hists.items()):
-                    hist = _histogram(h)
-                    if hist:
-                        latency.add_metric([name, str(handler)], hist[0], hist[1])
-        yield from (up, beat, ev_in, ev_out, *simple.values(), restarts, breakers, dlq, latency,
-                    refused, disconnects)
+            _add_liveness(base, name, e)
+            _add_simple(simple, name, e.progress)
+            _add_tables(tables, name, e)
+        yield from base.values()
+        yield from simple.values()
+        yield from (tables[k] for k in ("restarts", "breakers", "dlq", "latency", "refused",
+                                        "disconnects"))
         yield from feed_metrics(self.registry.entries)
+        yield from self._host_metrics()
+
+    def _host_metrics(self) -> Iterable[Metric]:
+        """Free disk under the state dir and the monitor's own counters."""
         disk = GaugeMetricFamily("hope_state_free_bytes", "free bytes on the state dir's disk")
         try:
             disk.add_metric([], float(shutil.disk_usage(self.state_dir).free))

@@ -209,7 +209,11 @@ def test_malformed_config_refuses_to_start_and_supervisord_shows_fatal(state_dir
     supervisord gives up on it: FATAL."""
     bad = tmp_path / "hope.toml"
     bad.write_text("[decision]\nmax_open_positions = 'lots'\n")
-    sup = start_supervisord(env={"HOPE_CONFIG": str(bad)}, keys=False)
+    # The decision engine's program from the template alone: with every program failing and
+    # restarting at once, two loaded cores can stretch a failed start past startsecs (5 s), and
+    # supervisord then counts it as started and retries for ever instead of giving up.
+    sup = start_supervisord(env={"HOPE_CONFIG": str(bad)}, keys=False,
+                            programs=["decision-engine"])
     wait_for(lambda: sup.status().get("decision-engine", ("",))[0] == "FATAL", timeout=90,
              interval=0.5, message="decision-engine FATAL under supervisord")
     log = (state_dir / "logs" / "decision-engine.log").read_text()
