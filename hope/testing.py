@@ -192,6 +192,9 @@ def audit_records(state_dir: str | os.PathLike[str], family: str, *,
     """Every record of one audit family under ``state_dir``, in manifest order."""
     return list(LocalAuditReader(Path(state_dir) / "events").records(family, unique=unique))
 
+FREE_PORT_VARS = ("HOPE_GATEWAY_PORT", "HOPE_HEALTH_PORT", "HOPE_DASHBOARD_PORT")
+
+
 class Supervisord:
     """supervisord on the project's template rendered for ``state_dir`` (or on ``conf``), daemonized;
     :meth:`shutdown` always ends it: gracefully (SIGTERM: every program stops in priority order,
@@ -202,7 +205,10 @@ class Supervisord:
                  conf: Path | None = None, **render_options: Any) -> None:
         self.state_dir = state_dir
         self.conf = conf or render(state_dir, **render_options)
-        self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir)}
+        # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
+        # registry), so a run beside the default instance, or a leftover one, cannot collide.
+        self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),
+                    **dict.fromkeys(FREE_PORT_VARS, "0")}
         self.env.pop("HOPE_CONFIG", None)
         self.env.update(env or {})
         parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
