@@ -299,7 +299,8 @@ class Emitter(Service):
         return cls(runtime, args=args)
 
     async def start(self) -> None:
-        asyncio.get_running_loop().create_task(self.emit())
+        # Kept: the loop holds tasks only weakly, so an unreferenced one may vanish mid-run.
+        self.emitting = asyncio.get_running_loop().create_task(self.emit())
 
     async def emit(self) -> None:
         args, start = self.args, time.monotonic()
