@@ -97,24 +97,38 @@ def _fixed(v: Any) -> Any:
 def _fix_dict(obj: dict[str, Any]) -> dict[str, Any] | None:
     out = None
     for k, v in obj.items():
-        if type(v) in _SCALARS:
+        t = type(v)
+        if t in _SCALARS:
             continue
-        nv = _fixed(v)
-        if nv is not None:
-            if out is None:
-                out = dict(obj)
-            out[k] = nv
+        if t is float:  # inline: most floats need nothing, and a call costs more than the test
+            if 1e-4 <= v < 1e16 or -1e16 < v <= -1e-4 or v == 0.0:
+                continue
+            nv = _RAW(_float_text(v))
+        else:
+            nv = _fixed(v)
+            if nv is None:
+                continue
+        if out is None:
+            out = dict(obj)
+        out[k] = nv
     return out
 
 
 def _fix_list(obj: list[Any] | tuple[Any, ...]) -> list[Any] | None:
     out = None
     for i, v in enumerate(obj):
-        if type(v) in _SCALARS:
+        t = type(v)
+        if t in _SCALARS:
             continue
-        nv = _fixed(v)
-        if nv is not None:
-            if out is None:
-                out = list(obj)
-            out[i] = nv
+        if t is float:
+            if 1e-4 <= v < 1e16 or -1e16 < v <= -1e-4 or v == 0.0:
+                continue
+            nv = _RAW(_float_text(v))
+        else:
+            nv = _fixed(v)
+            if nv is None:
+                continue
+        if out is None:
+            out = list(obj)
+        out[i] = nv
     return out

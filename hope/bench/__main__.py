@@ -47,6 +47,15 @@ def _rate_ratio(x: dict[str, Any], base: dict[str, Any]) -> str:
     return f"{x['sustained_rate'] / base['sustained_rate']:.3f}x"
 
 
+def _audit_notes(a: dict[str, Any]) -> str:
+    parts = a.get("us_per_record")
+    if not parts:
+        return f"durable+signed checkpoints, target {a['target_events_per_s']:,}"
+    return (f"µs/record: canonical JSON {parts['canonical_fast']} (json.dumps "
+            f"{parts['canonical_json_dumps']}), hash+line {parts['record_hash_and_line']}, "
+            f"Merkle {parts['merkle']}, fsync {a['fsync_us_per_record']['median']}")
+
+
 def render(res: dict[str, Any]) -> str:
     """The results table: HOPE, baseline, ratio to the baseline, notes (median (min-max))."""
     rows: list[list[str]] = []
@@ -106,7 +115,7 @@ def render(res: dict[str, Any]) -> str:
     if a:
         rows.append(["4 audit writer events/s", fmt_range(a["writer_events_per_s"]),
                      fmt_range(a["plain_jsonl_events_per_s"]), _ratio(a["ratio_to_plain"]),
-                     f"durable+signed checkpoints, target {a['target_events_per_s']:,}"])
+                     _audit_notes(a)])
     c = res.get("codec")
     if c:
         rows.append(["5 encode µs", fmt_range(c["hope_encode"], 2),
