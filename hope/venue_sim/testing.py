@@ -97,7 +97,7 @@ async def running(paths: Iterable[str | Path], scenario: Scenario | None = None,
 
 
 @dataclass(frozen=True)
-class TestKeys:
+class VenueTestKeys:
     """Generated test credentials for the stand-in (never a real venue's)."""
 
     directory: Path
@@ -108,7 +108,7 @@ class TestKeys:
 
 
 def generate_test_keys(state_dir: str | Path, kind: str = "hmac",
-                       subdir: str = "binance") -> TestKeys:
+                       subdir: str = "binance") -> VenueTestKeys:
     """A fresh API key and an HMAC secret or an Ed25519 key pair in
     ``<state_dir>/keys/<subdir>/`` (directory 0700, files 0600): ``api_key`` plus ``secret``,
     or ``ed25519_key`` (private, PEM) and ``ed25519_key.pub`` (public, PEM; what the stand-in
@@ -125,16 +125,16 @@ def generate_test_keys(state_dir: str | Path, kind: str = "hmac",
     if kind == "hmac":
         secret = secrets.token_urlsafe(48).replace("-", "A").replace("_", "z")[:64]
         atomic_write_bytes(d / "secret", (secret + "\n").encode())
-        return TestKeys(d, api_key, kind, secret=secret)
+        return VenueTestKeys(d, api_key, kind, secret=secret)
     private = Ed25519PrivateKey.generate()
     atomic_write_bytes(d / "ed25519_key", private.private_bytes(
         Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
     atomic_write_bytes(d / "ed25519_key.pub", private.public_key().public_bytes(
         Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    return TestKeys(d, api_key, kind, private_key_path=d / "ed25519_key")
+    return VenueTestKeys(d, api_key, kind, private_key_path=d / "ed25519_key")
 
 
-def signed_query(params: dict[str, object], keys: TestKeys) -> str:
+def signed_query(params: dict[str, object], keys: VenueTestKeys) -> str:
     """``params`` url-encoded with ``&signature=...`` appended, signed with ``keys`` (what a
     client sends; for tests that speak to the stand-in without a client library)."""
     payload = urlencode({k: str(v) for k, v in params.items()})
