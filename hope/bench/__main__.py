@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, codec, hop, pipeline, throughput
+from hope.bench import audit, codec, compare, hop, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
 ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
@@ -145,9 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--throughput-tmpfs", action="store_true",
                     help="also search row 3 with the state on tmpfs (adds ~3 minutes)")
     ap.add_argument("--render", metavar="JSON", help="print the table of an earlier run, no run")
+    ap.add_argument("--compare", metavar="JSON",
+                    help="also print every figure against this earlier run's JSON (with "
+                         "--render: the rendered run against it, no run)")
     args = ap.parse_args(argv)
+    before = json.loads(Path(args.compare).read_text()) if args.compare else None
     if args.render:
-        print(render(json.loads(Path(args.render).read_text())))
+        res = json.loads(Path(args.render).read_text())
+        print(render(res))
+        if before is not None:
+            print("\n" + compare.render(before, res, args.compare, args.render))
         return 0
     # SIGTERM unwinds like Ctrl-C, so every run's processes and temp dirs are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -197,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         write_json(Path(args.out), res)
     log(f"JSON: {path}" + (f" and {args.out}" if args.out else ""))
+    if before is not None:
+        print("\n" + compare.render(before, res, args.compare) + "\n")
     return 0
 
 
