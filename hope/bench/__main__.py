@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, codec, compare, hop, pipeline, throughput
+from hope.bench import audit, codec, compare, deliveries, hop, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
 ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
@@ -53,7 +53,8 @@ def _audit_notes(a: dict[str, Any]) -> str:
         return f"durable+signed checkpoints, target {a['target_events_per_s']:,}"
     return (f"µs/record: canonical JSON {parts['canonical_fast']} (json.dumps "
             f"{parts['canonical_json_dumps']}), hash+line {parts['record_hash_and_line']}, "
-            f"Merkle {parts['merkle']}, fsync {a['fsync_us_per_record']['median']}")
+            f"Merkle {parts['merkle']}, fsync {a['fsync_us_per_record']['median']}; "
+            "deliveries n/a (no bus)")
 
 
 def render(res: dict[str, Any]) -> str:
@@ -68,7 +69,9 @@ def render(res: dict[str, Any]) -> str:
             rows.append([f"1 hop {pct} µs @{h['rate']:,.0f}/s", _lat(h["hope"], pct),
                          _lat(h["raw_zmq"], pct), _ratio(h["ratio_to_raw"][pct]), redis])
         rows.append(["1 hop lost messages", str(h["hope"]["lost"]), str(h["raw_zmq"]["lost"]),
-                     "", f"{h['message_bytes']} B, send rates HOPE {h['hope']['send_rate']}"])
+                     "", f"{h['message_bytes']} B, send rates HOPE {h['hope']['send_rate']}; "
+                         f"deliveries/event HOPE {h['hope'].get('deliveries_per_event', 'n/a')}"
+                         f", raw {h['raw_zmq'].get('deliveries_per_event', 'n/a')}"])
     for p in (res.get("pipeline"), res.get("pipeline_low")):
         if not p:
             continue
@@ -84,11 +87,11 @@ def render(res: dict[str, Any]) -> str:
                 rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
                              _lat(p[v], pct), _lat(p["raw_zmq"], pct),
                              _ratio(p[v].get("ratio_to_raw", {}).get(pct)), missing + fan])
-            fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}" \
-                if "raw_fanout" in p else ""
+            fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}, " \
+                f"{deliveries.fmt(p['raw_fanout'])}" if "raw_fanout" in p else ""
             rows.append([f"2 signal→order zero loss @{p['rate']:,.0f}/s ({label})",
                          "; ".join(p[v]["zero_loss"])[:90], f"raw lost {p['raw_zmq']['lost']}",
-                         "", fan_lost[2:]])
+                         "", f"HOPE {deliveries.fmt(p[v])}{fan_lost}"])
     t = res.get("throughput")
     if t:
         raw = t["raw_zmq"]
@@ -99,7 +102,7 @@ def render(res: dict[str, Any]) -> str:
             ratio = _rate_ratio(x, raw)
             conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
             lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
-                  f"{conf[-1].get('p99', 0):,.0f} µs; " if conf else ""
+                  f"{conf[-1].get('p99', 0):,.0f} µs, {deliveries.fmt(conf[-1])}; " if conf else ""
             rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
                          _sustained(x), _sustained(raw), ratio,
                          f"{lat}overload: {x['overload_report']}"[:160]])
@@ -107,9 +110,11 @@ def render(res: dict[str, Any]) -> str:
         if fan:
             x = t["hope"]
             ratio = _rate_ratio(x, fan)
+            fconf = [s for s in fan["steps"] if s.get("confirm") and s["ok"]]
             rows.append(["3 zero-loss signals/s vs raw with HOPE's topology", _sustained(x),
                          _sustained(fan), ratio,
-                         f"raw fan-out overload: {fan['overload_report']}"[:160]])
+                         f"raw {deliveries.fmt(fconf[-1] if fconf else None)}; fan-out "
+                         f"overload: {fan['overload_report']}"[:160]])
         rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
     a = res.get("audit")
     if a:
@@ -120,7 +125,7 @@ def render(res: dict[str, Any]) -> str:
     if c:
         rows.append(["5 encode µs", fmt_range(c["hope_encode"], 2),
                      fmt_range(c["msgpack_encode"], 2), _ratio(c["ratio_encode_to_msgpack"]),
-                     f"{c['bytes']} B envelope"])
+                     f"{c['bytes']} B envelope; deliveries n/a (no bus)"])
         rows.append(["5 decode µs (typed)", fmt_range(c["hope_decode_typed"], 2),
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "

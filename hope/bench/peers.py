@@ -85,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--prefix", default="SIGNAL")
         q.add_argument("--out", required=True)
         q.add_argument("--ready")
+        q.add_argument("--deliveries", help="services' per-type bus counts, JSON (hope-sink)")
     q = sub.add_parser("hope-inject")
     q.add_argument("--name", default="bench-injector")
     q.add_argument("--out", required=True)
