@@ -1,7 +1,7 @@
-"""``scripts/bench`` = ``python -m hope.bench``: run the five benchmark rows, print the table, write
+"""``scripts/bench`` = ``python -m hope.bench``: run the benchmark rows, print the table, write
 the JSON (``<state>/bench/bench-<time>.json`` and ``latest.json``, plus ``--out FILE``).
 
-Bounded: about 10 minutes in full, about 5 with ``--quick``. Not part of the test suite.
+Bounded: about 15 minutes in full, about 7 with ``--quick``. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, codec, compare, deliveries, hop, pipeline, throughput
+from hope.bench import audit, codec, compare, deliveries, hop, live, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
-ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
+ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec")
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
@@ -130,6 +130,7 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
+    rows += live.render_rows(res)
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
 
@@ -199,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         log("row 3: zero-loss throughput")
         res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
                                                sizes=sizes)
+    if "live" in rows:
+        log("row 6: live-like PRICE load")
+        res["live"] = live.measure(quick, sizes=sizes, log=log)
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     text = render(res)
     res["table"] = text

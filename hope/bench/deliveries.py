@@ -52,13 +52,15 @@ def wait_counts(path: str | Path, services: tuple[str, ...], after: float, timeo
         time.sleep(0.1)
 
 
-def per_event(counts: dict[str, dict[str, int]], signals: int, prices: int) -> dict[str, Any]:
-    """Deliveries per signal and per PRICE from per-program counts (see the module docstring)."""
+def per_event(counts: dict[str, dict[str, int]], signals: int, prices: int,
+              path_types: tuple[str, ...] = PATH_TYPES) -> dict[str, Any]:
+    """Deliveries per signal and per PRICE from per-program counts (see the module docstring;
+    a load whose PRICEs do not come one per signal leaves PRICE out of ``path_types``)."""
     totals: dict[str, int] = {}
     for by_type in counts.values():
         for etype, n in by_type.items():
             totals[etype] = totals.get(etype, 0) + int(n)
-    path = sum(totals.get(t, 0) for t in PATH_TYPES)
+    path = sum(totals.get(t, 0) for t in path_types)
     return {"deliveries_per_signal": round(path / signals, 2) if signals else None,
             "deliveries_per_price": round(totals.get("PRICE", 0) / prices, 2) if prices else None,
             "deliveries": {t: totals[t] for t in PATH_TYPES if t in totals},

@@ -54,7 +54,7 @@ DEFAULT_SIZES = {"PRICE": 330, "SIGNAL": 420, "DECISION": 1700, "ORDER": 400, "F
 FAMILIES = {family_for(t): t for t in ("PRICE", *TRADING_TYPES)}
 
 
-def _ledger(path: str) -> dict[str, int]:
+def sent_ledger(path: str) -> dict[str, int]:
     out = {}
     for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
         parts = line.split()
@@ -63,7 +63,7 @@ def _ledger(path: str) -> dict[str, int]:
     return out
 
 
-def _sink(path: str) -> dict[str, tuple[int, str]]:
+def sink_orders(path: str) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
         parts = line.split()
@@ -139,7 +139,7 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
         for key in ("inject", "decision", "executor"):  # not measured any more: no drain
             h.procs.kill(key)
         h.stop("audit")  # seals what it has (the figure counts what reached the audit log)
-        sent, got = _ledger(ledger), _sink(out)
+        sent, got = sent_ledger(ledger), sink_orders(out)
         samples = [got[c][0] - t0 for c, t0 in sent.items() if c in got]
         statuses = Counter(got[c][1] for c in sent if c in got)
         audit = _audit(h.dir / "events")
