@@ -33,10 +33,12 @@ def read_heartbeat_counts(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def heartbeat_entry(payload: dict[str, Any], timestamp: str) -> dict[str, Any]:
-    """What the sink keeps of one HEARTBEAT: its publish time and the bus' counts per type."""
+    """What the sink keeps of one HEARTBEAT: its publish time, the bus' counts per type and the
+    backlog it reports (events queued for handlers, events its outbox holds unacknowledged)."""
     bus = payload.get("bus") if isinstance(payload.get("bus"), dict) else {}
     return {"ts": parse_timestamp(timestamp).timestamp(),
-            "received": dict(bus.get("received_types") or {})}
+            "received": dict(bus.get("received_types") or {}),
+            "queue_depth": payload.get("queue_depth"), "outbox_pending": bus.get("outbox_pending")}
 
 
 def wait_counts(path: str | Path, services: tuple[str, ...], after: float, timeout: float

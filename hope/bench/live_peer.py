@@ -83,6 +83,7 @@ class LiveInjector(Peer):
         per_signal = max(1, round(a.rate / a.signal_rate))
         pacer = Pacer(a.rate)
         n, i = len(self.symbols), 0
+        last_progress = time.monotonic()
         while total is None or i < total:
             pacer.wait(i)
             symbol = self.symbols[i % n]
@@ -92,7 +93,8 @@ class LiveInjector(Peer):
             i += 1
             if i % 64 == 0:
                 await asyncio.sleep(0)
-                if i % 4096 == 0:
+                if time.monotonic() - last_progress >= 1.0:
+                    last_progress = time.monotonic()
                     self.ledger.flush()
                     touch(a.progress, {**self.counts, "measured_prices": i})
         self.finish(pacer, i, warm)
@@ -119,7 +121,7 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--signal-rate", type=float, default=1.0)
     q.add_argument("--ready")
     q.add_argument("--done")
-    q.add_argument("--progress", help="counts so far, rewritten every 4096 PRICEs")
+    q.add_argument("--progress", help="counts so far, rewritten every second")
     q.add_argument("--ready-timeout", type=float, default=60.0)
 
 
