@@ -51,9 +51,11 @@ def _audit_notes(a: dict[str, Any]) -> str:
     parts = a.get("us_per_record")
     if not parts:
         return f"durable+signed checkpoints, target {a['target_events_per_s']:,}"
-    return (f"µs/record: canonical JSON {parts['canonical_fast']} (json.dumps "
+    inline = a.get("inline_ratio_to_plain")
+    return ((f"fsync inline: {_ratio(inline)}; " if inline else "")
+            + f"µs/record: canonical JSON {parts['canonical_fast']} (json.dumps "
             f"{parts['canonical_json_dumps']}), hash+line {parts['record_hash_and_line']}, "
-            f"Merkle {parts['merkle']}, fsync {a['fsync_us_per_record']['median']}; "
+            f"Merkle {parts['merkle']}, fsync (in its thread) {a['fsync_us_per_record']['median']}; "
             "deliveries n/a (no bus)")
 
 
