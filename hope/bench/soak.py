@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from hope.bench.__main__ import state_dir
     # SIGTERM unwinds like Ctrl-C: every process the soak started is killed, its dir removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    report = run(args.minutes, args.rate, args.sample_s)
+    report = run(args.minutes, args.rate, args.sample_s, log=lambda m: print(m, flush=True))
     print("\n" + render(report))
     path = write_json(state_dir(args.state_dir) / "bench" /
                       f"soak-{time.strftime('%Y%m%d-%H%M%S')}.json", report)
