@@ -59,6 +59,55 @@ def _audit_notes(a: dict[str, Any]) -> str:
             "deliveries n/a (no bus)")
 
 
+def _pipeline_rows(p: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for v in ("hope", "hope_tmpfs"):
+        if v not in p:
+            continue
+        label = "state on disk" if v == "hope" else "state on tmpfs"
+        for pct in ("p50", "p99", "p99.9"):
+            fan = f"raw, HOPE's topology {_lat(p['raw_fanout'], pct)} µs, HOPE/that " \
+                  f"{_ratio(p[v].get('ratio_to_fanout', {}).get(pct))}" \
+                if "raw_fanout" in p else ""
+            missing = f"missing ORDERs {p[v]['missing_orders']}; " if pct == "p50" else ""
+            rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
+                         _lat(p[v], pct), _lat(p["raw_zmq"], pct),
+                         _ratio(p[v].get("ratio_to_raw", {}).get(pct)), missing + fan])
+        fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}, " \
+            f"{deliveries.fmt(p['raw_fanout'])}" if "raw_fanout" in p else ""
+        rows.append([f"2 signal→order zero loss @{p['rate']:,.0f}/s ({label})",
+                     "; ".join(p[v]["zero_loss"])[:90], f"raw lost {p['raw_zmq']['lost']}",
+                     "", f"HOPE {deliveries.fmt(p[v])}{fan_lost}"])
+    return rows
+
+
+def _throughput_rows(t: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    raw = t["raw_zmq"]
+    for v in ("hope", "hope_tmpfs"):
+        if v not in t:
+            continue
+        x = t[v]
+        ratio = _rate_ratio(x, raw)
+        conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
+        lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
+              f"{conf[-1].get('p99', 0):,.0f} µs, {deliveries.fmt(conf[-1])}; " if conf else ""
+        rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
+                     _sustained(x), _sustained(raw), ratio,
+                     f"{lat}overload: {x['overload_report']}"[:160]])
+    fan = t.get("raw_fanout")
+    if fan:
+        x = t["hope"]
+        ratio = _rate_ratio(x, fan)
+        fconf = [s for s in fan["steps"] if s.get("confirm") and s["ok"]]
+        rows.append(["3 zero-loss signals/s vs raw with HOPE's topology", _sustained(x),
+                     _sustained(fan), ratio,
+                     f"raw {deliveries.fmt(fconf[-1] if fconf else None)}; fan-out "
+                     f"overload: {fan['overload_report']}"[:160]])
+    rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
+    return rows
+
+
 def render(res: dict[str, Any]) -> str:
     """The results table: HOPE, baseline, ratio to the baseline, notes (median (min-max))."""
     rows: list[list[str]] = []
@@ -75,49 +124,10 @@ def render(res: dict[str, Any]) -> str:
                          f"deliveries/event HOPE {h['hope'].get('deliveries_per_event', 'n/a')}"
                          f", raw {h['raw_zmq'].get('deliveries_per_event', 'n/a')}"])
     for p in (res.get("pipeline"), res.get("pipeline_low")):
-        if not p:
-            continue
-        for v in ("hope", "hope_tmpfs"):
-            if v not in p:
-                continue
-            label = "state on disk" if v == "hope" else "state on tmpfs"
-            for pct in ("p50", "p99", "p99.9"):
-                fan = f"raw, HOPE's topology {_lat(p['raw_fanout'], pct)} µs, HOPE/that " \
-                      f"{_ratio(p[v].get('ratio_to_fanout', {}).get(pct))}" \
-                    if "raw_fanout" in p else ""
-                missing = f"missing ORDERs {p[v]['missing_orders']}; " if pct == "p50" else ""
-                rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
-                             _lat(p[v], pct), _lat(p["raw_zmq"], pct),
-                             _ratio(p[v].get("ratio_to_raw", {}).get(pct)), missing + fan])
-            fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}, " \
-                f"{deliveries.fmt(p['raw_fanout'])}" if "raw_fanout" in p else ""
-            rows.append([f"2 signal→order zero loss @{p['rate']:,.0f}/s ({label})",
-                         "; ".join(p[v]["zero_loss"])[:90], f"raw lost {p['raw_zmq']['lost']}",
-                         "", f"HOPE {deliveries.fmt(p[v])}{fan_lost}"])
-    t = res.get("throughput")
-    if t:
-        raw = t["raw_zmq"]
-        for v in ("hope", "hope_tmpfs"):
-            if v not in t:
-                continue
-            x = t[v]
-            ratio = _rate_ratio(x, raw)
-            conf = [s for s in x["steps"] if s.get("confirm") and s["ok"]]
-            lat = f"at that rate p50 {conf[-1].get('p50', 0):,.0f} p99 " \
-                  f"{conf[-1].get('p99', 0):,.0f} µs, {deliveries.fmt(conf[-1])}; " if conf else ""
-            rows.append([f"3 zero-loss signals/s ({'disk' if v == 'hope' else 'tmpfs'})",
-                         _sustained(x), _sustained(raw), ratio,
-                         f"{lat}overload: {x['overload_report']}"[:160]])
-        fan = t.get("raw_fanout")
-        if fan:
-            x = t["hope"]
-            ratio = _rate_ratio(x, fan)
-            fconf = [s for s in fan["steps"] if s.get("confirm") and s["ok"]]
-            rows.append(["3 zero-loss signals/s vs raw with HOPE's topology", _sustained(x),
-                         _sustained(fan), ratio,
-                         f"raw {deliveries.fmt(fconf[-1] if fconf else None)}; fan-out "
-                         f"overload: {fan['overload_report']}"[:160]])
-        rows.append(["3 raw overload", "", "", "", f"{raw['overload_report']}"[:120]])
+        if p:
+            rows += _pipeline_rows(p)
+    if res.get("throughput"):
+        rows += _throughput_rows(res["throughput"])
     a = res.get("audit")
     if a:
         rows.append(["4 audit writer events/s", fmt_range(a["writer_events_per_s"]),
@@ -141,9 +151,9 @@ def state_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("HOPE_STATE_DIR") or REPO / "state")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="a ~5 minute smoke run")
+    ap.add_argument("--quick", action="store_true", help="a ~7 minute smoke run")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--state-dir", help="JSON goes to <state>/bench/ (default ./state)")
     ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {','.join(ROWS)}")
@@ -156,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compare", metavar="JSON",
                     help="also print every figure against this earlier run's JSON (with "
                          "--render: the rendered run against it, no run)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     before = json.loads(Path(args.compare).read_text()) if args.compare else None
     if args.render:
@@ -206,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         log("row 6: live-like PRICE load")
         res["live"] = live.measure(quick, sizes=sizes, log=log)
     res["elapsed_s"] = round(time.monotonic() - started, 1)
+    _report(res, args, before, log)
+    return 0
+
+
+def _report(res: dict[str, Any], args: argparse.Namespace, before: dict[str, Any] | None,
+            log: Any) -> None:
+    """Print the table (and the comparison), write the JSON files."""
     text = render(res)
     res["table"] = text
     print("\n" + text + "\n")
@@ -217,7 +239,6 @@ def main(argv: list[str] | None = None) -> int:
     log(f"JSON: {path}" + (f" and {args.out}" if args.out else ""))
     if before is not None:
         print("\n" + compare.render(before, res, args.compare) + "\n")
-    return 0
 
 
 if __name__ == "__main__":
