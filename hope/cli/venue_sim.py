@@ -22,6 +22,7 @@ from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.server import VenueSim, VenueSimError
 from hope.venue_sim.signing import ApiKey, load_key_dir
+from hope.venue_sim.testing import ensure_test_keys
 
 EX_CONFIG = 78
 DEFAULT_PORT = 8600
@@ -83,6 +84,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="an API key the venue accepts: DIR/api_key with DIR/secret (HMAC) or "
                         "DIR/ed25519_key.pub (e.g. state/keys/binance; see "
                         "hope.venue_sim.testing.generate_test_keys)")
+    t.add_argument("--test-keys", metavar="STATE_DIR",
+                   help="use the test key in STATE_DIR/keys/binance, generating one (HMAC) "
+                        "when there is none: what HOPE's config then points at")
     t.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
                    help="starting balance of every account (replaces the default BTC=1.0)")
     t.add_argument("--commission-asset", choices=("quote", "base"),
@@ -221,7 +225,10 @@ async def serve(sim: VenueSim) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         sc = build_scenario(args)
-        keys = load_keys(args.keys)
+        key_dirs = list(args.keys)
+        if args.test_keys:
+            key_dirs.append(str(ensure_test_keys(args.test_keys)))
+        keys = load_keys(key_dirs)
     except scenario_mod.ScenarioError as exc:
         print(f"hope venue-sim: bad scenario: {exc}", file=sys.stderr)
         return EX_CONFIG

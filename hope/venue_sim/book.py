@@ -32,7 +32,7 @@ from hope.venue_sim.matching import (
     split,
     taker_price,
 )
-from hope.venue_sim.orders import NewOrder, VenueOrder, VenueTrade
+from hope.venue_sim.orders import NewOrder, VenueOrder, VenueTrade, new_client_id
 from hope.venue_sim.rest import ApiError
 
 # (order, trade or None, execution type): what the user data stream reports
@@ -286,7 +286,9 @@ class Books:
         return order
 
     def cancel(self, account: str, symbol: str, order_id: int | None,
-               client_id: str | None) -> VenueOrder:
+               client_id: str | None, cancel_id: str | None = None) -> VenueOrder:
+        """Cancel an open order (``cancel_id``: the cancel's own client id); -2011 when it is
+        unknown or no longer open."""
         try:
             order = self.find(account, symbol, order_id, client_id)
         except ApiError as exc:
@@ -295,6 +297,7 @@ class Books:
             raise
         if not order.is_open:
             raise ApiError(-2011, "Unknown order sent.")
+        order.cancel_client_id = cancel_id or new_client_id()
         self._finish(self.accounts.get(account), order, "CANCELED", "")
         return order
 

@@ -103,6 +103,7 @@ class VenueOrder:
     checked: int = 0                     # published trades already matched against
     fills: list[VenueTrade] = field(default_factory=list)
     expiry_reason: str = ""
+    cancel_client_id: str = ""           # the cancel request's own client id
 
     @property
     def is_open(self) -> bool:

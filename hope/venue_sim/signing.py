@@ -165,6 +165,33 @@ class KeyRing:
         return key
 
 
+def ws_payload(params: dict[str, object]) -> str:
+    """The WebSocket API's signature payload: every parameter but ``signature``, sorted by
+    name, ``name=value`` joined with ``&``, not percent-encoded (web-socket-api.md)."""
+    def text(value: object) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return "&".join(f"{k}={text(v)}" for k, v in sorted(params.items()) if k != "signature")
+
+
+def authenticate_ws(ring: KeyRing, params: dict[str, object], server_ms: float) -> ApiKey:
+    """A WebSocket API request signed in its ``params`` (``apiKey``, ``timestamp``,
+    ``signature``); AuthError with the venue's code else."""
+    raw = params.get("apiKey")
+    key = ring.lookup(raw if isinstance(raw, str) else None)
+    signature = params.get("signature")
+    if not isinstance(signature, str) or not signature:
+        raise AuthError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                               "or malformed.")
+    ts = params.get("timestamp")
+    timestamp = parse_timestamp(None if ts is None else str(ts))
+    window = params.get("recvWindow")
+    recv_window = parse_recv_window(None if window is None else str(window))
+    if not key.verify(ws_payload(params), signature):
+        raise AuthError(-1022, "Signature for this request is not valid.")
+    check_timing(timestamp, recv_window, server_ms)
+    return key
+
+
 def load_key_dir(directory: str | Path, account: str = "main",
                  enable_withdrawals: bool = False) -> ApiKey:
     """The API key in ``directory`` (``api_key`` and ``secret``, or ``api_key`` and

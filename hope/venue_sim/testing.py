@@ -146,3 +146,13 @@ def signed_query(params: dict[str, object], keys: VenueTestKeys) -> str:
         assert isinstance(private, Ed25519PrivateKey)
         signature = base64.b64encode(private.sign(payload.encode())).decode()
     return f"{payload}&{urlencode({'signature': signature})}"
+
+
+def ensure_test_keys(state_dir: str | Path, kind: str = "hmac") -> Path:
+    """``<state_dir>/keys/binance`` holding a test key (generated when it holds none yet);
+    the directory, for ``hope venue-sim --keys`` and the client's config alike."""
+    d = Path(state_dir) / "keys" / "binance"
+    if (d / "api_key").exists() and ((d / "secret").exists()
+                                     or (d / "ed25519_key.pub").exists()):
+        return d
+    return generate_test_keys(state_dir, kind).directory

@@ -19,6 +19,22 @@ Wire::
     <- {"result": "ok", "orders_wiped": 3}
     POST /sim/v1/clock   {"skew_ms": -2500}      (the venue's clock this far off)
     <- {"result": "ok", "skew_ms": -2500}
+    POST /sim/v1/trading-fault   (hope.venue_sim.trading_faults)
+         {"kind": "reply_5xx", "status": 503, "count": 1}   placed, but the reply is a 5xx
+         {"kind": "reply_1007", "count": 1}                 placed, but the reply is -1007
+         {"kind": "not_found", "ms": 3000}                  GET /order: -2013 for 3 s after
+         {"kind": "stream_drop", "after_events": 1}         user streams cut after 1 event
+         {"kind": "partial_fills", "parts": 3}              each taker order in 3 fills
+         {"kind": "commission_asset", "asset": "base"}      fees in the asset received
+         {"kind": "ban", "after": 5, "count_429": 2, "ban_s": 30}   429 x2, then 418 30 s
+         {"kind": "hold", "count": 1, "when": "after"}      hold the next order's reply
+         {"kind": "clear"}                                  reply/not_found/ban/hold off
+    <- {"result": "ok"}            (stream_drop: {"result": "ok", "connections": 1})
+    GET  /sim/v1/held?wait_s=10     (waits for a held order up to wait_s, at most 60)
+    <- {"held": [{"hold_id": 1, "when": "after", "symbol": "EVXBTC",
+                  "clientOrderId": "...", "orderId": 7}]}
+    POST /sim/v1/release {"hold_id": 1, "action": "reply" | "drop" | "5xx"}
+    <- {"result": "ok", "released": 1}        (no hold_id: every held reply)
     errors: 400 {"error": "..."}
 """
 
@@ -31,6 +47,8 @@ from aiohttp import web
 
 from hope.venue_sim.book import Books
 from hope.venue_sim.faults import ClockSkew
+from hope.venue_sim.trading_faults import TradingFaults
+from hope.venue_sim.ws_api import WsApi
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -47,10 +65,27 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
+def _count(body: dict[str, Any], name: str, default: int = 1) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name}: an integer >= 0")
+    return value
+
+
+def _number(body: dict[str, Any], name: str, default: float = 0.0) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"{name}: a number >= 0")
+    return float(value)
+
+
 class TradingAdmin:
-    def __init__(self, books: Books, skew: ClockSkew) -> None:
+    def __init__(self, books: Books, skew: ClockSkew, faults: TradingFaults,
+                 ws_api: WsApi) -> None:
         self.books = books
         self.skew = skew
+        self.faults = faults
+        self.ws_api = ws_api
 
     def add_routes(self, app: web.Application) -> None:
         r = app.router
@@ -59,6 +94,9 @@ class TradingAdmin:
         r.add_get("/sim/v1/accounts", self.accounts)
         r.add_post("/sim/v1/reset", self.reset)
         r.add_post("/sim/v1/clock", self.clock)
+        r.add_post("/sim/v1/trading-fault", self.trading_fault)
+        r.add_get("/sim/v1/held", self.held)
+        r.add_post("/sim/v1/release", self.release)
 
     @staticmethod
     def _match(request: web.Request, item: Any) -> bool:
@@ -98,3 +136,71 @@ class TradingAdmin:
             return _json({"error": "skew_ms: a number (ms, + ahead, - behind)"}, 400)
         self.skew.offset_ms = float(skew)
         return _json({"result": "ok", "skew_ms": skew})
+
+    async def trading_fault(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            return _json({"result": "ok", **self._apply(body)})
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+
+    def _apply(self, body: dict[str, Any]) -> dict[str, Any]:
+        kind, f = body.get("kind"), self.faults
+        if kind == "reply_5xx":
+            status = _count(body, "status", 503)
+            if not 500 <= status <= 599:
+                raise ValueError("status: 500..599")
+            f.set_reply(status, _count(body, "count"))
+        elif kind == "reply_1007":
+            f.set_reply(408, _count(body, "count"))
+        elif kind == "not_found":
+            f.not_found_ms = _number(body, "ms")
+        elif kind == "stream_drop":
+            return {"connections": self.ws_api.drop_after(_count(body, "after_events", 0))}
+        elif kind == "partial_fills":
+            parts = _count(body, "parts", 2)
+            if parts < 1:
+                raise ValueError("parts: >= 1")
+            self.books.partial_fills = parts
+        elif kind == "commission_asset":
+            if body.get("asset") not in ("quote", "base"):
+                raise ValueError("asset: 'quote' or 'base'")
+            self.books.commission_asset = body["asset"]
+        elif kind == "ban":
+            f.set_ban(_count(body, "after", 0), _count(body, "count_429", 1),
+                      _number(body, "ban_s", 120.0))
+        elif kind == "hold":
+            f.set_hold(_count(body, "count"), str(body.get("when", "after")))
+        elif kind == "clear":
+            f.set_reply(0, 0)
+            f.not_found_ms, f.ban, f.hold_count = 0.0, None, 0
+        else:
+            raise ValueError(f"kind: one of {', '.join(FAULT_KINDS)}")
+        return {}
+
+    async def held(self, request: web.Request) -> web.Response:
+        try:
+            wait_s = float(request.query.get("wait_s", "0"))
+        except ValueError:
+            return _json({"error": "wait_s: a number of seconds"}, 400)
+        held = await self.faults.wait_held(min(max(wait_s, 0.0), 60.0))
+        return _json({"held": [h.row() for h in held]})
+
+    async def release(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        if isinstance(body, web.Response):
+            return body
+        hold_id = body.get("hold_id")
+        if hold_id is not None and (isinstance(hold_id, bool) or not isinstance(hold_id, int)):
+            return _json({"error": "hold_id: an integer (omit it to release every hold)"}, 400)
+        try:
+            released = self.faults.release(hold_id, str(body.get("action", "reply")))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"result": "ok", "released": released})
+
+
+FAULT_KINDS = ("reply_5xx", "reply_1007", "not_found", "stream_drop", "partial_fills",
+               "commission_asset", "ban", "hold", "clear")

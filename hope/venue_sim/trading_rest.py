@@ -22,6 +22,7 @@ from hope.venue_sim.orders import parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
 from hope.venue_sim.signing import ApiKey, KeyRing
+from hope.venue_sim.trading_faults import TradingFaults
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -66,8 +67,10 @@ def _window(rows: list[Any], time_of: Callable[[Any], int], start: int | None,
 
 class TradingApi:
     def __init__(self, books: Books, keys: KeyRing, rest: RestApi,
-                 orders_per_10s: int = 100, orders_per_day: int = 200_000) -> None:
+                 orders_per_10s: int = 100, orders_per_day: int = 200_000,
+                 faults: TradingFaults | None = None) -> None:
         self.books = books
+        self.faults = faults or TradingFaults(books.clock)
         self.keys = keys
         self.rest = rest
         self.clock = books.clock
@@ -121,18 +124,46 @@ class TradingApi:
         return symbol
 
     # --- orders ----------------------------------------------------------------------------
-    async def new_order(self, request: web.Request) -> web.Response:
+    async def new_order(self, request: web.Request) -> web.StreamResponse:
         key, p = await self.signed(request)
         req = parse_new_order(p)
         verdict = self.counter(key.account).charge()
         if not verdict.allowed:
             resp = json_response({"code": -1015, "msg": verdict.message}, 429)
             resp.headers["Retry-After"] = str(verdict.retry_after)
-        else:
-            order = self.books.place(key.account, req)
-            resp = json_response(order.result(req.resp_type))
+            resp.headers.update(verdict.headers)
+            return resp
+        held = self.faults.hold("before", req.symbol, req.client_order_id)
+        if held is not None:
+            action = await self.faults.wait(held)
+            if action != "reply":
+                return self._unanswered(request, action)
+        order = self.books.place(key.account, req)
+        held = self.faults.hold("after", req.symbol, req.client_order_id)
+        if held is not None:
+            held.order_id = order.order_id
+            action = await self.faults.wait(held)
+            if action != "reply":
+                return self._unanswered(request, action)
+        status = self.faults.take_reply_fault()
+        if status == 408:
+            return json_response({"code": -1007, "msg": "Timeout waiting for response from "
+                                  "backend server. Send status unknown; execution status "
+                                  "unknown."}, 408)
+        if status:
+            return web.Response(status=status, text="<html><body><h1>Server Error</h1>"
+                                "</body></html>", content_type="text/html")
+        resp = json_response(order.result(req.resp_type))
         resp.headers.update(verdict.headers)
         return resp
+
+    @staticmethod
+    def _unanswered(request: web.Request, action: str) -> web.Response:
+        """A held reply released as ``drop`` (the connection cut) or ``5xx``."""
+        if action == "drop" and request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503, text="<html><body><h1>503 Service Unavailable</h1>"
+                            "</body></html>", content_type="text/html")
 
     async def test_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
@@ -155,7 +186,10 @@ class TradingApi:
 
     async def query_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
-        return json_response(self._find(key, p).row())
+        order = self._find(key, p)
+        if self.faults.hidden(order.time_ms, self.books.now_ms()):
+            raise ApiError(-2013, "Order does not exist.")
+        return json_response(order.row())
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
@@ -163,11 +197,10 @@ class TradingApi:
         new_id = parse_client_id(p.get("newClientOrderId")) or None
         order = self.books.cancel(key.account, symbol, _long(p, "orderId"),
                                   parse_client_id(p.get("origClientOrderId"),
-                                                  "origClientOrderId"))
+                                                  "origClientOrderId"), new_id)
         body = {"symbol": order.symbol, "origClientOrderId": order.client_order_id,
                 "orderId": order.order_id, "orderListId": -1,
-                "clientOrderId": new_id or f"cancel{order.order_id}",
-                "transactTime": order.update_ms}
+                "clientOrderId": order.cancel_client_id, "transactTime": order.update_ms}
         row = order.row()
         for name in ("price", "origQty", "executedQty", "origQuoteOrderQty",
                      "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
