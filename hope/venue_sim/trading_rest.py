@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from hope.venue_sim.book import Books
-from hope.venue_sim.orders import parse_client_id, parse_new_order
+from hope.venue_sim.orders import VenueOrder, parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
 from hope.venue_sim.signing import ApiKey, KeyRing
@@ -180,7 +180,7 @@ class TradingApi:
             "discount": {"enabledForAccount": False, "enabledForSymbol": False,
                          "discountAsset": "BNB", "discount": zero}})
 
-    def _find(self, key: ApiKey, p: dict[str, str]):  # noqa: ANN202 - VenueOrder
+    def _find(self, key: ApiKey, p: dict[str, str]) -> VenueOrder:
         return self.books.find(key.account, self._symbol(p), _long(p, "orderId"),
                                parse_client_id(p.get("origClientOrderId"), "origClientOrderId"))
 
