@@ -95,7 +95,7 @@ class Books:
         """Every refusal a new order can get before it exists (also ``/order/test``)."""
         tape = self._tape(req.symbol)
         if self.info.status[req.symbol] != "TRADING":
-            raise ApiError(-1013, "Market is closed.")
+            raise ApiError(-2010, "Market is closed.")
         f = self.filters(req.symbol)
         last = last_price(tape, self.clock())
         market = req.type == "MARKET"

@@ -40,6 +40,8 @@ def _weights() -> dict[tuple[str, str], Callable[[web.Request], int]]:
         ("GET", "/api/v3/myTrades"): lambda r: 5 if "orderId" in r.query else 20,
         ("GET", "/api/v3/account"): fixed(20),
         ("GET", "/sapi/v1/account/apiRestrictions"): fixed(1),
+        ("DELETE", "/api/v3/openOrders"): fixed(1),
+        ("GET", "/api/v3/rateLimit/order"): fixed(40),
     }
 
 
@@ -86,6 +88,8 @@ class TradingApi:
         r.add_get("/api/v3/order", self.query_order)
         r.add_delete("/api/v3/order", self.cancel_order)
         r.add_get("/api/v3/openOrders", self.open_orders)
+        r.add_delete("/api/v3/openOrders", self.cancel_open_orders)
+        r.add_get("/api/v3/rateLimit/order", self.order_rate)
         r.add_get("/api/v3/allOrders", self.all_orders)
         r.add_get("/api/v3/myTrades", self.my_trades)
         r.add_get("/api/v3/account", self.account)
@@ -198,6 +202,10 @@ class TradingApi:
         order = self.books.cancel(key.account, symbol, _long(p, "orderId"),
                                   parse_client_id(p.get("origClientOrderId"),
                                                   "origClientOrderId"), new_id)
+        return json_response(self._cancelled(order))
+
+    @staticmethod
+    def _cancelled(order: VenueOrder) -> dict[str, Any]:
         body = {"symbol": order.symbol, "origClientOrderId": order.client_order_id,
                 "orderId": order.order_id, "orderListId": -1,
                 "clientOrderId": order.cancel_client_id, "transactTime": order.update_ms}
@@ -206,7 +214,21 @@ class TradingApi:
                      "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
                      "selfTradePreventionMode"):
             body[name] = row[name]
-        return json_response(body)
+        return body
+
+    async def cancel_open_orders(self, request: web.Request) -> web.Response:
+        """Every open order of the symbol cancelled; -2011 when there is none."""
+        key, p = await self.signed(request)
+        symbol = self._symbol(p)
+        open_now = self.books.open_orders(key.account, symbol)
+        if not open_now:
+            raise ApiError(-2011, "Unknown order sent.")
+        return json_response([self._cancelled(self.books.cancel(
+            key.account, symbol, o.order_id, None)) for o in open_now])
+
+    async def order_rate(self, request: web.Request) -> web.Response:
+        key, _ = await self.signed(request)
+        return json_response(self.counter(key.account).rows())
 
     async def open_orders(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
