@@ -120,8 +120,9 @@ class Books:
             raise ApiError(-2010, "Order would trigger immediately.")
         return tape, last
 
-    def place(self, account: str, req: NewOrder) -> VenueOrder:
-        """Accept ``req`` and match what the market fills now; refusals raise ApiError."""
+    def place(self, account: str, req: NewOrder, received_us: int = 0) -> VenueOrder:
+        """Accept ``req`` and match what the market fills now; refusals raise ApiError.
+        ``received_us``: when the request arrived (wall µs), kept for the admin view."""
         tape, last = self.check(account, req)
         acct = self.accounts.get(account)
         now = self.clock()
@@ -140,7 +141,7 @@ class Books:
                            req.price if req.type != "MARKET" else ZERO, wanted,
                            req.quote_qty or ZERO, req.stop_price or ZERO, now_ms,
                            update_ms=now_ms, working=req.type != "STOP_LOSS_LIMIT",
-                           checked=tape.published(now))
+                           checked=tape.published(now), received_us=received_us)
         self._lock(acct, order, base, quote, price)
         self.next_order_id += 1
         self.orders.append(order)

@@ -127,7 +127,8 @@ class VenueSim:
         self.ws_api.add_routes(app)
         self.streams.add_routes(app)
         AdminApi(self).add_routes(app)
-        TradingAdmin(self.books, self.skew, self.trading_faults, self.ws_api).add_routes(app)
+        TradingAdmin(self.books, self.skew, self.trading_faults, self.ws_api,
+                     self.publisher.sent_us).add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()

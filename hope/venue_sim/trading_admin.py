@@ -28,6 +28,8 @@ Wire::
          {"kind": "commission_asset", "asset": "base"}      fees in the asset received
          {"kind": "ban", "after": 5, "count_429": 2, "ban_s": 30}   429 x2, then 418 30 s
          {"kind": "hold", "count": 1, "when": "after"}      hold the next order's reply
+         {"kind": "clock_skew", "ms": -2500}                as POST /sim/v1/clock
+         {"kind": "reset"}                                  as POST /sim/v1/reset
          {"kind": "clear"}                                  reply/not_found/ban/hold off
     <- {"result": "ok"}            (stream_drop: {"result": "ok", "connections": 1})
     GET  /sim/v1/held?wait_s=10     (waits for a held order up to wait_s, at most 60)
@@ -35,6 +37,8 @@ Wire::
                   "clientOrderId": "...", "orderId": 7}]}
     POST /sim/v1/release {"hold_id": 1, "action": "reply" | "drop" | "5xx"}
     <- {"result": "ok", "released": 1}        (no hold_id: every held reply)
+    GET  /sim/v1/sent?symbol=EVXBTC&from_id=100&to_id=120
+    <- {"symbol": "EVXBTC", "sent_us": {"100": 1796127522216123, ...}}  (frame handed out, µs)
     errors: 400 {"error": "..."}
 """
 
@@ -81,8 +85,9 @@ def _number(body: dict[str, Any], name: str, default: float = 0.0) -> float:
 
 class TradingAdmin:
     def __init__(self, books: Books, skew: ClockSkew, faults: TradingFaults,
-                 ws_api: WsApi) -> None:
+                 ws_api: WsApi, sent_us: dict[str, dict[int, int]] | None = None) -> None:
         self.books = books
+        self.sent_us = sent_us if sent_us is not None else {}
         self.skew = skew
         self.faults = faults
         self.ws_api = ws_api
@@ -97,6 +102,7 @@ class TradingAdmin:
         r.add_post("/sim/v1/trading-fault", self.trading_fault)
         r.add_get("/sim/v1/held", self.held)
         r.add_post("/sim/v1/release", self.release)
+        r.add_get("/sim/v1/sent", self.sent)
 
     @staticmethod
     def _match(request: web.Request, item: Any) -> bool:
@@ -123,9 +129,12 @@ class TradingAdmin:
         body = await _body(request)
         if isinstance(body, web.Response):
             return body
+        return _json({"result": "ok", "orders_wiped": self._wipe()})
+
+    def _wipe(self) -> int:
         wiped = len(self.books.orders)
         self.books.wipe()
-        return _json({"result": "ok", "orders_wiped": wiped})
+        return wiped
 
     async def clock(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -173,6 +182,13 @@ class TradingAdmin:
                       _number(body, "ban_s", 120.0))
         elif kind == "hold":
             f.set_hold(_count(body, "count"), str(body.get("when", "after")))
+        elif kind == "clock_skew":
+            skew = body.get("ms")
+            if isinstance(skew, bool) or not isinstance(skew, (int, float)):
+                raise ValueError("ms: a number (+ ahead, - behind)")
+            self.skew.offset_ms = float(skew)
+        elif kind == "reset":
+            return {"orders_wiped": self._wipe()}
         elif kind == "clear":
             f.set_reply(0, 0)
             f.not_found_ms, f.ban, f.hold_count = 0.0, None, 0
@@ -202,5 +218,21 @@ class TradingAdmin:
         return _json({"result": "ok", "released": released})
 
 
+    async def sent(self, request: web.Request) -> web.Response:
+        """When the frames of aggregate ids ``from_id``..``to_id`` (at most 10,000) of a symbol
+        were handed to connections, wall µs (ids never sent, or forgotten, are absent)."""
+        q = request.query
+        sent = self.sent_us.get(q.get("symbol", ""))
+        if sent is None:
+            return _json({"error": "symbol: a served symbol"}, 400)
+        try:
+            lo = int(q.get("from_id", "0"))
+            hi = int(q.get("to_id", str(lo + 9_999)))
+        except ValueError:
+            return _json({"error": "from_id, to_id: aggregate ids"}, 400)
+        hi = min(hi, lo + 9_999)
+        return _json({"symbol": q["symbol"],
+                      "sent_us": {str(i): sent[i] for i in range(lo, hi + 1) if i in sent}})
+
 FAULT_KINDS = ("reply_5xx", "reply_1007", "not_found", "stream_drop", "partial_fills",
-               "commission_asset", "ban", "hold", "clear")
+               "commission_asset", "ban", "hold", "clock_skew", "reset", "clear")

@@ -11,6 +11,7 @@ carry ``X-MBX-ORDER-COUNT-10S`` and ``-1D``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -129,6 +130,7 @@ class TradingApi:
 
     # --- orders ----------------------------------------------------------------------------
     async def new_order(self, request: web.Request) -> web.StreamResponse:
+        received_us = time.time_ns() // 1000
         key, p = await self.signed(request)
         req = parse_new_order(p)
         verdict = self.counter(key.account).charge()
@@ -142,7 +144,7 @@ class TradingApi:
             action = await self.faults.wait(held)
             if action != "reply":
                 return self._unanswered(request, action)
-        order = self.books.place(key.account, req)
+        order = self.books.place(key.account, req, received_us)
         held = self.faults.hold("after", req.symbol, req.client_order_id)
         if held is not None:
             held.order_id = order.order_id

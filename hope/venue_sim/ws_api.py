@@ -24,7 +24,8 @@ lacks ``id`` or ``method``, gets status 400 with -1102 and ``"id": null``; an un
 400 with -1100; ``session.logon`` with an HMAC key 400 with -4056; ``userDataStream.subscribe``
 without a logged-on session 401 with -2015. The server pings every ``ping_interval_s`` (aiohttp
 heartbeat). Fault knob: ``drop_after(n)``: every subscribed connection is cut (no close frame)
-once ``n`` more user-stream events have been sent to it, the rest of that fill never arrives.
+once ``n`` more user-stream events have been sent to it (0: at once), the rest of that fill
+never arrives on it.
 """
 
 from __future__ import annotations
@@ -139,13 +140,17 @@ class WsApi:
                     conn.send(wrap(sub_id, position))
 
     def drop_after(self, events: int) -> int:
-        """Cut every subscribed connection after ``events`` more user-stream events; how many
-        connections that arms."""
+        """Cut every subscribed connection after ``events`` more user-stream events (0: now);
+        how many connections that hits."""
         armed = 0
         for conn in self.connections:
             if conn.subs:
-                conn.drop_countdown = events
                 armed += 1
+                if events <= 0:
+                    conn.closing = True
+                    conn.queue.put_nowait(_ABORT)
+                else:
+                    conn.drop_countdown = events
         return armed
 
     # --- connections -----------------------------------------------------------------------

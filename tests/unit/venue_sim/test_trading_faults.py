@@ -156,3 +156,31 @@ async def test_hold_then_release_reply_or_drop(venue: Venue) -> None:
         await pending
     assert "held-3" not in {o["clientOrderId"] for o in await venue.orders()}
     assert (await venue.admin("/sim/v1/held?wait_s=0"))["held"] == []
+
+
+async def test_tick_to_order_marks_status_and_aliases(data: list[Path],
+                                                      keys: VenueTestKeys) -> None:
+    """/sim/v1/sent gives when a trade's frame went out, an order's receivedUs when its
+    request arrived (the two ends of tick-to-order); /sim/v1/status counts the trading side;
+    clock_skew and reset work as trading-fault kinds too."""
+    sc = Scenario(market=MarketSettings(skip_s=250, speed=20))
+    async with running(data, sc, keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s, s.ws_connect(f"{sim.ws_url}/ws/evxbtc@aggTrade") as ws:
+        venue = Venue(s, sim.rest_url, keys)
+        frame = await asyncio.wait_for(ws.receive_json(), 5)
+        sent = await venue.admin(f"/sim/v1/sent?symbol=EVXBTC&from_id={frame['a']}"
+                                 f"&to_id={frame['a']}")
+        tick_us = sent["sent_us"][str(frame["a"])]
+        await venue.buy(newClientOrderId="t2o")
+        order = (await venue.orders())[0]
+        assert 0 < order["receivedUs"] - tick_us < 5_000_000
+        status = await venue.admin("/sim/v1/status")
+        assert (status["trading"]["orders"], status["trading"]["trades"]) == (1, 1)
+        skewed = await venue.admin("/sim/v1/trading-fault", {"kind": "clock_skew", "ms": 9000})
+        assert skewed == {"result": "ok"}
+        assert (await venue.signed("GET", "/api/v3/account"))[1]["code"] == -1021
+        await venue.admin("/sim/v1/trading-fault", {"kind": "clock_skew", "ms": 0})
+        wiped = await venue.admin("/sim/v1/trading-fault", {"kind": "reset"})
+        assert wiped == {"result": "ok", "orders_wiped": 1} and await venue.orders() == []
+        bad = await venue.admin("/sim/v1/sent?symbol=NOPE")
+        assert "error" in bad

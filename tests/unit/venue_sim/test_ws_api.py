@@ -182,3 +182,20 @@ async def test_stream_drop_mid_fill(data: list[Path], tmp_path: Path) -> None:
         async with s.get(f"{sim.rest_url}/api/v3/myTrades?{query}",
                          headers={"X-MBX-APIKEY": keys.api_key}) as resp:
             assert [t["orderId"] for t in await resp.json()] == [placed["orderId"]]
+
+
+async def test_stream_drop_now(data: list[Path], tmp_path: Path) -> None:
+    """stream_drop with after_events 0 cuts every subscribed connection at once, and only
+    those: an unsubscribed connection stays."""
+    keys = generate_test_keys(tmp_path)
+    async with running(data, SCENARIO, keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s, s.ws_connect(f"{sim.ws_url}/ws-api/v3") as ws, \
+            s.ws_connect(f"{sim.ws_url}/ws-api/v3") as idle:
+        await call(ws, 1, "userDataStream.subscribe.signature", ws_signed(keys))
+        async with s.post(f"{sim.rest_url}/sim/v1/trading-fault",
+                          json={"kind": "stream_drop", "after_events": 0}) as resp:
+            assert (await resp.json())["connections"] == 1
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
+                            aiohttp.WSMsgType.CLOSE)
+        assert (await call(idle, 2, "ping"))["status"] == 200
