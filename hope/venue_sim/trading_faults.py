@@ -10,7 +10,8 @@ set at run time through ``/sim/v1/trading-fault`` (:mod:`hope.venue_sim.trading_
 - ``hold``: the reply to each of the next ``count`` orders is held, after the order was placed
   (``when = "after"``) or before it is (``"before"``), until released: ``reply`` (as normal),
   ``drop`` (the connection is cut, no reply; a held "before" order is then never placed) or
-  ``5xx``. A test waits for a held order, kills its client, then releases.
+  ``5xx``; a "before" request released past its ``recvWindow`` is refused (-1021). A test
+  waits for a held order, kills its client, then releases.
 """
 
 from __future__ import annotations

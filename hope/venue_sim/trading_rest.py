@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,7 +23,7 @@ from hope.venue_sim.book import Books
 from hope.venue_sim.orders import VenueOrder, parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
-from hope.venue_sim.signing import ApiKey, KeyRing
+from hope.venue_sim.signing import ApiKey, KeyRing, parse_recv_window, parse_timestamp
 from hope.venue_sim.trading_faults import TradingFaults
 
 MAX_LIMIT = 1000
@@ -144,6 +145,7 @@ class TradingApi:
             action = await self.faults.wait(held)
             if action != "reply":
                 return self._unanswered(request, action)
+        self._still_in_window(p)
         order = self.books.place(key.account, req, received_us)
         held = self.faults.hold("after", req.symbol, req.client_order_id)
         if held is not None:
@@ -162,6 +164,13 @@ class TradingApi:
         resp = json_response(order.result(req.resp_type))
         resp.headers.update(verdict.headers)
         return resp
+
+    def _still_in_window(self, p: dict[str, str]) -> None:
+        """The venue's second timing check, as the order goes to the matching engine: a
+        request held past its recvWindow is refused (-1021) and never placed."""
+        now = Decimal(repr(self.books.skew.now_ms(self.clock)))
+        if now - parse_timestamp(p.get("timestamp")) > parse_recv_window(p.get("recvWindow")):
+            raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
     @staticmethod
     def _unanswered(request: web.Request, action: str) -> web.Response:

@@ -184,3 +184,16 @@ async def test_tick_to_order_marks_status_and_aliases(data: list[Path],
         assert wiped == {"result": "ok", "orders_wiped": 1} and await venue.orders() == []
         bad = await venue.admin("/sim/v1/sent?symbol=NOPE")
         assert "error" in bad
+
+
+async def test_request_held_past_its_recv_window_is_refused(venue: Venue) -> None:
+    """A request held before placement and released once its recvWindow has passed (the
+    venue's clock moved 10 s on) gets -1021 and is never placed: the second timing check."""
+    await venue.admin("/sim/v1/trading-fault", {"kind": "hold", "when": "before"})
+    pending = asyncio.ensure_future(venue.buy(newClientOrderId="stale-1"))
+    await venue.admin("/sim/v1/held?wait_s=5")
+    await venue.admin("/sim/v1/clock", {"skew_ms": 10_000})
+    await venue.admin("/sim/v1/release", {"action": "reply"})
+    status, body, _ = await pending
+    assert (status, body["code"]) == (400, -1021)
+    assert await venue.orders() == []
