@@ -58,6 +58,7 @@ class Books:
         self.skew = skew or ClockSkew()
         self.liquidity = Liquidity()
         self.orders: list[VenueOrder] = []
+        self.open: dict[int, VenueOrder] = {}      # the orders still open, by id
         self.by_id: dict[int, VenueOrder] = {}
         self.trades: list[VenueTrade] = []
         self.next_order_id = 1
@@ -87,7 +88,7 @@ class Books:
             listener(order, trade, exec_type)
 
     def open_orders(self, account: str, symbol: str | None = None) -> list[VenueOrder]:
-        return [o for o in self.orders if o.account == account and o.is_open
+        return [o for o in self.open.values() if o.account == account
                 and (symbol is None or o.symbol == symbol)]
 
     # --- placing ---------------------------------------------------------------------------
@@ -145,6 +146,7 @@ class Books:
         self._lock(acct, order, base, quote, price)
         self.next_order_id += 1
         self.orders.append(order)
+        self.open[order.order_id] = order
         self.by_id[order.order_id] = order
         self._emit(order, None, "NEW")
         if req.type == "MARKET":
@@ -157,7 +159,8 @@ class Books:
             self._take(acct, order, tape, fill_price, now,
                        all_or_none=order.time_in_force == "FOK")
         if req.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
-            self._finish(acct, order, "EXPIRED", "")
+            self._finish(acct, order, "EXPIRED", "UNFILLED_IOC_QUANTITY_EXPIRED"
+                         if order.time_in_force == "IOC" else "UNFILLED_FOK_ORDER_EXPIRED")
         return order
 
     def _lock(self, acct: Account, order: VenueOrder, base: str, quote: str,
@@ -222,6 +225,7 @@ class Books:
         self._emit(order, trade, "TRADE")
         if order.status == "FILLED":
             self._release(acct, order)
+            self.open.pop(order.order_id, None)
         return trade
 
     def _release(self, acct: Account, order: VenueOrder) -> None:
@@ -237,6 +241,7 @@ class Books:
         order.expiry_reason = reason if status == "EXPIRED" else ""
         order.update_ms = self.now_ms()
         self._release(acct, order)
+        self.open.pop(order.order_id, None)
         self._emit(order, None, "CANCELED" if status == "CANCELED" else status)
 
     # --- resting orders --------------------------------------------------------------------
@@ -245,7 +250,7 @@ class Books:
         how many fills that made."""
         now = self.clock()
         made = 0
-        for order in [o for o in self.orders if o.is_open]:
+        for order in list(self.open.values()):
             tape = self.market.tape(order.symbol)
             if tape is None:
                 continue
@@ -305,6 +310,7 @@ class Books:
     def wipe(self) -> None:
         """A testnet reset: no orders, no trades, starting balances; the id counters go on."""
         self.orders.clear()
+        self.open.clear()
         self.by_id.clear()
         self.trades.clear()
         self.accounts.wipe()

@@ -161,7 +161,7 @@ class VenueSim:
         assert self.books is not None
         while True:
             await asyncio.sleep(interval_s)
-            if any(o.is_open for o in self.books.orders):
+            if self.books.open:
                 self.books.advance()
 
     async def stop(self) -> None:
