@@ -79,6 +79,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="requests after a 429 (same minute) before the 418 ban")
     g.add_argument("--ban-seconds", type=float, metavar="S",
                    help="length of the first 418 ban (default 120, doubling)")
+    _register_trading(p)
+    p.set_defaults(func=run)
+
+
+def _register_trading(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("trading (the SIGNED endpoints; settings also in [trading])")
     t.add_argument("--keys", action="append", default=[], metavar="DIR",
                    help="an API key the venue accepts: DIR/api_key with DIR/secret (HMAC) or "
@@ -93,7 +98,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="fees in the quote (default) or in the asset received")
     t.add_argument("--enable-withdrawals", action="store_true",
                    help="apiRestrictions reports enableWithdrawals=true for every key")
-    p.set_defaults(func=run)
 
 
 def _range(text: str, flag: str) -> tuple[int, int]:

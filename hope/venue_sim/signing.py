@@ -198,8 +198,11 @@ def load_key_dir(directory: str | Path, account: str = "main",
     ``ed25519_key.pub`` in PEM), as :func:`hope.venue_sim.testing.generate_test_keys` writes."""
     d = Path(directory)
     api_key = (d / "api_key").read_text().strip()
-    if (d / "secret").exists():
-        return ApiKey(api_key, account, secret=(d / "secret").read_text().strip(),
+    secret_path = d / "secret"
+    if secret_path.exists():
+        if secret_path.stat().st_mode & 0o077:
+            raise ValueError(f"{secret_path}: readable by others (must be 0600)")
+        return ApiKey(api_key, account, secret=secret_path.read_text().strip(),
                       enable_withdrawals=enable_withdrawals)
     pub_path = d / "ed25519_key.pub"
     if not pub_path.exists():
