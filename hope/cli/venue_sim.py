@@ -20,9 +20,9 @@ from pathlib import Path
 from hope.venue_sim import scenario as scenario_mod
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
+from hope.venue_sim.keys import ensure_test_keys
 from hope.venue_sim.server import VenueSim, VenueSimError
 from hope.venue_sim.signing import ApiKey, load_key_dir
-from hope.venue_sim.testing import ensure_test_keys
 
 EX_CONFIG = 78
 DEFAULT_PORT = 8600
