@@ -261,12 +261,27 @@ class Books:
                               order.stop_price)
                 if hit is None:
                     continue
-                order.working, start = True, hit
+                order.working, start = True, hit + 1
+                if self._triggered(order, Decimal(tape.trades[hit].p)):
+                    made += 1
+                    continue
             if crossed(tape, start, end, order.side, order.price) is not None:
                 self._fill(self.accounts.get(order.account), order, order.price,
                            order.remaining, maker=True)
                 made += 1
         return made
+
+    def _triggered(self, order: VenueOrder, trade_price: Decimal) -> bool:
+        """A stop just reached by a trade at ``trade_price`` becomes a LIMIT order: when that
+        limit is marketable it takes at once (at the taker's price, bounded by the limit);
+        else it rests. Whether it filled."""
+        if not self._marketable(order, trade_price):
+            return False
+        price = taker_price(self.model, trade_price, order.side)
+        price = min(price, order.price) if order.side == "BUY" else max(price, order.price)
+        self._fill(self.accounts.get(order.account), order, price, order.remaining,
+                   maker=False)
+        return True
 
     # --- queries and cancels ---------------------------------------------------------------
     def find(self, account: str, symbol: str, order_id: int | None,
