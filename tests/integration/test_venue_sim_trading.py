@@ -6,18 +6,17 @@ order once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from pathlib import Path
 from typing import Any
-from urllib.request import Request, urlopen
 
 import aiohttp
 import pytest
 
 from hope.testing import Processes, wait_for
 from hope.venue_sim.signing import hmac_signature, ws_payload
+from hope.venue_sim.sim_client import SimAdmin
 from hope.venue_sim.testing import start_process, steady_trades, write_trades
 
 pytestmark = pytest.mark.integration
@@ -35,14 +34,6 @@ query += "&signature=" + hmac.new(secret.encode(), query.encode(), hashlib.sha25
 print(urlopen(Request(url + "/api/v3/order?" + query, method="POST",
                       headers={"X-MBX-APIKEY": api_key}), timeout=60).read())
 """
-
-def admin(port: int, path: str, body: dict | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = Request(f"http://127.0.0.1:{port}{path}", data=data, method="GET" if data is None
-                  else "POST", headers={"Content-Type": "application/json"})
-    with urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
 
 async def reports(port: int, api_key: str, secret: str, client_id: str,
                   subscribed: asyncio.Event, n: int) -> list[dict]:
@@ -76,26 +67,26 @@ def test_kill_client_while_its_reply_is_held(state_dir: Path, procs: Processes) 
     key_dir = state_dir / "keys" / "binance"
     assert (key_dir / "secret").stat().st_mode & 0o777 == 0o600
     api_key, secret = ((key_dir / n).read_text().strip() for n in ("api_key", "secret"))
+    sim = SimAdmin(port)
 
     async def scenario() -> list[dict]:
         subscribed = asyncio.Event()
         stream = asyncio.ensure_future(reports(port, api_key, secret, "kill-1", subscribed, 2))
         await asyncio.wait_for(subscribed.wait(), 10)
-        await asyncio.to_thread(admin, port, "/sim/v1/trading-fault", {"kind": "hold"})
+        await asyncio.to_thread(sim.hold)
         procs.start("client", ["-c", CLIENT, f"http://127.0.0.1:{port}", str(key_dir),
                                "kill-1"])
-        held = await asyncio.to_thread(admin, port, "/sim/v1/held?wait_s=30")
-        assert [h["clientOrderId"] for h in held["held"]] == ["kill-1"]
+        held = await asyncio.to_thread(sim.wait_held, 30)
+        assert [h["clientOrderId"] for h in held] == ["kill-1"], procs.log_text("client")
         procs.signal("client", signal.SIGKILL)
         await asyncio.to_thread(wait_for, lambda: procs.procs["client"].poll() is not None, 10,
                                 0.05, "client gone")
-        await asyncio.to_thread(admin, port, "/sim/v1/release", {"action": "reply"})
+        await asyncio.to_thread(sim.release)
         return await asyncio.wait_for(stream, 30)
 
     events = asyncio.run(scenario())
     assert [(e["x"], e["X"]) for e in events] == [("NEW", "NEW"), ("TRADE", "FILLED")]
-    orders = [o for o in admin(port, "/sim/v1/orders")["orders"]
-              if o["clientOrderId"] == "kill-1"]
+    orders = [o for o in sim.orders() if o["clientOrderId"] == "kill-1"]
     assert len(orders) == 1 and orders[0]["status"] == "FILLED"
     assert [t["id"] for t in orders[0]["fills"]] == [events[1]["t"]]
     assert procs.procs["client"].returncode == -signal.SIGKILL

@@ -14,6 +14,7 @@ import pytest
 
 from hope.venue_sim.scenario import MarketSettings, Scenario
 from hope.venue_sim.signing import load_key_dir
+from hope.venue_sim.sim_client import SimAdmin, SimAdminError
 from hope.venue_sim.testing import (
     VenueTestKeys,
     generate_test_keys,
@@ -197,3 +198,24 @@ async def test_request_held_past_its_recv_window_is_refused(venue: Venue) -> Non
     status, body, _ = await pending
     assert (status, body["code"]) == (400, -1021)
     assert await venue.orders() == []
+
+
+async def test_sim_admin_client(venue: Venue) -> None:
+    """SimAdmin (blocking, standard library) reads the books and turns the knobs; a refusal
+    raises SimAdminError with the stand-in's reason."""
+    sim = SimAdmin(int(venue.url.rsplit(":", 1)[1]))
+    await venue.buy(newClientOrderId="c-1")
+    orders = await asyncio.to_thread(sim.orders, "main", "EVXBTC")
+    assert [o["clientOrderId"] for o in orders] == ["c-1"]
+    trades = await asyncio.to_thread(sim.trades)
+    assert [t["orderId"] for t in trades] == [orders[0]["orderId"]]
+    assert "main" in await asyncio.to_thread(sim.accounts)
+    await asyncio.to_thread(sim.hold)
+    pending = asyncio.ensure_future(venue.buy(newClientOrderId="c-2"))
+    held = await asyncio.to_thread(sim.wait_held, 5)
+    assert [h["clientOrderId"] for h in held] == ["c-2"]
+    assert await asyncio.to_thread(sim.release, held[0]["hold_id"]) == 1
+    assert (await pending)[0] == 200
+    with pytest.raises(SimAdminError, match="kind: one of"):
+        await asyncio.to_thread(sim.fault, "explode")
+    assert await asyncio.to_thread(sim.reset) == 2
