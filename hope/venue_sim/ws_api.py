@@ -25,7 +25,8 @@ lacks ``id`` or ``method``, gets status 400 with -1102 and ``"id": null``; an un
 without a logged-on session 401 with -2015. The server pings every ``ping_interval_s`` (aiohttp
 heartbeat). Fault knob: ``drop_after(n)``: every subscribed connection is cut (no close frame)
 once ``n`` more user-stream events have been sent to it (0: at once), the rest of that fill
-never arrives on it.
+never arrives on it. An outage (``/sim/v1/fault`` ``outage``) cuts every connection and refuses
+new ones (HTTP 503) while it lasts.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class WsApi:
         self.execution_id = 0
         self.events_sent = 0
         books.listeners.append(self.on_book_event)
+        rest.outage.on_start.append(self.kill_all)   # the venue unreachable: users cut too
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws-api/v3", self.serve)

@@ -199,3 +199,29 @@ async def test_stream_drop_now(data: list[Path], tmp_path: Path) -> None:
         assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
                             aiohttp.WSMsgType.CLOSE)
         assert (await call(idle, 2, "ping"))["status"] == 200
+
+
+async def test_outage_cuts_the_user_stream(data: list[Path], tmp_path: Path) -> None:
+    """An outage cuts WebSocket API connections and refuses new ones (503) until it ends."""
+    keys = generate_test_keys(tmp_path)
+    async with running(data, SCENARIO, keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s:
+        async with s.ws_connect(f"{sim.ws_url}/ws-api/v3") as ws:
+            await call(ws, 1, "userDataStream.subscribe.signature", ws_signed(keys))
+            async with s.post(f"{sim.rest_url}/sim/v1/fault",
+                              json={"kind": "outage", "seconds": 0.5}) as resp:
+                assert resp.status == 200
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type != aiohttp.WSMsgType.TEXT
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await s.ws_connect(f"{sim.ws_url}/ws-api/v3")
+        assert refused.value.status == 503
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                async with s.ws_connect(f"{sim.ws_url}/ws-api/v3") as again:
+                    assert (await call(again, 2, "ping"))["status"] == 200
+                    break
+            except aiohttp.WSServerHandshakeError:
+                assert time.monotonic() < deadline, "still refused 10 s after the outage"
+                await asyncio.sleep(0.05)
