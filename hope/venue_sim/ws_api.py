@@ -22,7 +22,8 @@ The signature is over the sorted parameters (:func:`hope.venue_sim.signing.ws_pa
 Where the documentation is silent the stand-in chooses: a frame that is not a JSON object, or
 lacks ``id`` or ``method``, gets status 400 with -1102 and ``"id": null``; an unknown method
 400 with -1100; ``session.logon`` with an HMAC key 400 with -4056; ``userDataStream.subscribe``
-without a logged-on session 401 with -2015. The server pings every ``ping_interval_s`` (aiohttp
+without a logged-on session 401 with -2015. Over the weight limit: 429 (and 418, after which
+the connection is closed) with ``error.data.retryAfter``, the epoch ms to retry at. The server pings every ``ping_interval_s`` (aiohttp
 heartbeat). Fault knob: ``drop_after(n)``: every subscribed connection is cut (no close frame)
 once ``n`` more user-stream events have been sent to it (0: at once), the rest of that fill
 never arrives on it. An outage (``/sim/v1/fault`` ``outage``) cuts every connection and refuses
@@ -45,7 +46,8 @@ from hope.venue_sim.rest import ApiError, RestApi
 from hope.venue_sim.signing import ApiKey, KeyRing, authenticate_ws
 from hope.venue_sim.user_stream import account_position, execution_report, wrap
 
-_ABORT = object()
+_ABORT = object()      # cut the connection (no close frame)
+_CLOSE = object()      # close it after what is queued (a banned IP is disconnected)
 
 
 class ApiConnection:
@@ -85,6 +87,11 @@ class ApiConnection:
         while True:
             frame = await self.queue.get()
             if frame is None:
+                return
+            if frame is _CLOSE:
+                self.closing = True
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1008, message=b"IP banned")
                 return
             if frame is _ABORT:
                 self.closing = True
@@ -159,6 +166,7 @@ class WsApi:
     async def serve(self, request: web.Request) -> web.StreamResponse:
         if self.rest.outage.active():
             return web.Response(status=503, text="venue unavailable")
+        self.rest.limiter.charge(2)          # connecting weighs 2, as on the venue
         ws = web.WebSocketResponse(heartbeat=self.ping_interval_s, autoping=True)
         await ws.prepare(request)
         conn = ApiConnection(ws, request, self.now_ms())
@@ -167,7 +175,11 @@ class WsApi:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    conn.send(self.handle(conn, msg.data))
+                    reply = self.handle(conn, msg.data)
+                    conn.send(reply)
+                    if reply["status"] == 418:
+                        conn.closing = True
+                        conn.queue.put_nowait(_CLOSE)
                     for event in conn.after_reply:
                         conn.send(event)
                     conn.after_reply.clear()
@@ -207,11 +219,20 @@ class WsApi:
         if handler is None:
             return _error(req_id, 400, -1100, f"Unknown method '{method}'.")
         verdict = self.rest.limiter.charge(WEIGHTS.get(method, 2))
+        if self.rest.override is not None:
+            verdict = self.rest.override(verdict)
         limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
                    "limit": self.rest.limiter.limit, "count": verdict.used}]
         if verdict.status != 200:
-            body = _error(req_id, verdict.status, -1003, "Too much request weight used.")
-            body["error"]["data"] = {"retryAfter": verdict.retry_after}
+            now = self.now_ms()
+            until = now + verdict.retry_after * 1000
+            msg = (f"Way too much request weight used; IP banned until {until}. Please use "
+                   "WebSocket Streams for live updates to avoid bans." if verdict.status == 418
+                   else f"Too much request weight used; current limit is "
+                   f"{self.rest.limiter.limit} request weight per 1 MINUTE. Please use "
+                   "WebSocket Streams for live updates to avoid polling the API.")
+            body = _error(req_id, verdict.status, -1003, msg)
+            body["error"]["data"] = {"serverTime": now, "retryAfter": until}
         else:
             try:
                 body = {"id": req_id, "status": 200, "result": handler(self, conn, params)}

@@ -85,7 +85,8 @@ async def place(session: aiohttp.ClientSession, url: str, keys: VenueTestKeys,
 
 async def test_time_ping_and_refusals(data: list[Path], tmp_path: Path) -> None:
     """time and ping answer in the envelope with rateLimits; a bad frame, an unknown method, a
-    bad signature and an HMAC logon are refused with status and code."""
+    bad signature and an HMAC logon are refused with status and code; the ban knob reaches
+    the WebSocket API too (429, then 418 with retryAfter)."""
     keys = generate_test_keys(tmp_path)
     async with running(data, SCENARIO, keys=[load_key_dir(keys.directory)]) as sim, \
             aiohttp.ClientSession() as s, s.ws_connect(f"{sim.ws_url}/ws-api/v3") as ws:
@@ -104,6 +105,15 @@ async def test_time_ping_and_refusals(data: list[Path], tmp_path: Path) -> None:
         assert res["error"]["code"] == -4056
         res = await call(ws, 5, "userDataStream.subscribe")
         assert (res["status"], res["error"]["code"]) == (401, -2015)
+        async with s.post(f"{sim.rest_url}/sim/v1/trading-fault",
+                          json={"kind": "ban", "count_429": 1, "ban_s": 30}) as resp:
+            assert resp.status == 200
+        limited, banned = await call(ws, 6, "ping"), await call(ws, 7, "ping")
+        assert (limited["status"], limited["error"]["code"]) == (429, -1003)
+        data = banned["error"]["data"]
+        assert banned["status"] == 418 and data["retryAfter"] - data["serverTime"] == 30_000
+        closed = await asyncio.wait_for(ws.receive(), 5)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
 
 
 async def test_signature_subscription_gets_execution_reports(data: list[Path],
