@@ -5,6 +5,8 @@ Order ids and trade ids come from counters that outlive a wipe (a testnet reset 
 books and balances, never hands an id out twice). ``newClientOrderId`` is unique among an
 account's OPEN orders only: once an order is filled, cancelled or expired its id is accepted
 again (a query by ``origClientOrderId`` then answers the latest order with it).
+Self-trade prevention has no counterpart in a replayed market; ``expire_in_match`` (a knob)
+makes the next taker orders ``EXPIRED_IN_MATCH`` (execution type TRADE_PREVENTION), unfilled.
 Fee asset: ``commission_asset = "quote"`` charges every fee in the quote (the paper model);
 ``"base"`` charges the asset received, as the venue does without BNB (a BUY pays in the base,
 so the position held is the bought quantity less the fee; a SELL pays in the quote).
@@ -64,6 +66,7 @@ class Books:
         self.next_order_id = 1
         self.next_trade_id = 1
         self.listeners: list[Listener] = []
+        self.expire_in_match = 0     # a knob: the next taker orders meet "their own" order
         self._filters: dict[str, SymbolFilters] = {}
 
     # --- helpers ---------------------------------------------------------------------------
@@ -149,6 +152,11 @@ class Books:
         self.open[order.order_id] = order
         self.by_id[order.order_id] = order
         self._emit(order, None, "NEW")
+        if self.expire_in_match > 0 and (req.type == "MARKET" or (
+                req.type == "LIMIT" and last is not None and self._marketable(order, last))):
+            self.expire_in_match -= 1
+            self._finish(acct, order, "EXPIRED_IN_MATCH", "")
+            return order
         if req.type == "MARKET":
             self._take(acct, order, tape, price, now)
             self._finish(acct, order, "EXPIRED", "INSUFFICIENT_LIQUIDITY")
@@ -242,7 +250,8 @@ class Books:
         order.update_ms = self.now_ms()
         self._release(acct, order)
         self.open.pop(order.order_id, None)
-        self._emit(order, None, "CANCELED" if status == "CANCELED" else status)
+        self._emit(order, None, {"CANCELED": "CANCELED",
+                                 "EXPIRED_IN_MATCH": "TRADE_PREVENTION"}.get(status, status))
 
     # --- resting orders --------------------------------------------------------------------
     def advance(self) -> int:

@@ -21,11 +21,14 @@ Wire::
     <- {"result": "ok", "skew_ms": -2500}
     POST /sim/v1/trading-fault   (hope.venue_sim.trading_faults)
          {"kind": "reply_5xx", "status": 503, "count": 1}   placed, but the reply is a 5xx
-         {"kind": "reply_1007", "count": 1}                 placed, but the reply is -1007
+         {"kind": "reply_error", "code": -1006, "count": 1} placed, but the reply is -1006
+                          (-1007: HTTP 408, the default; -1006, -1001: 500; "status" sets it)
+         {"kind": "reply_1007", "count": 1}                 as reply_error with -1007
          {"kind": "not_found", "ms": 3000}                  GET /order: -2013 for 3 s after
          {"kind": "stream_drop", "after_events": 1}         user streams cut after 1 event
          {"kind": "partial_fills", "parts": 3}              each taker order in 3 fills
          {"kind": "commission_asset", "asset": "base"}      fees in the asset received
+         {"kind": "expire_in_match", "count": 1}            next taker order EXPIRED_IN_MATCH
          {"kind": "ban", "after": 5, "count_429": 2, "ban_s": 30}   429 x2, then 418 30 s
          {"kind": "hold", "count": 1, "when": "after"}      hold the next order's reply
          {"kind": "clock_skew", "ms": -2500}                as POST /sim/v1/clock
@@ -162,8 +165,10 @@ class TradingAdmin:
             if not 500 <= status <= 599:
                 raise ValueError("status: 500..599")
             f.set_reply(status, _count(body, "count"))
-        elif kind == "reply_1007":
-            f.set_reply(408, _count(body, "count"))
+        elif kind in ("reply_error", "reply_1007"):
+            code = body.get("code", -1007) if kind == "reply_error" else -1007
+            f.set_reply(_count(body, "status", 408 if code == -1007 else 500),
+                        _count(body, "count"), code)
         elif kind == "not_found":
             f.not_found_ms = _number(body, "ms")
         elif kind == "stream_drop":
@@ -182,6 +187,8 @@ class TradingAdmin:
                       _number(body, "ban_s", 120.0))
         elif kind == "hold":
             f.set_hold(_count(body, "count"), str(body.get("when", "after")))
+        elif kind == "expire_in_match":
+            self.books.expire_in_match = _count(body, "count")
         elif kind == "clock_skew":
             skew = body.get("ms")
             if isinstance(skew, bool) or not isinstance(skew, (int, float)):
@@ -192,6 +199,7 @@ class TradingAdmin:
         elif kind == "clear":
             f.set_reply(0, 0)
             f.not_found_ms, f.ban, f.hold_count = 0.0, None, 0
+            self.books.expire_in_match = 0
         else:
             raise ValueError(f"kind: one of {', '.join(FAULT_KINDS)}")
         return {}
@@ -234,5 +242,6 @@ class TradingAdmin:
         return _json({"symbol": q["symbol"],
                       "sent_us": {str(i): sent[i] for i in range(lo, hi + 1) if i in sent}})
 
-FAULT_KINDS = ("reply_5xx", "reply_1007", "not_found", "stream_drop", "partial_fills",
-               "commission_asset", "ban", "hold", "clock_skew", "reset", "clear")
+FAULT_KINDS = ("reply_5xx", "reply_error", "reply_1007", "not_found", "stream_drop",
+               "partial_fills", "commission_asset", "expire_in_match", "ban", "hold",
+               "clock_skew", "reset", "clear")

@@ -2,8 +2,9 @@
 set at run time through ``/sim/v1/trading-fault`` (:mod:`hope.venue_sim.trading_admin`).
 
 - ``reply``: the next ``count`` orders are placed (and matched) but the reply is HTTP
-  ``status`` (5xx: a bare error page) or ``-1007`` (HTTP 408: the docs give no status) instead
-  of the order: the outcome is unknown to the client although the order exists;
+  ``status`` (5xx: a bare error page) or the venue's JSON with an unknown-outcome ``code``
+  (-1007, -1006, -1001; the docs give no HTTP status: 408 for -1007, 500 for the others by
+  default) instead of the order: the client cannot know although the order exists;
 - ``not_found``: ``GET /api/v3/order`` answers -2013 for orders placed less than ``ms`` ago;
 - ``ban``: after ``after`` more requests, ``count_429`` requests get 429 (``Retry-After``),
   then every request gets 418 for ``ban_s`` seconds (an IP ban, ``Retry-After`` the rest);
@@ -26,6 +27,14 @@ from typing import Any
 from hope.venue_sim.limits import Verdict
 
 RELEASE_ACTIONS = ("reply", "drop", "5xx")
+# the venue's "execution status unknown" codes (errors.md) and their messages
+UNKNOWN_OUTCOME = {
+    -1007: "Timeout waiting for response from backend server. Send status unknown; execution "
+           "status unknown.",
+    -1006: "An unexpected response was received from the message bus. Execution status "
+           "unknown.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+}
 
 
 @dataclass
@@ -56,6 +65,7 @@ class TradingFaults:
         self.clock = clock
         self.reply_status = 0
         self.reply_count = 0
+        self.reply_code: int | None = None
         self.not_found_ms = 0.0
         self.ban: Ban | None = None
         self.hold_count = 0
@@ -66,16 +76,20 @@ class TradingFaults:
         self._changed = asyncio.Event()
 
     # --- order replies ---------------------------------------------------------------------
-    def set_reply(self, status: int, count: int) -> None:
-        self.reply_status, self.reply_count = status, count
+    def set_reply(self, status: int, count: int, code: int | None = None) -> None:
+        """The next ``count`` orders answered HTTP ``status``: an error page, or the venue's
+        JSON with ``code`` (one of UNKNOWN_OUTCOME) when given."""
+        if code is not None and code not in UNKNOWN_OUTCOME:
+            raise ValueError(f"code: one of {', '.join(map(str, UNKNOWN_OUTCOME))}")
+        self.reply_status, self.reply_count, self.reply_code = status, count, code
 
-    def take_reply_fault(self) -> int:
-        """The faulty reply status for this order (0: none), consuming one."""
+    def take_reply_fault(self) -> tuple[int, int | None] | None:
+        """The faulty reply for this order, (status, code or None), consuming one."""
         if self.reply_count <= 0:
-            return 0
+            return None
         self.reply_count -= 1
-        self.fired.append(f"reply {self.reply_status}")
-        return self.reply_status
+        self.fired.append(f"reply {self.reply_status} {self.reply_code or ''}".strip())
+        return self.reply_status, self.reply_code
 
     def hidden(self, order_time_ms: int, now_ms: float) -> bool:
         """Does a query for an order placed at ``order_time_ms`` get a false -2013?"""

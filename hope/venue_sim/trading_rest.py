@@ -24,10 +24,11 @@ from hope.venue_sim.orders import VenueOrder, parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
 from hope.venue_sim.signing import ApiKey, KeyRing, parse_recv_window, parse_timestamp
-from hope.venue_sim.trading_faults import TradingFaults
+from hope.venue_sim.trading_faults import UNKNOWN_OUTCOME, TradingFaults
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
+DAY_MS = 86_400_000
 
 
 def _weights() -> dict[tuple[str, str], Callable[[web.Request], int]]:
@@ -59,7 +60,10 @@ def _limit(p: dict[str, str]) -> int:
 
 def _window(rows: list[Any], time_of: Callable[[Any], int], start: int | None,
             end: int | None, limit: int) -> list[Any]:
-    """The venue's selection by time: oldest from ``start``, newest up to ``end``, newest."""
+    """The venue's selection by time: oldest from ``start``, newest up to ``end``, newest;
+    at most 24 hours between ``startTime`` and ``endTime`` (-1127)."""
+    if start is not None and end is not None and end - start > DAY_MS:
+        raise ApiError(-1127, "More than 24 hours between startTime and endTime.")
     if start is not None:
         rows = [r for r in rows if time_of(r) >= start
                 and (end is None or time_of(r) <= end)]
@@ -153,12 +157,11 @@ class TradingApi:
             action = await self.faults.wait(held)
             if action != "reply":
                 return self._unanswered(request, action)
-        status = self.faults.take_reply_fault()
-        if status == 408:
-            return json_response({"code": -1007, "msg": "Timeout waiting for response from "
-                                  "backend server. Send status unknown; execution status "
-                                  "unknown."}, 408)
-        if status:
+        fault = self.faults.take_reply_fault()
+        if fault is not None:
+            status, code = fault
+            if code is not None:
+                return json_response({"code": code, "msg": UNKNOWN_OUTCOME[code]}, status)
             return web.Response(status=status, text="<html><body><h1>Server Error</h1>"
                                 "</body></html>", content_type="text/html")
         resp = json_response(order.result(req.resp_type))

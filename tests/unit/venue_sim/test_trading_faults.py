@@ -71,17 +71,22 @@ async def venue(data: list[Path], keys: VenueTestKeys):  # noqa: ANN201 - an asy
 
 
 async def test_reply_lost_after_placing(venue: Venue) -> None:
-    """reply_5xx and reply_1007: the order is placed and filled, the client gets a 503 page or
-    HTTP 408 with -1007; the next order is answered normally."""
+    """reply_5xx, reply_1007 and reply_error: the order is placed and filled, the client gets a
+    503 page, HTTP 408 with -1007, HTTP 500 with -1006; the next order is answered normally."""
     await venue.admin("/sim/v1/trading-fault", {"kind": "reply_5xx", "status": 503})
     status, body, _ = await venue.buy(newClientOrderId="lost-1")
     assert status == 503 and "Server Error" in body
     await venue.admin("/sim/v1/trading-fault", {"kind": "reply_1007"})
     status, body, _ = await venue.buy(newClientOrderId="lost-2")
     assert (status, body["code"]) == (408, -1007)
+    await venue.admin("/sim/v1/trading-fault", {"kind": "reply_error", "code": -1006})
+    status, body, _ = await venue.buy(newClientOrderId="lost-3")
+    assert (status, body["code"]) == (500, -1006) and "Execution status unknown" in body["msg"]
     assert (await venue.buy())[0] == 200
-    assert [(o["clientOrderId"], o["status"]) for o in await venue.orders()][:2] == [
-        ("lost-1", "FILLED"), ("lost-2", "FILLED")]
+    assert [(o["clientOrderId"], o["status"]) for o in await venue.orders()][:3] == [
+        ("lost-1", "FILLED"), ("lost-2", "FILLED"), ("lost-3", "FILLED")]
+    bad = await venue.admin("/sim/v1/trading-fault", {"kind": "reply_error", "code": -2010})
+    assert "code: one of" in bad["error"]
 
 
 async def test_not_found_right_after_placement(venue: Venue) -> None:
@@ -219,3 +224,16 @@ async def test_sim_admin_client(venue: Venue) -> None:
     with pytest.raises(SimAdminError, match="kind: one of"):
         await asyncio.to_thread(sim.fault, "explode")
     assert await asyncio.to_thread(sim.reset) == 2
+
+
+async def test_expire_in_match(venue: Venue) -> None:
+    """expire_in_match: the next taker order is EXPIRED_IN_MATCH with nothing filled; the one
+    after fills."""
+    await venue.admin("/sim/v1/trading-fault", {"kind": "expire_in_match"})
+    _, body, _ = await venue.buy()
+    assert (body["status"], body["executedQty"], body["fills"]) == (
+        "EXPIRED_IN_MATCH", "0.00000000", [])
+    assert (await venue.buy())[1]["status"] == "FILLED"
+    status, body, _ = await venue.signed("GET", "/api/v3/myTrades", symbol="EVXBTC",
+                                         startTime=1, endTime=1 + 86_400_001)
+    assert (status, body["code"]) == (400, -1127)
