@@ -102,9 +102,11 @@ class AdminApi:
             for task in streams.begin_outage(float(seconds)):
                 self.sim.publisher.keep(task)
         elif kind == "shutdown":
-            task = asyncio.get_running_loop().create_task(
-                streams.shutdown_all(self.sim.scenario.ws.shutdown_grace_s))
-            self.sim.publisher.keep(task)
+            grace = self.sim.scenario.ws.shutdown_grace_s
+            loop = asyncio.get_running_loop()
+            self.sim.publisher.keep(loop.create_task(streams.shutdown_all(grace)))
+            if self.sim.ws_api is not None:
+                self.sim.publisher.keep(loop.create_task(self.sim.ws_api.shutdown_all(grace)))
         for conn in conns:
             if kind == "drop":
                 self.sim.publisher.keep(conn.drop())

@@ -267,7 +267,8 @@ class TradingApi:
         rows = [t for t in self.books.trades if t.account == key.account and t.symbol == symbol]
         limit, order_id, from_id = _limit(p), _long(p, "orderId"), _long(p, "fromId")
         start, end = _ms(p, "startTime"), _ms(p, "endTime")
-        if from_id is not None and (start is not None or end is not None):
+        if (from_id is not None or order_id is not None) and (start is not None
+                                                             or end is not None):
             raise ApiError(-1128, "Combination of optional parameters invalid.")
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]

@@ -26,7 +26,8 @@ without a logged-on session 401 with -2015. Over the weight limit: 429 (and 418,
 the connection is closed) with ``error.data.retryAfter``, the epoch ms to retry at. The server pings every ``ping_interval_s`` (aiohttp
 heartbeat). Fault knob: ``drop_after(n)``: every subscribed connection is cut (no close frame)
 once ``n`` more user-stream events have been sent to it (0: at once), the rest of that fill
-never arrives on it. An outage (``/sim/v1/fault`` ``outage``) cuts every connection and refuses
+never arrives on it. The feed's ``shutdown`` fault on demand sends ``serverShutdown`` here too.
+An outage (``/sim/v1/fault`` ``outage``) cuts every connection and refuses
 new ones (HTTP 503) while it lasts.
 """
 
@@ -192,6 +193,18 @@ class WsApi:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(writer, 1.0)
         return ws
+
+    async def shutdown_all(self, grace_s: float) -> None:
+        """``{"event": {"e": "serverShutdown"}}`` to every connection, closed ``grace_s``
+        later (the venue restarting)."""
+        conns = list(self.connections)
+        for conn in conns:
+            conn.send({"event": {"e": "serverShutdown", "E": self.now_ms()}})
+        await asyncio.sleep(grace_s)
+        for conn in conns:
+            if not conn.closing:
+                conn.closing = True
+                conn.queue.put_nowait(_CLOSE)
 
     def kill_all(self) -> None:
         """Abort every connection (the stand-in stopping or wiped); never raises."""

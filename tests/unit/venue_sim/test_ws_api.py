@@ -235,3 +235,19 @@ async def test_outage_cuts_the_user_stream(data: list[Path], tmp_path: Path) -> 
             except aiohttp.WSServerHandshakeError:
                 assert time.monotonic() < deadline, "still refused 10 s after the outage"
                 await asyncio.sleep(0.05)
+
+
+async def test_server_shutdown_event(data: list[Path], tmp_path: Path) -> None:
+    """The shutdown fault on demand sends {"event": {"e": "serverShutdown"}} on the WebSocket
+    API, then closes the connection after the grace period."""
+    keys = generate_test_keys(tmp_path)
+    sc = Scenario(market=MarketSettings(skip_s=250))
+    sc.ws.shutdown_grace_s = 0.2
+    async with running(data, sc, keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s, s.ws_connect(f"{sim.ws_url}/ws-api/v3") as ws:
+        async with s.post(f"{sim.rest_url}/sim/v1/fault", json={"kind": "shutdown"}) as resp:
+            assert resp.status == 200
+        event = await asyncio.wait_for(ws.receive_json(), 5)
+        assert event["event"]["e"] == "serverShutdown" and "subscriptionId" not in event
+        closed = await asyncio.wait_for(ws.receive(), 5)
+        assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
