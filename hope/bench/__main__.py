@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
                                                sizes=sizes)
     if "live" in rows:
-        log("row 6: live-like PRICE load")
+        log("row 7: live-like PRICE load")
         res["live"] = live.measure(quick, sizes=sizes, log=log)
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     _report(res, args, before, log)

@@ -1,4 +1,4 @@
-"""Row 6, live-like: PRICE for 400 symbols at a rising total rate plus one SIGNAL per second.
+"""Row 7, live-like: PRICE for 400 symbols at a rising total rate plus one SIGNAL per second.
 
 HOPE: the real proxy, audit writer, decision engine, executor, gateway, DLQ daemon and health
 monitor; ``hope-live`` (:mod:`hope.bench.live_peer`) publishes the load, ``hope-sink`` records
@@ -232,7 +232,7 @@ def render_rows(res: dict[str, Any]) -> list[list[str]]:
     at, rat = h.get("at_rate") or {}, r.get("at_rate") or {}
     lat = f"at that rate signal→order p50 {at.get('p50', 0) / 1000:,.1f} p99 " \
           f"{at.get('p99', 0) / 1000:,.1f} ms; " if at else ""
-    rows = [[f"6 live-like PRICE/s ({x['symbols']} symbols + 1 SIGNAL/s, all audited, p99 < "
+    rows = [[f"7 live-like PRICE/s ({x['symbols']} symbols + 1 SIGNAL/s, all audited, p99 < "
              f"{x['p99_limit_ms']:g} ms)", f"{h['sustained_rate']:,.0f}",
              f"{r['sustained_rate']:,.0f}", ratio,
              f"{lat}HOPE {deliveries.fmt(at)}; raw {deliveries.fmt(rat)}; "
@@ -242,6 +242,6 @@ def render_rows(res: dict[str, Any]) -> list[list[str]]:
                                                           key=lambda kv: -kv[1]))
         raw_cpu = ", ".join(f"{k} {v:g}" for k, v in sorted(rat.get("cpu_percent", {}).items(),
                                                               key=lambda kv: -kv[1]))
-        rows.append([f"6 live-like CPU % of one core @{h['sustained_rate']:,.0f}/s", cpu[:90],
+        rows.append([f"7 live-like CPU % of one core @{h['sustained_rate']:,.0f}/s", cpu[:90],
                      f"raw @{r['sustained_rate']:,.0f}/s: {raw_cpu}"[:90], "", ""])
     return rows

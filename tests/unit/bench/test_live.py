@@ -1,4 +1,4 @@
-"""Row 6's verdict and rate search, and the soak's verdict (pure functions; no processes)."""
+"""Row 7's verdict and rate search, and the soak's verdict (pure functions; no processes)."""
 
 from __future__ import annotations
 
