@@ -110,7 +110,7 @@ class TradingApi:
 
     async def signed(self, request: web.Request) -> tuple[ApiKey, dict[str, str]]:
         """The caller's key and the request's parameters, once authenticated."""
-        query = request.query_string
+        query = request.rel_url.raw_query_string       # signed as sent, still encoded
         body = await request.text() if request.method in ("POST", "DELETE", "PUT") else ""
         params: dict[str, str] = {}
         for source in (query, body):

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from hope.venue_sim.scenario import MarketSettings, Scenario, TradingSettings
 from hope.venue_sim.signing import load_key_dir
@@ -50,7 +51,9 @@ class Client:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             req = self.session.request(method, self.url + path, data=query, headers=headers)
         else:
-            req = self.session.request(method, f"{self.url}{path}?{query}", headers=headers)
+            # encoded=True: sent exactly as signed (yarl would otherwise normalise %3A to ':')
+            req = self.session.request(method, URL(f"{self.url}{path}?{query}", encoded=True),
+                                       headers=headers)
         async with req as resp:
             return resp.status, await resp.json(content_type=None), dict(resp.headers)
 
@@ -207,3 +210,17 @@ async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: Venue
         status, body, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
                                        type="MARKET", quantity="100")
         assert body == {"code": -2010, "msg": "Market is closed."}
+
+
+async def test_signature_is_over_the_query_as_sent(data: list[Path], keys: VenueTestKeys) -> None:
+    """The payload is the query string as sent, percent-encoding and all: a client order id
+    with ':' and '/' (encoded by the client before signing) verifies, in the query or the body."""
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s:
+        c = Client(s, sim.rest_url, keys)
+        for cid, in_body in (("a:b/c.1", False), ("a:b/c.2", True)):
+            status, body, _ = await c.call("POST", "/api/v3/order", in_body=in_body,
+                                           symbol="EVXBTC", side="BUY", type="MARKET",
+                                           quantity="100", newClientOrderId=cid)
+            assert status == 200, body
+            assert body["clientOrderId"] == cid
