@@ -201,8 +201,9 @@ async def test_admin_books_reset_and_clock_skew(data: list[Path], tmp_path: Path
 
 
 async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: VenueTestKeys) -> None:
-    """DELETE /openOrders cancels every open order of the symbol (then -2011: none left);
-    /rateLimit/order reports the ORDERS counts; a symbol in BREAK refuses orders."""
+    """DELETE /openOrders cancels every open order of the symbol (then -2011: none left); an
+    IOC that cannot fill is EXPIRED with its expiryReason; /rateLimit/order reports the ORDERS
+    counts (unfilled orders: none given back); a symbol in BREAK refuses orders."""
     clock = ManualClock(time.time())       # held still: no 10 s window ends mid-test
     async with running(data, scenario(), keys=[load_key_dir(keys.directory)],
                        clock=clock) as sim, aiohttp.ClientSession() as s:
@@ -216,8 +217,13 @@ async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: Venue
             ("r-1", "CANCELED"), ("r-2", "CANCELED")]
         status, body, _ = await c.call("DELETE", "/api/v3/openOrders", symbol="EVXBTC")
         assert (status, body["code"]) == (400, -2011)
+        _, ioc, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
+                                 type="LIMIT", timeInForce="IOC", quantity="100",
+                                 price="0.00000500")
+        assert (ioc["status"], ioc["expiryReason"]) == ("EXPIRED",
+                                                        "UNFILLED_IOC_QUANTITY_EXPIRED")
         _, counts, _ = await c.call("GET", "/api/v3/rateLimit/order")
-        assert [(r["interval"], r["count"]) for r in counts] == [("SECOND", 2), ("DAY", 2)]
+        assert [(r["interval"], r["count"]) for r in counts] == [("SECOND", 3), ("DAY", 3)]
         sim.info.set_status("EVXBTC", "BREAK")
         status, body, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
                                        type="MARKET", quantity="100")
