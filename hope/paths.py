@@ -41,6 +41,15 @@ class StatePaths:
     def keys(self) -> Path:
         return self.root / "keys"
 
+    def principal_keys(self, principal: str) -> Path:
+        """``keys/<principal>/``: the secrets of one principal, and only that principal's."""
+        return self.keys / principal
+
+    @property
+    def public_keys(self) -> Path:
+        """``keys/public/``: public key material every service may read."""
+        return self.keys / "public"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"

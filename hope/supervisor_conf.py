@@ -77,6 +77,12 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     return out
 
 
+def program_names(template_path: Path | None = None) -> list[str]:
+    """The ``[program:*]`` names of the template, in its order."""
+    text = (template_path or template()).read_text()
+    return [m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
+
+
 def program_command(program: str, template_path: Path | None = None) -> list[str]:
     """The template's ``command`` of ``[program:<program>]`` without its interpreter, as argv
     for this Python (e.g. ``["/checkout/services/proxy.py"]``)."""

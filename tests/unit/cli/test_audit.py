@@ -22,13 +22,14 @@ def key_id_from(out: str) -> str:
 
 
 def test_keys_init_creates_private_key_0600_and_is_idempotent(capsys):
-    """`hope keys init` writes audit.key (0600) and audit.pub once, and prints the key id."""
+    """`hope keys init` writes audit-writer/audit.key (0600) and public/audit.pub once, and
+    prints the key id."""
     st = make_state()
     assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
     out = capsys.readouterr().out
     assert "created" in out and key_id_from(out).startswith("ed25519:")
-    assert (st.keys / "audit.key").stat().st_mode & 0o777 == 0o600
-    assert (st.keys / "audit.pub").exists()
+    assert (st.keys / "audit-writer" / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert (st.keys / "public" / "audit.pub").exists()
     assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
     assert "exists" in capsys.readouterr().out
 
@@ -57,7 +58,7 @@ def test_keys_rotate_keeps_the_old_public_key(capsys):
     assert main(["keys", "rotate", "--state-dir", str(st.root)]) == 0
     new = key_id_from(capsys.readouterr().out)
     assert new != old
-    assert (st.keys / f"audit-{old.split(':')[1]}.pub").exists()
+    assert (st.keys / "public" / f"audit-{old.split(':')[1]}.pub").exists()
 
 
 def test_audit_verify_exit_codes_and_json(capsys):
