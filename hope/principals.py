@@ -7,6 +7,7 @@ principal runs as its own OS user, :func:`os_user`.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import re
@@ -48,6 +49,7 @@ def os_user(principal: str) -> str:
     return USER_PREFIX + check_name(principal)
 
 
+@functools.cache
 def current_user() -> str:
     """The OS user this process runs as (its effective uid's name, the uid when unnamed)."""
     uid = os.geteuid()
@@ -55,3 +57,16 @@ def current_user() -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+_keys_in_use: dict[str, str] = {}  # kind (curve_key, ...) -> key id this process uses
+
+
+def note_key(kind: str, key_id: str) -> None:
+    """Record a key this process authenticates with; heartbeats report it (``hope status``)."""
+    _keys_in_use[kind] = key_id
+
+
+def identity() -> dict[str, str]:
+    """What a heartbeat says about who this process is: its OS user and the key ids it uses."""
+    return {"user": current_user(), **_keys_in_use}

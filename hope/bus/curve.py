@@ -31,7 +31,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from hope.config import Config
 from hope.paths import StatePaths
-from hope.principals import check_name
+from hope.principals import check_name, note_key
 
 SECRET_FILE = "curve.key_secret"
 PUBLIC_SUFFIX = ".curve.key"
@@ -198,14 +198,6 @@ def check_principal(config: Config, principal: str) -> None:
         load_public(config.state, SERVER)
 
 
-_used: dict[str, str] = {}  # principal -> key id this process connected with (heartbeats)
-
-
-def used_key_id() -> str | None:
-    """The CURVE key id this process's bus sockets use (None when not on CURVE)."""
-    return next(iter(_used.values()), None)
-
-
 def secure_client(sock: zmq.Socket, config: Config, principal: str) -> None:
     """Make ``sock`` (not yet connected) a CURVE client as ``principal`` when the bus is tcp:
     its own certificate and the proxy's public key. Raises CurveKeyError naming the file."""
@@ -215,7 +207,7 @@ def secure_client(sock: zmq.Socket, config: Config, principal: str) -> None:
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public
     sock.curve_serverkey = load_public(config.state, SERVER)
-    _used[principal] = keys.key_id
+    note_key("curve_key", keys.key_id)
 
 
 def secure_server(sock: zmq.Socket, config: Config) -> None:

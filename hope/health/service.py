@@ -13,6 +13,7 @@ import socket
 from typing import Any
 
 from hope.envelope import Envelope
+from hope.health.bus_auth import HandshakeAlerts
 from hope.health.http import HealthHttp
 from hope.health.metrics import Metrics
 from hope.health.monitor import HealthMonitor, Restart
@@ -47,6 +48,7 @@ class HealthService(Service):
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
         self.supervisor_ok = True
+        self.handshake_alerts = HandshakeAlerts(self.cfg.auth_alert_interval_s)
 
     @classmethod
     def create(cls, runtime: Runtime, *, supervisor: SupervisorClient | None = None
@@ -89,6 +91,11 @@ class HealthService(Service):
             self.log.warning("health.bad_heartbeat", event_id=env.event_id, error=str(exc))
             return
         await self.publish_changes(changes)
+        if env.payload.get("service") == "proxy":
+            alert = self.handshake_alerts.observe(env.payload, self.clock.monotonic())
+            if alert:
+                self.log.warning("health.bus_handshake_failed", **alert)
+                await self.publish("ALERT", alert)
 
     @subscribe("HEALTH")
     def on_health(self, env: Envelope) -> None:
