@@ -21,7 +21,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# Owner read-write, group read when the process umask allows it (under privilege separation,
+# umask 027: other services of group hope read what this one writes); never world-readable.
+DEFAULT_MODE = 0o600 | (0o040 & ~_umask())
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes,
+                       mode: int = DEFAULT_MODE) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

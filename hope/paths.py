@@ -103,7 +103,21 @@ class StatePaths:
         for d in (self.root, self.events, self.outbox, self.dlq, self.logs, self.quarantine,
                   self.positions, self.exchange, self.checkpoint_copy):
             d.mkdir(parents=True, exist_ok=True)
+        shared = _shared_gid()
         for d in (self.run, self.keys):
             d.mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o700)
+            st = d.stat()
+            # Under privilege separation (group hope, hope/privsep.py) the modes are set there.
+            if st.st_uid == os.geteuid() and st.st_gid != shared:
+                os.chmod(d, 0o700)
         return self
+
+
+def _shared_gid() -> int:
+    """The gid of group ``hope`` (privilege separation), -1 when there is none."""
+    import grp
+
+    try:
+        return grp.getgrnam("hope").gr_gid
+    except KeyError:
+        return -1

@@ -77,9 +77,10 @@ class BusProxy:
             curve.secure_server(sock, self.config)
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
+        shared = self.config.hope.privilege_separation  # peers reach them through group hope
         for ep in (self.xsub_endpoint, self.xpub_endpoint):
             if ep.startswith("ipc://"):
-                os.chmod(ep[len("ipc://"):], 0o600)
+                os.chmod(ep[len("ipc://"):], 0o660 if shared else 0o600)
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._forward, name="proxy", daemon=True)

@@ -53,8 +53,29 @@ def _keep_programs(text: str, programs: Sequence[str], extra_names: list[str]) -
     return "".join(out)
 
 
+_RUNS = re.compile(r"(?m)^\[(program|eventlistener):([^\]]+)\]\n")
+LISTENER_SECTION = "hope-events"
+
+
+def with_users(text: str, listener_principal: str) -> str:
+    """Privilege separation: each program runs as ``hope-<program>`` with umask 027 (the event
+    listener as its bus principal's user); only the health monitor (and root) may use
+    supervisord's socket. supervisord must run as root for ``user=`` to take effect."""
+    from hope.principals import os_user
+    from hope.privsep import UMASK
+
+    def add(m: re.Match[str]) -> str:
+        name = listener_principal if m.group(2) == LISTENER_SECTION else m.group(2)
+        return f"{m.group(0)}user={os_user(name)}\numask={UMASK:03o}\n"
+
+    text = _RUNS.sub(add, text)
+    return text.replace("[unix_http_server]\n", "[unix_http_server]\n"
+                        f"chown={os_user('health-monitor')}:root\n", 1)
+
+
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
-           programs: Sequence[str] | None = None, extra: str = "") -> Path:
+           programs: Sequence[str] | None = None, extra: str = "",
+           privilege_separation: bool = False) -> Path:
     """Write ``<state>/run/supervisord.conf`` pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
@@ -68,6 +89,9 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
         keep = programs if programs is not None else [
             m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
         text = _keep_programs(text, keep, names) + ("\n" + extra if extra else "")
+    if privilege_separation:
+        from hope.principals import LISTENER
+        text = with_users(text, LISTENER)
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
     text = text.replace("%(here)s", str(source.parent))

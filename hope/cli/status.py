@@ -43,6 +43,23 @@ def format_audit_disk(name: str, audit: dict[str, Any]) -> str:
             f"{int(audit.get('archived') or 0)} segments archived")
 
 
+def format_principals(data: dict[str, Any]) -> list[str]:
+    """Who each service is (OS user, key ids from its heartbeat) and the instance's mode."""
+    lines = ["", f"{'PRINCIPAL':<24} {'OS USER':<28} KEYS"]
+    for name, e in sorted(data["services"].items()):
+        p = e.get("progress") or {}
+        keys = " ".join(f"{k.removesuffix('_key')}={v}" for k, v in sorted(p.items())
+                        if k.endswith("_key") and isinstance(v, str)) or "-"
+        lines.append(f"{name:<24} {str(p.get('user') or '-'):<28} {keys}")
+    inst = data.get("instance") or {}
+    if inst.get("privilege_separation"):
+        lines.append(f"instance: one OS user per program (group {inst.get('group')})")
+    elif inst:
+        lines.append(f"instance: runs as a single user ({inst.get('user')}): every program can "
+                     "read every key ([hope] privilege_separation = true separates them)")
+    return lines
+
+
 def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
     lines = [f"{'SERVICE':<16} {'STATUS':<8} {'PID':>7} {'HOST':<12} {'VERSION':<9} "
              f"{'LAST BEAT':>10} {'RATE/S':>8} {'RESTARTS':>8}  DETAIL"]
@@ -61,6 +78,7 @@ def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
         audit = (e.get("progress") or {}).get("audit")
         if isinstance(audit, dict) and "disk_bytes" in audit:
             lines.append(format_audit_disk(name, audit))
+    lines.extend(format_principals(data))
     port = (data.get("monitor") or {}).get("http_port")
     if port:
         lines.append(f"\nhealth monitor: http://127.0.0.1:{port}/")

@@ -12,6 +12,7 @@ import os
 import socket
 from typing import Any
 
+from hope import privsep
 from hope.envelope import Envelope
 from hope.health.bus_auth import HandshakeAlerts
 from hope.health.http import HealthHttp
@@ -43,7 +44,8 @@ class HealthService(Service):
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
                                warnings=monitor.warnings,
-                               extra_hosts=tuple(self.cfg.allowed_hosts))
+                               extra_hosts=tuple(self.cfg.allowed_hosts),
+                               instance=privsep.mode(runtime.config))
         self.port = 0
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
@@ -76,7 +78,8 @@ class HealthService(Service):
     def write_registry(self) -> None:
         self.registry.write(self.state.registry, {
             "written_at": self.clock.time(),
-            "monitor": {"pid": os.getpid(), "http_port": self.port}})
+            "monitor": {"pid": os.getpid(), "http_port": self.port},
+            "instance": privsep.mode(self.runtime.config)})
 
     async def publish_changes(self, changes: list[dict[str, Any]]) -> None:
         for payload in changes:

@@ -134,6 +134,9 @@ def test_enrolled_keys_get_the_bus_rogue_and_no_key_get_nothing(state_dir, tmp_p
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert (metric(text, "hope_bus_handshake_failures_total", socket="xpub", reason="auth")
                 or 0) >= 1
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health",
+                                                   timeout=5).read())
+        assert health["instance"]["mode"] == "single user"  # privilege separation is opt-in
 
         # Revocation: the executor's key leaves the allow-list; its live session is cut.
         assert cli(["keys", "revoke", "executor", "--state-dir", str(state_dir),
