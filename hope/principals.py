@@ -31,11 +31,19 @@ def check_name(name: str) -> str:
     return name
 
 
+# The programs of CONVENTIONS, for an installed package without a checkout's supervisord.conf.
+KNOWN_PROGRAMS = ("proxy", "witness", "audit-writer", "health-monitor", "dlq-retry", "executor",
+                  "decision-engine", "decision-engine-shadow", "gateway", "dashboard", "scanner")
+
+
 def programs() -> list[str]:
     """The supervisord programs of the checkout's template, in its order."""
     from hope.supervisor_conf import program_names
 
-    return program_names()
+    try:
+        return program_names()
+    except FileNotFoundError:
+        return list(KNOWN_PROGRAMS)
 
 
 def principals() -> list[str]:
