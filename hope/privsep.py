@@ -42,7 +42,8 @@ from pathlib import Path
 
 from hope.config import Config
 from hope.paths import StatePaths
-from hope.principals import GROUP, current_user, os_user, principals
+from hope.principals import GROUP, LISTENER, current_user, os_user, principals
+from hope.supervisor_conf import LISTENER_SECTION
 
 UMASK = 0o027
 SHARED_DIR = 0o3770  # setgid (new files: group hope) + sticky (only the owner removes a file)
@@ -53,6 +54,13 @@ _WRITERS = {"events": "audit-writer", "checkpoint-copy": "audit-writer",
 
 class PrivsepError(RuntimeError):
     """Privilege separation cannot be set up or is not in force; the message says why."""
+
+
+def run_as() -> dict[str, str]:
+    """The users supervisord starts its sections as (``render(run_as=...)``): each program its
+    own, the event listener its bus principal's; supervisord's socket the health monitor's."""
+    users = {p: os_user(p) for p in principals() if p != LISTENER}
+    return {**users, LISTENER_SECTION: os_user(LISTENER), "socket": os_user("health-monitor")}
 
 
 def enabled(config: Config) -> bool:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         return 78
     from hope.supervisor_conf import render
 
-    conf = render(cfg.state.root, privilege_separation=True)
+    conf = render(cfg.state.root, run_as=privsep.run_as())
     print(f"accounts created: {', '.join(made) or 'none (all existed)'}")
     print(f"state dir {cfg.state.root}: ownership set; supervisord config {conf}")
     return 0

@@ -18,7 +18,7 @@ import pytest
 from hope.cli import main as hope_main
 from hope.config import load
 from hope.principals import os_user, principals
-from hope.privsep import as_user, remove_accounts, setup
+from hope.privsep import as_user, remove_accounts, run_as, setup
 from hope.testing import (
     REPO,
     Supervisord,
@@ -91,7 +91,7 @@ def test_each_program_runs_as_its_own_user_and_reads_only_its_own_keys(monkeypat
     # service users can run, with the same packages.
     python = shared_python(state / "python")
     sup = Supervisord(state, env={"HOPE_CONFIG": str(config), "HOPE_PINS_FILE": str(pins)},
-                      programs=PROGRAMS, privilege_separation=True, python=str(python))
+                      programs=PROGRAMS, run_as=run_as(), python=str(python))
     try:
         setup(cfg, pins, python=str(python))
         assert pins.stat().st_uid == 0 and pins.stat().st_mode & 0o777 == 0o644

@@ -15,7 +15,7 @@ def test_render_gives_every_program_its_own_user_and_the_monitor_the_socket(stat
     """With privilege_separation each program gets user=hope-<program> and umask 027, the
     event listener its principal's user, and supervisord's socket belongs to the monitor."""
     parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
-    parser.read(render(state_dir, privilege_separation=True))
+    parser.read(render(state_dir, run_as=privsep.run_as()))
     for program in program_names():
         assert parser.get(f"program:{program}", "user") == f"hope-{program}"
         assert parser.get(f"program:{program}", "umask") == "027"
