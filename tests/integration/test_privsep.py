@@ -112,11 +112,16 @@ def test_each_program_runs_as_its_own_user_and_reads_only_its_own_keys(monkeypat
                  timeout=90, message="a pump SIGNAL traded: ORDER NEW")
         wait_for(lambda: audit_records(state, "fills"), timeout=30, message="its FILL")
         assert {r["source"] for r in audit_records(state, "decisions")} == {"decision-engine"}
-        status = subprocess.run([str(REPO / ".venv" / "bin" / "hope"), "status", "--state-dir",
-                                 str(state), "--config", str(config)], capture_output=True,
-                                text=True, timeout=30)
-        assert "instance: one OS user per program" in status.stdout
-        assert re.search(r"^executor\s+hope-executor", status.stdout, re.M), status.stdout
+
+        def status() -> str:
+            return subprocess.run([str(REPO / ".venv" / "bin" / "hope"), "status", "--state-dir",
+                                   str(state), "--config", str(config)], capture_output=True,
+                                  text=True, timeout=30).stdout
+
+        shown = wait_for(lambda: (out := status()) and re.search(
+            r"^executor\s+hope-executor\s+curve=curve:[0-9a-f]{16}", out, re.M) and out, timeout=20,
+            message="hope status: the executor's principal")
+        assert "instance: one OS user per program" in shown
     finally:
         sup.shutdown()
         remove_accounts(principals())
