@@ -198,23 +198,26 @@ def check_principal(config: Config, principal: str) -> None:
         load_public(config.state, SERVER)
 
 
-def secure_client(sock: zmq.Socket, config: Config, principal: str) -> None:
+def secure_client(sock: zmq.Socket, config: Config, principal: str, *,
+                  server: str = SERVER) -> None:
     """Make ``sock`` (not yet connected) a CURVE client as ``principal`` when the bus is tcp:
-    its own certificate and the proxy's public key. Raises CurveKeyError naming the file."""
+    its own certificate and the public key of ``server`` (the principal of the proxy it
+    connects to; a second proxy has its own). Raises CurveKeyError naming the file."""
     if not uses_curve(config):
         return
     keys = load_keys(config.state, principal)
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public
-    sock.curve_serverkey = load_public(config.state, SERVER)
+    sock.curve_serverkey = load_public(config.state, server)
     note_key("curve_key", keys.key_id)
 
 
-def secure_server(sock: zmq.Socket, config: Config) -> None:
-    """Make a proxy socket (not yet bound) a CURVE server in ZAP domain ``hope``."""
+def secure_server(sock: zmq.Socket, config: Config, principal: str = SERVER) -> None:
+    """Make a proxy socket (not yet bound) a CURVE server in ZAP domain ``hope`` with the
+    key of ``principal`` (the proxy's)."""
     if not uses_curve(config):
         return
-    keys = load_keys(config.state, SERVER)
+    keys = load_keys(config.state, principal)
     sock.curve_server = True
     sock.curve_secretkey = keys.secret
     sock.curve_publickey = keys.public
