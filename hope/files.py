@@ -27,13 +27,13 @@ def _umask() -> int:
     return mask
 
 
-# Owner read-write, group read when the process umask allows it (under privilege separation,
-# umask 027: other services of group hope read what this one writes); never world-readable.
-DEFAULT_MODE = 0o600 | (0o040 & ~_umask())
+# For state other programs read (positions): owner read-write, plus group read when the
+# process umask allows it (privilege separation runs programs with umask 027, so the other
+# programs of group hope read it); never world-readable. Secrets keep the 0600 default.
+SHARED_MODE = 0o600 | (0o040 & ~_umask())
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes,
-                       mode: int = DEFAULT_MODE) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -50,7 +50,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes,
     fsync_dir(path.parent)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, **dump: Any) -> None:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, mode: int = 0o600,
+                      **dump: Any) -> None:
     """JSON (sorted keys by default) written with :func:`atomic_write_bytes`."""
     dump.setdefault("sort_keys", True)
-    atomic_write_bytes(path, json.dumps(obj, **dump).encode())
+    atomic_write_bytes(path, json.dumps(obj, **dump).encode(), mode=mode)
