@@ -30,7 +30,14 @@ def _umask() -> int:
 # For state other programs read (positions): owner read-write, plus group read when the
 # process umask allows it (privilege separation runs programs with umask 027, so the other
 # programs of group hope read it); never world-readable. Secrets keep the 0600 default.
-SHARED_MODE = 0o600 | (0o040 & ~_umask())
+_UMASK = _umask()
+SHARED_MODE = 0o600 | (0o040 & ~_UMASK)
+
+
+def umasked(mode: int) -> int:
+    """``mode`` as ``open()`` would create it under this process's umask (atomic writes set
+    the mode explicitly, bypassing the umask)."""
+    return mode & ~_UMASK
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:

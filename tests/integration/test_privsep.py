@@ -32,7 +32,7 @@ from hope.trading.state import ACTIVE, TradingStateStore
 pytestmark = pytest.mark.integration
 
 PROGRAMS = ["proxy", "audit-writer", "health-monitor", "executor", "decision-engine", "scanner",
-            "gateway"]
+            "gateway", "dashboard"]
 PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
 CONFIG = """\
 [hope]
@@ -122,6 +122,10 @@ def test_each_program_runs_as_its_own_user_and_reads_only_its_own_keys(monkeypat
             r"^executor\s+hope-executor\s+curve=curve:[0-9a-f]{16}", out, re.M) and out, timeout=20,
             message="hope status: the executor's principal")
         assert "instance: one OS user per program" in shown
+        # the health monitor reaches supervisord's socket (it restarts programs); the dashboard
+        # reads the gateway's read-scope token (shared through its group)
+        assert "supervisor_unreachable" not in (state / "logs" / "health-monitor.log").read_text()
+        assert "Permission denied" not in (state / "logs" / "dashboard.log").read_text()
     finally:
         sup.shutdown()
         remove_accounts(principals())
