@@ -182,7 +182,6 @@ def test_a_token_shared_through_another_group_is_kept_group_readable(tmp_path):
     """0640 with a group other than the owner's own (privilege separation sharing the read
     token with the dashboard) is kept; 0640 in the owner's own group is tightened."""
     import grp
-    import os
 
     from hope.gateway.auth import load_or_create_token
 
