@@ -43,8 +43,9 @@ HANDSHAKE_REASONS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
 
 
 class BusProxy:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, name: str = NAME) -> None:
         self.config = config
+        self.name = name  # its principal: the CURVE server key is keys/<name>/
         self.xsub_endpoint, self.xpub_endpoint = endpoints(config)
         self.ctx: zmq.Context | None = None
         self.thread: threading.Thread | None = None
@@ -74,7 +75,7 @@ class BusProxy:
         self.xpub.setsockopt(zmq.LINGER, 0)
         for sock in (self.xsub, self.xpub):
             sock.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
-            curve.secure_server(sock, self.config)
+            curve.secure_server(sock, self.config, self.name)
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
         shared = self.config.hope.privilege_separation  # peers reach them through group hope
@@ -193,7 +194,7 @@ class BusProxy:
         """Heartbeat (as the ``proxy`` service) until stop(); exits when forwarding dies."""
         pub = self.ctx.socket(zmq.PUB)
         pub.setsockopt(zmq.LINGER, 0)
-        curve.secure_client(pub, self.config, NAME)
+        curve.secure_client(pub, self.config, self.name, server=self.name)
         pub.connect(self.xsub_endpoint)
         self._control_ready.wait(5.0)
         self._steer = self.ctx.socket(zmq.PAIR)
@@ -205,10 +206,10 @@ class BusProxy:
             if not self.alive():
                 raise SystemExit(1)
             self.check_allow_list()
-            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints,
+            hb = heartbeat_event(self.name, epoch, started, endpoints=endpoints,
                                  disconnects=dict(self.disconnects),
                                  max_msg_size=max_msg_size(self.config), **self.auth_stats())
-            hb.publisher, hb.epoch = NAME, epoch
+            hb.publisher, hb.epoch = self.name, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
         pub.close(linger=0)
         self._steer.close(linger=0)
