@@ -141,3 +141,33 @@ def test_trace_follows_one_correlation_id_in_order(capsys):
     assert main(["trace", "corr-1", "--state-dir", str(st.root)]) == 0
     assert "take_profit" in capsys.readouterr().out
     assert main(["trace", "nope", "--state-dir", str(st.root)]) == 1
+
+
+def test_keys_init_makes_curve_keys_and_enrol_revoke_rotate_list_manage_them(capsys, tmp_path):
+    """init makes a CURVE pair for every principal once; enrol --public admits another host's
+    certificate, rotate --curve replaces a key, revoke withdraws it, list shows the ids."""
+    import zmq
+
+    from hope.bus import curve
+    from hope.principals import principals
+
+    st = make_state()
+    args = ["--state-dir", str(st.root)]
+    assert main(["keys", "init", *args]) == 0
+    assert set(curve.allow_list(st).values()) == set(principals())
+    capsys.readouterr()
+    assert main(["keys", "init", *args]) == 0
+    assert "created:" not in capsys.readouterr().out  # idempotent
+    other = curve.CurveKeys("scanner-2", *zmq.curve_keypair())
+    cert = tmp_path / "scanner-2.curve.key"
+    cert.write_text(f'curve\n    public-key = "{other.public.decode()}"\n')
+    assert main(["keys", "enrol", "scanner-2", "--public", str(cert), *args]) == 0
+    old = curve.load_keys(st, "executor").public
+    assert main(["keys", "rotate", "--curve", "executor", *args]) == 0
+    assert curve.load_keys(st, "executor").public != old
+    assert main(["keys", "revoke", "gateway", *args]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", *args]) == 0
+    listed = capsys.readouterr().out
+    assert other.key_id in listed and "gateway " not in listed
+    assert curve.fingerprint(curve.load_keys(st, "executor").public) in listed
