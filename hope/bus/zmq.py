@@ -77,8 +77,7 @@ class ZmqBus(GapRecovery, Bus):
                                          "bad_replay_requests": 0, "replay_truncated": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
-        # events read off the socket per type, wanted or not: deliveries (what fan-out costs)
-        self.received_types: dict[str, int] = {}
+        self.received_types: dict[str, int] = {}  # read off the socket per type: deliveries
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
                                         config.bus.replay_alive_s)
@@ -268,8 +267,7 @@ class ZmqBus(GapRecovery, Bus):
         out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
-        out["refusals"] = dict(self.refusals)
-        out["received_types"] = dict(self.received_types)
+        out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
         return out
 
     # receiving -------------------------------------------------------------------------
