@@ -48,6 +48,13 @@ class PendingOrder(msgspec.Struct, kw_only=True):
     done: bool = False                 # always False (tells the kinds apart on disk)
     refusal: Refusal | None = None     # decided not to place: publish this ORDER
     order_env: Envelope | None = None  # the ORDER NEW published (its FILL may still be due)
+    # live venue only: the wall time it was sent (the -2013 grace runs from it), the ORDER
+    # UNKNOWN (its timestamp fixed before publishing) and whether it went out, and the venue's
+    # time of the order (the ORDER NEW's timestamp, fixed before publishing)
+    sent_wall: float | None = None
+    unknown: Refusal | None = None
+    unknown_published: bool = False
+    venue_ts: str | None = None
 
 
 class FinishedOrder(msgspec.Struct, kw_only=True):
@@ -67,6 +74,9 @@ class Closing(msgspec.Struct):
 
     reason: str                        # take_profit | stop_loss | timeout | flatten
     attempted: bool = True             # the SELL was sent: ask the venue before sending again
+    sent_wall: float | None = None     # live venue: wall time of the send (-2013 grace)
+    market_ts: float | None = None     # live venue: market clock at the send (the CLOSE's)
+    unknown: str | None = None         # live venue: why its outcome is unknown
 
 
 class Position(msgspec.Struct, kw_only=True):
@@ -82,6 +92,9 @@ class Position(msgspec.Struct, kw_only=True):
     timeout_s: float             # market clock
     fill_env: Envelope           # the FILL envelope: parent of the CLOSE
     closing: Closing | None = None
+    base: str = ""               # live venue: the base asset (balances are compared in it)
+    venue_order_id: int | None = None   # live venue: the BUY's order id there
+    trade_ids: list[int] = []    # live venue: the BUY's trade ids
 
 
 class Snapshot(msgspec.Struct):

@@ -23,6 +23,7 @@ from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.limits import Limits
 from hope.execution.positions import ExecutorStore
+from hope.execution.venue_setup import live_executor, venue_status
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
@@ -70,7 +71,7 @@ class ExecutorService(Service):
     name = "executor"
     market_clock_from = "PRICE"
 
-    def __init__(self, runtime: Runtime, *, executor: Executor, exchange: PaperExchange,
+    def __init__(self, runtime: Runtime, *, executor: Executor, exchange: Any,
                  store: ExecutorStore, follower: TradingStateFollower) -> None:
         super().__init__(runtime)
         self.executor, self.exchange, self.store = executor, exchange, store
@@ -78,25 +79,37 @@ class ExecutorService(Service):
         follower.on_change = self.set_trading
         self.breaker = executor.breaker
         self.cfg = runtime.config.execution
-        self.changes: list[tuple[str, str]] = []
-        self.breaker.on_change = lambda name, old, new: self.changes.append((old, new))
+        self.changes: list[tuple[str, str, str]] = []  # (breaker name, old, new)
+        self.breaker.on_change = lambda name, old, new: self.changes.append((name, old, new))
         self.lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
+        self.live = getattr(executor, "gate", None) is not None
+        if self.live:
+            gate = executor.gate  # type: ignore[attr-defined]
+            gate.on_change = lambda name, old, new: self.changes.append((name, old, new))
+            executor.on_gate_change = self.write_venue_status  # type: ignore[attr-defined]
+        self._last_reconcile = 0.0
 
     @classmethod
-    def create(cls, runtime: Runtime, *, exchange: PaperExchange | None = None,
+    def create(cls, runtime: Runtime, *, exchange: Any = None,
                store: ExecutorStore | None = None, tstore: TradingStateStore | None = None,
                breaker: CircuitBreaker | None = None) -> ExecutorService:
         cfg = runtime.config.execution
-        exchange = exchange or open_exchange(runtime)
         store = store or open_ledger(runtime)
         tstore = tstore or TradingStateStore(runtime.state.trading_state)
         breaker = breaker or CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
                                             reset_timeout_s=cfg.breaker_reset_s,
                                             clock=runtime.clock)
+        limits = Limits.from_config(cfg, runtime.config.decision)
+        if cfg.exchange == "binance":
+            live = live_executor(runtime, store, breaker, tstore, limits, venue=exchange)
+            follower = trading_follower(runtime, store, tstore)
+            live.trading_state = follower.state
+            return cls(runtime, executor=live, exchange=live.venue, store=store,
+                       follower=follower)
+        exchange = exchange or open_exchange(runtime)
         follower = trading_follower(runtime, store, tstore)
         executor = Executor(cfg, exchange, store, breaker, market_clock=runtime.market_clock,
-                            trading_state=follower.state, log=runtime.log,
-                            limits=Limits.from_config(cfg, runtime.config.decision))
+                            trading_state=follower.state, log=runtime.log, limits=limits)
         return cls(runtime, executor=executor, exchange=exchange, store=store, follower=follower)
 
     # handlers -----------------------------------------------------------------------------
@@ -150,8 +163,45 @@ class ExecutorService(Service):
 
     @every(lambda self: self.cfg.breaker_publish_s)
     async def republish_breaker(self) -> None:
-        self.changes.append((self.breaker.state, self.breaker.state))  # for late subscribers
+        self.announce_breakers()  # for late subscribers
         await self.publish_breaker()
+
+    def announce_breakers(self) -> None:
+        self.changes.append((self.breaker.name, self.breaker.state, self.breaker.state))
+        if self.live:
+            gate = self.executor.gate  # type: ignore[attr-defined]
+            self.changes.append((gate.name, gate.state, gate.state))
+
+    # live venue: orders of unknown outcome queried, reconciliation repeated ----------------
+    @every(lambda self: self.cfg.binance.resolve_interval_s if self.live else 0)
+    async def resolve_unknown(self) -> None:
+        ex = self.executor
+        if not (ex.pending() or any(  # type: ignore[attr-defined]
+                p.closing and p.closing.attempted for p in self.store.positions.values())):
+            return
+        async with self.lock:
+            try:
+                await ex.resolve_pending(self.publish)  # type: ignore[attr-defined]
+                await ex.resolve_closes(self.publish)  # type: ignore[attr-defined]
+            finally:
+                await self.publish_breaker()
+
+    @every(lambda self: min(30.0, self.cfg.binance.reconcile_interval_s) if self.live else 0)
+    async def reconcile_again(self) -> None:
+        """Every ``reconcile_interval_s``; after a failure every 30 s at most."""
+        gate = self.executor.gate  # type: ignore[attr-defined]
+        due = 30.0 if gate.state != "closed" else self.cfg.binance.reconcile_interval_s
+        if self.clock.monotonic() - self._last_reconcile < due:
+            return
+        async with self.lock:
+            try:
+                await self.executor.reconcile_venue(self.publish)  # type: ignore[attr-defined]
+            finally:
+                self._last_reconcile = self.clock.monotonic()
+                await self.publish_breaker()
+
+    def write_venue_status(self) -> None:
+        venue_status(self.runtime, self.executor)
 
     # Every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline only
     # when this task runs late (the loop is saturated). fsync off the event loop: decisions
@@ -163,18 +213,26 @@ class ExecutorService(Service):
 
     async def publish_breaker(self) -> None:
         while self.changes:
-            old, new = self.changes.pop(0)
+            name, old, new = self.changes.pop(0)
             if old != new:
-                self.log.warning("circuit breaker changed", old=old, new=new)
-            await self.publish("BREAKER", {"service": self.runtime.name, "name": self.breaker.name,
-                                           "state": new, "previous": old})
+                self.log.warning("circuit breaker changed", name=name, old=old, new=new)
+            payload = {"service": self.runtime.name, "name": name, "state": new, "previous": old}
+            if self.live and name == self.executor.gate.name:  # type: ignore[attr-defined]
+                payload["reason"] = self.executor.gate.reason  # type: ignore[attr-defined]
+            await self.publish("BREAKER", payload)
 
     # lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         # the bus is up, so what reconciliation publishes is not lost
         async with self.lock:
-            report = await self.executor.reconcile(self.publish)
-            self.changes.append((self.breaker.state, self.breaker.state))  # announce once
+            if self.live:
+                self.announce_breakers()  # "reconciling" before anything else
+                await self.publish_breaker()
+            try:
+                report = await self.executor.reconcile(self.publish)
+            finally:
+                self._last_reconcile = self.clock.monotonic()
+            self.announce_breakers()  # announce once
             await self.publish_breaker()
         self.log.info("reconciled with the exchange", resumed=report["resumed"],
                       dropped=report["dropped"], orphans=report["orphans"])
@@ -188,6 +246,8 @@ class ExecutorService(Service):
     async def stop(self) -> None:
         self.store.close()
         self.exchange.close()
+        if self.live:
+            await self.exchange.aclose()
 
     def kill(self) -> None:
         for close in (self.store.close, self.exchange.close):
@@ -198,7 +258,11 @@ class ExecutorService(Service):
 
     def heartbeat(self) -> dict[str, Any]:
         store = self.store
-        return {"breakers": {self.breaker.name: self.breaker.state},
+        breakers = {self.breaker.name: self.breaker.state}
+        if self.live:
+            gate = self.executor.gate  # type: ignore[attr-defined]
+            breakers[gate.name] = gate.state
+        return {"breakers": breakers,
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),
                 "ledger_compactions": store.compactions, "ledger_fsyncs": store.fsyncs,

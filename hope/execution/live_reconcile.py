@@ -1,0 +1,115 @@
+"""Reconciliation with a live venue: at every start and periodically, before any order leaves.
+
+While it runs the venue breaker is ``reconciling``. It reads the venue's filters, checks the
+API key's restrictions (a key that may withdraw refuses the start), queries every order intent
+of unknown outcome by ``origClientOrderId`` (BUYs and exits), lists the venue's open orders
+with HOPE's prefix, and compares the balances with the open positions
+(:func:`hope.venue.reconcile.build_report`). The report is published as a RECONCILIATION
+event (the audit log keeps it); a failure raises ALERT ``reconciliation_failed`` and leaves the
+breaker ``open`` with the reason, so every BUY is SKIPped (decision engine) or REJECTED
+(executor) until a later reconciliation passes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hope.execution.executor import Publish
+from hope.execution.records import PendingOrder
+from hope.trading.ids import close_order_id
+from hope.venue.errors import VenueError
+from hope.venue.gate import CLOSED, OPEN, RECONCILING
+from hope.venue.reconcile import Held, ReconcileReport, build_report
+
+
+class LiveReconcile:
+    """The reconciliation half of :class:`~hope.execution.live.LiveExecutor` (a mixin)."""
+
+    async def reconcile(self, publish: Publish) -> dict[str, Any]:
+        """The start: set unreadable ledger records apart (reported), then reconcile."""
+        report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": [], "quarantined": []}
+        self.store.open()
+        for rec in self.store.quarantined.values():
+            report["quarantined"].append({**rec.alert(), "at_venue": None})
+            self.stats["ledger_quarantined"] += 1
+        report["venue"] = await self.reconcile_venue(publish)
+        self.store.save()
+        return report
+
+    async def reconcile_venue(self, publish: Publish) -> dict[str, Any]:
+        self.gate.set(RECONCILING, "reconciliation running")
+        self._set_changed()
+        try:
+            rep = await self._gather(publish)
+        except VenueError as exc:
+            rep = ReconcileReport(self.venue.name, self.wall())
+            rep.error = exc.describe()
+        finally:
+            await self.audit_replies(publish, None)
+        payload = rep.as_payload()
+        self.last_report = payload
+        self.stats["reconciliations"] += 1
+        await publish("RECONCILIATION", {"service": "executor", **payload}, parent=None,
+                      timestamp=None)
+        if rep.passed:
+            self.gate.set(CLOSED, "")
+        else:
+            self.stats["reconciliations_failed"] += 1
+            self.gate.set(OPEN, rep.reason())
+            if self.log:
+                self.log.error("reconciliation failed: trading SKIPs", reason=rep.reason())
+            await publish("ALERT", {"kind": "reconciliation_failed", "service": "executor",
+                                    "venue": self.venue.name, "detail": rep.reason()[:1000],
+                                    "problems": rep.problems[:20]},
+                          parent=None, timestamp=None)
+        self._set_changed()
+        return payload
+
+    def _set_changed(self) -> None:
+        hook = getattr(self, "on_gate_change", None)
+        if hook is not None:
+            hook()
+
+    async def _gather(self, publish: Publish) -> ReconcileReport:
+        await self.venue.check_restrictions()
+        await self.venue.load_rules()
+        unresolved: dict[str, str] = {}
+        resolved = 0
+        for cid, rec in self.pending():
+            try:
+                await self._progress(cid, rec, publish)
+            except VenueError:
+                raise
+            except Exception as exc:  # a record that cannot be finished: a problem, reported
+                unresolved[cid] = f"{type(exc).__name__}: {exc}"
+                continue
+            now = self.store.orders.get(cid)
+            if isinstance(now, PendingOrder):
+                unresolved[cid] = now.unknown.reason if now.unknown else "outcome not known yet"
+            else:
+                resolved += 1
+        await self.resolve_closes(publish)
+        for pos in self.positions.open_positions():
+            if pos.closing and pos.closing.attempted:
+                unresolved[close_order_id(pos.order_id)] = pos.closing.unknown or "exit pending"
+        open_orders = await self.venue.hope_open_orders()
+        balances = await self.venue.balances()
+        known = set(self.store.orders) | {close_order_id(o) for o in self.store.positions}
+        return build_report(self.venue.name, self.wall(), unresolved=unresolved,
+                            resolved=resolved, open_orders=open_orders, known_ids=known,
+                            held=self._held_assets(), balances=balances)
+
+    def _held_assets(self) -> list[Held]:
+        by_asset: dict[str, list[Any]] = {}
+        for pos in self.positions.open_positions():
+            rules = self.venue.rules.get(pos.symbol)
+            base = pos.base or (rules.base if rules else pos.symbol)
+            by_asset.setdefault(base, []).append(pos)
+        out = []
+        for asset, positions in sorted(by_asset.items()):
+            rules = self.venue.rules.get(positions[0].symbol)
+            qty = sum((Decimal(str(p.quantity)) for p in positions), Decimal(0))
+            out.append(Held(asset, qty, rules.step if rules else Decimal(0),
+                            tuple(p.order_id for p in positions)))
+        return out
