@@ -6,19 +6,30 @@ the whole system against the real stand-in is in tests/integration/test_live_ven
 
 from __future__ import annotations
 
+import asyncio
+import os
 from decimal import Decimal
 
+import pytest
+
+from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock, MarketClock
+from hope.config import ConfigError
 from hope.envelope import new_event
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.config import ExecutionConfig
 from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
+from hope.execution.service import ExecutorService
+from hope.testing import async_wait_for, service_for_tests
 from hope.trading.ids import client_order_id, close_order_id
+from hope.trading.state import HALTED, TradingStateStore
 from hope.venue.errors import VenueRefused, VenueUnknown
 from hope.venue.filters import SymbolRules
 from hope.venue.gate import CLOSED, OPEN, VenueGate
+from hope.venue.keys import write_key_file
 from hope.venue.orders import VenueOrder
+from hope.venue.status import read_status
 
 T0 = 1_610_226_000.0
 SYM = "EVXBTC"
@@ -297,3 +308,39 @@ async def test_reconciliation_report_passes_or_opens_the_breaker(tmp_path):
     assert ex.gate.state == OPEN and "hope-stranger" in ex.gate.reason
     assert not pub.of("RECONCILIATION")[1].payload["passed"]
     assert pub.of("ALERT", kind="reconciliation_failed")
+
+
+async def test_service_first_start_is_halted_and_reconciles_before_trading(tmp_path):
+    """First start on a live venue: HALTED; breaker reconciling → closed; status file written."""
+    broker, venue = LocalBroker(), ScriptedVenue()
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, exchange=venue)
+    task = asyncio.create_task(svc.runtime.run())
+    try:
+        await async_wait_for(lambda: [e for e in broker.published
+                                      if e.event_type == "RECONCILIATION"], message="report")
+        await async_wait_for(lambda: svc.executor.gate.state == CLOSED, message="closed")
+        await svc.publish_breaker()
+        states = [e.payload["state"] for e in broker.published
+                  if e.event_type == "BREAKER" and e.payload["name"] == "venue"]
+        assert states[0] == "reconciling" and states[-1] == "closed"
+        assert TradingStateStore(svc.runtime.state.trading_state).load() == HALTED
+        assert svc.executor.trading_state == HALTED
+        status = read_status(svc.runtime.state.venue)
+        assert status["breaker"]["state"] == "closed" and status["last_reconciliation"]["passed"]
+        assert svc.heartbeat()["breakers"] == {"exchange": "closed", "venue": "closed"}
+    finally:
+        svc.runtime.request_stop()
+        await task
+
+
+async def test_service_refuses_a_key_file_readable_by_others(tmp_path):
+    """A 0644 secret file refuses to start (ConfigError → exit 78) naming the file, not the key."""
+    keys = tmp_path / "st" / "keys" / "binance"
+    write_key_file(keys / "api_key", "K")
+    write_key_file(keys / "secret", "TOPSECRET")
+    os.chmod(keys / "secret", 0o640)
+    with pytest.raises(ConfigError) as err:
+        await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker(),
+                                {"execution": {"exchange": "binance"}})
+    assert str(keys / "secret") in str(err.value) and "TOPSECRET" not in str(err.value)
