@@ -112,6 +112,9 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         quote_qty = rules.market_buy(Decimal(str(p["position_size"])), Decimal(str(last[0])))
         rec.attempted, rec.sent_wall = True, self.wall()
         self.store.put_order(cid, rec)  # from here on the venue may know this id: ask first
+        if self.log:
+            self.log.info("order sending", order_id=cid, symbol=p["symbol"],
+                          quote_qty=str(quote_qty))
         try:
             order = await self.venue.market_buy(cid, p["symbol"], quote_qty)
         except NotSent as exc:

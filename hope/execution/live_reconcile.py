@@ -34,6 +34,7 @@ class LiveReconcile:
             report["quarantined"].append({**rec.alert(), "at_venue": None})
             self.stats["ledger_quarantined"] += 1
         report["venue"] = await self.reconcile_venue(publish)
+        report["resumed"] = report["venue"]["resolved"]
         self.store.save()
         return report
 

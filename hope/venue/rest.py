@@ -18,6 +18,7 @@ Errors are typed by :mod:`hope.venue.errors`: a connection refused before sendin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -117,6 +118,10 @@ class VenueRest:
 
     async def send(self, req: Request) -> Any:
         """One request; the decoded JSON body, or a typed :class:`VenueError`."""
+        if asyncio.current_task() is None:
+            # inline (eager) dispatch runs a handler outside any Task until it first waits;
+            # aiohttp's timeouts need one: wait once, and go on inside the Task it becomes
+            await asyncio.sleep(0)
         if self.before_send is not None:
             waited = self.before_send(req)
             if waited is not None:

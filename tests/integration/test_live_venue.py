@@ -1,0 +1,205 @@
+"""The whole system trading on the stand-in exchange (``hope venue-sim``) with
+``[execution] exchange = "binance"``: real processes under supervisord, the live feed, a real
+pump.
+
+The first start on the venue is HALTED until reconciliation has passed and the operator
+resumes; the pump's BUY goes to the venue, and the executor is SIGKILLed after sending it and
+before the reply (the stand-in answers 1.5 s late; the order is placed meanwhile). After the
+restart, counted from the stand-in's own books: one venue BUY, one ORDER NEW, no resubmission;
+its FILL carries the venue's trade ids, and the exit (timeout) SELL's CLOSE the venue's fills
+and fees. Raw venue replies and reconciliation reports are in the audit log, with no key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hope.testing import REPO, Processes, Supervisord, audit_records, short_tmpdir, wait_for
+from hope.venue_sim.testing import generate_test_keys, start_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
+PUMP_T = 1610658000.0
+FIRST_TS = 1610485206.193        # the file's first trade
+SPEED = 10.0
+LIVE_FROM = PUMP_T - 60.0        # the live stream starts 60 market s before the pump
+START_DELAY_S = 25.0             # wall s before the stream starts: start, reconcile, resume
+REPLY_DELAY_S = 1.5              # every REST answer this late: the window of the SIGKILL
+HOPE = REPO / ".venv" / "bin" / "hope"
+PROGRAMS = ["proxy", "audit-writer", "executor", "decision-engine", "health-monitor",
+            "scanner"]
+
+CONFIG = """\
+[hope]
+log_level = "info"
+
+[audit]
+trusted_keys = [{keys}]
+
+[scanner]
+source = "binance"
+strategies = ["pump"]
+
+[scanner.binance]
+ws_url = "ws://127.0.0.1:{port}"
+rest_url = "http://127.0.0.1:{port}"
+symbols = ["NASBTC"]
+flush_s = 0.05
+stale_connection_s = 10.0
+
+[execution]
+exchange = "binance"
+
+[execution.binance]
+rest_url = "http://127.0.0.1:{port}"
+ws_api_url = "ws://127.0.0.1:{port}/ws-api/v3"
+resolve_interval_s = 0.5
+
+[health]
+port = 0
+
+[decision]
+strategies_allowed = ["pump"]
+min_buys_per_sec = 1.0
+min_delta_pct = 2.0
+cooldown_s = 0.0
+max_market_skew_s = 1e10    # the stand-in serves 2021 timestamps
+timeout_s = 4.0
+"""
+
+
+class Rig:
+    def __init__(self) -> None:
+        self.state = short_tmpdir("hope-lv-")
+        self.config = self.state / "hope.toml"
+        self.port = 0
+        self.write_config([])
+        from hope.cli import main as hope_main
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = hope_main(["keys", "init", "--state-dir", str(self.state),
+                            "--config", str(self.config)])
+        m = re.search(r"key id: (ed25519:[0-9a-f]+)", out.getvalue())
+        assert rc == 0 and m, f"hope keys init failed:\n{out.getvalue()}"
+        self.keys = [m.group(1)]
+        self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
+        self.sup: Supervisord | None = None
+
+    def write_config(self, keys: list[str]) -> None:
+        self.config.write_text(CONFIG.format(keys=", ".join(f'"{k}"' for k in keys),
+                                             port=self.port))
+
+    def hope(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "HOPE_CONFIG": str(self.config)}
+        return subprocess.run([str(HOPE), *args, "--state-dir", str(self.state)], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def records(self, family: str, event_type: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in audit_records(self.state, family)
+                if event_type is None or r.get("event_type") == event_type]
+
+    def sim(self, what: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/sim/v1/{what}",
+                                    timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def close(self) -> None:
+        if self.sup is not None:
+            self.sup.shutdown()
+        self.procs.kill_all()
+        if not os.environ.get("HOPE_TEST_KEEP_STATE"):  # set it to inspect a failed run
+            shutil.rmtree(self.state, ignore_errors=True)
+
+
+@pytest.fixture
+def rig() -> Iterator[Rig]:
+    r = Rig()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def venue_status(rig: Rig) -> dict[str, Any] | None:
+    try:
+        return json.loads((rig.state / "venue" / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) -> None:
+    """HALTED first start → reconciled → resumed; the pump BUY is sent, the executor killed
+    before the reply; after the restart one venue BUY, one ORDER NEW, FILL, CLOSE with fees."""
+    keys = generate_test_keys(rig.state)
+    rig.port = start_process(rig.procs, "venue", [
+        "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS),
+        "--start-delay", str(START_DELAY_S), "--keys", str(keys.directory),
+        "--rest-delay", str(REPLY_DELAY_S)], rig.state / "venue.port")
+    rig.write_config(rig.keys)
+    rig.sup = Supervisord(rig.state, {"HOPE_CONFIG": str(rig.config)}, programs=PROGRAMS)
+    rig.sup.start()
+    wait_for(lambda: rig.sup.running(PROGRAMS), timeout=60, message="every program RUNNING")
+
+    # first start on a live venue: HALTED; reconciliation passes; the operator resumes
+    wait_for(lambda: (venue_status(rig) or {}).get("breaker", {}).get("state") == "closed",
+             timeout=40, message="the first reconciliation to pass")
+    assert json.loads(rig.hope("trading", "status", "--json").stdout)["state"] == "HALTED"
+    shown = rig.hope("venue", "status")
+    assert shown.returncode == 0 and "breaker: closed" in shown.stdout, shown.stdout
+    assert rig.hope("trading", "resume").returncode == 0
+
+    # the pump's BUY leaves; SIGKILL before the (1.5 s late) reply
+    log = rig.state / "logs" / "executor.log"
+    sent = wait_for(lambda: re.search(r'"order_id": "(hope-[0-9a-f]+)"[^\n]*"order sending"',
+                                      log.read_text()), timeout=60, interval=0.02,
+                    message="the executor to send the pump's BUY")
+    pid = rig.sup.status()["executor"][1]
+    os.kill(pid, signal.SIGKILL)
+    cid = sent.group(1)
+    assert not [o for o in rig.records("orders") if o["payload"]["order_id"] == cid], \
+        "killed before any ORDER for it"
+    wait_for(lambda: rig.sup.status()["executor"][1] not in (0, pid), timeout=30,
+             message="supervisord to restart the executor")
+
+    closes = wait_for(lambda: [c for c in rig.records("closes")
+                               if c["payload"]["order_id"] == cid], timeout=60,
+                      message="the position's CLOSE")
+    books = rig.sim("orders")["orders"]
+    buys = [o for o in books if o["clientOrderId"] == cid]
+    sells = [o for o in books if o["clientOrderId"] == cid + "-x"]
+    assert len(buys) == 1 and buys[0]["status"] == "FILLED", books
+    assert len(sells) == 1, books
+    orders = [o["payload"] for o in rig.records("orders") if o["payload"]["order_id"] == cid]
+    assert [o["status"] for o in orders if o["status"] != "UNKNOWN"] == ["NEW"], orders
+    assert len([o for o in orders if o["status"] == "UNKNOWN"]) <= 1
+    assert orders[-1]["venue_order_id"] == buys[0]["orderId"]
+    (fill,) = [f["payload"] for f in rig.records("fills") if f["payload"]["order_id"] == cid]
+    assert fill["trade_ids"] == [t["tradeId"] if "tradeId" in t else t["id"]
+                                 for t in buys[0]["fills"]]
+    (close,) = [c["payload"] for c in closes]
+    assert close["exit_venue_order_id"] == sells[0]["orderId"] and close["fees"] > 0
+    assert close["exit_trade_ids"] == [t.get("tradeId", t.get("id")) for t in sells[0]["fills"]]
+    assert close["reason"] == "timeout"
+
+    system = rig.records("system")
+    reports = [r["payload"] for r in system if r.get("event_type") == "RECONCILIATION"]
+    assert len(reports) >= 2 and all(r["passed"] for r in reports)
+    replies = [r["payload"] for r in system if r.get("event_type") == "VENUE_REPLY"]
+    assert any(r["path"] == "/api/v3/order" and r["method"] == "POST" for r in replies)
+    text = json.dumps(replies)
+    assert keys.api_key not in text and keys.secret not in text and "signature" not in text
+    posts = rig.sim("status")["rest"]["by_path"].get("/api/v3/order", 0)
+    assert posts >= 2  # the BUY's POST, queries, the SELL (every one counted by the stand-in)
