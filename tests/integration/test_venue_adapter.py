@@ -11,6 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from hope.clock import ManualClock, MarketClock
+from hope.envelope import new_event
+from hope.execution.breaker import CircuitBreaker
+from hope.execution.config import ExecutionConfig
+from hope.execution.live import LiveExecutor
+from hope.execution.positions import ExecutorStore
 from hope.venue.adapter import BinanceVenue, WithdrawalsEnabled
 from hope.venue.config import BinanceVenueConfig
 from hope.venue.errors import VenueRefused, VenueUnknown
@@ -110,5 +116,82 @@ async def test_no_reply_in_time_is_unknown_and_the_order_exists(tmp_path: Path,
                 await asyncio.sleep(0.1)
                 found = await venue.query("EVXBTC", "hope-slow")
             assert found is not None and found.status == "FILLED"
+        finally:
+            await venue.aclose()
+
+
+def live_executor(tmp_path: Path, venue: BinanceVenue) -> LiveExecutor:
+    ex = LiveExecutor(ExecutionConfig(exchange="binance"), venue,
+                      ExecutorStore(tmp_path / "positions"),
+                      CircuitBreaker("exchange", clock=ManualClock()), market_clock=MarketClock())
+    return ex
+
+
+def buy_decision(price: float, market_ts: float):
+    payload = {"symbol": "EVXBTC", "strategy": "pump", "action": "BUY", "confidence": 0.7,
+               "reasons": [], "position_size": 0.001, "price": price, "quote": "BTC",
+               "targets": {"take_profit_pct": 50.0, "stop_loss_pct": 50.0, "timeout_s": 60.0},
+               "config_hash": "cfg:t", "market_ts": market_ts}
+    return new_event("DECISION", payload, source="decision-engine")
+
+
+async def test_executor_with_base_fees_and_reconciliation_on_the_stand_in(tmp_path: Path,
+                                                                          data: list[Path]):
+    """Fees in the base asset: the position is net of them and the exit sells that, rounded
+    down to the step; reconciliation passes, then fails on an unknown `hope-` order and on a
+    balance sold by hand (ALERT, breaker open with the reason), and passes once it matches."""
+    keys = generate_test_keys(tmp_path)
+    events: list = []
+
+    async def publish(event_type, payload, parent, timestamp):
+        env = new_event(event_type, payload, source="executor", parent=parent,
+                        timestamp=timestamp)
+        events.append(env)
+        return env
+
+    def of(kind: str) -> list:
+        return [e for e in events if e.event_type == kind]
+
+    async with running(data, scenario(commission_asset="base"),
+                       keys=[load_key_dir(keys.directory)]) as sim:
+        venue = client(tmp_path / "keys", sim.rest_url)
+        ex = live_executor(tmp_path, venue)
+        try:
+            await ex.reconcile(publish)
+            assert ex.gate.state == "closed" and of("RECONCILIATION")[-1].payload["passed"]
+            price, now = float(steady_trades(400, 0, 1.0)[250][1]), time.time()
+            ex.market_clock.observe(now)
+            ex.on_price("EVXBTC", price, now)
+            await ex.handle_decision(buy_decision(price, now), publish)
+            (fill,) = of("FILL")
+            assert fill.payload["fills"][0]["commission_asset"] == "EVX"
+            (pos,) = ex.store.positions.values()
+            assert pos.quantity == fill.payload["filled_qty"] - fill.payload["fills"][0][
+                "commission"] and pos.base == "EVX"
+
+            hand = client(tmp_path / "keys", sim.rest_url)   # an operator at the venue
+            await hand.load_rules()
+            await hand.rest.signed("POST", "/api/v3/order", {
+                "symbol": "EVXBTC", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                "quantity": "100", "price": "0.00000100", "newClientOrderId": "hope-stranger"})
+            await ex.reconcile_venue(publish)
+            assert ex.gate.state == "open" and "hope-stranger" in ex.gate.reason
+            assert of("ALERT")[-1].payload["kind"] == "reconciliation_failed"
+            await hand.cancel("EVXBTC", "hope-stranger")
+            await hand.market_sell("by-hand", "EVXBTC", Decimal(str(int(pos.quantity))))
+            await ex.reconcile_venue(publish)
+            assert ex.gate.state == "open" and "balance EVX" in ex.gate.reason
+            await hand.rest.signed("POST", "/api/v3/order", {
+                "symbol": "EVXBTC", "side": "BUY", "type": "MARKET", "quantity": "200"})
+            await ex.reconcile_venue(publish)
+            assert ex.gate.state == "closed", ex.gate.reason
+
+            assert await ex.flatten(publish) == 1
+            (close,) = of("CLOSE")
+            step = ex.venue.rules["EVXBTC"].step
+            sold = sum(f["qty"] for f in close.payload["exit_fills"])
+            assert Decimal(str(sold)) % step == 0 and sold <= pos.quantity
+            assert close.payload["exit_fees_by_asset"].keys() == {"BTC"}  # a SELL pays in quote
+            await hand.aclose()
         finally:
             await venue.aclose()

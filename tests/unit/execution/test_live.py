@@ -81,6 +81,7 @@ class ScriptedVenue:
         self.orders = {}
         self.open = []
         self.balance = {}
+        self.cancelled = []
 
     def set_price(self, symbol, price, market_ts):
         self.prices[symbol] = (price, market_ts)
@@ -127,7 +128,20 @@ class ScriptedVenue:
     async def balances(self):
         return dict(self.balance)
 
+    dirty = False
+
+    def sync(self):
+        return False
+
+    def close(self):
+        self.closed = True
+
+    async def aclose(self):
+        self.closed = True
+
     async def cancel(self, symbol, cid):
+        self.cancelled.append(cid)
+        self.open = [o for o in self.open if o.client_id != cid]
         return None
 
 
@@ -344,3 +358,39 @@ async def test_service_refuses_a_key_file_readable_by_others(tmp_path):
         await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker(),
                                 {"execution": {"exchange": "binance"}})
     assert str(keys / "secret") in str(err.value) and "TOPSECRET" not in str(err.value)
+
+
+async def test_flatten_cancels_hopes_open_orders_first_then_sells(tmp_path):
+    """Flatten cancels every open order with HOPE's prefix, then closes every position."""
+    ex, venue, _ = make(tmp_path)
+    pub = Recorder()
+    await ex.handle_decision(decision(), pub)
+    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-resting",
+                                    "orderId": 5, "side": "SELL", "status": "NEW",
+                                    "origQty": "5", "executedQty": "0"})]
+    assert await ex.flatten(pub) == 1
+    assert venue.cancelled == ["hope-resting"] and pub.of("CLOSE")[0].payload["reason"] == \
+        "flatten"
+
+
+async def test_service_reconciles_again_after_a_failure(tmp_path):
+    """A failed reconciliation is retried by the periodic task (30 s) and trading may resume."""
+    broker, venue, clock = LocalBroker(), ScriptedVenue(), ManualClock()
+    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
+                                    "orderId": 9, "side": "BUY", "status": "NEW",
+                                    "origQty": "5", "executedQty": "0"})]
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, clock=clock,
+                                  exchange=venue)
+    await svc.runtime.bus.start()
+    await svc.start()
+    assert svc.executor.gate.state == OPEN
+    assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "open"
+    venue.open = []
+    await svc.reconcile_again()
+    assert svc.executor.gate.state == OPEN  # not due yet
+    clock.advance(31)
+    await svc.reconcile_again()
+    assert svc.executor.gate.state == CLOSED
+    assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "closed"
+    await svc.stop()
