@@ -22,12 +22,13 @@ Exits and reconciliation are in :mod:`hope.execution.live_exits` and
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from hope.envelope import Envelope, utc_timestamp
+from hope.envelope import Envelope, EnvelopeError, utc_timestamp
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.config import ExecutionConfig
 from hope.execution.executor import Executor, Publish
@@ -65,7 +66,13 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         for reply in self.venue.take_replies():
             payload = {"service": "executor", "venue": self.venue.name,
                        "order_id": order_id, **reply.as_payload()}
-            await publish("VENUE_REPLY", payload, parent=parent, timestamp=None)
+            try:
+                await publish("VENUE_REPLY", payload, parent=parent, timestamp=None)
+            except EnvelopeError as exc:  # a body no envelope may hold (a huge integer...)
+                self.stats["venue_replies_as_text"] += 1
+                payload["body"] = {"unparsed": json.dumps(payload["body"], default=str)[:16384],
+                                   "why": exc.reason}
+                await publish("VENUE_REPLY", payload, parent=parent, timestamp=None)
 
     # --- DECISIONs older than the ledger's memory --------------------------------------------
     async def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
@@ -94,7 +101,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
 
     @staticmethod
     def _refusal_extra(rec: PendingOrder) -> dict[str, Any]:
-        return {"venue_order_id": None, "after_unknown": rec.unknown_published}
+        return {"venue_order_id": rec.venue_order_id, "after_unknown": rec.unknown_published}
 
     async def _work(self, cid: str, rec: PendingOrder, publish: Publish) -> VenueOrder | None:
         """The venue's order once known; None while unknown (or refused: ``rec.refusal``)."""
@@ -175,7 +182,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         await publish("ORDER", {"symbol": p["symbol"], "order_id": cid, "status": UNKNOWN,
                                 "reason": rec.unknown.reason, "side": "BUY", "quantity": 0.0,
                                 "quote_amount": p.get("position_size", 0.0),
-                                "strategy": p.get("strategy", "")},
+                                "strategy": p.get("strategy", ""), "venue_order_id": None},
                       parent=rec.decision, timestamp=rec.unknown.timestamp)
         rec.unknown_published = True
         self.store.put_order(cid, rec)
@@ -202,6 +209,8 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
             return self._known(cid, rec, res.order)
         if res.kind == GONE:
             self.stats["unknown_resolved_gone"] += rec.unknown_published
+            if res.order is not None:
+                rec.venue_order_id = res.order.order_id
             self._refuse(cid, rec, "REJECTED", res.reason)
             return None
         await self._publish_unknown(cid, rec, res.reason, publish)
@@ -209,6 +218,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
 
     def _known(self, cid: str, rec: PendingOrder, order: VenueOrder) -> VenueOrder | None:
         """The venue's answer to a send or a query: fixed as NEW, refused, or still working."""
+        rec.venue_order_id = order.order_id
         if order.ended_empty:
             self._refuse(cid, rec, "REJECTED", f"venue status {order.status}, nothing executed "
                                                f"(venue order {order.order_id})")

@@ -80,10 +80,7 @@ class LiveExits:
         left = 0
         for pos in self.positions.open_positions():
             if pos.closing and pos.closing.attempted:
-                await self._close(pos, pos.closing.reason, publish)
-                left += pos.order_id in self.store.positions and bool(
-                    self.store.positions[pos.order_id].closing
-                    and self.store.positions[pos.order_id].closing.attempted)  # type: ignore[union-attr]
+                left += not await self._close(pos, pos.closing.reason, publish)
         return left
 
     async def flatten(self, publish: Publish) -> int:

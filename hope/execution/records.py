@@ -55,6 +55,7 @@ class PendingOrder(msgspec.Struct, kw_only=True):
     unknown: Refusal | None = None
     unknown_published: bool = False
     venue_ts: str | None = None
+    venue_order_id: int | None = None  # the venue's id once known (also of one it refused)
 
 
 class FinishedOrder(msgspec.Struct, kw_only=True):
