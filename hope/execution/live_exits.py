@@ -2,8 +2,9 @@
 
 Take-profit, stop-loss, timeout and flatten sell the position's quantity (already net of a
 base-asset commission) rounded down to the step, as a MARKET order with client id
-``<order_id>-x``. The send is journaled first (``Closing.attempted``, ``sent_wall`` and the
-market clock the CLOSE will carry); an unknown outcome is queried, never sent again, until the
+``<order_id>-x``. The send is journaled first (``Closing.attempted`` and an
+:class:`~hope.execution.records.ExitAttempt`: the wall time of the send, the market clock the
+CLOSE will carry); an unknown outcome is queried, never sent again, until the
 order is found (CLOSE with the venue's fills and fees) or the ``-2013`` grace has passed (the
 SELL did not happen: the next exit check may send it). Flatten first cancels HOPE's open orders
 at the venue. A refused or unknown exit raises ALERT ``exit_failed`` / ``exit_unknown``.
@@ -17,7 +18,7 @@ from typing import Any
 from hope.execution.exchange import Order
 from hope.execution.executor import Publish
 from hope.execution.positions import FLATTEN
-from hope.execution.records import Closing, Position
+from hope.execution.records import Closing, ExitAttempt, Position
 from hope.trading.ids import close_order_id
 from hope.trading.state import HALTED
 from hope.venue.errors import NotSent, VenueError, VenueRefused, VenueUnknown
@@ -108,8 +109,7 @@ class LiveExits:
             await self.audit_replies(publish, pos.fill_env, pos.order_id)
         if sell is None:
             return False
-        closing = pos.closing
-        market_ts = closing.market_ts if closing and closing.market_ts is not None else (
+        market_ts = pos.exit.market_ts if pos.exit is not None else (
             self.market_clock.now() or pos.opened_market_ts)
         order = fill_order(sell, pos.base, pos.quote, market_ts)
         payload = self.positions.close_payload(pos, order, reason)
@@ -143,18 +143,19 @@ class LiveExits:
             await self._exit_alert(pos, "exit_failed", f"filter {exc.filter}: {exc.detail}",
                                    publish)
             return None
-        pos.closing = Closing(reason, attempted=True, sent_wall=self.wall(),
-                              market_ts=self.market_clock.now() or pos.opened_market_ts)
+        pos.closing = Closing(reason, attempted=True)
+        pos.exit = ExitAttempt(sent_wall=self.wall(),
+                               market_ts=self.market_clock.now() or pos.opened_market_ts)
         self.store.put_position(pos)  # from here on the venue may know xid: ask first
         try:
             sell = await self.venue.market_sell(xid, pos.symbol, qty)
         except (NotSent, VenueRefused) as exc:
-            pos.closing = Closing(reason, attempted=False)
+            pos.closing, pos.exit = Closing(reason, attempted=False), None
             self.store.put_position(pos)
             await self._exit_alert(pos, "exit_failed", exc.describe(), publish)
             return None
         except VenueUnknown as exc:
-            pos.closing.unknown = exc.describe()
+            pos.exit.unknown = exc.describe()
             self.store.put_position(pos)
             await self._exit_alert(pos, "exit_unknown", exc.describe(), publish)
             return None
@@ -168,12 +169,13 @@ class LiveExits:
             answer = await self.venue.query(pos.symbol, xid)
         except VenueError:
             return None
-        res = resolve(answer, sent_wall=closing.sent_wall or 0.0, now_wall=self.wall(),
+        sent = pos.exit.sent_wall if pos.exit is not None else 0.0
+        res = resolve(answer, sent_wall=sent, now_wall=self.wall(),
                       grace_s=self.bcfg.unknown_grace_s)
         if res.kind == FOUND and res.order is not None and res.order.fills_complete:
             return res.order
         if res.kind == GONE:  # the SELL never happened: the position may be sold again
-            pos.closing = Closing(closing.reason, attempted=False)
+            pos.closing, pos.exit = Closing(closing.reason, attempted=False), None
             self.store.put_position(pos)
             await self._exit_alert(pos, "exit_failed", res.reason, publish)
         return None

@@ -93,7 +93,8 @@ class LiveReconcile:
         await self.resolve_closes(publish)
         for pos in self.positions.open_positions():
             if pos.closing and pos.closing.attempted:
-                unresolved[close_order_id(pos.order_id)] = pos.closing.unknown or "exit pending"
+                why = pos.exit.unknown if pos.exit is not None else None
+                unresolved[close_order_id(pos.order_id)] = why or "exit pending"
         open_orders = await self.venue.hope_open_orders()
         balances = await self.venue.balances()
         known = set(self.store.orders) | {close_order_id(o) for o in self.store.positions}

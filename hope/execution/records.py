@@ -75,9 +75,14 @@ class Closing(msgspec.Struct):
 
     reason: str                        # take_profit | stop_loss | timeout | flatten
     attempted: bool = True             # the SELL was sent: ask the venue before sending again
-    sent_wall: float | None = None     # live venue: wall time of the send (-2013 grace)
-    market_ts: float | None = None     # live venue: market clock at the send (the CLOSE's)
-    unknown: str | None = None         # live venue: why its outcome is unknown
+
+
+class ExitAttempt(msgspec.Struct, kw_only=True):
+    """Live venue: the exit SELL in flight (beside ``Position.closing``)."""
+
+    sent_wall: float                   # wall time of the send (the -2013 grace runs from it)
+    market_ts: float                   # market clock at the send: the CLOSE's (fixed)
+    unknown: str | None = None         # why its outcome is unknown, once it is
 
 
 class Position(msgspec.Struct, kw_only=True):
@@ -96,6 +101,7 @@ class Position(msgspec.Struct, kw_only=True):
     base: str = ""               # live venue: the base asset (balances are compared in it)
     venue_order_id: int | None = None   # live venue: the BUY's order id there
     trade_ids: list[int] = []    # live venue: the BUY's trade ids
+    exit: ExitAttempt | None = None  # live venue: the exit SELL sent (None: none in flight)
 
 
 class Snapshot(msgspec.Struct):
