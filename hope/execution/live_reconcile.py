@@ -1,7 +1,8 @@
 """Reconciliation with a live venue: at every start and periodically, before any order leaves.
 
 While it runs the venue breaker is ``reconciling``. It reads the venue's filters, checks the
-API key's restrictions (a key that may withdraw refuses the start), queries every order intent
+API key's restrictions (a key that may withdraw fails it, and raises
+:class:`~hope.venue.adapter.WithdrawalsEnabled`: the service refuses to start), queries every order intent
 of unknown outcome by ``origClientOrderId`` (BUYs and exits), lists the venue's open orders
 with HOPE's prefix, and compares the balances with the open positions
 (:func:`hope.venue.reconcile.build_report`). The report is published as a RECONCILIATION
@@ -18,6 +19,7 @@ from typing import Any
 from hope.execution.executor import Publish
 from hope.execution.records import PendingOrder
 from hope.trading.ids import close_order_id
+from hope.venue.adapter import WithdrawalsEnabled
 from hope.venue.errors import VenueError
 from hope.venue.gate import CLOSED, OPEN, RECONCILING
 from hope.venue.reconcile import Held, ReconcileReport, build_report
@@ -41,11 +43,15 @@ class LiveReconcile:
     async def reconcile_venue(self, publish: Publish) -> dict[str, Any]:
         self.gate.set(RECONCILING, "reconciliation running")
         self._set_changed()
+        refused: WithdrawalsEnabled | None = None
         try:
             rep = await self._gather(publish)
         except VenueError as exc:
             rep = ReconcileReport(self.venue.name, self.wall())
             rep.error = exc.describe()
+        except WithdrawalsEnabled as exc:  # reported like any failure, then raised: no start
+            rep, refused = ReconcileReport(self.venue.name, self.wall()), exc
+            rep.error = str(exc)
         finally:
             await self.audit_replies(publish, None)
         payload = rep.as_payload()
@@ -65,6 +71,8 @@ class LiveReconcile:
                                     "problems": rep.problems[:20]},
                           parent=None, timestamp=None)
         self._set_changed()
+        if refused is not None:
+            raise refused
         return payload
 
     def _set_changed(self) -> None:

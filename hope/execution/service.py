@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hope.config import ConfigError
 from hope.control.ack_position import acknowledged_position
 from hope.control.flatten import is_flatten
 from hope.control.trading import TradingStateFollower
@@ -27,6 +28,7 @@ from hope.execution.venue_setup import live_executor, venue_status
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
+from hope.venue.adapter import WithdrawalsEnabled
 
 
 def _fsync_s(runtime: Runtime) -> float:
@@ -230,6 +232,8 @@ class ExecutorService(Service):
                 await self.publish_breaker()
             try:
                 report = await self.executor.reconcile(self.publish)
+            except WithdrawalsEnabled as exc:  # exit 78, as a bad config: a human must act
+                raise ConfigError(f"[execution.binance] {exc}") from None
             finally:
                 self._last_reconcile = self.clock.monotonic()
             self.announce_breakers()  # announce once

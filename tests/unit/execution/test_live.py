@@ -24,6 +24,7 @@ from hope.execution.service import ExecutorService
 from hope.testing import async_wait_for, service_for_tests
 from hope.trading.ids import client_order_id, close_order_id
 from hope.trading.state import HALTED, TradingStateStore
+from hope.venue.adapter import WithdrawalsEnabled
 from hope.venue.errors import VenueRefused, VenueUnknown
 from hope.venue.filters import SymbolRules
 from hope.venue.gate import CLOSED, OPEN, VenueGate
@@ -394,3 +395,21 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
     assert svc.executor.gate.state == CLOSED
     assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "closed"
     await svc.stop()
+
+
+async def test_service_refuses_to_start_with_a_key_that_may_withdraw(tmp_path):
+    """apiRestrictions enableWithdrawals: reported, breaker open, and the start refused (78)."""
+    broker, venue = LocalBroker(), ScriptedVenue()
+
+    async def may_withdraw():
+        raise WithdrawalsEnabled("API key restriction enableWithdrawals is true")
+
+    venue.check_restrictions = may_withdraw
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, exchange=venue)
+    await svc.runtime.bus.start()
+    with pytest.raises(ConfigError, match="enableWithdrawals"):
+        await svc.start()
+    assert svc.executor.gate.state == OPEN
+    (report,) = [e for e in broker.published if e.event_type == "RECONCILIATION"]
+    assert "enableWithdrawals" in report.payload["error"]
