@@ -198,8 +198,12 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
     reports = [r["payload"] for r in system if r.get("event_type") == "RECONCILIATION"]
     assert len(reports) >= 2 and all(r["passed"] for r in reports)
     replies = [r["payload"] for r in system if r.get("event_type") == "VENUE_REPLY"]
-    assert any(r["path"] == "/api/v3/order" and r["method"] == "POST" for r in replies)
+    assert [r for r in replies if r["method"] == "POST"
+            and r["params"].get("newClientOrderId") == cid + "-x"]  # the exit's SELL
     text = json.dumps(replies)
     assert keys.api_key not in text and keys.secret not in text and "signature" not in text
-    posts = rig.sim("status")["rest"]["by_path"].get("/api/v3/order", 0)
-    assert posts >= 2  # the BUY's POST, queries, the SELL (every one counted by the stand-in)
+    # the restarted executor asked (GET by origClientOrderId) and never sent the BUY again
+    assert any(r["method"] == "GET" and r["params"].get("origClientOrderId") == cid
+               for r in replies)
+    assert not [r for r in replies if r["method"] == "POST"
+                and r["params"].get("newClientOrderId") == cid]
