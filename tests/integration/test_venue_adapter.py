@@ -19,7 +19,7 @@ from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
 from hope.venue.adapter import BinanceVenue, WithdrawalsEnabled
 from hope.venue.config import BinanceVenueConfig
-from hope.venue.errors import VenueRefused, VenueUnknown
+from hope.venue.errors import NotSent, VenueRefused, VenueUnknown
 from hope.venue.keys import load_keys
 from hope.venue.rest import VenueRest
 from hope.venue_sim.scenario import MarketSettings, Scenario, TradingSettings
@@ -195,3 +195,35 @@ async def test_executor_with_base_fees_and_reconciliation_on_the_stand_in(tmp_pa
             await hand.aclose()
         finally:
             await venue.aclose()
+
+
+async def test_answers_on_the_wire_are_typed_as_the_taxonomy_says(tmp_path: Path,
+                                                                  data: list[Path]):
+    """HTTP 503 and 500 (-1001) on an order are unknown outcomes; a 429 is a refusal with
+    Retry-After; a refused connection is NotSent."""
+    keys = generate_test_keys(tmp_path)
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim:
+        venue = client(tmp_path / "keys", sim.rest_url)
+        try:
+            await venue.load_rules()
+            for status in (503, 500):
+                sim.rest.settings.fail_status = status
+                sim.rest.settings.fail_first = sim.rest.requests + 1   # the next request
+                with pytest.raises(VenueUnknown) as err:
+                    await venue.market_buy(f"hope-f{status}", "EVXBTC", Decimal("0.001"))
+                assert err.value.http_status == status
+                assert await venue.query("EVXBTC", f"hope-f{status}") is None
+            sim.rest.settings.fail_first = 0
+            sim.rest.limiter.limit = 1       # the request-weight budget used up
+            with pytest.raises(VenueRefused) as refused:
+                await venue.market_buy("hope-429", "EVXBTC", Decimal("0.001"))
+            assert refused.value.http_status in (429, 418)
+            assert refused.value.retry_after_s is not None
+        finally:
+            await venue.aclose()
+    gone = client(tmp_path / "keys", sim.rest_url)   # the stand-in has stopped
+    try:
+        with pytest.raises(NotSent):
+            await gone.market_buy("hope-gone", "EVXBTC", Decimal("0.001"))
+    finally:
+        await gone.aclose()
