@@ -23,12 +23,14 @@ from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.limits import Limits
+from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
 from hope.execution.venue_setup import live_executor, venue_status
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
 from hope.venue.adapter import WithdrawalsEnabled
+from hope.venue.gate import CLOSED
 
 
 def _fsync_s(runtime: Runtime) -> float:
@@ -84,11 +86,12 @@ class ExecutorService(Service):
         self.changes: list[tuple[str, str, str]] = []  # (breaker name, old, new)
         self.breaker.on_change = lambda name, old, new: self.changes.append((name, old, new))
         self.lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
-        self.live = getattr(executor, "gate", None) is not None
-        if self.live:
-            gate = executor.gate  # type: ignore[attr-defined]
-            gate.on_change = lambda name, old, new: self.changes.append((name, old, new))
-            executor.on_gate_change = self.write_venue_status  # type: ignore[attr-defined]
+        # a live venue's executor (None: the paper exchange)
+        self.live = executor if isinstance(executor, LiveExecutor) else None
+        if self.live is not None:
+            self.live.gate.on_change = lambda name, old, new: self.changes.append(
+                (name, old, new))
+            self.live.on_gate_change = self.write_venue_status
         self._last_reconcile = 0.0
 
     @classmethod
@@ -170,40 +173,43 @@ class ExecutorService(Service):
 
     def announce_breakers(self) -> None:
         self.changes.append((self.breaker.name, self.breaker.state, self.breaker.state))
-        if self.live:
-            gate = self.executor.gate  # type: ignore[attr-defined]
+        if self.live is not None:
+            gate = self.live.gate
             self.changes.append((gate.name, gate.state, gate.state))
 
     # live venue: orders of unknown outcome queried, reconciliation repeated ----------------
     @every(lambda self: self.cfg.binance.resolve_interval_s if self.live else 0)
     async def resolve_unknown(self) -> None:
-        ex = self.executor
-        if not (ex.pending() or any(  # type: ignore[attr-defined]
+        live = self.live
+        if live is None or not (live.pending() or any(
                 p.closing and p.closing.attempted for p in self.store.positions.values())):
             return
         async with self.lock:
             try:
-                await ex.resolve_pending(self.publish)  # type: ignore[attr-defined]
-                await ex.resolve_closes(self.publish)  # type: ignore[attr-defined]
+                await live.resolve_pending(self.publish)
+                await live.resolve_closes(self.publish)
             finally:
                 await self.publish_breaker()
 
     @every(lambda self: min(30.0, self.cfg.binance.reconcile_interval_s) if self.live else 0)
     async def reconcile_again(self) -> None:
         """Every ``reconcile_interval_s``; after a failure every 30 s at most."""
-        gate = self.executor.gate  # type: ignore[attr-defined]
-        due = 30.0 if gate.state != "closed" else self.cfg.binance.reconcile_interval_s
+        live = self.live
+        if live is None:
+            return
+        due = 30.0 if live.gate.state != CLOSED else self.cfg.binance.reconcile_interval_s
         if self.clock.monotonic() - self._last_reconcile < due:
             return
         async with self.lock:
             try:
-                await self.executor.reconcile_venue(self.publish)  # type: ignore[attr-defined]
+                await live.reconcile_venue(self.publish)
             finally:
                 self._last_reconcile = self.clock.monotonic()
                 await self.publish_breaker()
 
     def write_venue_status(self) -> None:
-        venue_status(self.runtime, self.executor)
+        if self.live is not None:
+            venue_status(self.runtime, self.live)
 
     # Every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline only
     # when this task runs late (the loop is saturated). fsync off the event loop: decisions
@@ -219,15 +225,15 @@ class ExecutorService(Service):
             if old != new:
                 self.log.warning("circuit breaker changed", name=name, old=old, new=new)
             payload = {"service": self.runtime.name, "name": name, "state": new, "previous": old}
-            if self.live and name == self.executor.gate.name:  # type: ignore[attr-defined]
-                payload["reason"] = self.executor.gate.reason  # type: ignore[attr-defined]
+            if self.live is not None and name == self.live.gate.name:
+                payload["reason"] = self.live.gate.reason
             await self.publish("BREAKER", payload)
 
     # lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         # the bus is up, so what reconciliation publishes is not lost
         async with self.lock:
-            if self.live:
+            if self.live is not None:
                 self.announce_breakers()  # "reconciling" before anything else
                 await self.publish_breaker()
             try:
@@ -250,8 +256,8 @@ class ExecutorService(Service):
     async def stop(self) -> None:
         self.store.close()
         self.exchange.close()
-        if self.live:
-            await self.exchange.aclose()
+        if self.live is not None:
+            await self.live.venue.aclose()
 
     def kill(self) -> None:
         for close in (self.store.close, self.exchange.close):
@@ -263,9 +269,8 @@ class ExecutorService(Service):
     def heartbeat(self) -> dict[str, Any]:
         store = self.store
         breakers = {self.breaker.name: self.breaker.state}
-        if self.live:
-            gate = self.executor.gate  # type: ignore[attr-defined]
-            breakers[gate.name] = gate.state
+        if self.live is not None:
+            breakers[self.live.gate.name] = self.live.gate.state
         return {"breakers": breakers,
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),
