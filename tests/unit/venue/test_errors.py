@@ -30,7 +30,7 @@ from hope.venue.errors import REFUSED, UNKNOWN, VenueRefused, VenueUnknown, clas
     (None, None, "timeout after sending", UNKNOWN),
 ])
 def test_taxonomy(status: int | None, code: int | None, msg: str, outcome: str) -> None:
-    """The issue's table, row by row."""
+    """Every row of the taxonomy table (hope/venue/errors.py) maps as documented."""
     assert classify(status, code, msg) == outcome
     exc = error_for(status, code, msg)
     assert isinstance(exc, VenueRefused if outcome == REFUSED else VenueUnknown)
