@@ -33,7 +33,7 @@ from hope.execution.breaker import CircuitBreaker
 from hope.execution.config import ExecutionConfig
 from hope.execution.executor import Executor, Publish
 from hope.execution.live_exits import LiveExits, fill_order, venue_fields
-from hope.execution.live_reconcile import LiveReconcile
+from hope.execution.live_reconcile import RECHECKS_FILE, LiveReconcile, Rechecks
 from hope.execution.positions import ExecutorStore
 from hope.execution.records import PendingOrder, Refusal
 from hope.venue.adapter import BinanceVenue
@@ -57,6 +57,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         self.wall = wall
         self.last_report: dict[str, Any] | None = None
         self.on_gate_change: Callable[[], None] | None = None
+        self.rechecks = Rechecks(store.dir / RECHECKS_FILE)
         self._exit_tried: dict[str, float] = {}
 
     # --- audit --------------------------------------------------------------------------------
@@ -94,6 +95,8 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
             await self.audit_replies(publish, decision, cid)
         if rec.refusal is not None:
             await self._publish_refusal(cid, rec, publish, self._refusal_extra(rec))
+            if rec.not_found:
+                self.rechecks.add(cid, rec.decision.payload["symbol"], self.wall())
             return
         if order is None:
             return  # still of unknown outcome: the resolver asks again
@@ -211,6 +214,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
             self.stats["unknown_resolved_gone"] += rec.unknown_published
             if res.order is not None:
                 rec.venue_order_id = res.order.order_id
+            rec.not_found = res.order is None
             self._refuse(cid, rec, "REJECTED", res.reason)
             return None
         await self._publish_unknown(cid, rec, res.reason, publish)

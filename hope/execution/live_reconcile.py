@@ -13,16 +13,65 @@ breaker ``open`` with the reason, so every BUY is SKIPped (decision engine) or R
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from hope.execution.executor import Publish
 from hope.execution.records import PendingOrder
+from hope.files import atomic_write_json
 from hope.trading.ids import close_order_id
 from hope.venue.adapter import WithdrawalsEnabled
 from hope.venue.errors import VenueError
 from hope.venue.gate import CLOSED, OPEN, RECONCILING
 from hope.venue.reconcile import Held, ReconcileReport, build_report
+
+RECHECKS_FILE = "venue-rechecks.json"
+RECHECK_S = 3600.0  # wall clock: how long a BUY rejected as not found is looked for again
+
+
+class Rechecks:
+    """BUYs REJECTED because the venue did not know them after the grace: an order may still
+    show up later, so every reconciliation asks for them again for ``RECHECK_S``. One that
+    showed up is kept (reconciliation fails) until an operator releases it with
+    ``hope ack-position <order_id>`` after dealing with it at the venue. A file of
+    ``{client id: {"symbol", "until", "found"}}`` beside the ledger (rare: temp → rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        self.items: dict[str, dict[str, Any]] = data if isinstance(data, dict) else {}
+
+    def add(self, cid: str, symbol: str, now: float) -> None:
+        self.items[cid] = {"symbol": symbol, "until": now + RECHECK_S}
+        self._save()
+
+    def expire(self, now: float) -> None:
+        old = [cid for cid, v in self.items.items()
+               if float(v.get("until", 0)) <= now and not v.get("found")]
+        for cid in old:
+            del self.items[cid]
+        if old:
+            self._save()
+
+    def found(self, cid: str) -> None:
+        if not self.items[cid].get("found"):
+            self.items[cid]["found"] = True
+            self._save()
+
+    def release(self, cid: str) -> bool:
+        """The operator dealt with it: stop failing reconciliation for it."""
+        if self.items.pop(cid, None) is None:
+            return False
+        self._save()
+        return True
+
+    def _save(self) -> None:
+        atomic_write_json(self.path, self.items)
 
 
 class LiveReconcile:
@@ -99,6 +148,7 @@ class LiveReconcile:
             else:
                 resolved += 1
         await self.resolve_closes(publish)
+        found_later = await self._recheck_not_found()
         for pos in self.positions.open_positions():
             if pos.closing and pos.closing.attempted:
                 why = pos.exit.unknown if pos.exit is not None else None
@@ -108,7 +158,20 @@ class LiveReconcile:
         known = set(self.store.orders) | {close_order_id(o) for o in self.store.positions}
         return build_report(self.venue.name, self.wall(), unresolved=unresolved,
                             resolved=resolved, open_orders=open_orders, known_ids=known,
-                            held=self._held_assets(), balances=balances)
+                            held=self._held_assets(), balances=balances,
+                            found_later=found_later)
+
+    async def _recheck_not_found(self) -> dict[str, str]:
+        """A BUY rejected as not found that the venue now has is a position nobody manages."""
+        self.rechecks.expire(self.wall())
+        found_later = {}
+        for cid, item in sorted(self.rechecks.items.items()):
+            found = await self.venue.query(str(item["symbol"]), cid, with_fills=False)
+            if found is not None and not found.ended_empty:
+                self.rechecks.found(cid)
+                found_later[cid] = (f"{found.status}, executed {found.executed_qty} "
+                                    f"(venue order {found.order_id})")
+        return found_later
 
     def _held_assets(self) -> list[Held]:
         by_asset: dict[str, list[Any]] = {}

@@ -56,6 +56,7 @@ class PendingOrder(msgspec.Struct, kw_only=True):
     unknown_published: bool = False
     venue_ts: str | None = None
     venue_order_id: int | None = None  # the venue's id once known (also of one it refused)
+    not_found: bool = False            # REJECTED because -2013 outlasted the grace: re-checked
 
 
 class FinishedOrder(msgspec.Struct, kw_only=True):

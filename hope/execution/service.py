@@ -146,6 +146,8 @@ class ExecutorService(Service):
         if order_id is not None:
             async with self.lock:
                 released = self.store.acknowledge_position(order_id)
+                if self.live is not None:
+                    released = self.live.rechecks.release(order_id) or released
             self.log.warning("quarantined position acknowledged", order_id=order_id,
                              released=released, by=env.event_id,
                              still_held=self.store.hold_reason())

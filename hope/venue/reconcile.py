@@ -32,6 +32,7 @@ class ReconcileReport:
     wall_ts: float
     unresolved: list[dict[str, Any]] = field(default_factory=list)
     unknown_orders: list[dict[str, Any]] = field(default_factory=list)
+    found_later: list[dict[str, Any]] = field(default_factory=list)
     balances: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     resolved: int = 0
@@ -49,16 +50,23 @@ class ReconcileReport:
     def as_payload(self) -> dict[str, Any]:
         return {"venue": self.venue, "passed": self.passed, "wall_ts": self.wall_ts,
                 "resolved": self.resolved, "unresolved": self.unresolved,
-                "unknown_orders": self.unknown_orders, "balances": self.balances,
+                "unknown_orders": self.unknown_orders, "found_later": self.found_later,
+                "balances": self.balances,
                 "problems": self.problems, "error": self.error}
 
 
 def build_report(venue: str, wall_ts: float, *, unresolved: dict[str, str], resolved: int,
                  open_orders: list[VenueOrder], known_ids: set[str],
-                 held: list[Held], balances: dict[str, Decimal]) -> ReconcileReport:
+                 held: list[Held], balances: dict[str, Decimal],
+                 found_later: dict[str, str] | None = None) -> ReconcileReport:
     """``unresolved``: client id → why it is still of unknown outcome; ``open_orders``: the
-    venue's open orders with HOPE's prefix; ``known_ids``: every client id HOPE knows."""
+    venue's open orders with HOPE's prefix; ``known_ids``: every client id HOPE knows;
+    ``found_later``: BUYs HOPE rejected as not found that the venue has after all → what."""
     report = ReconcileReport(venue, wall_ts, resolved=resolved)
+    for cid, what in sorted((found_later or {}).items()):
+        report.found_later.append({"order_id": cid, "venue": what})
+        report.problems.append(f"order {cid} was REJECTED as not found, but the venue has it: "
+                               f"{what}")
     for cid, why in sorted(unresolved.items()):
         report.unresolved.append({"order_id": cid, "reason": why})
         report.problems.append(f"order {cid} still of unknown outcome ({why})")

@@ -413,3 +413,29 @@ async def test_service_refuses_to_start_with_a_key_that_may_withdraw(tmp_path):
     assert svc.executor.gate.state == OPEN
     (report,) = [e for e in broker.published if e.event_type == "RECONCILIATION"]
     assert "enableWithdrawals" in report.payload["error"]
+
+
+async def test_a_buy_rejected_as_not_found_that_shows_up_later_fails_reconciliation(tmp_path):
+    """-2013 past the grace → REJECTED; the order appears later: reconciliation names it."""
+    ex, venue, wall = make(tmp_path)
+    ex.bcfg.unknown_grace_s = 10
+    venue.answers["buy"].append(VenueUnknown("reset after sending"))
+    venue.answers["query"] += [None, None]
+    pub, d = Recorder(), decision()
+    await ex.handle_decision(d, pub)
+    wall.advance(11)
+    await ex.resolve_pending(pub)
+    assert [e.payload["status"] for e in pub.of("ORDER")] == ["UNKNOWN", "REJECTED"]
+    cid = client_order_id(d.event_id)
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == CLOSED  # still not there: nothing to say
+    venue.orders[cid] = venue_order(cid)   # the venue shows it after all
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == OPEN and cid in ex.gate.reason
+    assert pub.of("RECONCILIATION")[-1].payload["found_later"][0]["order_id"] == cid
+    wall.advance(3601)
+    await ex.reconcile_venue(pub)   # found: kept failing until an operator releases it
+    assert ex.gate.state == OPEN
+    assert ex.rechecks.release(cid)  # what `hope ack-position <order_id>` does
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == CLOSED
