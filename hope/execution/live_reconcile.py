@@ -6,7 +6,8 @@ API key's restrictions (a key that may withdraw fails it, and raises
 of unknown outcome by ``origClientOrderId`` (BUYs and exits), lists the venue's open orders
 with HOPE's prefix, and compares the balances with the open positions
 (:func:`hope.venue.reconcile.build_report`). The report is published as a RECONCILIATION
-event (the audit log keeps it); a failure raises ALERT ``reconciliation_failed`` and leaves the
+event (the audit log keeps it); a failure raises ALERT ``reconciliation_failed`` (once per
+distinct failure, not at every retry) and leaves the
 breaker ``open`` with the reason, so every BUY is SKIPped (decision engine) or REJECTED
 (executor) until a later reconciliation passes.
 """
@@ -77,6 +78,8 @@ class Rechecks:
 class LiveReconcile:
     """The reconciliation half of :class:`~hope.execution.live.LiveExecutor` (a mixin)."""
 
+    _alerted: str | None = None  # the failure last ALERTed (a retry failing alike is quiet)
+
     async def reconcile(self, publish: Publish) -> dict[str, Any]:
         """The start: set unreadable ledger records apart (reported), then reconcile."""
         report: dict[str, Any] = {"resumed": 0, "dropped": [], "orphans": [], "quarantined": []}
@@ -110,15 +113,18 @@ class LiveReconcile:
                       timestamp=None)
         if rep.passed:
             self.gate.set(CLOSED, "")
+            self._alerted = None
         else:
             self.stats["reconciliations_failed"] += 1
             self.gate.set(OPEN, rep.reason())
-            if self.log:
-                self.log.error("reconciliation failed: trading SKIPs", reason=rep.reason())
-            await publish("ALERT", {"kind": "reconciliation_failed", "service": "executor",
-                                    "venue": self.venue.name, "detail": rep.reason()[:1000],
-                                    "problems": rep.problems[:20]},
-                          parent=None, timestamp=None)
+            if rep.reason() != self._alerted:  # once per failure, not per retry
+                self._alerted = rep.reason()
+                if self.log:
+                    self.log.error("reconciliation failed: trading SKIPs", reason=rep.reason())
+                await publish("ALERT", {"kind": "reconciliation_failed", "service": "executor",
+                                        "venue": self.venue.name, "detail": rep.reason()[:1000],
+                                        "problems": rep.problems[:20]},
+                              parent=None, timestamp=None)
         self._set_changed()
         if refused is not None:
             raise refused

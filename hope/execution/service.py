@@ -193,13 +193,15 @@ class ExecutorService(Service):
             finally:
                 await self.publish_breaker()
 
-    @every(lambda self: min(30.0, self.cfg.binance.reconcile_interval_s) if self.live else 0)
+    @every(lambda self: min(self.cfg.binance.reconcile_retry_s,
+                            self.cfg.binance.reconcile_interval_s) if self.live else 0)
     async def reconcile_again(self) -> None:
-        """Every ``reconcile_interval_s``; after a failure every 30 s at most."""
+        """Every ``reconcile_interval_s``; after a failure every ``reconcile_retry_s``."""
         live = self.live
         if live is None:
             return
-        due = 30.0 if live.gate.state != CLOSED else self.cfg.binance.reconcile_interval_s
+        bcfg = self.cfg.binance
+        due = bcfg.reconcile_retry_s if live.gate.state != CLOSED else bcfg.reconcile_interval_s
         if self.clock.monotonic() - self._last_reconcile < due:
             return
         async with self.lock:

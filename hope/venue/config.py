@@ -26,6 +26,7 @@ class BinanceVenueConfig:
     unknown_grace_s: float = 120.0   # wall clock: -2013 NO_SUCH_ORDER tolerated this long
     resolve_interval_s: float = 1.0  # how often orders of unknown outcome are queried
     reconcile_interval_s: float = 300.0  # periodic reconciliation (wall clock)
+    reconcile_retry_s: float = 30.0      # after a failed one, this soon again
 
     def validate(self) -> None:
         check_url("rest_url", self.rest_url, "https", "http")
@@ -35,6 +36,6 @@ class BinanceVenueConfig:
         if not 1 <= self.recv_window_ms <= MAX_RECV_WINDOW_MS:
             raise ValueError(f"recv_window_ms: must be within [1, {MAX_RECV_WINDOW_MS}]")
         for name in ("request_timeout_s", "unknown_grace_s", "resolve_interval_s",
-                     "reconcile_interval_s"):
+                     "reconcile_interval_s", "reconcile_retry_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be > 0")

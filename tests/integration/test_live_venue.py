@@ -2,9 +2,9 @@
 ``[execution] exchange = "binance"``: real processes under supervisord, the live feed, a real
 pump.
 
-The first start on the venue is HALTED until reconciliation has passed and the operator
-resumes; the pump's BUY goes to the venue, and the executor is SIGKILLed after sending it and
-before the reply (the stand-in answers 1.5 s late; the order is placed meanwhile). After the
+The first start on the venue is HALTED until
+then and the operator resumes; the pump's BUY goes to the venue, and the executor is SIGKILLed after sending it and
+before the reply (the stand-in answers 2 s late; the order is placed meanwhile). After the
 restart, counted from the stand-in's own books: one venue BUY, one ORDER NEW, no resubmission;
 its FILL carries the venue's trade ids, and the exit SELL's CLOSE the venue's fills
 and fees. Raw venue replies and reconciliation reports are in the audit log, with no key.
@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from hope.supervisor_conf import render
 from hope.testing import REPO, Processes, Supervisord, audit_records, short_tmpdir, wait_for
-from hope.venue_sim.testing import generate_test_keys, start_process
+from hope.venue_sim.testing import VenueTestKeys, generate_test_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -36,8 +38,8 @@ PUMP_T = 1610658000.0
 FIRST_TS = 1610485206.193        # the file's first trade
 SPEED = 10.0
 LIVE_FROM = PUMP_T - 60.0        # the live stream starts 60 market s before the pump
-START_DELAY_S = 30.0             # wall s before the stream starts: start, reconcile, resume
-REPLY_DELAY_S = 1.5              # every REST answer this late: the window of the SIGKILL
+START_DELAY_S = 24.0             # wall s from the venue's start to its stream: reconcile, resume
+REPLY_DELAY_S = 2.0              # every REST answer this late: the window of the SIGKILL
 HOPE = REPO / ".venv" / "bin" / "hope"
 PROGRAMS = ["proxy", "audit-writer", "executor", "decision-engine", "health-monitor",
             "scanner"]
@@ -59,6 +61,7 @@ rest_url = "http://127.0.0.1:{port}"
 symbols = ["NASBTC"]
 flush_s = 0.05
 stale_connection_s = 10.0
+backoff_max_s = 2.0
 
 [execution]
 exchange = "binance"
@@ -67,6 +70,7 @@ exchange = "binance"
 rest_url = "http://127.0.0.1:{port}"
 ws_api_url = "ws://127.0.0.1:{port}/ws-api/v3"
 resolve_interval_s = 0.5
+reconcile_retry_s = 2.0
 
 [health]
 port = 0
@@ -140,34 +144,75 @@ def venue_status(rig: Rig) -> dict[str, Any] | None:
         return None
 
 
-def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) -> None:
-    """HALTED first start → reconciled → resumed; the pump BUY is sent, the executor killed
-    before the reply; after the restart one venue BUY, one ORDER NEW, FILL, CLOSE with fees."""
-    keys = generate_test_keys(rig.state)
-    rig.port = start_process(rig.procs, "venue", [
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_venue(rig: Rig, keys: VenueTestKeys) -> None:
+    """``hope venue-sim`` on the port the config names (so it can start after HOPE)."""
+    port_file = rig.state / "venue.port"
+    proc = rig.procs.start("venue", [
+        "-c", "import sys; from hope.cli import main; sys.exit(main())", "venue-sim",
         "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS),
         "--start-delay", str(START_DELAY_S), "--keys", str(keys.directory),
-        "--rest-delay", str(REPLY_DELAY_S)], rig.state / "venue.port")
-    rig.write_config(rig.keys)
-    rig.sup = Supervisord(rig.state, {"HOPE_CONFIG": str(rig.config)}, programs=PROGRAMS)
-    rig.sup.start()
-    wait_for(lambda: rig.sup.running(PROGRAMS), timeout=60, message="every program RUNNING")
+        "--rest-delay", str(REPLY_DELAY_S), "--port", str(rig.port),
+        "--port-file", str(port_file)])
+    wait_for(lambda: proc.poll() is None and port_file.exists() and port_file.read_text(),
+             timeout=30, message="venue-sim to listen")
 
-    # first start on a live venue: HALTED; reconciliation passes; the operator resumes
+
+def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) -> None:
+    """Venue unreachable: reconciliation fails (ALERT, breaker open); the venue up: it passes;
+    first start HALTED until resumed; the pump's BUY is sent, the executor killed before the
+    reply; after the restart one venue BUY, one ORDER NEW, its FILL, a CLOSE with the fees."""
+    keys = generate_test_keys(rig.state)
+    rig.port = free_port()
+    rig.write_config(rig.keys)
+    conf = render(rig.state, programs=PROGRAMS)
+    text = conf.read_text()
+    section = text.index("[program:scanner]")
+    conf.write_text(text[:section] + text[section:].replace("autostart=true",
+                                                             "autostart=false", 1))
+    rig.sup = Supervisord(rig.state, {"HOPE_CONFIG": str(rig.config)}, conf=conf)
+    rig.sup.start()
+    wait_for(lambda: rig.sup.running([p for p in PROGRAMS if p != "scanner"]), timeout=90,
+             message="every program RUNNING")
+
+    # the venue unreachable: reconciliation fails, breaker open with the reason, one ALERT
+    failed = wait_for(lambda: (s := venue_status(rig)) and s["breaker"]["state"] == "open"
+                      and s, timeout=40, message="the first reconciliation to fail")
+    assert "could not connect" in failed["breaker"]["reason"]
+    wait_for(lambda: [a for a in rig.records("system", "ALERT")
+                      if a["payload"]["kind"] == "reconciliation_failed"], timeout=30,
+             message="ALERT reconciliation_failed in the audit log")
+
+    # the venue up (its stream starts START_DELAY_S later): the next reconciliation passes
+    start_venue(rig, keys)
+    assert "started" in rig.sup.ctl("start", "hope:scanner")
     wait_for(lambda: (venue_status(rig) or {}).get("breaker", {}).get("state") == "closed",
-             timeout=40, message="the first reconciliation to pass")
-    assert json.loads(rig.hope("trading", "status", "--json").stdout)["state"] == "HALTED"
+             timeout=30, message="a reconciliation to pass")
+    # first start on a live venue: HALTED until the operator resumes
+    assert json.loads((rig.state / "trading_state").read_text())["state"] == "HALTED"
+    assert rig.hope("trading", "resume").returncode == 0
+    log = rig.state / "logs" / "executor.log"
+    pid = rig.sup.status()["executor"][1]   # asked before: supervisorctl takes its time
+    assert json.loads(rig.hope("trading", "status", "--json").stdout)["state"] == "ACTIVE"
     shown = rig.hope("venue", "status")
     assert shown.returncode == 0 and "breaker: closed" in shown.stdout, shown.stdout
-    assert rig.hope("trading", "resume").returncode == 0
+    reports = [r["payload"] for r in rig.records("system", "RECONCILIATION")]
+    assert not reports[0]["passed"] and reports[-1]["passed"]
 
-    # the pump's BUY leaves; SIGKILL before the (1.5 s late) reply
-    log = rig.state / "logs" / "executor.log"
-    sent = wait_for(lambda: re.search(r'"order_id": "(hope-[0-9a-f]+)"[^\n]*"order sending"',
-                                      log.read_text()), timeout=60, interval=0.02,
-                    message="the executor to send the pump's BUY")
-    pid = rig.sup.status()["executor"][1]
+    # the pump's BUY leaves; SIGKILL while the stand-in holds its (2 s late) reply: the stand-in
+    # counts a request when it arrives, and the only /api/v3/order request yet is the BUY
+    def order_requests() -> int:
+        return rig.sim("status")["rest"]["by_path"].get("/api/v3/order", 0)
+
+    wait_for(order_requests, timeout=60, interval=0.01, message="the pump's BUY at the venue")
     os.kill(pid, signal.SIGKILL)
+    sent = wait_for(lambda: re.search(r'"order_id": "(hope-[0-9a-f]+)"[^\n]*"order sending"',
+                                      log.read_text()), message="the executor's log of the send")
     cid = sent.group(1)
     assert not [o for o in rig.records("orders") if o["payload"]["order_id"] == cid], \
         "killed before any ORDER for it"
@@ -196,7 +241,7 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
 
     system = rig.records("system")
     reports = [r["payload"] for r in system if r.get("event_type") == "RECONCILIATION"]
-    assert len(reports) >= 2 and all(r["passed"] for r in reports)
+    assert reports[-1]["passed"] and len(reports) >= 3
     replies = [r["payload"] for r in system if r.get("event_type") == "VENUE_REPLY"]
     assert [r for r in replies if r["method"] == "POST"
             and r["params"].get("newClientOrderId") == cid + "-x"]  # the exit's SELL
