@@ -83,6 +83,7 @@ class ScriptedVenue:
         self.open = []
         self.balance = {}
         self.cancelled = []
+        self.requests, self.usage = 0, {}
 
     def set_price(self, symbol, price, market_ts):
         self.prices[symbol] = (price, market_ts)
