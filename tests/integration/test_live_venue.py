@@ -22,8 +22,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,3 +257,18 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
                for r in replies)
     assert not [r for r in replies if r["method"] == "POST"
                 and r["params"].get("newClientOrderId") == cid]
+
+
+def test_a_key_file_readable_by_others_refuses_the_executor_with_78(tmp_path: Path) -> None:
+    """The executor process exits 78 naming the key file (mode 0644), never its content."""
+    keys = generate_test_keys(tmp_path)
+    (keys.directory / "secret").chmod(0o644)
+    config = tmp_path / "hope.toml"
+    config.write_text('[execution]\nexchange = "binance"\n[execution.binance]\n'
+                      'rest_url = "http://127.0.0.1:9"\n')
+    env = {**os.environ, "HOPE_CONFIG": str(config), "HOPE_STATE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(REPO / "services" / "executor.py")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 78, out.stdout + out.stderr
+    assert str(keys.directory / "secret") in out.stderr and "0644" in out.stderr
+    assert keys.secret not in out.stdout + out.stderr
