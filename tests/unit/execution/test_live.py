@@ -440,3 +440,37 @@ async def test_a_buy_rejected_as_not_found_that_shows_up_later_fails_reconciliat
     assert ex.rechecks.release(cid)  # what `hope ack-position <order_id>` does
     await ex.reconcile_venue(pub)
     assert ex.gate.state == CLOSED
+
+
+async def test_crash_after_the_close_republishes_the_same_close(tmp_path):
+    """Killed after the CLOSE went out, before the ledger dropped the position: the restart
+    finds the SELL by query (the venue's time spelled differently) and republishes the same
+    CLOSE (same event id, deduped downstream), never a second SELL."""
+    ex, venue, wall = make(tmp_path)
+    pub, d = Recorder(), decision()
+    await ex.handle_decision(d, pub)
+
+    class Killed(Exception):
+        pass
+
+    async def die_after_close(event_type, payload, parent, timestamp):
+        env = await pub(event_type, payload, parent, timestamp)
+        if event_type == "CLOSE":
+            raise Killed
+        return env
+
+    ex.on_price(SYM, 1.1e-5, T0 + 5)
+    ex.market_clock.observe(T0 + 5)
+    with pytest.raises(Killed):
+        await ex.check_exits(die_after_close)
+    ex.store.close()
+    xid = close_order_id(client_order_id(d.event_id))
+    again = ScriptedVenue()
+    sold = venue.orders[xid]
+    again.orders = {**venue.orders, xid: VenueOrder(**{**sold.__dict__,
+                                                        "time_ms": sold.time_ms + 7})}
+    restarted, _, _ = make(tmp_path, venue=again, wall=wall)
+    await restarted.reconcile(pub)
+    first, second = pub.of("CLOSE")
+    assert first.event_id == second.event_id and again.sells == []
+    assert not restarted.store.positions
