@@ -474,3 +474,32 @@ async def test_crash_after_the_close_republishes_the_same_close(tmp_path):
     first, second = pub.of("CLOSE")
     assert first.event_id == second.event_id and again.sells == []
     assert not restarted.store.positions
+
+
+async def test_crash_after_order_new_republishes_it_with_the_same_id(tmp_path):
+    """Killed right after ORDER NEW went out: the restart queries (the venue's time spelled
+    differently), republishes the same ORDER NEW (same id) and its FILL; no second BUY."""
+    ex, venue, wall = make(tmp_path)
+    pub, d = Recorder(), decision()
+
+    class Killed(Exception):
+        pass
+
+    async def die_after_new(event_type, payload, parent, timestamp):
+        env = await pub(event_type, payload, parent, timestamp)
+        if event_type == "ORDER":
+            raise Killed
+        return env
+
+    with pytest.raises(Killed):
+        await ex.handle_decision(d, die_after_new)
+    ex.store.close()
+    cid = client_order_id(d.event_id)
+    again = ScriptedVenue()
+    bought = venue.orders[cid]
+    again.orders = {cid: VenueOrder(**{**bought.__dict__, "time_ms": bought.time_ms + 7})}
+    restarted, _, _ = make(tmp_path, venue=again, wall=wall)
+    await restarted.reconcile(pub)
+    first, second = pub.of("ORDER")
+    assert first.event_id == second.event_id and again.buys == []
+    assert len(pub.of("FILL")) == 1 and len(restarted.store.positions) == 1
