@@ -27,6 +27,8 @@ RULES = SymbolRules.from_symbol_info({
 
 
 class Recorder:
+    """The injected publish: real envelopes (fixed timestamps honoured), kept in order."""
+
     def __init__(self):
         self.events = []
 
@@ -43,6 +45,7 @@ class Recorder:
 
 def venue_order(cid, side="BUY", status="FILLED", qty="100", price="0.00001",
                 fee="0.1", fee_asset="EVX", trade_id=501, order_id=77):
+    """The venue's record of a MARKET order (filled: one fill, fee in ``fee_asset``)."""
     executed = qty if status == "FILLED" else "0"
     fills = [{"price": price, "qty": qty, "commission": fee, "commissionAsset": fee_asset,
               "tradeId": trade_id}] if status == "FILLED" else []
@@ -132,6 +135,7 @@ class ScriptedVenue:
 
 
 def make(tmp_path, venue=None, wall=None, **cfg):
+    """A LiveExecutor on ``venue`` (a fresh ScriptedVenue), its breaker closed, a manual wall."""
     venue = venue or ScriptedVenue()
     wall = wall or ManualClock(start=1000.0)
     breaker = CircuitBreaker("exchange", failure_threshold=3, reset_timeout_s=30,
@@ -145,6 +149,7 @@ def make(tmp_path, venue=None, wall=None, **cfg):
 
 
 def decision(market_ts=T0, size=0.001):
+    """A BUY DECISION for SYM spending ``size`` BTC."""
     payload = {"symbol": SYM, "strategy": "pump", "action": "BUY", "confidence": 0.7,
                "reasons": [], "position_size": size,
                "targets": {"take_profit_pct": 5.0, "stop_loss_pct": 3.0, "timeout_s": 600.0},
