@@ -10,7 +10,7 @@ from hope.trading.ids import client_order_id
 from hope.venue.errors import VenueRefused, VenueUnknown
 from hope.venue.gate import OPEN
 from hope.venue.orders import VenueOrder
-from tests.live_venue import Recorder, ScriptedVenue, decision, make, venue_order
+from tests.live_venue import T0, Recorder, ScriptedVenue, decision, make, venue_order
 
 
 async def test_buy_fills_with_venue_ids_and_a_position_net_of_the_base_fee(tmp_path):
@@ -139,3 +139,16 @@ async def test_crash_after_order_new_republishes_it_with_the_same_id(tmp_path):
     first, second = pub.of("ORDER")
     assert first.event_id == second.event_id and again.buys == []
     assert len(pub.of("FILL")) == 1 and len(restarted.store.positions) == 1
+
+
+async def test_an_order_of_unknown_outcome_counts_against_the_executors_own_limits(tmp_path):
+    """With one position allowed, a BUY of unknown outcome holds the slot: the next BUY is
+    refused by the executor's limit before the venue is touched."""
+    ex, venue, _ = make(tmp_path, max_open_positions=1)
+    venue.answers["buy"].append(VenueUnknown("no answer within 5s"))
+    pub = Recorder()
+    await ex.handle_decision(decision(), pub)
+    await ex.handle_decision(decision(market_ts=T0 + 1), pub)
+    statuses = [(e.payload["status"], e.payload.get("reason", "")) for e in pub.of("ORDER")]
+    assert statuses[0][0] == "UNKNOWN" and statuses[1][0] == "REJECTED"
+    assert "max_open_positions" in statuses[1][1] and len(venue.buys) == 1
