@@ -109,9 +109,9 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         finally:
             await self.audit_replies(publish, decision, cid)
         if rec.refusal is not None:
-            await self._publish_refusal(cid, rec, publish, self._refusal_extra(rec))
-            if rec.not_found:
+            if rec.not_found and cid not in self.rechecks.items:  # before: a crash keeps it
                 self.rechecks.add(cid, rec.decision.payload["symbol"], self.wall())
+            await self._publish_refusal(cid, rec, publish, self._refusal_extra(rec))
             return
         if order is None:
             return  # still of unknown outcome: the resolver asks again
