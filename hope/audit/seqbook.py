@@ -23,6 +23,8 @@ def nested(lows: dict[Key, int]) -> dict[str, dict[str, int]]:
 
 
 class SeqBook:
+    """Per (publisher, epoch): the contiguous low mark and the seqs held above it (O(holes))."""
+
     def __init__(self) -> None:
         self.streams: dict[Key, StreamCursor] = {}
 
@@ -43,6 +45,13 @@ class SeqBook:
                 self.track(p["publisher"], p["epoch"]).add(int(p["seq"]))
             elif rec.get("event_type") == "GAP":
                 self.track(p["publisher"], p["epoch"]).cover(int(p["from"]), int(p["to"]))
+
+    def held(self, env: Envelope) -> bool:
+        """Is ``env``'s (publisher, epoch, seq) already in the log (a resend, however old)?"""
+        if not (env.publisher and env.epoch and env.seq > 0):
+            return False
+        cur = self.streams.get((env.publisher, env.epoch))
+        return cur is not None and cur.seen(env.seq)
 
     def resent(self, env: Envelope) -> dict[str, Any] | None:
         """An audited event published again under a new (epoch, seq) (the executor republishes
