@@ -32,7 +32,7 @@ class AuditConfig:
     # Event ids remembered for dedupe (~100 B each). A sequenced event is deduplicated by its
     # (publisher, epoch, seq) at any age; the ids catch an event republished under a new seq
     # (within this many records) and unsequenced ones.
-    dedupe_window: int = 200_000
+    dedupe_window: int = 100_000
     # Rotated segments fully covered by a durable checkpoint are gzipped after this long
     # (0 = never archive).
     archive_after_s: float = 3600.0
