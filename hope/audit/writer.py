@@ -80,6 +80,7 @@ class AuditWriter(GroupCommit):
                                                 self._rebuild, self.log)
         self._newest.into(self.ids)
         self.checkpoints.latest = plan.latest
+        self.checkpoints.forget_lines()
         self.tree = plan.tree
         self.origin = (plan.latest.checkpoint.origin if plan.latest
                        else self.cfg.origin or default_origin(signer.key_id))
