@@ -509,3 +509,26 @@ def test_merkle_nodes_live_in_files_rebuilt_from_the_log_at_start():
         seal(w)
     assert level0.stat().st_size == 40 * 32
     assert verify(st).ok
+
+
+def test_writer_heap_does_not_grow_with_the_log():
+    """Past its id window, 20,000 more records add under 20 bytes each to the writer's heap."""
+    import tracemalloc
+
+    st = make_state()
+    with writer(st, dedupe_window=1000) as w:
+        def fill(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                w.append(ev(i, corr="c"))
+                if i % 500 == 0:
+                    seal(w)
+            seal(w)
+
+        fill(1, 5001)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        fill(5001, 25001)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert w.tree.size == 25000 and len(w.ids) == 1000
+    assert grown < 20000 * 20, grown  # an id set and in-memory tree: ~260 bytes a record
