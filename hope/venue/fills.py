@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hope.execution.journal import Journal, quarantine_torn, read_journal
+from hope.journal import Journal, quarantine_torn, read_journal
 
 ORDER_REPLY, STREAM, POLL = "order", "stream", "poll"
 MY_TRADES_LIMIT = 1000   # the venue's maximum page
