@@ -12,6 +12,12 @@ at start; a torn last line is quarantined and cut off. A fill is first journaled
 *settled* by the executor once it has acted on it (published its FILL); :meth:`unsettled` lists
 what a crash in between left, so nothing is lost and, by the key, nothing doubled.
 
+**Bounded**: every ``compact_every`` journal lines the file is rewritten (temp → fsync →
+rename) with what still matters: unsettled fills, settled ones younger than ``retention_ms``
+(a path reporting an old trade again is still recognised for that long: days, where the
+slowest path, an UNKNOWN order's query, takes minutes), the last trade id per symbol and the
+newest client ids.
+
 **The gap rule**: after any gap in the user data stream (a reconnect, the first connect, an
 ``eventStreamTerminated``), :meth:`mark_gap`; :meth:`recover` then asks ``/myTrades`` from the
 last known trade id of every symbol that matters (``startTime`` where none is known) and
@@ -26,11 +32,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hope.journal import Journal, quarantine_torn, read_journal
+from hope.files import atomic_write_bytes
+from hope.journal import JSON, Journal, quarantine_torn, read_journal
 
 ORDER_REPLY, STREAM, POLL = "order", "stream", "poll"
 MY_TRADES_LIMIT = 1000   # the venue's maximum page
 GAP_SLACK_MS = 60_000    # startTime margin before the gap for symbols with no known trade
+RETENTION_MS = 7 * 86400 * 1000
+KEEP_CLIENT_IDS = 10_000   # newest orderId -> client id entries kept by a compaction
 
 
 @dataclass(frozen=True)
@@ -115,8 +124,16 @@ class FillBook:
     """Fills keyed by (symbol, tradeId), journaled; which are new, which are settled."""
 
     def __init__(self, path: Path, *, fsync_interval_s: float = 0.02,
-                 quarantine_dir: Path | None = None, log: Any = None) -> None:
+                 quarantine_dir: Path | None = None, log: Any = None,
+                 retention_ms: int = RETENTION_MS, compact_every: int = 100_000) -> None:
         self.path = Path(path)
+        self.retention_ms = retention_ms
+        self.compact_every = compact_every
+        self.lines = 0           # journal lines in the file
+        self._lines_kept = 0     # ... of which written by the last compaction
+        self.compactions = 0
+        self.dropped_floor: dict[str, int] = {}   # highest trade id a compaction forgot
+        self.too_old = 0
         self.log = log
         self.quarantine_dir = quarantine_dir
         self._journal = Journal(self.path, fsync_interval_s=fsync_interval_s)
@@ -146,12 +163,17 @@ class FillBook:
                     self._settled.add((str(rec["s"][0]), int(rec["s"][1])))
                 elif "o" in rec:
                     self._clients[(str(rec["o"][0]), int(rec["o"][1]))] = str(rec["o"][2])
+                elif "l" in rec:
+                    for sym, tid in rec["l"].items():
+                        self.last_trade[str(sym)] = max(int(tid), self.last_trade.get(sym, -1))
+                    self.dropped_floor = {str(k): int(v) for k, v in rec.get("d", {}).items()}
             except (TypeError, KeyError, ValueError, IndexError) as exc:
                 self.bad_lines.append(f"{self.path}: unreadable record ({exc})")
         if contents.torn:
             quarantine_torn(contents, self.quarantine_dir or self.path.parent, "fills-torn",
                             self.log)
         self._journal.open(truncate_to=contents.good_size)
+        self.lines = len(contents.records)
 
     def _remember(self, fill: Fill) -> None:
         self.fills[fill.key] = fill
@@ -159,6 +181,41 @@ class FillBook:
             self.last_trade[fill.symbol] = fill.trade_id
         if fill.client_id:
             self._clients[(fill.symbol, fill.order_id)] = fill.client_id
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self._journal.append(record)
+        self.lines += 1
+
+    def maybe_compact(self) -> bool:
+        """Compact when ``compact_every`` lines were written since the last time."""
+        if self.lines - self._lines_kept < self.compact_every:
+            return False
+        self.compact()
+        return True
+
+    def compact(self, now_ms: int | None = None) -> None:
+        """Rewrite the journal with what still matters (see the module docstring)."""
+        newest = max((f.time_ms for f in self.fills.values()), default=0)
+        cutoff = (now_ms if now_ms is not None else newest) - self.retention_ms
+        kept = {k: f for k, f in self.fills.items()
+                if k not in self._settled or f.time_ms >= cutoff}
+        for (sym, tid) in self.fills.keys() - kept.keys():
+            self.dropped_floor[sym] = max(tid, self.dropped_floor.get(sym, -1))
+        clients = dict(list(self._clients.items())[-KEEP_CLIENT_IDS:])
+        clients.update({(f.symbol, f.order_id): f.client_id for f in kept.values()
+                        if f.client_id})
+        records: list[dict[str, Any]] = [{"l": dict(self.last_trade),
+                                          "d": dict(self.dropped_floor)}]
+        records += [{"o": [s, o, c]} for (s, o), c in clients.items()]
+        records += [{"f": asdict(f)} for f in kept.values()]
+        records += [{"s": [s, t]} for (s, t) in kept if (s, t) in self._settled]
+        self._journal.close()
+        atomic_write_bytes(self.path, b"".join(JSON.encode(r) + b"\n" for r in records))
+        self._journal.open()
+        self.fills, self._clients = kept, clients
+        self._settled = {k for k in self._settled if k in kept}
+        self.lines = self._lines_kept = len(records)
+        self.compactions += 1
 
     def sync(self) -> bool:
         return self._journal.sync()
@@ -171,7 +228,7 @@ class FillBook:
         """Remember which client id an orderId is (``/myTrades`` rows name only the orderId)."""
         if self._clients.get((symbol, order_id)) != client_id:
             self._clients[(symbol, order_id)] = client_id
-            self._journal.append({"o": [symbol, order_id, client_id]})
+            self._append({"o": [symbol, order_id, client_id]})
 
     def client_of(self, symbol: str, order_id: int) -> str | None:
         return self._clients.get((symbol, order_id))
@@ -185,9 +242,13 @@ class FillBook:
             if fill.key in self.fills:
                 self.duplicates += 1
                 continue
-            self._journal.append({"f": asdict(fill)})
+            if fill.trade_id <= self.dropped_floor.get(fill.symbol, -1):
+                self.too_old += 1   # older than a fill forgotten after retention_ms: seen
+                continue
+            self._append({"f": asdict(fill)})
             self._remember(fill)
             new.append(fill)
+        self.maybe_compact()
         return new
 
     def add_order_reply(self, raw: Mapping[str, Any]) -> list[Fill]:
@@ -217,7 +278,8 @@ class FillBook:
         for fill in fills:
             if fill.key in self.fills and fill.key not in self._settled:
                 self._settled.add(fill.key)
-                self._journal.append({"s": [fill.symbol, fill.trade_id]})
+                self._append({"s": [fill.symbol, fill.trade_id]})
+        self.maybe_compact()
 
     def unsettled(self) -> list[Fill]:
         """Fills recorded but not yet acted on (a crash between the two), oldest first."""
@@ -282,4 +344,5 @@ class FillBook:
         """For the executor's heartbeat."""
         return {"fills": len(self.fills), "unsettled": len(self.fills) - len(self._settled),
                 "duplicates": self.duplicates, "gap": self.gap_reason,
-                "gap_recoveries": self.recoveries, "bad_lines": len(self.bad_lines)}
+                "gap_recoveries": self.recoveries, "bad_lines": len(self.bad_lines),
+                "too_old": self.too_old, "compactions": self.compactions}

@@ -197,3 +197,32 @@ async def test_a_failed_recovery_leaves_the_gap_pending(tmp_path):
         await b.recover(FakeVenue([]).my_trades, down, ["BNBBTC"], now_ms=NOW_MS)
     assert b.gap_pending and b.gap_reason == "reconnect"
     assert b.snapshot()["gap"] == "reconnect"
+
+
+def test_compaction_keeps_what_matters_and_an_old_trade_stays_known(tmp_path):
+    """Old settled fills are forgotten, unsettled and recent ones kept, the last trade id kept;
+    a path reporting a forgotten trade again is still not a new fill, also after a restart."""
+    day = 86400 * 1000
+    b = book(tmp_path, retention_ms=day, compact_every=1_000_000)
+    old = b.add_order_reply({**ORDER_REPLY_FULL, "transactTime": NOW_MS - 3 * day})
+    b.settle(old[:4])                       # 60 stays unsettled
+    recent = b.add_my_trades([{**MY_TRADES_ROW, "id": 70, "time": NOW_MS}])
+    b.settle(recent)
+    b.compact(now_ms=NOW_MS)
+    assert sorted(k[1] for k in b.fills) == [60, 70]
+    assert b.last_trade_id("BTCUSDT") == 60 and b.dropped_floor == {"BTCUSDT": 59}
+    b.close()
+    again = book(tmp_path, retention_ms=day)
+    assert again.add_order_reply(ORDER_REPLY_FULL) == [] and again.too_old == 4
+    assert [f.trade_id for f in again.unsettled()] == [60]
+    assert again.client_of("BTCUSDT", 28) == "6gCrw2kRUAF9CvJDGP16IP"
+
+
+def test_compaction_runs_by_itself_every_compact_every_lines(tmp_path):
+    """Past compact_every lines the journal is rewritten, and not again until as many more."""
+    b = book(tmp_path, compact_every=8)
+    b.settle(b.add_order_reply(ORDER_REPLY_FULL))   # 1 client id + 5 fills + 5 settles
+    assert b.compactions == 1
+    size = b.path.stat().st_size
+    b.add_my_trades([{**MY_TRADES_ROW, "id": 1}])
+    assert b.compactions == 1 and b.path.stat().st_size > size
