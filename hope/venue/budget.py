@@ -14,7 +14,8 @@ order limit is the most HOPE uses (headroom for the venue's count arriving late)
   expires (``Retry-After`` seconds); an ALERT reason.
 - **HOPE's own daily order cap** (``max_orders_per_day``; 0 = none): every order HOPE sends
   (BUYs, exits, protective stops) on the UTC day, kept in ``state_path`` across restarts so a
-  crash loop cannot reset it.
+  crash loop cannot reset it (an append-only journal, one line per order: durable against
+  SIGKILL at once, no fsync on the order's path; rewritten once a day).
 
 Exposure across symbols per quote currency is the money gate's ``max_total_exposure``
 (:mod:`hope.execution.limits`), not repeated here. Wall clock throughout (venue windows are
@@ -23,7 +24,6 @@ calendar windows in UTC: the minute, 10 s, the day).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +32,8 @@ from typing import Any
 
 from hope.clock import WallClock
 from hope.feed.rest import DEFAULT_WEIGHT_LIMIT, WeightGate
-from hope.files import atomic_write_json
+from hope.files import atomic_write_bytes
+from hope.journal import JSON, Journal, read_journal
 
 _SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 DAY_S = 86400
@@ -114,6 +115,7 @@ class Budget:
         self.windows = [_OrderWindow(lim) for lim in limits.orders]
         self.max_orders_per_day = max_orders_per_day
         self.state_path = Path(state_path) if state_path else None
+        self._journal = Journal(self.state_path) if self.state_path else None
         self.day, self.sent_today = self._load_day()
         self.refused: dict[str, int] = {}
         self.alerts: list[str] = []
@@ -122,14 +124,28 @@ class Budget:
         today = int(self.clock.time() // DAY_S)
         if self.state_path is None:
             return today, 0
-        try:
-            data = json.loads(self.state_path.read_text())
-            day, count = int(data["day"]), int(data["orders"])
-        except FileNotFoundError:
+        contents = read_journal(self.state_path)
+        if contents is None:
             return today, 0
-        except (ValueError, KeyError, TypeError) as exc:
+        if contents.bad or not (contents.records or contents.torn):
+            raise ValueError(f"{self.state_path}: unreadable order count "
+                             f"({(contents.bad or ['empty'])[0]})")
+        # a torn last line is an order whose count was being written: count it (fail-closed)
+        try:
+            last = contents.records[-1] if contents.records else {"day": today, "orders": 0}
+            day, count = int(last["day"]), int(last["orders"]) + bool(contents.torn)
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{self.state_path}: unreadable order count ({exc})") from None
-        return (day, count) if day == today else (today, 0)
+        if day != today:
+            return today, 0
+        self._rewrite(day, count)
+        return day, count
+
+    def _rewrite(self, day: int, count: int) -> None:
+        assert self._journal is not None and self.state_path is not None
+        self._journal.close()
+        atomic_write_bytes(self.state_path, JSON.encode({"day": day, "orders": count}) + b"\n")
+        self._journal.open()
 
     def _refuse(self, kind: str, reason: str) -> str:
         self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -177,13 +193,20 @@ class Budget:
         today = int(now // DAY_S)
         if today != self.day:
             self.day, self.sent_today = today, 0
+            if self._journal is not None:
+                self._rewrite(today, 0)
 
     def _book_orders(self, now: float, orders: int) -> None:
         for w in self.windows:
             w.count += orders
         self.sent_today += orders
-        if self.state_path is not None:
-            atomic_write_json(self.state_path, {"day": self.day, "orders": self.sent_today})
+        if self._journal is not None:
+            self._journal.append({"day": self.day, "orders": self.sent_today})
+
+    def close(self) -> None:
+        """Sync and close the order-count journal."""
+        if self._journal is not None:
+            self._journal.close()
 
     def observe(self, status: int, headers: Mapping[str, str]) -> str | None:
         """Learn from one answer; for 429 and 418 the ALERT reason, else None."""

@@ -21,7 +21,9 @@ newest client ids.
 **The gap rule**: after any gap in the user data stream (a reconnect, the first connect, an
 ``eventStreamTerminated``), :meth:`mark_gap`; :meth:`recover` then asks ``/myTrades`` from the
 last known trade id of every symbol that matters (``startTime`` where none is known) and
-``/openOrders``, so a fill that happened while the stream was down is never missed. The gap
+``/openOrders``, so a fill that happened while the stream was down is never missed. The
+symbols asked are the executor's (open positions, orders in flight) and those HOPE traded in
+the last day (each ``/myTrades`` costs request weight). The gap
 stays pending until a recovery succeeds.
 """
 
@@ -39,6 +41,7 @@ ORDER_REPLY, STREAM, POLL = "order", "stream", "poll"
 MY_TRADES_LIMIT = 1000   # the venue's maximum page
 GAP_SLACK_MS = 60_000    # startTime margin before the gap for symbols with no known trade
 RETENTION_MS = 7 * 86400 * 1000
+RECENT_SYMBOL_MS = 86400 * 1000   # symbols traded this recently are checked after a gap
 KEEP_CLIENT_IDS = 10_000   # newest orderId -> client id entries kept by a compaction
 
 
@@ -310,7 +313,9 @@ class FillBook:
                       symbols: Iterable[str], *, now_ms: int) -> GapRecovery:
         """Close a gap: ``/myTrades`` per symbol from its last known trade id, then
         ``/openOrders``. A failure raises and leaves the gap pending (retry later)."""
-        wanted = sorted(set(symbols) | set(self.last_trade))
+        recent = {f.symbol for f in self.fills.values()
+                  if f.time_ms >= now_ms - RECENT_SYMBOL_MS}
+        wanted = sorted(set(symbols) | recent)
         queries: list[dict[str, Any]] = []
         new: list[Fill] = []
         for symbol in wanted:

@@ -95,7 +95,7 @@ def test_418_opens_the_breaker_until_the_ban_expires():
 
 def test_daily_order_cap_survives_a_restart_and_resets_the_next_day(tmp_path):
     """HOPE's own max_orders_per_day is counted in a state file, so a restart cannot reset it."""
-    path = tmp_path / "venue" / "orders_today.json"
+    path = tmp_path / "venue" / "orders_today.jsonl"
     clock = ManualClock(T0)
     b, _ = budget(clock=clock, max_orders_per_day=2, state_path=path)
     assert b.acquire(1, orders=1) is None and b.acquire(1, orders=1) is None
@@ -108,7 +108,20 @@ def test_daily_order_cap_survives_a_restart_and_resets_the_next_day(tmp_path):
 
 def test_an_unreadable_order_count_file_refuses_to_start(tmp_path):
     """A corrupt count is an error naming the file, never a silent reset to zero."""
-    path = tmp_path / "orders_today.json"
-    path.write_text("{not json")
-    with pytest.raises(ValueError, match="orders_today.json"):
+    path = tmp_path / "orders_today.jsonl"
+    path.write_text('{not json\n{"day": 19675, "orders": 1}\n')
+    with pytest.raises(ValueError, match="orders_today.jsonl"):
         budget(max_orders_per_day=5, state_path=path)
+
+
+def test_a_torn_last_count_counts_the_order_it_was_written_for(tmp_path):
+    """A count line cut by a power loss still counts (fail-closed: the order may have left)."""
+    path = tmp_path / "orders_today.jsonl"
+    day = int(T0 // 86400)
+    path.write_text(f'{{"day": {day}, "orders": 1}}\n{{"day": {day}, "ord')
+    b, _ = budget(max_orders_per_day=3, state_path=path)
+    assert b.sent_today == 2
+    assert b.acquire(1, orders=1) is None
+    assert b.acquire(1, orders=1) == "limit max_orders_per_day: 3 sent today (max 3)"
+    b.close()
+    assert path.read_text().splitlines()[-1] == f'{{"day":{day},"orders":3}}'

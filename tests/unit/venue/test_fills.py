@@ -226,3 +226,14 @@ def test_compaction_runs_by_itself_every_compact_every_lines(tmp_path):
     size = b.path.stat().st_size
     b.add_my_trades([{**MY_TRADES_ROW, "id": 1}])
     assert b.compactions == 1 and b.path.stat().st_size > size
+
+
+async def test_a_gap_asks_only_the_executors_symbols_and_those_traded_in_the_last_day(tmp_path):
+    """A symbol last traded a week ago costs no /myTrades weight after a gap."""
+    b = book(tmp_path)
+    b.add_my_trades([{**MY_TRADES_ROW, "time": NOW_MS - 7 * 86400 * 1000}])   # BNBBTC, old
+    b.add_order_reply({**ORDER_REPLY_FULL, "transactTime": NOW_MS - 1000})     # BTCUSDT
+    b.mark_gap("reconnect")
+    venue = FakeVenue([])
+    await b.recover(venue.my_trades, venue.open_orders, ["ETHBTC"], now_ms=NOW_MS)
+    assert [q["symbol"] for q in venue.asked] == ["BTCUSDT", "ETHBTC"]
