@@ -120,6 +120,17 @@ class Budget:
         self.refused: dict[str, int] = {}
         self.alerts: list[str] = []
 
+    def update_limits(self, limits: RateLimits) -> None:
+        """New limits (a fresh ``exchangeInfo``); the usage counted so far is kept."""
+        self.weight.limit = limits.weight_per_minute
+        counts = {w.limit.header: w for w in self.windows}
+        self.windows = []
+        for lim in limits.orders:
+            w = _OrderWindow(lim)
+            if (old := counts.get(lim.header)) is not None:
+                w.window, w.count = old.window, old.count
+            self.windows.append(w)
+
     def _load_day(self) -> tuple[int, int]:
         today = int(self.clock.time() // DAY_S)
         if self.state_path is None:

@@ -125,3 +125,14 @@ def test_a_torn_last_count_counts_the_order_it_was_written_for(tmp_path):
     assert b.acquire(1, orders=1) == "limit max_orders_per_day: 3 sent today (max 3)"
     b.close()
     assert path.read_text().splitlines()[-1] == f'{{"day":{day},"orders":3}}'
+
+
+def test_new_limits_keep_the_usage_counted_so_far():
+    """Limits start at the venue's documented weight only; exchangeInfo adds ORDERS windows
+    and the counts already seen carry over."""
+    b, _ = budget(info={"rateLimits": [
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50}]})
+    assert b.acquire(1, orders=1) is None
+    b.update_limits(RateLimits.from_exchange_info(INFO))
+    assert b.weight.limit == 6000
+    assert b.snapshot()["orders"] == {"10S": 1, "1D": 0}
