@@ -12,7 +12,9 @@ fakes alike:
 
 A raised error's ``outcome`` attribute (``"refused"`` or ``"unknown"``, as
 ``hope.venue.errors`` types them; anything else counts as unknown) decides between a
-definitive refusal and an outcome to query. The executor calls :meth:`protect` after a BUY
+definitive refusal and an outcome to query; a refusal without an HTTP status was never sent
+(``NotSent``: a local budget, the venue unreachable) and the stop is placed again later
+(:meth:`StopDriver.unprotected`). The executor calls :meth:`protect` after a BUY
 filled, :meth:`clear` before an exit SELL (it may sell only on :class:`ExitAllowed`; on
 :class:`ClosedByStop` the venue sold the position), :meth:`resolve` periodically for stops of
 unknown outcome, :meth:`on_execution_report` for the user stream's reports of a stop.
@@ -51,7 +53,9 @@ FORGOTTEN = "forgotten"
 
 
 def _outcome(exc: Exception) -> str:
-    return "refused" if getattr(exc, "outcome", "unknown") == "refused" else "unknown"
+    if getattr(exc, "outcome", "unknown") != "refused":
+        return "unknown"
+    return "not_sent" if getattr(exc, "http_status", 0) is None else "refused"
 
 
 def _describe(exc: Exception) -> str:
@@ -131,6 +135,10 @@ class StopDriver:
         self.alerts += [a.reason for a in actions if isinstance(a, Alert)]
         return done[0] if done else None
 
+    def unprotected(self) -> list[str]:
+        """Positions whose stop was not sent or refused (and no exit wants it gone)."""
+        return [pid for pid, s in self.stops.items() if s.unprotected]
+
     def forget(self, position_id: str) -> None:
         """The position is closed and its stop settled: drop it (journaled)."""
         stop = self.stops.pop(position_id, None)
@@ -180,7 +188,10 @@ class StopDriver:
                 return stop.query_result(str(reply.get("status")), now,
                                          int(reply.get("orderId", 0)) or None, _executed(reply))
         except Exception as exc:  # the venue's answer decides: refused, or ask again
-            if _outcome(exc) == "refused" and isinstance(action, Place):
+            outcome = _outcome(exc)
+            if outcome == "not_sent" and isinstance(action, Place):
+                return stop.not_sent(_describe(exc))
+            if outcome == "refused" and isinstance(action, Place):
                 return stop.refused(_describe(exc))
             if isinstance(action, Query):
                 return []   # the query itself failed: state unchanged, resolve() asks again

@@ -222,6 +222,17 @@ class ProtectiveStop:
                                    "HOPE runs")]
         return out + self._after_gone("the stop was refused")
 
+    def not_sent(self, reason: str) -> list[Action]:
+        """Refused before anything left (a local budget, the clock guard): no stop exists;
+        placed again later (:meth:`unprotected`)."""
+        self._to(ABSENT, f"not sent: {reason}")
+        return self._after_gone("the stop was not sent")
+
+    @property
+    def unprotected(self) -> bool:
+        """No stop works and none is wanted gone: the position should get one."""
+        return self.state in (ABSENT, FAILED) and not self.exit_wanted
+
     def outcome_unknown(self, now: float, what: str) -> list[Action]:
         """The placement (or cancel) may or may not have happened: query, never resend."""
         cancelling = self.state in (CANCELLING, CANCEL_UNKNOWN)

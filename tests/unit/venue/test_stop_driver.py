@@ -171,3 +171,22 @@ async def test_state_survives_a_restart_and_forgotten_stops_stay_forgotten(tmp_p
     assert len(again.path.read_text().splitlines()) == 1
     await again.clear(POS, "flatten")
     assert again.stops[POS].state == CANCELLED
+
+
+class NotSent(Exception):
+    """As hope.venue.errors.NotSent: refused, and no HTTP status (nothing left)."""
+
+    outcome = "refused"
+    http_status = None
+
+
+async def test_a_stop_not_sent_is_placed_again_later(tmp_path):
+    """Refused locally before sending (a budget, the clock guard): no ALERT, unprotected, and
+    the next protect places it."""
+    venue, clock = FakeVenue(), ManualClock(0)
+    venue.script["place_before"] = [NotSent("refused locally: order count 9+1 > 9")]
+    d = driver(tmp_path, venue, clock)
+    await d.protect(POS, "NASBTC", plan())
+    assert d.alerts == [] and d.unprotected() == [POS]
+    await d.protect(POS, "NASBTC", plan(gen=d.stops[POS].next_generation()))
+    assert d.stops[POS].state == ACTIVE and d.unprotected() == []
