@@ -136,7 +136,7 @@ class StopDriver:
         return done[0] if done else None
 
     def unprotected(self) -> list[str]:
-        """Positions whose stop was not sent or refused (and no exit wants it gone)."""
+        """Positions whose stop was not sent (and no exit wants it gone): to place again."""
         return [pid for pid, s in self.stops.items() if s.unprotected]
 
     def forget(self, position_id: str) -> None:

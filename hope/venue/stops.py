@@ -230,8 +230,10 @@ class ProtectiveStop:
 
     @property
     def unprotected(self) -> bool:
-        """No stop works and none is wanted gone: the position should get one."""
-        return self.state in (ABSENT, FAILED) and not self.exit_wanted
+        """Not sent (nothing exists) and no exit wants it gone: placed again later. A stop the
+        venue refused stays FAILED (its ALERT said so): sending it again would be refused
+        again."""
+        return self.state == ABSENT and not self.exit_wanted
 
     def outcome_unknown(self, now: float, what: str) -> list[Action]:
         """The placement (or cancel) may or may not have happened: query, never resend."""
