@@ -28,7 +28,7 @@ from hope.health.registry import Registry
 from hope.health.venue_metrics import venue_metrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0, "reconciling": 3.0}
 _UP = {"UP": 1.0}
 
 
