@@ -22,6 +22,7 @@ from hope.bus.refusals import max_msg_size
 from hope.bus.zmq import endpoints
 from hope.codec import encode
 from hope.config import Config
+from hope.eventauth.gate import EventGate
 from hope.heartbeat import heartbeat_event
 
 log = structlog.get_logger("hope.proxy")
@@ -38,6 +39,8 @@ class BusProxy:
         self._stop = threading.Event()
         self.disconnects: dict[str, int] = {"xsub": 0, "xpub": 0}
         self._monitors: list[threading.Thread] = []
+        # the proxy is a principal too: its heartbeats carry its auth frame
+        self.gate = EventGate.for_bus(NAME, config)
 
     def setup(self) -> None:
         self.config.state.ensure()
@@ -113,7 +116,9 @@ class BusProxy:
                                  disconnects=dict(self.disconnects),
                                  max_msg_size=max_msg_size(self.config))
             hb.publisher, hb.epoch = NAME, epoch
-            pub.send_multipart([hb.topic.encode(), encode(hb)])
+            body = encode(hb)
+            frames = [hb.topic.encode(), body]
+            pub.send_multipart(frames if self.gate is None else [*frames, self.gate.seal(body)])
         pub.close(linger=0)
 
     def stop(self) -> None:
@@ -131,12 +136,17 @@ class BusProxy:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hope.eventauth.keys import EventKeyError
     from hope.logs import configure_logging
     from hope.service import load_or_exit, parse_service_args
 
     config = load_or_exit(NAME, parse_service_args(NAME, argv))
     configure_logging(NAME, config.hope.log_level)
-    proxy = BusProxy(config)
+    try:
+        proxy = BusProxy(config)
+    except EventKeyError as exc:
+        log.error("proxy_key_missing", error=str(exc))
+        raise SystemExit(78) from None
     try:
         proxy.setup()
     except zmq.ZMQError as exc:

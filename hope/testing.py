@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 from hope.audit.reader import LocalAuditReader
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
+from hope.eventauth.keys import create_principal, load_secret
+from hope.eventauth.seal import PairKeys
 from hope.runtime import Runtime, default_middleware
 from hope.service import Service, build, run_service, subscribe
 from hope.supervisor_conf import checkout, program_command, render
@@ -33,6 +35,21 @@ from hope.supervisor_conf import checkout, program_command, render
 S = TypeVar("S", bound=Service)
 
 REPO = Path(__file__).resolve().parent.parent
+_SEALERS: dict[tuple[str, str], PairKeys] = {}
+
+
+def seal_frames(state_dir: Path, principal: str, frames: list[bytes]) -> list[bytes]:
+    """``frames`` (``[topic, body]``) as ``principal`` sends them on the bus: its auth frame
+    over the body appended (hope/eventauth/seal.py), its key pair created in
+    ``<state_dir>/keys`` if it has none. For tests that publish hand-made frames."""
+    keys_dir = Path(state_dir) / "keys"
+    sealer = _SEALERS.get((str(keys_dir), principal))
+    if sealer is None:
+        create_principal(keys_dir, principal)
+        sealer = _SEALERS[(str(keys_dir), principal)] = PairKeys(
+            keys_dir, principal, load_secret(keys_dir, principal))
+    sealer.rescan(force=True)
+    return [*frames, sealer.seal(frames[-1])]
 
 
 def short_tmpdir(prefix: str = "hope-") -> Path:
