@@ -104,7 +104,7 @@ class Authority:
 
     def _grants(self, allowed: tuple[str, ...], signer: str, payload: dict[str, Any]) -> bool:
         for who in allowed:
-            if who == signer or who == ANY:
+            if who in (signer, ANY):
                 return True
             if who == MARKET and signer in self.market_data:
                 return True

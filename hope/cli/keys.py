@@ -6,7 +6,9 @@ untracked), printing where. ``rotate`` makes a new signing key, keeps the old pu
 checkpoints stay verifiable) and pins the new id beside the old; the writer records the
 rotation in the log (AUDIT_KEY_ROTATED) when it restarts with the new key. ``vkey`` prints the
 log's C2SP verifier key, which a witness trusts (``hope witness trust VKEY``). ``init`` also
-creates the gateway's scoped tokens (``keys/gateway-<scope>.token``, 0600) that do not exist yet.
+creates the gateway's scoped tokens (``keys/gateway-<scope>.token``, 0600) and every principal's
+event key pair (``keys/<principal>/event.key``, ``keys/public/<principal>.event.pub``;
+:mod:`hope.eventauth.keys`) that do not exist yet.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from hope.audit.keys import AuditKeyError, Signer, init_keys, load_signer, rotat
 from hope.audit.note import vkey
 from hope.audit.pins import add_pin
 from hope.audit.startup import default_origin
+from hope.authority import PRINCIPALS
 from hope.cli import load_config
 from hope.config import Config
+from hope.eventauth.keys import init_principals
 from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 
 
@@ -67,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
                 path = token_path(keys_dir, scope)
                 _, notes = load_or_create_token(path)
                 print(f"{'created' if any('created' in n for n in notes) else 'exists'}: {path}")
+            for path, made in init_principals(keys_dir, PRINCIPALS):  # event authentication
+                print(f"{'created' if made else 'exists'}: {path}")
         else:
             old, signer = rotate_keys(keys_dir)
             print(f"rotated: {old or '(none)'} -> {signer.key_id} (restart hope:audit-writer "

@@ -122,3 +122,9 @@ def public_names(keys_dir: Path) -> list[str]:
 
 def enrol_allowed() -> bool:
     return os.environ.get(ENROL_ENV) == "1"
+
+
+def init_principals(keys_dir: Path, names: list[str] | tuple[str, ...]) -> list[tuple[Path, bool]]:
+    """``hope keys init``: every principal's key pair (created only where missing); (secret
+    file, created?) per principal."""
+    return [(secret_path(keys_dir, n), create_principal(keys_dir, n)) for n in names]
