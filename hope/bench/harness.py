@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hope.eventauth.keys import ENROL_ENV
 from hope.testing import Processes, short_tmpdir
 
 BASE_TOML = """
@@ -38,7 +39,9 @@ class Harness:
             else short_tmpdir(f"hb-{name}-")
         self.config = self.dir / "bench.toml"
         self.config.write_text(BASE_TOML + toml)
-        self.procs = Processes(self.dir, env={"HOPE_CONFIG": str(self.config), **(env or {})})
+        # bench peers run under names of their own: each enrols its event key on first use
+        self.procs = Processes(self.dir, env={"HOPE_CONFIG": str(self.config), ENROL_ENV: "1",
+                                              **(env or {})})
         self.keep = keep or bool(os.environ.get("HOPE_BENCH_KEEP"))
 
     def __enter__(self) -> Harness:

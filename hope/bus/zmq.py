@@ -282,6 +282,7 @@ class ZmqBus(GapRecovery, Bus):
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
         out["refusals"] = dict(self.refusals)
+        out["authenticated"] = self.gate is not None
         return out
 
     # receiving -------------------------------------------------------------------------
