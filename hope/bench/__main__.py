@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, codec, hop, pipeline, throughput
+from hope.bench import audit, auth, codec, hop, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
-ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
+ROWS = ("hop", "pipeline", "throughput", "audit", "codec", "auth")
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
@@ -58,6 +58,10 @@ def render(res: dict[str, Any]) -> str:
                     f"Redis: {h.get('redis_error')}"
             rows.append([f"1 hop {pct} µs @{h['rate']:,.0f}/s", _lat(h["hope"], pct),
                          _lat(h["raw_zmq"], pct), _ratio(h["ratio_to_raw"][pct]), redis])
+            if "hope_noauth" in h:
+                rows.append([f"1 hop {pct} µs, authenticated vs not", _lat(h["hope"], pct),
+                             _lat(h["hope_noauth"], pct), _ratio(h["ratio_to_noauth"][pct]),
+                             "baseline: the same HOPE with [bus] authenticate = false"])
         rows.append(["1 hop lost messages", str(h["hope"]["lost"]), str(h["raw_zmq"]["lost"]),
                      "", f"{h['message_bytes']} B, send rates HOPE {h['hope']['send_rate']}"])
     for p in (res.get("pipeline"), res.get("pipeline_low")):
@@ -75,6 +79,12 @@ def render(res: dict[str, Any]) -> str:
                 rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s ({label})",
                              _lat(p[v], pct), _lat(p["raw_zmq"], pct),
                              _ratio(p[v].get("ratio_to_raw", {}).get(pct)), missing + fan])
+            if v == "hope" and "ratio_to_noauth" in p[v]:
+                for pct in ("p50", "p99"):
+                    rows.append([f"2 signal→order {pct} µs @{p['rate']:,.0f}/s, authenticated "
+                                 "vs not", _lat(p[v], pct), _lat(p["hope_noauth"], pct),
+                                 _ratio(p[v]["ratio_to_noauth"].get(pct)),
+                                 "baseline: the same HOPE with [bus] authenticate = false"])
             fan_lost = f"; HOPE's topology raw lost {p['raw_fanout']['lost']}" \
                 if "raw_fanout" in p else ""
             rows.append([f"2 signal→order zero loss @{p['rate']:,.0f}/s ({label})",
@@ -116,6 +126,16 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
+    x = res.get("auth")
+    if x:
+        rows.append([f"6 seal µs per event ({x['recipients']} MACs)", fmt_range(x["seal"], 2),
+                     fmt_range(x["ed25519_sign"], 2), _ratio(x["ratio_seal_to_sign"]),
+                     f"baseline: Ed25519 sign; {x['body_bytes']} B PRICE, auth frame "
+                     f"{x['auth_bytes']} B"])
+        rows.append(["6 open µs per event (1 MAC)", fmt_range(x["open"], 2),
+                     fmt_range(x["ed25519_verify"], 2), _ratio(x["ratio_open_to_verify"]),
+                     f"baseline: Ed25519 verify; pair key once per peer "
+                     f"{fmt_range(x['pair_key'], 1)} µs"])
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
 
@@ -178,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         log("row 3: zero-loss throughput")
         res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
                                                sizes=sizes)
+    if "auth" in rows:
+        log("row 6: event authentication")
+        res["auth"] = auth.measure(rounds, 2_000 if quick else 10_000, log=log)
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     text = render(res)
     res["table"] = text

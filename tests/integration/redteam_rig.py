@@ -26,8 +26,10 @@ import msgspec
 import zmq
 
 from hope import codec
+from hope.authority import PRINCIPALS
 from hope.chaos.faults import read_registry
 from hope.envelope import new_event
+from hope.eventauth.keys import init_principals
 from hope.health.metrics import refusals
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service
@@ -86,6 +88,7 @@ class System:
         self.state = short_tmpdir("hope-rt-")
         self.config = self.state / "hope.toml"
         self.config.write_text(CONFIG)
+        init_principals(self.state / "keys", PRINCIPALS)  # as `hope keys init` does
         self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
         self.tokens: dict[str, str] = {}
 

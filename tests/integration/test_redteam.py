@@ -446,7 +446,7 @@ def _acked(system: System, epoch: str) -> int:
 
 def test_forged_and_replayed_watermarks_neither_ack_nor_keep_trading_open(system, attacker):
     """With the audit writer stopped: a WATERMARK acknowledging 10**9 of the feed's events
-    (no key; the executor's key) and a captured genuine one sent again are refused and counted;
+    (no key; sealed by the executor, which has no authority for it) and a captured genuine one sent again are refused and counted;
     the feed's outbox is not acknowledged; a genuine signal is SKIPped (no audit, no trade)."""
     genuine = attacker.capture(b"WATERMARK")
     epoch = system.progress("scanner")["pub"]["epoch"]
@@ -460,8 +460,7 @@ def test_forged_and_replayed_watermarks_neither_ack_nor_keep_trading_open(system
         while time.monotonic() < end:
             attacker.send(attacker.forge("WATERMARK", marks, "audit-writer", key=None,
                                          seq=0, tseq=0)[1])
-            attacker.send(attacker.forge("WATERMARK", marks, "audit-writer", key="executor",
-                                         seq=0, tseq=0)[1])
+            attacker.send(attacker.forge("WATERMARK", marks, "executor", seq=0, tseq=0)[1])
             attacker.send(genuine)
             time.sleep(0.5)  # the attack's pace, not a synchronisation
         assert (system.progress("decision-engine").get("audit_lag_s") or 0) > 5.0
