@@ -21,6 +21,11 @@ from hope.bench.peers import signal_payload
 from hope.bench.redis_server import RedisServer, RedisUnavailable
 from hope.envelope import new_event
 
+# hope-pub's SIGNALs are market data here (the authority table: docs/SECURITY.md)
+HOP_TOML = """
+[market_clock]
+publishers = ["scanner", "bench-pub"]
+"""
 SYSTEMS = ("hope", "hope_noauth", "raw_zmq", "redis")  # hope_noauth: [bus] authenticate = false
 
 
@@ -50,7 +55,7 @@ def _sender_args(rate: float, count: int, warmup: int, done: str) -> list[str]:
 
 def run_hope(rate: float, count: int, warmup: int, env: dict[str, str] | None = None,
              authenticate: bool = True) -> dict[str, Any]:
-    with Harness("hop-hope", env=env, authenticate=authenticate) as h:
+    with Harness("hop-hope", HOP_TOML, env=env, authenticate=authenticate) as h:
         h.procs.proxy()
         h.wait_log("proxy", "proxy_started")
         out, ready, done = h.path("sub.lines"), h.path("sub.ready"), h.path("pub.done")

@@ -86,7 +86,8 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
     reason, a good event is still audited afterwards, and a replay request for a range that
     never existed is answered as missing without harm; the health monitor answers 404/405/413."""
     toml = tmp_path / "hope.toml"
-    toml.write_text("[health]\nport = 0\n")
+    # this test's bus publishes the good SIGNAL: a market-data publisher (hope/authority.py)
+    toml.write_text('[health]\nport = 0\n[market_clock]\npublishers = ["bad-input-test"]\n')
     procs.env["HOPE_CONFIG"] = str(toml)
     procs.proxy()
     procs.service("audit-writer", "audit_writer")
@@ -127,7 +128,7 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
                 "by": "seq", "reply_to": bus.epoch, "requester": "bad-input-test"},
                 source="bad-input-test"))
             if sub.poll(100):
-                marker = decode_obj(sub.recv_multipart()[-1])
+                marker = decode_obj(sub.recv_multipart()[2])  # [topic, b"", marker, auth]
                 break
         sub.close(linger=0)
         assert marker and marker["sent"] == [] and [list(m) for m in marker["missing"]] == [[1, 10]]
@@ -145,7 +146,7 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
         pos += 4 + size
     text = [f"{r['where']}: {r['reason']}" for r in records]
     assert len(records) >= len(cases)
-    for needle in ("expected 2 frames", "malformed MessagePack", "not a map", "exceeds",
+    for needle in ("expected 3 frames", "malformed MessagePack", "not a map", "exceeds",
                    "schema_version", "field source", "payload.price: non-finite",
                    "payload.quantity", "in the future", "in the past", "field event_id"):
         assert any(needle in t for t in text), f"no quarantine record mentions {needle!r}: {text}"
