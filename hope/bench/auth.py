@@ -2,7 +2,8 @@
 
 HOPE's scheme (hope/eventauth): the publisher seals a body with one keyed BLAKE2b-128 MAC per
 principal (``seal``, the recipients being every principal ``hope keys init`` creates) and each
-consumer checks its own entry (``open``). The alternative considered, Ed25519 (``cryptography``,
+consumer checks its own entry (``open``; ``admit``: that and the rest of the receive path's
+checks: signer named as publisher, authority table, replay rule). The alternative considered, Ed25519 (``cryptography``,
 OpenSSL) signing and verifying the same body, is measured beside it; so is the one-off X25519
 pair-key derivation a consumer pays per publisher. Rows 1 and 2 carry the end-to-end cost: each
 round also runs HOPE with ``[bus] authenticate = false``.
@@ -19,9 +20,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hope import codec
-from hope.authority import PRINCIPALS
+from hope.authority import PRINCIPALS, Authority
 from hope.bench.common import ratio, summary
 from hope.envelope import new_event
+from hope.eventauth.freshness import Freshness
+from hope.eventauth.gate import EventGate
 from hope.eventauth.keys import init_principals, load_public, load_secret
 from hope.eventauth.seal import PairKeys, pair_key
 
@@ -52,9 +55,12 @@ def measure(rounds: int = 3, n: int = 5_000, log: Any = print) -> dict[str, Any]
         ed = Ed25519PrivateKey.generate()
         sig, pub = ed.sign(body), ed.public_key()
         secret, peer = load_secret(keys, "executor"), load_public(keys, "scanner")
+        gate = EventGate("executor", executor, Authority(["scanner"]), Freshness(30.0, 300.0))
+        env = codec.decode(body)
         cases: dict[str, Callable[[], Any]] = {
             "seal": lambda: scanner.seal(body),
             "open": lambda: executor.open(body, auth),
+            "admit": lambda: gate.admit(body, auth, env),
             "ed25519_sign": lambda: ed.sign(body),
             "ed25519_verify": lambda: pub.verify(sig, body),
             "pair_key": lambda: pair_key(secret, peer, "scanner", "executor"),
