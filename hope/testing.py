@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hope.audit.reader import LocalAuditReader
+from hope.authority import PRINCIPALS
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
-from hope.eventauth.keys import create_principal, load_secret
+from hope.eventauth.keys import create_principal, init_principals, load_secret
 from hope.eventauth.seal import PairKeys
 from hope.runtime import Runtime, default_middleware
 from hope.service import Service, build, run_service, subscribe
@@ -148,6 +149,7 @@ class Processes:
                     **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        init_principals(state_dir / "keys", PRINCIPALS)  # as `hope keys init` in set-up
 
     def start(self, key: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
@@ -222,6 +224,7 @@ class Supervisord:
                  conf: Path | None = None, **render_options: Any) -> None:
         self.state_dir = state_dir
         self.conf = conf or render(state_dir, **render_options)
+        init_principals(state_dir / "keys", PRINCIPALS)  # as `hope keys init` in set-up
         # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
         # registry), so a run beside the default instance, or a leftover one, cannot collide.
         self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),
