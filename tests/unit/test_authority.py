@@ -6,7 +6,7 @@ import pytest
 
 from hope.authority import CONTROL_AUTHORITY, PRINCIPALS, TYPE_AUTHORITY, Authority
 from hope.control import ack_position, flatten, retry, trading
-from hope.envelope import EventType, new_event
+from hope.envelope import Envelope, EventType, new_event
 
 AUTH = Authority(["scanner", "bench-injector"])
 PAYLOADS = {
@@ -14,10 +14,6 @@ PAYLOADS = {
     "PRICE": {"symbol": "EVXBTC", "price": 1.0, "market_ts": 1.7e9},
     "WATERMARK": {"watermarks": {}},
 }
-
-
-def _env(event_type: str, source: str, **payload):
-    return new_event(event_type, {**PAYLOADS.get(event_type, {}), **payload}, source=source)
 
 
 @pytest.mark.parametrize("etype, signer, allowed", [
@@ -31,12 +27,9 @@ def _env(event_type: str, source: str, **payload):
 ])
 def test_type_authority(etype, signer, allowed):
     """Each row of the table grants exactly the principals it names."""
-    env = _env(etype, signer) if etype in PAYLOADS else new_event(etype, {}, source=signer) \
-        if etype == "ALERT" else None
-    if env is None:
-        from hope.envelope import Envelope
-        env = Envelope(event_type=etype, event_id="sha256:0000000000000000", correlation_id="c",
-                       timestamp="2026-02-02T15:00:00.123456Z", source=signer, payload={})
+    env = Envelope(event_type=etype, event_id="sha256:0000000000000000", correlation_id="c",
+                   timestamp="2026-02-02T15:00:00.123456Z", source=signer,
+                   payload=PAYLOADS.get(etype, {}))
     assert (AUTH.refusal(signer, env) is None) is allowed
 
 

@@ -33,8 +33,9 @@ def test_a_changed_body_or_mac_is_refused(tmp_path: Path):
         k["executor"].open(b"bodY", auth)
     assert err.value.reason == "auth_bad_mac"
     flipped = auth[:-1] + bytes([auth[-1] ^ 1])
-    with pytest.raises(AuthError):
-        k["executor"].open(b"body", flipped) and k["scanner"].open(b"body", flipped)
+    with pytest.raises(AuthError) as err:
+        k["executor"].open(b"body", flipped)
+    assert err.value.reason in ("auth_bad_mac", "auth_not_for_us")
 
 
 def test_a_consumer_cannot_forge_the_publisher_to_another_consumer(tmp_path: Path):
