@@ -406,7 +406,7 @@ def test_forged_flatten_and_stop_loss_price_leave_an_open_position_alone(system,
 def test_forged_and_replayed_resume_leave_trading_halted(system, attacker):
     """After an operator's halt: resume without a key and with the executor's key (no
     authority) are refused; the operator's genuine resume captured and sent again after the
-    next halt is a duplicate. The state file (what a restart reads) stays HALTED."""
+    next halt is a duplicate. The state file stays HALTED, and so does the engine restarted."""
     try:
         assert system.cli("trading", "halt").returncode == 0
         wait_for(lambda: system.progress("decision-engine").get("trading_state") == "HALTED",
@@ -433,6 +433,12 @@ def test_forged_and_replayed_resume_leave_trading_halted(system, attacker):
                                  and r["payload"].get("command") == "resume")
         assert control and all(r["principal"] == "operator" and r["payload"].get("os_user")
                                for r in control)
+        old = system.entry("decision-engine").get("epoch")
+        assert system.procs.stop("decision-engine") == 0
+        system.procs.service("decision-engine", "decision_engine")
+        wait_for(lambda: system.entry("decision-engine").get("epoch") not in (None, old)
+                 and system.progress("decision-engine").get("trading_state") == "HALTED",
+                 timeout=60, message="the restarted engine still HALTED")
     finally:
         assert system.cli("trading", "resume").returncode == 0
     wait_for(lambda: system.progress("decision-engine").get("trading_state") == "ACTIVE",
