@@ -22,6 +22,7 @@ from hope.bus.zmq import ZmqBus, endpoints
 from hope.cli import main as hope_main
 from hope.codec import decode_obj
 from hope.envelope import new_event
+from hope.eventauth.keys import ENROL_ENV
 from hope.market.feeds import open_feed
 from hope.testing import REPO, make_config, read_jsonl, wait_for
 
@@ -220,3 +221,12 @@ def test_malformed_config_refuses_to_start_and_supervisord_shows_fatal(state_dir
     log = (state_dir / "logs" / "decision-engine.log").read_text()
     assert "refusing to start" in log and "[decision].max_open_positions" in log
     assert str(bad) in log
+
+
+def test_a_service_without_its_event_key_refuses_to_start_naming_the_file(tmp_path):
+    """No `hope keys init` (and no test enrolment): exit 78 naming keys/executor/event.key."""
+    env = {k: v for k, v in os.environ.items() if k != ENROL_ENV}
+    out = subprocess.run([sys.executable, "services/executor.py", "--state-dir", str(tmp_path)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 78, out.stderr
+    assert f"{tmp_path}/keys/executor/event.key" in out.stderr and "hope keys init" in out.stderr
