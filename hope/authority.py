@@ -1,6 +1,7 @@
 """The authority table: which principal may publish which event type (and CONTROL command).
 
-Principals are the supervisord program names plus ``operator`` (the ``hope`` CLI). The bus
+Principals are the supervisord program names, the event listener and ``operator`` (the ``hope``
+CLI): :func:`hope.principals.principals`. The bus
 receive path (:mod:`hope.eventauth.gate`) asks :meth:`Authority.refusal` about every event after
 its MAC proved the signer, before any handler sees it. docs/SECURITY.md shows the same table.
 
@@ -30,18 +31,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from hope.envelope import Envelope, EventType
+from hope.principals import OPERATOR  # the hope CLI
 
-OPERATOR = "operator"           # the hope CLI
 OPERATORS = (OPERATOR, "gateway")  # the CLI and the gateway's control scope
 ANY = "*"                       # any principal
 SELF = "=service"               # any principal naming itself in payload.service
 SELF_REQUESTER = "=requester"   # any principal naming itself in payload.requester
 MARKET = "=market-data"         # the configured market-data publishers
 
-# Every principal `hope keys init` creates a key pair for (supervisord programs + the CLI).
-PRINCIPALS = ("proxy", "audit-writer", "scanner", "decision-engine", "decision-engine-shadow",
-              "executor", "dlq-retry", "health-monitor", "health-listener", "gateway",
-              "dashboard", OPERATOR)
 
 E = EventType
 TYPE_AUTHORITY: dict[str, tuple[str, ...]] = {

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hope.audit.reader import LocalAuditReader
-from hope.authority import PRINCIPALS
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
 from hope.eventauth.keys import create_principal, init_principals, load_secret
 from hope.eventauth.seal import PairKeys
+from hope.principals import principals
 from hope.runtime import Runtime, default_middleware
 from hope.service import Service, build, run_service, subscribe
 from hope.supervisor_conf import checkout, program_command, render
@@ -51,6 +51,22 @@ def seal_frames(state_dir: Path, principal: str, frames: list[bytes]) -> list[by
             keys_dir, principal, load_secret(keys_dir, principal))
     sealer.rescan(force=True)
     return [*frames, sealer.seal(frames[-1])]
+
+
+def shared_python(dest: Path, base: str = "/usr/bin/python3") -> Path:
+    """A Python other users can run, with this interpreter's packages: a venv of ``base`` (a
+    system Python, e.g. when this one lives in a private home such as /root/.pyenv) whose one
+    ``.pth`` line adds this venv's site-packages (its own .pth files included: the editable
+    install). For privilege-separation tests; returns its ``bin/python``."""
+    import sysconfig
+
+    subprocess.run([base, "-m", "venv", "--without-pip", str(dest)], check=True, timeout=120)
+    ours = sysconfig.get_paths()["purelib"]
+    theirs = subprocess.run([str(dest / "bin" / "python"), "-c",
+                             "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    Path(theirs, "hope-shared.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return dest / "bin" / "python"
 
 
 def short_tmpdir(prefix: str = "hope-") -> Path:
@@ -149,7 +165,7 @@ class Processes:
                     **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        init_principals(state_dir / "keys", PRINCIPALS)  # as `hope keys init` in set-up
+        init_principals(state_dir / "keys", principals())  # as `hope keys init` in set-up
 
     def start(self, key: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
@@ -224,7 +240,7 @@ class Supervisord:
                  conf: Path | None = None, **render_options: Any) -> None:
         self.state_dir = state_dir
         self.conf = conf or render(state_dir, **render_options)
-        init_principals(state_dir / "keys", PRINCIPALS)  # as `hope keys init` in set-up
+        init_principals(state_dir / "keys", principals())  # as `hope keys init` in set-up
         # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
         # registry), so a run beside the default instance, or a leftover one, cannot collide.
         self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),

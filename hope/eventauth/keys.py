@@ -3,20 +3,19 @@
 ``<state>/keys/<principal>/event.key`` (raw 32-byte secret, 0600; the directory 0700) and
 ``<state>/keys/public/<principal>.event.pub`` (raw 32-byte public key, 0644; the directory 0755).
 :func:`create_principal` is idempotent and never replaces an existing key; ``hope keys init``
-runs it for every known principal (:data:`hope.authority.PRINCIPALS`).
+runs it for every principal (:func:`hope.principals.principals`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-# A principal's name goes into file names and the wire: no path separators, no surprises.
-PRINCIPAL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+from hope import principals
+
 SECRET_NAME = "event.key"
 PUBLIC_SUFFIX = ".event.pub"
 # Tests, the bench and chaos runs start publishers under names of their own; with this set in
@@ -30,9 +29,12 @@ class EventKeyError(Exception):
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not PRINCIPAL_RE.fullmatch(name):
-        raise EventKeyError(f"bad principal name {str(name)[:40]!r} (want {PRINCIPAL_RE.pattern})")
-    return name
+    """``name`` if it can be a key directory (:func:`hope.principals.check_name`)."""
+    try:
+        return principals.check_name(name) if isinstance(name, str) else \
+            principals.check_name(repr(name))
+    except principals.PrincipalError as exc:
+        raise EventKeyError(f"bad principal name: {exc}") from None
 
 
 def public_dir(keys_dir: Path) -> Path:
@@ -117,7 +119,15 @@ def public_names(keys_dir: Path) -> list[str]:
     except FileNotFoundError:
         return []
     names = (e[:-len(PUBLIC_SUFFIX)] for e in entries if e.endswith(PUBLIC_SUFFIX))
-    return sorted(n for n in names if PRINCIPAL_RE.fullmatch(n))
+    return sorted(n for n in names if is_name(n))
+
+
+def is_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except EventKeyError:
+        return False
+    return True
 
 
 def enrol_allowed() -> bool:

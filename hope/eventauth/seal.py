@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from hope.eventauth.keys import PRINCIPAL_RE, load_public, public_dir, public_names
+from hope.eventauth.keys import is_name, load_public, public_dir, public_names
 
 VERSION = 1
 TAG_BYTES, MAC_BYTES = 4, 16
@@ -133,7 +133,7 @@ class PairKeys:
             signer = raw.decode("ascii")
         except UnicodeDecodeError:
             signer = ""
-        if not PRINCIPAL_RE.fullmatch(signer):
+        if not is_name(signer):
             raise AuthError("auth_malformed", f"bad signer name {raw[:40]!r}")
         now = time.monotonic()
         if self._unknown.get(raw, 0.0) > now:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hope.authority import CONTROL_AUTHORITY, PRINCIPALS, TYPE_AUTHORITY, Authority
+from hope.authority import CONTROL_AUTHORITY, TYPE_AUTHORITY, Authority
 from hope.control import ack_position, flatten, retry, trading
 from hope.envelope import Envelope, EventType, new_event
 
@@ -68,4 +68,3 @@ def test_control_modules_state_the_authority_of_their_commands():
         assert "Authority" in module.__doc__
         for command in commands:
             assert command in CONTROL_AUTHORITY
-    assert "operator" in PRINCIPALS
