@@ -31,13 +31,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from hope.envelope import Envelope, EventType
-from hope.principals import OPERATOR  # the hope CLI
+from hope.principals import OPERATOR, principals  # OPERATOR: the hope CLI
 
 OPERATORS = (OPERATOR, "gateway")  # the CLI and the gateway's control scope
 ANY = "*"                       # any principal
 SELF = "=service"               # any principal naming itself in payload.service
 SELF_REQUESTER = "=requester"   # any principal naming itself in payload.requester
 MARKET = "=market-data"         # the configured market-data publishers
+
+
+# Principals that receive nothing on the bus: no MAC is made for them (the proxy only publishes
+# its heartbeats; the witness is not on the bus at all and holds no event key).
+NOT_RECEIVING = frozenset({"proxy", "witness"})
+
+
+def event_principals() -> list[str]:
+    """The principals that get an event key pair from ``hope keys init``."""
+    return [p for p in principals() if p != "witness"]
 
 
 E = EventType

@@ -37,6 +37,7 @@ from hope.audit.keys import (
 from hope.audit.note import vkey
 from hope.audit.pins import add_pin
 from hope.audit.startup import default_origin
+from hope.authority import event_principals
 from hope.bus import curve
 from hope.cli import load_config
 from hope.config import Config
@@ -93,10 +94,10 @@ def init_all(cfg: Config, *, force: bool = False) -> Signer:
         if made:
             print(f"created: {curve.secret_path(cfg.state, principal)} ({keys.key_id})")
     print(f"CURVE keys: {len(principals())} principals under {keys_dir}")
-    made = [path for path, new in init_principals(keys_dir, principals()) if new]
+    made = [path for path, new in init_principals(keys_dir, event_principals()) if new]
     for path in made:  # event authentication (docs/SECURITY.md)
         print(f"created: {path}")
-    print(f"event keys: {len(principals())} principals under {keys_dir}")
+    print(f"event keys: {len(event_principals())} principals under {keys_dir}")
     for scope in SCOPES:
         path = token_path(keys_dir, scope)
         _, notes = load_or_create_token(path)

@@ -7,7 +7,8 @@ Wire (the third frame beside ``[topic, body]``)::
 ``tag`` = BLAKE2b-32 of the recipient's name; ``mac`` = BLAKE2b-128 of the body keyed with the
 directional pair key ``BLAKE2b-256(key = X25519(signer, recipient),
 "hope-event-v1\\0" signer "\\0" recipient)``. The signer puts one entry per principal with a
-public key (itself included: a service hears its own events), so each consumer checks one MAC
+public key (itself included: a service hears its own events; not the proxy, which receives
+nothing), so each consumer checks one MAC
 and holds no key that makes another consumer's entry. Measured costs: docs/SECURITY.md.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from hope.authority import NOT_RECEIVING
 from hope.eventauth.keys import is_name, load_public, public_dir, public_names
 
 VERSION = 1
@@ -78,7 +80,7 @@ class PairKeys:
             return
         self._dir_mtime = mtime
         for peer in public_names(self.keys_dir):
-            if peer in self._sealed_names:
+            if peer in self._sealed_names or peer in NOT_RECEIVING:
                 continue
             pub = load_public(self.keys_dir, peer)
             if pub is None:

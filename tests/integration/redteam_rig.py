@@ -26,11 +26,11 @@ import msgspec
 import zmq
 
 from hope import codec
+from hope.authority import event_principals
 from hope.chaos.faults import read_registry
 from hope.envelope import new_event
 from hope.eventauth.keys import init_principals
 from hope.health.metrics import refusals
-from hope.principals import principals
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service
 from hope.testing import Processes, read_jsonl, seal_frames, short_tmpdir, wait_for
@@ -88,7 +88,7 @@ class System:
         self.state = short_tmpdir("hope-rt-")
         self.config = self.state / "hope.toml"
         self.config.write_text(CONFIG)
-        init_principals(self.state / "keys", principals())  # as `hope keys init` does
+        init_principals(self.state / "keys", event_principals())  # as `hope keys init` does
         self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
         self.tokens: dict[str, str] = {}
 

@@ -76,3 +76,11 @@ def test_unknown_signer_and_no_entry_for_us_are_refused(tmp_path: Path):
         with pytest.raises(AuthError) as err:
             k["late"].open(b"x", auth)
         assert err.value.reason == reason
+
+
+def test_no_mac_is_made_for_a_principal_that_receives_nothing(tmp_path: Path):
+    """The proxy signs its heartbeats (others open them) but gets no entry in anyone's vector."""
+    k = _keys(tmp_path, "scanner", "proxy", "executor")
+    auth = k["scanner"].seal(b"x")
+    assert len(auth) == 2 + len("scanner") + 2 * ENTRY and tag_of("proxy") not in auth
+    assert k["executor"].open(b"hb", k["proxy"].seal(b"hb")) == "proxy"
