@@ -11,7 +11,7 @@ its MAC proved the signer, before any handler sees it. docs/SECURITY.md shows th
 | PRICE, FEED | the market-data publishers |
 | DECISION, TRADING_STATE | decision-engine |
 | SHADOW_DECISION | decision-engine-shadow |
-| ORDER, FILL, CLOSE, BREAKER | executor |
+| ORDER, FILL, CLOSE, BREAKER, RECONCILIATION, VENUE_REPLY | executor |
 | WATERMARK, GAP, DUPLICATE, HEARTBEAT_SUMMARY | audit-writer |
 | HEALTH | health-monitor, health-listener (the supervisord event listener) |
 | RETRY | dlq-retry |
@@ -59,7 +59,7 @@ TYPE_AUTHORITY: dict[str, tuple[str, ...]] = {
     E.TRADING_STATE: ("decision-engine",),
     E.SHADOW_DECISION: ("decision-engine-shadow",),
     E.ORDER: ("executor",), E.FILL: ("executor",), E.CLOSE: ("executor",),
-    E.BREAKER: ("executor",),
+    E.BREAKER: ("executor",), E.RECONCILIATION: ("executor",), E.VENUE_REPLY: ("executor",),
     E.WATERMARK: ("audit-writer",), E.GAP: ("audit-writer",), E.DUPLICATE: ("audit-writer",),
     E.HEARTBEAT_SUMMARY: ("audit-writer",),
     E.HEALTH: ("health-monitor", "health-listener"),

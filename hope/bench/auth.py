@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hope import codec
 from hope.authority import NOT_RECEIVING, Authority, event_principals
-from hope.bench.common import ratio, summary
+from hope.bench.common import fmt_range, ratio, summary
+from hope.bench.common import lat_cell as _lat
+from hope.bench.common import ratio_cell as _ratio
 from hope.envelope import new_event
 from hope.eventauth.freshness import Freshness
 from hope.eventauth.gate import EventGate
@@ -78,3 +80,39 @@ def measure(rounds: int = 3, n: int = 5_000, log: Any = print) -> dict[str, Any]
     out["ratio_seal_to_sign"] = ratio(runs["seal"], runs["ed25519_sign"])
     out["ratio_open_to_verify"] = ratio(runs["open"], runs["ed25519_verify"])
     return out
+
+
+NOAUTH = "baseline: the same HOPE with [bus] authenticate = false"
+
+
+def hop_rows(h: dict[str, Any]) -> list[list[str]]:
+    """Row 1's authenticated-vs-not lines (the round's ``hope_noauth`` runs)."""
+    if "hope_noauth" not in h:
+        return []
+    return [[f"1 hop {pct} µs, authenticated vs not", _lat(h["hope"], pct),
+             _lat(h["hope_noauth"], pct), _ratio(h["ratio_to_noauth"].get(pct)), NOAUTH]
+            for pct in ("p50", "p99")]
+
+
+def pipeline_rows(p: dict[str, Any]) -> list[list[str]]:
+    """Row 2's authenticated-vs-not lines."""
+    if "ratio_to_noauth" not in p.get("hope", {}):
+        return []
+    return [[f"2 signal→order {pct} µs @{p['rate']:,.0f}/s, authenticated vs not",
+             _lat(p["hope"], pct), _lat(p["hope_noauth"], pct),
+             _ratio(p["hope"]["ratio_to_noauth"].get(pct)), NOAUTH] for pct in ("p50", "p99")]
+
+
+def render_rows(res: dict[str, Any]) -> list[list[str]]:
+    """Row 6: seal and open against Ed25519 sign and verify."""
+    x = res.get("auth")
+    if not x:
+        return []
+    return [[f"6 seal µs per event ({x['recipients']} MACs)", fmt_range(x["seal"], 2),
+             fmt_range(x["ed25519_sign"], 2), _ratio(x["ratio_seal_to_sign"]),
+             f"baseline: Ed25519 sign; {x['body_bytes']} B PRICE, auth frame "
+             f"{x['auth_bytes']} B"],
+            ["6 open µs per event (1 MAC)", fmt_range(x["open"], 2),
+             fmt_range(x["ed25519_verify"], 2), _ratio(x["ratio_open_to_verify"]),
+             f"baseline: Ed25519 verify; all receive checks {fmt_range(x['admit'], 2)} µs; "
+             f"pair key once per peer {fmt_range(x['pair_key'], 1)} µs"]]

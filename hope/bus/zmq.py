@@ -85,6 +85,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                                          "bad_replay_requests": 0, "replay_truncated": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
+        self.received_types: dict[str, int] = {}  # read off the socket per type: deliveries
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
                                         config.bus.replay_alive_s)
@@ -257,7 +258,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
-        out["refusals"] = dict(self.refusals)
+        out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
         out["authenticated"] = self.gate is not None
         return out
 
@@ -331,6 +332,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                 return
         self.counters["received"] += 1
         etype = env.event_type
+        self.received_types[etype] = self.received_types.get(etype, 0) + 1
         if etype in _CONTROL_TYPES:
             self._on_control(env, topic)
         if not wanted:
