@@ -11,6 +11,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -37,9 +38,14 @@ def event_id(rec: dict) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+AUDIT_PUB = re.compile(r"audit(-[0-9a-f]+)?\.pub")
+
+
 def pinned_keys(state: Path, ids: list[str]) -> dict[str, bytes]:
     keys = {}
     for p in [*state.glob("keys/public/audit*.pub"), *state.glob("keys/audit*.pub")]:
+        if not AUDIT_PUB.fullmatch(p.name):  # another principal's key (audit-writer.event.pub)
+            continue
         raw = base64.b64decode(p.read_text().strip())
         kid = "ed25519:" + hashlib.sha256(raw).hexdigest()[:32]
         if kid in ids:
