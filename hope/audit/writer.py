@@ -235,7 +235,7 @@ class AuditWriter(GroupCommit):
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
         self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
-        self.seqs.track(publisher, epoch).cover(first, last)
+        self.seqs.gap(publisher, epoch, first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)

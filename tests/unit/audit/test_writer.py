@@ -532,3 +532,18 @@ def test_writer_heap_does_not_grow_with_the_log():
         tracemalloc.stop()
         assert w.tree.size == 25000 and len(w.ids) == 1000
     assert grown < 20000 * 20, grown  # an id set and in-memory tree: ~260 bytes a record
+
+
+def test_an_event_declared_lost_that_turns_up_later_is_written_once():
+    """A seq a GAP settled is not taken for a resend: the event is written, its resend is not."""
+    st = make_state()
+    late = ev(2, corr="late")
+    with writer(st) as w:
+        w.append(ev(1))
+        w.append(ev(3))
+        w.record_gap("scanner", "e1", 2, 2)
+        assert w.append(late) is True
+        assert w.append(late) is False
+    with writer(st) as w:
+        assert w.append(late) is False
+    assert sorted(r["seq"] for r in lines(st.events / "prices.jsonl")) == [1, 2, 3]
