@@ -7,10 +7,11 @@ records (:meth:`FileMerkleTree.reserve` / :meth:`put` / :meth:`finish`) and chec
 against the last signed checkpoint; they are written with each group commit and not fsynced
 (a crash loses nothing the next start-up does not rebuild). A verifier never reads them.
 
-In memory: the right edge (the newest node of each level, O(log n)) and the nodes appended
-since the last :meth:`flush` (at most one group commit's worth). An append hashes the parents
-it completes (one node hash per leaf on average); a root or proof reads its O(log n) nodes
-from the files (``pread``).
+In memory: only the nodes appended since the last :meth:`flush` (at most one group commit's
+worth; none after it). An append stores its 32 bytes; the parents it completes are hashed a
+level at a time at the next flush, root or proof (about one node hash per leaf in all, in a
+tight loop; the one node per level left without a sibling at the last flush is read back from
+its file). A root or proof reads its O(log n) nodes from the files (``pread``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ class FileMerkleTree(MerkleTree):
         self._fds: list[int] = []
         self._flushed: list[int] = []  # nodes of each level in its file
         self._pending: list[bytearray] = []  # nodes of each level appended since the last flush
-        self._right: list[bytes] = []  # the newest node of each level
         if readonly:
             self._open_existing()
 
@@ -70,7 +70,7 @@ class FileMerkleTree(MerkleTree):
         self.dir.mkdir(parents=True, exist_ok=True)
         for path in self.dir.glob("level-*.bin"):
             path.unlink()
-        self._fds, self._flushed, self._pending, self._right = [], [], [], []
+        self._fds, self._flushed, self._pending = [], [], []
         fd = self._open_level(0)
         os.ftruncate(fd, size * HASH_LEN)
         self._flushed[0] = size
@@ -101,7 +101,6 @@ class FileMerkleTree(MerkleTree):
                 pos += len(chunk)
             self._flushed[level + 1] = count // 2
             count, level = count // 2, level + 1
-        self._right = [self._node(k, n - 1) if n else b"" for k, n in enumerate(self._flushed)]
         self.size = self._flushed[0]
 
     def _open_level(self, level: int) -> int:
@@ -109,35 +108,59 @@ class FileMerkleTree(MerkleTree):
         self._fds.append(fd)
         self._flushed.append(0)
         self._pending.append(bytearray())
-        self._right.append(b"")
         return fd
 
     # --- appending --------------------------------------------------------------------------
 
     def append(self, leaf: bytes) -> int:
-        """Add one leaf hash and the parents it completes; return its index."""
-        index = self.size
-        h, level, i = leaf, 0, index
-        right, pending = self._right, self._pending
-        while i & 1:
-            left = right[level]
-            pending[level] += h
-            right[level] = h
-            node = _node_prefix.copy()
-            node.update(left)
-            node.update(h)
-            h = node.digest()
+        """Add one leaf hash; return its index. The parents it completes are hashed a level at
+        a time at the next flush, root or proof (the writer's hot path only stores 32 bytes)."""
+        self._pending[0] += leaf
+        self.size += 1
+        self._stale = True
+        return self.size - 1
+
+    def _build(self) -> None:
+        """Hash every parent whose two children exist, a level at a time."""
+        level = 0
+        while True:
+            count = self._count(level)
+            if count < 2:
+                break
+            if level + 1 == len(self._pending):
+                self._open_level(level + 1)
+            have, want = self._count(level + 1), count // 2
+            if want > have:
+                out = self._pending[level + 1]
+                src = self._span(level, 2 * have, 2 * want)
+                for j in range(0, len(src), 2 * HASH_LEN):
+                    h = _node_prefix.copy()
+                    h.update(src[j:j + 2 * HASH_LEN])
+                    out += h.digest()
             level += 1
-            i >>= 1
-        if level == len(pending):
-            self._open_level(level)
-        pending[level] += h
-        right[level] = h
-        self.size = index + 1
-        return index
+        self._stale = False
+
+    def _count(self, level: int) -> int:
+        return self._flushed[level] + len(self._pending[level]) // HASH_LEN
+
+    def _span(self, level: int, lo: int, hi: int) -> bytes:
+        """Nodes lo..hi-1 of a level (those before the pending ones read from the file: at
+        most the one left without a sibling at the last flush)."""
+        done = self._flushed[level]
+        head = b""
+        if lo < done:
+            head = os.pread(self._fds[level], (done - lo) * HASH_LEN, lo * HASH_LEN)
+            if len(head) != (done - lo) * HASH_LEN:
+                raise LookupError(f"{level_path(self.dir, level)}: shorter than expected")
+            lo = done
+        pending = self._pending[level]
+        return head + bytes(pending[(lo - done) * HASH_LEN:(hi - done) * HASH_LEN])
 
     def flush(self) -> None:
-        """Write the nodes appended since the last flush to their files (OSError: kept, retried)."""
+        """Write the nodes appended since the last flush, and their parents, to their files
+        (OSError: kept, retried)."""
+        if self._stale:
+            self._build()
         for level, buf in enumerate(self._pending):
             if buf:
                 _pwrite_all(self._fds[level], buf, self._flushed[level] * HASH_LEN)
@@ -149,10 +172,9 @@ class FileMerkleTree(MerkleTree):
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _build(self) -> None:
-        self._stale = False  # every parent is computed on append
-
     def _node(self, level: int, i: int) -> bytes:
+        if self._stale:
+            self._build()
         done = self._flushed[level]
         if i >= done:
             off = (i - done) * HASH_LEN

@@ -85,7 +85,7 @@ def test_a_node_missing_from_a_short_file_is_a_lookup_error():
 
 
 def test_heap_stays_logarithmic_as_the_tree_grows():
-    """After a flush, 20,000 appended leaves leave only the right edge on the heap (<8 KiB)."""
+    """After a flush, 20,000 appended leaves leave nothing on the heap but a few bytes (<8 KiB)."""
     tree, _, _ = fresh(0)
     leaves = [leaf_hash(b"h%d" % i) for i in range(20_000)]
     tracemalloc.start()
