@@ -38,14 +38,11 @@ def event_id(rec: dict) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-AUDIT_PUB = re.compile(r"audit(-[0-9a-f]+)?\.pub")
-
-
 def pinned_keys(state: Path, ids: list[str]) -> dict[str, bytes]:
     keys = {}
     for p in [*state.glob("keys/public/audit*.pub"), *state.glob("keys/audit*.pub")]:
-        if not AUDIT_PUB.fullmatch(p.name):  # another principal's key (audit-writer.event.pub)
-            continue
+        if not re.fullmatch(r"audit(-[0-9a-f]+)?\.pub", p.name):
+            continue  # another principal's key (keys/public/ holds every principal's)
         raw = base64.b64decode(p.read_text().strip())
         kid = "ed25519:" + hashlib.sha256(raw).hexdigest()[:32]
         if kid in ids:
