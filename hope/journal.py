@@ -8,7 +8,9 @@ Durability (the same model as the bus outbox and the audit writer):
   outlives the process.
 - **Power loss**: up to ``fsync_interval_s``. ``fsync`` runs at most that long after the first
   unsynced append: from the service's periodic :meth:`sync` (off the event loop) or, when that task
-  runs late, piggybacked on the next append. ``fsync_interval_s == 0`` syncs every append.
+  runs late, from the journals' sync thread, which the overdue append wakes without waiting for
+  it (an fsync on the event loop would stall every event behind the disk, and a saturated loop is
+  exactly when that task runs late). ``fsync_interval_s == 0`` syncs every append, inline.
 
 A torn last line (power loss, or a kill in the middle of a very large write) is tolerated on read:
 :func:`read_journal` returns it apart, the owner quarantines it and carries on without it.
@@ -21,6 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +86,17 @@ def quarantine_torn(contents: JournalContents, quarantine_dir: Path, name: str,
                       contents.torn_where, log)
 
 
+_SYNC_THREAD: ThreadPoolExecutor | None = None
+
+
+def _sync_thread() -> ThreadPoolExecutor:
+    """The one thread that fsyncs every journal whose periodic sync is late."""
+    global _SYNC_THREAD
+    if _SYNC_THREAD is None:
+        _SYNC_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sync")
+    return _SYNC_THREAD
+
+
 class Journal:
     """One append-only file, group-committed. ``sync`` is safe to call from another thread."""
 
@@ -95,6 +109,7 @@ class Journal:
         self._fd: int | None = None
         self._dirty_since: float | None = None   # time of the first unsynced append
         self._lock = threading.Lock()            # fsync (maybe in a thread) vs close
+        self._sync_queued = False                # an overdue sync handed to the sync thread
 
     def open(self, *, truncate_to: int | None = None) -> None:
         """Open for appending; a new file's directory entry is fsynced before any record."""
@@ -123,8 +138,15 @@ class Journal:
         now = self.clock()
         if self._dirty_since is None:
             self._dirty_since = now
-        if self.fsync_interval_s <= 0 or now - self._dirty_since >= self.fsync_interval_s:
-            self.sync()  # piggybacked: the periodic sync is late (or strict mode)
+        if self.fsync_interval_s <= 0:
+            self.sync()  # strict mode
+        elif now - self._dirty_since >= self.fsync_interval_s and not self._sync_queued:
+            self._sync_queued = True  # the periodic sync is late: the sync thread does it
+            _sync_thread().submit(self._queued_sync)
+
+    def _queued_sync(self) -> None:
+        self._sync_queued = False  # before the fsync: an append meanwhile queues another
+        self.sync()
 
     def sync(self) -> bool:
         """fsync if anything was appended since the last one; True when it did."""

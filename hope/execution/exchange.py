@@ -4,7 +4,7 @@ The book is an append-only JSONL file (``<state>/exchange/orders.jsonl``), one l
 written with one ``os.write`` before ``place_order`` returns (:class:`hope.journal.Journal`),
 so after a crash the exchange still answers "do you know client order id X?" exactly as a real
 venue would. Durable against SIGKILL at once; against power loss up to ``fsync_interval_s``
-(group commit: :meth:`PaperExchange.sync` from a periodic task, or piggybacked on an append).
+(group commit: :meth:`PaperExchange.sync` from a periodic task, or the journals' sync thread).
 On start the book is replayed: a corrupt inner line is skipped and counted; a torn last line is
 counted, quarantined and cut off so the next order starts on a clean line. Never a crash.
 """

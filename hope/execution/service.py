@@ -239,8 +239,9 @@ class ExecutorService(Service):
         if self.live is not None:
             venue_status(self.runtime, self.live)
 
-    # Every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline only
-    # when this task runs late (the loop is saturated). fsync off the event loop: decisions
+    # Every half interval, so a line waits at most ~fsync_interval_ms; when this task runs late
+    # (the loop is saturated) an overdue append wakes the journals' sync thread (hope.journal)
+    # instead. fsync off the event loop either way: decisions
     # keep flowing while the disk works. fsync_interval_ms = 0: every append fsyncs, no task.
     @every(lambda self: self.cfg.fsync_interval_ms / 2000)
     async def group_commit(self) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from hope.journal import Journal, read_journal
+from hope.testing import wait_for
 
 
 class Clock:
@@ -14,7 +18,7 @@ class Clock:
 
 
 def test_appends_reach_the_file_at_once_and_fsync_is_grouped(tmp_path):
-    """Records are readable right after append; fsync waits for the interval (piggybacked)."""
+    """Records are readable right after append; fsync waits for the interval (sync thread)."""
     clock = Clock()
     j = Journal(tmp_path / "j", fsync_interval_s=0.02, clock=clock)
     j.append({"a": 1})
@@ -22,9 +26,37 @@ def test_appends_reach_the_file_at_once_and_fsync_is_grouped(tmp_path):
     assert read_journal(tmp_path / "j").records == [{"a": 1}, {"a": 2}]
     assert j.fsyncs == 0 and j.dirty
     clock.t += 0.03
-    j.append({"a": 3})  # the oldest unsynced line is overdue: this append syncs
-    assert j.fsyncs == 1 and not j.dirty
+    j.append({"a": 3})  # the oldest unsynced line is overdue: the sync thread syncs it
+    wait_for(lambda: j.fsyncs == 1 and not j.dirty, 10, message="the overdue sync")
     assert j.sync() is False  # nothing new: no fsync
+
+
+def test_an_overdue_append_does_not_wait_for_a_sync_in_flight(tmp_path, monkeypatch):
+    """While an fsync is slow, an overdue append returns at once; the sync thread syncs it after."""
+    clock = Clock()
+    j = Journal(tmp_path / "j", fsync_interval_s=0.02, clock=clock)
+    j.append({"a": 1})
+    entered, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        entered.set()
+        assert release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    syncing = threading.Thread(target=j.sync)
+    syncing.start()
+    assert entered.wait(10)
+    clock.t += 0.03
+    j.append({"a": 2})  # overdue: returns without waiting for the fsync in flight
+    clock.t += 0.03
+    j.append({"a": 3})
+    assert j.dirty and j.fsyncs == 0
+    release.set()
+    syncing.join(10)
+    wait_for(lambda: j.fsyncs == 2 and not j.dirty, 10, message="the queued sync")
+    assert read_journal(tmp_path / "j").records == [{"a": 1}, {"a": 2}, {"a": 3}]
 
 
 def test_periodic_sync_and_strict_mode(tmp_path):
