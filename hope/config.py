@@ -53,6 +53,9 @@ def register_section(name: str):
 class HopeSection:
     state_dir: str = ""          # empty: ./state at the current directory
     log_level: str = "info"
+    # One OS user per program (hope-<program>, group hope), each reading only its own keys;
+    # needs supervisord running as root (hope/privsep.py, `hope privsep setup`).
+    privilege_separation: bool = False
 
 
 @register_section("bus")

@@ -14,6 +14,7 @@ from typing import Any
 
 from hope import __version__
 from hope.envelope import Envelope, EventType, new_event
+from hope.principals import identity
 
 _HOST = socket.gethostname()
 
@@ -22,5 +23,6 @@ def heartbeat_event(service: str, epoch: str, started: float, **fields: Any) -> 
     """A HEARTBEAT from ``service``; ``started`` is its ``time.monotonic()`` at start."""
     payload: dict[str, Any] = {
         "service": service, "pid": os.getpid(), "host": _HOST, "version": __version__,
-        "epoch": epoch, "uptime_s": round(time.monotonic() - started, 3), **fields}
+        "epoch": epoch, "uptime_s": round(time.monotonic() - started, 3), **identity(),
+        **fields}
     return new_event(EventType.HEARTBEAT, payload, source=service)

@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hope.paths import StatePaths
@@ -53,8 +53,31 @@ def _keep_programs(text: str, programs: Sequence[str], extra_names: list[str]) -
     return "".join(out)
 
 
+_RUNS = re.compile(r"(?m)^\[(program|eventlistener):([^\]]+)\]\n")
+SEPARATED_UMASK = "027"  # under privilege separation: group hope reads, others nothing
+LISTENER_SECTION = "hope-events"  # the [eventlistener:*] of the template
+
+
+def with_users(text: str, run_as: Mapping[str, str]) -> str:
+    """Privilege separation: each ``[program:*]``/``[eventlistener:*]`` named in ``run_as``
+    runs as that user with umask 027; supervisord's socket belongs to ``run_as["socket"]``
+    (the health monitor's user: it restarts programs). ``user=`` takes effect only when
+    supervisord runs as root."""
+
+    def add(m: re.Match[str]) -> str:
+        user = run_as.get(m.group(2))
+        return f"{m.group(0)}user={user}\numask={SEPARATED_UMASK}\n" if user else m.group(0)
+
+    text = _RUNS.sub(add, text)
+    if "socket" in run_as:
+        text = text.replace("[unix_http_server]\n",
+                            f"[unix_http_server]\nchown={run_as['socket']}:root\n", 1)
+    return text
+
+
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
-           programs: Sequence[str] | None = None, extra: str = "") -> Path:
+           programs: Sequence[str] | None = None, extra: str = "",
+           run_as: Mapping[str, str] | None = None) -> Path:
     """Write ``<state>/run/supervisord.conf`` pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
@@ -68,6 +91,8 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
         keep = programs if programs is not None else [
             m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
         text = _keep_programs(text, keep, names) + ("\n" + extra if extra else "")
+    if run_as:
+        text = with_users(text, run_as)
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
     text = text.replace("%(here)s", str(source.parent))
@@ -75,6 +100,12 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def program_names(template_path: Path | None = None) -> list[str]:
+    """The ``[program:*]`` names of the template, in its order."""
+    text = (template_path or template()).read_text()
+    return [m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
 
 
 def program_command(program: str, template_path: Path | None = None) -> list[str]:

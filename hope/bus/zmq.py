@@ -46,8 +46,9 @@ class ZmqBus(GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
-                 handshake_timeout_s: float | None = None) -> None:
+                 handshake_timeout_s: float | None = None, principal: str | None = None) -> None:
         self.name = name
+        self.principal = principal or name  # whose CURVE key the sockets use on tcp
         self.config = config
         self.epoch = uuid.uuid4().hex[:12]
         self.recover = recover
@@ -141,7 +142,8 @@ class ZmqBus(GapRecovery, Bus):
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        sub, pub = open_sub(self._ctx, self.config, topics), open_pub(self.config)
+        sub = open_sub(self._ctx, self.config, topics, self.principal)
+        pub = open_pub(self.config, self.principal)
         self._sub, self._pub = sub, pub
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sub.FD, self._on_readable)

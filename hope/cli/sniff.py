@@ -24,8 +24,10 @@ import zmq
 
 from hope import codec
 from hope.audit.canonical import family_for
+from hope.bus.curve import secure_client
 from hope.bus.zmq import endpoints
 from hope.envelope import Envelope, EnvelopeError
+from hope.principals import OPERATOR
 
 _ENVELOPE_FIELDS = tuple(Envelope.__struct_fields__)
 
@@ -159,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     _, xpub = endpoints(config)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
+    secure_client(sock, config, OPERATOR)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 1_000_000)
     for prefix in args.prefixes or [""]:

@@ -34,11 +34,13 @@ class HealthConfig:
     max_request_bytes: int = 16384    # bigger requests get 413
     refresh_s: int = 5                # status page auto-refresh
     recent: int = 20                  # decisions/closes kept for the status page
+    auth_alert_interval_s: float = 60.0  # at most one ALERT bus_handshake_failed this often
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError("port: must be 0..65535")
-        for name in ("down_after_s", "check_interval_s", "restart_window_s"):
+        for name in ("down_after_s", "check_interval_s", "restart_window_s",
+                     "auth_alert_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         for name in ("stall_after_s", "restart_grace_s", "fatal_restart_delay_s",

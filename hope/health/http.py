@@ -25,13 +25,15 @@ class HealthHttp:
                  not_up: Callable[[], Mapping[str, Any]], metrics: Callable[[], bytes],
                  page: Callable[[], str],
                  warnings: Callable[[], list[str]] = lambda: [],
-                 extra_hosts: tuple[str, ...] = ()) -> None:
+                 extra_hosts: tuple[str, ...] = (),
+                 instance: Mapping[str, Any] | None = None) -> None:
         self.host, self.port = host, port
         self.hosts = allowed_hosts(host, extra_hosts)
         self.refused_hosts = 0
         self.max_request_bytes = max_request_bytes
         self._not_up, self._metrics, self._page = not_up, metrics, page
         self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
+        self._instance = dict(instance or {})  # who the instance runs as (hope/privsep.py)
         self.requests = 0
         self.errors = 0
         self._runner: web.AppRunner | None = None
@@ -96,10 +98,11 @@ class HealthHttp:
     async def _health(self, request: web.Request) -> web.Response:
         bad = dict(self._not_up())
         warnings = self._warnings()
+        extra = {**({"warnings": warnings} if warnings else {}),
+                 **({"instance": self._instance} if self._instance else {})}
         if bad:
-            return _json(503, {"status": "DEGRADED", "not_up": bad,
-                               **({"warnings": warnings} if warnings else {})})
-        return _json(200, {"status": "UP", **({"warnings": warnings} if warnings else {})})
+            return _json(503, {"status": "DEGRADED", "not_up": bad, **extra})
+        return _json(200, {"status": "UP", **extra})
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics(), headers={"Content-Type": CONTENT_TYPE})

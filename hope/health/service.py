@@ -12,7 +12,9 @@ import os
 import socket
 from typing import Any
 
+from hope import privsep
 from hope.envelope import Envelope
+from hope.health.bus_auth import HandshakeAlerts
 from hope.health.http import HealthHttp
 from hope.health.metrics import Metrics
 from hope.health.monitor import HealthMonitor, Restart
@@ -42,11 +44,13 @@ class HealthService(Service):
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
                                warnings=monitor.warnings,
-                               extra_hosts=tuple(self.cfg.allowed_hosts))
+                               extra_hosts=tuple(self.cfg.allowed_hosts),
+                               instance=privsep.mode(runtime.config))
         self.port = 0
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
         self.supervisor_ok = True
+        self.handshake_alerts = HandshakeAlerts(self.cfg.auth_alert_interval_s)
 
     @classmethod
     def create(cls, runtime: Runtime, *, supervisor: SupervisorClient | None = None
@@ -74,7 +78,8 @@ class HealthService(Service):
     def write_registry(self) -> None:
         self.registry.write(self.state.registry, {
             "written_at": self.clock.time(),
-            "monitor": {"pid": os.getpid(), "http_port": self.port}})
+            "monitor": {"pid": os.getpid(), "http_port": self.port},
+            "instance": privsep.mode(self.runtime.config)})
 
     async def publish_changes(self, changes: list[dict[str, Any]]) -> None:
         for payload in changes:
@@ -89,6 +94,11 @@ class HealthService(Service):
             self.log.warning("health.bad_heartbeat", event_id=env.event_id, error=str(exc))
             return
         await self.publish_changes(changes)
+        if env.payload.get("service") == "proxy":
+            alert = self.handshake_alerts.observe(env.payload, self.clock.monotonic())
+            if alert:
+                self.log.warning("health.bus_handshake_failed", **alert)
+                await self.publish("ALERT", alert)
 
     @subscribe("HEALTH")
     def on_health(self, env: Envelope) -> None:

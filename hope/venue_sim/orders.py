@@ -103,6 +103,8 @@ class VenueOrder:
     checked: int = 0                     # published trades already matched against
     fills: list[VenueTrade] = field(default_factory=list)
     expiry_reason: str = ""
+    cancel_client_id: str = ""           # the cancel request's own client id
+    received_us: int = 0                 # wall µs the order request reached the endpoint
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +125,14 @@ class VenueOrder:
                 "cummulativeQuoteQty": fmt8(self.cumm_quote), "status": self.status,
                 "timeInForce": self.time_in_force, "type": self.type, "side": self.side}
 
+    def _conditional(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The documented conditional fields: ``stopPrice`` of stops, ``expiryReason``."""
+        if self.type == "STOP_LOSS_LIMIT":
+            body["stopPrice"] = fmt8(self.stop_price)
+        if self.status == "EXPIRED" and self.expiry_reason:
+            body["expiryReason"] = self.expiry_reason
+        return body
+
     def result(self, resp_type: str) -> dict[str, Any]:
         """The order response for ``newOrderRespType`` ACK, RESULT or FULL."""
         body = self.ack()
@@ -131,25 +141,25 @@ class VenueOrder:
         body.update(self._core())
         body["workingTime"] = self.time_ms if self.working else -1
         body["selfTradePreventionMode"] = "NONE"
-        if self.type == "STOP_LOSS_LIMIT":
-            body["stopPrice"] = fmt8(self.stop_price)
+        self._conditional(body)
         if resp_type == "FULL":
             body["fills"] = [t.fill() for t in self.fills]
         return body
 
     def row(self) -> dict[str, Any]:
         """The shape of ``GET /api/v3/order``, ``openOrders`` and ``allOrders``."""
-        return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
-                "clientOrderId": self.client_order_id, **self._core(),
-                "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(ZERO),
-                "time": self.time_ms, "updateTime": self.update_ms or self.time_ms,
-                "isWorking": self.working, "workingTime": self.time_ms if self.working else -1,
-                "selfTradePreventionMode": "NONE"}
+        row = {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+               "clientOrderId": self.client_order_id, **self._core(),
+               "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(ZERO),
+               "time": self.time_ms, "updateTime": self.update_ms or self.time_ms,
+               "isWorking": self.working, "workingTime": self.time_ms if self.working else -1,
+               "selfTradePreventionMode": "NONE"}
+        return self._conditional(row)
 
     def book_row(self) -> dict[str, Any]:
         """The admin view: the order row with its account and every fill."""
         return {**self.row(), "account": self.account, "expiryReason": self.expiry_reason,
-                "fills": [t.row() for t in self.fills]}
+                "receivedUs": self.received_us, "fills": [t.row() for t in self.fills]}
 
 
 def _mandatory(name: str) -> ApiError:
