@@ -117,6 +117,8 @@ class VenueRun:
         self.sim: SimAdmin | None = None
         self.kills_us: list[int] = []
         self.results: list[dict[str, Any]] = []
+        self.extra_venue_args: list[str] = []   # e.g. a second account's keys (the bench)
+        self.port = 0
 
     def log(self, msg: str) -> None:
         print(f"[chaos-venue {time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)
@@ -143,10 +145,10 @@ class VenueRun:
         port_file = self.state / "venue.port"
         self.procs.start("venue", [
             "-c", "import sys; from hope.cli import main; sys.exit(main())", "venue-sim",
-            "--data", *files, "--speed", str(self.args.speed), "--skip", str(SKIP_S),
+            "--data", *files, "--speed", str(self.args.speed), "--skip", str(SKIP_S), "--rebase-now",
             "--start-delay", str(self.args.start_delay), "--keys", str(keys.directory),
-            "--port", "0", "--port-file", str(port_file)])
-        port = int(wait_for(lambda: port_file.exists() and port_file.read_text().strip(),
+            "--port", "0", "--port-file", str(port_file), *self.extra_venue_args])
+        self.port = port = int(wait_for(lambda: port_file.exists() and port_file.read_text().strip(),
                             timeout=60, message="venue-sim to listen"))
         self.sim = SimAdmin(port)
         self.config.write_text(CONFIG.format(
@@ -306,7 +308,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--venue: wall s before the stand-in's stream starts")
     g.add_argument("--reconcile-s", type=float, default=8.0,
                    help="--venue: periodic reconciliation interval")
-    g.add_argument("--hold-s", type=float, default=30.0,
-                   help="--venue: position timeout (market s)")
+    g.add_argument("--hold-s", type=float, default=3.0,
+                   help="--venue: position timeout (market s; the stand-in serves wall time)")
     g.add_argument("--venue-symbols", dest="venue_symbols", type=int, default=6,
                    help="--venue: how many recorded pumps to serve")
