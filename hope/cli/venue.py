@@ -1,22 +1,16 @@
-"""``hope venue status [--json]`` and ``hope venue keys --stand-in [--force]``.
+"""``hope venue status [--json]``: the live venue, its last reconciliation, its breaker.
 
-``status``: the live venue, its last reconciliation, its breaker, from
-``<state>/venue/status.json`` (written by the executor after every reconciliation and breaker
-change, :mod:`hope.venue.status`). Exit 0 when the breaker is closed, 1 when it is reconciling or
-open (the reason is shown), 2 when there is no live venue status here (paper trading).
-
-``keys --stand-in``: generated test credentials for ``hope venue-sim --keys
-state/keys/binance`` in ``<state>/keys/binance/`` (0700, files 0600). Never for a real venue;
-it refuses to replace existing key files without ``--force``.
+Reads ``<state>/venue/status.json`` (written by the executor after every reconciliation and
+breaker change, :mod:`hope.venue.status`). Exit 0 when the breaker is closed, 1 when it is
+reconciling or open (the reason is shown), 2 when there is no live venue status here (paper
+trading). Test keys for the stand-in: ``hope venue-sim --test-keys state``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 from hope.cli import load_config
 from hope.venue.status import read_status
@@ -25,18 +19,13 @@ from hope.venue.status import read_status
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("venue", parents=[common],
                        help="live venue: status (venue, last reconciliation, breaker)")
-    p.add_argument("action", choices=["status", "keys"])
-    p.add_argument("--json", action="store_true", help="status as JSON")
-    p.add_argument("--stand-in", action="store_true",
-                   help="keys: generate test keys for hope venue-sim (never a real venue's)")
-    p.add_argument("--force", action="store_true", help="keys: replace existing key files")
+    p.add_argument("action", choices=["status"])
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    if args.action == "keys":
-        return stand_in_keys(cfg.state.keys, stand_in=args.stand_in, force=args.force)
     status = read_status(cfg.state.venue)
     exchange = cfg.execution.exchange
     if args.json:
@@ -48,24 +37,6 @@ def run(args: argparse.Namespace) -> int:
     if status is None:
         return 2
     return 0 if status.get("breaker", {}).get("state") == "closed" else 1
-
-
-def stand_in_keys(keys_dir: Path, *, stand_in: bool, force: bool) -> int:
-    if not stand_in:
-        print("hope venue keys: only --stand-in keys are generated; put a real venue's API key "
-              f"and secret in {keys_dir / 'binance'}/api_key and /secret (0600) yourself",
-              file=sys.stderr)
-        return 2
-    existing = [p for p in (keys_dir / "binance").glob("*") if p.is_file()]
-    if existing and not force:
-        print(f"hope venue keys: {keys_dir / 'binance'} already holds key files "
-              f"({', '.join(p.name for p in existing)}); --force replaces them", file=sys.stderr)
-        return 1
-    from hope.venue_sim.testing import generate_test_keys
-    generate_test_keys(keys_dir.parent)
-    print(f"stand-in test keys written to {keys_dir / 'binance'} "
-          f"(hope venue-sim --keys {keys_dir / 'binance'})")
-    return 0
 
 
 def _text(exchange: str, status: dict) -> str:

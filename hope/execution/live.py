@@ -30,6 +30,7 @@ from typing import Any
 
 from hope.crashpoints import crash_point
 from hope.envelope import Envelope, EnvelopeError, utc_timestamp
+from hope.execution import limits as exec_limits
 from hope.execution.breaker import CircuitBreaker
 from hope.execution.config import ExecutionConfig
 from hope.execution.executor import Executor, Publish
@@ -37,6 +38,7 @@ from hope.execution.live_exits import LiveExits, fill_order, venue_fields
 from hope.execution.live_reconcile import RECHECKS_FILE, LiveReconcile, Rechecks
 from hope.execution.positions import ExecutorStore
 from hope.execution.records import PendingOrder, Refusal
+from hope.trading.symbols import quote_of
 from hope.venue.adapter import BinanceVenue
 from hope.venue.errors import NotSent, VenueError, VenueRefused, VenueUnknown
 from hope.venue.filters import FilterRefusal
@@ -76,6 +78,19 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
                                    "why": exc.reason}
                 await publish("VENUE_REPLY", payload, parent=parent, timestamp=None)
 
+    # --- the executor's own limits ------------------------------------------------------------
+    def _held(self) -> list[exec_limits.Held]:
+        """Open positions and every BUY sent whose outcome is not known yet (fail-closed: an
+        order of unknown outcome may be a position)."""
+        held = super()._held()
+        for _, rec in self.pending():
+            p = rec.decision.payload
+            if rec.attempted and rec.refusal is None and rec.order_env is None:
+                quote = str(p.get("quote") or quote_of(str(p["symbol"])) or "?")
+                held.append(exec_limits.Held(str(p["symbol"]), quote,
+                                             float(p.get("position_size") or 0.0)))
+        return held
+
     # --- DECISIONs older than the ledger's memory --------------------------------------------
     async def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
         cutoff, market_ts = self.store.pruned_before, p.get("market_ts")
@@ -95,9 +110,9 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         finally:
             await self.audit_replies(publish, decision, cid)
         if rec.refusal is not None:
-            await self._publish_refusal(cid, rec, publish, self._refusal_extra(rec))
-            if rec.not_found:
+            if rec.not_found and cid not in self.rechecks.items:  # before: a crash keeps it
                 self.rechecks.add(cid, rec.decision.payload["symbol"], self.wall())
+            await self._publish_refusal(cid, rec, publish, self._refusal_extra(rec))
             return
         if order is None:
             return  # still of unknown outcome: the resolver asks again

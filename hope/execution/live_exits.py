@@ -117,7 +117,11 @@ class LiveExits:
         payload.update({"exit_" + k: v for k, v in venue_fields(sell).items()})
         payload.update(entry_venue_order_id=pos.venue_order_id, entry_trade_ids=pos.trade_ids,
                        dust=max(0.0, pos.quantity - order.quantity))
-        await publish("CLOSE", payload, parent=pos.fill_env, timestamp=sell.created)
+        if pos.exit is not None and pos.exit.venue_ts is None:
+            pos.exit.venue_ts = sell.created  # a republish after a crash keeps the CLOSE's id
+            self.store.put_position(pos)
+        ts = pos.exit.venue_ts if pos.exit is not None else sell.created
+        await publish("CLOSE", payload, parent=pos.fill_env, timestamp=ts)
         self.store.drop_position(pos.order_id)
         self._exit_tried.pop(pos.order_id, None)
         self.stats[f"closes_{reason}"] += 1

@@ -84,6 +84,7 @@ class ExitAttempt(msgspec.Struct, kw_only=True):
     sent_wall: float                   # wall time of the send (the -2013 grace runs from it)
     market_ts: float                   # market clock at the send: the CLOSE's (fixed)
     unknown: str | None = None         # why its outcome is unknown, once it is
+    venue_ts: str | None = None        # the SELL's venue time, fixed before the CLOSE is sent
 
 
 class Position(msgspec.Struct, kw_only=True):

@@ -273,11 +273,16 @@ class ExecutorService(Service):
     def heartbeat(self) -> dict[str, Any]:
         store = self.store
         breakers = {self.breaker.name: self.breaker.state}
+        venue: dict[str, Any] = {}
         if self.live is not None:
             breakers[self.live.gate.name] = self.live.gate.state
+            venue = {"venue": {"name": self.live.venue.name, "requests": self.live.venue.requests,
+                               "usage": dict(self.live.venue.usage),
+                               "breaker_reason": self.live.gate.reason}}
         return {"breakers": breakers,
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),
                 "ledger_compactions": store.compactions, "ledger_fsyncs": store.fsyncs,
                 **dict(self.executor.stats),
-                "refusals": {f"limit_{k}": n for k, n in self.executor.refusals.items()}}
+                "refusals": {f"limit_{k}": n for k, n in self.executor.refusals.items()},
+                **venue}

@@ -8,6 +8,7 @@ resumes (``hope trading resume``) once the first reconciliation has passed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from hope.config import ConfigError
@@ -19,20 +20,27 @@ from hope.runtime import Runtime
 from hope.trading.state import HALTED, TradingStateStore
 from hope.venue.adapter import BinanceVenue
 from hope.venue.keys import KeyFileError, load_keys
-from hope.venue.rest import VenueRest
+from hope.venue.rest import Request, VenueRest
 from hope.venue.status import mark_started, started_before, write_status
 
 FIRST_START = "first start on a live venue (resume after reconciliation)"
 
 
-def open_venue(runtime: Runtime) -> BinanceVenue:
+def open_venue(runtime: Runtime, *, offset_ms: Callable[[], float] | None = None,
+               before_send: Callable[[Request], Awaitable[None] | None] | None = None,
+               on_headers: Callable[[Request, int, Mapping[str, str]], None] | None = None
+               ) -> BinanceVenue:
+    """The venue client from config. The hooks are where a clock-offset estimate
+    (``offset_ms``), a rate budget (``before_send``, may raise ``NotSent``) and the usage
+    headers' reader (``on_headers``) plug in (:mod:`hope.venue.rest`)."""
     bcfg = runtime.config.execution.binance
     try:
         keys = load_keys(bcfg, runtime.state.keys)
     except (KeyFileError, ValueError) as exc:
         raise ConfigError(f"[execution.binance] {exc}") from None
     rest = VenueRest(bcfg.rest_url, keys.api_key, keys.signer,
-                     recv_window_ms=bcfg.recv_window_ms, timeout_s=bcfg.request_timeout_s)
+                     recv_window_ms=bcfg.recv_window_ms, timeout_s=bcfg.request_timeout_s,
+                     offset_ms=offset_ms, before_send=before_send, on_headers=on_headers)
     return BinanceVenue(rest)
 
 

@@ -36,7 +36,9 @@ class BinanceVenue:
         self.rate_limits: list[dict[str, Any]] = []
         self._prices: dict[str, tuple[float, float]] = {}
         self._replies: list[Reply] = []
-        rest.on_reply = self._replies.append
+        self.usage: dict[str, str] = {}   # the last usage headers the venue sent (weight, orders)
+        self.requests = 0
+        rest.on_reply = self._on_reply
 
     # --- what the executor reads --------------------------------------------------------------
     def set_price(self, symbol: str, price: float, market_ts: float) -> None:
@@ -44,6 +46,11 @@ class BinanceVenue:
 
     def price(self, symbol: str) -> tuple[float, float] | None:
         return self._prices.get(symbol)
+
+    def _on_reply(self, reply: Reply) -> None:
+        self.requests += 1
+        self.usage.update(reply.headers)
+        self._replies.append(reply)
 
     def take_replies(self) -> list[Reply]:
         out, self._replies[:] = list(self._replies), []

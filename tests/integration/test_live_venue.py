@@ -2,12 +2,13 @@
 ``[execution] exchange = "binance"``: real processes under supervisord, the live feed, a real
 pump.
 
-The first start on the venue is HALTED until
-then and the operator resumes; the pump's BUY goes to the venue, and the executor is SIGKILLed after sending it and
-before the reply (the stand-in answers 2 s late; the order is placed meanwhile). After the
+HOPE starts before the venue: reconciliation fails (one ALERT, the report in the audit log,
+the venue breaker open) and passes by itself once the venue is up; the first start on the venue
+stays HALTED until the operator resumes. The pump's BUY goes to the venue, which places it and
+holds the reply (its hold knob); the executor is SIGKILLed then, before any reply. After the
 restart, counted from the stand-in's own books: one venue BUY, one ORDER NEW, no resubmission;
-its FILL carries the venue's trade ids, and the exit SELL's CLOSE the venue's fills
-and fees. Raw venue replies and reconciliation reports are in the audit log, with no key.
+its FILL carries the venue's trade ids, the exit SELL's CLOSE the venue's fills and fees. Raw
+venue replies and reconciliation reports are in the audit log, with no key or signature.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +41,7 @@ PUMP_T = 1610658000.0
 FIRST_TS = 1610485206.193        # the file's first trade
 SPEED = 10.0
 LIVE_FROM = PUMP_T - 60.0        # the live stream starts 60 market s before the pump
-START_DELAY_S = 24.0             # wall s from the venue's start to its stream: reconcile, resume
-REPLY_DELAY_S = 2.0              # every REST answer this late: the window of the SIGKILL
+START_DELAY_S = 16.0             # wall s from the venue's start to its stream: reconcile, resume
 HOPE = REPO / ".venv" / "bin" / "hope"
 PROGRAMS = ["proxy", "audit-writer", "executor", "decision-engine", "health-monitor",
             "scanner"]
@@ -115,9 +117,12 @@ class Rig:
         return [r for r in audit_records(self.state, family)
                 if event_type is None or r.get("event_type") == event_type]
 
-    def sim(self, what: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/sim/v1/{what}",
-                                    timeout=5) as resp:
+    def sim(self, what: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
+        """The stand-in's own endpoints (``/sim/v1``): its books, its fault knobs."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/sim/v1/{what}", data=data,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def close(self) -> None:
@@ -156,8 +161,7 @@ def start_venue(rig: Rig, keys: VenueTestKeys) -> None:
     proc = rig.procs.start("venue", [
         "-c", "import sys; from hope.cli import main; sys.exit(main())", "venue-sim",
         "--data", str(PUMP_FILE), "--speed", str(SPEED), "--skip", str(LIVE_FROM - FIRST_TS),
-        "--start-delay", str(START_DELAY_S), "--keys", str(keys.directory),
-        "--rest-delay", str(REPLY_DELAY_S), "--port", str(rig.port),
+        "--start-delay", str(START_DELAY_S), "--keys", str(keys.directory), "--port", str(rig.port),
         "--port-file", str(port_file)])
     wait_for(lambda: proc.poll() is None and port_file.exists() and port_file.read_text(),
              timeout=30, message="venue-sim to listen")
@@ -204,15 +208,16 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
     reports = [r["payload"] for r in rig.records("system", "RECONCILIATION")]
     assert not reports[0]["passed"] and reports[-1]["passed"]
 
-    # the pump's BUY leaves; SIGKILL while the stand-in holds its (2 s late) reply: the stand-in
-    # counts a request when it arrives, and the only /api/v3/order request yet is the BUY
-    def order_requests() -> int:
-        return rig.sim("status")["rest"]["by_path"].get("/api/v3/order", 0)
-
-    wait_for(order_requests, timeout=60, interval=0.01, message="the pump's BUY at the venue")
+    # the pump's BUY is placed at the venue, which holds its reply; SIGKILL, then the reply is
+    # dropped: the executor never learns the outcome before it dies
+    rig.sim("trading-fault", {"kind": "hold", "count": 1, "when": "after"})
+    held = wait_for(lambda: rig.sim("held?wait_s=5", timeout=10)["held"], timeout=60,
+                    interval=0.01, message="the pump's BUY held at the venue")
     os.kill(pid, signal.SIGKILL)
+    assert rig.sim("release", {"action": "drop"})["released"] == 1
     sent = wait_for(lambda: re.search(r'"order_id": "(hope-[0-9a-f]+)"[^\n]*"order sending"',
                                       log.read_text()), message="the executor's log of the send")
+    assert sent.group(1) == held[0]["clientOrderId"]
     cid = sent.group(1)
     assert not [o for o in rig.records("orders") if o["payload"]["order_id"] == cid], \
         "killed before any ORDER for it"
@@ -252,3 +257,18 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
                for r in replies)
     assert not [r for r in replies if r["method"] == "POST"
                 and r["params"].get("newClientOrderId") == cid]
+
+
+def test_a_key_file_readable_by_others_refuses_the_executor_with_78(tmp_path: Path) -> None:
+    """The executor process exits 78 naming the key file (mode 0644), never its content."""
+    keys = generate_test_keys(tmp_path)
+    (keys.directory / "secret").chmod(0o644)
+    config = tmp_path / "hope.toml"
+    config.write_text('[execution]\nexchange = "binance"\n[execution.binance]\n'
+                      'rest_url = "http://127.0.0.1:9"\n')
+    env = {**os.environ, "HOPE_CONFIG": str(config), "HOPE_STATE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, str(REPO / "services" / "executor.py")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 78, out.stdout + out.stderr
+    assert str(keys.directory / "secret") in out.stderr and "0644" in out.stderr
+    assert keys.secret not in out.stdout + out.stderr

@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hope.clock import ManualClock, MarketClock
@@ -227,3 +228,55 @@ async def test_answers_on_the_wire_are_typed_as_the_taxonomy_says(tmp_path: Path
             await gone.market_buy("hope-gone", "EVXBTC", Decimal("0.001"))
     finally:
         await gone.aclose()
+
+
+async def sim_fault(url: str, body: dict) -> None:
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/sim/v1/trading-fault",
+                                                    json=body) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+@pytest.mark.parametrize("fault", [{"kind": "reply_1007", "count": 1},
+                                   {"kind": "reply_5xx", "status": 503, "count": 1},
+                                   {"kind": "reply_error", "code": -1006, "count": 1}])
+async def test_placed_but_unknown_reply_then_not_found_for_a_while_resolves_to_new(
+        tmp_path: Path, data: list[Path], fault: dict):
+    """The venue places the BUY but answers an unknown outcome, and then answers -2013 to
+    queries for 1.5 s: one ORDER UNKNOWN, then (found later) NEW with its FILL; one order."""
+    keys = generate_test_keys(tmp_path)
+    events: list = []
+
+    async def publish(event_type, payload, parent, timestamp):
+        env = new_event(event_type, payload, source="executor", parent=parent,
+                        timestamp=timestamp)
+        events.append(env)
+        return env
+
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim:
+        venue = client(tmp_path / "keys", sim.rest_url)
+        ex = live_executor(tmp_path, venue)
+        try:
+            await ex.reconcile(publish)
+            price, now = float(steady_trades(400, 0, 1.0)[250][1]), time.time()
+            ex.market_clock.observe(now)
+            ex.on_price("EVXBTC", price, now)
+            await sim_fault(sim.rest_url, fault)
+            await sim_fault(sim.rest_url, {"kind": "not_found", "ms": 1500})
+            d = buy_decision(price, now)
+            await ex.handle_decision(d, publish)
+            statuses = [e.payload["status"] for e in events if e.event_type == "ORDER"]
+            assert statuses == ["UNKNOWN"]
+            deadline = time.monotonic() + 20
+            while ex.pending() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                await ex.resolve_pending(publish)
+            orders = [e.payload for e in events if e.event_type == "ORDER"]
+            assert [o["status"] for o in orders] == ["UNKNOWN", "NEW"], orders
+            assert orders[1]["after_unknown"] is True
+            assert len([e for e in events if e.event_type == "FILL"]) == 1
+            async with aiohttp.ClientSession() as s, s.get(f"{sim.rest_url}/sim/v1/orders") \
+                    as resp:
+                books = (await resp.json())["orders"]
+            assert [o["clientOrderId"] for o in books] == [orders[0]["order_id"]]
+        finally:
+            await venue.aclose()

@@ -31,17 +31,6 @@ def test_no_live_venue_exits_2(tmp_path, capsys):
     assert "no live venue status" in capsys.readouterr().out
 
 
-def test_stand_in_keys_are_generated_once(tmp_path, capsys):
-    """`hope venue keys --stand-in` writes 0600 keys; a second run refuses without --force."""
-    state = tmp_path / "s"
-    assert main(["venue", "keys", "--stand-in", "--state-dir", str(state)]) == 0
-    d = state / "keys" / "binance"
-    assert (d / "api_key").stat().st_mode & 0o777 == 0o600 and (d / "secret").exists()
-    assert main(["venue", "keys", "--stand-in", "--state-dir", str(state)]) == 1
-    assert main(["venue", "keys", "--stand-in", "--force", "--state-dir", str(state)]) == 0
-    assert main(["venue", "keys", "--state-dir", str(state)]) == 2
-
-
 def test_the_rehearsal_config_loads_on_top_of_hope_toml(tmp_path):
     """hope.toml with docs/live-trading.toml.example appended is a valid live config."""
     path = tmp_path / "hope.toml"
