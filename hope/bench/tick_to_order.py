@@ -140,6 +140,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(args.duration)  # the measured span: both pipelines trade the same market
         raw.stop.set()
         t.join(5)
+        r.sup.shutdown(timeout=90)  # the scanner's tape and the audit log complete on disk
+        r.sup = None
         orders = r.sim.orders()
         hope = stats(hope_samples(r, [o for o in orders if o["account"] == "main"
                                       and o["side"] == "BUY"]))
@@ -157,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="60 s of trading (else 300 s)")
     p.add_argument("--json", help="write the row as JSON here")
-    p.add_argument("--keep", action="store_true")
+    p.add_argument("--duration", type=float, help="seconds of trading (overrides --quick)")
+    p.add_argument("--keep", action="store_true", help="keep the state dir")
     add_arguments(p)
     args = p.parse_args(argv)
-    args.duration = 60.0 if args.quick else 300.0
+    args.duration = args.duration or (60.0 if args.quick else 300.0)
     res = measure(args)
     h, b, q = res["hope"], res["raw"], res["ratio"]
     print(f"tick-to-order p50 / p99: HOPE {h['p50_ms']} / {h['p99_ms']} ms (n={h['n']}); "

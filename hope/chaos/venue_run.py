@@ -19,7 +19,9 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -30,6 +32,8 @@ from hope.chaos.venue_books import VenueTable, compute_venue_table, forbidden_wi
 from hope.chaos.venue_steps import STEPS
 from hope.chaos.venue_table import render
 from hope.crashpoints import ENV as CRASH_ENV
+from hope.execution.positions import ExecutorStore
+from hope.execution.records import PendingOrder
 from hope.supervisor_conf import render as render_conf
 from hope.testing import REPO, Processes, Supervisord, audit_records, short_tmpdir, wait_for
 from hope.venue_sim.keys import generate_test_keys
@@ -125,7 +129,6 @@ class VenueRun:
 
     # --- set-up ------------------------------------------------------------------------------
     def hope(self, *args: str, timeout: float = 60.0) -> str:
-        import subprocess
         out = subprocess.run([str(REPO / ".venv" / "bin" / "hope"), *args, "--state-dir",
                               str(self.state)], env={**os.environ, **self.env},
                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
@@ -201,11 +204,18 @@ class VenueRun:
                 ok = True
             except (AssertionError, TimeoutError, ChaosError) as exc:
                 detail, ok = f"FAILED: {exc}"[:300], False
-                self.sim.fault("clear")
-                self.sim.release(action="reply")
+                self.disarm()
             self.results.append({"step": step.name, "ok": ok, "detail": detail,
                                  "seconds": round(time.monotonic() - t, 1)})
             self.log(f"{step.name}: {'ok' if ok else 'FAILED'} ({detail})")
+
+    def disarm(self) -> None:
+        """After a failed step: no knob, hold or crash point left to hit a later one."""
+        self.sim.fault("clear")
+        self.sim.fault("not_found", ms=0)
+        self.sim.release(action="reply")
+        for armed in self.crash_dir.glob("*"):
+            armed.unlink(missing_ok=True)
 
     def settle(self) -> None:
         """Halt (no new BUY, no automatic exit), then wait until every venue order is
@@ -237,12 +247,10 @@ class VenueRun:
 
     def open_ids(self) -> set[str]:
         """What HOPE reports open: the executor ledger's positions and unresolved intents."""
-        from hope.execution.positions import ExecutorStore
         store = ExecutorStore(self.state / "positions")
         store.open()
         try:
-            pending = {cid for cid, rec in store.orders.items()
-                       if type(rec).__name__ == "PendingOrder"}
+            pending = {cid for cid, rec in store.orders.items() if isinstance(rec, PendingOrder)}
             return set(store.positions) | pending
         finally:
             store.close()
@@ -266,7 +274,6 @@ class VenueRun:
             self.sup.shutdown(timeout=90)
         self.procs.kill_all()
         if not self.args.keep:
-            import shutil
             shutil.rmtree(self.state, ignore_errors=True)
         else:
             self.log(f"state kept in {self.state}")
