@@ -26,10 +26,14 @@ from typing import Any
 import aiohttp
 
 from hope.bench.common import percentile
+from hope.chaos.venue_books import ts_us
 from hope.chaos.venue_run import PUMPS, VenueRun, add_arguments
+from hope.trading.ids import client_order_id
 from hope.venue_sim.keys import generate_test_keys
 from hope.venue_sim.testing import signed_query
 
+STAGES = ("frame → SIGNAL published", "SIGNAL → DECISION published",
+          "DECISION → POST sent", "POST sent → received")
 RAW_JUMP = 0.005
 RAW_GAP_S = 2.0
 
@@ -91,24 +95,44 @@ def _tape_ids(state: Path, symbol: str) -> dict[int, int]:
     return out
 
 
-def hope_samples(r: VenueRun, orders: list[dict[str, Any]]) -> list[float]:
+def hope_samples(r: VenueRun, orders: list[dict[str, Any]],
+                 lost: dict[str, int] | None = None,
+                 stages: dict[str, list[float]] | None = None) -> list[float]:
+    """HOPE's tick-to-order per venue BUY; ``lost`` counts the BUYs that could not be timed
+    (by why), ``stages`` collects the ms of each leg (:data:`STAGES`, from the envelopes'
+    wall timestamps and the POST's VENUE_REPLY send time)."""
     recs = r.records()
     signals = {x["event_id"]: x["payload"] for x in recs if x.get("event_type") == "SIGNAL"}
-    decisions = {x["event_id"]: x for x in recs if x.get("event_type") == "DECISION"}
-    from hope.trading.ids import client_order_id
-    by_cid = {client_order_id(eid): d for eid, d in decisions.items()}
+    sig_ts = {x["event_id"]: x["timestamp"] for x in recs if x.get("event_type") == "SIGNAL"}
+    posts = {x["payload"]["params"].get("newClientOrderId"):
+             int(float(x["payload"]["wall_ts"]) * 1e6) for x in recs
+             if x.get("event_type") == "VENUE_REPLY" and x["payload"].get("method") == "POST"}
+    by_cid = {client_order_id(x["event_id"]): x for x in recs
+              if x.get("event_type") == "DECISION"}
     tapes: dict[str, dict[int, int]] = {}
+    lost = lost if lost is not None else {}
     out = []
     for o in orders:
         d = by_cid.get(o["clientOrderId"])
         sig = signals.get(d.get("causation_id")) if d else None
         if sig is None:
+            lost["no SIGNAL"] = lost.get("no SIGNAL", 0) + 1
             continue
         tape = tapes.setdefault(o["symbol"], _tape_ids(r.state, o["symbol"]))
         agg = tape.get(int(round(float(sig["market_ts"]) * 1000)))
         sent = r.sim.sent(o["symbol"], agg, agg).get(agg) if agg else None
-        if sent:
-            out.append((o["receivedUs"] - sent) / 1000)
+        if not sent:
+            why = "trade not on the tape" if not agg else "frame time unknown"
+            lost[why] = lost.get(why, 0) + 1
+            continue
+        out.append((o["receivedUs"] - sent) / 1000)
+        if stages is not None:
+            post = posts.get(o["clientOrderId"])
+            marks = [sent, ts_us(sig_ts[d["causation_id"]]), ts_us(d["timestamp"]),
+                     post or 0, o["receivedUs"]]
+            for name, a, b in zip(STAGES, marks, marks[1:], strict=False):
+                if a and b:
+                    stages.setdefault(name, []).append((b - a) / 1000)
     return out
 
 
@@ -143,8 +167,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         r.sup.shutdown(timeout=90)  # the scanner's tape and the audit log complete on disk
         r.sup = None
         orders = r.sim.orders()
+        untimed: dict[str, int] = {}
+        legs: dict[str, list[float]] = {}
         hope = stats(hope_samples(r, [o for o in orders if o["account"] == "main"
-                                      and o["side"] == "BUY"]))
+                                      and o["side"] == "BUY"], untimed, legs))
+        hope["untimed"] = untimed
+        hope["stages_p50_ms"] = {k: stats(v)["p50_ms"] for k, v in legs.items()}
         base = stats(raw_samples(r, [o for o in orders if o["account"] == "raw"]))
     finally:
         r.close()
@@ -169,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tick-to-order p50 / p99: HOPE {h['p50_ms']} / {h['p99_ms']} ms (n={h['n']}); "
           f"raw {b['p50_ms']} / {b['p99_ms']} ms (n={b['n']}); HOPE/raw {q['p50_ms']}x / "
           f"{q['p99_ms']}x", flush=True)
+    for leg, ms in h.get("stages_p50_ms", {}).items():
+        print(f"  HOPE p50 {leg}: {ms} ms")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     return 0

@@ -46,7 +46,7 @@ PUMPS = ["EVXBTC_2021-01-09T2100Z", "GVTBTC_2021-01-23T2100Z", "IDEXBTC_2020-12-
          "NASBTC_2021-01-14T2100Z", "RCNBTC_2021-01-07T2100Z", "VIBBTC_2021-09-05T1700Z"]
 SKIP_S = 172_680.0      # market s after each file's first trade: ~2 min before most pumps
 INITIAL = {"BTC": Decimal("1.0")}
-FAMILIES = ("decisions", "orders", "fills", "closes", "system")
+FAMILIES = ("signals", "decisions", "orders", "fills", "closes", "system")
 
 CONFIG = """\
 [hope]
