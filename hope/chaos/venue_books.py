@@ -29,6 +29,7 @@ from hope.trading.ids import client_order_id, close_order_id
 
 EXIT_SUFFIX = close_order_id("")
 BALANCE_TOLERANCE = Decimal("1e-10")
+EIGHT = Decimal("1e-8")
 RESTRICTIONS_PATH = "/sapi/v1/account/apiRestrictions"  # the first request of a reconciliation
 
 
@@ -201,8 +202,8 @@ def count_positions(t: VenueTable, records: list[dict[str, Any]], open_ids: set[
 
 def hope_balances(records: list[dict[str, Any]], initial: dict[str, Decimal],
                   assets_of: dict[str, tuple[str, str]]) -> dict[str, Decimal]:
-    """Each asset's balance as HOPE's audited fills move it from ``initial``.
-    ``assets_of``: symbol → (base, quote)."""
+    """Each asset's balance as HOPE's audited fills move it from ``initial`` (a fill's quote
+    amount rounded to 8 places, as the venue books it). ``assets_of``: symbol → (base, quote)."""
     bal: dict[str, Decimal] = defaultdict(Decimal, initial)
 
     def apply(symbol: str, fills: list[dict[str, Any]], buy: bool) -> None:
@@ -211,7 +212,7 @@ def hope_balances(records: list[dict[str, Any]], initial: dict[str, Decimal],
             qty, price = Decimal(str(f["qty"])), Decimal(str(f["price"]))
             sign = 1 if buy else -1
             bal[base] += sign * qty
-            bal[quote] -= sign * qty * price
+            bal[quote] -= sign * (qty * price).quantize(EIGHT)  # the venue's 8 places per fill
             bal[str(f["commission_asset"])] -= Decimal(str(f["commission"]))
 
     for r in _of(records, "FILL"):
@@ -233,7 +234,7 @@ def count_balances(t: VenueTable, records: list[dict[str, Any]], initial: dict[s
         h, v = hope.get(asset, Decimal(0)), venue.get(asset, Decimal(0))
         t.balances[asset] = (f"{h:.8f}", f"{v:.8f}")
         # the stand-in rounds balances to 8 places as the venue does
-        if abs(h - v) > Decimal("1e-8") + BALANCE_TOLERANCE:
+        if abs(h - v) > EIGHT + BALANCE_TOLERANCE:
             t.balance_mismatch.append(f"{asset}: HOPE {h:.8f}, venue {v:.8f}")
 
 

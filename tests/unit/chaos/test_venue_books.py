@@ -135,6 +135,13 @@ def test_balances_follow_the_audited_fills():
     assert bal["BTC"] == Decimal("1.0000979") and bal["EVX"] == 0
 
 
+def test_each_fills_quote_amount_is_rounded_to_eight_places_as_the_venue_books_it():
+    """A fill of 3 at 0.000000333 moves the quote by 0.00000100 (not 0.000000999)."""
+    records = [rec("FILL", {"order_id": "hope-1", "symbol": SYM, "side": "BUY",
+                            "fills": [fill(1, "3", "0.000000333", "0")]})]
+    assert hope_balances(records, INITIAL, ASSETS)["BTC"] == Decimal("0.999999")
+
+
 def test_a_balance_the_fills_do_not_explain_fails():
     """The venue holding less BTC than the audited fills say is a mismatch."""
     _, records, orders, trades = round_trip()
