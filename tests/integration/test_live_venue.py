@@ -41,7 +41,7 @@ PUMP_T = 1610658000.0
 FIRST_TS = 1610485206.193        # the file's first trade
 SPEED = 10.0
 LIVE_FROM = PUMP_T - 60.0        # the live stream starts 60 market s before the pump
-START_DELAY_S = 16.0             # wall s from the venue's start to its stream: reconcile, resume
+START_DELAY_S = 22.0             # wall s from the venue's start to its stream: reconcile, resume
 HOPE = REPO / ".venv" / "bin" / "hope"
 PROGRAMS = ["proxy", "audit-writer", "executor", "decision-engine", "health-monitor",
             "scanner"]
