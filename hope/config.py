@@ -82,8 +82,17 @@ class BusConfig:
     replay_burst: int = 100
     replay_max_bytes: int = 4 << 20
     replay_alive_s: float = 30.0
+    # Event authentication (hope/eventauth, docs/SECURITY.md). ``authenticate = false`` exists
+    # for the bench's unauthenticated baseline only: /health shows it, tcp refuses it.
+    authenticate: bool = True
+    auth_window_s: float = 30.0  # ephemeral events (HEARTBEAT, WATERMARK, REPLAY) older are refused
 
     def validate(self) -> None:
+        if not self.authenticate and self.transport != "ipc":
+            raise ValueError(f"authenticate: false is refused with transport = "
+                             f"{self.transport!r} (only ipc, for the bench baseline)")
+        if self.auth_window_s <= 0:
+            raise ValueError("auth_window_s: must be > 0")
         for name in ("replay_rate_per_s", "replay_alive_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")

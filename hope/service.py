@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -228,11 +229,24 @@ def kill_quietly(service: Service, rt: Runtime) -> None:
                          error=f"{type(exc).__name__}: {exc}")
 
 
+def event_loop_runner() -> Callable[[Any], Any]:
+    """``asyncio.run``, or ``uvloop.run`` with ``HOPE_EVENT_LOOP=uvloop`` (a benchmark switch:
+    docs/PERFORMANCE.md has what it measured)."""
+    if os.environ.get("HOPE_EVENT_LOOP") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise SystemExit("HOPE_EVENT_LOOP=uvloop but uvloop is not installed") from None
+        return uvloop.run
+    return asyncio.run
+
+
 def run_service(cls: type[Service], argv: list[str] | None = None, *,
                 name: str | None = None, **collaborators: Any) -> None:
     """Entry point of every service process: ``run_service(ScannerService)``. ``name``
     overrides the class's (probes run under several names); ``collaborators`` go to
     ``cls.create``."""
+    from hope.bus.base import BusError
     from hope.bus.zmq import ZmqBus
 
     name = name or cls.name
@@ -240,7 +254,11 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:
-        bus = ZmqBus(name, config)
+        try:
+            bus = ZmqBus(name, config)
+        except BusError as exc:  # its event key is missing or loose: set-up (hope keys init)
+            print(f"hope {name}: refusing to start: {exc}", file=sys.stderr)
+            sys.exit(EX_CONFIG)
         rt = Runtime(name, config, bus,
                      middleware=default_middleware(bus, local_retry=cls.local_retry))
         service = await build(cls, rt, **collaborators)
@@ -259,7 +277,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
             raise
 
     try:
-        asyncio.run(main())
+        event_loop_runner()(main())
     except ConfigError as exc:
         print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
         sys.exit(EX_CONFIG)

@@ -21,7 +21,12 @@ from hope.bench.peers import signal_payload
 from hope.bench.redis_server import RedisServer, RedisUnavailable
 from hope.envelope import new_event
 
-SYSTEMS = ("hope", "raw_zmq", "redis")
+# hope-pub's SIGNALs are market data here (the authority table: docs/SECURITY.md)
+HOP_TOML = """
+[market_clock]
+publishers = ["scanner", "bench-pub"]
+"""
+SYSTEMS = ("hope", "hope_noauth", "raw_zmq", "redis")  # hope_noauth: [bus] authenticate = false
 
 
 def hope_message_size() -> int:
@@ -41,16 +46,19 @@ def _finish(h: Harness, out: str, warmup: int, count: int, sender: str, receiver
     sent = json.loads(Path(done).read_text()) if Path(done).exists() else {}
     if not samples:
         raise RuntimeError(f"{h.name}: nothing received\n{h.tail(receiver)}\n{h.tail(sender)}")
-    return {**latency_us(samples), **counts, "send_rate": round(sent.get("rate", 0.0))}
+    # one receiver: every copy it read is a delivery (1.0 unless something was doubled)
+    return {**latency_us(samples), **counts, "send_rate": round(sent.get("rate", 0.0)),
+            "deliveries_per_event": round((counts["received"] + counts["duplicates"])
+                                          / max(1, count), 3)}
 
 
 def _sender_args(rate: float, count: int, warmup: int, done: str) -> list[str]:
     return ["--rate", str(rate), "--count", str(count), "--warmup", str(warmup), "--done", done]
 
 
-def run_hope(rate: float, count: int, warmup: int, env: dict[str, str] | None = None
-             ) -> dict[str, Any]:
-    with Harness("hop-hope", env=env) as h:
+def run_hope(rate: float, count: int, warmup: int, env: dict[str, str] | None = None,
+             authenticate: bool = True) -> dict[str, Any]:
+    with Harness("hop-hope", HOP_TOML, env=env, authenticate=authenticate) as h:
         h.procs.proxy()
         h.wait_log("proxy", "proxy_started")
         out, ready, done = h.path("sub.lines"), h.path("sub.ready"), h.path("pub.done")
@@ -103,6 +111,7 @@ def measure(rounds: int = 3, rate: float = 5000.0, seconds: float = 3.0,
     try:
         for r in range(rounds):
             runs["hope"].append(run_hope(rate, count, warmup))
+            runs["hope_noauth"].append(run_hope(rate, count, warmup, authenticate=False))
             runs["raw_zmq"].append(run_raw(rate, count, warmup, size))
             if server:
                 runs["redis"].append(run_redis(server, rate, count, warmup, size))
@@ -118,9 +127,13 @@ def measure(rounds: int = 3, rate: float = 5000.0, seconds: float = 3.0,
         if rs:
             out[system] = {**latency_runs(rs), "lost": sum(r["lost"] for r in rs),
                            "duplicates": sum(r["duplicates"] for r in rs),
-                           "send_rate": [r["send_rate"] for r in rs], "runs": rs}
+                           "send_rate": [r["send_rate"] for r in rs],
+                           "deliveries_per_event": max(r["deliveries_per_event"] for r in rs),
+                           "runs": rs}
     for pct in ("p50", "p99", "p99.9"):
         base = [r[pct] for r in runs["raw_zmq"]]
+        out.setdefault("ratio_to_noauth", {})[pct] = ratio(
+            [r[pct] for r in runs["hope"]], [r[pct] for r in runs["hope_noauth"]])
         out.setdefault("ratio_to_raw", {})[pct] = ratio([r[pct] for r in runs["hope"]], base)
         if runs["redis"]:
             out.setdefault("ratio_to_redis", {})[pct] = ratio(

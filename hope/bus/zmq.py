@@ -1,7 +1,9 @@
 """The ZeroMQ bus: a PUB and a SUB connected to the proxy, with outbox, dedupe and gap recovery.
 
-Wire: ``[topic, body]``. Internal frames: ``[HELLO.<epoch>, b""]`` handshake probes and
-``[REPLAYED.<epoch>, topic, body]`` replay answers, ended by ``[REPLAYED.<epoch>, b"", marker]``.
+Wire: ``[topic, body, auth]`` (``auth``: the signer's MAC vector over the body,
+hope/eventauth/seal.py; ``[topic, body]`` only with ``[bus] authenticate = false``). Internal
+frames: ``[HELLO.<epoch>, b""]`` handshake probes and ``[REPLAYED.<epoch>, topic, body, auth]``
+replay answers, ended by ``[REPLAYED.<epoch>, b"", marker, auth]``.
 See docs/ARCHITECTURE.md ("Delivery") for the protocol.
 """
 
@@ -18,7 +20,7 @@ import zmq
 
 from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
-from hope.bus.consumed import ConsumerJournal
+from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
@@ -27,6 +29,8 @@ from hope.bus.refusals import count_refusal, refusal_name
 from hope.bus.sockets import endpoints, open_pub, open_sub
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
+from hope.eventauth.gate import EventGate, Refusal
+from hope.eventauth.keys import EventKeyError
 from hope.quarantine import Quarantine
 
 log = structlog.get_logger("hope.bus")
@@ -42,7 +46,7 @@ _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
 
-class ZmqBus(GapRecovery, Bus):
+class ZmqBus(JournalAccess, GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
@@ -69,6 +73,10 @@ class ZmqBus(GapRecovery, Bus):
                              quarantine_dir=config.state.quarantine) if outbox else None
         self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
         self.sequencer = Sequencer(name, self.epoch)
+        try:  # None: [bus] authenticate = false (the bench's baseline)
+            self.gate: EventGate | None = EventGate.for_bus(name, config)
+        except EventKeyError as exc:
+            raise BusError(f"{name}: {exc}") from None
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
@@ -77,6 +85,7 @@ class ZmqBus(GapRecovery, Bus):
                                          "bad_replay_requests": 0, "replay_truncated": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
+        self.received_types: dict[str, int] = {}  # read off the socket per type: deliveries
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
                                         config.bus.replay_alive_s)
@@ -225,7 +234,11 @@ class ZmqBus(GapRecovery, Bus):
                                f"({exc})") from exc
         self.sequencer.commit(stamped)
         self._pub.send(topic, _SNDMORE)
-        self._pub.send(body)
+        if self.gate is None:
+            self._pub.send(body)
+        else:
+            self._pub.send(body, _SNDMORE)
+            self._pub.send(self.gate.seal(body))
         self.counters["published"] += 1
         return stamped
 
@@ -233,31 +246,10 @@ class ZmqBus(GapRecovery, Bus):
         """Send frames as they are (tests of bad input, benchmarks)."""
         self._pub.send_multipart(frames)
 
-    # consumer journal ------------------------------------------------------------------
-    def consumed(self, env: Envelope, handlers: list[str]) -> None:
-        if self.journal and env.publisher and env.seq:
-            n = env.seq if self.cursors.track_all else env.tseq
-            self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type, n,
-                          env.event_id, handlers)
-
-    def is_done(self, handler: str, event_id: str) -> bool:
-        return bool(self.journal) and self.journal.is_done(handler, event_id)
-
-    def mark_done(self, event_id: str, handlers: list[str]) -> None:
-        if self.journal:
-            self._journal(self.journal.mark_done, event_id, handlers)
-
-    def _journal(self, write: Callable[..., None], *args: object) -> None:
-        """A journal write that fails (disk full) is loud but not fatal: the event stays
-        handled in memory; after a restart it would only be offered again (and deduped by the
-        outbox causation check where it published anything)."""
-        try:
-            write(*args)
-        except OSError as exc:
-            self.counters["journal_errors"] += 1
-            if self.counters["journal_errors"] <= 10 or self.counters["journal_errors"] % 1000 == 0:
-                log.critical("journal_write_failed", service=self.name, error=str(exc),
-                             count=self.counters["journal_errors"])
+    def sealed(self, frames: list[bytes]) -> list[bytes]:
+        """``frames`` with this principal's auth frame over the last one (the body) appended,
+        as everything this bus sends carries it (unless ``authenticate = false``)."""
+        return frames if self.gate is None else [*frames, self.gate.seal(frames[-1])]
 
     def stats(self) -> dict:
         out = dict(self.counters)
@@ -266,7 +258,8 @@ class ZmqBus(GapRecovery, Bus):
         out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
-        out["refusals"] = dict(self.refusals)
+        out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
+        out["authenticated"] = self.gate is not None
         return out
 
     # receiving -------------------------------------------------------------------------
@@ -315,8 +308,8 @@ class ZmqBus(GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
-        if len(frames) != 2:
-            self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}",
+        if not 2 <= len(frames) <= 3:
+            self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
                       f"topic {topic[:80]!r}")
             return
         bus_cfg = self.config.bus
@@ -331,8 +324,15 @@ class ZmqBus(GapRecovery, Bus):
             where = f"topic {topic[:80]!r}"
             self._bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
             return
+        if self.gate is not None:
+            try:
+                self.gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env)
+            except Refusal as exc:
+                self._unauthentic(frames, exc, env)
+                return
         self.counters["received"] += 1
         etype = env.event_type
+        self.received_types[etype] = self.received_types.get(etype, 0) + 1
         if etype in _CONTROL_TYPES:
             self._on_control(env, topic)
         if not wanted:
@@ -368,13 +368,13 @@ class ZmqBus(GapRecovery, Bus):
             return False
         if topic != self._replayed_topic:
             return True  # another bus's replay answer
-        if len(frames) == 3 and frames[1] == b"":
-            self._on_replay_marker(frames[2])
-        elif len(frames) == 3:
+        if len(frames) in (3, 4) and frames[1] == b"":
+            self._on_replay_marker(frames[2:])
+        elif len(frames) in (3, 4):
             self.counters["replayed_in"] += 1
             self._on_frames(frames[1:], replayed=True)
         else:
-            self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
+            self._bad(frames, f"replay answer has {len(frames)} frames, expected 4", "frames")
         return True
 
     def _on_control(self, env: Envelope, topic: bytes) -> None:
