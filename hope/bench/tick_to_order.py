@@ -182,7 +182,19 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "duration_s": args.duration}
 
 
-def main(argv: list[str] | None = None) -> int:
+def render_rows(res: dict[str, Any]) -> list[list[str]]:
+    """Row 8 of ``scripts/bench``'s table (``--rows tick``), when it ran."""
+    t = res.get("tick")
+    if not t:
+        return []
+    h, b, q = t["hope"], t["raw"], t["ratio"]
+    return [[f"8 tick-to-order {pct} ms (stand-in venue)", str(h[f"{pct}_ms"]),
+             f"raw aiohttp → POST {b[f'{pct}_ms']}", f"{q[f'{pct}_ms']}x",
+             f"n = {h['n']} / {b['n']}; one run of {t['duration_s']:g} s"]
+            for pct in ("p50", "p99")]
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hope.bench.tick_to_order",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="60 s of trading (else 300 s)")
@@ -190,7 +202,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, help="seconds of trading (overrides --quick)")
     p.add_argument("--keep", action="store_true", help="keep the state dir")
     add_arguments(p)
-    args = p.parse_args(argv)
+    return p
+
+
+def row_args(quick: bool) -> argparse.Namespace:
+    """The defaults, for ``scripts/bench --rows tick``."""
+    args = parser().parse_args(["--quick"] if quick else [])
+    args.duration = 60.0 if quick else 300.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     args.duration = args.duration or (60.0 if args.quick else 300.0)
     res = measure(args)
     h, b, q = res["hope"], res["raw"], res["ratio"]
