@@ -40,10 +40,10 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
     lines = ["HOPE chaos table: live venue (counted from the stand-in's books)", "=" * 64]
     lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines.append("")
-    lines.append(f"{'fault'.ljust(52)}  {'settled in':>10}  detail")
+    lines.append(f"{'fault'.ljust(60)}  {'settled in':>10}  detail")
     for s in steps:
         took = f"{s['seconds']:.1f} s" if s["ok"] else "FAILED"
-        lines.append(f"{s['step'].ljust(52)}  {took:>10}  {s['detail']}")
+        lines.append(f"{s['step'].ljust(60)}  {took:>10}  {s['detail']}")
     problems = t.problems + [f"step failed: {s['step']}" for s in steps if not s["ok"]]
     lines.append("")
     lines.append(f"elapsed {elapsed_s:.0f} s; result: "
