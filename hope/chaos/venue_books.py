@@ -12,12 +12,13 @@ answer and the audit records (``hope.audit.reader``); nothing here trusts HOPE's
 - **positions**: every BUY FILL has its CLOSE, or HOPE reports the position open;
 - **balances**: per asset, the starting balance moved by every audited fill equals what the
   venue's account holds;
-- **timing**: no venue order received (``receivedUs``) while HOPE was HALTED or reconciling
-  (:func:`forbidden_windows`).
+- **timing**: no BUY or exit SELL received (``receivedUs``) while HOPE was HALTED or
+  reconciling (:func:`forbidden_windows`); protective stops placed then are counted apart.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 from hope.trading.ids import client_order_id, close_order_id
 
 EXIT_SUFFIX = close_order_id("")
+STOP_RE = re.compile(r"^(?P<entry>.+)-s(?P<gen>[0-9]+)$")  # hope.trading.ids.stop_order_id
 BALANCE_TOLERANCE = Decimal("1e-10")
 EIGHT = Decimal("1e-8")
 RESTRICTIONS_PATH = "/sapi/v1/account/apiRestrictions"  # the first request of a reconciliation
@@ -51,6 +53,8 @@ class VenueTable:
     venue_orders: int = 0
     venue_trades: int = 0
     stray_orders: list[str] = field(default_factory=list)
+    stops: int = 0                      # protective stops placed (``-sN``)
+    ids_placed_twice: list[str] = field(default_factory=list)
     terminal_orders_per_buy: dict[int, int] = field(default_factory=dict)
     unknown_per_buy: dict[int, int] = field(default_factory=dict)
     order_status: dict[str, int] = field(default_factory=dict)
@@ -64,6 +68,7 @@ class VenueTable:
     balance_mismatch: list[str] = field(default_factory=list)
     windows: int = 0
     sent_in_windows: list[str] = field(default_factory=list)
+    stops_in_windows: int = 0           # protective stops placed inside a window (allowed)
     problems_found: list[str] = field(default_factory=list)
 
     @property
@@ -73,7 +78,10 @@ class VenueTable:
             out.append(f"BUY decisions with more than one venue order: "
                        f"{hist(self.venue_orders_per_buy)}")
         if {k for k in self.venue_orders_per_exit if k != 1}:
-            out.append(f"exits without exactly one venue SELL: {hist(self.venue_orders_per_exit)}")
+            out.append(f"exits without exactly one executed venue SELL: "
+                       f"{hist(self.venue_orders_per_exit)}")
+        if self.ids_placed_twice:
+            out.append(f"client ids placed more than once: {self.ids_placed_twice[:5]}")
         if self.stray_orders:
             out.append(f"venue orders HOPE cannot name: {self.stray_orders[:5]}")
         if {k for k in self.terminal_orders_per_buy if k != 1}:
@@ -95,6 +103,25 @@ class VenueTable:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def entry_of(cid: str) -> str:
+    """The BUY client id an exit (``-x``) or protective stop (``-sN``) belongs to."""
+    m = STOP_RE.match(cid)
+    if m:
+        return m.group("entry")
+    return cid.removesuffix(EXIT_SUFFIX)
+
+
+def is_exit_sell(cid: str) -> bool:
+    return cid.endswith(EXIT_SUFFIX) or STOP_RE.match(cid) is not None
+
+
+def _executed(o: dict[str, Any]) -> bool:
+    try:
+        return Decimal(str(o.get("executedQty", "0"))) > 0
+    except ArithmeticError:
+        return False
 
 
 def hist(h: dict[int, int]) -> str:
@@ -143,12 +170,17 @@ def count_orders(t: VenueTable, venue_orders: list[dict[str, Any]],
     t.unknown_per_buy = dict(Counter(unknown.values()))
     closes = {str(_p(r).get("order_id")) for r in _of(records, "CLOSE")}
     t.exits = len(closes)
-    t.venue_orders_per_exit = dict(Counter(by_cid.get(close_order_id(c), 0) for c in closes))
+    sold: Counter = Counter(entry_of(str(o.get("clientOrderId"))) for o in venue_orders
+                            if is_exit_sell(str(o.get("clientOrderId"))) and _executed(o))
+    t.venue_orders_per_exit = dict(Counter(sold.get(c, 0) for c in closes))
+    t.stops = sum(STOP_RE.match(cid) is not None for cid in by_cid)
+    t.ids_placed_twice = sorted(cid for cid, n in by_cid.items() if n > 1)
     for cid in by_cid:
-        entry = cid.removesuffix(EXIT_SUFFIX) if cid.endswith(EXIT_SUFFIX) else None
         if cid in buys:
             continue
-        if entry is not None and entry in buys and (entry in closes or entry in open_ids):
+        entry = entry_of(cid)
+        if is_exit_sell(cid) and entry in buys and (entry in closes or entry in open_ids
+                                                    or STOP_RE.match(cid)):
             continue
         t.stray_orders.append(cid)
 
@@ -181,7 +213,7 @@ def count_fills(t: VenueTable, venue_orders: list[dict[str, Any]],
         key = (str(tr.get("symbol")), int(tr["id"]))
         at_venue.add(key)
         cid = cid_of.get((key[0], tr.get("orderId")), "")
-        if seen[key] == 0 and cid.removesuffix(EXIT_SUFFIX) in open_ids:
+        if seen[key] == 0 and entry_of(cid) in open_ids:
             continue  # the order of a position still open or in flight: reported, not lost
         counts[seen[key]] += 1
         if seen[key] == 0:
@@ -280,6 +312,9 @@ def forbidden_windows(records: list[dict[str, Any]], *, run_start_us: int,
 
 def count_windows(t: VenueTable, venue_orders: list[dict[str, Any]],
                   windows: list[Window]) -> None:
+    """BUYs and exit SELLs received inside a window are violations. A protective stop is
+    counted apart: it only ever sells what a position holds, and the position it protects
+    (a BUY resolved by the reconciliation itself) must not wait unprotected for it to end."""
     t.windows = len(windows)
     for o in venue_orders:
         at = o.get("receivedUs")
@@ -287,7 +322,11 @@ def count_windows(t: VenueTable, venue_orders: list[dict[str, Any]],
             continue
         for w in windows:
             if w.start_us <= at <= w.end_us:
-                t.sent_in_windows.append(f"{o.get('clientOrderId')} while {w.why}")
+                cid = str(o.get("clientOrderId"))
+                if STOP_RE.match(cid):
+                    t.stops_in_windows += 1
+                else:
+                    t.sent_in_windows.append(f"{cid} while {w.why}")
                 break
 
 

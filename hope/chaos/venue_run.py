@@ -28,7 +28,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hope.chaos.venue_books import VenueTable, compute_venue_table, forbidden_windows
+from hope.chaos.venue_books import (
+    VenueTable,
+    compute_venue_table,
+    entry_of,
+    forbidden_windows,
+    is_exit_sell,
+)
 from hope.chaos.venue_steps import STEPS
 from hope.chaos.venue_table import render
 from hope.crashpoints import ENV as CRASH_ENV
@@ -237,9 +243,8 @@ class VenueRun:
         out = []
         for o in self.sim.orders():
             cid = o["clientOrderId"]
-            if cid.endswith("-x"):
-                entry = cid.removesuffix("-x")
-                if entry not in closed and o["status"] == "FILLED":
+            if is_exit_sell(cid):  # the -x SELL or a protective stop: traded → a CLOSE
+                if entry_of(cid) not in closed and o["status"] in ("FILLED", "PARTIALLY_FILLED"):
                     out.append(cid)
             elif cid not in terminal or (o["status"] == "FILLED" and cid not in filled):
                 out.append(cid)

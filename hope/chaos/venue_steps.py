@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from hope.chaos.venue_books import STOP_RE, entry_of
 from hope.crashpoints import arm
 
 EXIT = "-x"
@@ -29,20 +30,33 @@ class Step:
     short: bool = False   # also in the suite's short run
 
 
+def kind_of(cid: str) -> str:
+    """``buy``, ``exit`` (the ``-x`` SELL) or ``stop`` (a protective stop ``-sN``)."""
+    if cid.endswith(EXIT):
+        return "exit"
+    return "stop" if STOP_RE.match(cid) else "buy"
+
+
 def venue_count(r: Any, cid: str) -> int:
     return sum(o["clientOrderId"] == cid for o in r.sim.orders())
 
 
 def settled(r: Any, cid: str) -> str:
-    """Wait until HOPE finished the order ``cid`` (BUY: its terminal ORDER; exit: the CLOSE,
-    or the position SELLable again); its terminal status."""
+    """Wait until HOPE finished the order ``cid`` (BUY: its terminal ORDER; exit: the CLOSE;
+    a protective stop: the CLOSE, or HOPE's query that found it); what settled it."""
     def done() -> str | None:
         recs = r.records()
-        if cid.endswith(EXIT):
-            entry = cid.removesuffix(EXIT)
+        if kind_of(cid) != "buy":
+            entry = entry_of(cid)
             if any(x.get("event_type") == "CLOSE" and x["payload"]["order_id"] == entry
                    for x in recs):
                 return "CLOSE"
+            if kind_of(cid) == "stop" and any(  # a stop of unknown outcome: HOPE found it
+                    x.get("event_type") == "VENUE_REPLY" and x["payload"].get("method") == "GET"
+                    and x["payload"].get("status") == 200
+                    and (x["payload"].get("params") or {}).get("origClientOrderId") == cid
+                    for x in recs):
+                return "stop found by query"
             return None
         statuses = [x["payload"]["status"] for x in recs if x.get("event_type") == "ORDER"
                     and x["payload"]["order_id"] == cid and x["payload"]["status"] != "UNKNOWN"]
@@ -81,10 +95,9 @@ def hold(side: str, when: str, action: str, want: int) -> Callable[[Any], str]:
             if not held:
                 raise TimeoutError(f"no {side} order held within {ORDER_S:g}s")
             h = held[0]
-            is_exit = h["clientOrderId"].endswith(EXIT)
-            if is_exit == (side == "exit"):
+            if kind_of(h["clientOrderId"]) == side:
                 break
-            r.sim.release(h["hold_id"], "reply")  # the other side: let it through, try again
+            r.sim.release(h["hold_id"], "reply")  # another kind: let it through, try again
         old = r.kill_executor()
         r.sim.release(h["hold_id"], action)
         r.wait_restarted(old)

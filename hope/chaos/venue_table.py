@@ -19,8 +19,10 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
          f"{t.venue_orders} / {t.venue_trades}"),
         ("venue orders per BUY DECISION (0: refused before sending)",
          f"{t.buy_decisions} BUYs; {hist(t.venue_orders_per_buy)}"),
-        ("venue SELLs per exit (CLOSE) (must all be 1)",
-         f"{t.exits} exits; {hist(t.venue_orders_per_exit)}"),
+        ("executed venue SELLs per exit (CLOSE) (must all be 1)",
+         f"{t.exits} exits; {hist(t.venue_orders_per_exit)} (-x or a protective stop; "
+         f"{t.stops} stops placed)"),
+        ("client ids placed more than once (must be 0)", _first(t.ids_placed_twice)),
         ("venue orders HOPE cannot name (must be 0)", _first(t.stray_orders)),
         ("terminal ORDERs per BUY (must all be 1)", hist(t.terminal_orders_per_buy)),
         ("ORDER UNKNOWN per BUY (at most 1)", hist(t.unknown_per_buy)),
@@ -33,8 +35,9 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
          f"{t.positions_closed} / {t.positions_open} / {len(t.positions_lost)}"),
         ("balances (HOPE's fills vs the venue's account)",
          (bal or "-") + ("" if not t.balance_mismatch else "  MISMATCH")),
-        ("orders received while HALTED or reconciling",
-         f"{_first(t.sent_in_windows)} (in {t.windows} spans)"),
+        ("BUYs / exits received while HALTED or reconciling",
+         f"{_first(t.sent_in_windows)} (in {t.windows} spans; protective stops placed "
+         f"then: {t.stops_in_windows})"),
     ]
     width = max(len(r[0]) for r in rows)
     lines = ["HOPE chaos table: live venue (counted from the stand-in's books)", "=" * 64]

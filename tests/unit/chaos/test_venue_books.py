@@ -35,9 +35,11 @@ def vtrade(tid: int, order_id: int) -> dict[str, Any]:
     return {"symbol": SYM, "id": tid, "orderId": order_id, "account": "main"}
 
 
-def vorder(cid: str, order_id: int, side: str, received_us: int = 10) -> dict[str, Any]:
+def vorder(cid: str, order_id: int, side: str, received_us: int = 10,
+           executed: str = "100") -> dict[str, Any]:
     return {"symbol": SYM, "orderId": order_id, "clientOrderId": cid, "side": side,
-            "status": "FILLED", "account": "main", "receivedUs": received_us}
+            "status": "FILLED" if executed != "0" else "CANCELED", "executedQty": executed,
+            "account": "main", "receivedUs": received_us}
 
 
 def round_trip(decision_hex: str = "ab", tids: tuple[int, int] = (1, 2)):
@@ -128,6 +130,37 @@ def test_an_exit_sold_twice_fails():
     assert t.venue_orders_per_exit == {2: 1} and not t.ok
 
 
+def test_a_cancelled_protective_stop_then_the_exit_sell_passes():
+    """The stop ``-s1`` cancelled unexecuted before the ``-x`` SELL: one executed exit."""
+    cid, records, orders, trades = round_trip()
+    t = table(books(orders + [vorder(cid + "-s1", 9, "SELL", executed="0")], trades), records)
+    assert t.ok, t.problems
+    assert t.stops == 1 and t.venue_orders_per_exit == {1: 1}
+
+
+def test_a_position_closed_by_its_protective_stop_passes():
+    """The venue's stop sold the position (no ``-x``); the CLOSE carries the stop's trade."""
+    cid, records, orders, trades = round_trip()
+    orders = [orders[0], vorder(cid + "-s1", 8, "SELL")]
+    t = table(books(orders, trades), records)
+    assert t.ok, t.problems
+
+
+def test_a_stop_and_an_exit_both_executed_is_a_doubled_exit():
+    """The stop traded and the ``-x`` SELL too: the position was sold twice."""
+    cid, records, orders, trades = round_trip()
+    t = table(books(orders + [vorder(cid + "-s1", 9, "SELL")], trades), records)
+    assert t.venue_orders_per_exit == {2: 1} and not t.ok
+
+
+def test_a_client_id_placed_twice_at_the_venue_fails():
+    """A filled id is accepted again by the venue: a second stop ``-s1`` is a resubmission."""
+    cid, records, orders, trades = round_trip()
+    stop = vorder(cid + "-s1", 9, "SELL", executed="0")
+    t = table(books(orders + [stop, {**stop, "orderId": 10}], trades), records)
+    assert t.ids_placed_twice == [cid + "-s1"] and not t.ok
+
+
 def test_balances_follow_the_audited_fills():
     """BUY 100 at 1e-5 with a 1e-6 fee, SELL at 1.1e-5 with 1.1e-6: BTC 1.0000979, EVX 0."""
     _, records, _, _ = round_trip()
@@ -189,4 +222,12 @@ def test_an_order_received_inside_a_window_fails_and_the_table_renders():
     t = table(books(orders, trades), records, windows=[Window(100, 200, "reconciling")])
     assert t.sent_in_windows == [f"{orders[0]['clientOrderId']} while reconciling"]
     text = render(t, [{"step": "reply 503", "ok": True, "detail": "x", "seconds": 1.0}], 5)
-    assert "FAIL" in text and "orders received while HALTED or reconciling" in text
+    assert "FAIL" in text and "BUYs / exits received while HALTED or reconciling" in text
+
+
+def test_a_protective_stop_placed_while_reconciling_is_counted_apart():
+    """A stop for a BUY the reconciliation resolved may go out at once: counted, allowed."""
+    cid, records, orders, trades = round_trip()
+    stop = vorder(cid + "-s1", 9, "SELL", received_us=150, executed="0")
+    t = table(books(orders + [stop], trades), records, windows=[Window(100, 200, "reconciling")])
+    assert t.stops_in_windows == 1 and not t.sent_in_windows and t.ok, t.problems
