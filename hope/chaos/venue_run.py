@@ -42,6 +42,7 @@ from hope.execution.positions import ExecutorStore
 from hope.execution.records import PendingOrder
 from hope.supervisor_conf import render as render_conf
 from hope.testing import REPO, Processes, Supervisord, audit_records, short_tmpdir, wait_for
+from hope.trading.ids import client_order_id
 from hope.venue_sim.keys import generate_test_keys
 from hope.venue_sim.sim_client import SimAdmin
 
@@ -224,8 +225,9 @@ class VenueRun:
             armed.unlink(missing_ok=True)
 
     def settle(self) -> None:
-        """Halt (no new BUY, no automatic exit), then wait until every venue order is
-        accounted for in the audit log (a terminal ORDER, a CLOSE) or HOPE reports it open."""
+        """Halt (no new BUY, no automatic exit), then wait until every BUY DECISION has its
+        terminal ORDER and every venue order is accounted for in the audit log (a terminal
+        ORDER, a CLOSE)."""
         self.hope("trading", "halt")
         deadline = time.monotonic() + self.args.settle
         while time.monotonic() < deadline:
@@ -240,7 +242,9 @@ class VenueRun:
                     and r["payload"].get("status") != "UNKNOWN"}
         closed = {r["payload"]["order_id"] for r in records if r.get("event_type") == "CLOSE"}
         filled = {r["payload"]["order_id"] for r in records if r.get("event_type") == "FILL"}
-        out = []
+        out = [cid for cid in (client_order_id(r["event_id"]) for r in records
+                               if r.get("event_type") == "DECISION"
+                               and r["payload"].get("action") == "BUY") if cid not in terminal]
         for o in self.sim.orders():
             cid = o["clientOrderId"]
             if is_exit_sell(cid):  # the -x SELL or a protective stop: traded → a CLOSE
