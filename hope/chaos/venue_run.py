@@ -105,6 +105,7 @@ max_buys_per_min = 100000
 max_market_skew_s = 1e10
 max_signal_age_s = 1e10
 timeout_s = {hold_s}
+stop_loss_pct = {stop_loss_pct}
 """
 
 
@@ -163,7 +164,8 @@ class VenueRun:
         self.sim = SimAdmin(port)
         self.config.write_text(CONFIG.format(
             key=key.group(1), port=port, symbols=", ".join(f'"{s}"' for s in symbols),
-            reconcile_s=self.args.reconcile_s, hold_s=self.args.hold_s))
+            reconcile_s=self.args.reconcile_s, hold_s=self.args.hold_s,
+            stop_loss_pct=self.args.stop_loss_pct))
         self.sup = Supervisord(self.state, self.env, conf=render_conf(self.state,
                                                                       programs=PROGRAMS))
         self.sup.start()
@@ -326,5 +328,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--venue: periodic reconciliation interval")
     g.add_argument("--hold-s", type=float, default=3.0,
                    help="--venue: position timeout (market s; the stand-in serves wall time)")
+    g.add_argument("--stop-loss-pct", type=float, default=30.0,
+                   help="--venue: [decision] stop_loss_pct (where the protective stops sit; "
+                        "3, the default of HOPE, lets them trade in the pumps' aftermath)")
     g.add_argument("--venue-symbols", dest="venue_symbols", type=int, default=6,
                    help="--venue: how many recorded pumps to serve")
