@@ -15,12 +15,24 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, auth, codec, compare, deliveries, hop, live, pipeline, throughput
+from hope.bench import (
+    audit,
+    auth,
+    codec,
+    compare,
+    deliveries,
+    hop,
+    live,
+    pipeline,
+    throughput,
+    tick_to_order,
+)
 from hope.bench.common import fmt_range, machine, table, write_json
 from hope.bench.common import lat_cell as _lat
 from hope.bench.common import ratio_cell as _ratio
 
 ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec", "auth")
+OPT_IN_ROWS = ("tick",)  # the whole system on the stand-in venue: only when asked for
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
@@ -137,7 +149,7 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
-    rows += live.render_rows(res) + auth.render_rows(res)
+    rows += live.render_rows(res) + auth.render_rows(res) + tick_to_order.render_rows(res)
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
 
@@ -151,7 +163,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--quick", action="store_true", help="a ~7 minute smoke run")
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--state-dir", help="JSON goes to <state>/bench/ (default ./state)")
-    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {','.join(ROWS)}")
+    ap.add_argument("--rows", default=",".join(ROWS),
+                    help=f"comma list of {','.join(ROWS + OPT_IN_ROWS)} (default: all but "
+                         f"{','.join(OPT_IN_ROWS)})")
     ap.add_argument("--rounds", type=int, default=3, help="runs per figure (>= 3)")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--no-tmpfs", action="store_true", help="skip the state-on-tmpfs variants")
@@ -177,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every run's processes and temp dirs are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    bad = [r for r in rows if r not in ROWS]
+    bad = [r for r in rows if r not in ROWS + OPT_IN_ROWS]
     if bad:
-        ap.error(f"--rows: unknown {bad}; choose from {ROWS}")
+        ap.error(f"--rows: unknown {bad}; choose from {ROWS + OPT_IN_ROWS}")
     rounds, quick, tmpfs = max(3, args.rounds), args.quick, not args.no_tmpfs
     started = time.monotonic()
     res: dict[str, Any] = {"machine": machine(), "quick": quick,
@@ -218,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     if "auth" in rows:
         log("row 6: event authentication")
         res["auth"] = auth.measure(rounds, 2_000 if quick else 10_000, log=log)
+    if "tick" in rows:
+        log("row 8: tick-to-order on the stand-in venue")
+        res["tick"] = tick_to_order.measure(tick_to_order.row_args(quick))
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     _report(res, args, before, log)
     return 0

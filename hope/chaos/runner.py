@@ -37,6 +37,8 @@ from hope.chaos.ledger import (
     scan_outboxes,
 )
 from hope.chaos.table import Table, compute
+from hope.chaos.venue_run import add_arguments as add_venue_arguments
+from hope.chaos.venue_run import run as run_venue
 from hope.eventauth.keys import ENROL_ENV
 from hope.supervisor_conf import REPO
 
@@ -314,11 +316,15 @@ def parser() -> argparse.ArgumentParser:
                    help="the test suite's short version: 100/s, short pauses")
     p.add_argument("--json", help="also write the table as JSON here")
     p.add_argument("--keep", action="store_true", help="keep the state dir for inspection")
+    add_venue_arguments(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.venue:  # the live venue under fire (hope.chaos.venue_run); --short: the suite's set
+        args.full = args.full or not args.short
+        return run_venue(args)
     if args.short:
         args.rate = 100.0 if args.rate == 500.0 else args.rate
         args.pause, args.settle, args.recovery_timeout = 2.0, 45.0, 45.0

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from hope.crashpoints import crash_point
 from hope.envelope import Envelope, EnvelopeError, utc_timestamp
 from hope.execution import limits as exec_limits
 from hope.execution.breaker import CircuitBreaker
@@ -144,7 +145,9 @@ class LiveExecutor(LiveStops, LiveReconcile, LiveExits, Executor):
             self.log.info("order sending", order_id=cid, symbol=p["symbol"],
                           quote_qty=str(quote_qty))
         try:
+            crash_point("buy.before_send", cid)  # chaos: journaled, not sent
             order = await self.venue.market_buy(cid, p["symbol"], quote_qty)
+            crash_point("buy.after_reply", cid)  # chaos: the reply known, the ledger not yet
         except NotSent as exc:
             self.breaker.record_failure()
             self._refuse(cid, rec, "REJECTED", f"not sent: {exc.describe()}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from hope.crashpoints import crash_point
 from hope.execution.exchange import Order
 from hope.execution.executor import Publish
 from hope.execution.positions import FLATTEN
@@ -161,7 +162,9 @@ class LiveExits:
                                market_ts=self.market_clock.now() or pos.opened_market_ts)
         self.store.put_position(pos)  # from here on the venue may know xid: ask first
         try:
+            crash_point("exit.before_send", xid)  # chaos: journaled, not sent
             sell = await self.venue.market_sell(xid, pos.symbol, qty)
+            crash_point("exit.after_reply", xid)  # chaos: the reply known, the ledger not yet
         except (NotSent, VenueRefused) as exc:
             pos.closing, pos.exit = Closing(reason, attempted=False), None
             self.store.put_position(pos)
