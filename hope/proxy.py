@@ -19,7 +19,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from hope.bus.refusals import max_msg_size
-from hope.bus.zmq import endpoints
+from hope.bus.sockets import configure, endpoints
 from hope.codec import encode
 from hope.config import Config
 from hope.heartbeat import heartbeat_event
@@ -29,8 +29,9 @@ NAME = "proxy"
 
 
 class BusProxy:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, name: str = NAME) -> None:
         self.config = config
+        self.name = name  # several proxies (active-active) each have their own
         self.xsub_endpoint, self.xpub_endpoint = endpoints(config)
         self.ctx: zmq.Context | None = None
         self.thread: threading.Thread | None = None
@@ -49,8 +50,9 @@ class BusProxy:
         self.xpub.setsockopt(zmq.SNDHWM, hwm)
         self.xsub.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.LINGER, 0)
-        for sock in (self.xsub, self.xpub):
+        for sock, ep in ((self.xsub, self.xsub_endpoint), (self.xpub, self.xpub_endpoint)):
             sock.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
+            configure(sock, self.config, self.name, ep, server=True)
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
         for ep in (self.xsub_endpoint, self.xpub_endpoint):
@@ -109,10 +111,11 @@ class BusProxy:
         while not self._stop.wait(heartbeat_s):
             if not self.alive():
                 raise SystemExit(1)
-            hb = heartbeat_event(NAME, epoch, started, endpoints=endpoints,
+            hb = heartbeat_event(self.name, epoch, started, config=self.config,
+                                 endpoints=endpoints,
                                  disconnects=dict(self.disconnects),
                                  max_msg_size=max_msg_size(self.config))
-            hb.publisher, hb.epoch = NAME, epoch
+            hb.publisher, hb.epoch = self.name, epoch
             pub.send_multipart([hb.topic.encode(), encode(hb)])
         pub.close(linger=0)
 
@@ -134,9 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     from hope.logs import configure_logging
     from hope.service import load_or_exit, parse_service_args
 
-    config = load_or_exit(NAME, parse_service_args(NAME, argv))
-    configure_logging(NAME, config.hope.log_level)
-    proxy = BusProxy(config)
+    args = parse_service_args(NAME, argv)
+    config = load_or_exit(args.name, args)
+    configure_logging(args.name, config.hope.log_level)
+    proxy = BusProxy(config, args.name)
     try:
         proxy.setup()
     except zmq.ZMQError as exc:

@@ -3,8 +3,8 @@
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
 ``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
-``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``_pub``,
-``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
+``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links``
+(:class:`hope.bus.links.ProxyLinks`), ``_grace_s``, ``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 
@@ -42,8 +42,9 @@ class GapRecovery:
             if not isinstance(high, int) or high <= 0:
                 continue
             cur = self.cursors.get((publisher, epoch, kind))
+            not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
             for first, last in cur.holes(high) if high > cur.low else []:
-                self._pending.want((publisher, epoch, kind), first, last)
+                self._pending.want((publisher, epoch, kind), first, last, not_before)
 
     async def _maintenance(self) -> None:
         timeout = self.config.bus.replay_timeout_s
@@ -53,6 +54,8 @@ class GapRecovery:
             await asyncio.sleep(0.05)
             now = time.monotonic()
             try:
+                if not self.links.all_ready():  # a proxy came (back): probe it
+                    self.links.probe()
                 self._send_due_requests(now, timeout)
                 if self.outbox and now - last_trim > 1.0:
                     self.outbox.trim(now)
@@ -73,7 +76,7 @@ class GapRecovery:
             if epoch == self.epoch:
                 continue
             for rec in elog.unacked():
-                self._pub.send_multipart([rec.topic, rec.body])
+                self.links.send_multipart([rec.topic, rec.body])
                 n += 1
         if n:
             self.counters["resent"] += n
@@ -84,7 +87,7 @@ class GapRecovery:
         prefixes = [p.decode() for p in self.prefixes]
         due = self._pending.due(self.cursors, now, timeout)
         if due:  # publishers answer only epochs heard lately: say we are alive first
-            self._pub.send_multipart([self._hello_topic, b""])
+            self.links.announce()
         for key, first, last in due:
             payload = request_payload(key, first, last, prefixes, self.epoch, self.name)
             self.counters["replay_requests"] += 1
@@ -100,6 +103,8 @@ class GapRecovery:
         if not all(cur.seen(n) for n in sent):
             return  # part of the answer was lost on the way: the pending request will retry
         for a, b in missing:
+            if b <= cur.low or all(cur.seen(n) for n in range(a, b + 1)):
+                continue  # settled by an earlier copy of this answer (one per proxy)
             self.counters["gaps_unrecoverable"] += b - a + 1
             log.warning("replay_range_missing", service=self.name, publisher=key[0],
                         epoch=key[1], stream=key[2], first=a, last=b)
@@ -126,7 +131,7 @@ class GapRecovery:
             self.refuse("replay_malformed", str(exc), requester=req.source)
             return
         for f in frames:
-            self._pub.send_multipart(f)
+            self.links.send_multipart(f)
         self.counters["replayed_out"] += len(frames) - 1
         if codec.decode_obj(frames[-1][2]).get("truncated"):
             self.counters["replay_truncated"] += 1

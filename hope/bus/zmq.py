@@ -19,12 +19,13 @@ import zmq
 from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal
-from hope.bus.cursor import Cursors
+from hope.bus.cursor import Cursors, RecentCopies
+from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
 from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
 from hope.bus.refusals import count_refusal, refusal_name
-from hope.bus.sockets import endpoints, open_pub, open_sub
+from hope.bus.sockets import open_sub
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.quarantine import Quarantine
@@ -73,9 +74,15 @@ class ZmqBus(GapRecovery, Bus):
                                          "replayed_in": 0, "replayed_out": 0,
                                          "gaps_unrecoverable": 0, "publish_refused": 0,
                                          "resent": 0, "journal_errors": 0,
-                                         "bad_replay_requests": 0, "replay_truncated": 0}
+                                         "bad_replay_requests": 0, "replay_truncated": 0,
+                                         "copies": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
+        self.links = ProxyLinks(name, config, self.epoch)
+        several = len(self.links.links) > 1
+        # with several proxies each frame arrives once per proxy: copies dropped before decoding
+        self._copies = RecentCopies() if several else None
+        self._grace_s = config.bus.duplicate_grace_s if several else 0.0
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
                                         config.bus.replay_alive_s)
@@ -86,8 +93,8 @@ class ZmqBus(GapRecovery, Bus):
         self._replay_req_topic = f"REPLAY.{name}".encode()
         self._ctx: zmq.Context | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pub: zmq.Socket | None = None
         self._sub: zmq.Socket | None = None
+        self._started = False
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -125,7 +132,6 @@ class ZmqBus(GapRecovery, Bus):
 
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        xsub, xpub = endpoints(self.config)
         self.cursors = Cursors(track_all=b"" in self.prefixes)
         if self._want_journal and self.recover:
             self.journal = self._journal_factory(self.cursors)
@@ -141,25 +147,28 @@ class ZmqBus(GapRecovery, Bus):
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        sub, pub = open_sub(self._ctx, self.config, topics), open_pub(self.config)
-        self._sub, self._pub = sub, pub
+        sub = self._sub = open_sub(self._ctx, self.config, topics, self.name)
         self._loop = asyncio.get_running_loop()
+        self.links.open(self._loop, sub)
+        self._started = True
         self._loop.add_reader(sub.FD, self._on_readable)
         self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
-        await self._handshake(self.handshake_timeout_s, xsub, xpub)
+        await self._handshake(self.handshake_timeout_s)
         if self.outbox:  # earlier epochs' events the audit writer has not acknowledged
             self._resend_unacked()
         self._tasks.append(asyncio.create_task(self._maintenance(), name=f"{self.name}-bus-maint"))
 
-    async def _handshake(self, timeout: float, xsub: str, xpub: str) -> None:
-        """Probe our own HELLO topic through the proxy until it comes back: from then on every
-        subscription that existed when we connected is known to our PUB (slow joiner solved)."""
+    async def _handshake(self, timeout: float) -> None:
+        """Probe our own HELLO topic through each proxy until one comes back: from then on
+        every subscription that existed when we connected is known to that PUB (slow joiner
+        solved). The other proxies' links get ready as their probes return (maintenance)."""
         deadline = time.monotonic() + timeout
         while not self._hello.is_set():
             if time.monotonic() > deadline:
-                raise BusError(f"{self.name}: no answer from the bus proxy within {timeout:g}s "
-                               f"(publishing to {xsub}, subscribed at {xpub}); is it running?")
-            self._pub.send_multipart([self._hello_topic, b""])
+                raise BusError(f"{self.name}: no answer from any bus proxy within {timeout:g}s "
+                               f"(publishing / subscribed at {self.links.describe()}); is it "
+                               f"running?")
+            self.links.probe()
             try:
                 await asyncio.wait_for(self._hello.wait(), 0.02)
             except TimeoutError:
@@ -187,9 +196,8 @@ class ZmqBus(GapRecovery, Bus):
             except (RuntimeError, ValueError, zmq.ZMQError):  # loop closed, socket gone
                 pass
             self._loop = None
-        if self._pub is not None:
-            self._pub.close(linger=linger)
-            self._pub = None
+        self.links.close(linger)
+        self._started = False
         if self._sub is not None:
             self._sub.close(linger=0)
             self._sub = None
@@ -206,7 +214,7 @@ class ZmqBus(GapRecovery, Bus):
         return self.publish_nowait(env)
 
     def publish_nowait(self, env: Envelope) -> Envelope:
-        if self._pub is None:
+        if not self._started:
             raise BusError(f"{self.name}: bus is not started")
         stamped = self.sequencer.stamp(env)
         topic = stamped.topic.encode()
@@ -222,14 +230,13 @@ class ZmqBus(GapRecovery, Bus):
                 raise BusError(f"{self.name}: outbox write failed, event not published "
                                f"({exc})") from exc
         self.sequencer.commit(stamped)
-        self._pub.send(topic, _SNDMORE)
-        self._pub.send(body)
+        self.links.send(topic, body)
         self.counters["published"] += 1
         return stamped
 
     def publish_raw(self, frames: list[bytes]) -> None:
         """Send frames as they are (tests of bad input, benchmarks)."""
-        self._pub.send_multipart(frames)
+        self.links.send_multipart(frames)
 
     # consumer journal ------------------------------------------------------------------
     def consumed(self, env: Envelope, handlers: list[str]) -> None:
@@ -265,6 +272,7 @@ class ZmqBus(GapRecovery, Bus):
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
         out["refusals"] = dict(self.refusals)
+        out["links"] = self.links.stats()
         return out
 
     # receiving -------------------------------------------------------------------------
@@ -313,6 +321,10 @@ class ZmqBus(GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
+        if self._copies is not None and not replayed and len(frames) == 2 \
+                and self._copies.seen(frames[1]):
+            self.counters["copies"] += 1
+            return
         if len(frames) != 2:
             self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}",
                       f"topic {topic[:80]!r}")
@@ -355,12 +367,13 @@ class ZmqBus(GapRecovery, Bus):
         """HELLO probes and REPLAYED answers; False when the frame is to be read as an event (a
         replayed answer's inner frames)."""
         topic = frames[0]
-        if topic == self._hello_topic:
+        if topic.startswith(self.links.hello_prefix):
+            self.links.on_hello(topic)
             self._hello.set()
             return True
         if topic.startswith(b"HELLO."):
             if self.outbox:  # a bus starting: its epoch may ask for replays
-                self.replay_guard.heard(topic[6:].decode(errors="replace"), time.monotonic())
+                self.replay_guard.heard(hello_epoch(topic), time.monotonic())
             return True
         if replayed:
             return False
@@ -392,5 +405,6 @@ class ZmqBus(GapRecovery, Bus):
                 self._check_tail(env)
 
     def _want_holes(self, key: object, holes: list[tuple[int, int]]) -> None:
+        not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
         for first, last in holes:
-            self._pending.want(key, first, last)
+            self._pending.want(key, first, last, not_before)

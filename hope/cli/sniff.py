@@ -24,7 +24,7 @@ import zmq
 
 from hope import codec
 from hope.audit.canonical import family_for
-from hope.bus.zmq import endpoints
+from hope.bus.sockets import configure, proxy_endpoints
 from hope.envelope import Envelope, EnvelopeError
 
 _ENVELOPE_FIELDS = tuple(Envelope.__struct_fields__)
@@ -156,9 +156,10 @@ def run(args: argparse.Namespace) -> int:
     from hope.cli import load_config
 
     config = load_config(args)
-    _, xpub = endpoints(config)
+    _, xpub = proxy_endpoints(config)[0]  # one proxy: with several, each shows every event
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
+    configure(sock, config, "operator", xpub)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 1_000_000)
     for prefix in args.prefixes or [""]:
