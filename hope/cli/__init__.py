@@ -10,7 +10,7 @@ from hope.config import Config, ConfigError, load
 
 COMMANDS = [
     "sniff", "keys", "audit", "trace", "scanner", "trading", "flatten", "report",
-    "dlq", "status", "replay", "venue_sim", "witness", "ack_position",
+    "dlq", "status", "replay", "venue_sim", "witness", "ack_position", "cluster",
 ]
 
 

@@ -1,0 +1,90 @@
+"""``hope cluster render --host NAME``: one host's ``hope.toml`` and ``supervisord.conf`` from
+the cluster file and the one supervisord template.
+
+The host's config is the cluster's base config with what differs per host written over it:
+``[hope] host``, ``[bus] transport = "tcp"``, ``tcp_host`` (the address its proxy binds),
+``proxy_hosts`` (every proxy's address, which each client connects to), the ports, and the
+scanner instances added to ``[market_clock] publishers``. A program with keys of its own
+(``[programs.<name>] config``, e.g. a scanner's shard) gets ``hope.<name>.toml`` and
+``--config`` on its command line; an instance (``scanner-2``) gets ``--name``.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hope.cluster import toml_text
+from hope.cluster.spec import Cluster, Host
+from hope.supervisor_conf import instance, render
+
+DEFAULT_PUBLISHERS = ["scanner"]
+
+
+@dataclass
+class Rendered:
+    host: str
+    config: Path        # the host's hope.toml
+    supervisord: Path   # its supervisord.conf
+    program_configs: dict[str, Path]
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` written into a copy of ``base``, table by table."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def host_config(cluster: Cluster, host: Host) -> dict[str, Any]:
+    """The host's config as TOML data (base config + the per-host keys)."""
+    base = tomllib.loads(cluster.base_config.read_text()) if cluster.base_config else {}
+    publishers = list(base.get("market_clock", {}).get("publishers", DEFAULT_PUBLISHERS))
+    for _, prog in cluster.programs():
+        if prog.template in publishers and prog.name not in publishers:
+            publishers.append(prog.name)
+    return merge(base, {
+        "hope": {"host": host.name},
+        "bus": {"transport": "tcp", "tcp_host": host.address,
+                "proxy_hosts": [h.address for h in cluster.proxy_hosts()],
+                "xsub_port": cluster.xsub_port, "xpub_port": cluster.xpub_port},
+        "market_clock": {"publishers": publishers},
+    })
+
+
+def render_host(cluster: Cluster, name: str, out: Path | None = None,
+                python: str | None = None) -> Rendered:
+    """Write host ``name``'s files into ``out`` (default ``<its state dir>/run``)."""
+    host = cluster.host(name)
+    state = Path(host.state_dir).absolute()
+    out = Path(out or state / "run").absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    data = host_config(cluster, host)
+    config = out / "hope.toml"
+    config.write_text(_header(cluster, name) + toml_text.dumps(data))
+    kept, extra, own = [], [], {}
+    for prog in host.programs:
+        args = []
+        if prog.config:
+            own[prog.name] = out / f"hope.{prog.name}.toml"
+            own[prog.name].write_text(_header(cluster, name)
+                                      + toml_text.dumps(merge(data, prog.config)))
+            args += ["--config", str(own[prog.name])]
+        if prog.name == prog.template and not args:
+            kept.append(prog.name)
+            continue
+        if prog.name != prog.template:
+            args += ["--name", prog.name]
+        extra.append(instance(prog.name, prog.template, args))
+    conf = render(state, python, programs=kept, extra="\n".join(extra),
+                  out=out / "supervisord.conf", environment={"HOPE_CONFIG": str(config)})
+    return Rendered(name, config, conf, own)
+
+
+def _header(cluster: Cluster, host: str) -> str:
+    return (f"# host {host} of {cluster.path}: written by `hope cluster render --host {host}`;"
+            f" edit the cluster file, not this\n")
