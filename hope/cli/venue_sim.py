@@ -3,8 +3,8 @@ a stand-in Binance spot exchange on 127.0.0.1 serving recorded trades as a live 
 
 Prints one line when ready (``venue-sim listening on http://127.0.0.1:PORT ...``) and writes
 the port to ``--port-file``. Streams: ``ws://127.0.0.1:PORT/stream?streams=evxbtc@aggTrade``;
-REST: ``http://127.0.0.1:PORT/api/v3/aggTrades?symbol=EVXBTC``. A bad scenario or flag exits 78
-naming it. Logic in :mod:`hope.venue_sim`.
+REST: ``http://127.0.0.1:PORT/api/v3/aggTrades?symbol=EVXBTC``; trading (SIGNED endpoints)
+with ``--keys state/keys/binance``. A bad scenario, flag or key directory exits 78 naming it. Logic in :mod:`hope.venue_sim`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import asyncio
 import glob
 import signal
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from hope.venue_sim import scenario as scenario_mod
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.server import VenueSim, VenueSimError
+from hope.venue_sim.signing import ApiKey, load_key_dir
 
 EX_CONFIG = 78
 DEFAULT_PORT = 8600
@@ -76,6 +78,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="requests after a 429 (same minute) before the 418 ban")
     g.add_argument("--ban-seconds", type=float, metavar="S",
                    help="length of the first 418 ban (default 120, doubling)")
+    t = p.add_argument_group("trading (the SIGNED endpoints; settings also in [trading])")
+    t.add_argument("--keys", action="append", default=[], metavar="DIR",
+                   help="an API key the venue accepts: DIR/api_key with DIR/secret (HMAC) or "
+                        "DIR/ed25519_key.pub (e.g. state/keys/binance; see "
+                        "hope.venue_sim.testing.generate_test_keys)")
+    t.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                   help="starting balance of every account (replaces the default BTC=1.0)")
+    t.add_argument("--commission-asset", choices=("quote", "base"),
+                   help="fees in the quote (default) or in the asset received")
+    t.add_argument("--enable-withdrawals", action="store_true",
+                   help="apiRestrictions reports enableWithdrawals=true for every key")
     p.set_defaults(func=run)
 
 
@@ -110,7 +123,37 @@ def build_scenario(args: argparse.Namespace) -> scenario_mod.Scenario:
     for text in args.status:
         _status_flag(sc, text)
     sc.faults += _fault_flags(args)
+    _trading_flags(sc, args)
     return sc
+
+
+def _trading_flags(sc: scenario_mod.Scenario, args: argparse.Namespace) -> None:
+    if args.balance:
+        sc.trading.balances = {}
+    for text in args.balance:
+        asset, _, amount = text.partition("=")
+        try:
+            ok = bool(asset) and Decimal(amount) >= 0
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            raise scenario_mod.ScenarioError(f"--balance {text!r}: expected ASSET=AMOUNT")
+        sc.trading.balances[asset] = amount
+    if args.commission_asset:
+        sc.trading.commission_asset = args.commission_asset
+    if args.enable_withdrawals:
+        sc.trading.enable_withdrawals = True
+
+
+def load_keys(dirs: list[str]) -> list[ApiKey]:
+    """The API keys of ``--keys``; ScenarioError naming the directory when one is unusable."""
+    keys = []
+    for d in dirs:
+        try:
+            keys.append(load_key_dir(d))
+        except (OSError, ValueError) as exc:
+            raise scenario_mod.ScenarioError(f"--keys {d}: {exc}") from None
+    return keys
 
 
 def _status_flag(sc: scenario_mod.Scenario, text: str) -> None:
@@ -178,6 +221,7 @@ async def serve(sim: VenueSim) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         sc = build_scenario(args)
+        keys = load_keys(args.keys)
     except scenario_mod.ScenarioError as exc:
         print(f"hope venue-sim: bad scenario: {exc}", file=sys.stderr)
         return EX_CONFIG
@@ -185,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"hope venue-sim: --port {args.port}: must be 0..65535", file=sys.stderr)
         return EX_CONFIG
     sim = VenueSim(data_files(args), sc, port=args.port, port_file=args.port_file,
-                   log=lambda line: print(f"venue-sim: {line}", file=sys.stderr, flush=True))
+                   log=lambda line: print(f"venue-sim: {line}", file=sys.stderr, flush=True),
+                   keys=keys)
     try:
         sim.setup()
     except VenueSimError as exc:

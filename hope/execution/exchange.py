@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hope.envelope import utc_timestamp
+from hope.execution.fill_model import FillModel
 from hope.execution.journal import Journal, quarantine_torn, read_journal
 from hope.trading.symbols import quote_of
 
@@ -69,6 +70,7 @@ class PaperExchange:
         self._book = Journal(self.book_path, fsync_interval_s=fsync_interval_s)
         self.slippage_bps = slippage_bps
         self.commission_bps = commission_bps
+        self.model = FillModel(slippage_bps, commission_bps)
         self._prices: dict[str, tuple[float, float]] = {}
         self._orders: dict[str, Order] = {}
         self.bad_lines: list[str] = []
@@ -129,8 +131,7 @@ class PaperExchange:
         if last is None:
             raise OrderRejected(f"no market price for {symbol}")
         price, market_ts = last
-        slip = self.slippage_bps / 1e4
-        fill = price * (1 + slip) if side == "BUY" else price * (1 - slip)
+        fill = self.model.fill_price(price, side)
         if quantity is None:
             if not quote_amount or quote_amount <= 0:
                 raise OrderRejected("quote_amount or quantity must be > 0")
@@ -138,7 +139,7 @@ class PaperExchange:
         if quantity <= 0:
             raise OrderRejected(f"quantity must be > 0, got {quantity}")
         order = Order(client_id=client_id, symbol=symbol, side=side, quantity=quantity,
-                      avg_price=fill, commission=quantity * fill * self.commission_bps / 1e4,
+                      avg_price=fill, commission=self.model.commission(quantity * fill),
                       commission_asset=quote, status="FILLED", created=utc_timestamp(),
                       market_ts=market_ts)
         self._append(order)

@@ -22,13 +22,16 @@ ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT",
                "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
 
 
-def rate_limits(weight_limit: int) -> list[dict[str, Any]]:
-    """The ``rateLimits`` array (the venue's current values; the weight limit configurable)."""
+def rate_limits(weight_limit: int, orders_10s: int = 100,
+                orders_day: int = 200_000) -> list[dict[str, Any]]:
+    """The ``rateLimits`` array (the venue's current values; every limit configurable)."""
     return [
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
          "limit": weight_limit},
-        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+         "limit": orders_10s},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1,
+         "limit": orders_day},
         {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
          "limit": 61000},
     ]
@@ -108,9 +111,11 @@ class ExchangeInfo:
 
     def __init__(self, market: Market, weight_limit: int,
                  status: dict[str, str] | None = None,
-                 changes: list[StatusChange] | None = None) -> None:
+                 changes: list[StatusChange] | None = None, orders_10s: int = 100,
+                 orders_day: int = 200_000) -> None:
         self.market = market
         self.weight_limit = weight_limit
+        self.order_limits = (orders_10s, orders_day)
         self.status = {sym: "TRADING" for sym in market.symbols}
         for sym, value in (status or {}).items():
             self.set_status(sym, value)
@@ -119,6 +124,10 @@ class ExchangeInfo:
             self._check(change.symbol, change.status)
         self._entries = {sym: symbol_info(market.tapes[sym], "TRADING")
                          for sym in market.symbols}
+
+    def entry(self, symbol: str) -> dict[str, Any]:
+        """The symbol's exchangeInfo entry (its filters are what orders are checked against)."""
+        return self._entries[symbol]
 
     def _check(self, symbol: str, status: str) -> None:
         if symbol not in self.status:
@@ -154,5 +163,5 @@ class ExchangeInfo:
                 continue
             entries.append({**self._entries[sym], "status": self.status[sym]})
         return {"timezone": "UTC", "serverTime": now_ms,
-                "rateLimits": rate_limits(self.weight_limit), "exchangeFilters": [],
+                "rateLimits": rate_limits(self.weight_limit, *self.order_limits), "exchangeFilters": [],
                 "symbols": entries}

@@ -75,6 +75,17 @@ class Outage:
         return self.mono() < self.until
 
 
+class ClockSkew:
+    """How far the venue's clock is off the stand-in's wall clock (a fault knob): ``/time``,
+    the ``recvWindow`` check and order and trade times read it; the market does not."""
+
+    def __init__(self, offset_ms: float = 0.0) -> None:
+        self.offset_ms = offset_ms
+
+    def now_ms(self, clock: Callable[[], float]) -> float:
+        return clock() * 1000 + self.offset_ms
+
+
 class StreamFaults:
     """Turns each published trade into the frames and actions the faults call for."""
 

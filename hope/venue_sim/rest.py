@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from hope.venue_sim.exchange_info import ExchangeInfo
-from hope.venue_sim.faults import Outage
+from hope.venue_sim.faults import ClockSkew, Outage
 from hope.venue_sim.limits import WeightLimiter
 from hope.venue_sim.market import Market
 from hope.venue_sim.scenario import RestSettings
@@ -92,9 +92,11 @@ class RestApi:
     """The REST side of the stand-in; ``counts`` says how often each path was called."""
 
     def __init__(self, market: Market, info: ExchangeInfo, settings: RestSettings,
-                 clock: Callable[[], float] = time.time, outage: Outage | None = None) -> None:
+                 clock: Callable[[], float] = time.time, outage: Outage | None = None,
+                 skew: ClockSkew | None = None) -> None:
         self.market = market
         self.outage = outage or Outage()
+        self.skew = skew or ClockSkew()
         self.info = info
         self.settings = settings
         self.clock = clock
@@ -103,6 +105,8 @@ class RestApi:
         self.requests = 0
         self.counts: Counter[str] = Counter()
         self.refused: Counter[int] = Counter()   # HTTP status -> how many (429, 418, 5xx)
+        # (method, path) -> the request's weight, for endpoints whose weight depends on them
+        self.weighers: dict[tuple[str, str], Callable[[web.Request], int]] = {}
 
     def add_routes(self, app: web.Application) -> None:
         app.middlewares.append(self.middleware)
@@ -118,7 +122,7 @@ class RestApi:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(("/api/", "/sapi/")):
             return await handler(request)
         if self.outage.active():
             self.refused[503] += 1
@@ -127,7 +131,8 @@ class RestApi:
         self.counts[request.path] += 1
         if self.settings.delay_s > 0:
             await asyncio.sleep(self.settings.delay_s)
-        verdict = self.limiter.charge(WEIGHTS.get(request.path, 1))
+        weigh = self.weighers.get((request.method, request.path))
+        verdict = self.limiter.charge(weigh(request) if weigh else WEIGHTS.get(request.path, 1))
         if verdict.status == 429:
             resp = error_response(-1003, "Too much request weight used; current limit is "
                                   f"{self.limiter.limit} request weight per 1 MINUTE. Please use "
@@ -158,7 +163,8 @@ class RestApi:
 
     def _now_ms(self, request: web.Request) -> int:
         """The server time in the request's time unit (ms, or µs with X-MBX-TIME-UNIT)."""
-        return int(self.clock() * (1e6 if _micro(request) else 1000))
+        ms = self.skew.now_ms(self.clock)
+        return int(ms * 1000) if _micro(request) else int(ms)
 
     async def ping(self, request: web.Request) -> web.Response:
         return json_response({})

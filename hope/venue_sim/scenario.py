@@ -40,12 +40,26 @@ Scenario file (every key optional; the defaults are the venue's)::
     kind = "drop"           # see hope.venue_sim.faults
     symbol = "EVXBTC"
     from_id = 500
+
+    [trading]               # the matching side (hope.venue_sim.book)
+    balances = { BTC = "1.0" }   # every account's starting balances
+    slippage_bps = 5.0      # the paper model (hope.execution.fill_model)
+    commission_bps = 10.0
+    commission_asset = "quote"   # or "base": fees in the asset received (BUY: the base)
+    liquidity_window_s = 60 # base volume of the last 60 market seconds is on offer
+    liquidity_factor = 1.0
+    partial_fills = 1       # fills per taker order
+    orders_per_10s = 100    # rateLimits ORDERS
+    orders_per_day = 200000
+    max_open_orders = 200
+    enable_withdrawals = false   # what /sapi/v1/account/apiRestrictions reports
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +104,21 @@ class RestSettings:
 
 
 @dataclass
+class TradingSettings:
+    balances: dict = field(default_factory=lambda: {"BTC": "1.0"})
+    slippage_bps: float = 5.0
+    commission_bps: float = 10.0
+    commission_asset: str = "quote"    # or "base": the asset received (BUY: base)
+    liquidity_window_s: float = 60.0   # market seconds of volume on offer; 0: unlimited
+    liquidity_factor: float = 1.0
+    partial_fills: int = 1             # fills per taker order
+    orders_per_10s: int = 100
+    orders_per_day: int = 200_000
+    max_open_orders: int = 200         # MAX_NUM_ORDERS per symbol
+    enable_withdrawals: bool = False   # what apiRestrictions reports for every key
+
+
+@dataclass
 class Scenario:
     market: MarketSettings = field(default_factory=MarketSettings)
     ws: WsSettings = field(default_factory=WsSettings)
@@ -97,6 +126,7 @@ class Scenario:
     status: dict[str, str] = field(default_factory=dict)
     status_changes: list[StatusChange] = field(default_factory=list)
     faults: list[StreamFault] = field(default_factory=list)
+    trading: TradingSettings = field(default_factory=TradingSettings)
 
 
 def _section(cls: type, raw: Any, where: str) -> Any:
@@ -118,12 +148,16 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 
 def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     """A Scenario from a parsed TOML document; ScenarioError names the bad key."""
-    unknown = set(raw) - {"market", "ws", "rest", "status", "status_change", "fault"}
+    unknown = set(raw) - {"market", "ws", "rest", "status", "status_change", "fault",
+                          "trading"}
     if unknown:
         raise ScenarioError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
     sc = Scenario(market=_section(MarketSettings, raw.get("market", {}), f"{where}: market"),
                   ws=_section(WsSettings, raw.get("ws", {}), f"{where}: ws"),
-                  rest=_section(RestSettings, raw.get("rest", {}), f"{where}: rest"))
+                  rest=_section(RestSettings, raw.get("rest", {}), f"{where}: rest"),
+                  trading=_section(TradingSettings, raw.get("trading", {}),
+                                   f"{where}: trading"))
+    _check_trading(sc.trading, where)
     status = raw.get("status", {})
     if not isinstance(status, dict) or not all(isinstance(v, str) for v in status.values()):
         raise ScenarioError(f"{where}: status: expected SYMBOL = \"STATUS\" pairs")
@@ -149,6 +183,22 @@ def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     if sc.market.speed <= 0:
         raise ScenarioError(f"{where}: market.speed must be > 0")
     return sc
+
+
+def _check_trading(t: TradingSettings, where: str) -> None:
+    if t.commission_asset not in ("quote", "base"):
+        raise ScenarioError(f"{where}: trading.commission_asset: 'quote' or 'base', got "
+                            f"{t.commission_asset!r}")
+    for asset, amount in t.balances.items():
+        try:
+            ok = Decimal(str(amount)) >= 0
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            raise ScenarioError(f"{where}: trading.balances.{asset}: expected an amount >= 0, "
+                                f"got {amount!r}")
+    if t.partial_fills < 1:
+        raise ScenarioError(f"{where}: trading.partial_fills must be >= 1")
 
 
 def load(path: str | Path) -> Scenario:

@@ -16,13 +16,20 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hope.execution.fill_model import FillModel
+from hope.venue_sim.accounts import Accounts
 from hope.venue_sim.admin import AdminApi
+from hope.venue_sim.book import Books
 from hope.venue_sim.exchange_info import STATUSES, UNLISTED, ExchangeInfo
-from hope.venue_sim.faults import Outage, StreamFaults
+from hope.venue_sim.faults import ClockSkew, Outage, StreamFaults
 from hope.venue_sim.market import Market, RecordedTrades, load_recorded
+from hope.venue_sim.matching import MarketModel
 from hope.venue_sim.publisher import Publisher
 from hope.venue_sim.rest import RestApi
 from hope.venue_sim.scenario import Scenario
+from hope.venue_sim.signing import ApiKey, KeyRing
+from hope.venue_sim.trading_admin import TradingAdmin
+from hope.venue_sim.trading_rest import TradingApi
 from hope.venue_sim.ws import StreamServer
 
 HOST = "127.0.0.1"
@@ -44,7 +51,8 @@ class VenueSim:
     def __init__(self, paths: Iterable[str | Path], scenario: Scenario | None = None, *,
                  port: int = 0, port_file: str | Path | None = None,
                  clock: Callable[[], float] = time.time,
-                 log: Callable[[str], None] = lambda line: None) -> None:
+                 log: Callable[[str], None] = lambda line: None,
+                 keys: Iterable[ApiKey] = ()) -> None:
         self.paths = [str(p) for p in paths]
         self.scenario = scenario or Scenario()
         self.port = port
@@ -57,8 +65,13 @@ class VenueSim:
         self.rest: RestApi | None = None
         self.streams: StreamServer | None = None
         self.publisher: Publisher | None = None
+        self.keys = KeyRing(list(keys))
+        self.skew = ClockSkew()
+        self.books: Books | None = None
+        self.trading: TradingApi | None = None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
+        self._match_task: asyncio.Task | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -87,18 +100,25 @@ class VenueSim:
                              clock=self.clock)
         try:
             self.info = info = ExchangeInfo(self.market, sc.rest.weight_limit, sc.status,
-                                            sc.status_changes)
+                                            sc.status_changes, sc.trading.orders_per_10s,
+                                            sc.trading.orders_per_day)
         except ValueError as exc:
             raise VenueSimError(str(exc)) from None
         outage = Outage()
-        self.rest = RestApi(self.market, info, sc.rest, clock=self.clock, outage=outage)
+        self.rest = RestApi(self.market, info, sc.rest, clock=self.clock, outage=outage,
+                            skew=self.skew)
+        self.books = self._books(info)
+        self.trading = TradingApi(self.books, self.keys, self.rest,
+                                  sc.trading.orders_per_10s, sc.trading.orders_per_day)
         self.streams = StreamServer(sc.ws, log=self.log, outage=outage)
         self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults, self.log),
                                    sc.ws.shutdown_grace_s, listed=info.listed)
         app = web.Application()
         self.rest.add_routes(app)
+        self.trading.add_routes(app)
         self.streams.add_routes(app)
         AdminApi(self).add_routes(app)
+        TradingAdmin(self.books, self.skew).add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -106,15 +126,40 @@ class VenueSim:
         await site.start()
         self.port = self._runner.addresses[0][1]
         self._task = asyncio.create_task(self.publisher.run())
+        self._match_task = asyncio.create_task(self._match_resting())
         if self.port_file:
             write_port_file(self.port_file, self.port)
         return self.port
 
+    def _books(self, info: ExchangeInfo) -> Books:
+        t = self.scenario.trading
+        model = MarketModel(FillModel(t.slippage_bps, t.commission_bps), t.liquidity_window_s,
+                            t.liquidity_factor)
+        for key in self.keys.keys.values():
+            key.enable_withdrawals = key.enable_withdrawals or t.enable_withdrawals
+        assert self.market is not None
+        accounts = Accounts(t.balances)
+        for key in self.keys.keys.values():
+            accounts.get(key.account)
+        return Books(self.market, info, accounts, model,
+                     commission_asset=t.commission_asset, partial_fills=t.partial_fills,
+                     max_open=t.max_open_orders, clock=self.clock, skew=self.skew)
+
+    async def _match_resting(self, interval_s: float = 0.05) -> None:
+        """Resting orders meet the trades published since (user streams hear of fills soon,
+        not only when a client next asks)."""
+        assert self.books is not None
+        while True:
+            await asyncio.sleep(interval_s)
+            if any(o.is_open for o in self.books.orders):
+                self.books.advance()
+
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in (self._task, self._match_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._task = self._match_task = None
         if self.publisher is not None:
             await self.publisher.stop()
         if self.streams is not None:
@@ -127,8 +172,9 @@ class VenueSim:
     def kill(self) -> None:
         """Stop without waiting: cancel the market, abort every connection. Never raises."""
         with contextlib.suppress(Exception):
-            if self._task is not None:
-                self._task.cancel()
+            for task in (self._task, self._match_task):
+                if task is not None:
+                    task.cancel()
             if self.streams is not None:
                 for conn in list(self.streams.connections):
                     conn.abort()

@@ -13,7 +13,7 @@ import ccxt.pro
 import pytest
 
 from hope.testing import Processes, wait_for
-from hope.venue_sim.testing import start_process, steady_trades, write_trades
+from hope.venue_sim.testing import generate_test_keys, start_process, steady_trades, write_trades
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +80,41 @@ def test_ccxt_load_markets_fetch_time_and_trades(state_dir: Path, procs: Process
     wait_for(lambda: procs.procs["venue-sim"].poll() is not None, 10, message="exit")
     assert procs.procs["venue-sim"].returncode == 0
 
+
+
+def signed_options(api_key: str, secret: str | None) -> dict:
+    """ccxt options for the SIGNED endpoints (no margin-pair lookups: the stand-in is spot)."""
+    return {**OPTIONS, "apiKey": api_key, "secret": secret,
+            "options": {**OPTIONS["options"], "fetchMargins": False}}
+
+
+def test_ccxt_trades_on_the_stand_in(state_dir: Path, procs: Processes) -> None:
+    """ccxt's binance client, signing with generated test keys, places a market order, reads it
+    back, lists its trades and the balance: the stand-in's trading side speaks the protocol."""
+    now = time.time()
+    data = write_trades(state_dir / "binance_EVXBTC_aggtrades.csv",
+                        steady_trades(4000, now - 3000, 1.0, price=0.00001))
+    keys = generate_test_keys(state_dir)
+    port = start_process(procs, "venue-sim", ["--data", str(data), "--skip", "2990",
+                                              "--keys", str(keys.directory),
+                                              "--balance", "BTC=0.5"],
+                         state_dir / "venue.port")
+    ex = point_at(ccxt.binance(signed_options(keys.api_key, keys.secret)), port)
+    ex.load_markets()
+    order = ex.create_order("EVX/BTC", "market", "buy", 20)
+    assert order["status"] == "closed" and order["filled"] == 20
+    assert order["clientOrderId"] and order["fee"]["currency"] == "BTC"
+    fetched = ex.fetch_order(order["id"], "EVX/BTC")
+    assert fetched["id"] == order["id"] and fetched["status"] == "closed"
+    trades = ex.fetch_my_trades("EVX/BTC")
+    assert [t["order"] for t in trades] == [order["id"]] and trades[0]["amount"] == 20
+    balance = ex.fetch_balance()
+    assert balance["EVX"]["free"] == 20
+    assert balance["BTC"]["free"] == pytest.approx(0.5 - trades[0]["cost"] - trades[0]["fee"]["cost"])
+    with pytest.raises(ccxt.InsufficientFunds):
+        ex.create_order("EVX/BTC", "market", "buy", 10_000_000)
+    with pytest.raises(ccxt.OrderNotFound):
+        ex.fetch_order("999999", "EVX/BTC")
+    wrong = point_at(ccxt.binance(signed_options(keys.api_key, "x" * 64)), port)
+    with pytest.raises(ccxt.AuthenticationError):
+        wrong.fetch_balance()
