@@ -38,7 +38,8 @@ READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
 # SNDMORE into the flags per frame: ~7 µs per message vs ~2.6 µs with plain ints).
 _EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK),
                                         int(zmq.SNDMORE))
-_INTERNAL = (b"HELLO.", b"REPLAYED.")  # handshake probes and replay answers, not events
+# handshake probes, replay answers and audit-log queries (hope/audit/remote.py): not events
+_INTERNAL = (b"HELLO.", b"REPLAYED.", b"AUDITQ", b"AUDITA.")
 _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
@@ -95,6 +96,7 @@ class ZmqBus(GapRecovery, Bus):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sub: zmq.Socket | None = None
         self._started = False
+        self._hooks: dict[bytes, Callable[[list[bytes]], None]] = {}
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -106,6 +108,11 @@ class ZmqBus(GapRecovery, Bus):
 
     def use_journal(self, factory: JournalFactory) -> None:
         self._journal_factory = factory
+
+    def add_internal(self, prefix: bytes, fn: Callable[[list[bytes]], None]) -> None:
+        """Hand internal frames whose topic starts with ``prefix`` (one of the internal
+        topics) to ``fn`` (called before start: the prefix is subscribed)."""
+        self._hooks[prefix] = fn
 
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
@@ -142,7 +149,7 @@ class ZmqBus(GapRecovery, Bus):
             restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
-                                       self._replay_req_topic, b"WATERMARK"}
+                                       self._replay_req_topic, b"WATERMARK", *self._hooks}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
@@ -367,6 +374,10 @@ class ZmqBus(GapRecovery, Bus):
         """HELLO probes and REPLAYED answers; False when the frame is to be read as an event (a
         replayed answer's inner frames)."""
         topic = frames[0]
+        for prefix, hook in self._hooks.items():
+            if topic.startswith(prefix):
+                hook(frames)
+                return True
         if topic.startswith(self.links.hello_prefix):
             self.links.on_hello(topic)
             self._hello.set()

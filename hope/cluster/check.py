@@ -22,8 +22,23 @@ def problems(cluster: Cluster, template_programs: Iterable[str]) -> list[str]:
     out += _names(cluster, known)
     out += _addresses(cluster)
     out += _endpoints(cluster)
+    out += _audit_reader(cluster)
     out += _keys(cluster)
     return out
+
+
+def _audit_reader(cluster: Cluster) -> list[str]:
+    """A decision engine away from the audit log rebuilds through the audit host's
+    audit-reader: without one it would start HALTED."""
+    log_hosts = [h for h in cluster.hosts.values()
+                 if any(p.template == "audit-writer" for p in h.programs)]
+    away = [f"{h.name}:{p.name}" for h, p in cluster.programs()
+            if p.template == "decision-engine" and h not in log_hosts]
+    if not away or any(p.template == "audit-reader" for h in log_hosts for p in h.programs):
+        return []
+    where = log_hosts[0].name if log_hosts else "the audit writer's host"
+    return [f"{', '.join(away)} reads the audit log over the bus: add audit-reader to "
+            f"hosts.{where}.programs"]
 
 
 def _names(cluster: Cluster, known: set[str]) -> list[str]:

@@ -12,6 +12,7 @@ scanner instances added to ``[market_clock] publishers``. A program with keys of
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,9 @@ def host_config(cluster: Cluster, host: Host) -> dict[str, Any]:
     for _, prog in cluster.programs():
         if prog.template in publishers and prog.name not in publishers:
             publishers.append(prog.name)
+    keeps_log = any(p.template == "audit-writer" for p in host.programs)
     return merge(base, {
+        "audit": {"reader": "local" if keeps_log else "bus"},
         "hope": {"host": host.name},
         "bus": {"transport": "tcp", "tcp_host": host.address,
                 "proxy_hosts": [h.address for h in cluster.proxy_hosts()],
@@ -66,7 +69,7 @@ def render_host(cluster: Cluster, name: str, out: Path | None = None,
     data = host_config(cluster, host)
     config = out / "hope.toml"
     config.write_text(_header(cluster, name) + toml_text.dumps(data))
-    kept, extra, own = [], [], {}
+    extra, own = [], {}
     for prog in host.programs:
         args = []
         if prog.config:
@@ -74,13 +77,12 @@ def render_host(cluster: Cluster, name: str, out: Path | None = None,
             own[prog.name].write_text(_header(cluster, name)
                                       + toml_text.dumps(merge(data, prog.config)))
             args += ["--config", str(own[prog.name])]
-        if prog.name == prog.template and not args:
-            kept.append(prog.name)
-            continue
         if prog.name != prog.template:
             args += ["--name", prog.name]
-        extra.append(instance(prog.name, prog.template, args))
-    conf = render(state, python, programs=kept, extra="\n".join(extra),
+        # assigned means started, also what the one-host template starts on demand
+        section = instance(prog.name, prog.template, args)
+        extra.append(re.sub(r"(?m)^autostart=.*$", "autostart=true", section))
+    conf = render(state, python, programs=[], extra="\n".join(extra),
                   out=out / "supervisord.conf", environment={"HOPE_CONFIG": str(config)})
     return Rendered(name, config, conf, own)
 

@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 HOPE = Path(sys.executable).parent / "hope"
 HOSTS = ["h1", "h2", "h3", "h4", "h5", "h6"]
-PROGRAMS = {"h1": ["proxy"], "h2": ["proxy-2"], "h3": ["audit-writer"],
+PROGRAMS = {"h1": ["proxy"], "h2": ["proxy-2"], "h3": ["audit-writer", "audit-reader"],
             "h4": ["decision-engine", "executor"], "h5": ["scanner-1", "scanner-2"], "h6": []}
 INJECT_INTERVAL_S = 0.2
 BASE_CONFIG = """\
@@ -352,6 +352,7 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     assert not problems, "\n".join(problems[:20])
     assert len(buys) >= 3 and len(injected) >= 50, (len(buys), len(injected))
 
+    assert "audit log read over the bus" in rig.log("h4", "decision-engine")
     bus = rig.last_beat("decision-engine").get("bus", {})
     assert bus.get("copies", 0) > 0 and bus["links"]["proxies"] == 2, bus  # two proxies in use
     for host in ("h5", "h4", "h3", "h2", "h1"):

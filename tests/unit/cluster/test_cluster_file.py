@@ -17,7 +17,7 @@ from hope.cluster.render import render_host
 from hope.cluster.spec import ClusterError, load
 from hope.config import load as load_config
 
-PROGRAMS = {"a": ["proxy", "health-monitor"], "b": ["proxy-2", "audit-writer"],
+PROGRAMS = {"a": ["proxy", "health-monitor"], "b": ["proxy-2", "audit-writer", "audit-reader"],
             "c": ["decision-engine", "executor", "scanner-1", "scanner-2"]}
 
 
@@ -70,6 +70,13 @@ def test_missing_keys_are_named_per_program(tmp_path: Path):
     assert any("public/scanner-2.curve.key" in p for p in found), found
 
 
+def test_an_engine_away_from_the_log_needs_the_audit_reader(tmp_path: Path):
+    """The decision engine on c, the audit writer on b without audit-reader: refused."""
+    programs = {**PROGRAMS, "b": ["proxy-2", "audit-writer"]}
+    found = problems(load(write(tmp_path, programs)), template_programs())
+    assert any("add audit-reader to hosts.b.programs" in p for p in found), found
+
+
 def test_endpoints_no_host_binds_are_refused(tmp_path: Path):
     """No proxy at all, and a base config naming a proxy address no host binds."""
     found = problems(load(write(tmp_path, {"a": ["executor"]})), template_programs())
@@ -97,7 +104,8 @@ def test_render_writes_a_host_config_that_loads_with_its_bus_keys(tmp_path: Path
     cfg = load_config(out.config, tmp_path / "c")
     assert cfg.bus.transport == "tcp" and cfg.bus.tcp_host == "10.0.0.3"
     assert cfg.bus.proxy_hosts == ["10.0.0.1", "10.0.0.2"] and cfg.hope.host == "c"
-    assert cfg.decision.max_open_positions == 2
+    assert cfg.decision.max_open_positions == 2 and cfg.audit.reader == "bus"
+    assert load_config(render_host(cluster, "b").config, tmp_path / "b").audit.reader == "local"
     assert {"scanner", "scanner-1", "scanner-2"} <= set(cfg.market_clock.publishers)
     shard = load_config(out.program_configs["scanner-2"], tmp_path / "c")
     assert shard.scanner.shard == "2/2" and shard.shared_hash() == cfg.shared_hash()
