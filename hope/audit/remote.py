@@ -3,7 +3,7 @@ host answers, any host asks (the decision engine's rebuild, ``hope trading statu
 
 Wire (internal frames, not events; like REPLAY they pass through the proxies)::
 
-    [AUDITQ, {id, reply_to, op: "families" | "records", families: [...]}]
+    [AUDITQ, {id, reply_to, op: "families" | "records", families: [...] | "*", exclude: [...]}]
     [AUDITA.<reply_to>, {id, n, last, families, records: {family: [record, ...]}}]
 
 An answer comes in numbered chunks of at most ``CHUNK_RECORDS`` records; the asker takes chunk
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from hope import codec
-from hope.audit.reader import AuditReader, Located, Record
+from hope.audit.reader import AuditReader, Located, Record, open_reader
 from hope.config import Config
 
 QUERY = b"AUDITQ"
@@ -46,6 +46,9 @@ class SnapshotReader(AuditReader):
         self._records = records
         self.warnings = list(warnings)
 
+    def exists(self) -> bool:
+        return True
+
     def families(self) -> list[str]:
         return list(self._families)
 
@@ -61,8 +64,10 @@ def answer(reader: AuditReader, request: dict[str, Any]) -> list[bytes]:
     if op not in OPS or not isinstance(qid, str):
         raise ValueError(f"bad audit query (op {op!r}, id {qid!r})")
     families = sorted(reader.families())
-    wanted = [f for f in request.get("families") or [] if f in families] if op == "records" \
-        else []
+    asked = request.get("families") or []
+    wanted = [] if op != "records" else [
+        f for f in (families if asked == "*" else asked)
+        if f in families and f not in (request.get("exclude") or [])]
     chunks: list[dict[str, Any]] = []
     current: dict[str, list[Record]] = {}
     size = 0
@@ -120,10 +125,20 @@ class Query:
         return SnapshotReader(source, families, records, warnings)
 
 
-async def fetch(config: Config, families: list[str], *, asker: str,
-                timeout_s: float | None = None) -> SnapshotReader:
-    """The records of ``families`` (and the list of all families) from the audit host, through
-    a short-lived bus client named ``<asker>-audit``. Raises :class:`AuditUnavailable`."""
+def open_audit(config: Config, families: list[str] | str = "*", exclude: list[str] = (),
+               asker: str = "operator") -> AuditReader:
+    """The audit log as ``[audit] reader`` says: this state dir's, or the audit host's
+    (``families``, all by default, but ``exclude``) asked over the bus: for the CLI."""
+    if config.audit.reader == "local":
+        return open_reader(config.state)
+    return asyncio.run(fetch(config, families, asker=asker, exclude=list(exclude)))
+
+
+async def fetch(config: Config, families: list[str] | str, *, asker: str,
+                timeout_s: float | None = None, exclude: list[str] = ()) -> SnapshotReader:
+    """The records of ``families`` (a list or ``"*"``, less ``exclude``; and the list of all
+    families) from the audit host, through a short-lived bus client named ``<asker>-audit``.
+    Raises :class:`AuditUnavailable`."""
     from hope.bus.zmq import ZmqBus  # pyzmq only where the bus is used
 
     timeout = timeout_s if timeout_s is not None else config.audit.reader_timeout_s
@@ -143,7 +158,7 @@ async def fetch(config: Config, families: list[str], *, asker: str,
                                        f"{timeout:g}s")
             bus.publish_raw([QUERY, codec.encode_obj({
                 "id": query.attempt(), "reply_to": bus.epoch, "op": "records",
-                "families": families})])
+                "families": families, "exclude": list(exclude)})])
             try:
                 await asyncio.wait_for(query.done.wait(), min(left, ASK_AGAIN_S))
             except TimeoutError:

@@ -20,6 +20,7 @@ from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors, RecentCopies
+from hope.bus.journal_calls import JournalCalls
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
@@ -44,7 +45,7 @@ _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
 
-class ZmqBus(GapRecovery, Bus):
+class ZmqBus(GapRecovery, JournalCalls, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
@@ -244,32 +245,6 @@ class ZmqBus(GapRecovery, Bus):
     def publish_raw(self, frames: list[bytes]) -> None:
         """Send frames as they are (tests of bad input, benchmarks)."""
         self.links.send_multipart(frames)
-
-    # consumer journal ------------------------------------------------------------------
-    def consumed(self, env: Envelope, handlers: list[str]) -> None:
-        if self.journal and env.publisher and env.seq:
-            n = env.seq if self.cursors.track_all else env.tseq
-            self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type, n,
-                          env.event_id, handlers)
-
-    def is_done(self, handler: str, event_id: str) -> bool:
-        return bool(self.journal) and self.journal.is_done(handler, event_id)
-
-    def mark_done(self, event_id: str, handlers: list[str]) -> None:
-        if self.journal:
-            self._journal(self.journal.mark_done, event_id, handlers)
-
-    def _journal(self, write: Callable[..., None], *args: object) -> None:
-        """A journal write that fails (disk full) is loud but not fatal: the event stays
-        handled in memory; after a restart it would only be offered again (and deduped by the
-        outbox causation check where it published anything)."""
-        try:
-            write(*args)
-        except OSError as exc:
-            self.counters["journal_errors"] += 1
-            if self.counters["journal_errors"] <= 10 or self.counters["journal_errors"] % 1000 == 0:
-                log.critical("journal_write_failed", service=self.name, error=str(exc),
-                             count=self.counters["journal_errors"])
 
     def stats(self) -> dict:
         out = dict(self.counters)

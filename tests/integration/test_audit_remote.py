@@ -6,14 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from hope.audit.remote import AuditUnavailable, fetch
+from hope.bus.oneshot import publish_once
 from hope.decision.service import DecisionService
 from hope.testing import async_wait_for, audit_records, make_config, service_for_tests, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+HOPE = Path(sys.executable).parent / "hope"
+
+
+def write_bus_config(state_dir: Path) -> Path:
+    path = state_dir / "bus-reader.toml"
+    path.write_text('[audit]\nreader = "bus"\n')
+    return path
 
 
 def started(procs, key: str) -> None:
@@ -37,6 +51,12 @@ async def test_audited_records_are_read_over_the_bus_from_the_audit_reader(state
     emitted = [json.loads(x)["event_id"] for x in ledger.read_text().splitlines() if "seq" in x]
     assert got == emitted and "signals" in reader.families() and "decisions" not in reader.families()
     assert list(reader.records("decisions")) == []
+    await publish_once(config, "TRADING_STATE", {"service": "decision-engine", "state": "HALTED",
+                                                 "previous": "ACTIVE", "by": "test"})
+    out = subprocess.run([str(HOPE), "trading", "status", "--json", "--state-dir", str(state_dir)],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HOPE_CONFIG": str(write_bus_config(state_dir))})
+    assert json.loads(out.stdout)["services"] == {"decision-engine": "HALTED"}, out.stderr
 
 
 async def test_an_engine_that_cannot_rebuild_over_the_bus_starts_halted_and_stays(state_dir,

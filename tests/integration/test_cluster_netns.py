@@ -353,6 +353,12 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     assert len(buys) >= 3 and len(injected) >= 50, (len(buys), len(injected))
 
     assert "audit log read over the bus" in rig.log("h4", "decision-engine")
+    corr = rig.records("orders")[-1]["correlation_id"]  # followed from h6, which has no log
+    out = subprocess.run(rig.lab.argv("h6", [str(HOPE), "trace", corr]), capture_output=True,
+                         text=True, timeout=60, env={**os.environ, "HOPE_CONFIG": str(
+                             rig.state("h6") / "run" / "hope.toml"),
+                             "HOPE_STATE_DIR": str(rig.state("h6"))})
+    assert out.returncode == 0 and "ORDER" in out.stdout, out.stdout + out.stderr
     bus = rig.last_beat("decision-engine").get("bus", {})
     assert bus.get("copies", 0) > 0 and bus["links"]["proxies"] == 2, bus  # two proxies in use
     for host in ("h5", "h4", "h3", "h2", "h1"):
