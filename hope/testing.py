@@ -132,9 +132,11 @@ class Processes:
         self.procs: dict[str, subprocess.Popen] = {}
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
 
-    def start(self, key: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, key: str, argv: list[str], wrap: Sequence[str] = ()) -> subprocess.Popen:
+        """``argv`` under this Python; ``wrap`` runs it under a wrapper (``ip netns exec NS``)."""
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
-        proc = subprocess.Popen([sys.executable, *argv], cwd=self._cwd(), env=self.env, stdout=log,
+        proc = subprocess.Popen([*wrap, sys.executable, *argv], cwd=self._cwd(), env=self.env,
+                                stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[key] = proc

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, codec, hop, pipeline, throughput
+from hope.bench import audit, cluster, codec, hop, pipeline, throughput
 from hope.bench.common import fmt_range, machine, table, write_json
 
-ROWS = ("hop", "pipeline", "throughput", "audit", "codec")
+ROWS = ("hop", "pipeline", "throughput", "audit", "codec", "cluster")
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
@@ -116,8 +116,31 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
+    rows += cluster_rows(res.get("cluster"))
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
+
+
+def cluster_rows(c: dict[str, Any] | None) -> list[list[str]]:
+    """Row 6: one hop across namespaces over tcp, and one proxy against two."""
+    if not c:
+        return []
+    if "skipped" in c:
+        return [["6 cluster", "", "", "", c["skipped"]]]
+    rows = []
+    for pct in ("p50", "p99"):
+        rows.append([f"6a hop across hosts {pct} µs @{c['rate']:,.0f}/s (tcp)",
+                     _lat(c["hope"], pct), _lat(c["raw_zmq"], pct),
+                     _ratio(c["ratio_to_raw"][pct]),
+                     f"two proxies {_lat(c['hope_dual'], pct)} µs, dual/single "
+                     f"{_ratio(c['dual_to_single'][pct])}"])
+    rows.append(["6a lost messages", str(c["hope"]["lost"]), str(c["raw_zmq"]["lost"]), "",
+                 f"two proxies lost {c['hope_dual']['lost']}; {c['message_bytes']} B"])
+    single, dual = c["single_ladder"], c["dual_ladder"]
+    rows.append(["6b zero-loss msgs/s, one proxy vs two", f"{single['zero_loss_rate']:,.0f}",
+                 "", "", f"two proxies {dual['zero_loss_rate']:,.0f}/s (each message twice); "
+                 f"ladder {[s['rate'] for s in single['steps']]}"])
+    return rows
 
 
 def state_dir(arg: str | None) -> Path:
@@ -178,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         log("row 3: zero-loss throughput")
         res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
                                                sizes=sizes)
+    if "cluster" in rows:
+        log("row 6: the bus across hosts (network namespaces)")
+        res["cluster"] = cluster.measure(rounds, 1000.0, 1.0 if quick else 3.0, quick, log=log)
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     text = render(res)
     res["table"] = text
