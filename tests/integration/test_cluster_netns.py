@@ -6,7 +6,8 @@ tcp, its own supervisord on the config ``hope cluster render`` wrote): h1 proxy,
 (active-active), h3 audit-writer, h4 decision-engine + executor, h5 scanner-1 + scanner-2
 (shards 1/2 and 2/2) and an injector adding SIGNALs at a steady rate; h6 holds the rogue peers.
 Faults, in order: h4's cable pulled for 5 s; proxy A SIGKILLed (supervisord starts it again);
-a rogue subscriber and a rogue publisher of garbage on proxy A. The recovery times measured are
+the decision engine SIGKILLed (restarted, it rebuilds its risk state from h3's log over the
+bus); a rogue subscriber and a rogue publisher of garbage on proxy A. The recovery times measured are
 printed (pytest -s).
 """
 
@@ -321,7 +322,17 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
              message="the executor's links to both proxies ready again")
     proxy_back = round(time.monotonic() - t_kill, 2)
 
-    # 3. rogue peers on proxy A
+    # 3. the decision engine dies; restarted by h4's supervisord, it rebuilds over the bus
+    pid = rig.sups["h4"].status()["decision-engine"][1]
+    de_kill_wall = time.time()
+    os.kill(pid, signal.SIGKILL)
+    t_de = time.monotonic()
+    wait_for(lambda: rig.log("h4", "decision-engine").count("audit log read over the bus") >= 2,
+             timeout=45, interval=0.2, message="the restarted engine's rebuild over the bus")
+    de_rebuilt = round(time.monotonic() - t_de, 2)
+    de_recovery = caught_up_after(rig, t_de, "the decision engine's restart")
+
+    # 4. rogue peers on proxy A
     rogue_got, _ = rogue_peers(rig)
     wait_for(lambda: len(rig.records("decisions")) > 0 and not rig.undecided(), timeout=30,
              interval=0.5, message="decisions after the rogue peers")
@@ -335,7 +346,7 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
              interval=0.5, message="every injected SIGNAL audited")
     wait_for(lambda: not rig.undecided(), timeout=45, interval=0.5,
              message="every SIGNAL decided")
-    pause = longest_pause(rig, kill_wall - 3.0, kill_wall + 5.0)
+    pause = longest_pause(rig, kill_wall - 3.0, min(kill_wall + 5.0, de_kill_wall))
 
     problems = []
     for family in ("signals", "decisions", "orders", "fills", "closes"):
@@ -371,7 +382,9 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
           f"{len(per_signal)} decisions, {len(buys)} buys; link flap 5 s: caught up "
           f"{link_recovery}s after the link came back; proxy A SIGKILL: back in {proxy_back}s, "
           f"caught up {kill_recovery}s after, longest pause between decisions around it "
-          f"{pause}s (inject interval {INJECT_INTERVAL_S}s); decision engine's bus: "
+          f"{pause}s (inject interval {INJECT_INTERVAL_S}s); decision engine SIGKILL: "
+          f"rebuilt over the bus {de_rebuilt}s after, caught up {de_recovery}s after; "
+          f"decision engine's bus: "
           f"{bus['copies']} copies dropped, {bus['duplicates']} duplicates, "
           f"{bus['replay_requests']} replay requests, links {bus['links']}; rogue subscriber got "
           f"{rogue_got} messages (plain tcp); total {time.monotonic() - t0:.0f}s")
