@@ -3,8 +3,9 @@ the cluster file and the one supervisord template.
 
 The host's config is the cluster's base config with what differs per host written over it:
 ``[hope] host``, ``[bus] transport = "tcp"``, ``tcp_host`` (the address its proxy binds),
-``proxy_hosts`` (every proxy's address, which each client connects to), the ports, and the
-scanner instances added to ``[market_clock] publishers``. A program with keys of its own
+``proxy_hosts`` (every proxy's address, which each client connects to), the ports, the scanner
+instances added to ``[market_clock] publishers``, ``[audit] reader = "bus"`` on hosts without
+the audit log, and ``[health] required`` naming the cluster's instances. A program with keys of its own
 (``[programs.<name>] config``, e.g. a scanner's shard) gets ``hope.<name>.toml`` and
 ``--config`` on its command line; an instance (``scanner-2``) gets ``--name``.
 """
@@ -20,9 +21,11 @@ from typing import Any
 
 from hope.cluster import toml_text
 from hope.cluster.spec import Cluster, Host
+from hope.health.config import HealthConfig
 from hope.supervisor_conf import instance, render
 
 DEFAULT_PUBLISHERS = ["scanner"]
+DEFAULT_REQUIRED = HealthConfig().required
 
 
 @dataclass
@@ -49,8 +52,11 @@ def host_config(cluster: Cluster, host: Host) -> dict[str, Any]:
         if prog.template in publishers and prog.name not in publishers:
             publishers.append(prog.name)
     keeps_log = any(p.template == "audit-writer" for p in host.programs)
+    required = base.get("health", {}).get("required", DEFAULT_REQUIRED)
     return merge(base, {
         "audit": {"reader": "local" if keeps_log else "bus"},
+        # /health wants the cluster's instances of the required programs, wherever they run
+        "health": {"required": [p.name for _, p in cluster.programs() if p.template in required]},
         "hope": {"host": host.name},
         "bus": {"transport": "tcp", "tcp_host": host.address,
                 "proxy_hosts": [h.address for h in cluster.proxy_hosts()],

@@ -107,6 +107,8 @@ def test_render_writes_a_host_config_that_loads_with_its_bus_keys(tmp_path: Path
     assert cfg.decision.max_open_positions == 2 and cfg.audit.reader == "bus"
     assert load_config(render_host(cluster, "b").config, tmp_path / "b").audit.reader == "local"
     assert {"scanner", "scanner-1", "scanner-2"} <= set(cfg.market_clock.publishers)
+    assert set(cfg.health.required) == {"audit-writer", "decision-engine", "executor",
+                                        "scanner-1", "scanner-2"}
     shard = load_config(out.program_configs["scanner-2"], tmp_path / "c")
     assert shard.scanner.shard == "2/2" and shard.shared_hash() == cfg.shared_hash()
 
