@@ -25,13 +25,15 @@ class HealthHttp:
                  not_up: Callable[[], Mapping[str, Any]], metrics: Callable[[], bytes],
                  page: Callable[[], str],
                  warnings: Callable[[], list[str]] = lambda: [],
-                 extra_hosts: tuple[str, ...] = ()) -> None:
+                 extra_hosts: tuple[str, ...] = (),
+                 cluster: Callable[[], Mapping[str, Any]] = dict) -> None:
         self.host, self.port = host, port
         self.hosts = allowed_hosts(host, extra_hosts)
         self.refused_hosts = 0
         self.max_request_bytes = max_request_bytes
         self._not_up, self._metrics, self._page = not_up, metrics, page
         self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
+        self._cluster = cluster    # hosts and each service's host, in every answer
         self.requests = 0
         self.errors = 0
         self._runner: web.AppRunner | None = None
@@ -96,10 +98,10 @@ class HealthHttp:
     async def _health(self, request: web.Request) -> web.Response:
         bad = dict(self._not_up())
         warnings = self._warnings()
+        more = {**({"warnings": warnings} if warnings else {}), **self._cluster()}
         if bad:
-            return _json(503, {"status": "DEGRADED", "not_up": bad,
-                               **({"warnings": warnings} if warnings else {})})
-        return _json(200, {"status": "UP", **({"warnings": warnings} if warnings else {})})
+            return _json(503, {"status": "DEGRADED", "not_up": bad, **more})
+        return _json(200, {"status": "UP", **more})
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics(), headers={"Content-Type": CONTENT_TYPE})

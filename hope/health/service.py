@@ -42,7 +42,7 @@ class HealthService(Service):
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
-                               warnings=self.warnings,
+                               warnings=self.warnings, cluster=self.cluster,
                                extra_hosts=tuple(self.cfg.allowed_hosts))
         self.port = 0
         self.endpoints: dict[str, str] = {}
@@ -78,6 +78,14 @@ class HealthService(Service):
         self.registry.write(self.state.registry, {
             "written_at": now, "hosts": self.view.hosts(self.registry, now),
             "monitor": {"pid": os.getpid(), "http_port": self.port, "host": self.config.host}})
+
+    def cluster(self) -> dict[str, Any]:
+        """For /health: every service with its host and status, and the hosts."""
+        now = self.clock.time()
+        return {"services": {n: {"host": e.host, "status": e.status}
+                             for n, e in sorted(self.registry.entries.items())},
+                "hosts": {h: {"status": v["status"], "services": v["services"]}
+                          for h, v in self.view.hosts(self.registry, now).items()}}
 
     def warnings(self) -> list[str]:
         """The monitor's, the cluster's disagreements, and hosts gone silent."""
