@@ -71,11 +71,16 @@ class ProxyLinks:
 
     # lifecycle -------------------------------------------------------------------------
     def open(self, loop: asyncio.AbstractEventLoop, sub: zmq.Socket) -> None:
+        """PUBs to every proxy and ``sub`` (configured, not yet connected) connected to every
+        proxy, each watched by its monitor from before its first connection."""
         self._loop = loop
         for lk in self.links:
-            lk.pub = open_pub(self.config, lk.xsub, self.name)
+            lk.pub = open_pub(self.config, lk.xsub, self.name, connect=False)
             self._watch(lk.pub, "pub", lk)
+            lk.pub.connect(lk.xsub)
         self._watch(sub, "sub", None)
+        for lk in self.links:
+            sub.connect(lk.xpub)
         self._retarget()
 
     def _watch(self, sock: zmq.Socket, role: str, link: Link | None) -> None:

@@ -53,9 +53,10 @@ def configure(sock: zmq.Socket, config: Config, principal: str, endpoint: str, *
 
 
 def open_sub(ctx: zmq.Context, config: Config, topics: Iterable[bytes],
-             principal: str = "") -> zmq.Socket:
-    """A SUB connected to every proxy's XPUB, subscribed to ``topics``; frames over the size
-    limit drop their sender rather than reach the decoder."""
+             principal: str = "", connect: bool = True) -> zmq.Socket:
+    """A SUB connected to every proxy's XPUB (``connect=False``: configured, the caller
+    connects), subscribed to ``topics``; frames over the size limit drop their sender rather
+    than reach the decoder."""
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, config.bus.hwm)
     sub.setsockopt(zmq.LINGER, 0)
@@ -65,17 +66,20 @@ def open_sub(ctx: zmq.Context, config: Config, topics: Iterable[bytes],
         sub.setsockopt(zmq.SUBSCRIBE, t)
     for _, xpub in proxy_endpoints(config):
         configure(sub, config, principal, xpub)
-        sub.connect(xpub)
+        if connect:
+            sub.connect(xpub)
     return sub
 
 
-def open_pub(config: Config, xsub: str | None = None, principal: str = "") -> zmq.Socket:
-    """A PUB connected to one proxy's XSUB (default: the first); closing it waits up to 2 s to
-    flush."""
+def open_pub(config: Config, xsub: str | None = None, principal: str = "",
+             connect: bool = True) -> zmq.Socket:
+    """A PUB connected to one proxy's XSUB (default: the first; ``connect=False``: configured
+    only); closing it waits up to 2 s to flush."""
     xsub = xsub or proxy_endpoints(config)[0][0]
     pub = zmq.Context.instance().socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, config.bus.hwm)
     pub.setsockopt(zmq.LINGER, 2000)
     configure(pub, config, principal, xsub)
-    pub.connect(xsub)
+    if connect:
+        pub.connect(xsub)
     return pub

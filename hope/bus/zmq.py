@@ -155,7 +155,7 @@ class ZmqBus(GapRecovery, JournalCalls, Bus):
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        sub = self._sub = open_sub(self._ctx, self.config, topics, self.name)
+        sub = self._sub = open_sub(self._ctx, self.config, topics, self.name, connect=False)
         self._loop = asyncio.get_running_loop()
         self.links.open(self._loop, sub)
         self._started = True

@@ -41,7 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 HOPE = Path(sys.executable).parent / "hope"
 HOSTS = ["h1", "h2", "h3", "h4", "h5", "h6"]
 PROGRAMS = {"h1": ["proxy"], "h2": ["proxy-2"], "h3": ["audit-writer", "audit-reader"],
-            "h4": ["decision-engine", "executor"], "h5": ["scanner-1", "scanner-2"], "h6": []}
+            "h4": ["decision-engine", "executor", "health-monitor"], "h5": ["scanner-1", "scanner-2"], "h6": []}
 INJECT_INTERVAL_S = 0.2
 BASE_CONFIG = """\
 [hope]
@@ -229,6 +229,17 @@ class Cluster:
         lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
         return json.loads(lines[-1])["payload"] if lines else {}
 
+    def health(self, host: str) -> dict[str, Any]:
+        """``/health`` of the monitor on ``host`` (127.0.0.1 inside that host's namespace)."""
+        port = json.loads((self.state(host) / "run" / "registry.json").read_text())[
+            "monitor"]["http_port"]
+        code = (f"import urllib.request, urllib.error\ntry:\n"
+                f"    print(urllib.request.urlopen('http://127.0.0.1:{port}/health').read()"
+                f".decode())\nexcept urllib.error.HTTPError as e:\n    print(e.read().decode())")
+        out = subprocess.run(self.lab.argv(host, [sys.executable, "-c", code]),
+                             capture_output=True, text=True, timeout=30)
+        return json.loads(out.stdout)
+
     def log(self, host: str, program: str) -> str:
         path = self.state(host) / "logs" / f"{program}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -363,6 +374,11 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     assert not problems, "\n".join(problems[:20])
     assert len(buys) >= 3 and len(injected) >= 50, (len(buys), len(injected))
 
+    health = rig.health("h4")
+    assert {h: v["status"] for h, v in health["hosts"].items()} == dict.fromkeys(
+        ["h1", "h2", "h3", "h4", "h5"], "UP"), health
+    assert health["services"]["audit-writer"]["host"] == "h3"
+    assert health["services"]["scanner-2"] == {"host": "h5", "status": "UP"}, health
     assert "audit log read over the bus" in rig.log("h4", "decision-engine")
     corr = rig.records("orders")[-1]["correlation_id"]  # followed from h6, which has no log
     out = subprocess.run(rig.lab.argv("h6", [str(HOPE), "trace", corr]), capture_output=True,
