@@ -20,6 +20,7 @@ from pathlib import Path
 from hope.venue_sim import scenario as scenario_mod
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
+from hope.venue_sim.keys import ensure_test_keys
 from hope.venue_sim.server import VenueSim, VenueSimError
 from hope.venue_sim.signing import ApiKey, load_key_dir
 
@@ -78,18 +79,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="requests after a 429 (same minute) before the 418 ban")
     g.add_argument("--ban-seconds", type=float, metavar="S",
                    help="length of the first 418 ban (default 120, doubling)")
+    _register_trading(p)
+    p.set_defaults(func=run)
+
+
+def _register_trading(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("trading (the SIGNED endpoints; settings also in [trading])")
     t.add_argument("--keys", action="append", default=[], metavar="DIR",
                    help="an API key the venue accepts: DIR/api_key with DIR/secret (HMAC) or "
                         "DIR/ed25519_key.pub (e.g. state/keys/binance; see "
                         "hope.venue_sim.testing.generate_test_keys)")
+    t.add_argument("--test-keys", metavar="STATE_DIR",
+                   help="use the test key in STATE_DIR/keys/binance, generating one (HMAC) "
+                        "when there is none: what HOPE's config then points at")
     t.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
                    help="starting balance of every account (replaces the default BTC=1.0)")
     t.add_argument("--commission-asset", choices=("quote", "base"),
                    help="fees in the quote (default) or in the asset received")
     t.add_argument("--enable-withdrawals", action="store_true",
                    help="apiRestrictions reports enableWithdrawals=true for every key")
-    p.set_defaults(func=run)
 
 
 def _range(text: str, flag: str) -> tuple[int, int]:
@@ -221,7 +229,10 @@ async def serve(sim: VenueSim) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         sc = build_scenario(args)
-        keys = load_keys(args.keys)
+        key_dirs = list(args.keys)
+        if args.test_keys:
+            key_dirs.append(str(ensure_test_keys(args.test_keys)))
+        keys = load_keys(key_dirs)
     except scenario_mod.ScenarioError as exc:
         print(f"hope venue-sim: bad scenario: {exc}", file=sys.stderr)
         return EX_CONFIG

@@ -83,4 +83,7 @@ class Accounts:
 
     def wipe(self) -> None:
         """A testnet reset: every account back to the starting balances."""
+        names = list(self.accounts)
         self.accounts.clear()
+        for name in names:
+            self.get(name)

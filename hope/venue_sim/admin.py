@@ -8,7 +8,9 @@ Wire::
                                "status": "TRADING"}},
         "connections": 1, "accepted": 3, "faults_fired": [["drop", "EVXBTC", 50]],
         "rest": {"requests": 7, "by_path": {"/api/v3/aggTrades": 5}, "refused": {"429": 1},
-                 "used_weight": 40}}
+                 "used_weight": 40},
+        "trading": {"orders": 3, "open": 0, "trades": 3, "user_streams": 1,
+                    "events_sent": 6, "faults_fired": ["hold after hope-1"]}}
     POST /sim/v1/fault   {"kind": "drop" | "shutdown" | "outage" | "stall" | "bad_json",
                           "seconds": 10}
     <- {"result": "ok", "connections": 2}          (acts now, on every connection)
@@ -59,7 +61,18 @@ class AdminApi:
                       "faults_fired": [list(f) for f in sim.publisher.faults.fired],
                       "rest": {"requests": rest.requests, "by_path": dict(rest.counts),
                                "refused": {str(k): v for k, v in rest.refused.items()},
-                               "used_weight": rest.limiter.current()}})
+                               "used_weight": rest.limiter.current()},
+                      "trading": self._trading()})
+
+    def _trading(self) -> dict[str, Any]:
+        books, ws_api = self.sim.books, self.sim.ws_api
+        if books is None or ws_api is None:
+            return {}
+        return {"orders": len(books.orders), "open": sum(o.is_open for o in books.orders),
+                "trades": len(books.trades), "user_streams": sum(
+                    1 for c in ws_api.connections if c.subs),
+                "events_sent": ws_api.events_sent,
+                "faults_fired": list(self.sim.trading_faults.fired)}
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
@@ -89,9 +102,11 @@ class AdminApi:
             for task in streams.begin_outage(float(seconds)):
                 self.sim.publisher.keep(task)
         elif kind == "shutdown":
-            task = asyncio.get_running_loop().create_task(
-                streams.shutdown_all(self.sim.scenario.ws.shutdown_grace_s))
-            self.sim.publisher.keep(task)
+            grace = self.sim.scenario.ws.shutdown_grace_s
+            loop = asyncio.get_running_loop()
+            self.sim.publisher.keep(loop.create_task(streams.shutdown_all(grace)))
+            if self.sim.ws_api is not None:
+                self.sim.publisher.keep(loop.create_task(self.sim.ws_api.shutdown_all(grace)))
         for conn in conns:
             if kind == "drop":
                 self.sim.publisher.keep(conn.drop())

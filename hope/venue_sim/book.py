@@ -5,6 +5,8 @@ Order ids and trade ids come from counters that outlive a wipe (a testnet reset 
 books and balances, never hands an id out twice). ``newClientOrderId`` is unique among an
 account's OPEN orders only: once an order is filled, cancelled or expired its id is accepted
 again (a query by ``origClientOrderId`` then answers the latest order with it).
+Self-trade prevention has no counterpart in a replayed market; ``expire_in_match`` (a knob)
+makes the next taker orders ``EXPIRED_IN_MATCH`` (execution type TRADE_PREVENTION), unfilled.
 Fee asset: ``commission_asset = "quote"`` charges every fee in the quote (the paper model);
 ``"base"`` charges the asset received, as the venue does without BNB (a BUY pays in the base,
 so the position held is the bought quantity less the fee; a SELL pays in the quote).
@@ -32,7 +34,7 @@ from hope.venue_sim.matching import (
     split,
     taker_price,
 )
-from hope.venue_sim.orders import NewOrder, VenueOrder, VenueTrade
+from hope.venue_sim.orders import NewOrder, VenueOrder, VenueTrade, new_client_id
 from hope.venue_sim.rest import ApiError
 
 # (order, trade or None, execution type): what the user data stream reports
@@ -58,11 +60,13 @@ class Books:
         self.skew = skew or ClockSkew()
         self.liquidity = Liquidity()
         self.orders: list[VenueOrder] = []
+        self.open: dict[int, VenueOrder] = {}      # the orders still open, by id
         self.by_id: dict[int, VenueOrder] = {}
         self.trades: list[VenueTrade] = []
         self.next_order_id = 1
         self.next_trade_id = 1
         self.listeners: list[Listener] = []
+        self.expire_in_match = 0     # a knob: the next taker orders meet "their own" order
         self._filters: dict[str, SymbolFilters] = {}
 
     # --- helpers ---------------------------------------------------------------------------
@@ -87,7 +91,7 @@ class Books:
             listener(order, trade, exec_type)
 
     def open_orders(self, account: str, symbol: str | None = None) -> list[VenueOrder]:
-        return [o for o in self.orders if o.account == account and o.is_open
+        return [o for o in self.open.values() if o.account == account
                 and (symbol is None or o.symbol == symbol)]
 
     # --- placing ---------------------------------------------------------------------------
@@ -95,7 +99,7 @@ class Books:
         """Every refusal a new order can get before it exists (also ``/order/test``)."""
         tape = self._tape(req.symbol)
         if self.info.status[req.symbol] != "TRADING":
-            raise ApiError(-1013, "Market is closed.")
+            raise ApiError(-2010, "Market is closed.")
         f = self.filters(req.symbol)
         last = last_price(tape, self.clock())
         market = req.type == "MARKET"
@@ -120,8 +124,9 @@ class Books:
             raise ApiError(-2010, "Order would trigger immediately.")
         return tape, last
 
-    def place(self, account: str, req: NewOrder) -> VenueOrder:
-        """Accept ``req`` and match what the market fills now; refusals raise ApiError."""
+    def place(self, account: str, req: NewOrder, received_us: int = 0) -> VenueOrder:
+        """Accept ``req`` and match what the market fills now; refusals raise ApiError.
+        ``received_us``: when the request arrived (wall µs), kept for the admin view."""
         tape, last = self.check(account, req)
         acct = self.accounts.get(account)
         now = self.clock()
@@ -140,12 +145,18 @@ class Books:
                            req.price if req.type != "MARKET" else ZERO, wanted,
                            req.quote_qty or ZERO, req.stop_price or ZERO, now_ms,
                            update_ms=now_ms, working=req.type != "STOP_LOSS_LIMIT",
-                           checked=tape.published(now))
+                           checked=tape.published(now), received_us=received_us)
         self._lock(acct, order, base, quote, price)
         self.next_order_id += 1
         self.orders.append(order)
+        self.open[order.order_id] = order
         self.by_id[order.order_id] = order
         self._emit(order, None, "NEW")
+        if self.expire_in_match > 0 and (req.type == "MARKET" or (
+                req.type == "LIMIT" and last is not None and self._marketable(order, last))):
+            self.expire_in_match -= 1
+            self._finish(acct, order, "EXPIRED_IN_MATCH", "")
+            return order
         if req.type == "MARKET":
             self._take(acct, order, tape, price, now)
             self._finish(acct, order, "EXPIRED", "INSUFFICIENT_LIQUIDITY")
@@ -156,7 +167,8 @@ class Books:
             self._take(acct, order, tape, fill_price, now,
                        all_or_none=order.time_in_force == "FOK")
         if req.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
-            self._finish(acct, order, "EXPIRED", "")
+            self._finish(acct, order, "EXPIRED", "UNFILLED_IOC_QUANTITY_EXPIRED"
+                         if order.time_in_force == "IOC" else "UNFILLED_FOK_ORDER_EXPIRED")
         return order
 
     def _lock(self, acct: Account, order: VenueOrder, base: str, quote: str,
@@ -221,6 +233,7 @@ class Books:
         self._emit(order, trade, "TRADE")
         if order.status == "FILLED":
             self._release(acct, order)
+            self.open.pop(order.order_id, None)
         return trade
 
     def _release(self, acct: Account, order: VenueOrder) -> None:
@@ -236,7 +249,9 @@ class Books:
         order.expiry_reason = reason if status == "EXPIRED" else ""
         order.update_ms = self.now_ms()
         self._release(acct, order)
-        self._emit(order, None, "CANCELED" if status == "CANCELED" else status)
+        self.open.pop(order.order_id, None)
+        self._emit(order, None, {"CANCELED": "CANCELED",
+                                 "EXPIRED_IN_MATCH": "TRADE_PREVENTION"}.get(status, status))
 
     # --- resting orders --------------------------------------------------------------------
     def advance(self) -> int:
@@ -244,7 +259,7 @@ class Books:
         how many fills that made."""
         now = self.clock()
         made = 0
-        for order in [o for o in self.orders if o.is_open]:
+        for order in list(self.open.values()):
             tape = self.market.tape(order.symbol)
             if tape is None:
                 continue
@@ -255,12 +270,27 @@ class Books:
                               order.stop_price)
                 if hit is None:
                     continue
-                order.working, start = True, hit
+                order.working, start = True, hit + 1
+                if self._triggered(order, Decimal(tape.trades[hit].p)):
+                    made += 1
+                    continue
             if crossed(tape, start, end, order.side, order.price) is not None:
                 self._fill(self.accounts.get(order.account), order, order.price,
                            order.remaining, maker=True)
                 made += 1
         return made
+
+    def _triggered(self, order: VenueOrder, trade_price: Decimal) -> bool:
+        """A stop just reached by a trade at ``trade_price`` becomes a LIMIT order: when that
+        limit is marketable it takes at once (at the taker's price, bounded by the limit);
+        else it rests. Whether it filled."""
+        if not self._marketable(order, trade_price):
+            return False
+        price = taker_price(self.model, trade_price, order.side)
+        price = min(price, order.price) if order.side == "BUY" else max(price, order.price)
+        self._fill(self.accounts.get(order.account), order, price, order.remaining,
+                   maker=False)
+        return True
 
     # --- queries and cancels ---------------------------------------------------------------
     def find(self, account: str, symbol: str, order_id: int | None,
@@ -286,7 +316,9 @@ class Books:
         return order
 
     def cancel(self, account: str, symbol: str, order_id: int | None,
-               client_id: str | None) -> VenueOrder:
+               client_id: str | None, cancel_id: str | None = None) -> VenueOrder:
+        """Cancel an open order (``cancel_id``: the cancel's own client id); -2011 when it is
+        unknown or no longer open."""
         try:
             order = self.find(account, symbol, order_id, client_id)
         except ApiError as exc:
@@ -295,12 +327,14 @@ class Books:
             raise
         if not order.is_open:
             raise ApiError(-2011, "Unknown order sent.")
+        order.cancel_client_id = cancel_id or new_client_id()
         self._finish(self.accounts.get(account), order, "CANCELED", "")
         return order
 
     def wipe(self) -> None:
         """A testnet reset: no orders, no trades, starting balances; the id counters go on."""
         self.orders.clear()
+        self.open.clear()
         self.by_id.clear()
         self.trades.clear()
         self.accounts.wipe()

@@ -67,9 +67,12 @@ class Outage:
     def __init__(self, mono: Callable[[], float] = time.monotonic) -> None:
         self.mono = mono
         self.until = 0.0
+        self.on_start: list[Callable[[], None]] = []   # e.g. the WebSocket API cuts its users
 
     def start(self, seconds: float) -> None:
         self.until = max(self.until, self.mono() + seconds)
+        for hook in list(self.on_start):
+            hook()
 
     def active(self) -> bool:
         return self.mono() < self.until

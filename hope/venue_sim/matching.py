@@ -6,7 +6,8 @@ last published trade's, moved against the taker by the slippage; the liquidity o
 base volume the market traded over the last ``liquidity_window_s`` market seconds times
 ``liquidity_factor`` (a window of 0: unlimited). What a MARKET order cannot fill is
 ``EXPIRED``, as on the venue. A resting LIMIT order fills (as maker, at its price) once a
-published trade reaches its price.
+published trade reaches its price; a stop, once a trade reaches its stop price, takes at that
+trade's price (with slippage, bounded by its limit) when its limit allows, else rests.
 """
 
 from __future__ import annotations

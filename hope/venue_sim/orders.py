@@ -103,6 +103,8 @@ class VenueOrder:
     checked: int = 0                     # published trades already matched against
     fills: list[VenueTrade] = field(default_factory=list)
     expiry_reason: str = ""
+    cancel_client_id: str = ""           # the cancel request's own client id
+    received_us: int = 0                 # wall µs the order request reached the endpoint
 
     @property
     def is_open(self) -> bool:
@@ -149,7 +151,7 @@ class VenueOrder:
     def book_row(self) -> dict[str, Any]:
         """The admin view: the order row with its account and every fill."""
         return {**self.row(), "account": self.account, "expiryReason": self.expiry_reason,
-                "fills": [t.row() for t in self.fills]}
+                "receivedUs": self.received_us, "fills": [t.row() for t in self.fills]}
 
 
 def _mandatory(name: str) -> ApiError:

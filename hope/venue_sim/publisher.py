@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -16,6 +17,7 @@ from hope.venue_sim.ws import StreamConnection, StreamServer
 
 MAX_BATCH = 2000       # trades published before yielding to the event loop
 MAX_SLEEP = 0.5        # the loop wakes at least this often (new connections, stop)
+SENT_KEEP = 100_000    # per symbol, the send times kept (oldest forgotten first)
 
 
 # the market streams served, each with its payload builder; a trade goes to both
@@ -42,6 +44,9 @@ class Publisher:
         self.shutdown_grace_s = shutdown_grace_s
         self.published = {sym: tape.history for sym, tape in market.tapes.items()}
         self.frames: Counter[str] = Counter()     # symbol -> trade frames handed to connections
+        # symbol -> aggregate id -> wall µs its first frame was handed to connections
+        # (the start of a tick-to-order measurement; /sim/v1/sent)
+        self.sent_us: dict[str, dict[int, int]] = {sym: {} for sym in market.tapes}
         self._background: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
 
@@ -110,6 +115,8 @@ class Publisher:
                         frames[conn.micro] = raw, f'{{"stream":"{stream}","data":{raw}}}'
                     conn.send_data(stream, *frames[conn.micro])
             self.frames[sym] += 1
+            if targets:
+                self._sent(sym, arg.a)
             return
         conns = list(dict.fromkeys(c for _, cs, _ in targets for c in cs))
         if action == "bad_json":
@@ -127,6 +134,13 @@ class Publisher:
         elif action == "outage":
             for task in self.streams.begin_outage(float(arg)):  # type: ignore[arg-type]
                 self.keep(task)
+
+    def _sent(self, sym: str, agg_id: int) -> None:
+        sent = self.sent_us[sym]
+        if agg_id not in sent:
+            sent[agg_id] = time.time_ns() // 1000
+            if len(sent) > SENT_KEEP:
+                del sent[next(iter(sent))]
 
     def keep(self, task: asyncio.Task) -> None:
         """Hold a background task (drops, shutdowns) until it ends; ``stop`` cancels them."""

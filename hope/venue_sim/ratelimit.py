@@ -50,6 +50,13 @@ class OrderCounter:
         self._roll(self.clock())
         return {f"X-MBX-ORDER-COUNT-{w.label}": str(w.count) for w in self.windows}
 
+    def rows(self) -> list[dict[str, object]]:
+        """``GET /api/v3/rateLimit/order``: each interval's limit and count."""
+        self._roll(self.clock())
+        return [{"rateLimitType": "ORDERS", "interval": "SECOND" if w.label == "10S" else "DAY",
+                 "intervalNum": 10 if w.label == "10S" else 1, "limit": w.limit,
+                 "count": w.count} for w in self.windows]
+
     def charge(self) -> OrderVerdict:
         """Count one new order; refused (nothing counted) when a window is full."""
         now = self.clock()

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from hope.venue_sim.exchange_info import ExchangeInfo
 from hope.venue_sim.faults import ClockSkew, Outage
-from hope.venue_sim.limits import WeightLimiter
+from hope.venue_sim.limits import Verdict, WeightLimiter
 from hope.venue_sim.market import Market
 from hope.venue_sim.scenario import RestSettings
 
@@ -107,6 +107,7 @@ class RestApi:
         self.refused: Counter[int] = Counter()   # HTTP status -> how many (429, 418, 5xx)
         # (method, path) -> the request's weight, for endpoints whose weight depends on them
         self.weighers: dict[tuple[str, str], Callable[[web.Request], int]] = {}
+        self.override: Callable[[Verdict], Verdict] | None = None   # a fault knob's 429/418
 
     def add_routes(self, app: web.Application) -> None:
         app.middlewares.append(self.middleware)
@@ -133,13 +134,15 @@ class RestApi:
             await asyncio.sleep(self.settings.delay_s)
         weigh = self.weighers.get((request.method, request.path))
         verdict = self.limiter.charge(weigh(request) if weigh else WEIGHTS.get(request.path, 1))
+        if self.override is not None:
+            verdict = self.override(verdict)
         if verdict.status == 429:
             resp = error_response(-1003, "Too much request weight used; current limit is "
                                   f"{self.limiter.limit} request weight per 1 MINUTE. Please use "
                                   "WebSocket Streams for live updates to avoid polling the API.",
                                   429)
         elif verdict.status == 418:
-            until = int((self.limiter.banned_until) * 1000)
+            until = int((self.clock() + verdict.retry_after) * 1000)
             resp = error_response(-1003, f"Way too much request weight used; IP banned until "
                                   f"{until}. Please use WebSocket Streams for live updates to "
                                   "avoid bans.", 418)

@@ -29,8 +29,10 @@ from hope.venue_sim.rest import RestApi
 from hope.venue_sim.scenario import Scenario
 from hope.venue_sim.signing import ApiKey, KeyRing
 from hope.venue_sim.trading_admin import TradingAdmin
+from hope.venue_sim.trading_faults import TradingFaults
 from hope.venue_sim.trading_rest import TradingApi
 from hope.venue_sim.ws import StreamServer
+from hope.venue_sim.ws_api import WsApi
 
 HOST = "127.0.0.1"
 
@@ -69,6 +71,8 @@ class VenueSim:
         self.skew = ClockSkew()
         self.books: Books | None = None
         self.trading: TradingApi | None = None
+        self.trading_faults: TradingFaults | None = None
+        self.ws_api: WsApi | None = None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
         self._match_task: asyncio.Task | None = None
@@ -108,17 +112,23 @@ class VenueSim:
         self.rest = RestApi(self.market, info, sc.rest, clock=self.clock, outage=outage,
                             skew=self.skew)
         self.books = self._books(info)
+        self.trading_faults = TradingFaults(self.clock)
+        self.rest.override = self.trading_faults.override
         self.trading = TradingApi(self.books, self.keys, self.rest,
-                                  sc.trading.orders_per_10s, sc.trading.orders_per_day)
+                                  sc.trading.orders_per_10s, sc.trading.orders_per_day,
+                                  self.trading_faults)
+        self.ws_api = WsApi(self.books, self.keys, self.rest, sc.ws.ping_interval_s, self.log)
         self.streams = StreamServer(sc.ws, log=self.log, outage=outage)
         self.publisher = Publisher(self.market, self.streams, StreamFaults(sc.faults, self.log),
                                    sc.ws.shutdown_grace_s, listed=info.listed)
         app = web.Application()
         self.rest.add_routes(app)
         self.trading.add_routes(app)
+        self.ws_api.add_routes(app)
         self.streams.add_routes(app)
         AdminApi(self).add_routes(app)
-        TradingAdmin(self.books, self.skew).add_routes(app)
+        TradingAdmin(self.books, self.skew, self.trading_faults, self.ws_api,
+                     self.publisher.sent_us).add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -151,7 +161,7 @@ class VenueSim:
         assert self.books is not None
         while True:
             await asyncio.sleep(interval_s)
-            if any(o.is_open for o in self.books.orders):
+            if self.books.open:
                 self.books.advance()
 
     async def stop(self) -> None:
@@ -165,6 +175,12 @@ class VenueSim:
         if self.streams is not None:
             for conn in list(self.streams.connections):
                 await conn.close(1001, "server stopping")
+        if self.trading_faults is not None:
+            self.trading_faults.release(None, "drop")
+        if self.ws_api is not None:
+            for api_conn in list(self.ws_api.connections):
+                with contextlib.suppress(Exception):
+                    await api_conn.ws.close(code=1001, message=b"server stopping")
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -178,6 +194,8 @@ class VenueSim:
             if self.streams is not None:
                 for conn in list(self.streams.connections):
                     conn.abort()
+            if self.ws_api is not None:
+                self.ws_api.kill_all()
 
     # --- addresses -------------------------------------------------------------------------
     @property

@@ -165,14 +165,44 @@ class KeyRing:
         return key
 
 
+def ws_payload(params: dict[str, object]) -> str:
+    """The WebSocket API's signature payload: every parameter but ``signature``, sorted by
+    name, ``name=value`` joined with ``&``, not percent-encoded (web-socket-api.md)."""
+    def text(value: object) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return "&".join(f"{k}={text(v)}" for k, v in sorted(params.items()) if k != "signature")
+
+
+def authenticate_ws(ring: KeyRing, params: dict[str, object], server_ms: float) -> ApiKey:
+    """A WebSocket API request signed in its ``params`` (``apiKey``, ``timestamp``,
+    ``signature``); AuthError with the venue's code else."""
+    raw = params.get("apiKey")
+    key = ring.lookup(raw if isinstance(raw, str) else None)
+    signature = params.get("signature")
+    if not isinstance(signature, str) or not signature:
+        raise AuthError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                               "or malformed.")
+    ts = params.get("timestamp")
+    timestamp = parse_timestamp(None if ts is None else str(ts))
+    window = params.get("recvWindow")
+    recv_window = parse_recv_window(None if window is None else str(window))
+    if not key.verify(ws_payload(params), signature):
+        raise AuthError(-1022, "Signature for this request is not valid.")
+    check_timing(timestamp, recv_window, server_ms)
+    return key
+
+
 def load_key_dir(directory: str | Path, account: str = "main",
                  enable_withdrawals: bool = False) -> ApiKey:
     """The API key in ``directory`` (``api_key`` and ``secret``, or ``api_key`` and
     ``ed25519_key.pub`` in PEM), as :func:`hope.venue_sim.testing.generate_test_keys` writes."""
     d = Path(directory)
     api_key = (d / "api_key").read_text().strip()
-    if (d / "secret").exists():
-        return ApiKey(api_key, account, secret=(d / "secret").read_text().strip(),
+    secret_path = d / "secret"
+    if secret_path.exists():
+        if secret_path.stat().st_mode & 0o077:
+            raise ValueError(f"{secret_path}: readable by others (must be 0600)")
+        return ApiKey(api_key, account, secret=secret_path.read_text().strip(),
                       enable_withdrawals=enable_withdrawals)
     pub_path = d / "ed25519_key.pub"
     if not pub_path.exists():

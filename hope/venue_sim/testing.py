@@ -1,33 +1,27 @@
 """Helpers for tests (and rehearsals) that run the stand-in: small recorded files, the real
 ``hope venue-sim`` process with its port read from the port file, an in-process instance,
-generated test keys and signed queries."""
+generated test keys (:mod:`hope.venue_sim.keys`, re-exported here) and signed queries."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import os
-import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from hope.files import atomic_write_bytes
 from hope.testing import Processes, wait_for
+from hope.venue_sim.keys import VenueTestKeys, ensure_test_keys, generate_test_keys
 from hope.venue_sim.scenario import Scenario
 from hope.venue_sim.server import VenueSim
 from hope.venue_sim.signing import hmac_signature
+
+__all__ = ["ManualClock", "VenueTestKeys", "ensure_test_keys", "generate_test_keys", "running",
+           "signed_query", "start_process", "steady_trades", "write_trades"]
 
 
 class ManualClock:
@@ -96,44 +90,6 @@ async def running(paths: Iterable[str | Path], scenario: Scenario | None = None,
         await sim.stop()
 
 
-@dataclass(frozen=True)
-class VenueTestKeys:
-    """Generated test credentials for the stand-in (never a real venue's)."""
-
-    directory: Path
-    api_key: str
-    kind: str                       # "hmac" | "ed25519"
-    secret: str | None = None       # HMAC
-    private_key_path: Path | None = None   # Ed25519, PEM (PKCS#8, unencrypted)
-
-
-def generate_test_keys(state_dir: str | Path, kind: str = "hmac",
-                       subdir: str = "binance") -> VenueTestKeys:
-    """A fresh API key and an HMAC secret or an Ed25519 key pair in
-    ``<state_dir>/keys/<subdir>/`` (directory 0700, files 0600): ``api_key`` plus ``secret``,
-    or ``ed25519_key`` (private, PEM) and ``ed25519_key.pub`` (public, PEM; what the stand-in
-    is given with ``--keys``). Replaces what the directory held."""
-    if kind not in ("hmac", "ed25519"):
-        raise ValueError(f"kind: 'hmac' or 'ed25519', got {kind!r}")
-    d = Path(state_dir) / "keys" / subdir
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
-    for name in ("secret", "ed25519_key", "ed25519_key.pub"):
-        (d / name).unlink(missing_ok=True)
-    api_key = secrets.token_urlsafe(48).replace("-", "A").replace("_", "z")[:64]
-    atomic_write_bytes(d / "api_key", (api_key + "\n").encode())
-    if kind == "hmac":
-        secret = secrets.token_urlsafe(48).replace("-", "A").replace("_", "z")[:64]
-        atomic_write_bytes(d / "secret", (secret + "\n").encode())
-        return VenueTestKeys(d, api_key, kind, secret=secret)
-    private = Ed25519PrivateKey.generate()
-    atomic_write_bytes(d / "ed25519_key", private.private_bytes(
-        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-    atomic_write_bytes(d / "ed25519_key.pub", private.public_key().public_bytes(
-        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-    return VenueTestKeys(d, api_key, kind, private_key_path=d / "ed25519_key")
-
-
 def signed_query(params: dict[str, object], keys: VenueTestKeys) -> str:
     """``params`` url-encoded with ``&signature=...`` appended, signed with ``keys`` (what a
     client sends; for tests that speak to the stand-in without a client library)."""
@@ -146,3 +102,4 @@ def signed_query(params: dict[str, object], keys: VenueTestKeys) -> str:
         assert isinstance(private, Ed25519PrivateKey)
         signature = base64.b64encode(private.sign(payload.encode())).decode()
     return f"{payload}&{urlencode({'signature': signature})}"
+

@@ -11,20 +11,24 @@ carry ``X-MBX-ORDER-COUNT-10S`` and ``-1D``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from hope.venue_sim.book import Books
-from hope.venue_sim.orders import parse_client_id, parse_new_order
+from hope.venue_sim.orders import VenueOrder, parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
-from hope.venue_sim.signing import ApiKey, KeyRing
+from hope.venue_sim.signing import ApiKey, KeyRing, parse_recv_window, parse_timestamp
+from hope.venue_sim.trading_faults import UNKNOWN_OUTCOME, TradingFaults
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
+DAY_MS = 86_400_000
 
 
 def _weights() -> dict[tuple[str, str], Callable[[web.Request], int]]:
@@ -39,6 +43,8 @@ def _weights() -> dict[tuple[str, str], Callable[[web.Request], int]]:
         ("GET", "/api/v3/myTrades"): lambda r: 5 if "orderId" in r.query else 20,
         ("GET", "/api/v3/account"): fixed(20),
         ("GET", "/sapi/v1/account/apiRestrictions"): fixed(1),
+        ("DELETE", "/api/v3/openOrders"): fixed(1),
+        ("GET", "/api/v3/rateLimit/order"): fixed(40),
     }
 
 
@@ -54,7 +60,10 @@ def _limit(p: dict[str, str]) -> int:
 
 def _window(rows: list[Any], time_of: Callable[[Any], int], start: int | None,
             end: int | None, limit: int) -> list[Any]:
-    """The venue's selection by time: oldest from ``start``, newest up to ``end``, newest."""
+    """The venue's selection by time: oldest from ``start``, newest up to ``end``, newest;
+    at most 24 hours between ``startTime`` and ``endTime`` (-1127)."""
+    if start is not None and end is not None and end - start > DAY_MS:
+        raise ApiError(-1127, "More than 24 hours between startTime and endTime.")
     if start is not None:
         rows = [r for r in rows if time_of(r) >= start
                 and (end is None or time_of(r) <= end)]
@@ -66,8 +75,10 @@ def _window(rows: list[Any], time_of: Callable[[Any], int], start: int | None,
 
 class TradingApi:
     def __init__(self, books: Books, keys: KeyRing, rest: RestApi,
-                 orders_per_10s: int = 100, orders_per_day: int = 200_000) -> None:
+                 orders_per_10s: int = 100, orders_per_day: int = 200_000,
+                 faults: TradingFaults | None = None) -> None:
         self.books = books
+        self.faults = faults or TradingFaults(books.clock)
         self.keys = keys
         self.rest = rest
         self.clock = books.clock
@@ -83,6 +94,8 @@ class TradingApi:
         r.add_get("/api/v3/order", self.query_order)
         r.add_delete("/api/v3/order", self.cancel_order)
         r.add_get("/api/v3/openOrders", self.open_orders)
+        r.add_delete("/api/v3/openOrders", self.cancel_open_orders)
+        r.add_get("/api/v3/rateLimit/order", self.order_rate)
         r.add_get("/api/v3/allOrders", self.all_orders)
         r.add_get("/api/v3/myTrades", self.my_trades)
         r.add_get("/api/v3/account", self.account)
@@ -121,18 +134,54 @@ class TradingApi:
         return symbol
 
     # --- orders ----------------------------------------------------------------------------
-    async def new_order(self, request: web.Request) -> web.Response:
+    async def new_order(self, request: web.Request) -> web.StreamResponse:
+        received_us = time.time_ns() // 1000
         key, p = await self.signed(request)
         req = parse_new_order(p)
         verdict = self.counter(key.account).charge()
         if not verdict.allowed:
             resp = json_response({"code": -1015, "msg": verdict.message}, 429)
             resp.headers["Retry-After"] = str(verdict.retry_after)
-        else:
-            order = self.books.place(key.account, req)
-            resp = json_response(order.result(req.resp_type))
+            resp.headers.update(verdict.headers)
+            return resp
+        held = self.faults.hold("before", req.symbol, req.client_order_id)
+        if held is not None:
+            action = await self.faults.wait(held)
+            if action != "reply":
+                return self._unanswered(request, action)
+        self._still_in_window(p)
+        order = self.books.place(key.account, req, received_us)
+        held = self.faults.hold("after", req.symbol, req.client_order_id)
+        if held is not None:
+            held.order_id = order.order_id
+            action = await self.faults.wait(held)
+            if action != "reply":
+                return self._unanswered(request, action)
+        fault = self.faults.take_reply_fault()
+        if fault is not None:
+            status, code = fault
+            if code is not None:
+                return json_response({"code": code, "msg": UNKNOWN_OUTCOME[code]}, status)
+            return web.Response(status=status, text="<html><body><h1>Server Error</h1>"
+                                "</body></html>", content_type="text/html")
+        resp = json_response(order.result(req.resp_type))
         resp.headers.update(verdict.headers)
         return resp
+
+    def _still_in_window(self, p: dict[str, str]) -> None:
+        """The venue's second timing check, as the order goes to the matching engine: a
+        request held past its recvWindow is refused (-1021) and never placed."""
+        now = Decimal(repr(self.books.skew.now_ms(self.clock)))
+        if now - parse_timestamp(p.get("timestamp")) > parse_recv_window(p.get("recvWindow")):
+            raise ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+    @staticmethod
+    def _unanswered(request: web.Request, action: str) -> web.Response:
+        """A held reply released as ``drop`` (the connection cut) or ``5xx``."""
+        if action == "drop" and request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503, text="<html><body><h1>503 Service Unavailable</h1>"
+                            "</body></html>", content_type="text/html")
 
     async def test_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
@@ -149,13 +198,16 @@ class TradingApi:
             "discount": {"enabledForAccount": False, "enabledForSymbol": False,
                          "discountAsset": "BNB", "discount": zero}})
 
-    def _find(self, key: ApiKey, p: dict[str, str]):  # noqa: ANN202 - VenueOrder
+    def _find(self, key: ApiKey, p: dict[str, str]) -> VenueOrder:
         return self.books.find(key.account, self._symbol(p), _long(p, "orderId"),
                                parse_client_id(p.get("origClientOrderId"), "origClientOrderId"))
 
     async def query_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
-        return json_response(self._find(key, p).row())
+        order = self._find(key, p)
+        if self.faults.hidden(order.time_ms, self.books.now_ms()):
+            raise ApiError(-2013, "Order does not exist.")
+        return json_response(order.row())
 
     async def cancel_order(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
@@ -163,17 +215,34 @@ class TradingApi:
         new_id = parse_client_id(p.get("newClientOrderId")) or None
         order = self.books.cancel(key.account, symbol, _long(p, "orderId"),
                                   parse_client_id(p.get("origClientOrderId"),
-                                                  "origClientOrderId"))
+                                                  "origClientOrderId"), new_id)
+        return json_response(self._cancelled(order))
+
+    @staticmethod
+    def _cancelled(order: VenueOrder) -> dict[str, Any]:
         body = {"symbol": order.symbol, "origClientOrderId": order.client_order_id,
                 "orderId": order.order_id, "orderListId": -1,
-                "clientOrderId": new_id or f"cancel{order.order_id}",
-                "transactTime": order.update_ms}
+                "clientOrderId": order.cancel_client_id, "transactTime": order.update_ms}
         row = order.row()
         for name in ("price", "origQty", "executedQty", "origQuoteOrderQty",
                      "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
                      "selfTradePreventionMode"):
             body[name] = row[name]
-        return json_response(body)
+        return body
+
+    async def cancel_open_orders(self, request: web.Request) -> web.Response:
+        """Every open order of the symbol cancelled; -2011 when there is none."""
+        key, p = await self.signed(request)
+        symbol = self._symbol(p)
+        open_now = self.books.open_orders(key.account, symbol)
+        if not open_now:
+            raise ApiError(-2011, "Unknown order sent.")
+        return json_response([self._cancelled(self.books.cancel(
+            key.account, symbol, o.order_id, None)) for o in open_now])
+
+    async def order_rate(self, request: web.Request) -> web.Response:
+        key, _ = await self.signed(request)
+        return json_response(self.counter(key.account).rows())
 
     async def open_orders(self, request: web.Request) -> web.Response:
         key, p = await self.signed(request)
@@ -198,7 +267,8 @@ class TradingApi:
         rows = [t for t in self.books.trades if t.account == key.account and t.symbol == symbol]
         limit, order_id, from_id = _limit(p), _long(p, "orderId"), _long(p, "fromId")
         start, end = _ms(p, "startTime"), _ms(p, "endTime")
-        if from_id is not None and (start is not None or end is not None):
+        if (from_id is not None or order_id is not None) and (start is not None
+                                                             or end is not None):
             raise ApiError(-1128, "Combination of optional parameters invalid.")
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]

@@ -110,9 +110,19 @@ def test_ccxt_trades_on_the_stand_in(state_dir: Path, procs: Processes) -> None:
     assert [t["order"] for t in trades] == [order["id"]] and trades[0]["amount"] == 20
     balance = ex.fetch_balance()
     assert balance["EVX"]["free"] == 20
-    assert balance["BTC"]["free"] == pytest.approx(0.5 - trades[0]["cost"] - trades[0]["fee"]["cost"])
+    assert balance["BTC"]["free"] == pytest.approx(0.5 - trades[0]["cost"]
+                                                   - trades[0]["fee"]["cost"])
+    resting = ex.create_order("EVX/BTC", "limit", "buy", 50, 0.000005)
+    assert resting["status"] == "open"
+    assert [o["id"] for o in ex.fetch_open_orders("EVX/BTC")] == [resting["id"]]
+    assert ex.cancel_order(resting["id"], "EVX/BTC")["status"] == "canceled"
+    by_cost = ex.create_order("EVX/BTC", "market", "buy", None,
+                              params={"quoteOrderQty": "0.0002"})
+    assert by_cost["status"] == "closed" and by_cost["cost"] <= 0.0002
     with pytest.raises(ccxt.InsufficientFunds):
         ex.create_order("EVX/BTC", "market", "buy", 10_000_000)
+    with pytest.raises(ccxt.BadRequest, match="Filter failure: NOTIONAL"):
+        ex.create_order("EVX/BTC", "market", "buy", 1)
     with pytest.raises(ccxt.OrderNotFound):
         ex.fetch_order("999999", "EVX/BTC")
     wrong = point_at(ccxt.binance(signed_options(keys.api_key, "x" * 64)), port)

@@ -208,3 +208,51 @@ def test_partial_fills_and_reset_keep_ids_unique(tmp_path: Path) -> None:
     assert books.orders == [] and books.trades == [] and balance(books, "EVX") == (1000, 0)
     again = books.place("main", order(quantity="100"))
     assert again.order_id == 2 and again.fills[0].id == 4
+
+
+def falling_books(tmp_path: Path, prices: list[float]) -> tuple[Books, ManualClock]:
+    """Books over trades 1 s apart at ``prices`` (qty 100), the first 10 already published."""
+    rows = [(1_600_000_000.0 + i, p, 100.0, i % 2 == 0) for i, p in enumerate(prices)]
+    data = write_trades(tmp_path / "binance_EVXBTC_aggtrades.csv", rows)
+    clock = ManualClock()
+    market = Market(load_recorded([data]), skip_s=9, clock=clock)
+    books = Books(market, ExchangeInfo(market, 6000), Accounts({"BTC": "1", "EVX": "1000"}),
+                  MarketModel(FillModel(5.0, 10.0), 0, 1.0), clock=clock)
+    return books, clock
+
+
+def test_protective_sell_stop_takes_when_the_market_falls_through(tmp_path: Path) -> None:
+    """A SELL STOP_LOSS_LIMIT below the market locks the base; when a trade reaches the stop it
+    sells at once at that trade's price less slippage (not below its limit)."""
+    books, clock = falling_books(tmp_path, [0.00001000] * 10 + [0.00000990, 0.00000950])
+    stop = books.place("main", order(side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+                                     quantity="500", stopPrice="0.00000960",
+                                     price="0.00000940"))
+    assert not stop.working and balance(books, "EVX") == (500, 500)
+    clock.advance(1)
+    books.advance()
+    assert stop.status == "NEW"
+    clock.advance(1)
+    books.advance()
+    fill = stop.fills[0]
+    assert stop.status == "FILLED" and not fill.is_maker
+    assert fill.price == (D("0.00000950") * D("0.9995")).quantize(D("1e-8"),
+                                                                  rounding="ROUND_DOWN")
+    assert balance(books, "EVX") == (500, 0)
+    assert balance(books, "BTC")[0] == 1 + fill.quote_qty - fill.commission
+
+
+def test_stop_gapped_through_its_limit_rests(tmp_path: Path) -> None:
+    """A gap below the SELL stop's limit triggers it but cannot fill it: it rests as a working
+    LIMIT (the documented risk of a stop-limit) until the market comes back."""
+    books, clock = falling_books(tmp_path, [0.00001000] * 10 + [0.00000900, 0.00000945])
+    stop = books.place("main", order(side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+                                     quantity="500", stopPrice="0.00000960",
+                                     price="0.00000940"))
+    clock.advance(1)
+    books.advance()
+    assert (stop.status, stop.working, stop.fills) == ("NEW", True, [])
+    clock.advance(1)
+    books.advance()
+    assert stop.status == "FILLED" and stop.fills[0].price == D("0.00000940")
+    assert stop.fills[0].is_maker

@@ -55,6 +55,9 @@ def test_scenario_file_sets_everything(tmp_path: Path) -> None:
     ("[[fault]]\nkind = \"drop\"\n", "fault[0]:"),
     ("[extras]\n", "unknown section(s) extras"),
     ("[market\n", "not valid TOML"),
+    ("[trading]\ncommission_asset = \"bnb\"\n", "trading.commission_asset"),
+    ("[trading]\nbalances = { BTC = \"lots\" }\n", "trading.balances.BTC"),
+    ("[trading]\npartial_fills = 0\n", "trading.partial_fills"),
 ])
 def test_bad_scenarios_name_the_key(tmp_path: Path, text: str, names: str) -> None:
     """A bad scenario raises ScenarioError naming the file and the key."""
@@ -82,7 +85,8 @@ def test_flags_override_the_file_and_add_faults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("argv", [
     ["--skip-ids", "9-3"], ["--stall-at", "x"], ["--speed", "0"], ["--port", "70000"],
-    ["--scenario", "/nonexistent/s.toml"],
+    ["--scenario", "/nonexistent/s.toml"], ["--keys", "/nonexistent/keys"],
+    ["--balance", "BTC"], ["--balance", "BTC=-1"],
 ])
 def test_bad_flags_exit_78(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """A bad flag or scenario refuses to start with exit 78 and names it."""
@@ -116,3 +120,19 @@ def test_unknown_status_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[s
     data = write_trades(tmp_path / "binance_EVXBTC_aggtrades.csv", steady_trades(3))
     assert main(["venue-sim", "--data", str(data), "--status", "EVXBTC=SLEEPING"]) == 78
     assert "unknown status 'SLEEPING'" in capsys.readouterr().err
+
+
+def test_trading_section_and_flags(tmp_path: Path) -> None:
+    """[trading] sets the matching side; --balance replaces the starting balances and
+    --commission-asset / --enable-withdrawals apply on top."""
+    path = tmp_path / "s.toml"
+    path.write_text('[trading]\nbalances = { BTC = "2", EVX = 5 }\nslippage_bps = 1.5\n'
+                    'liquidity_window_s = 0\n')
+    sc = load(path)
+    assert sc.trading.balances == {"BTC": "2", "EVX": 5} and sc.trading.slippage_bps == 1.5
+    args = build_parser().parse_args([
+        "venue-sim", "--scenario", str(path), "--balance", "ETH=3", "--commission-asset",
+        "base", "--enable-withdrawals"])
+    sc = build_scenario(args)
+    assert sc.trading.balances == {"ETH": "3"}
+    assert (sc.trading.commission_asset, sc.trading.enable_withdrawals) == ("base", True)

@@ -99,7 +99,8 @@ def test_ed25519_signature(tmp_path: Path) -> None:
 
 
 def test_generated_keys_are_private(tmp_path: Path) -> None:
-    """Generated key files are 0600 in a 0700 directory, and the HMAC pair verifies."""
+    """Generated key files are 0600 in a 0700 directory, and the HMAC pair verifies; a secret
+    others can read is refused, naming it."""
     keys = generate_test_keys(tmp_path)
     assert keys.directory == tmp_path / "keys" / "binance"
     assert keys.directory.stat().st_mode & 0o777 == 0o700
@@ -108,6 +109,9 @@ def test_generated_keys_are_private(tmp_path: Path) -> None:
     ring = KeyRing([load_key_dir(keys.directory)])
     params = {"timestamp": "1499827319559"}
     assert ring.authenticate(keys.api_key, signed_query(params, keys), "", params, SERVER_MS)
+    (keys.directory / "secret").chmod(0o644)
+    with pytest.raises(ValueError, match="secret: readable by others"):
+        load_key_dir(keys.directory)
 
 
 def test_recv_window_rule_boundaries() -> None:

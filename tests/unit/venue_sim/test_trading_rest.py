@@ -184,3 +184,26 @@ async def test_admin_books_reset_and_clock_skew(data: list[Path], tmp_path: Path
             assert (await resp.json())["orders"] == []
         async with s.post(f"{sim.rest_url}/sim/v1/clock", json={"skew_ms": "x"}) as resp:
             assert resp.status == 400
+
+
+async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: VenueTestKeys) -> None:
+    """DELETE /openOrders cancels every open order of the symbol (then -2011: none left);
+    /rateLimit/order reports the ORDERS counts; a symbol in BREAK refuses orders."""
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s:
+        c = Client(s, sim.rest_url, keys)
+        for cid in ("r-1", "r-2"):
+            await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY", type="LIMIT",
+                         timeInForce="GTC", quantity="100", price="0.00000500",
+                         newClientOrderId=cid)
+        _, cancelled, _ = await c.call("DELETE", "/api/v3/openOrders", symbol="EVXBTC")
+        assert [(o["origClientOrderId"], o["status"]) for o in cancelled] == [
+            ("r-1", "CANCELED"), ("r-2", "CANCELED")]
+        status, body, _ = await c.call("DELETE", "/api/v3/openOrders", symbol="EVXBTC")
+        assert (status, body["code"]) == (400, -2011)
+        _, counts, _ = await c.call("GET", "/api/v3/rateLimit/order")
+        assert [(r["interval"], r["count"]) for r in counts] == [("SECOND", 2), ("DAY", 2)]
+        sim.info.set_status("EVXBTC", "BREAK")
+        status, body, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
+                                       type="MARKET", quantity="100")
+        assert body == {"code": -2010, "msg": "Market is closed."}
