@@ -5,13 +5,15 @@ Names carry the creating process's pid (``hn<pid>-<host>``), so runs side by sid
 each other's namespaces and :meth:`Lab.remove_stale` deletes only those of runs whose process is
 gone. Addresses are in ``10.231.0.0/24`` inside these namespaces only; nothing is routed out.
 A host's link is taken down and up on the switch side (the cable pulled: its packets vanish,
-no reset is sent). :meth:`Lab.destroy` deletes every namespace (their veths go with them).
+no reset is sent). :meth:`Lab.destroy` deletes every namespace (their veths go with them), first killing whatever
+still runs inside (a run killed before its teardown).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Sequence
 
@@ -47,7 +49,7 @@ class Lab:
         for ns in namespaces():
             m = _STALE.match(ns)
             if m and not _alive(int(m.group(1))):
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+                _delete(ns)
                 gone.append(ns)
         return gone
 
@@ -85,8 +87,20 @@ class Lab:
 
     def destroy(self) -> None:
         for ns in reversed(self.created):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+            _delete(ns)
         self.created.clear()
+
+
+def _delete(ns: str) -> None:
+    """End what still runs inside ``ns`` (a run killed before its teardown leaves daemons
+    there), then delete it."""
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=20)
+    for pid in out.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
 
 
 def _alive(pid: int) -> bool:
