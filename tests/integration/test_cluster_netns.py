@@ -373,6 +373,8 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     problems += [f"BUY {b} has {per_buy[b]} ORDERs" for b in buys if per_buy[b] != 1]
     assert not problems, "\n".join(problems[:20])
     assert len(buys) >= 3 and len(injected) >= 50, (len(buys), len(injected))
+    new = [r for r in rig.records("orders") if r["payload"]["status"] == "NEW"]
+    assert len(new) >= 3, Counter(r["payload"]["status"] for r in rig.records("orders"))
 
     health = rig.health("h4")
     assert {h: v["status"] for h, v in health["hosts"].items()} == dict.fromkeys(
