@@ -5,8 +5,10 @@ services all stopped beating is SILENT; services running different versions or c
 raise ALERT ``cluster_version_mismatch`` / ``cluster_config_mismatch``; a heartbeat whose
 sender's wall clock is off ours by more than ``[health] max_clock_skew_s`` (after allowing
 ``max_transit_s`` for the trip) raises ``cluster_clock_skew`` for its host (the bus's
-timestamp-window checks and every latency figure depend on the clocks). Each ALERT is raised
-when the condition starts and once more when it clears (``cleared: true``). Pure logic.
+timestamp-window checks and every latency figure depend on the clocks); ``bus_proxy_lost`` for
+a service that reaches fewer proxies than it is configured for (its heartbeat's ``bus.links``:
+a proxy down, or the network between). Each ALERT is raised when the condition starts and once
+more when it clears (``cleared: true``). Pure logic.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ class ClusterView:
             if len(groups) > 1:
                 current[kind] = {"kind": kind, key: {v: sorted(s) for v, s in
                                                      sorted(groups.items())}}
+        for name, e in sorted(live.items()):
+            links = (e.progress.get("bus") or {}).get("links") or {}
+            ready, total = links.get("proxies_ready"), links.get("proxies")
+            # one proxy lost of several (with one proxy, a lost proxy silences the service)
+            if isinstance(ready, int) and isinstance(total, int) and 0 < ready < total:
+                current[f"bus_proxy_lost:{name}"] = {
+                    "kind": "bus_proxy_lost", "service": name, "host": e.host,
+                    "proxies_ready": ready, "proxies": total,
+                    "disconnects": links.get("disconnects", 0)}
         for host, offset in sorted(self.skew.items()):
             if abs(offset) > self.max_skew_s:
                 current[f"cluster_clock_skew:{host}"] = {
@@ -88,7 +99,10 @@ class ClusterView:
         """What /health lists while it lasts."""
         out = []
         for payload in self._raised.values():
-            if payload["kind"] == "cluster_clock_skew":
+            if payload["kind"] == "bus_proxy_lost":
+                out.append(f"{payload['service']} on {payload['host']}: reaches "
+                           f"{payload['proxies_ready']} of {payload['proxies']} proxies")
+            elif payload["kind"] == "cluster_clock_skew":
                 out.append(f"host {payload['host']}: clock off by {payload['offset_s']:+.3f}s "
                            f"(bound {self.max_skew_s:g}s)")
             else:
@@ -101,6 +115,6 @@ class ClusterView:
 def _differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """A skew alert is not raised again for every few ms of drift; a mismatch is when the set
     of values changes."""
-    if new["kind"] == "cluster_clock_skew":
+    if new["kind"] in ("cluster_clock_skew", "bus_proxy_lost"):
         return False
     return dict(old) != dict(new)

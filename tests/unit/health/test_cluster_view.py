@@ -67,3 +67,18 @@ def test_a_host_clock_off_by_more_than_the_bound_alerts():
     assert alert["kind"] == "cluster_clock_skew" and alert["host"] == "h5"
     assert alert["offset_s"] == 5.0
     assert view.hosts(reg, 1000.0)["h1"]["clock_skew_s"] == -0.5
+
+
+def test_a_service_reaching_fewer_proxies_than_configured_alerts_until_back():
+    """bus.links says 1 of 2 proxies: ALERT bus_proxy_lost naming the service and host, listed
+    on /health; both ready again: cleared."""
+    reg, view = Registry(), ClusterView(2.0, 5.0)
+    links = {"proxies_ready": 1, "proxies": 2, "disconnects": 3}
+    reg.observe({"service": "executor", "pid": 1, "host": "h4", "bus": {"links": links}}, 1000.0)
+    (alert,) = view.alerts(reg, 1000.0)
+    assert (alert["kind"], alert["service"], alert["host"]) == ("bus_proxy_lost", "executor", "h4")
+    assert view.warnings() == ["executor on h4: reaches 1 of 2 proxies"]
+    reg.observe({"service": "executor", "pid": 1, "host": "h4",
+                 "bus": {"links": {**links, "proxies_ready": 2}}}, 1001.0)
+    (cleared,) = view.alerts(reg, 1001.0)
+    assert cleared["kind"] == "bus_proxy_lost" and cleared["cleared"] is True
