@@ -16,6 +16,7 @@ import structlog
 
 from hope.bus.cursor import ALL, Cursors
 from hope.codec import decode_obj, encode_obj
+from hope.envelope import Envelope
 from hope.paths import StatePaths
 from hope.tails import frame, keep_tail, read_frames
 
@@ -134,3 +135,33 @@ class ConsumerJournal:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
+
+
+class JournalAccess:
+    """The bus's side of the delivery journal (a mixin of :class:`hope.bus.zmq.ZmqBus`; uses its
+    ``journal``, ``cursors``, ``counters`` and ``name``)."""
+
+    def consumed(self, env: Envelope, handlers: list[str]) -> None:
+        if self.journal and env.publisher and env.seq:
+            n = env.seq if self.cursors.track_all else env.tseq
+            self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type, n,
+                          env.event_id, handlers)
+
+    def is_done(self, handler: str, event_id: str) -> bool:
+        return bool(self.journal) and self.journal.is_done(handler, event_id)
+
+    def mark_done(self, event_id: str, handlers: list[str]) -> None:
+        if self.journal:
+            self._journal(self.journal.mark_done, event_id, handlers)
+
+    def _journal(self, write: Callable[..., None], *args: object) -> None:
+        """A journal write that fails (disk full) is loud but not fatal: the event stays
+        handled in memory; after a restart it would only be offered again (and deduped by the
+        outbox causation check where it published anything)."""
+        try:
+            write(*args)
+        except OSError as exc:
+            self.counters["journal_errors"] += 1
+            if self.counters["journal_errors"] <= 10 or self.counters["journal_errors"] % 1000 == 0:
+                log.critical("journal_write_failed", service=self.name, error=str(exc),
+                             count=self.counters["journal_errors"])

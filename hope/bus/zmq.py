@@ -18,9 +18,8 @@ import zmq
 
 from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
-from hope.bus.consumed import ConsumerJournal
+from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
-from hope.bus.journal_calls import JournalCalls
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
@@ -45,7 +44,7 @@ _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
 
-class ZmqBus(GapRecovery, JournalCalls, Bus):
+class ZmqBus(JournalAccess, GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,

@@ -304,61 +304,45 @@ print(got)
     return int(out.stdout.strip()), 1
 
 
-def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peers(cluster):
-    """Under load: h4's cable out 5 s, proxy A SIGKILLed and restarted, rogue peers; then every
-    injected SIGNAL is audited once with one DECISION, every BUY one ORDER, and the log verifies."""
-    rig, t0 = cluster, time.monotonic()
-    rig.render_and_start()
-    wait_for(lambda: len(rig.records("decisions")) >= 10, timeout=60, interval=0.5,
-             message="decisions flowing")
-    started = round(time.monotonic() - t0, 1)
-
+def faults(rig: Cluster) -> dict[str, float]:
+    """The faults in order, each followed until the cluster caught up; their timings."""
+    t: dict[str, float] = {}
     # 1. h4 (decision engine, executor) loses its link for 5 s
     rig.lab.link("h4", False)
     t_down = time.monotonic()
     wait_for(lambda: time.monotonic() - t_down >= 5.0, timeout=10, interval=0.1,
              message="the 5 s outage")
     rig.lab.link("h4", True)
-    t_up = time.monotonic()
-    link_recovery = caught_up_after(rig, t_up, "the link flap")
-
+    t["link_caught_up_s"] = caught_up_after(rig, time.monotonic(), "the link flap")
     # 2. proxy A dies (SIGKILL); supervisord on h1 starts it again
     pid = rig.sups["h1"].status()["proxy"][1]
-    kill_wall = time.time()
+    t["proxy_kill_wall"] = time.time()
     os.kill(pid, signal.SIGKILL)
     t_kill = time.monotonic()
-    kill_recovery = caught_up_after(rig, t_kill, "the proxy kill")
+    t["proxy_caught_up_s"] = caught_up_after(rig, t_kill, "the proxy kill")
     wait_for(lambda: rig.last_beat("executor").get("bus", {}).get("links", {})
              .get("proxies_ready") == 2, timeout=45, interval=0.5,
              message="the executor's links to both proxies ready again")
-    proxy_back = round(time.monotonic() - t_kill, 2)
-
+    t["proxy_back_s"] = round(time.monotonic() - t_kill, 2)
     # 3. the decision engine dies; restarted by h4's supervisord, it rebuilds over the bus
     pid = rig.sups["h4"].status()["decision-engine"][1]
-    de_kill_wall = time.time()
+    t["de_kill_wall"] = time.time()
     os.kill(pid, signal.SIGKILL)
     t_de = time.monotonic()
     wait_for(lambda: rig.log("h4", "decision-engine").count("audit log read over the bus") >= 2,
              timeout=45, interval=0.2, message="the restarted engine's rebuild over the bus")
-    de_rebuilt = round(time.monotonic() - t_de, 2)
-    de_recovery = caught_up_after(rig, t_de, "the decision engine's restart")
-
+    t["de_rebuilt_s"] = round(time.monotonic() - t_de, 2)
+    t["de_caught_up_s"] = caught_up_after(rig, t_de, "the decision engine's restart")
     # 4. rogue peers on proxy A
-    rogue_got, _ = rogue_peers(rig)
-    wait_for(lambda: len(rig.records("decisions")) > 0 and not rig.undecided(), timeout=30,
-             interval=0.5, message="decisions after the rogue peers")
+    t["rogue_got"], _ = rogue_peers(rig)
+    wait_for(lambda: not rig.undecided(), timeout=30, interval=0.5,
+             message="decisions after the rogue peers")
+    return t
 
-    # drain: stop injecting, let everything settle
-    rig.stop_file.write_text("")
-    wait_for(lambda: rig.injected() and (time.time() - rig.injected()[-1]["at"]) > 1.0,
-             timeout=20, message="the injector stopped")
-    injected = {r["event_id"] for r in rig.injected()}
-    wait_for(lambda: injected <= {r["event_id"] for r in rig.records("signals")}, timeout=45,
-             interval=0.5, message="every injected SIGNAL audited")
-    wait_for(lambda: not rig.undecided(), timeout=45, interval=0.5,
-             message="every SIGNAL decided")
-    pause = longest_pause(rig, kill_wall - 3.0, min(kill_wall + 5.0, de_kill_wall))
 
+def audit_problems(rig: Cluster) -> tuple[list[str], dict[str, int]]:
+    """Every event id recorded twice, every SIGNAL without exactly one DECISION, every BUY
+    without exactly one ORDER (empty: all hold); plus counts."""
     problems = []
     for family in ("signals", "decisions", "orders", "fills", "closes"):
         dup = [e for e, n in Counter(r["event_id"] for r in rig.records(family)).items() if n > 1]
@@ -371,11 +355,12 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
              interval=0.5, message="an ORDER for every BUY")
     per_buy = Counter(r["causation_id"] for r in rig.records("orders"))
     problems += [f"BUY {b} has {per_buy[b]} ORDERs" for b in buys if per_buy[b] != 1]
-    assert not problems, "\n".join(problems[:20])
-    assert len(buys) >= 3 and len(injected) >= 50, (len(buys), len(injected))
-    new = [r for r in rig.records("orders") if r["payload"]["status"] == "NEW"]
-    assert len(new) >= 3, Counter(r["payload"]["status"] for r in rig.records("orders"))
+    new = sum(r["payload"]["status"] == "NEW" for r in rig.records("orders"))
+    return problems, {"decisions": len(per_signal), "buys": len(buys), "new_orders": new}
 
+
+def cluster_views(rig: Cluster) -> dict[str, Any]:
+    """What the hosts without the log see: /health on h4, a trace from h6; the engine's bus."""
     health = rig.health("h4")
     assert {h: v["status"] for h, v in health["hosts"].items()} == dict.fromkeys(
         ["h1", "h2", "h3", "h4", "h5"], "UP"), health
@@ -390,22 +375,46 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     assert out.returncode == 0 and "ORDER" in out.stdout, out.stdout + out.stderr
     bus = rig.last_beat("decision-engine").get("bus", {})
     assert bus.get("copies", 0) > 0 and bus["links"]["proxies"] == 2, bus  # two proxies in use
+    return bus
+
+
+def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peers(cluster):
+    """Under load: h4's cable out 5 s, proxy A and the engine SIGKILLed, rogue peers; then every
+    injected SIGNAL is audited once with one DECISION, every BUY one ORDER, and the log verifies."""
+    rig, t0 = cluster, time.monotonic()
+    rig.render_and_start()
+    wait_for(lambda: len(rig.records("decisions")) >= 10, timeout=60, interval=0.5,
+             message="decisions flowing")
+    started = round(time.monotonic() - t0, 1)
+    t = faults(rig)
+    rig.stop_file.write_text("")  # drain: stop injecting, let everything settle
+    wait_for(lambda: rig.injected() and (time.time() - rig.injected()[-1]["at"]) > 1.0,
+             timeout=20, message="the injector stopped")
+    injected = {r["event_id"] for r in rig.injected()}
+    wait_for(lambda: injected <= {r["event_id"] for r in rig.records("signals")}, timeout=45,
+             interval=0.5, message="every injected SIGNAL audited")
+    wait_for(lambda: not rig.undecided(), timeout=45, interval=0.5,
+             message="every SIGNAL decided")
+    pause = longest_pause(rig, t["proxy_kill_wall"] - 3.0,
+                          min(t["proxy_kill_wall"] + 5.0, t["de_kill_wall"]))
+    problems, n = audit_problems(rig)
+    assert not problems, "\n".join(problems[:20])
+    assert n["buys"] >= 3 and n["new_orders"] >= 3 and len(injected) >= 50, (n, len(injected))
+    bus = cluster_views(rig)
     for host in ("h5", "h4", "h3", "h2", "h1"):
         rig.sups[host].shutdown(timeout=60)
     rig.hope("audit", "verify", "--state-dir", str(rig.state("h3")), check=True)
-    audit_stats = [json.loads(x) for x in rig.log("h3", "audit-writer").splitlines()
-                   if x.startswith("{") and '"bad_frame_rejected"' in x]
-    assert audit_stats, "the rogue publisher's garbage was not refused and counted"
-    print(f"\ncluster: started in {started}s; {len(injected)} injected signals, "
-          f"{len(per_signal)} decisions, {len(buys)} buys; link flap 5 s: caught up "
-          f"{link_recovery}s after the link came back; proxy A SIGKILL: back in {proxy_back}s, "
-          f"caught up {kill_recovery}s after, longest pause between decisions around it "
-          f"{pause}s (inject interval {INJECT_INTERVAL_S}s); decision engine SIGKILL: "
-          f"rebuilt over the bus {de_rebuilt}s after, caught up {de_recovery}s after; "
-          f"decision engine's bus: "
-          f"{bus['copies']} copies dropped, {bus['duplicates']} duplicates, "
-          f"{bus['replay_requests']} replay requests, links {bus['links']}; rogue subscriber got "
-          f"{rogue_got} messages (plain tcp); total {time.monotonic() - t0:.0f}s")
+    assert '"bad_frame_rejected"' in rig.log("h3", "audit-writer"), \
+        "the rogue publisher's garbage was not refused and counted"
+    print(f"\ncluster: started in {started}s; {len(injected)} injected signals, {n}; link flap "
+          f"5 s: caught up {t['link_caught_up_s']}s after the link came back; proxy A SIGKILL: "
+          f"caught up {t['proxy_caught_up_s']}s after, linked to both proxies again "
+          f"{t['proxy_back_s']}s after, longest pause between decisions around it {pause}s "
+          f"(inject interval {INJECT_INTERVAL_S}s); decision engine SIGKILL: rebuilt over the "
+          f"bus {t['de_rebuilt_s']}s after, caught up {t['de_caught_up_s']}s after; engine's "
+          f"bus: {bus['copies']} copies dropped, {bus['duplicates']} duplicates, "
+          f"{bus['replay_requests']} replay requests, links {bus['links']}; rogue subscriber "
+          f"got {t['rogue_got']} messages (plain tcp); total {time.monotonic() - t0:.0f}s")
 
 
 if __name__ == "__main__":
