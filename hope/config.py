@@ -55,6 +55,9 @@ class HopeSection:
     state_dir: str = ""          # empty: ./state at the current directory
     log_level: str = "info"
     host: str = ""               # this host's name in heartbeats and the registry ("": hostname)
+    # One OS user per program (hope-<program>, group hope), each reading only its own keys;
+    # needs supervisord running as root (hope/privsep.py, `hope privsep setup`).
+    privilege_separation: bool = False
 
 
 @register_section("bus")
@@ -84,6 +87,9 @@ class BusConfig:
     # Several proxies (tcp, active-active): clients connect to every address here on
     # xsub_port/xpub_port, a proxy binds tcp_host; empty: the one proxy at tcp_host.
     proxy_hosts: list[str] = field(default_factory=list)
+    # ... and each one's principal (its CURVE server key keys/public/<name>.curve.key), in the
+    # same order; empty: "proxy" for all
+    proxy_names: list[str] = field(default_factory=list)
     # With several proxies every event arrives once per proxy; a hole is asked for only after
     # this long, so the slower proxy's copy fills it instead of a REPLAY.
     duplicate_grace_s: float = 0.25
@@ -103,6 +109,9 @@ class BusConfig:
             raise ValueError(f"transport: {self.transport!r} is not \"ipc\" or \"tcp\"")
         if self.proxy_hosts and self.transport != "tcp":
             raise ValueError("proxy_hosts: several proxies need transport = \"tcp\"")
+        if self.proxy_names and len(self.proxy_names) != len(self.proxy_hosts):
+            raise ValueError(f"proxy_names: {len(self.proxy_names)} names for "
+                             f"{len(self.proxy_hosts)} proxy_hosts")
         if len(set(self.proxy_hosts)) != len(self.proxy_hosts):
             raise ValueError(f"proxy_hosts: listed twice in {self.proxy_hosts}")
         for name in ("zmtp_heartbeat_ivl_s", "zmtp_heartbeat_timeout_s", "zmtp_heartbeat_ttl_s",

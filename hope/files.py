@@ -21,6 +21,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# For state other programs read (positions): owner read-write, plus group read when the
+# process umask allows it (privilege separation runs programs with umask 027, so the other
+# programs of group hope read it); never world-readable. Secrets keep the 0600 default.
+_UMASK = _umask()
+SHARED_MODE = 0o600 | (0o040 & ~_UMASK)
+
+
+def umasked(mode: int) -> int:
+    """``mode`` as ``open()`` would create it under this process's umask (atomic writes set
+    the mode explicitly, bypassing the umask)."""
+    return mode & ~_UMASK
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +57,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
     fsync_dir(path.parent)
 
 
-def atomic_write_json(path: str | os.PathLike[str], obj: Any, **dump: Any) -> None:
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, mode: int = 0o600,
+                      **dump: Any) -> None:
     """JSON (sorted keys by default) written with :func:`atomic_write_bytes`."""
     dump.setdefault("sort_keys", True)
-    atomic_write_bytes(path, json.dumps(obj, **dump).encode())
+    atomic_write_bytes(path, json.dumps(obj, **dump).encode(), mode=mode)

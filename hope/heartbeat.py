@@ -17,6 +17,7 @@ from typing import Any
 from hope import __version__
 from hope.config import Config
 from hope.envelope import Envelope, EventType, new_event
+from hope.principals import identity
 
 _HOST = socket.gethostname()
 
@@ -28,7 +29,7 @@ def heartbeat_event(service: str, epoch: str, started: float, *, config: Config 
     payload: dict[str, Any] = {
         "service": service, "pid": os.getpid(), "host": config.host if config else _HOST,
         "version": __version__, "epoch": epoch,
-        "uptime_s": round(time.monotonic() - started, 3), "wall_ts": time.time()}
+        "uptime_s": round(time.monotonic() - started, 3), "wall_ts": time.time(), **identity()}
     if config is not None:
         payload["config_hash"] = config.shared_hash()
     payload.update(fields)

@@ -41,6 +41,15 @@ class StatePaths:
     def keys(self) -> Path:
         return self.root / "keys"
 
+    def principal_keys(self, principal: str) -> Path:
+        """``keys/<principal>/``: the secrets of one principal, and only that principal's."""
+        return self.keys / principal
+
+    @property
+    def public_keys(self) -> Path:
+        """``keys/public/``: public key material every service may read."""
+        return self.keys / "public"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"
@@ -94,7 +103,21 @@ class StatePaths:
         for d in (self.root, self.events, self.outbox, self.dlq, self.logs, self.quarantine,
                   self.positions, self.exchange, self.checkpoint_copy):
             d.mkdir(parents=True, exist_ok=True)
+        shared = _shared_gid()
         for d in (self.run, self.keys):
             d.mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o700)
+            st = d.stat()
+            # Under privilege separation (group hope, hope/privsep.py) the modes are set there.
+            if st.st_uid == os.geteuid() and st.st_gid != shared:
+                os.chmod(d, 0o700)
         return self
+
+
+def _shared_gid() -> int:
+    """The gid of group ``hope`` (privilege separation), -1 when there is none."""
+    import grp
+
+    try:
+        return grp.getgrnam("hope").gr_gid
+    except KeyError:
+        return -1

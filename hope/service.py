@@ -198,13 +198,26 @@ def parse_service_args(name: str, argv: list[str] | None) -> argparse.Namespace:
 
 def load_or_exit(name: str, args: argparse.Namespace) -> Config:
     """Load the config; a bad one refuses to start, naming the file and key (exit 78)."""
+    from hope import privsep
+    from hope.bus import curve
+
     try:
         config = load(args.config, args.state_dir)
         config.state.ensure()
-        return config
     except (ConfigError, OSError) as exc:
         print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
         sys.exit(EX_CONFIG)
+    try:
+        curve.check_principal(config, name)
+    except curve.CurveKeyError as exc:
+        print(f"hope {name}: refusing to start: {curve.refusal(config, exc)}", file=sys.stderr)
+        sys.exit(EX_CONFIG)
+    try:
+        privsep.check_service(config, name)
+    except privsep.PrivsepError as exc:
+        print(f"hope {name}: refusing to start: {exc}", file=sys.stderr)
+        sys.exit(EX_CONFIG)
+    return config
 
 
 def kill_quietly(service: Service, rt: Runtime) -> None:

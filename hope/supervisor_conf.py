@@ -14,7 +14,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hope.paths import StatePaths
@@ -72,15 +72,39 @@ def instance(name: str, template_program: str, args: Sequence[str] = (),
                   count=1)
 
 
+_RUNS = re.compile(r"(?m)^\[(program|eventlistener):([^\]]+)\]\n")
+SEPARATED_UMASK = "027"  # under privilege separation: group hope reads, others nothing
+LISTENER_SECTION = "hope-events"  # the [eventlistener:*] of the template
+
+
+def with_users(text: str, run_as: Mapping[str, str]) -> str:
+    """Privilege separation: each ``[program:*]``/``[eventlistener:*]`` named in ``run_as``
+    runs as that user with umask 027; supervisord's socket belongs to ``run_as["socket"]``
+    (the health monitor's user: it restarts programs). ``user=`` takes effect only when
+    supervisord runs as root."""
+
+    def add(m: re.Match[str]) -> str:
+        user = run_as.get(m.group(2))
+        return f"{m.group(0)}user={user}\numask={SEPARATED_UMASK}\n" if user else m.group(0)
+
+    text = _RUNS.sub(add, text)
+    if "socket" in run_as:
+        text = text.replace("[unix_http_server]\n",
+                            f"[unix_http_server]\nchown={run_as['socket']}:root\n", 1)
+    return text
+
+
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
            programs: Sequence[str] | None = None, extra: str = "", out: Path | None = None,
-           environment: dict[str, str] | None = None) -> Path:
+           environment: dict[str, str] | None = None,
+           run_as: Mapping[str, str] | None = None) -> Path:
     """Write ``<state>/run/supervisord.conf`` (or ``out``) pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
     ``extra`` appends sections of the caller's own (a test's probe program, a cluster host's
     program instances), already rendered, whose programs join the ``hope`` group;
-    ``environment`` adds variables to every program's (e.g. ``HOPE_CONFIG``)."""
+    ``environment`` adds variables to every program's (e.g. ``HOPE_CONFIG``); ``run_as``
+    names each program's user under privilege separation (:func:`with_users`)."""
     StatePaths.at(state_dir).ensure()
     source = template_path or template()
     text = source.read_text()
@@ -92,6 +116,8 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     if environment:
         more = "".join(f',{k}="{v}"' for k, v in environment.items())
         text = re.sub(r"(?m)^(environment=.*)$", lambda e: e.group(1) + more, text, count=1)
+    if run_as:
+        text = with_users(text, run_as)
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
     text = text.replace("%(here)s", str(source.parent))
@@ -99,6 +125,12 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def program_names(template_path: Path | None = None) -> list[str]:
+    """The ``[program:*]`` names of the template, in its order."""
+    text = (template_path or template()).read_text()
+    return [m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
 
 
 def program_command(program: str, template_path: Path | None = None) -> list[str]:

@@ -35,6 +35,22 @@ S = TypeVar("S", bound=Service)
 REPO = Path(__file__).resolve().parent.parent
 
 
+def shared_python(dest: Path, base: str = "/usr/bin/python3") -> Path:
+    """A Python other users can run, with this interpreter's packages: a venv of ``base`` (a
+    system Python, e.g. when this one lives in a private home such as /root/.pyenv) whose one
+    ``.pth`` line adds this venv's site-packages (its own .pth files included: the editable
+    install). For privilege-separation tests; returns its ``bin/python``."""
+    import sysconfig
+
+    subprocess.run([base, "-m", "venv", "--without-pip", str(dest)], check=True, timeout=120)
+    ours = sysconfig.get_paths()["purelib"]
+    theirs = subprocess.run([str(dest / "bin" / "python"), "-c",
+                             "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    Path(theirs, "hope-shared.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return dest / "bin" / "python"
+
+
 def short_tmpdir(prefix: str = "hope-") -> Path:
     """A temp dir short enough for unix socket paths (107 bytes)."""
     return Path(tempfile.mkdtemp(dir="/tmp", prefix=prefix))

@@ -39,7 +39,7 @@ def event_id(rec: dict) -> str:
 
 def pinned_keys(state: Path, ids: list[str]) -> dict[str, bytes]:
     keys = {}
-    for p in state.glob("keys/audit*.pub"):
+    for p in [*state.glob("keys/public/audit*.pub"), *state.glob("keys/audit*.pub")]:
         raw = base64.b64decode(p.read_text().strip())
         kid = "ed25519:" + hashlib.sha256(raw).hexdigest()[:32]
         if kid in ids:

@@ -1,8 +1,14 @@
 """Ed25519 audit keys: create, rotate, load, sign checkpoint notes, verify them.
 
-Layout under ``<state>/keys/`` (0700): ``audit.key`` (private, PEM, 0600), ``audit.pub`` (raw
-public key, base64, one line) and, for every key ever used, ``audit-<hex>.pub`` so that records
-signed before a rotation stay verifiable. The key id is ``"ed25519:" + sha256(raw public)[:32 hex]``.
+Layout under ``<state>/keys/`` (the shared key layout: one directory per principal):
+``audit-writer/audit.key`` (private, PEM, 0600, in the audit writer's own 0700 directory),
+``public/audit.pub`` (raw public key, base64, one line) and, for every key ever used,
+``public/audit-<hex>.pub`` so that records signed before a rotation stay verifiable. The key id
+is ``"ed25519:" + sha256(raw public)[:32 hex]``. Every function here takes the ``keys/`` root.
+
+An older state dir kept ``keys/audit.key`` and ``keys/audit*.pub`` at the root: the first
+:func:`init_keys`, :func:`rotate_keys` or :func:`load_signer` moves them (same files, same key
+id, so existing pins keep working), and :func:`public_dirs` still reads an unmigrated root.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 PRIVATE = "audit.key"
 PUBLIC = "audit.pub"
+HOLDER = "audit-writer"   # the only principal holding the signing key
+PUBLIC_DIR = "public"
 
 
 class AuditKeyError(RuntimeError):
@@ -76,53 +84,107 @@ def _write_public(path: Path, text: str) -> None:
     tmp.write_text(text + "\n")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, 0o644)  # public material: every service and a third-party verifier read it
     os.replace(tmp, path)
 
 
-def _prepare(keys_dir: Path) -> None:
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(keys_dir, 0o700)
+def private_path(keys_root: Path) -> Path:
+    return Path(keys_root) / HOLDER / PRIVATE
 
 
-def _install(keys_dir: Path) -> Signer:
+def public_dir(keys_root: Path) -> Path:
+    return Path(keys_root) / PUBLIC_DIR
+
+
+def public_dirs(keys_root: Path) -> list[Path]:
+    """Where audit public keys lie: ``public/``, then an unmigrated root's own."""
+    return [public_dir(keys_root), Path(keys_root)]
+
+
+def _mkdir(path: Path, mode: int) -> None:
+    if not path.is_dir():  # modes of existing dirs stay (privilege separation sets its own)
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, mode)
+
+
+def migrate_legacy(keys_root: Path) -> list[str]:
+    """Move a root-level ``audit.key`` and ``audit*.pub`` into the per-principal layout;
+    returns the files moved. Nothing is overwritten: a file already in place wins."""
+    keys_root = Path(keys_root)
+    moved: list[str] = []
+    legacy = keys_root / PRIVATE
+    if legacy.exists() and not private_path(keys_root).exists():
+        _mkdir(keys_root / HOLDER, 0o700)
+        os.replace(legacy, private_path(keys_root))
+        moved.append(PRIVATE)
+    for pub in sorted(keys_root.glob("audit*.pub")):
+        target = public_dir(keys_root) / pub.name
+        if not target.exists():
+            _mkdir(public_dir(keys_root), 0o755)
+            os.replace(pub, target)
+            os.chmod(target, 0o644)
+            moved.append(pub.name)
+    if moved:
+        _fsync_dir(keys_root)
+    return moved
+
+
+def _fsync_dir(path: Path) -> None:
+    dfd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _prepare(keys_root: Path) -> None:
+    _mkdir(Path(keys_root), 0o700)
+    migrate_legacy(keys_root)
+    _mkdir(Path(keys_root) / HOLDER, 0o700)
+    _mkdir(public_dir(keys_root), 0o755)
+
+
+def _install(keys_root: Path) -> Signer:
     priv = Ed25519PrivateKey.generate()
     pem = priv.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
     pub = priv.public_key()
     kid = key_id(pub)
-    _write_public(keys_dir / f"audit-{kid.split(':')[1]}.pub", encode_public(pub))
-    _write_private(keys_dir / PRIVATE, pem)
-    _write_public(keys_dir / PUBLIC, encode_public(pub))
-    dfd = os.open(keys_dir, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    pubs = public_dir(keys_root)
+    _write_public(pubs / f"audit-{kid.split(':')[1]}.pub", encode_public(pub))
+    _write_private(private_path(keys_root), pem)
+    _write_public(pubs / PUBLIC, encode_public(pub))
+    _fsync_dir(pubs)
+    _fsync_dir(private_path(keys_root).parent)
     return Signer(priv, encode_public(pub), kid)
 
 
-def init_keys(keys_dir: Path, *, force: bool = False) -> tuple[Signer, bool]:
+def init_keys(keys_root: Path, *, force: bool = False) -> tuple[Signer, bool]:
     """Create the key pair unless one exists; return (signer, created)."""
-    _prepare(keys_dir)
-    if (keys_dir / PRIVATE).exists() and not force:
-        return load_signer(keys_dir), False
-    return _install(keys_dir), True
+    _prepare(keys_root)
+    if private_path(keys_root).exists() and not force:
+        return load_signer(keys_root), False
+    return _install(keys_root), True
 
 
-def rotate_keys(keys_dir: Path) -> tuple[str | None, Signer]:
+def rotate_keys(keys_root: Path) -> tuple[str | None, Signer]:
     """Replace the signing key; the old public key stays in ``audit-<hex>.pub``. Return (old id, new)."""
-    _prepare(keys_dir)
-    old = load_signer(keys_dir).key_id if (keys_dir / PRIVATE).exists() else None
-    return old, _install(keys_dir)
+    _prepare(keys_root)
+    old = load_signer(keys_root).key_id if private_path(keys_root).exists() else None
+    return old, _install(keys_root)
 
 
-def load_signer(keys_dir: Path) -> Signer:
-    path = keys_dir / PRIVATE
+def load_signer(keys_root: Path) -> Signer:
+    if (Path(keys_root) / PRIVATE).exists():
+        migrate_legacy(keys_root)
+    path = private_path(keys_root)
     try:
         priv = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
         raise AuditKeyError(f"{path}: no audit key (run `hope keys init`)") from None
+    except PermissionError:
+        raise AuditKeyError(f"{path}: not readable by this user (only {HOLDER} holds the "
+                            "audit key)") from None
     except (ValueError, TypeError) as exc:
         raise AuditKeyError(f"{path}: unreadable private key ({exc})") from None
     if not isinstance(priv, Ed25519PrivateKey):
@@ -131,19 +193,26 @@ def load_signer(keys_dir: Path) -> Signer:
     return Signer(priv, encode_public(pub), key_id(pub))
 
 
-def local_key_ids(keys_dir: Path) -> dict[str, str]:
-    """Every public key lying in ``keys_dir``: {key id: file name}. Bad files are skipped."""
+def public_files(keys_root: Path) -> list[Path]:
+    """Every audit public key file (``public/`` first, then an unmigrated root's)."""
+    return [p for d in public_dirs(keys_root) for p in sorted(d.glob("audit*.pub"))]
+
+
+def local_key_ids(keys_root: Path) -> dict[str, str]:
+    """Every audit public key lying in ``keys/``: {key id: file name}. Bad files are skipped."""
     found: dict[str, str] = {}
-    for path in sorted(keys_dir.glob("audit*.pub")):
+    for path in public_files(keys_root):
         try:
-            found[key_id(decode_public(path.read_text()))] = path.name
+            found.setdefault(key_id(decode_public(path.read_text())), path.name)
         except (OSError, ValueError):
             continue
     return found
 
 
-def current_key_id(keys_dir: Path) -> str | None:
-    try:
-        return key_id(decode_public((keys_dir / PUBLIC).read_text()))
-    except (OSError, ValueError):
-        return None
+def current_key_id(keys_root: Path) -> str | None:
+    for d in public_dirs(keys_root):
+        try:
+            return key_id(decode_public((d / PUBLIC).read_text()))
+        except (OSError, ValueError):
+            continue
+    return None

@@ -26,7 +26,7 @@ from typing import Any
 from hope.audit.canonical import GENESIS, record_hash
 from hope.audit.lines import BadLine, parse_record
 from hope.files import atomic_write_bytes as atomic_write
-from hope.files import fsync_dir
+from hope.files import fsync_dir, umasked
 from hope.tails import keep_tail, line_end
 
 WriteFn = Callable[[int, Any], int]
@@ -105,7 +105,7 @@ class Manifest:
 
     def save(self) -> None:
         text = json.dumps({"version": 1, "families": self.families}, indent=1, sort_keys=True)
-        atomic_write(self.path, text.encode())
+        atomic_write(self.path, text.encode(), mode=umasked(0o644))  # as its segments
 
 
 class AppendFile:

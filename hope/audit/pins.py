@@ -61,5 +61,7 @@ def add_pin(config: Config, key_id: str) -> tuple[Path, bool]:
     text = HEADER + "".join(
         f"\n[{json.dumps(root)}]\ntrusted_keys = [{', '.join(json.dumps(k) for k in t.get('trusted_keys', []))}]\n"
         for root, t in sorted(data.items()))
-    atomic_write_bytes(path, text.encode(), mode=0o600)
+    # Key ids are public; what matters is who may write the file (root, under privilege
+    # separation): every program reads it, the audit writer to trust only pinned keys.
+    atomic_write_bytes(path, text.encode(), mode=0o644)
     return path, True

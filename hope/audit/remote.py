@@ -143,7 +143,7 @@ async def fetch(config: Config, families: list[str] | str, *, asker: str,
 
     timeout = timeout_s if timeout_s is not None else config.audit.reader_timeout_s
     bus = ZmqBus(f"{asker}-audit", config, recover=False, journal=False, outbox=False,
-                 handshake_timeout_s=timeout)
+                 handshake_timeout_s=timeout, principal=asker)
     query = Query()
     topic = ANSWER + bus.epoch.encode()
     bus.add_internal(topic, lambda frames: query.on_chunk(codec.decode_obj(frames[1]))

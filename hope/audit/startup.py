@@ -26,7 +26,7 @@ from hope.audit.checkpoints import (
     SignedCheckpoint,
     parse_line,
 )
-from hope.audit.keys import decode_public, key_id
+from hope.audit.keys import decode_public, key_id, public_files
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest, read_segment
 from hope.audit.merkle import MerkleTree, record_leaf
@@ -69,10 +69,10 @@ class StartPlan:
 
 
 def trusted_keys(keys_dir: Path, pinned: list[str]) -> dict[str, bytes]:
-    """{key id: raw public key} to trust: the pinned ids found in ``keys_dir`` (all when none
-    are pinned: the fallback ``hope audit verify`` warns about)."""
+    """{key id: raw public key} to trust: the pinned ids found under ``keys_dir`` (the state
+    dir's ``keys/``; all when none are pinned: the fallback ``hope audit verify`` warns about)."""
     local: dict[str, bytes] = {}
-    for path in sorted(keys_dir.glob("audit*.pub")):
+    for path in public_files(keys_dir):
         try:
             pub = decode_public(path.read_text())
         except (OSError, ValueError):

@@ -2,8 +2,8 @@
 
 6a, one hop across hosts: ``hope-pub`` on host a → the proxy on host p1 → ``hope-sub`` on host
 b, against raw pyzmq (PUB → ``zmq.proxy`` → SUB, pre-built bytes of HOPE's size) on the same
-hosts, alternating in each round. With CURVE on the bus (``[bus] transport = "tcp"`` means
-CURVE once the key work is in) both sides of the comparison use what the bus uses.
+hosts, alternating in each round, both with CurveZMQ (tcp means CURVE on HOPE's bus; the raw
+peers get the same with ``--curve``).
 6b, zero-loss messages/s through one proxy against two (active-active, each message then
 arrives twice): the highest paced rate of a short ladder at which every message arrived within
 a second (p99).
@@ -15,10 +15,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import zmq.auth
+
 from hope.bench.common import latency_runs, ratio
 from hope.bench.harness import Harness
 from hope.bench.hop import _finish, _sender_args, hope_message_size
+from hope.bus.curve import create_keypair
 from hope.cluster.netns import Lab
+from hope.paths import StatePaths
 
 HOSTS = ("p1", "p2", "a", "b")
 XSUB, XPUB = 5601, 5602
@@ -27,13 +31,17 @@ MAX_P99_US = 1_000_000  # past a second of queueing a rate is not carried, it is
 
 def _toml(lab: Lab, host: str, proxies: list[str]) -> str:
     hosts = ", ".join(f'"{lab.address(p)}"' for p in proxies)
+    names = ", ".join(f'"proxy-{p}"' for p in proxies)
     return (f'[hope]\nhost = "{host}"\n\n[bus]\ntransport = "tcp"\n'
-            f'tcp_host = "{lab.address(host)}"\nproxy_hosts = [{hosts}]\n')
+            f'tcp_host = "{lab.address(host)}"\nproxy_hosts = [{hosts}]\n'
+            f'proxy_names = [{names}]\n')
 
 
 def run_hope(lab: Lab, proxies: list[str], rate: float, count: int, warmup: int
              ) -> dict[str, Any]:
     with Harness(f"cl-hope-{len(proxies)}") as h:
+        for name in [*(f"proxy-{p}" for p in proxies), "bench-pub", "bench-sub"]:
+            create_keypair(StatePaths.at(h.dir), name)  # tcp means CURVE
         for p in proxies:
             conf = h.dir / f"{p}.toml"
             conf.write_text(_toml(lab, p, proxies))
@@ -57,14 +65,19 @@ def _proxy_argv() -> list[str]:
 def run_raw(lab: Lab, rate: float, count: int, warmup: int, size: int) -> dict[str, Any]:
     xsub, xpub = f"tcp://{lab.address('p1')}:{XSUB}", f"tcp://{lab.address('p1')}:{XPUB}"
     with Harness("cl-raw") as h:
+        certs = h.dir / "curve"  # the same CurveZMQ as HOPE's bus on tcp
+        certs.mkdir()
+        for name in ("server", "client"):
+            zmq.auth.create_certificates(str(certs), name)
+        c = ("--curve", str(certs))
         h.peer("proxy", "raw-proxy", "--xsub", xsub, "--xpub", xpub, "--ready", h.path("p.rdy"),
-               wrap=tuple(lab.argv("p1", [])))
+               *c, wrap=tuple(lab.argv("p1", [])))
         h.wait_file(h.path("p.rdy"), 30, "proxy")
         out, ready, done = h.path("sub.lines"), h.path("sub.ready"), h.path("pub.done")
-        h.peer("sub", "raw-sub", "--xpub", xpub, "--out", out, "--ready", ready,
+        h.peer("sub", "raw-sub", "--xpub", xpub, "--out", out, "--ready", ready, *c,
                wrap=tuple(lab.argv("b", [])))
         h.wait_file(ready, 30, "sub")
-        h.peer("pub", "raw-pub", "--xsub", xsub, "--size", str(size),
+        h.peer("pub", "raw-pub", "--xsub", xsub, "--size", str(size), *c,
                *_sender_args(rate, count, warmup, done), wrap=tuple(lab.argv("a", [])))
         return _finish(h, out, warmup, count, "pub", "sub", done, 60 + (warmup + count) / rate)
 

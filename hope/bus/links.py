@@ -21,7 +21,7 @@ import structlog
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from hope.bus.sockets import open_pub, proxy_endpoints
+from hope.bus.sockets import connect, open_pub, proxy_endpoints, proxy_principals
 from hope.config import Config
 
 log = structlog.get_logger("hope.bus")
@@ -41,8 +41,9 @@ def hello_epoch(topic: bytes) -> str:
 class Link:
     """One proxy: its endpoints, our PUB to it and whether our probe came back through it."""
 
-    def __init__(self, index: int, xsub: str, xpub: str, epoch: str) -> None:
+    def __init__(self, index: int, xsub: str, xpub: str, epoch: str, server: str) -> None:
         self.index, self.xsub, self.xpub = index, xsub, xpub
+        self.server = server  # the proxy's principal: its CURVE server key
         self.hello = f"HELLO.{epoch}.{index}".encode()
         self.pub: zmq.Socket | None = None
         self.monitor: zmq.Socket | None = None
@@ -53,10 +54,13 @@ class Link:
 class ProxyLinks:
     """The PUBs of one bus client (one per proxy) and the monitors of its sockets."""
 
-    def __init__(self, name: str, config: Config, epoch: str) -> None:
+    def __init__(self, name: str, config: Config, epoch: str, principal: str | None = None
+                 ) -> None:
         self.name, self.config = name, config
-        self.links = [Link(i, xsub, xpub, epoch)
-                      for i, (xsub, xpub) in enumerate(proxy_endpoints(config))]
+        self.principal = principal or name  # whose keys the sockets use
+        self.links = [Link(i, xsub, xpub, epoch, server) for i, ((xsub, xpub), server) in
+                      enumerate(zip(proxy_endpoints(config), proxy_principals(config),
+                                    strict=True))]
         self.hello_prefix = f"HELLO.{epoch}.".encode()
         self._targets: list[zmq.Socket] = []
         self._monitors: list[tuple[zmq.Socket, str, Link | None]] = []
@@ -75,12 +79,12 @@ class ProxyLinks:
         proxy, each watched by its monitor from before its first connection."""
         self._loop = loop
         for lk in self.links:
-            lk.pub = open_pub(self.config, lk.xsub, self.name, connect=False)
+            lk.pub = open_pub(self.config, self.principal, lk.xsub, lk.server, connect_now=False)
             self._watch(lk.pub, "pub", lk)
-            lk.pub.connect(lk.xsub)
+            connect(lk.pub, self.config, self.principal, lk.xsub, lk.server)
         self._watch(sub, "sub", None)
         for lk in self.links:
-            sub.connect(lk.xpub)
+            connect(sub, self.config, self.principal, lk.xpub, lk.server)
         self._retarget()
 
     def _watch(self, sock: zmq.Socket, role: str, link: Link | None) -> None:

@@ -16,9 +16,10 @@ async def publish_once(config: Config, event_type: str | EventType, payload: dic
     """Publish one event from a short-lived process (CLI) and wait until the audit writer's
     watermark covers it. Returns (stamped event, audited?)."""
     from hope.bus.zmq import ZmqBus  # imported late: pyzmq only when publishing
+    from hope.principals import OPERATOR
 
     bus = ZmqBus(source, config, recover=False, journal=False,
-                 handshake_timeout_s=handshake_timeout_s)
+                 handshake_timeout_s=handshake_timeout_s, principal=OPERATOR)
     await bus.start()
     try:
         stamped = await bus.publish(new_event(event_type, payload, source=source))

@@ -1,7 +1,7 @@
 """Where the bus's sockets connect and how they are tuned: the endpoints a proxy binds, the
 proxies every client connects to, and :func:`configure`, the one place a bus socket is set up
-for the principal using it and the endpoint it binds or connects to (tcp: ZMTP heartbeats, TCP
-keepalive, reconnect back-off; the transport's authentication belongs here too)."""
+for the principal using it and the endpoint it binds or connects to (CURVE on tcp, ZMTP
+heartbeats, TCP keepalive, reconnect back-off)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import zmq
 
+from hope.bus.curve import SERVER, secure_client, secure_server
 from hope.bus.refusals import max_msg_size
 from hope.config import Config
 
@@ -32,12 +33,25 @@ def proxy_endpoints(config: Config) -> list[tuple[str, str]]:
     return [endpoints(config)]
 
 
+def proxy_principals(config: Config) -> list[str]:
+    """The principal (CURVE server key) of each proxy of :func:`proxy_endpoints`, in order:
+    ``[bus] proxy_names``, or ``proxy`` for all."""
+    names = config.bus.proxy_names
+    return list(names) if names else [SERVER] * len(proxy_endpoints(config))
+
+
 def configure(sock: zmq.Socket, config: Config, principal: str, endpoint: str, *,
-              server: bool = False) -> None:
-    """Set up ``sock`` for ``principal`` before it binds (``server``) or connects to
-    ``endpoint``. On tcp: ZMTP heartbeats (a peer silent for ``zmtp_heartbeat_timeout_s`` is
-    dropped, its messages stop queueing, and a client reconnects), TCP keepalive and the
-    reconnect back-off, all from ``[bus]``."""
+              bind: bool = False, proxy: str = SERVER) -> None:
+    """Set up ``sock`` for ``principal`` before it binds (``bind``: a proxy socket, CURVE
+    server) or connects to ``endpoint`` (a CURVE client of the proxy principal ``proxy``; the
+    server key is taken at connect time, so one socket may connect to several proxies,
+    configured before each). On tcp also ZMTP heartbeats (a peer silent for
+    ``zmtp_heartbeat_timeout_s`` is dropped, its messages stop queueing, a client reconnects),
+    TCP keepalive and the reconnect back-off, all from ``[bus]``."""
+    if bind:
+        secure_server(sock, config, principal)
+    else:
+        secure_client(sock, config, principal, server=proxy)
     bus = config.bus
     sock.setsockopt(zmq.RECONNECT_IVL, int(bus.reconnect_ivl_s * 1000))
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, int(bus.reconnect_ivl_max_s * 1000))
@@ -52,11 +66,18 @@ def configure(sock: zmq.Socket, config: Config, principal: str, endpoint: str, *
     sock.setsockopt(zmq.TCP_KEEPALIVE_CNT, bus.tcp_keepalive_cnt)
 
 
+def connect(sock: zmq.Socket, config: Config, principal: str, endpoint: str,
+            proxy: str = SERVER) -> None:
+    """:func:`configure` for ``endpoint``, then connect to it."""
+    configure(sock, config, principal, endpoint, proxy=proxy)
+    sock.connect(endpoint)
+
+
 def open_sub(ctx: zmq.Context, config: Config, topics: Iterable[bytes],
-             principal: str = "", connect: bool = True) -> zmq.Socket:
-    """A SUB connected to every proxy's XPUB (``connect=False``: configured, the caller
-    connects), subscribed to ``topics``; frames over the size limit drop their sender rather
-    than reach the decoder."""
+             principal: str, connect_now: bool = True) -> zmq.Socket:
+    """A SUB as ``principal`` connected to every proxy's XPUB (``connect_now=False``: the
+    caller connects, with :func:`connect`), subscribed to ``topics``; frames over the size
+    limit drop their sender rather than reach the decoder."""
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, config.bus.hwm)
     sub.setsockopt(zmq.LINGER, 0)
@@ -64,22 +85,22 @@ def open_sub(ctx: zmq.Context, config: Config, topics: Iterable[bytes],
     sub.setsockopt(zmq.MAXMSGSIZE, max_msg_size(config))
     for t in topics:
         sub.setsockopt(zmq.SUBSCRIBE, t)
-    for _, xpub in proxy_endpoints(config):
-        configure(sub, config, principal, xpub)
-        if connect:
-            sub.connect(xpub)
+    if connect_now:
+        for (_, xpub), proxy in zip(proxy_endpoints(config), proxy_principals(config),
+                                    strict=True):
+            connect(sub, config, principal, xpub, proxy)
     return sub
 
 
-def open_pub(config: Config, xsub: str | None = None, principal: str = "",
-             connect: bool = True) -> zmq.Socket:
-    """A PUB connected to one proxy's XSUB (default: the first; ``connect=False``: configured
-    only); closing it waits up to 2 s to flush."""
-    xsub = xsub or proxy_endpoints(config)[0][0]
+def open_pub(config: Config, principal: str, xsub: str | None = None,
+             proxy: str | None = None, connect_now: bool = True) -> zmq.Socket:
+    """A PUB as ``principal`` connected to one proxy's XSUB (default: the first;
+    ``connect_now=False``: the caller connects); closing it waits up to 2 s to flush."""
+    if xsub is None:
+        xsub, proxy = proxy_endpoints(config)[0][0], proxy_principals(config)[0]
     pub = zmq.Context.instance().socket(zmq.PUB)
     pub.setsockopt(zmq.SNDHWM, config.bus.hwm)
     pub.setsockopt(zmq.LINGER, 2000)
-    configure(pub, config, principal, xsub)
-    if connect:
-        pub.connect(xsub)
+    if connect_now:
+        connect(pub, config, principal, xsub, proxy or SERVER)
     return pub

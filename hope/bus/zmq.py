@@ -48,8 +48,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
-                 handshake_timeout_s: float | None = None) -> None:
+                 handshake_timeout_s: float | None = None, principal: str | None = None) -> None:
         self.name = name
+        self.principal = principal or name  # whose CURVE key the sockets use on tcp
         self.config = config
         self.epoch = uuid.uuid4().hex[:12]
         self.recover = recover
@@ -79,7 +80,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                                          "copies": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
-        self.links = ProxyLinks(name, config, self.epoch)
+        self.links = ProxyLinks(name, config, self.epoch, self.principal)
         several = len(self.links.links) > 1
         # with several proxies each frame arrives once per proxy: copies dropped before decoding
         self._copies = RecentCopies() if several else None
@@ -154,7 +155,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        sub = self._sub = open_sub(self._ctx, self.config, topics, self.name, connect=False)
+        sub = self._sub = open_sub(self._ctx, self.config, topics, self.principal,
+                                   connect_now=False)
         self._loop = asyncio.get_running_loop()
         self.links.open(self._loop, sub)
         self._started = True

@@ -6,11 +6,13 @@ import argparse
 import importlib
 import sys
 
+from hope.bus.curve import CurveKeyError
 from hope.config import Config, ConfigError, load
 
 COMMANDS = [
     "sniff", "keys", "audit", "trace", "scanner", "trading", "flatten", "report",
-    "dlq", "status", "replay", "venue_sim", "witness", "ack_position", "cluster",
+    "dlq", "status", "replay", "venue_sim", "witness", "ack_position", "privsep",
+    "cluster",
 ]
 
 
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hope: bad config: {exc}", file=sys.stderr)
         return 2
+    except CurveKeyError as exc:  # tcp bus without the operator's CURVE key
+        print(f"hope: {exc}", file=sys.stderr)
+        return 78
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

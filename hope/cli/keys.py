@@ -1,42 +1,68 @@
-"""``hope keys init|rotate|vkey``: the audit log's Ed25519 signing key and its pin.
+"""``hope keys init|rotate|vkey|enrol|revoke|list``: every principal's keys, the audit log's pin.
 
-``init`` is idempotent (``./scripts/setup`` runs it every time): it creates the key pair when
-missing and pins its id in the local pin file (``hope.local.toml`` beside the config,
-untracked), printing where. ``rotate`` makes a new signing key, keeps the old public key (old
-checkpoints stay verifiable) and pins the new id beside the old; the writer records the
-rotation in the log (AUDIT_KEY_ROTATED) when it restarts with the new key. ``vkey`` prints the
-log's C2SP verifier key, which a witness trusts (``hope witness trust VKEY``). ``init`` also
-creates the gateway's scoped tokens (``keys/gateway-<scope>.token``, 0600) that do not exist yet.
+Layout (one directory per principal, docs/ARCHITECTURE.md "Keys and principals"):
+``keys/<principal>/`` (0700) holds that principal's secrets, ``keys/public/`` what all may read.
+
+``init`` is idempotent (``./scripts/setup`` runs it every time): it creates what is missing, the
+audit writer's Ed25519 signing key (``keys/audit-writer/audit.key``, moved there from an older
+``keys/audit.key`` with its id, so pins stay valid), a CURVE key pair for every supervisord
+program, the event listener and ``operator`` (``keys/<p>/curve.key_secret``, enrolled as
+``keys/public/<p>.curve.key``), the gateway's scoped tokens; and pins the audit key id in the
+local pin file (``hope.local.toml`` beside the config, untracked). ``rotate`` makes a new audit
+signing key (the old public key stays: old checkpoints stay verifiable); ``rotate --curve P`` a
+new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (a new key pair, or the public
+certificate made on another host); ``revoke P`` withdraws P's CURVE key. The proxy re-reads
+``keys/public/`` within one heartbeat and, when a key left, cuts every session (peers
+reconnect, the revoked one is refused). ``vkey`` prints the log's C2SP verifier key.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+from pathlib import Path
 
 from hope.audit.checkpoints import CheckpointLines, parse_line
-from hope.audit.keys import AuditKeyError, Signer, init_keys, load_signer, rotate_keys
+from hope.audit.keys import (
+    AuditKeyError,
+    Signer,
+    init_keys,
+    load_signer,
+    migrate_legacy,
+    private_path,
+    rotate_keys,
+)
 from hope.audit.note import vkey
 from hope.audit.pins import add_pin
 from hope.audit.startup import default_origin
+from hope.bus import curve
 from hope.cli import load_config
 from hope.config import Config
 from hope.gateway.auth import SCOPES, load_or_create_token, token_path
+from hope.principals import PrincipalError, check_name, principals
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("keys", parents=[common], help="audit signing keys")
+    p = sub.add_parser("keys", parents=[common], help="principals' keys, audit signing key")
     ksub = p.add_subparsers(dest="keys_command", required=True)
     nested = argparse.ArgumentParser(add_help=False)
     nested.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     nested.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     i = ksub.add_parser("init", parents=[nested],
-                        help="create keys/audit.key unless present; pin its id locally")
+                        help="create every missing key; pin the audit key id locally")
     i.add_argument("--force", action="store_true",
-                   help="replace an existing key (prefer `rotate`, which keeps the old one)")
-    ksub.add_parser("rotate", parents=[nested],
-                    help="new signing key; the old public key is kept for old checkpoints")
+                   help="replace an existing audit key (prefer `rotate`, which keeps the old one)")
+    r = ksub.add_parser("rotate", parents=[nested],
+                        help="new audit signing key (old public key kept), or --curve P")
+    r.add_argument("--curve", metavar="PRINCIPAL", help="rotate this principal's CURVE key")
     ksub.add_parser("vkey", parents=[nested], help="print the log's verifier key for witnesses")
+    e = ksub.add_parser("enrol", parents=[nested], help="admit a principal to the tcp bus")
+    e.add_argument("principal")
+    e.add_argument("--public", metavar="CERT", type=Path,
+                   help="its public CURVE certificate (made on another host)")
+    v = ksub.add_parser("revoke", parents=[nested], help="withdraw a principal's CURVE key")
+    v.add_argument("principal")
+    ksub.add_parser("list", parents=[nested], help="principals and their CURVE key ids")
     p.set_defaults(func=run)
 
 
@@ -52,26 +78,67 @@ def log_origin(cfg: Config, signer: Signer) -> str:
     return cfg.audit.origin or default_origin(signer.key_id)
 
 
+def init_all(cfg: Config, *, force: bool = False) -> Signer:
+    """Create every missing key (idempotent), printing one line per file."""
+    keys_dir = cfg.state.keys
+    for name in migrate_legacy(keys_dir):
+        print(f"moved: {keys_dir / name} into the per-principal layout (same key id)")
+    signer, created = init_keys(keys_dir, force=force)
+    print(f"{'created' if created else 'exists'}: {private_path(keys_dir)}")
+    for principal in principals():
+        keys, made = curve.create_keypair(cfg.state, principal)
+        if made:
+            print(f"created: {curve.secret_path(cfg.state, principal)} ({keys.key_id})")
+    print(f"CURVE keys: {len(principals())} principals under {keys_dir}")
+    for scope in SCOPES:
+        path = token_path(keys_dir, scope)
+        _, notes = load_or_create_token(path)
+        print(f"{'created' if any('created' in n for n in notes) else 'exists'}: {path}")
+    return signer
+
+
+def run_curve(cfg: Config, args: argparse.Namespace) -> int:
+    """enrol, revoke, rotate --curve, list."""
+    state, cmd = cfg.state, args.keys_command
+    if cmd == "list":
+        enrolled = curve.allow_list(state)
+        for key, principal in sorted(enrolled.items(), key=lambda kv: kv[1]):
+            print(f"{principal:24} {curve.fingerprint(key)}")
+        return 0
+    principal = check_name(args.curve if cmd == "rotate" else args.principal)
+    if cmd == "revoke":
+        gone = curve.revoke(state, principal)
+        print(f"revoked {principal}: " + (", ".join(map(str, gone)) or "no key was enrolled"))
+        return 0
+    if cmd == "enrol" and args.public:
+        public, _ = curve.load_certificate(args.public)
+        print(f"enrolled {principal}: {curve.enrol_public(state, principal, public)} "
+              f"({curve.fingerprint(public)})")
+        return 0
+    keys, created = curve.create_keypair(state, principal, force=cmd == "rotate")
+    verb = "rotated" if cmd == "rotate" else ("enrolled" if created else "enrolled already")
+    print(f"{verb} {principal}: {curve.public_path(state, principal)} ({keys.key_id}); "
+          f"restart hope:{principal} to connect with it")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     keys_dir = cfg.state.keys
     try:
+        if args.keys_command in ("enrol", "revoke", "list") or getattr(args, "curve", None):
+            return run_curve(cfg, args)
         if args.keys_command == "vkey":
             signer = load_signer(keys_dir)
             print(vkey(log_origin(cfg, signer), base64.b64decode(signer.public_b64)))
             return 0
         if args.keys_command == "init":
-            signer, created = init_keys(keys_dir, force=args.force)
-            print(f"{'created' if created else 'exists'}: {keys_dir / 'audit.key'}")
-            for scope in SCOPES:
-                path = token_path(keys_dir, scope)
-                _, notes = load_or_create_token(path)
-                print(f"{'created' if any('created' in n for n in notes) else 'exists'}: {path}")
+            signer = init_all(cfg, force=args.force)
         else:
             old, signer = rotate_keys(keys_dir)
             print(f"rotated: {old or '(none)'} -> {signer.key_id} (restart hope:audit-writer "
                   "to sign with it; the rotation is then recorded in the log)")
-    except AuditKeyError as exc:
+    except (AuditKeyError, curve.CurveKeyError, PrincipalError, OSError, ValueError) as exc:
         print(f"hope keys: {exc}")
         return 1
     print(f"key id: {signer.key_id}")

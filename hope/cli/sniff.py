@@ -24,8 +24,9 @@ import zmq
 
 from hope import codec
 from hope.audit.canonical import family_for
-from hope.bus.sockets import configure, proxy_endpoints
+from hope.bus.sockets import configure, proxy_endpoints, proxy_principals
 from hope.envelope import Envelope, EnvelopeError
+from hope.principals import OPERATOR
 
 _ENVELOPE_FIELDS = tuple(Envelope.__struct_fields__)
 
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     _, xpub = proxy_endpoints(config)[0]  # one proxy: with several, each shows every event
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
-    configure(sock, config, "operator", xpub)
+    configure(sock, config, OPERATOR, xpub, proxy=proxy_principals(config)[0])
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 1_000_000)
     for prefix in args.prefixes or [""]:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from hope.bus.curve import allow_list, fingerprint
 from hope.cli import load_config
 from hope.feed.health import format_feed
 from hope.health.registry import Registry
@@ -43,7 +44,30 @@ def format_audit_disk(name: str, audit: dict[str, Any]) -> str:
             f"{int(audit.get('archived') or 0)} segments archived")
 
 
-def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
+def format_principals(data: dict[str, Any], enrolled: dict[str, str] | None = None
+                      ) -> list[str]:
+    """Who each service is: its OS user and the key ids its heartbeat reports (else its
+    enrolled CURVE key, marked so), then the instance's mode."""
+    lines = ["", f"{'PRINCIPAL':<24} {'OS USER':<28} KEYS"]
+    for name, e in sorted(data["services"].items()):
+        p = e.get("progress") or {}
+        used = {k.removesuffix("_key"): v for k, v in sorted(p.items())
+                if k.endswith("_key") and isinstance(v, str)}
+        if "curve" not in used and name in (enrolled or {}):
+            used["curve"] = f"{enrolled[name]} (enrolled)"
+        keys = " ".join(f"{k}={v}" for k, v in used.items()) or "-"
+        lines.append(f"{name:<24} {str(p.get('user') or '-'):<28} {keys}")
+    inst = data.get("instance") or {}
+    if inst.get("privilege_separation"):
+        lines.append(f"instance: one OS user per program (group {inst.get('group')})")
+    elif inst:
+        lines.append(f"instance: runs as a single user ({inst.get('user')}): every program can "
+                     "read every key ([hope] privilege_separation = true separates them)")
+    return lines
+
+
+def format_table(data: dict[str, Any], now: float, down_after_s: float,
+                 enrolled: dict[str, str] | None = None) -> str:
     lines = [f"{'SERVICE':<16} {'STATUS':<8} {'PID':>7} {'HOST':<12} {'VERSION':<9} "
              f"{'LAST BEAT':>10} {'RATE/S':>8} {'RESTARTS':>8}  DETAIL"]
     for name, e in sorted(data["services"].items()):
@@ -70,6 +94,7 @@ def format_table(data: dict[str, Any], now: float, down_after_s: float) -> str:
             skew = f", clock {h['clock_skew_s']:+.3f}s" if "clock_skew_s" in h else ""
             lines.append(f"host {name}: {h.get('status', '?')}, last beat {age}{skew} "
                          f"({', '.join(h.get('services') or [])})")
+    lines.extend(format_principals(data, enrolled))
     port = (data.get("monitor") or {}).get("http_port")
     if port:
         lines.append(f"\nhealth monitor: http://127.0.0.1:{port}/")
@@ -95,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
             e["effective_status"] = effective_status(e, now, down)
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
-        print(format_table(data, now, down))
+        enrolled = {p: fingerprint(k) for k, p in allow_list(cfg.state).items()}
+        print(format_table(data, now, down, enrolled))
     required = cfg.health.required
     ok = all(effective_status(data["services"].get(n, {}), now, down) == "UP" for n in required)
     return 0 if ok else 1

@@ -85,10 +85,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def _register_trading(p: argparse.ArgumentParser) -> None:
     t = p.add_argument_group("trading (the SIGNED endpoints; settings also in [trading])")
-    t.add_argument("--keys", action="append", default=[], metavar="DIR",
+    t.add_argument("--keys", action="append", default=[], metavar="DIR[@ACCOUNT]",
                    help="an API key the venue accepts: DIR/api_key with DIR/secret (HMAC) or "
                         "DIR/ed25519_key.pub (e.g. state/keys/binance; see "
-                        "hope.venue_sim.testing.generate_test_keys)")
+                        "hope.venue_sim.keys.generate_test_keys), for ACCOUNT (default main)")
     t.add_argument("--test-keys", metavar="STATE_DIR",
                    help="use the test key in STATE_DIR/keys/binance, generating one (HMAC) "
                         "when there is none: what HOPE's config then points at")
@@ -156,11 +156,12 @@ def _trading_flags(sc: scenario_mod.Scenario, args: argparse.Namespace) -> None:
 def load_keys(dirs: list[str]) -> list[ApiKey]:
     """The API keys of ``--keys``; ScenarioError naming the directory when one is unusable."""
     keys = []
-    for d in dirs:
+    for text in dirs:
+        d, _, account = text.partition("@")
         try:
-            keys.append(load_key_dir(d))
+            keys.append(load_key_dir(d, account or "main"))
         except (OSError, ValueError) as exc:
-            raise scenario_mod.ScenarioError(f"--keys {d}: {exc}") from None
+            raise scenario_mod.ScenarioError(f"--keys {text}: {exc}") from None
     return keys
 
 

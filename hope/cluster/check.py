@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hope.cluster.spec import PROXY, SINGLE_INSTANCE, Cluster
+from hope.principals import LISTENER, OPERATOR
 
 WILDCARDS = ("0.0.0.0", "::", "*", "")
 
@@ -112,11 +113,13 @@ def _keys(cluster: Cluster) -> list[str]:
     if not keys.is_dir():
         return [f"cluster.keys: {keys} is not a directory (run `hope keys init` there)"]
     out = []
-    for host, prog in cluster.programs():
-        secret = keys / prog.name / "curve.key_secret"
-        public = keys / "public" / f"{prog.name}.curve.key"
+    needed = [(h.name, p.name) for h, p in cluster.programs()] + [
+        ("every host", name) for name in (LISTENER, OPERATOR)]
+    for where, name in needed:
+        secret = keys / name / "curve.key_secret"
+        public = keys / "public" / f"{name}.curve.key"
         missing = [str(p.relative_to(keys)) for p in (secret, public) if not p.is_file()]
         if missing:
-            out.append(f"hosts.{host.name}: program {prog.name!r} has no key: missing "
-                       f"{', '.join(missing)} under {keys}")
+            out.append(f"hosts.{where}: {name!r} has no key: missing {', '.join(missing)} "
+                       f"under {keys} (hope keys enrol {name})")
     return out

@@ -13,7 +13,9 @@ the audit log, and ``[health] required`` naming the cluster's instances. A progr
 from __future__ import annotations
 
 import copy
+import os
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any
 from hope.cluster import toml_text
 from hope.cluster.spec import Cluster, Host
 from hope.health.config import HealthConfig
+from hope.principals import LISTENER, OPERATOR
 from hope.supervisor_conf import instance, render
 
 DEFAULT_PUBLISHERS = ["scanner"]
@@ -34,6 +37,7 @@ class Rendered:
     config: Path        # the host's hope.toml
     supervisord: Path   # its supervisord.conf
     program_configs: dict[str, Path]
+    keys: list[str]     # the key directories copied into its state dir
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def host_config(cluster: Cluster, host: Host) -> dict[str, Any]:
         "hope": {"host": host.name},
         "bus": {"transport": "tcp", "tcp_host": host.address,
                 "proxy_hosts": [h.address for h in cluster.proxy_hosts()],
+                "proxy_names": [cluster.proxy_program(h).name for h in cluster.proxy_hosts()],
                 "xsub_port": cluster.xsub_port, "xpub_port": cluster.xpub_port},
         "market_clock": {"publishers": publishers},
     })
@@ -90,7 +95,37 @@ def render_host(cluster: Cluster, name: str, out: Path | None = None,
         extra.append(re.sub(r"(?m)^autostart=.*$", "autostart=true", section))
     conf = render(state, python, programs=[], extra="\n".join(extra),
                   out=out / "supervisord.conf", environment={"HOPE_CONFIG": str(config)})
-    return Rendered(name, config, conf, own)
+    keys = copy_keys(cluster, host, state / "keys")
+    return Rendered(name, config, conf, own, keys)
+
+
+def host_principals(host: Host) -> list[str]:
+    """Whose secrets the host holds: its programs, the supervisord event listener, and the
+    operator (the CLI works from any host)."""
+    return [p.name for p in host.programs] + [LISTENER, OPERATOR]
+
+
+def copy_keys(cluster: Cluster, host: Host, dest: Path) -> list[str]:
+    """Copy into ``dest`` (the host's ``keys/``) every public certificate and the secret
+    directories of :func:`host_principals` only, modes kept (0700 / 0600, public 0755 / 0644).
+    Nothing when ``dest`` is the cluster's key directory itself."""
+    src = cluster.keys
+    if dest.resolve() == src.resolve() or not src.is_dir():
+        return []
+    copied = []
+    for name in ["public", *host_principals(host)]:
+        if not (src / name).is_dir():
+            continue
+        target = dest / name
+        target.mkdir(parents=True, exist_ok=True)
+        os.chmod(target, 0o755 if name == "public" else 0o700)
+        for f in (src / name).iterdir():
+            if f.is_file():
+                shutil.copy2(f, target / f.name)
+                os.chmod(target / f.name, 0o644 if name == "public" else 0o600)
+        copied.append(name)
+    os.chmod(dest, 0o700)
+    return copied
 
 
 def _header(cluster: Cluster, host: str) -> str:

@@ -7,7 +7,8 @@ Format (TOML; docs/RUNBOOK.md, "Several hosts")::
                              # this file); per-host keys are written over it by render
     xsub_port = 5601         # every proxy binds these on its host's address
     xpub_port = 5602
-    keys = "state/keys"      # the principals' key directories `hope cluster check` looks at
+    keys = "state/keys"      # every principal's keys (`hope keys init`, `hope keys enrol P`):
+                             # check wants them all; render copies a host's into its state dir
 
     [hosts.h1]
     address = "10.20.0.1"    # the address this host's programs bind and are reached at
@@ -82,6 +83,10 @@ class Cluster:
     def proxy_hosts(self) -> list[Host]:
         """The hosts running a proxy program, in file order."""
         return [h for h in self.hosts.values() if any(p.template == PROXY for p in h.programs)]
+
+    def proxy_program(self, host: Host) -> Program:
+        """The proxy program of a proxy host (its principal serves the host's CURVE key)."""
+        return next(p for p in host.programs if p.template == PROXY)
 
     def programs(self) -> list[tuple[Host, Program]]:
         return [(h, p) for h in self.hosts.values() for p in h.programs]

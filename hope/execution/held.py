@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hope.files import atomic_write_json
+from hope.files import SHARED_MODE, atomic_write_json
 
 FILE = "quarantined-positions.json"
 
@@ -37,13 +37,13 @@ class HeldPositions:
         """List one quarantined position (durably) until it is acknowledged."""
         if self.errors.get(order_id) != error:
             self.errors[order_id] = error
-            atomic_write_json(self.path, self.errors)
+            atomic_write_json(self.path, self.errors, mode=SHARED_MODE)
 
     def release(self, order_id: str) -> bool:
         """The operator acknowledged this position: False when it was not listed."""
         if self.errors.pop(order_id, None) is None:
             return False
-        atomic_write_json(self.path, self.errors)
+        atomic_write_json(self.path, self.errors, mode=SHARED_MODE)
         return True
 
     def reason(self, pending: set[str] | None = None) -> str | None:

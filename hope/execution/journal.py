@@ -99,7 +99,8 @@ class Journal:
         """Open for appending; a new file's directory entry is fsynced before any record."""
         created = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # 0640 under the umask (077 by default: 0600): the gateway reads positions too
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         if truncate_to is not None and os.fstat(fd).st_size > truncate_to:
             os.ftruncate(fd, truncate_to)  # cut a torn tail so the next line starts clean
             os.fsync(fd)

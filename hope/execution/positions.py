@@ -63,7 +63,7 @@ from hope.execution.records import (
     decode_position,
     describe,
 )
-from hope.files import atomic_write_bytes
+from hope.files import SHARED_MODE, atomic_write_bytes
 from hope.quarantine import Quarantine
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"
@@ -292,7 +292,7 @@ class ExecutorStore:
         atomic_write_bytes(self.path, JSON.encode({
             "gen": new_gen, "pruned_before": self.pruned_before, "orders": self.orders,
             "positions": self.positions,
-        }))
+        }), mode=SHARED_MODE)  # the gateway reads positions
         old, self._journal = self._journal, Journal(self.journal_path(new_gen),
                                                     fsync_interval_s=self.fsync_interval_s)
         self._journal.open()

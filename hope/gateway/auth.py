@@ -44,14 +44,30 @@ def load_or_create_token(path: Path) -> tuple[str, list[str]]:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
         warnings.append(f"{path}: created a new gateway token (0600)")
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
+    st = path.stat()
+    mode = st.st_mode & 0o777
+    if mode & 0o077 and not _shared_on_purpose(st):
+        if st.st_uid != os.geteuid():
+            raise TokenError(f"{path}: mode {mode:o} lets others read the token, and this user "
+                             "does not own it to tighten it")
         os.chmod(path, 0o600)
         warnings.append(f"{path}: was mode {mode:o}, tightened to 600")
     token = path.read_text().strip()
     if len(token) < 16:
         raise TokenError(f"{path}: gateway token shorter than 16 characters")
     return token, warnings
+
+
+def _shared_on_purpose(st: os.stat_result) -> bool:
+    """Group read, nothing else, for a group that is not the owner's own: privilege separation
+    shares the read-scope token with the dashboard that way (hope/privsep.py)."""
+    import pwd
+
+    try:
+        own_group = pwd.getpwuid(st.st_uid).pw_gid
+    except KeyError:
+        return False
+    return st.st_mode & 0o077 == 0o040 and st.st_gid != own_group
 
 
 def load_tokens(keys_dir: Path, env: Mapping[str, str] | None = None

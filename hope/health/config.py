@@ -37,11 +37,13 @@ class HealthConfig:
     # A heartbeat whose sender's wall clock is off ours by more than this: ALERT
     # cluster_clock_skew (transit and timestamp checks assume synchronised clocks)
     max_clock_skew_s: float = 2.0
+    auth_alert_interval_s: float = 60.0  # at most one ALERT bus_handshake_failed this often
 
     def validate(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError("port: must be 0..65535")
-        for name in ("down_after_s", "check_interval_s", "restart_window_s"):
+        for name in ("down_after_s", "check_interval_s", "restart_window_s",
+                     "auth_alert_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         for name in ("stall_after_s", "restart_grace_s", "fatal_restart_delay_s",

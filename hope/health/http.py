@@ -26,6 +26,7 @@ class HealthHttp:
                  page: Callable[[], str],
                  warnings: Callable[[], list[str]] = lambda: [],
                  extra_hosts: tuple[str, ...] = (),
+                 instance: Mapping[str, Any] | None = None,
                  cluster: Callable[[], Mapping[str, Any]] = dict) -> None:
         self.host, self.port = host, port
         self.hosts = allowed_hosts(host, extra_hosts)
@@ -34,6 +35,7 @@ class HealthHttp:
         self._not_up, self._metrics, self._page = not_up, metrics, page
         self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
         self._cluster = cluster    # hosts and each service's host, in every answer
+        self._instance = dict(instance or {})  # who the instance runs as (hope/privsep.py)
         self.requests = 0
         self.errors = 0
         self._runner: web.AppRunner | None = None
@@ -98,7 +100,8 @@ class HealthHttp:
     async def _health(self, request: web.Request) -> web.Response:
         bad = dict(self._not_up())
         warnings = self._warnings()
-        more = {**({"warnings": warnings} if warnings else {}), **self._cluster()}
+        more = {**({"warnings": warnings} if warnings else {}),
+                **({"instance": self._instance} if self._instance else {}), **self._cluster()}
         if bad:
             return _json(503, {"status": "DEGRADED", "not_up": bad, **more})
         return _json(200, {"status": "UP", **more})

@@ -22,6 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from hope.handler_stats import LATENCY_BUCKETS
+from hope.health.bus_auth import flatten
 from hope.health.feed_metrics import feed_metrics
 from hope.health.registry import Registry
 
@@ -137,6 +138,10 @@ def _service_families() -> tuple[dict[str, Metric], dict[str, Metric], dict[str,
         "disconnects": CounterMetricFamily("hope_bus_disconnects", "peers the proxy's sockets "
                                            "lost (an oversized frame drops its sender)",
                                            labels=["socket"]),
+        "handshakes": CounterMetricFamily("hope_bus_handshake_failures", "connections the "
+                                          "proxy refused at the CURVE handshake (auth: a key "
+                                          "not enrolled; protocol/no_detail: no CURVE)",
+                                          labels=["socket", "reason"]),
     }
     return base, simple, tables
 
@@ -176,6 +181,8 @@ def _add_tables(tables: dict[str, Metric], name: str, e: Any) -> None:
             for label, n in sorted(p[key].items()):
                 if _num(n) is not None:
                     tables[key].add_metric([str(label)], _num(n))
+    for label, n in sorted(flatten(p.get("handshake_failures")).items()):
+        tables["handshakes"].add_metric(label.split(".", 1), float(n))
     hists = p.get("handler_latency") or p.get("handlers")
     if isinstance(hists, Mapping):
         for handler, h in sorted(hists.items()):
@@ -200,7 +207,7 @@ class HopeCollector(Collector):
         yield from base.values()
         yield from simple.values()
         yield from (tables[k] for k in ("restarts", "breakers", "dlq", "latency", "refused",
-                                        "disconnects"))
+                                        "disconnects", "handshakes"))
         yield from feed_metrics(self.registry.entries)
         yield from self._host_metrics()
 

@@ -11,7 +11,9 @@ import asyncio
 import os
 from typing import Any
 
+from hope import privsep
 from hope.envelope import Envelope
+from hope.health.bus_auth import HandshakeAlerts
 from hope.health.cluster_view import ClusterView
 from hope.health.http import HealthHttp
 from hope.health.metrics import Metrics
@@ -43,11 +45,13 @@ class HealthService(Service):
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
                                warnings=self.warnings, cluster=self.cluster,
-                               extra_hosts=tuple(self.cfg.allowed_hosts))
+                               extra_hosts=tuple(self.cfg.allowed_hosts),
+                               instance=privsep.mode(runtime.config))
         self.port = 0
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
         self.supervisor_ok = True
+        self.handshake_alerts = HandshakeAlerts(self.cfg.auth_alert_interval_s)
 
     @classmethod
     def create(cls, runtime: Runtime, *, supervisor: SupervisorClient | None = None
@@ -77,7 +81,8 @@ class HealthService(Service):
         now = self.clock.time()
         self.registry.write(self.state.registry, {
             "written_at": now, "hosts": self.view.hosts(self.registry, now),
-            "monitor": {"pid": os.getpid(), "http_port": self.port, "host": self.config.host}})
+            "monitor": {"pid": os.getpid(), "http_port": self.port, "host": self.config.host},
+            "instance": privsep.mode(self.runtime.config)})
 
     def cluster(self) -> dict[str, Any]:
         """For /health: every service with its host and status, and the hosts."""
@@ -109,6 +114,11 @@ class HealthService(Service):
             self.log.warning("health.bad_heartbeat", event_id=env.event_id, error=str(exc))
             return
         await self.publish_changes(changes)
+        if env.payload.get("service") == "proxy":
+            alert = self.handshake_alerts.observe(env.payload, self.clock.monotonic())
+            if alert:
+                self.log.warning("health.bus_handshake_failed", **alert)
+                await self.publish("ALERT", alert)
 
     @subscribe("HEALTH")
     def on_health(self, env: Envelope) -> None:

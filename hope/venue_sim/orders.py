@@ -125,6 +125,14 @@ class VenueOrder:
                 "cummulativeQuoteQty": fmt8(self.cumm_quote), "status": self.status,
                 "timeInForce": self.time_in_force, "type": self.type, "side": self.side}
 
+    def _conditional(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The documented conditional fields: ``stopPrice`` of stops, ``expiryReason``."""
+        if self.type == "STOP_LOSS_LIMIT":
+            body["stopPrice"] = fmt8(self.stop_price)
+        if self.status == "EXPIRED" and self.expiry_reason:
+            body["expiryReason"] = self.expiry_reason
+        return body
+
     def result(self, resp_type: str) -> dict[str, Any]:
         """The order response for ``newOrderRespType`` ACK, RESULT or FULL."""
         body = self.ack()
@@ -133,20 +141,20 @@ class VenueOrder:
         body.update(self._core())
         body["workingTime"] = self.time_ms if self.working else -1
         body["selfTradePreventionMode"] = "NONE"
-        if self.type == "STOP_LOSS_LIMIT":
-            body["stopPrice"] = fmt8(self.stop_price)
+        self._conditional(body)
         if resp_type == "FULL":
             body["fills"] = [t.fill() for t in self.fills]
         return body
 
     def row(self) -> dict[str, Any]:
         """The shape of ``GET /api/v3/order``, ``openOrders`` and ``allOrders``."""
-        return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
-                "clientOrderId": self.client_order_id, **self._core(),
-                "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(ZERO),
-                "time": self.time_ms, "updateTime": self.update_ms or self.time_ms,
-                "isWorking": self.working, "workingTime": self.time_ms if self.working else -1,
-                "selfTradePreventionMode": "NONE"}
+        row = {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
+               "clientOrderId": self.client_order_id, **self._core(),
+               "stopPrice": fmt8(self.stop_price), "icebergQty": fmt8(ZERO),
+               "time": self.time_ms, "updateTime": self.update_ms or self.time_ms,
+               "isWorking": self.working, "workingTime": self.time_ms if self.working else -1,
+               "selfTradePreventionMode": "NONE"}
+        return self._conditional(row)
 
     def book_row(self) -> dict[str, Any]:
         """The admin view: the order row with its account and every fill."""

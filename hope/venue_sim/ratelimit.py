@@ -1,8 +1,11 @@
-"""Order-rate limits per account (``rateLimits`` ``ORDERS``: per 10 s and per day).
+"""Order-rate limits per account (``rateLimits`` ``ORDERS``: per 10 s and per day): the
+venue's *unfilled* order count (faqs/order_count_decrement.md).
 
-Every order placed counts (the venue's "unfilled order count" also gives orders back once they
-fill; the stand-in does not model that refund, so a client kept under these counts is under the
-venue's). Windows are fixed intervals as the venue's headers report them
+Every order placed counts one; an order's first fill gives one back in every interval (the
+venue may give a maker more; the stand-in gives one, so a client kept under these counts is
+under the venue's); cancels and expiries give nothing back. The refund comes after the order's
+own response (whose headers show the count with it). Windows are fixed intervals as the
+venue's headers report them
 (``X-MBX-ORDER-COUNT-10S``, ``X-MBX-ORDER-COUNT-1D``); past a limit the order is refused with
 HTTP 429, ``-1015`` and ``Retry-After`` (seconds to the window's end). Clock injected.
 """
@@ -56,6 +59,12 @@ class OrderCounter:
         return [{"rateLimitType": "ORDERS", "interval": "SECOND" if w.label == "10S" else "DAY",
                  "intervalNum": 10 if w.label == "10S" else 1, "limit": w.limit,
                  "count": w.count} for w in self.windows]
+
+    def refund(self) -> None:
+        """An order's first fill: one order less in every interval (never below zero)."""
+        self._roll(self.clock())
+        for w in self.windows:
+            w.count = max(0, w.count - 1)
 
     def charge(self) -> OrderVerdict:
         """Count one new order; refused (nothing counted) when a window is full."""

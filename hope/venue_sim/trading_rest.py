@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from hope.venue_sim.book import Books
-from hope.venue_sim.orders import VenueOrder, parse_client_id, parse_new_order
+from hope.venue_sim.orders import VenueOrder, VenueTrade, parse_client_id, parse_new_order
 from hope.venue_sim.ratelimit import OrderCounter
 from hope.venue_sim.rest import ApiError, RestApi, _long, _ms, json_response
 from hope.venue_sim.signing import ApiKey, KeyRing, parse_recv_window, parse_timestamp
@@ -85,6 +85,11 @@ class TradingApi:
         self.orders_per_10s = orders_per_10s
         self.orders_per_day = orders_per_day
         self.counters: dict[str, OrderCounter] = {}
+        books.listeners.append(self._on_book_event)
+
+    def _on_book_event(self, order: VenueOrder, trade: VenueTrade | None, exec_type: str) -> None:
+        if trade is not None and len(order.fills) == 1:     # its first fill
+            self.counter(order.account).refund()
 
     def add_routes(self, app: web.Application) -> None:
         self.rest.weighers.update(_weights())
@@ -110,7 +115,7 @@ class TradingApi:
 
     async def signed(self, request: web.Request) -> tuple[ApiKey, dict[str, str]]:
         """The caller's key and the request's parameters, once authenticated."""
-        query = request.query_string
+        query = request.rel_url.raw_query_string       # signed as sent, still encoded
         body = await request.text() if request.method in ("POST", "DELETE", "PUT") else ""
         params: dict[str, str] = {}
         for source in (query, body):

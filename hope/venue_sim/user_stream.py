@@ -21,7 +21,7 @@ from hope.venue_sim.orders import VenueOrder, VenueTrade
 def execution_report(order: VenueOrder, trade: VenueTrade | None, exec_type: str,
                      event_ms: int, execution_id: int) -> dict[str, Any]:
     cancelled = exec_type == "CANCELED"
-    return {
+    report = {
         "e": "executionReport", "E": event_ms, "s": order.symbol,
         "c": order.cancel_client_id if cancelled else order.client_order_id,
         "S": order.side, "o": order.type, "f": order.time_in_force,
@@ -38,6 +38,9 @@ def execution_report(order: VenueOrder, trade: VenueTrade | None, exec_type: str
         "Z": fmt8(order.cumm_quote), "Y": fmt8(trade.quote_qty if trade else ZERO),
         "Q": fmt8(order.orig_quote_qty), "W": order.time_ms, "V": "NONE",
     }
+    if exec_type == "EXPIRED" and order.expiry_reason:
+        report["eR"] = order.expiry_reason          # a conditional field: expired orders only
+    return report
 
 
 def account_position(account: Account, symbol: str, event_ms: int) -> dict[str, Any]:

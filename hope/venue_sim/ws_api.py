@@ -134,6 +134,8 @@ class WsApi:
     # --- user data stream ------------------------------------------------------------------
     def on_book_event(self, order: VenueOrder, trade: VenueTrade | None, exec_type: str) -> None:
         self.execution_id += 1
+        if not any(conn.subs for conn in self.connections):
+            return                              # nobody listens: build nothing
         now = self.now_ms()
         report = execution_report(order, trade, exec_type, now, self.execution_id)
         position = None

@@ -368,10 +368,10 @@ def test_new_family_while_disk_full_is_deferred_not_lost(monkeypatch):
     disk = FlakyDisk()
     real_atomic = audit_log.atomic_write
 
-    def atomic(path, data):
+    def atomic(path, data, **kw):
         if disk.full:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_atomic(path, data)
+        return real_atomic(path, data, **kw)
 
     monkeypatch.setattr(audit_log, "atomic_write", atomic)
     w = AuditWriter(st, AuditConfig(), ManualClock(), write=disk)

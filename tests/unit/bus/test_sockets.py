@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from hope.bus.sockets import configure, endpoints, proxy_endpoints
+from hope.bus import curve
+from hope.bus.sockets import configure, endpoints, proxy_endpoints, proxy_principals
 from hope.config import ConfigError
 from hope.testing import make_config
 
@@ -17,6 +18,8 @@ def test_tcp_sockets_get_heartbeats_keepalive_and_reconnect_from_the_config(stat
         "transport": "tcp", "zmtp_heartbeat_ivl_s": 0.5, "zmtp_heartbeat_timeout_s": 2.0,
         "zmtp_heartbeat_ttl_s": 4.0, "tcp_keepalive_idle_s": 7, "tcp_keepalive_intvl_s": 3,
         "tcp_keepalive_cnt": 4, "reconnect_ivl_s": 0.2, "reconnect_ivl_max_s": 5.0}})
+    for principal in ("executor", "proxy"):  # tcp means CURVE: the client's and the server's
+        curve.create_keypair(config.state, principal)
     ctx = zmq.Context()
     try:
         sock = ctx.socket(zmq.SUB)
@@ -43,6 +46,10 @@ def test_clients_connect_to_every_proxy_and_a_proxy_binds_its_own_address(state_
                                        ("tcp://10.0.0.2:5601", "tcp://10.0.0.2:5602")]
     assert endpoints(config) == ("tcp://10.0.0.2:5601", "tcp://10.0.0.2:5602")
     assert proxy_endpoints(make_config(state_dir)) == [endpoints(make_config(state_dir))]
+    assert proxy_principals(config) == ["proxy", "proxy"]
+    named = make_config(state_dir, {"bus": {"transport": "tcp", "proxy_hosts": ["a", "b"],
+                                            "proxy_names": ["proxy", "proxy-2"]}})
+    assert proxy_principals(named) == ["proxy", "proxy-2"]
 
 
 @pytest.mark.parametrize("bus, key", [

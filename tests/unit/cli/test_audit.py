@@ -22,13 +22,14 @@ def key_id_from(out: str) -> str:
 
 
 def test_keys_init_creates_private_key_0600_and_is_idempotent(capsys):
-    """`hope keys init` writes audit.key (0600) and audit.pub once, and prints the key id."""
+    """`hope keys init` writes audit-writer/audit.key (0600) and public/audit.pub once, and
+    prints the key id."""
     st = make_state()
     assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
     out = capsys.readouterr().out
     assert "created" in out and key_id_from(out).startswith("ed25519:")
-    assert (st.keys / "audit.key").stat().st_mode & 0o777 == 0o600
-    assert (st.keys / "audit.pub").exists()
+    assert (st.keys / "audit-writer" / "audit.key").stat().st_mode & 0o777 == 0o600
+    assert (st.keys / "public" / "audit.pub").exists()
     assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
     assert "exists" in capsys.readouterr().out
 
@@ -57,7 +58,7 @@ def test_keys_rotate_keeps_the_old_public_key(capsys):
     assert main(["keys", "rotate", "--state-dir", str(st.root)]) == 0
     new = key_id_from(capsys.readouterr().out)
     assert new != old
-    assert (st.keys / f"audit-{old.split(':')[1]}.pub").exists()
+    assert (st.keys / "public" / f"audit-{old.split(':')[1]}.pub").exists()
 
 
 def test_audit_verify_exit_codes_and_json(capsys):
@@ -140,3 +141,33 @@ def test_trace_follows_one_correlation_id_in_order(capsys):
     assert main(["trace", "corr-1", "--state-dir", str(st.root)]) == 0
     assert "take_profit" in capsys.readouterr().out
     assert main(["trace", "nope", "--state-dir", str(st.root)]) == 1
+
+
+def test_keys_init_makes_curve_keys_and_enrol_revoke_rotate_list_manage_them(capsys, tmp_path):
+    """init makes a CURVE pair for every principal once; enrol --public admits another host's
+    certificate, rotate --curve replaces a key, revoke withdraws it, list shows the ids."""
+    import zmq
+
+    from hope.bus import curve
+    from hope.principals import principals
+
+    st = make_state()
+    args = ["--state-dir", str(st.root)]
+    assert main(["keys", "init", *args]) == 0
+    assert set(curve.allow_list(st).values()) == set(principals())
+    capsys.readouterr()
+    assert main(["keys", "init", *args]) == 0
+    assert "created:" not in capsys.readouterr().out  # idempotent
+    other = curve.CurveKeys("scanner-2", *zmq.curve_keypair())
+    cert = tmp_path / "scanner-2.curve.key"
+    cert.write_text(f'curve\n    public-key = "{other.public.decode()}"\n')
+    assert main(["keys", "enrol", "scanner-2", "--public", str(cert), *args]) == 0
+    old = curve.load_keys(st, "executor").public
+    assert main(["keys", "rotate", "--curve", "executor", *args]) == 0
+    assert curve.load_keys(st, "executor").public != old
+    assert main(["keys", "revoke", "gateway", *args]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", *args]) == 0
+    listed = capsys.readouterr().out
+    assert other.key_id in listed and "gateway " not in listed
+    assert curve.fingerprint(curve.load_keys(st, "executor").public) in listed

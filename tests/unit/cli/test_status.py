@@ -59,3 +59,17 @@ def test_status_shows_the_audit_logs_disk_usage():
         "archived": 3}}}}}
     out = format_table(data, time.time(), 10.0)
     assert "audit-writer: events/ 2.5 GB of 10.0 GB (25.0 %), 3 segments archived" in out
+
+
+def test_status_shows_each_principal_and_the_single_user_mode():
+    """Each service's OS user and key ids (heartbeat first, else the enrolled CURVE key), and
+    the instance's mode: one user for everything unless privilege separation is on."""
+    data = {"services": {
+        "executor": {"status": "UP", "last_beat": 1.0,
+                     "progress": {"user": "root", "curve_key": "curve:aaaa"}},
+        "scanner": {"status": "UP", "last_beat": 1.0, "progress": {"user": "root"}}},
+        "instance": {"privilege_separation": False, "mode": "single user", "user": "root"}}
+    text = format_table(data, 1.0, 5.0, {"scanner": "curve:bbbb"})
+    assert "executor                 root                         curve=curve:aaaa" in text
+    assert "scanner                  root                         curve=curve:bbbb (enrolled)" in text
+    assert "instance: runs as a single user (root)" in text

@@ -8,14 +8,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import zmq.auth
 
+from hope.bus import curve
 from hope.cli.cluster import template_programs
 from hope.cluster import toml_text
 from hope.cluster.check import problems
 from hope.cluster.render import render_host
 from hope.cluster.spec import ClusterError, load
 from hope.config import load as load_config
+from hope.paths import StatePaths
 
 PROGRAMS = {"a": ["proxy", "health-monitor"], "b": ["proxy-2", "audit-writer", "audit-reader"],
             "c": ["decision-engine", "executor", "scanner-1", "scanner-2"]}
@@ -25,10 +26,9 @@ def write(tmp: Path, programs: dict[str, list[str]] = PROGRAMS, extra: str = "",
           base: str = "[decision]\nmax_open_positions = 2\n", keys: bool = True) -> Path:
     (tmp / "base.toml").write_text(base)
     (tmp / "keys" / "public").mkdir(parents=True, exist_ok=True)
-    for name in (p for ps in programs.values() for p in ps) if keys else []:
-        (tmp / "keys" / name).mkdir(exist_ok=True)
-        pub, secret = zmq.auth.create_certificates(str(tmp / "keys" / name), "curve")
-        Path(pub).rename(tmp / "keys" / "public" / f"{name}.curve.key")
+    names = [p for ps in programs.values() for p in ps] + ["health-listener", "operator"]
+    for name in names if keys else []:
+        curve.create_keypair(StatePaths.at(tmp), name)
     hosts = "".join(f'[hosts.{h}]\naddress = "10.0.0.{i}"\nstate_dir = "{tmp / h}"\n'
                     f"programs = {json.dumps(p)}\n" for i, (h, p) in enumerate(programs.items(), 1))
     path = tmp / "cluster.toml"
@@ -67,6 +67,9 @@ def test_missing_keys_are_named_per_program(tmp_path: Path):
     (tmp_path / "keys" / "public" / "scanner-2.curve.key").unlink()
     found = problems(load(path), template_programs())
     assert any("'executor' has no key" in p and "executor/curve.key_secret" in p for p in found)
+    (tmp_path / "keys" / "operator" / "curve.key_secret").unlink()
+    found = problems(load(path), template_programs())
+    assert any("'operator' has no key" in p for p in found), found
     assert any("public/scanner-2.curve.key" in p for p in found), found
 
 
@@ -126,6 +129,21 @@ def test_render_writes_supervisord_with_instances_of_template_programs(tmp_path:
     assert parser.get("program:scanner-2", "stdout_logfile").endswith("/logs/scanner-2.log")
     assert not parser.has_section("program:proxy")
     assert f'HOPE_CONFIG="{out.config}"' in parser.get("supervisord", "environment")
+
+
+def test_render_copies_only_the_hosts_keys_with_their_modes(tmp_path: Path):
+    """Host c gets public/ and the secrets of its programs, the listener and the operator, not
+    the audit writer's; directories 0700 (public 0755), files 0600 (public 0644)."""
+    cluster = load(write(tmp_path))
+    out = render_host(cluster, "c")
+    keys = tmp_path / "c" / "keys"
+    assert sorted(out.keys) == sorted(["public", "decision-engine", "executor", "scanner-1",
+                                       "scanner-2", "health-listener", "operator"])
+    assert not (keys / "audit-writer").exists() and (keys / "public" / "proxy-2.curve.key").is_file()
+    assert oct((keys / "executor").stat().st_mode & 0o777) == "0o700"
+    assert oct((keys / "executor" / "curve.key_secret").stat().st_mode & 0o777) == "0o600"
+    assert oct((keys / "public" / "proxy.curve.key").stat().st_mode & 0o777) == "0o644"
+    assert load_config(out.config, tmp_path / "c").bus.proxy_names == ["proxy", "proxy-2"]
 
 
 def test_toml_text_round_trips_nested_tables():

@@ -176,3 +176,22 @@ async def test_notifier_is_off_without_token(tmp_path):
         assert svc.notifier is None and svc.port
     finally:
         await _stop(svc)
+
+
+def test_a_token_shared_through_another_group_is_kept_group_readable(tmp_path):
+    """0640 with a group other than the owner's own (privilege separation sharing the read
+    token with the dashboard) is kept; 0640 in the owner's own group is tightened."""
+    import grp
+
+    from hope.gateway.auth import load_or_create_token
+
+    path = tmp_path / "gateway-read.token"
+    load_or_create_token(path)
+    os.chmod(path, 0o640)
+    _, notes = load_or_create_token(path)
+    assert path.stat().st_mode & 0o777 == 0o600 and "tightened" in notes[0]
+    other = next(g.gr_gid for g in grp.getgrall() if g.gr_gid != os.getegid())
+    os.chown(path, -1, other)  # the suite runs as root (CONVENTIONS: CI as root)
+    os.chmod(path, 0o640)
+    assert load_or_create_token(path)[1] == []
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from hope.cli import build_parser, main
-from hope.cli.venue_sim import build_scenario
+from hope.cli.venue_sim import build_scenario, load_keys
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 from hope.venue_sim.scenario import ScenarioError, load
-from hope.venue_sim.testing import steady_trades, write_trades
+from hope.venue_sim.testing import generate_test_keys, steady_trades, write_trades
 
 SCENARIO = """
 [market]
@@ -136,3 +136,12 @@ def test_trading_section_and_flags(tmp_path: Path) -> None:
     sc = build_scenario(args)
     assert sc.trading.balances == {"ETH": "3"}
     assert (sc.trading.commission_asset, sc.trading.enable_withdrawals) == ("base", True)
+
+
+def test_keys_flag_names_the_account(tmp_path: Path) -> None:
+    """--keys DIR@ACCOUNT registers the key for that account; DIR alone for "main"."""
+    a = generate_test_keys(tmp_path / "a").directory
+    b = generate_test_keys(tmp_path / "b", "ed25519").directory
+    keys = load_keys([str(a), f"{b}@second"])
+    assert [(k.account, k.kind) for k in keys] == [("main", "HMAC_SHA256"),
+                                                   ("second", "Ed25519")]

@@ -5,15 +5,18 @@ order-count headers and 429, apiRestrictions, and the /sim/v1 books, reset and c
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from hope.venue_sim.scenario import MarketSettings, Scenario, TradingSettings
 from hope.venue_sim.signing import load_key_dir
 from hope.venue_sim.testing import (
+    ManualClock,
     VenueTestKeys,
     generate_test_keys,
     running,
@@ -38,19 +41,22 @@ def keys(tmp_path: Path) -> VenueTestKeys:
 class Client:
     """Signed requests to a running stand-in, as a client library sends them."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, keys: VenueTestKeys) -> None:
-        self.session, self.url, self.keys = session, url, keys
+    def __init__(self, session: aiohttp.ClientSession, url: str, keys: VenueTestKeys,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.session, self.url, self.keys, self.clock = session, url, keys, clock
 
     async def call(self, method: str, path: str, *, ts_offset_ms: int = 0,
                    in_body: bool = False, **params: Any) -> tuple[int, Any, dict]:
-        params.setdefault("timestamp", int(time.time() * 1000) + ts_offset_ms)
+        params.setdefault("timestamp", int(self.clock() * 1000) + ts_offset_ms)
         query = signed_query(params, self.keys)
         headers = {"X-MBX-APIKEY": self.keys.api_key}
         if in_body:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             req = self.session.request(method, self.url + path, data=query, headers=headers)
         else:
-            req = self.session.request(method, f"{self.url}{path}?{query}", headers=headers)
+            # encoded=True: sent exactly as signed (yarl would otherwise normalise %3A to ':')
+            req = self.session.request(method, URL(f"{self.url}{path}?{query}", encoded=True),
+                                       headers=headers)
         async with req as resp:
             return resp.status, await resp.json(content_type=None), dict(resp.headers)
 
@@ -71,7 +77,7 @@ async def test_refusals_have_the_venues_codes(data: list[Path], keys: VenueTestK
         status, body, _ = await c.call("GET", "/api/v3/account", ts_offset_ms=-6000,
                                        recvWindow=10000)
         assert status == 200
-        assert (await c.call("GET", "/api/v3/account", ts_offset_ms=1500))[1]["code"] == -1021
+        assert (await c.call("GET", "/api/v3/account", ts_offset_ms=3000))[1]["code"] == -1021
         async with s.get(f"{sim.rest_url}/api/v3/account?timestamp=1&signature=00",
                          headers={"X-MBX-APIKEY": "A" * 64}) as resp:
             assert (resp.status, (await resp.json())["code"]) == (401, -2015)
@@ -134,16 +140,24 @@ async def test_order_lifecycle_over_http(data: list[Path], keys: VenueTestKeys) 
 
 
 async def test_order_rate_limit_and_restrictions(data: list[Path], keys: VenueTestKeys) -> None:
-    """Past ORDERS per 10 s: 429, -1015, Retry-After; exchangeInfo shows the limit;
-    apiRestrictions reports enableWithdrawals as configured."""
+    """The unfilled order count: a filled order is given back, unfilled ones add up; past
+    ORDERS per 10 s: 429, -1015, Retry-After; exchangeInfo shows the limit; apiRestrictions
+    reports enableWithdrawals as configured."""
     sc = scenario(orders_per_10s=2, enable_withdrawals=True)
-    async with running(data, sc, keys=[load_key_dir(keys.directory)]) as sim, \
+    clock = ManualClock(time.time())       # held still: no 10 s window ends mid-test
+    async with running(data, sc, keys=[load_key_dir(keys.directory)], clock=clock) as sim, \
             aiohttp.ClientSession() as s:
-        c = Client(s, sim.rest_url, keys)
-        common = {"symbol": "EVXBTC", "side": "BUY", "type": "MARKET", "quantity": "100"}
-        for _ in range(2):
-            assert (await c.call("POST", "/api/v3/order", **common))[0] == 200
-        status, body, headers = await c.call("POST", "/api/v3/order", **common)
+        c = Client(s, sim.rest_url, keys, clock)
+        market = {"symbol": "EVXBTC", "side": "BUY", "type": "MARKET", "quantity": "100"}
+        resting = {"symbol": "EVXBTC", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                   "quantity": "100", "price": "0.00000500"}
+        for _ in range(3):                 # filled orders are given back: never limited
+            status, _, headers = await c.call("POST", "/api/v3/order", **market)
+            assert (status, headers["X-MBX-ORDER-COUNT-10S"]) == (200, "1")
+        for n in ("1", "2"):
+            status, _, headers = await c.call("POST", "/api/v3/order", **resting)
+            assert (status, headers["X-MBX-ORDER-COUNT-10S"]) == (200, n)
+        status, body, headers = await c.call("POST", "/api/v3/order", **resting)
         assert (status, body["code"]) == (429, -1015) and int(headers["Retry-After"]) >= 1
         async with s.get(f"{sim.rest_url}/api/v3/exchangeInfo") as resp:
             limits = (await resp.json())["rateLimits"]
@@ -187,11 +201,13 @@ async def test_admin_books_reset_and_clock_skew(data: list[Path], tmp_path: Path
 
 
 async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: VenueTestKeys) -> None:
-    """DELETE /openOrders cancels every open order of the symbol (then -2011: none left);
-    /rateLimit/order reports the ORDERS counts; a symbol in BREAK refuses orders."""
-    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim, \
-            aiohttp.ClientSession() as s:
-        c = Client(s, sim.rest_url, keys)
+    """DELETE /openOrders cancels every open order of the symbol (then -2011: none left); an
+    IOC that cannot fill is EXPIRED with its expiryReason; /rateLimit/order reports the ORDERS
+    counts (unfilled orders: none given back); a symbol in BREAK refuses orders."""
+    clock = ManualClock(time.time())       # held still: no 10 s window ends mid-test
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)],
+                       clock=clock) as sim, aiohttp.ClientSession() as s:
+        c = Client(s, sim.rest_url, keys, clock)
         for cid in ("r-1", "r-2"):
             await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY", type="LIMIT",
                          timeInForce="GTC", quantity="100", price="0.00000500",
@@ -201,9 +217,28 @@ async def test_cancel_all_and_unfilled_order_count(data: list[Path], keys: Venue
             ("r-1", "CANCELED"), ("r-2", "CANCELED")]
         status, body, _ = await c.call("DELETE", "/api/v3/openOrders", symbol="EVXBTC")
         assert (status, body["code"]) == (400, -2011)
+        _, ioc, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
+                                 type="LIMIT", timeInForce="IOC", quantity="100",
+                                 price="0.00000500")
+        assert (ioc["status"], ioc["expiryReason"]) == ("EXPIRED",
+                                                        "UNFILLED_IOC_QUANTITY_EXPIRED")
         _, counts, _ = await c.call("GET", "/api/v3/rateLimit/order")
-        assert [(r["interval"], r["count"]) for r in counts] == [("SECOND", 2), ("DAY", 2)]
+        assert [(r["interval"], r["count"]) for r in counts] == [("SECOND", 3), ("DAY", 3)]
         sim.info.set_status("EVXBTC", "BREAK")
         status, body, _ = await c.call("POST", "/api/v3/order", symbol="EVXBTC", side="BUY",
                                        type="MARKET", quantity="100")
         assert body == {"code": -2010, "msg": "Market is closed."}
+
+
+async def test_signature_is_over_the_query_as_sent(data: list[Path], keys: VenueTestKeys) -> None:
+    """The payload is the query string as sent, percent-encoding and all: a client order id
+    with ':' and '/' (encoded by the client before signing) verifies, in the query or the body."""
+    async with running(data, scenario(), keys=[load_key_dir(keys.directory)]) as sim, \
+            aiohttp.ClientSession() as s:
+        c = Client(s, sim.rest_url, keys)
+        for cid, in_body in (("a:b/c.1", False), ("a:b/c.2", True)):
+            status, body, _ = await c.call("POST", "/api/v3/order", in_body=in_body,
+                                           symbol="EVXBTC", side="BUY", type="MARKET",
+                                           quantity="100", newClientOrderId=cid)
+            assert status == 200, body
+            assert body["clientOrderId"] == cid
