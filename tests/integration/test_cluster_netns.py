@@ -7,7 +7,10 @@ tcp, its own supervisord on the config ``hope cluster render`` wrote): h1 proxy,
 (shards 1/2 and 2/2) and an injector adding SIGNALs at a steady rate; h6 holds the rogue peers.
 Faults, in order: h4's cable pulled for 5 s; proxy A SIGKILLed (supervisord starts it again);
 the decision engine SIGKILLed (restarted, it rebuilds its risk state from h3's log over the
-bus); a rogue subscriber and a rogue publisher of garbage on proxy A. The recovery times measured are
+bus); on proxy A a rogue peer without CURVE and one with a key nobody enrolled, each
+subscribing to everything and publishing garbage: they get nothing and are refused (counted).
+Keys: ``hope keys init`` and ``hope keys enrol`` on an operator's state dir; ``hope cluster
+render`` copies each host its own. The recovery times measured are
 printed (pytest -s).
 """
 
