@@ -97,15 +97,17 @@ def with_users(text: str, run_as: Mapping[str, str]) -> str:
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
            programs: Sequence[str] | None = None, extra: str = "", out: Path | None = None,
            environment: dict[str, str] | None = None,
-           run_as: Mapping[str, str] | None = None) -> Path:
+           run_as: Mapping[str, str] | None = None, ensure: bool = True) -> Path:
     """Write ``<state>/run/supervisord.conf`` (or ``out``) pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
     ``extra`` appends sections of the caller's own (a test's probe program, a cluster host's
     program instances), already rendered, whose programs join the ``hope`` group;
     ``environment`` adds variables to every program's (e.g. ``HOPE_CONFIG``); ``run_as``
-    names each program's user under privilege separation (:func:`with_users`)."""
-    StatePaths.at(state_dir).ensure()
+    names each program's user under privilege separation (:func:`with_users`); ``ensure``
+    (default) creates the state dir's layout (not when rendering for another machine)."""
+    if ensure:
+        StatePaths.at(state_dir).ensure()
     source = template_path or template()
     text = source.read_text()
     if programs is not None or extra:

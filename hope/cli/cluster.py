@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("action", choices=["check", "render"])
     p.add_argument("--file", default="cluster.toml", help="the cluster file (cluster.toml)")
     p.add_argument("--host", help="render: the host whose files to write")
-    p.add_argument("--out", help="render: where (default: <the host's state dir>/run)")
+    p.add_argument("--out", help="render: a directory to stage the host's state dir in (to be "
+                                 "copied there); default: the host's state dir itself")
     p.set_defaults(func=run)
 
 

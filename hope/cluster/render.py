@@ -24,6 +24,7 @@ from typing import Any
 from hope.cluster import toml_text
 from hope.cluster.spec import Cluster, Host
 from hope.health.config import HealthConfig
+from hope.paths import StatePaths
 from hope.principals import LISTENER, OPERATOR
 from hope.supervisor_conf import instance, render
 
@@ -70,32 +71,35 @@ def host_config(cluster: Cluster, host: Host) -> dict[str, Any]:
     })
 
 
-def render_host(cluster: Cluster, name: str, out: Path | None = None,
+def render_host(cluster: Cluster, name: str, stage: Path | None = None,
                 python: str | None = None) -> Rendered:
-    """Write host ``name``'s files into ``out`` (default ``<its state dir>/run``)."""
+    """Write host ``name``'s state-dir files (``run/hope.toml``, ``run/hope.<program>.toml``,
+    ``run/supervisord.conf``, ``keys/``) into its state dir, or into ``stage`` to be copied
+    there (rendered on the operator's machine); paths inside always name the host's own."""
     host = cluster.host(name)
     state = Path(host.state_dir).absolute()
-    out = Path(out or state / "run").absolute()
-    out.mkdir(parents=True, exist_ok=True)
+    root = Path(stage).absolute() if stage else state
+    StatePaths.at(root).ensure()
     data = host_config(cluster, host)
-    config = out / "hope.toml"
+    config = root / "run" / "hope.toml"
     config.write_text(_header(cluster, name) + toml_text.dumps(data))
     extra, own = [], {}
     for prog in host.programs:
         args = []
         if prog.config:
-            own[prog.name] = out / f"hope.{prog.name}.toml"
+            own[prog.name] = root / "run" / f"hope.{prog.name}.toml"
             own[prog.name].write_text(_header(cluster, name)
                                       + toml_text.dumps(merge(data, prog.config)))
-            args += ["--config", str(own[prog.name])]
+            args += ["--config", str(state / "run" / own[prog.name].name)]
         if prog.name != prog.template:
             args += ["--name", prog.name]
         # assigned means started, also what the one-host template starts on demand
         section = instance(prog.name, prog.template, args)
         extra.append(re.sub(r"(?m)^autostart=.*$", "autostart=true", section))
     conf = render(state, python, programs=[], extra="\n".join(extra),
-                  out=out / "supervisord.conf", environment={"HOPE_CONFIG": str(config)})
-    keys = copy_keys(cluster, host, state / "keys")
+                  out=root / "run" / "supervisord.conf", ensure=False,
+                  environment={"HOPE_CONFIG": str(state / "run" / "hope.toml")})
+    keys = copy_keys(cluster, host, root / "keys")
     return Rendered(name, config, conf, own, keys)
 
 

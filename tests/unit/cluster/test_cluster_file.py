@@ -151,3 +151,16 @@ def test_toml_text_round_trips_nested_tables():
     data = {"a": {"x": 1, "y": [1.5, "s"], "b": {"z": True, "t": {"k": "v"}}}, "c": {"d": {}},
             "e": {"inline": {"q": 1}, "n": "quote \" and \\ back"}}
     assert tomllib.loads(toml_text.dumps(data)) == data
+
+
+def test_render_can_stage_a_host_on_the_operators_machine(tmp_path: Path):
+    """--out: host c's run/ and keys/ land in the stage, their paths name c's own state dir,
+    and nothing is created at that state dir here."""
+    cluster = load(write(tmp_path))
+    out = render_host(cluster, "c", tmp_path / "stage")
+    assert out.config == tmp_path / "stage" / "run" / "hope.toml"
+    assert (tmp_path / "stage" / "keys" / "executor" / "curve.key_secret").is_file()
+    text = out.supervisord.read_text()
+    assert f"{tmp_path / 'c'}/run/hope.scanner-1.toml" in text
+    assert f'HOPE_CONFIG="{tmp_path / "c"}/run/hope.toml"' in text
+    assert not (tmp_path / "c").exists()
