@@ -39,3 +39,24 @@ def test_no_shard_owns_everything():
     """An empty shard means this scanner owns every symbol."""
     assert SymbolShard.parse("") is None and owned(None, SYMBOLS) == SYMBOLS
     assert str(SymbolShard.parse(" 2/4 ")) == "2/4"
+
+
+async def test_the_live_feed_resolves_only_its_shards_symbols(tmp_path):
+    """Two live feeds with shards 1/2 and 2/2 over the same exchangeInfo: each symbol to one."""
+    from hope.feed.config import BinanceConfig
+    from hope.feed.feed import LiveFeed
+
+    symbols = ["NASBTC", "EVXBTC", "GVTBTC", "VIBBTC", "RCNBTC", "IDEXBTC"]
+    info = {"symbols": [{"symbol": s, "status": "TRADING", "quoteAsset": "BTC"} for s in symbols]}
+
+    class Rest:
+        async def exchange_info(self) -> dict:
+            return info
+
+    got = []
+    for k in (1, 2):
+        feed = LiveFeed(BinanceConfig(quote="BTC"), tmp_path / f"tape{k}",
+                        symbol_shard=SymbolShard(k, 2))
+        feed.rest = Rest()
+        got.append(set(await feed._resolve()))
+    assert got[0] | got[1] == set(symbols) and not got[0] & got[1] and got[0] and got[1]
