@@ -48,6 +48,8 @@ class EventType(StrEnum):
     ALERT = "ALERT"
     API_REQUEST = "API_REQUEST"
     FEED = "FEED"
+    VENUE_REPLY = "VENUE_REPLY"        # a live venue's raw answer (keys and signatures never in it)
+    RECONCILIATION = "RECONCILIATION"  # the executor's reconciliation report with the venue
 
 
 # Ephemeral events are periodic state (heartbeats, watermarks) or recovery traffic: they carry
@@ -235,7 +237,7 @@ PAYLOAD_SCHEMAS: dict[str, dict[str, tuple[tuple[type, ...], str | None]]] = {
     "FEED": {"kind": ((str,), None), "venue": ((str,), None)},
 }
 _ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action"): {"BUY", "SKIP"},
-          ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED"},
+          ("ORDER", "status"): {"NEW", "REJECTED", "EXPIRED", "UNKNOWN"},
           ("FEED", "kind"): {"connected", "reconnect", "id_gap", "backfilled", "stale", "rotated",
                              "symbols"}}
 

@@ -85,6 +85,12 @@ class StatePaths:
         return self.root / "tape"
 
     @property
+    def venue(self) -> Path:
+        """The live venue's status (``status.json``: last reconciliation, breaker) and marker
+        of a first start (``started.json``)."""
+        return self.root / "venue"
+
+    @property
     def witness(self) -> Path:
         """The witness program's own state (its key, the checkpoints it cosigned)."""
         return self.root / "witness"

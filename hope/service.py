@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -231,6 +232,18 @@ def kill_quietly(service: Service, rt: Runtime) -> None:
                          error=f"{type(exc).__name__}: {exc}")
 
 
+def event_loop_runner() -> Callable[[Any], Any]:
+    """``asyncio.run``, or ``uvloop.run`` with ``HOPE_EVENT_LOOP=uvloop`` (a benchmark switch:
+    docs/PERFORMANCE.md has what it measured)."""
+    if os.environ.get("HOPE_EVENT_LOOP") == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise SystemExit("HOPE_EVENT_LOOP=uvloop but uvloop is not installed") from None
+        return uvloop.run
+    return asyncio.run
+
+
 def run_service(cls: type[Service], argv: list[str] | None = None, *,
                 name: str | None = None, **collaborators: Any) -> None:
     """Entry point of every service process: ``run_service(ScannerService)``. ``name``
@@ -263,7 +276,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
             raise
 
     try:
-        asyncio.run(main())
+        event_loop_runner()(main())
     except ConfigError as exc:
         print(f"hope {name}: refusing to start: bad config: {exc}", file=sys.stderr)
         sys.exit(EX_CONFIG)

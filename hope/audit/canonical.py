@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from hope.jsontext import dumps_function
+from hope.jsontext import canonical_bytes, dumps_function
 
 _sha256 = hashlib.sha256
 GENESIS = "0" * 64  # prev_hash of a family's first record
@@ -42,8 +42,9 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
     """:func:`seal` plus the record's Merkle leaf hash, SHA-256(0x00 || raw hash), in one go
-    (the writer's hot path)."""
-    text = _CANONICAL(record).encode()  # encoded once: hashed, then reused for the line
+    (the writer's hot path: the same bytes from the faster encoder; readers and verifiers
+    recompute them with json.dumps, so any difference would show as a hash mismatch)."""
+    text = canonical_bytes(record)  # hashed, then reused for the line
     raw = _sha256(text).digest()
     digest = raw.hex()
     # (concatenating 33 bytes beats copying a hashed 0x00 prefix)

@@ -25,7 +25,10 @@ def summarize(reader: AuditReader, top: int = 5) -> dict[str, Any]:
             for reason in r["payload"].get("reasons") or []:
                 if isinstance(reason, dict):
                     skip_rules[str(reason.get("rule", "?"))] += 1
-    orders = Counter(r["payload"].get("status", "?") for r in load["orders"])
+    # one status per order: its last (an ORDER UNKNOWN on a live venue is followed by NEW or
+    # REJECTED for the same order id)
+    last = {r["payload"].get("order_id"): r["payload"].get("status", "?") for r in load["orders"]}
+    orders = Counter(last.values())
     fills_by_id = {r["payload"].get("order_id"): r["payload"] for r in load["fills"]}
     closed_ids = set()
     pnl: dict[str, dict[str, float]] = defaultdict(lambda: {"pnl": 0.0, "fees": 0.0,

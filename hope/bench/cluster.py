@@ -1,10 +1,10 @@
-"""Row 6: the bus across hosts (network namespaces of :class:`hope.cluster.netns.Lab`, tcp).
+"""Row 8: the bus across hosts (network namespaces of :class:`hope.cluster.netns.Lab`, tcp).
 
-6a, one hop across hosts: ``hope-pub`` on host a → the proxy on host p1 → ``hope-sub`` on host
+8a, one hop across hosts: ``hope-pub`` on host a → the proxy on host p1 → ``hope-sub`` on host
 b, against raw pyzmq (PUB → ``zmq.proxy`` → SUB, pre-built bytes of HOPE's size) on the same
 hosts, alternating in each round, both with CurveZMQ (tcp means CURVE on HOPE's bus; the raw
 peers get the same with ``--curve``).
-6b, zero-loss messages/s through one proxy against two (active-active, each message then
+8b, zero-loss messages/s through one proxy against two (active-active, each message then
 arrives twice): the highest paced rate of a short ladder at which every message arrived within
 a second (p99).
 Root only (namespaces); skipped with a note otherwise.

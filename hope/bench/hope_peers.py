@@ -98,11 +98,23 @@ class Receiver(Recording):
 
 
 class Sink(Recording):
-    """``hope-sink``: ``<correlation_id> <received_ns> <status>`` per ORDER."""
+    """``hope-sink``: ``<correlation_id> <received_ns> <status>`` per ORDER; with
+    ``--deliveries FILE`` also each service's latest per-type bus counts from its HEARTBEAT
+    (:mod:`hope.bench.deliveries`)."""
+
+    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
+        super().__init__(runtime, args=args)
+        self.beats: dict[str, dict[str, Any]] = {}
 
     @subscribe("ORDER", name="bench")
     def on_order(self, env: Envelope) -> None:
         self.out.add(f"{env.correlation_id} {self.monotonic_ns()} {env.payload.get('status')}\n")
+
+    @subscribe(lambda self: ["HEARTBEAT"] if self.args.deliveries else [], name="bench-beats")
+    def on_heartbeat(self, env: Envelope) -> None:
+        from hope.bench.deliveries import heartbeat_entry
+        self.beats[env.source] = heartbeat_entry(env.payload, env.timestamp)
+        touch(self.args.deliveries, self.beats)
 
 
 class Injector(Peer):

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from hope.bench import live_peer
 from hope.bench.baseline_peers import (
     HEADER,
     raw_proxy,
@@ -87,11 +88,13 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--prefix", default="SIGNAL")
         q.add_argument("--out", required=True)
         q.add_argument("--ready")
+        q.add_argument("--deliveries", help="services' per-type bus counts, JSON (hope-sink)")
     q = sub.add_parser("hope-inject")
     q.add_argument("--name", default="bench-injector")
     q.add_argument("--out", required=True)
     q.add_argument("--ready-timeout", type=float, default=60.0)
     sender(q)
+    live_peer.add_arguments(sub)
     return p
 
 
@@ -101,8 +104,9 @@ RAW = {"raw-proxy": raw_proxy, "raw-pub": raw_pub, "raw-sub": raw_sub, "raw-stag
 
 def main(argv: list[str] | None = None) -> None:
     args, rest = parser().parse_known_args(argv)
+    peer = live_peer.run_peer if args.mode == "hope-live" else run_peer
     run = (lambda: RAW[args.mode](args)) if args.mode in RAW else \
-        (lambda: run_peer(args, rest))
+        (lambda: peer(args, rest))
     profile_dir = os.environ.get("HOPE_BENCH_PROFILE")
     if not profile_dir:
         run()

@@ -22,12 +22,14 @@ audited everything (row 3 uses it to search the highest rate that does).
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from hope.audit.canonical import TRADING_TYPES, family_for
 from hope.audit.reader import LocalAuditReader
+from hope.bench import deliveries
 from hope.bench.common import latency_runs, latency_us, ratio
 from hope.bench.harness import Harness, latencies, read_triples
 
@@ -46,12 +48,13 @@ daily_loss_limit = { USDT = 1e15, BTC = 1e15, ETH = 1e15, BUSD = 1e15 }
 publishers = ["scanner", "bench-injector"]  # the injector's PRICEs are the market data here
 """
 SERVICES = (("audit", "audit_writer"), ("decision", "decision_engine"), ("executor", "executor"))
+SERVICE_NAMES = ("audit-writer", "decision-engine", "executor")  # as they heartbeat
 DEFAULT_SIZES = {"PRICE": 330, "SIGNAL": 420, "DECISION": 1700, "ORDER": 400, "FILL": 450,
                  "CLOSE": 520}
 FAMILIES = {family_for(t): t for t in ("PRICE", *TRADING_TYPES)}
 
 
-def _ledger(path: str) -> dict[str, int]:
+def sent_ledger(path: str) -> dict[str, int]:
     out = {}
     for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
         parts = line.split()
@@ -60,7 +63,7 @@ def _ledger(path: str) -> dict[str, int]:
     return out
 
 
-def _sink(path: str) -> dict[str, tuple[int, str]]:
+def sink_orders(path: str) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     for line in Path(path).read_text().splitlines() if Path(path).exists() else []:
         parts = line.split()
@@ -116,7 +119,8 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
             h.wait_log(key, '"started"')
         out, ready, ledger, done = (h.path("sink.lines"), h.path("sink.ready"),
                                     h.path("inject.ledger"), h.path("inject.done"))
-        h.peer("sink", "hope-sink", "--out", out, "--ready", ready)
+        beats = h.path("sink.deliveries")
+        h.peer("sink", "hope-sink", "--out", out, "--ready", ready, "--deliveries", beats)
         h.wait_file(ready, 30, "sink")
         h.peer("inject", "hope-inject", "--out", ledger, "--rate", str(rate), "--count",
                str(count), "--warmup", str(warmup), "--done", done)
@@ -129,11 +133,13 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
         drained = h.drain(out, expected, idle_s=max(2.0, grace_s / 2), limit_s=grace_s)
         # the audit writer may still be catching up: that is a backlog, not a loss
         audit_s = drained["waited_s"] + h.wait_quiet(h.dir / "events", 1.0, grace_s)
+        # every event has been read by now: a heartbeat published after this counts them all
+        counts, fresh = deliveries.wait_counts(beats, SERVICE_NAMES, time.time(), 5.0)
         h.stop("sink")
         for key in ("inject", "decision", "executor"):  # not measured any more: no drain
             h.procs.kill(key)
         h.stop("audit")  # seals what it has (the figure counts what reached the audit log)
-        sent, got = _ledger(ledger), _sink(out)
+        sent, got = sent_ledger(ledger), sink_orders(out)
         samples = [got[c][0] - t0 for c, t0 in sent.items() if c in got]
         statuses = Counter(got[c][1] for c in sent if c in got)
         audit = _audit(h.dir / "events")
@@ -142,7 +148,9 @@ def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float 
         "orders": len(samples), "missing_orders": len(sent) - len(samples),
         "statuses": dict(statuses), "drain_s": drained["waited_s"], "audit": audit,
         "audit_drain_s": round(audit_s, 3),
-        "published": {"signals": info.get("signals", 0), "prices": info.get("prices", 0)}}
+        "published": {"signals": info.get("signals", 0), "prices": info.get("prices", 0)},
+        **deliveries.per_event(counts, info.get("signals", 0), info.get("prices", 0)),
+        "deliveries_complete": fresh}
     if samples:
         result.update(latency_us(samples))
     return result
@@ -162,7 +170,8 @@ def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float =
         h.wait_file(h.path("p.rdy"), 30, "proxy")
         stages = _raw_stages(topology, sizes, h.path("audit.log"), h.path("audit.counts"))
         for key, args in stages.items():
-            h.peer(key, "raw-stage", *bus, *args, "--ready", h.path(f"{key}.rdy"))
+            counts_arg = [] if "--counts" in args else ["--counts", h.path(f"{key}.counts")]
+            h.peer(key, "raw-stage", *bus, *args, *counts_arg, "--ready", h.path(f"{key}.rdy"))
             h.wait_file(h.path(f"{key}.rdy"), 30, key)
         out, done = h.path("sink.lines"), h.path("src.done")
         h.peer("sink", "raw-sub", *bus, "--topic", "ORDER", "--out", out,
@@ -182,9 +191,13 @@ def run_raw(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float =
         samples, counts = latencies(read_triples(out), warmup, count)
         info = json.loads(Path(done).read_text()) if Path(done).exists() else {}
         audited = read_counts(Path(h.path("audit.counts"))) if "audit" in stages else None
+        stage_counts = {k: read_counts(Path(h.path(f"{k}.counts"))) for k in stages}
+    published = warmup + count
     result: dict[str, Any] = {"rate": rate, "send_rate": round(info.get("rate", 0.0)),
                               **counts, "drain_s": drained["waited_s"], "sizes": sizes,
-                              "topology": topology}
+                              "topology": topology,
+                              **deliveries.per_event(stage_counts, published,
+                                                     published if topology == "fanout" else 0)}
     if audited is not None:
         result["audit"] = audited
         result["audit_drain_s"] = round(audit_s, 3)
@@ -307,7 +320,7 @@ def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s
         log(f"  pipeline round {r + 1}/{rounds}: " + "; ".join(parts))
     out: dict[str, Any] = {"rate": rate, "seconds": seconds, "rounds": rounds}
     for v, rs in runs.items():
-        out[v] = {"runs": rs}
+        out[v] = {"runs": rs, **deliveries.median_of(rs)}
         if all("p50" in x for x in rs):
             out[v].update(latency_runs(rs))
         if v in BASELINES:

@@ -28,7 +28,8 @@ def _step(system: str, rate: float, seconds: float, sizes: dict[str, int]) -> di
         r = pipeline.run_hope(rate, seconds, warmup_s=0.2, grace_s=grace, root=root)
     ok, why = pipeline.zero_loss(r, system not in RAW, seconds)
     keep = ("rate", "send_rate", "sent", "orders", "missing_orders", "lost", "audit_lost",
-            "drain_s", "audit_drain_s", "p50", "p99", "statuses")
+            "drain_s", "audit_drain_s", "p50", "p99", "statuses", "deliveries_per_signal",
+            "deliveries_per_price")
     return {**{k: r[k] for k in keep if k in r}, "seconds": seconds, "ok": ok, "why": why}
 
 

@@ -85,6 +85,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         # with several proxies each frame arrives once per proxy: copies dropped before decoding
         self._copies = RecentCopies() if several else None
         self._grace_s = config.bus.duplicate_grace_s if several else 0.0
+        self.received_types: dict[str, int] = {}  # read off the socket per type: deliveries
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
                                         config.bus.replay_alive_s)
@@ -254,7 +255,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         out["replay_pending"] = len(self._pending)
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
-        out["refusals"] = dict(self.refusals)
+        out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
         out["links"] = self.links.stats()
         return out
 
@@ -326,6 +327,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             return
         self.counters["received"] += 1
         etype = env.event_type
+        self.received_types[etype] = self.received_types.get(etype, 0) + 1
         if etype in _CONTROL_TYPES:
             self._on_control(env, topic)
         if not wanted:

@@ -75,7 +75,10 @@ def _breaker(ctx: RuleContext) -> tuple[bool, str]:
         ok = not ctx.cfg.breaker_unknown_blocks
         return ok, "no breaker state heard yet"
     bad = {k: v for k, v in ctx.state.breakers.items() if v != "closed"}
-    return not bad, f"breakers not closed: {bad}" if bad else "all breakers closed"
+    if not bad:
+        return True, "all breakers closed"
+    why = {k: ctx.state.breaker_reasons[k] for k in bad if k in ctx.state.breaker_reasons}
+    return False, f"breakers not closed: {bad}" + (f" ({why})" if why else "")
 
 
 def _audit_watermark(ctx: RuleContext) -> tuple[bool, str]:

@@ -39,6 +39,7 @@ class RiskState:
     ready: bool = False                         # risk state rebuilt from the audit log?
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)  # symbol: (price, ts)
     breakers: dict[str, str] = field(default_factory=dict)   # "service/name": state
+    breaker_reasons: dict[str, str] = field(default_factory=dict)  # why one is not closed
     positions: dict[str, OpenPosition] = field(default_factory=dict)   # order_id: position
     by_symbol: dict[str, set[str]] = field(default_factory=dict)  # symbol: its open order ids
     daily_pnl: dict[tuple[int, str], float] = field(default_factory=dict)
@@ -55,6 +56,11 @@ class RiskState:
     def on_breaker(self, payload: dict[str, Any]) -> None:
         key = f"{payload.get('service', '?')}/{payload.get('name', '?')}"
         self.breakers[key] = str(payload.get("state", "unknown"))
+        reason = payload.get("reason")
+        if isinstance(reason, str) and reason:
+            self.breaker_reasons[key] = reason[:300]
+        else:
+            self.breaker_reasons.pop(key, None)
 
     def note_published(self, epoch: str | None, seq: int, now_wall: float) -> None:
         """Remember one of our events until a WATERMARK says the audit log holds it."""

@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 
 from hope.config import register_section
 from hope.envelope import SYMBOL_RE
+from hope.venue.config import BinanceVenueConfig
+
+EXCHANGES = ("paper", "binance")
 
 
 @register_section("execution")
 @dataclass
 class ExecutionConfig:
-    exchange: str = "paper"
+    exchange: str = "paper"            # "paper" (the default) or "binance" ([execution.binance])
     slippage_bps: float = 5.0          # paper fill = price * (1 ± slippage)
     commission_bps: float = 10.0       # taker fee on notional, charged in the quote currency
     max_order_delay_s: float = 30.0    # market clock: a BUY older than this becomes EXPIRED
@@ -31,10 +34,11 @@ class ExecutionConfig:
     max_total_exposure: dict[str, float] = field(default_factory=dict)  # size x max open positions
     max_open_positions: int = 0                                          # ... max_open_positions
     allowed_symbols: list[str] = field(default_factory=list)  # any symbol with a sized quote
+    binance: BinanceVenueConfig = field(default_factory=BinanceVenueConfig)
 
     def validate(self) -> None:
-        if self.exchange != "paper":
-            raise ValueError(f"exchange: only 'paper' is available, got {self.exchange!r}")
+        if self.exchange not in EXCHANGES:
+            raise ValueError(f"exchange: must be \"paper\" or \"binance\", got {self.exchange!r}")
         for name in ("slippage_bps", "commission_bps"):
             if not 0 <= getattr(self, name) < 1000:
                 raise ValueError(f"{name}: must be in [0, 1000)")

@@ -111,7 +111,7 @@ class Executor:
         if isinstance(rec, FinishedOrder):
             self.stats["duplicate_decisions"] += 1
             return
-        if rec is None and self._forgotten_duplicate(cid, env.payload):
+        if rec is None and await self._forgotten_duplicate(cid, env.payload):
             self.stats["duplicate_decisions"] += 1
             return
         if rec is None:
@@ -146,7 +146,7 @@ class Executor:
                                 "symbol": str(env.payload.get("symbol"))[:40]},
                       parent=env, timestamp=None)
 
-    def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
+    async def _forgotten_duplicate(self, cid: str, p: dict[str, Any]) -> bool:
         """A decision old enough that its ledger record may have been pruned: ask the venue."""
         cutoff, market_ts = self.store.pruned_before, p.get("market_ts")
         if cutoff is None or not isinstance(market_ts, int | float) or market_ts >= cutoff:
@@ -210,6 +210,20 @@ class Executor:
         self.breaker.record_success()
         return order, None
 
+    async def _publish_refusal(self, cid: str, rec: PendingOrder, publish: Publish,
+                               extra: dict[str, Any] | None = None) -> None:
+        """The ORDER REJECTED/EXPIRED saved in ``rec.refusal``; the record is then finished."""
+        ref, p = rec.refusal, rec.decision.payload
+        assert ref is not None
+        payload = {"symbol": p["symbol"], "order_id": cid, "status": ref.status,
+                   "reason": ref.reason, "side": "BUY", "quantity": 0.0,
+                   "quote_amount": p.get("position_size", 0.0),
+                   "strategy": p.get("strategy", ""), **(extra or {})}
+        out = await publish("ORDER", payload, parent=rec.decision, timestamp=ref.timestamp)
+        self.store.put_order(cid, self._finished(ref.status, out, p))
+        self._prune()
+        self.stats[f"orders_{ref.status.lower()}"] += 1
+
     async def _progress(self, cid: str, rec: PendingOrder, publish: Publish) -> None:
         decision = rec.decision
         p = decision.payload
@@ -223,15 +237,7 @@ class Executor:
                     rec.refusal = Refusal(refusal[0], refusal[1], utc_timestamp())
                     self.store.put_order(cid, rec)
         if rec.refusal is not None:
-            ref = rec.refusal
-            payload = {"symbol": p["symbol"], "order_id": cid, "status": ref.status,
-                       "reason": ref.reason, "side": "BUY", "quantity": 0.0,
-                       "quote_amount": p.get("position_size", 0.0),
-                       "strategy": p.get("strategy", "")}
-            out = await publish("ORDER", payload, parent=decision, timestamp=ref.timestamp)
-            self.store.put_order(cid, self._finished(ref.status, out, p))
-            self._prune()
-            self.stats[f"orders_{ref.status.lower()}"] += 1
+            await self._publish_refusal(cid, rec, publish)
             return
         if order is None:
             order = self._call(lambda: self.exchange.get_order(cid))

@@ -345,10 +345,12 @@ class PositionManager:
         return list(self.store.positions.values())
 
     def open(self, fill: Order, targets: dict[str, Any], fill_env: Envelope, *,
-             ledger: dict[str, LedgerRecord] | None = None) -> Position:
+             ledger: dict[str, LedgerRecord] | None = None,
+             extra: dict[str, Any] | None = None) -> Position:
         """A position from a BUY fill; take-profit and stop-loss are relative to the fill price.
 
-        ``ledger`` entries are journaled in the same line as the position (all or nothing)."""
+        ``ledger`` entries are journaled in the same line as the position (all or nothing);
+        ``extra``: more :class:`Position` fields (a live venue's ids)."""
         entry = fill.avg_price
         tp_pct = targets.get("take_profit_pct")
         sl_pct = targets.get("stop_loss_pct")
@@ -357,7 +359,8 @@ class PositionManager:
         pos = Position(order_id=fill.client_id, symbol=fill.symbol, quote=fill.commission_asset,
                        quantity=fill.quantity, entry_price=entry, entry_fee=fill.commission,
                        opened_market_ts=fill.market_ts, take_profit=tp, stop_loss=sl,
-                       timeout_s=float(targets.get("timeout_s", 0)) or 1e18, fill_env=fill_env)
+                       timeout_s=float(targets.get("timeout_s", 0)) or 1e18, fill_env=fill_env,
+                       **(extra or {}))
         self.store.write(orders=ledger, positions={pos.order_id: pos})
         return pos
 

@@ -48,6 +48,15 @@ class PendingOrder(msgspec.Struct, kw_only=True):
     done: bool = False                 # always False (tells the kinds apart on disk)
     refusal: Refusal | None = None     # decided not to place: publish this ORDER
     order_env: Envelope | None = None  # the ORDER NEW published (its FILL may still be due)
+    # live venue only: the wall time it was sent (the -2013 grace runs from it), the ORDER
+    # UNKNOWN (its timestamp fixed before publishing) and whether it went out, and the venue's
+    # time of the order (the ORDER NEW's timestamp, fixed before publishing)
+    sent_wall: float | None = None
+    unknown: Refusal | None = None
+    unknown_published: bool = False
+    venue_ts: str | None = None
+    venue_order_id: int | None = None  # the venue's id once known (also of one it refused)
+    not_found: bool = False            # REJECTED because -2013 outlasted the grace: re-checked
 
 
 class FinishedOrder(msgspec.Struct, kw_only=True):
@@ -69,6 +78,15 @@ class Closing(msgspec.Struct):
     attempted: bool = True             # the SELL was sent: ask the venue before sending again
 
 
+class ExitAttempt(msgspec.Struct, kw_only=True):
+    """Live venue: the exit SELL in flight (beside ``Position.closing``)."""
+
+    sent_wall: float                   # wall time of the send (the -2013 grace runs from it)
+    market_ts: float                   # market clock at the send: the CLOSE's (fixed)
+    unknown: str | None = None         # why its outcome is unknown, once it is
+    venue_ts: str | None = None        # the SELL's venue time, fixed before the CLOSE is sent
+
+
 class Position(msgspec.Struct, kw_only=True):
     order_id: str
     symbol: str
@@ -82,6 +100,10 @@ class Position(msgspec.Struct, kw_only=True):
     timeout_s: float             # market clock
     fill_env: Envelope           # the FILL envelope: parent of the CLOSE
     closing: Closing | None = None
+    base: str = ""               # live venue: the base asset (balances are compared in it)
+    venue_order_id: int | None = None   # live venue: the BUY's order id there
+    trade_ids: list[int] = []    # live venue: the BUY's trade ids
+    exit: ExitAttempt | None = None  # live venue: the exit SELL sent (None: none in flight)
 
 
 class Snapshot(msgspec.Struct):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from hope.config import ConfigError
 from hope.control.ack_position import acknowledged_position
 from hope.control.flatten import is_flatten
 from hope.control.trading import TradingStateFollower
@@ -22,10 +23,14 @@ from hope.execution.breaker import CircuitBreaker
 from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.limits import Limits
+from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
+from hope.execution.venue_setup import live_executor, venue_status
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
+from hope.venue.adapter import WithdrawalsEnabled
+from hope.venue.gate import CLOSED
 
 
 def _fsync_s(runtime: Runtime) -> float:
@@ -73,7 +78,7 @@ class ExecutorService(Service):
     name = "executor"
     market_clock_from = "PRICE"
 
-    def __init__(self, runtime: Runtime, *, executor: Executor, exchange: PaperExchange,
+    def __init__(self, runtime: Runtime, *, executor: Executor, exchange: Any,
                  store: ExecutorStore, follower: TradingStateFollower) -> None:
         super().__init__(runtime)
         self.executor, self.exchange, self.store = executor, exchange, store
@@ -81,25 +86,38 @@ class ExecutorService(Service):
         follower.on_change = self.set_trading
         self.breaker = executor.breaker
         self.cfg = runtime.config.execution
-        self.changes: list[tuple[str, str]] = []
-        self.breaker.on_change = lambda name, old, new: self.changes.append((old, new))
+        self.changes: list[tuple[str, str, str]] = []  # (breaker name, old, new)
+        self.breaker.on_change = lambda name, old, new: self.changes.append((name, old, new))
         self.lock = asyncio.Lock()  # one exchange conversation at a time: the ledger is not re-entrant
+        # a live venue's executor (None: the paper exchange)
+        self.live = executor if isinstance(executor, LiveExecutor) else None
+        if self.live is not None:
+            self.live.gate.on_change = lambda name, old, new: self.changes.append(
+                (name, old, new))
+            self.live.on_gate_change = self.write_venue_status
+        self._last_reconcile = 0.0
 
     @classmethod
-    def create(cls, runtime: Runtime, *, exchange: PaperExchange | None = None,
+    def create(cls, runtime: Runtime, *, exchange: Any = None,
                store: ExecutorStore | None = None, tstore: TradingStateStore | None = None,
                breaker: CircuitBreaker | None = None) -> ExecutorService:
         cfg = runtime.config.execution
-        exchange = exchange or open_exchange(runtime)
         store = store or open_ledger(runtime)
         tstore = tstore or TradingStateStore(runtime.state.trading_state)
         breaker = breaker or CircuitBreaker("exchange", failure_threshold=cfg.breaker_failures,
                                             reset_timeout_s=cfg.breaker_reset_s,
                                             clock=runtime.clock)
+        limits = Limits.from_config(cfg, runtime.config.decision)
+        if cfg.exchange == "binance":
+            live = live_executor(runtime, store, breaker, tstore, limits, venue=exchange)
+            follower = trading_follower(runtime, store, tstore)
+            live.trading_state = follower.state
+            return cls(runtime, executor=live, exchange=live.venue, store=store,
+                       follower=follower)
+        exchange = exchange or open_exchange(runtime)
         follower = trading_follower(runtime, store, tstore)
         executor = Executor(cfg, exchange, store, breaker, market_clock=runtime.market_clock,
-                            trading_state=follower.state, log=runtime.log,
-                            limits=Limits.from_config(cfg, runtime.config.decision))
+                            trading_state=follower.state, log=runtime.log, limits=limits)
         return cls(runtime, executor=executor, exchange=exchange, store=store, follower=follower)
 
     # handlers -----------------------------------------------------------------------------
@@ -131,6 +149,8 @@ class ExecutorService(Service):
         if order_id is not None:
             async with self.lock:
                 released = self.store.acknowledge_position(order_id)
+                if self.live is not None:
+                    released = self.live.rechecks.release(order_id) or released
             self.log.warning("quarantined position acknowledged", order_id=order_id,
                              released=released, by=env.event_id,
                              still_held=self.store.hold_reason())
@@ -153,8 +173,50 @@ class ExecutorService(Service):
 
     @every(lambda self: self.cfg.breaker_publish_s)
     async def republish_breaker(self) -> None:
-        self.changes.append((self.breaker.state, self.breaker.state))  # for late subscribers
+        self.announce_breakers()  # for late subscribers
         await self.publish_breaker()
+
+    def announce_breakers(self) -> None:
+        self.changes.append((self.breaker.name, self.breaker.state, self.breaker.state))
+        if self.live is not None:
+            gate = self.live.gate
+            self.changes.append((gate.name, gate.state, gate.state))
+
+    # live venue: orders of unknown outcome queried, reconciliation repeated ----------------
+    @every(lambda self: self.cfg.binance.resolve_interval_s if self.live else 0)
+    async def resolve_unknown(self) -> None:
+        live = self.live
+        if live is None or not (live.pending() or any(
+                p.closing and p.closing.attempted for p in self.store.positions.values())):
+            return
+        async with self.lock:
+            try:
+                await live.resolve_pending(self.publish)
+                await live.resolve_closes(self.publish)
+            finally:
+                await self.publish_breaker()
+
+    @every(lambda self: min(self.cfg.binance.reconcile_retry_s,
+                            self.cfg.binance.reconcile_interval_s) if self.live else 0)
+    async def reconcile_again(self) -> None:
+        """Every ``reconcile_interval_s``; after a failure every ``reconcile_retry_s``."""
+        live = self.live
+        if live is None:
+            return
+        bcfg = self.cfg.binance
+        due = bcfg.reconcile_retry_s if live.gate.state != CLOSED else bcfg.reconcile_interval_s
+        if self.clock.monotonic() - self._last_reconcile < due:
+            return
+        async with self.lock:
+            try:
+                await live.reconcile_venue(self.publish)
+            finally:
+                self._last_reconcile = self.clock.monotonic()
+                await self.publish_breaker()
+
+    def write_venue_status(self) -> None:
+        if self.live is not None:
+            venue_status(self.runtime, self.live)
 
     # Every half interval, so a line waits at most ~fsync_interval_ms; appends fsync inline only
     # when this task runs late (the loop is saturated). fsync off the event loop: decisions
@@ -166,18 +228,28 @@ class ExecutorService(Service):
 
     async def publish_breaker(self) -> None:
         while self.changes:
-            old, new = self.changes.pop(0)
+            name, old, new = self.changes.pop(0)
             if old != new:
-                self.log.warning("circuit breaker changed", old=old, new=new)
-            await self.publish("BREAKER", {"service": self.runtime.name, "name": self.breaker.name,
-                                           "state": new, "previous": old})
+                self.log.warning("circuit breaker changed", name=name, old=old, new=new)
+            payload = {"service": self.runtime.name, "name": name, "state": new, "previous": old}
+            if self.live is not None and name == self.live.gate.name:
+                payload["reason"] = self.live.gate.reason
+            await self.publish("BREAKER", payload)
 
     # lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         # the bus is up, so what reconciliation publishes is not lost
         async with self.lock:
-            report = await self.executor.reconcile(self.publish)
-            self.changes.append((self.breaker.state, self.breaker.state))  # announce once
+            if self.live is not None:
+                self.announce_breakers()  # "reconciling" before anything else
+                await self.publish_breaker()
+            try:
+                report = await self.executor.reconcile(self.publish)
+            except WithdrawalsEnabled as exc:  # exit 78, as a bad config: a human must act
+                raise ConfigError(f"[execution.binance] {exc}") from None
+            finally:
+                self._last_reconcile = self.clock.monotonic()
+            self.announce_breakers()  # announce once
             await self.publish_breaker()
         self.log.info("reconciled with the exchange", resumed=report["resumed"],
                       dropped=report["dropped"], orphans=report["orphans"])
@@ -191,6 +263,8 @@ class ExecutorService(Service):
     async def stop(self) -> None:
         self.store.close()
         self.exchange.close()
+        if self.live is not None:
+            await self.live.venue.aclose()
 
     def kill(self) -> None:
         for close in (self.store.close, self.exchange.close):
@@ -201,9 +275,17 @@ class ExecutorService(Service):
 
     def heartbeat(self) -> dict[str, Any]:
         store = self.store
-        return {"breakers": {self.breaker.name: self.breaker.state},
+        breakers = {self.breaker.name: self.breaker.state}
+        venue: dict[str, Any] = {}
+        if self.live is not None:
+            breakers[self.live.gate.name] = self.live.gate.state
+            venue = {"venue": {"name": self.live.venue.name, "requests": self.live.venue.requests,
+                               "usage": dict(self.live.venue.usage),
+                               "breaker_reason": self.live.gate.reason}}
+        return {"breakers": breakers,
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),
                 "ledger_compactions": store.compactions, "ledger_fsyncs": store.fsyncs,
                 **dict(self.executor.stats),
-                "refusals": {f"limit_{k}": n for k, n in self.executor.refusals.items()}}
+                "refusals": {f"limit_{k}": n for k, n in self.executor.refusals.items()},
+                **venue}

@@ -27,7 +27,7 @@ from hope.health.feed_metrics import feed_metrics
 from hope.health.registry import Registry
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
+_BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0, "reconciling": 3.0}
 _UP = {"UP": 1.0}
 
 

@@ -15,6 +15,8 @@ def test_raw_fanout_baseline_delivers_every_message_to_its_audit_stage():
     r = run_raw(200, 1.0, warmup_s=0.1, grace_s=5.0, topology="fanout")
     assert r["received"] == 200 and r["lost"] == 0
     assert r["audit"] == {t: 220 for t in FAMILIES.values()}
+    # deliveries: decision stage 4 types, executor 2, audit all 6 (the sink is the bench's own)
+    assert r["deliveries_per_signal"] == 12.0 and r["deliveries_per_price"] == 3.0
 
 
 def test_raw_chain_baseline_delivers_every_signal_as_an_order():

@@ -93,3 +93,15 @@ def test_cli_json_and_missing_log(tmp_path, capsys):
     assert main(["report", "--json", "--state-dir", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["fills"] == 2 and "not valid JSON" in out.err
+
+
+def test_an_unknown_order_counts_once_by_its_last_status(tmp_path):
+    """A live venue's ORDER UNKNOWN then NEW for one order id is one NEW order."""
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "orders.jsonl").write_text(
+        rec("ORDER", "o1", {"order_id": "hope-a", "status": "UNKNOWN"})
+        + rec("ORDER", "o2", {"order_id": "hope-a", "status": "NEW"})
+        + rec("ORDER", "o3", {"order_id": "hope-b", "status": "UNKNOWN"}))
+    s = summarize(LocalAuditReader(events))
+    assert s["orders"] == {"total": 2, "by_status": {"NEW": 1, "UNKNOWN": 1}}

@@ -251,6 +251,29 @@ def test_refused_order_frees_the_slot():
     assert e.decide(sig(symbol="GVTBTC"), WALL, T0)["action"] == "BUY"
 
 
+def test_unknown_order_keeps_the_slot_until_its_terminal_order():
+    """ORDER UNKNOWN (live venue) counts as an open position; its REJECTED frees the slot."""
+    e = engine(max_open_positions=1, cooldown_s=0)
+    env = _buy(e, sig())
+    e.state.on_order({"order_id": client_order_id(env.event_id), "status": "UNKNOWN"})
+    assert "max_open_positions" in failed(e.decide(sig(symbol="GVTBTC"), WALL, T0))
+    e.state.on_order({"order_id": client_order_id(env.event_id), "status": "REJECTED"})
+    assert e.decide(sig(symbol="GVTBTC"), WALL, T0)["action"] == "BUY"
+
+
+def test_reconciling_venue_breaker_skips_with_its_reason():
+    """The executor's venue breaker reconciling or open SKIPs, naming the state and reason."""
+    e = engine()
+    e.state.on_breaker({"service": "executor", "name": "venue", "state": "open",
+                        "reason": "balance EVX below positions"})
+    d = e.decide(sig(), WALL, T0)
+    assert failed(d) == {"circuit_breaker"}
+    detail = next(r["detail"] for r in d["reasons"] if r["rule"] == "circuit_breaker")
+    assert "executor/venue" in detail and "balance EVX below positions" in detail
+    e.state.on_breaker({"service": "executor", "name": "venue", "state": "closed"})
+    assert e.decide(sig(), WALL, T0)["action"] == "BUY"
+
+
 def test_daily_loss_limit_on_market_day():
     """Realized losses past the limit block the quote for the rest of the market day only."""
     e = engine(daily_loss_limit={"BTC": 0.001}, max_open_positions=5)

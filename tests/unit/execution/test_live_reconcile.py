@@ -1,0 +1,136 @@
+"""The executor on a live venue, reconciliation and the service: breaker, first start, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from hope.bus.memory import LocalBroker
+from hope.clock import ManualClock
+from hope.config import ConfigError
+from hope.execution.service import ExecutorService
+from hope.testing import async_wait_for, service_for_tests
+from hope.trading.ids import client_order_id
+from hope.trading.state import HALTED, TradingStateStore
+from hope.venue.adapter import WithdrawalsEnabled
+from hope.venue.errors import VenueUnknown
+from hope.venue.gate import CLOSED, OPEN
+from hope.venue.keys import write_key_file
+from hope.venue.orders import VenueOrder
+from hope.venue.status import read_status
+from tests.live_venue import SYM, Recorder, ScriptedVenue, decision, make, venue_order
+
+
+async def test_reconciliation_report_passes_or_opens_the_breaker(tmp_path):
+    """Matching books close the breaker; an unknown HOPE order at the venue opens it with ALERT."""
+    ex, venue, _ = make(tmp_path)
+    pub = Recorder()
+    await ex.reconcile(pub)
+    assert ex.gate.state == CLOSED and pub.of("RECONCILIATION")[0].payload["passed"]
+    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
+                                    "orderId": 9, "side": "BUY", "status": "NEW",
+                                    "origQty": "5", "executedQty": "0"})]
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == OPEN and "hope-stranger" in ex.gate.reason
+    assert not pub.of("RECONCILIATION")[1].payload["passed"]
+    assert pub.of("ALERT", kind="reconciliation_failed")
+
+async def test_a_buy_rejected_as_not_found_that_shows_up_later_fails_reconciliation(tmp_path):
+    """-2013 past the grace → REJECTED; the order appears later: reconciliation names it."""
+    ex, venue, wall = make(tmp_path)
+    ex.bcfg.unknown_grace_s = 10
+    venue.answers["buy"].append(VenueUnknown("reset after sending"))
+    venue.answers["query"] += [None, None]
+    pub, d = Recorder(), decision()
+    await ex.handle_decision(d, pub)
+    wall.advance(11)
+    await ex.resolve_pending(pub)
+    assert [e.payload["status"] for e in pub.of("ORDER")] == ["UNKNOWN", "REJECTED"]
+    cid = client_order_id(d.event_id)
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == CLOSED  # still not there: nothing to say
+    venue.orders[cid] = venue_order(cid)   # the venue shows it after all
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == OPEN and cid in ex.gate.reason
+    assert pub.of("RECONCILIATION")[-1].payload["found_later"][0]["order_id"] == cid
+    wall.advance(3601)
+    await ex.reconcile_venue(pub)   # found: kept failing until an operator releases it
+    assert ex.gate.state == OPEN
+    assert ex.rechecks.release(cid)  # what `hope ack-position <order_id>` does
+    await ex.reconcile_venue(pub)
+    assert ex.gate.state == CLOSED
+
+async def test_service_first_start_is_halted_and_reconciles_before_trading(tmp_path):
+    """First start on a live venue: HALTED; breaker reconciling → closed; status file written."""
+    broker, venue = LocalBroker(), ScriptedVenue()
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, exchange=venue)
+    task = asyncio.create_task(svc.runtime.run())
+    try:
+        await async_wait_for(lambda: [e for e in broker.published
+                                      if e.event_type == "RECONCILIATION"], message="report")
+        await async_wait_for(lambda: svc.executor.gate.state == CLOSED, message="closed")
+        await svc.publish_breaker()
+        states = [e.payload["state"] for e in broker.published
+                  if e.event_type == "BREAKER" and e.payload["name"] == "venue"]
+        assert states[0] == "reconciling" and states[-1] == "closed"
+        assert TradingStateStore(svc.runtime.state.trading_state).load() == HALTED
+        assert svc.executor.trading_state == HALTED
+        status = read_status(svc.runtime.state.venue)
+        assert status["breaker"]["state"] == "closed" and status["last_reconciliation"]["passed"]
+        assert svc.heartbeat()["breakers"] == {"exchange": "closed", "venue": "closed"}
+    finally:
+        svc.runtime.request_stop()
+        await task
+
+async def test_service_refuses_a_key_file_readable_by_others(tmp_path):
+    """A 0644 secret file refuses to start (ConfigError → exit 78) naming the file, not the key."""
+    keys = tmp_path / "st" / "keys" / "binance"
+    write_key_file(keys / "api_key", "K")
+    write_key_file(keys / "secret", "TOPSECRET")
+    os.chmod(keys / "secret", 0o640)
+    with pytest.raises(ConfigError) as err:
+        await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker(),
+                                {"execution": {"exchange": "binance"}})
+    assert str(keys / "secret") in str(err.value) and "TOPSECRET" not in str(err.value)
+
+async def test_service_reconciles_again_after_a_failure(tmp_path):
+    """A failed reconciliation is retried by the periodic task (30 s) and trading may resume."""
+    broker, venue, clock = LocalBroker(), ScriptedVenue(), ManualClock()
+    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
+                                    "orderId": 9, "side": "BUY", "status": "NEW",
+                                    "origQty": "5", "executedQty": "0"})]
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, clock=clock,
+                                  exchange=venue)
+    await svc.runtime.bus.start()
+    await svc.start()
+    assert svc.executor.gate.state == OPEN
+    assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "open"
+    venue.open = []
+    await svc.reconcile_again()
+    assert svc.executor.gate.state == OPEN  # not due yet
+    clock.advance(31)
+    await svc.reconcile_again()
+    assert svc.executor.gate.state == CLOSED
+    assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "closed"
+    await svc.stop()
+
+async def test_service_refuses_to_start_with_a_key_that_may_withdraw(tmp_path):
+    """apiRestrictions enableWithdrawals: reported, breaker open, and the start refused (78)."""
+    broker, venue = LocalBroker(), ScriptedVenue()
+
+    async def may_withdraw():
+        raise WithdrawalsEnabled("API key restriction enableWithdrawals is true")
+
+    venue.check_restrictions = may_withdraw
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, exchange=venue)
+    await svc.runtime.bus.start()
+    with pytest.raises(ConfigError, match="enableWithdrawals"):
+        await svc.start()
+    assert svc.executor.gate.state == OPEN
+    (report,) = [e for e in broker.published if e.event_type == "RECONCILIATION"]
+    assert "enableWithdrawals" in report.payload["error"]
