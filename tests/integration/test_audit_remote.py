@@ -35,7 +35,9 @@ def started(procs, key: str) -> None:
 
 
 async def test_audited_records_are_read_over_the_bus_from_the_audit_reader(state_dir, procs):
-    """Signals audited on the audit host come back through fetch(), each once, in order."""
+    """Signals audited on the audit host come back through fetch(), each once, in order; from a
+    host without the log, hope trading status shows the services' states and hope dlq retry
+    publishes CONTROL retry."""
     procs.proxy()
     procs.service("audit", "audit_writer")
     procs.service("reader", "audit_reader")
@@ -57,6 +59,14 @@ async def test_audited_records_are_read_over_the_bus_from_the_audit_reader(state
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "HOPE_CONFIG": str(write_bus_config(state_dir))})
     assert json.loads(out.stdout)["services"] == {"decision-engine": "HALTED"}, out.stderr
+    out = subprocess.run([str(HOPE), "dlq", "retry", "dlq-abc123", "--state-dir", str(state_dir)],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HOPE_CONFIG": str(write_bus_config(state_dir))})
+    assert out.returncode == 0 and "published to dlq-retry" in out.stdout, out.stderr
+    wait_for(lambda: any(r["payload"].get("command") == "retry"
+                         and r["payload"].get("dlq_id") == "dlq-abc123"
+                         for r in audit_records(state_dir, "system")), timeout=15,
+             message="the CONTROL retry audited")
 
 
 async def test_an_engine_that_cannot_rebuild_over_the_bus_starts_halted_and_stays(state_dir,
