@@ -3,20 +3,19 @@ log: nothing lost, nothing doubled, one DECISION per SIGNAL, one ORDER per BUY.
 
 Hosts (namespaces of :class:`hope.cluster.netns.Lab`, each with its own state dir, transport
 tcp, its own supervisord on the config ``hope cluster render`` wrote): h1 proxy, h2 proxy-2
-(active-active), h3 audit-writer, h4 decision-engine + executor, h5 scanner-1 + scanner-2
-(shards 1/2 and 2/2) and an injector adding SIGNALs at a steady rate; h6 holds the rogue peers.
+(active-active), h3 audit-writer + audit-reader, h4 decision-engine + executor + health-monitor,
+h5 scanner-1 + scanner-2 (shards 1/2 and 2/2) and an injector adding SIGNALs at a steady rate
+(:mod:`hope.cluster.probes`); h6, with no program, holds the rogue peers and the CLI.
 Faults, in order: h4's cable pulled for 5 s; proxy A SIGKILLed (supervisord starts it again);
 the decision engine SIGKILLed (restarted, it rebuilds its risk state from h3's log over the
 bus); on proxy A a rogue peer without CURVE and one with a key nobody enrolled, each
 subscribing to everything and publishing garbage: they get nothing and are refused (counted).
 Keys: ``hope keys init`` and ``hope keys enrol`` on an operator's state dir; ``hope cluster
-render`` copies each host its own. The recovery times measured are
-printed (pytest -s).
+render`` copies each host its own. The recovery times measured are printed (pytest -s).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -32,9 +31,8 @@ from typing import Any
 import pytest
 
 from hope.cluster.netns import Lab
-from hope.envelope import Envelope, parse_timestamp
-from hope.runtime import Runtime
-from hope.service import Service, every, run_service, subscribe
+from hope.cluster.probes import rogue_messages
+from hope.envelope import parse_timestamp
 from hope.testing import REPO, Supervisord, audit_records, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -80,54 +78,6 @@ take_profit_pct = 5.0
 stop_loss_pct = 3.0
 timeout_s = 4.0
 """
-
-
-# --- the injector (run as this file, in h5) ----------------------------------------------
-
-class Injector(Service):
-    """A PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s at the scanners' market time;
-    each SIGNAL's event id into ``--ledger``."""
-
-    name = "injector"
-
-    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
-        super().__init__(runtime)
-        self.args = args
-        self.latest: float | None = None
-        self.counter = itertools.count()
-        self.ledger = open(args.ledger, "a", buffering=1)
-
-    @classmethod
-    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
-        return cls(runtime, args=args)
-
-    @subscribe("PRICE")
-    def on_price(self, env: Envelope) -> None:
-        if not str(env.payload.get("symbol", "")).startswith("INJ"):
-            self.latest = max(float(env.payload["market_ts"]), self.latest or 0.0)
-
-    @every(lambda self: self.args.interval)
-    async def inject(self) -> None:
-        if self.latest is None or Path(self.args.stop_file).exists():
-            return
-        i = next(self.counter)
-        symbol = f"INJ{i % 3}BTC"
-        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))
-        await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": self.latest})
-        env = await self.publish("SIGNAL", {
-            "symbol": symbol, "strategy": "unlisted" if i % 5 == 4 else "inject",
-            "price": price, "market_ts": self.latest, "buys_per_sec": 5.0, "delta_pct": 10.0,
-            "window_s": 2.0, "n": i})
-        self.ledger.write(json.dumps({"event_id": env.event_id, "at": time.time()}) + "\n")
-
-
-def injector_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--interval", type=float, default=INJECT_INTERVAL_S)
-    parser.add_argument("--ledger", required=True)
-    parser.add_argument("--stop-file", required=True)
-    args, rest = parser.parse_known_args(argv)
-    run_service(Injector, rest, args=args)
 
 
 # --- the rig -----------------------------------------------------------------------------
@@ -207,7 +157,8 @@ class Cluster:
                "HOPE_STATE_DIR": str(self.state("h5")), "PYTHONUNBUFFERED": "1"}
         log = open(self.state("h5") / "logs" / "injector.log", "ab")
         self.injector = subprocess.Popen(
-            self.lab.argv("h5", [sys.executable, __file__, "--ledger", str(self.ledger),
+            self.lab.argv("h5", [sys.executable, "-m", "hope.cluster.probes", "--ledger",
+                                 str(self.ledger), "--interval", str(INJECT_INTERVAL_S),
                                  "--stop-file", str(self.stop_file)]),
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
         log.close()
@@ -292,42 +243,11 @@ def longest_pause(rig: Cluster, start: float, end: float) -> float:
     return round(max((b - a for a, b in itertools.pairwise(ts)), default=0.0), 2)
 
 
-ROGUE = """
-import sys, time, zmq, zmq.auth
-host, server_cert = sys.argv[1], sys.argv[2]
-server_public, _ = zmq.auth.load_certificate(server_cert)
-ctx = zmq.Context()
-socks = []
-for keyed in (False, True):  # one peer without CURVE, one with a key nobody enrolled
-    sub, pub = ctx.socket(zmq.SUB), ctx.socket(zmq.PUB)
-    for s in (sub, pub):
-        if keyed:
-            s.curve_publickey, s.curve_secretkey = zmq.curve_keypair()
-            s.curve_serverkey = server_public
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.connect(f"tcp://{host}:5602")
-    pub.connect(f"tcp://{host}:5601")
-    socks.append((sub, pub))
-got, end = 0, time.monotonic() + 3.0
-while time.monotonic() < end:
-    for sub, pub in socks:
-        pub.send_multipart([b"SIGNAL.ROGUEBTC", b"\\xc1 not msgpack"])
-        while sub.poll(10):
-            sub.recv_multipart()
-            got += 1
-print(got)
-"""
-
-
 def rogue_peers(rig: Cluster) -> int:
     """A peer without CURVE and one with an unenrolled key, each subscribing to everything on
     proxy A and publishing garbage for 3 s: the messages they received."""
     cert = rig.keys / "public" / "proxy.curve.key"
-    out = subprocess.run(rig.lab.argv("h6", [sys.executable, "-c", ROGUE,
-                                             rig.lab.address("h1"), str(cert)]),
-                         capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    return int(out.stdout.strip())
+    return rogue_messages(rig.lab.argv("h6", []), rig.lab.address("h1"), cert)
 
 
 def faults(rig: Cluster) -> dict[str, float]:
@@ -448,6 +368,3 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
           f"{t['rogue_got']} messages, proxy A refused {t['rogue_refused']} handshakes; total "
           f"{time.monotonic() - t0:.0f}s")
 
-
-if __name__ == "__main__":
-    injector_main(sys.argv[1:])
