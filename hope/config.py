@@ -103,8 +103,17 @@ class BusConfig:
     tcp_keepalive_cnt: int = 3
     reconnect_ivl_s: float = 0.1
     reconnect_ivl_max_s: float = 1.0
+    # Event authentication (hope/eventauth, docs/SECURITY.md). ``authenticate = false`` exists
+    # for the bench's unauthenticated baseline only: /health shows it, tcp refuses it.
+    authenticate: bool = True
+    auth_window_s: float = 30.0  # ephemeral events (HEARTBEAT, WATERMARK, REPLAY) older are refused
 
     def validate(self) -> None:
+        if not self.authenticate and self.transport != "ipc":
+            raise ValueError(f"authenticate: false is refused with transport = "
+                             f"{self.transport!r} (only ipc, for the bench baseline)")
+        if self.auth_window_s <= 0:
+            raise ValueError("auth_window_s: must be > 0")
         if self.transport not in ("ipc", "tcp"):
             raise ValueError(f"transport: {self.transport!r} is not \"ipc\" or \"tcp\"")
         if self.proxy_hosts and self.transport != "tcp":

@@ -30,6 +30,7 @@ from hope.bus.refusals import max_msg_size
 from hope.bus.sockets import configure, endpoints
 from hope.codec import encode
 from hope.config import Config
+from hope.eventauth.gate import EventGate
 from hope.heartbeat import heartbeat_event
 
 log = structlog.get_logger("hope.proxy")
@@ -59,6 +60,8 @@ class BusProxy:
         self._allow_stamp: tuple = ()
         self._control_ready = threading.Event()
         self.rebinds = 0
+        # the proxy is a principal too: its heartbeats carry its auth frame
+        self.gate = EventGate.for_bus(name, config)
 
     def setup(self) -> None:
         self.config.state.ensure()
@@ -211,7 +214,9 @@ class BusProxy:
                                  endpoints=endpoints, disconnects=dict(self.disconnects),
                                  max_msg_size=max_msg_size(self.config), **self.auth_stats())
             hb.publisher, hb.epoch = self.name, epoch
-            pub.send_multipart([hb.topic.encode(), encode(hb)])
+            body = encode(hb)
+            frames = [hb.topic.encode(), body]
+            pub.send_multipart(frames if self.gate is None else [*frames, self.gate.seal(body)])
         pub.close(linger=0)
         self._steer.close(linger=0)
 
@@ -232,13 +237,19 @@ class BusProxy:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from hope.eventauth.keys import EventKeyError
     from hope.logs import configure_logging
     from hope.service import EX_CONFIG, load_or_exit, parse_service_args
 
     args = parse_service_args(NAME, argv)
     config = load_or_exit(args.name, args)
     configure_logging(args.name, config.hope.log_level)
-    proxy = BusProxy(config, args.name)
+    try:
+        proxy = BusProxy(config, args.name)
+    except EventKeyError as exc:
+        log.error("proxy_key_missing", error=str(exc))
+        print(f"hope proxy: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
     try:
         proxy.setup()
     except curve.CurveKeyError as exc:

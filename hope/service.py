@@ -249,6 +249,7 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     """Entry point of every service process: ``run_service(ScannerService)``. ``name``
     overrides the class's (probes run under several names); ``collaborators`` go to
     ``cls.create``."""
+    from hope.bus.base import BusError
     from hope.bus.zmq import ZmqBus
 
     args = parse_service_args(name or cls.name, argv)
@@ -257,7 +258,11 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:
-        bus = ZmqBus(name, config)
+        try:
+            bus = ZmqBus(name, config)
+        except BusError as exc:  # its event key is missing or loose: set-up (hope keys init)
+            print(f"hope {name}: refusing to start: {exc}", file=sys.stderr)
+            sys.exit(EX_CONFIG)
         rt = Runtime(name, config, bus,
                      middleware=default_middleware(bus, local_retry=cls.local_retry))
         service = await build(cls, rt, **collaborators)

@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hope.audit.reader import LocalAuditReader
+from hope.authority import event_principals
 from hope.bus.memory import LocalBroker
 from hope.config import Config, load
+from hope.eventauth.keys import create_principal, init_principals, load_secret
+from hope.eventauth.seal import PairKeys
 from hope.runtime import Runtime, default_middleware
 from hope.service import Service, build, run_service, subscribe
 from hope.supervisor_conf import checkout, program_command, render
@@ -33,6 +36,21 @@ from hope.supervisor_conf import checkout, program_command, render
 S = TypeVar("S", bound=Service)
 
 REPO = Path(__file__).resolve().parent.parent
+_SEALERS: dict[tuple[str, str], PairKeys] = {}
+
+
+def seal_frames(state_dir: Path, principal: str, frames: list[bytes]) -> list[bytes]:
+    """``frames`` (``[topic, body]``) as ``principal`` sends them on the bus: its auth frame
+    over the body appended (hope/eventauth/seal.py), its key pair created in
+    ``<state_dir>/keys`` if it has none. For tests that publish hand-made frames."""
+    keys_dir = Path(state_dir) / "keys"
+    sealer = _SEALERS.get((str(keys_dir), principal))
+    if sealer is None:
+        create_principal(keys_dir, principal)
+        sealer = _SEALERS[(str(keys_dir), principal)] = PairKeys(
+            keys_dir, principal, load_secret(keys_dir, principal))
+    sealer.rescan(force=True)
+    return [*frames, sealer.seal(frames[-1])]
 
 
 def shared_python(dest: Path, base: str = "/usr/bin/python3") -> Path:
@@ -147,6 +165,7 @@ class Processes:
                     **(env or {})}
         self.procs: dict[str, subprocess.Popen] = {}
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        init_principals(state_dir / "keys", event_principals())  # as `hope keys init` in set-up
 
     def start(self, key: str, argv: list[str], wrap: Sequence[str] = ()) -> subprocess.Popen:
         """``argv`` under this Python; ``wrap`` runs it under a wrapper (``ip netns exec NS``)."""
@@ -226,6 +245,7 @@ class Supervisord:
         self.state_dir = state_dir
         self.argv_prefix = list(argv_prefix)
         self.conf = conf or render(state_dir, **render_options)
+        init_principals(state_dir / "keys", event_principals())  # as `hope keys init` in set-up
         # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
         # registry), so a run beside the default instance, or a leftover one, cannot collide.
         self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),

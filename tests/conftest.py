@@ -4,6 +4,7 @@ and a guard that fails any test whose process opens a connection beyond this mac
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -13,7 +14,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from hope.eventauth.keys import ENROL_ENV
 from hope.testing import Processes, Supervisord, short_tmpdir
+
+# Tests start bus clients under names of their own in fresh state dirs: each creates its event
+# key pair on first use (inherited by every process a test starts). Production has no such
+# variable: `hope keys init` creates the principals and a missing key refuses to start.
+os.environ.setdefault(ENROL_ENV, "1")
 
 settings.register_profile("ci", deadline=None, max_examples=200,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -66,8 +66,10 @@ class AuditReaderService(Service):
                 self.log.warning("audit_query_refused", error=str(exc)[:200])
                 continue
             topic = ANSWER + req["reply_to"].encode()[:40]
-            for body in chunks:
-                self.runtime.bus.publish_raw([topic, body])
+            bus = self.runtime.bus
+            for body in chunks:  # sealed: the asker takes answers signed by audit-reader only
+                bus.publish_raw(bus.sealed([topic, body]) if hasattr(bus, "sealed")
+                                else [topic, body])
             self.counts["answered"] += 1
             self.counts["chunks"] += len(chunks)
 

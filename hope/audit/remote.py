@@ -24,8 +24,10 @@ from typing import Any
 from hope import codec
 from hope.audit.reader import AuditReader, Located, Record, open_reader
 from hope.config import Config
+from hope.eventauth.gate import Refusal
 
 QUERY = b"AUDITQ"
+READER = "audit-reader"  # the principal whose signature an answer must carry
 ANSWER = b"AUDITA."
 CHUNK_RECORDS = 500
 ASK_AGAIN_S = 3.0  # no complete answer by then: ask again (the first may have been lost)
@@ -146,8 +148,20 @@ async def fetch(config: Config, families: list[str] | str, *, asker: str,
                  handshake_timeout_s=timeout, principal=asker)
     query = Query()
     topic = ANSWER + bus.epoch.encode()
-    bus.add_internal(topic, lambda frames: query.on_chunk(codec.decode_obj(frames[1]))
-                     if len(frames) == 2 else None)
+
+    def on_answer(frames: list[bytes]) -> None:
+        if not 2 <= len(frames) <= 3:
+            return
+        if bus.gate is not None:  # an answer not signed by the audit-reader is no answer
+            try:
+                bus.gate.admit_marker(frames[1], frames[2] if len(frames) == 3 else None,
+                                      READER)
+            except Refusal as exc:
+                bus.refuse(exc.reason, f"audit answer refused: {exc.message}")
+                return
+        query.on_chunk(codec.decode_obj(frames[1]))
+
+    bus.add_internal(topic, on_answer)
     deadline = time.monotonic() + timeout
     try:
         await bus.start()

@@ -165,8 +165,10 @@ def open_writer(runtime: Runtime) -> AuditWriter:
     """The writer, or exit ``EX_AUDIT`` (supervisord: FATAL) when the log needs an operator:
     it never builds on, nor seals, what it could not verify."""
     try:
-        return AuditWriter(runtime.state, runtime.config.audit, runtime.clock, log=runtime.log,
-                           source=runtime.name, pinned=read_pins(runtime.config))
+        writer = AuditWriter(runtime.state, runtime.config.audit, runtime.clock,
+                             log=runtime.log, source=runtime.name, pinned=read_pins(runtime.config))
+        writer.principals_verified = getattr(runtime.bus, "gate", None) is not None
+        return writer
     except (AuditStartError, AuditKeyError, ValueError) as exc:
         runtime.log.critical("audit: refusing to start", error=str(exc))
         print(f"hope {runtime.name}: refusing to start: audit log: {exc} (inspect with `hope "

@@ -59,6 +59,9 @@ class AuditWriter(GroupCommit):
         self.clock = clock or WallClock()
         self.log = log or structlog.get_logger("hope.audit")
         self.source = source
+        # True when every event handed to append() passed the bus's event gate, so its
+        # publisher is its proven signer: records then name it as ``principal`` (else null).
+        self.principals_verified = False
         self._write, self._fsync = write, fsync
         if signer is None:
             signer, created = init_keys(state.keys)
@@ -150,6 +153,7 @@ class AuditWriter(GroupCommit):
             self.stats["refused"] += 1
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
         rec = env.to_dict()
+        rec["principal"] = env.publisher if self.principals_verified else None
         fam = None if self._deferred else self.families.get(FAMILIES.get(etype, DEFAULT_FAMILY))
         if fam is None:  # a new family, or records waiting for theirs: the slow path
             self._add(rec)
@@ -215,7 +219,9 @@ class AuditWriter(GroupCommit):
         ts = utc_timestamp(datetime.fromtimestamp(self.clock.time(), UTC))
         env = new_event(event_type, payload, source=self.source, timestamp=ts)
         if env.event_id not in self.ids:  # the same GAP declared twice in one microsecond
-            self._add(env.to_dict())
+            rec = env.to_dict()
+            rec["principal"] = self.source  # written by the writer itself
+            self._add(rec)
 
     def record_gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
         """Declare seq first..last of (publisher, epoch) unrecoverable (a replay could not

@@ -15,22 +15,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hope.bench import audit, cluster, codec, compare, deliveries, hop, live, pipeline, throughput
+from hope.bench import (
+    audit,
+    auth,
+    cluster,
+    codec,
+    compare,
+    deliveries,
+    hop,
+    live,
+    pipeline,
+    throughput,
+)
 from hope.bench.common import fmt_range, machine, table, write_json
+from hope.bench.common import lat_cell as _lat
+from hope.bench.common import ratio_cell as _ratio
 
-ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec", "cluster")
+ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec", "auth", "cluster")
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
 LOW_RATE = 100.0
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _lat(s: dict[str, Any], pct: str) -> str:
-    return fmt_range(s[pct]) if pct in s else "n/a"
-
-
-def _ratio(r: dict[str, Any] | None) -> str:
-    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})" if r else "n/a"
 
 
 def _sustained(search: dict[str, Any]) -> str:
@@ -119,13 +124,14 @@ def render(res: dict[str, Any]) -> str:
                     f"Redis: {h.get('redis_error')}"
             rows.append([f"1 hop {pct} µs @{h['rate']:,.0f}/s", _lat(h["hope"], pct),
                          _lat(h["raw_zmq"], pct), _ratio(h["ratio_to_raw"][pct]), redis])
+        rows += auth.hop_rows(h)
         rows.append(["1 hop lost messages", str(h["hope"]["lost"]), str(h["raw_zmq"]["lost"]),
                      "", f"{h['message_bytes']} B, send rates HOPE {h['hope']['send_rate']}; "
                          f"deliveries/event HOPE {h['hope'].get('deliveries_per_event', 'n/a')}"
                          f", raw {h['raw_zmq'].get('deliveries_per_event', 'n/a')}"])
     for p in (res.get("pipeline"), res.get("pipeline_low")):
         if p:
-            rows += _pipeline_rows(p)
+            rows += _pipeline_rows(p) + auth.pipeline_rows(p)
     if res.get("throughput"):
         rows += _throughput_rows(res["throughput"])
     a = res.get("audit")
@@ -142,7 +148,7 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
-    rows += live.render_rows(res)
+    rows += live.render_rows(res) + auth.render_rows(res)
     rows += cluster_rows(res.get("cluster"))
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
@@ -243,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     if "live" in rows:
         log("row 7: live-like PRICE load")
         res["live"] = live.measure(quick, sizes=sizes, log=log)
+    if "auth" in rows:
+        log("row 6: event authentication")
+        res["auth"] = auth.measure(rounds, 2_000 if quick else 10_000, log=log)
     if "cluster" in rows:
         log("row 8: the bus across hosts (network namespaces)")
         res["cluster"] = cluster.measure(rounds, 1000.0, 1.0 if quick else 3.0, quick, log=log)

@@ -89,6 +89,16 @@ def fmt_range(s: dict[str, Any], digits: int = 0) -> str:
     return f"{f.format(s['median'])} ({f.format(s['min'])}-{f.format(s['max'])})"
 
 
+def lat_cell(s: dict[str, Any], pct: str) -> str:
+    """A latency table cell: ``median (min-max)`` of one percentile, or n/a."""
+    return fmt_range(s[pct]) if pct in s else "n/a"
+
+
+def ratio_cell(r: dict[str, Any] | None) -> str:
+    """A ratio table cell: ``1.23x (1.10-1.40)``, or n/a."""
+    return f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})" if r else "n/a"
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain-text table (also valid Markdown), columns padded to their widest cell."""
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hope.eventauth.keys import ENROL_ENV
 from hope.testing import Processes, short_tmpdir
 
 BASE_TOML = """
@@ -31,14 +32,19 @@ class BenchError(RuntimeError):
 
 class Harness:
     def __init__(self, name: str, toml: str = "", env: dict[str, str] | None = None,
-                 keep: bool = False, root: str | None = None) -> None:
+                 keep: bool = False, root: str | None = None,
+                 authenticate: bool = True) -> None:
         self.name = name
         # root: where the state dir lives (e.g. /dev/shm to take the disk out of the figure)
         self.dir = Path(tempfile.mkdtemp(dir=root, prefix=f"hb-{name}-")) if root \
             else short_tmpdir(f"hb-{name}-")
         self.config = self.dir / "bench.toml"
-        self.config.write_text(BASE_TOML + toml)
-        self.procs = Processes(self.dir, env={"HOPE_CONFIG": str(self.config), **(env or {})})
+        # authenticate = false: the unauthenticated baseline of rows 1 and 2 (ipc only)
+        self.config.write_text(BASE_TOML + ("" if authenticate else "authenticate = false\n")
+                               + toml)
+        # bench peers run under names of their own: each enrols its event key on first use
+        self.procs = Processes(self.dir, env={"HOPE_CONFIG": str(self.config), ENROL_ENV: "1",
+                                              **(env or {})})
         self.keep = keep or bool(os.environ.get("HOPE_BENCH_KEEP"))
 
     def __enter__(self) -> Harness:

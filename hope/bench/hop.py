@@ -21,7 +21,12 @@ from hope.bench.peers import signal_payload
 from hope.bench.redis_server import RedisServer, RedisUnavailable
 from hope.envelope import new_event
 
-SYSTEMS = ("hope", "raw_zmq", "redis")
+# hope-pub's SIGNALs are market data here (the authority table: docs/SECURITY.md)
+HOP_TOML = """
+[market_clock]
+publishers = ["scanner", "bench-pub"]
+"""
+SYSTEMS = ("hope", "hope_noauth", "raw_zmq", "redis")  # hope_noauth: [bus] authenticate = false
 
 
 def hope_message_size() -> int:
@@ -51,9 +56,9 @@ def _sender_args(rate: float, count: int, warmup: int, done: str) -> list[str]:
     return ["--rate", str(rate), "--count", str(count), "--warmup", str(warmup), "--done", done]
 
 
-def run_hope(rate: float, count: int, warmup: int, env: dict[str, str] | None = None
-             ) -> dict[str, Any]:
-    with Harness("hop-hope", env=env) as h:
+def run_hope(rate: float, count: int, warmup: int, env: dict[str, str] | None = None,
+             authenticate: bool = True) -> dict[str, Any]:
+    with Harness("hop-hope", HOP_TOML, env=env, authenticate=authenticate) as h:
         h.procs.proxy()
         h.wait_log("proxy", "proxy_started")
         out, ready, done = h.path("sub.lines"), h.path("sub.ready"), h.path("pub.done")
@@ -106,6 +111,7 @@ def measure(rounds: int = 3, rate: float = 5000.0, seconds: float = 3.0,
     try:
         for r in range(rounds):
             runs["hope"].append(run_hope(rate, count, warmup))
+            runs["hope_noauth"].append(run_hope(rate, count, warmup, authenticate=False))
             runs["raw_zmq"].append(run_raw(rate, count, warmup, size))
             if server:
                 runs["redis"].append(run_redis(server, rate, count, warmup, size))
@@ -126,6 +132,8 @@ def measure(rounds: int = 3, rate: float = 5000.0, seconds: float = 3.0,
                            "runs": rs}
     for pct in ("p50", "p99", "p99.9"):
         base = [r[pct] for r in runs["raw_zmq"]]
+        out.setdefault("ratio_to_noauth", {})[pct] = ratio(
+            [r[pct] for r in runs["hope"]], [r[pct] for r in runs["hope_noauth"]])
         out.setdefault("ratio_to_raw", {})[pct] = ratio([r[pct] for r in runs["hope"]], base)
         if runs["redis"]:
             out.setdefault("ratio_to_redis", {})[pct] = ratio(

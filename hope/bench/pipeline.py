@@ -107,10 +107,12 @@ def _wire_size(rec: dict[str, Any]) -> int:
 
 
 def run_hope(rate: float, seconds: float, warmup_s: float = 0.5, grace_s: float = 10.0,
-             env: dict[str, str] | None = None, root: str | None = None) -> dict[str, Any]:
+             env: dict[str, str] | None = None, root: str | None = None,
+             authenticate: bool = True) -> dict[str, Any]:
     """One HOPE run; ``root`` puts the state dir elsewhere (``/dev/shm``: no disk in the path)."""
     count, warmup = max(1, int(rate * seconds)), int(rate * warmup_s)
-    with Harness("pipe-hope", DECISION_TOML, env=env, root=root) as h:
+    with Harness("pipe-hope", DECISION_TOML, env=env, root=root,
+                 authenticate=authenticate) as h:
         h.procs.proxy()
         h.wait_log("proxy", "proxy_started")
         for key, module in SERVICES:
@@ -299,12 +301,15 @@ def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s
     """Row 2: per round a HOPE run (state on disk), optionally one with the state on tmpfs (the
     same CPU path without the disk's fsync latency), and both raw runs; summaries and ratios
     (``ratio_to_raw``: to the 3-stage chain; ``ratio_to_fanout``: to HOPE's topology)."""
-    variants = ["hope"] + (["hope_tmpfs"] if tmpfs and Path(TMPFS).is_dir() else [])
+    # hope_noauth: [bus] authenticate = false, what event authentication costs end to end
+    variants = ["hope", "hope_noauth"] + (["hope_tmpfs"] if tmpfs and Path(TMPFS).is_dir()
+                                          else [])
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in [*variants, *BASELINES]}
     sizes: dict[str, int] = {}
     for r in range(rounds):
         for v in variants:
-            h = run_hope(rate, seconds, grace_s=grace_s, root=TMPFS if v == "hope_tmpfs" else None)
+            h = run_hope(rate, seconds, grace_s=grace_s, root=TMPFS if v == "hope_tmpfs" else None,
+                         authenticate=v != "hope_noauth")
             sizes = sizes or h["audit"]["sizes"]
             runs[v].append(h)
         for b, topology in BASELINES.items():
@@ -329,7 +334,10 @@ def measure(rounds: int = 3, rate: float = 1000.0, seconds: float = 3.0, grace_s
             continue
         out[v]["missing_orders"] = sum(x["missing_orders"] for x in rs)
         out[v]["zero_loss"] = [zero_loss(x, True, seconds)[1] or "ok" for x in rs]
-        for b, key in (("raw_zmq", "ratio_to_raw"), ("raw_fanout", "ratio_to_fanout")):
+        for b, key in (("raw_zmq", "ratio_to_raw"), ("raw_fanout", "ratio_to_fanout"),
+                       ("hope_noauth", "ratio_to_noauth")):
+            if b == v or b not in runs:
+                continue
             if all("p50" in x for x in rs) and all("p50" in x for x in runs[b]):
                 out[v][key] = {p: ratio([x[p] for x in rs], [x[p] for x in runs[b]])
                                for p in ("p50", "p99", "p99.9")}

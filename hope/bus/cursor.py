@@ -126,11 +126,13 @@ class RecentCopies:
         self._old: set[int] = set()
 
     def seen(self, body: bytes) -> bool:
-        """True for a copy; otherwise remembers ``body`` and returns False."""
+        """True for a copy of a body :meth:`add` took."""
         h = hash(body)
-        if h in self._new or h in self._old:
-            return True
+        return h in self._new or h in self._old
+
+    def add(self, body: bytes) -> None:
+        """Remember an accepted body (decoded, authenticated): only then are its copies
+        dropped unread, so a forged frame carrying a genuine body cannot shadow the genuine."""
         if len(self._new) >= self.size:
             self._old, self._new = self._new, set()
-        self._new.add(h)
-        return False
+        self._new.add(hash(body))

@@ -151,10 +151,15 @@ class ProxyLinks:
             self.on_change()
 
     # sending ---------------------------------------------------------------------------
-    def send(self, topic: bytes, body: bytes) -> None:
+    def send(self, topic: bytes, body: bytes, auth: bytes | None = None) -> None:
+        """``[topic, body]`` or, with ``auth``, ``[topic, body, auth]`` on each target link."""
         for pub in self._targets:
             pub.send(topic, _SNDMORE)
-            pub.send(body)
+            if auth is None:
+                pub.send(body)
+            else:
+                pub.send(body, _SNDMORE)
+                pub.send(auth)
 
     def send_multipart(self, frames: list[bytes]) -> None:
         for pub in self._targets:

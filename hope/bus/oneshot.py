@@ -11,7 +11,7 @@ from hope.envelope import Envelope, EventType, new_event
 
 
 async def publish_once(config: Config, event_type: str | EventType, payload: dict[str, Any], *,
-                       source: str = "cli", wait_audit_s: float = 5.0,
+                       source: str = "operator", wait_audit_s: float = 5.0,
                        handshake_timeout_s: float = 3.0) -> tuple[Envelope, bool]:
     """Publish one event from a short-lived process (CLI) and wait until the audit writer's
     watermark covers it. Returns (stamped event, audited?)."""

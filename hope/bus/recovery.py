@@ -19,6 +19,7 @@ from hope import codec
 from hope.bus.cursor import ALL
 from hope.bus.recovery_protocol import answer, parse_marker, request_payload
 from hope.envelope import Envelope, EventType, new_event
+from hope.eventauth.gate import Refusal
 
 log = structlog.get_logger("hope.bus")
 # Earlier epochs' unacknowledged events are resent after this long, then with doubling pauses.
@@ -75,13 +76,29 @@ class GapRecovery:
         for epoch, elog in list(self.outbox.epochs.items()):
             if epoch == self.epoch:
                 continue
-            for rec in elog.unacked():
-                self.links.send_multipart([rec.topic, rec.body])
+            for rec in elog.unacked():  # sealed now: the outbox keeps the body only
+                self.links.send_multipart(self.sealed([rec.topic, rec.body]))
                 n += 1
         if n:
             self.counters["resent"] += n
             log.info("outbox_resent", service=self.name, events=n)
         return n
+
+    def _unauthentic(self, frames: list[bytes], exc: Refusal, env: Envelope | None) -> None:
+        """Refused by the event gate: counted, the frames kept, an ALERT (rate-limited)."""
+        detail = {"signer": exc.signer, "topic": frames[0][:80].decode(errors="replace")}
+        if env is not None:
+            detail.update(publisher=env.publisher, event_type=env.event_type,
+                          event_id=env.event_id)
+        self.refuse(exc.reason, exc.message, **detail)
+        self.quarantine.keep(frames, exc.message, f"auth {exc.reason}")
+        if self.gate.alert_due(exc.reason) and self._started:
+            alert = {"kind": "auth_refused", "service": self.name, "reason": exc.reason,
+                     "detail": exc.message[:200], **{k: v for k, v in detail.items() if v}}
+            try:
+                self.publish_nowait(new_event(EventType.ALERT, alert, source=self.name))
+            except Exception as err:  # the refusal stands even if the ALERT cannot go out
+                log.error("alert_publish_failed", service=self.name, error=str(err))
 
     def _send_due_requests(self, now: float, timeout: float) -> None:
         prefixes = [p.decode() for p in self.prefixes]
@@ -93,12 +110,19 @@ class GapRecovery:
             self.counters["replay_requests"] += 1
             self.publish_nowait(new_event(EventType.REPLAY, payload, source=self.name))
 
-    def _on_replay_marker(self, body: bytes) -> None:
+    def _on_replay_marker(self, parts: list[bytes]) -> None:
+        body = parts[0]
         try:
             key, first, last, sent, missing, truncated = parse_marker(body)
         except Exception as exc:
-            self._bad([self._replayed_topic, b"", body], f"bad replay marker ({exc})", "marker")
+            self._bad([self._replayed_topic, b"", *parts], f"bad replay marker ({exc})", "marker")
             return
+        if self.gate is not None:  # a forged marker could cover a range or declare it missing
+            try:
+                self.gate.admit_marker(body, parts[1] if len(parts) > 1 else None, key[0])
+            except Refusal as exc:
+                self._unauthentic([self._replayed_topic, b"", *parts], exc, None)
+                return
         cur = self.cursors.get(key)
         if not all(cur.seen(n) for n in sent):
             return  # part of the answer was lost on the way: the pending request will retry
@@ -130,8 +154,10 @@ class GapRecovery:
             self.counters["bad_replay_requests"] += 1
             self.refuse("replay_malformed", str(exc), requester=req.source)
             return
+        if self.gate is not None and not self.gate.keys.knows(req.publisher or ""):
+            self.gate.keys.rescan(force=True)  # a requester enrolled since the last scan
         for f in frames:
-            self.links.send_multipart(f)
+            self.links.send_multipart(self.sealed(f))
         self.counters["replayed_out"] += len(frames) - 1
         if codec.decode_obj(frames[-1][2]).get("truncated"):
             self.counters["replay_truncated"] += 1

@@ -1,7 +1,9 @@
 """The ZeroMQ bus: a PUB and a SUB connected to the proxy, with outbox, dedupe and gap recovery.
 
-Wire: ``[topic, body]``. Internal frames: ``[HELLO.<epoch>, b""]`` handshake probes and
-``[REPLAYED.<epoch>, topic, body]`` replay answers, ended by ``[REPLAYED.<epoch>, b"", marker]``.
+Wire: ``[topic, body, auth]`` (``auth``: the signer's MAC vector over the body,
+hope/eventauth/seal.py; ``[topic, body]`` only with ``[bus] authenticate = false``). Internal
+frames: ``[HELLO.<epoch>, b""]`` handshake probes and ``[REPLAYED.<epoch>, topic, body, auth]``
+replay answers, ended by ``[REPLAYED.<epoch>, b"", marker, auth]``.
 See docs/ARCHITECTURE.md ("Delivery") for the protocol.
 """
 
@@ -28,6 +30,8 @@ from hope.bus.refusals import count_refusal, refusal_name
 from hope.bus.sockets import open_sub
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
+from hope.eventauth.gate import EventGate, Refusal
+from hope.eventauth.keys import EventKeyError
 from hope.quarantine import Quarantine
 
 log = structlog.get_logger("hope.bus")
@@ -71,6 +75,10 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                              quarantine_dir=config.state.quarantine) if outbox else None
         self.quarantine = Quarantine(config.state.quarantine, name, config.bus.quarantine_max_bytes)
         self.sequencer = Sequencer(name, self.epoch)
+        try:  # None: [bus] authenticate = false (the bench's baseline)
+            self.gate: EventGate | None = EventGate.for_bus(name, config)
+        except EventKeyError as exc:
+            raise BusError(f"{name}: {exc}") from None
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
@@ -240,13 +248,18 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                 raise BusError(f"{self.name}: outbox write failed, event not published "
                                f"({exc})") from exc
         self.sequencer.commit(stamped)
-        self.links.send(topic, body)
+        self.links.send(topic, body, None if self.gate is None else self.gate.seal(body))
         self.counters["published"] += 1
         return stamped
 
     def publish_raw(self, frames: list[bytes]) -> None:
         """Send frames as they are (tests of bad input, benchmarks)."""
         self.links.send_multipart(frames)
+
+    def sealed(self, frames: list[bytes]) -> list[bytes]:
+        """``frames`` with this principal's auth frame over the last one (the body) appended,
+        as everything this bus sends carries it (unless ``authenticate = false``)."""
+        return frames if self.gate is None else [*frames, self.gate.seal(frames[-1])]
 
     def stats(self) -> dict:
         out = dict(self.counters)
@@ -257,6 +270,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         out["quarantined"] = self.quarantine.count
         out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
         out["links"] = self.links.stats()
+        out["authenticated"] = self.gate is not None
         return out
 
     # receiving -------------------------------------------------------------------------
@@ -305,12 +319,14 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
-        if self._copies is not None and not replayed and len(frames) == 2 \
+        # with several proxies the second copy is dropped before decoding, so neither the
+        # decoder nor the authentication gate's replay rule ever sees it
+        if self._copies is not None and not replayed and 2 <= len(frames) <= 3 \
                 and self._copies.seen(frames[1]):
             self.counters["copies"] += 1
             return
-        if len(frames) != 2:
-            self._bad(frames, f"expected 2 frames [topic, body], got {len(frames)}",
+        if not 2 <= len(frames) <= 3:
+            self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
                       f"topic {topic[:80]!r}")
             return
         bus_cfg = self.config.bus
@@ -325,6 +341,14 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             where = f"topic {topic[:80]!r}"
             self._bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
             return
+        if self.gate is not None:
+            try:
+                self.gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env)
+            except Refusal as exc:
+                self._unauthentic(frames, exc, env)
+                return
+        if self._copies is not None and not replayed:
+            self._copies.add(frames[1])
         self.counters["received"] += 1
         etype = env.event_type
         self.received_types[etype] = self.received_types.get(etype, 0) + 1
@@ -368,13 +392,13 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             return False
         if topic != self._replayed_topic:
             return True  # another bus's replay answer
-        if len(frames) == 3 and frames[1] == b"":
-            self._on_replay_marker(frames[2])
-        elif len(frames) == 3:
+        if len(frames) in (3, 4) and frames[1] == b"":
+            self._on_replay_marker(frames[2:])
+        elif len(frames) in (3, 4):
             self.counters["replayed_in"] += 1
             self._on_frames(frames[1:], replayed=True)
         else:
-            self._bad(frames, f"replay answer has {len(frames)} frames, expected 3", "frames")
+            self._bad(frames, f"replay answer has {len(frames)} frames, expected 4", "frames")
         return True
 
     def _on_control(self, env: Envelope, topic: bytes) -> None:

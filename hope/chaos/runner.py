@@ -37,6 +37,7 @@ from hope.chaos.ledger import (
     scan_outboxes,
 )
 from hope.chaos.table import Table, compute
+from hope.eventauth.keys import ENROL_ENV
 from hope.supervisor_conf import REPO
 
 HOPE = [sys.executable, "-c",
@@ -94,8 +95,9 @@ class Run:
         self.marks: dict[str, dict[str, int]] = {}
         self.bus: dict = {}
         self.last_scan = 0.0
+        # the injector is a principal of its own: it enrols its event key on first use
         self.env = {**os.environ, "HOPE_STATE_DIR": str(self.state), "PYTHONUNBUFFERED": "1",
-                    "HOPE_CONFIG": str(self.root / "chaos.toml")}
+                    "HOPE_CONFIG": str(self.root / "chaos.toml"), ENROL_ENV: "1"}
 
     def log(self, msg: str) -> None:
         print(f"[chaos {time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)

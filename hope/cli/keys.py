@@ -7,7 +7,9 @@ Layout (one directory per principal, docs/ARCHITECTURE.md "Keys and principals")
 audit writer's Ed25519 signing key (``keys/audit-writer/audit.key``, moved there from an older
 ``keys/audit.key`` with its id, so pins stay valid), a CURVE key pair for every supervisord
 program, the event listener and ``operator`` (``keys/<p>/curve.key_secret``, enrolled as
-``keys/public/<p>.curve.key``), the gateway's scoped tokens; and pins the audit key id in the
+``keys/public/<p>.curve.key``), the same principals' event-authentication key pairs
+(``keys/<p>/event.key``, ``keys/public/<p>.event.pub``: :mod:`hope.eventauth.keys`), the
+gateway's scoped tokens; and pins the audit key id in the
 local pin file (``hope.local.toml`` beside the config, untracked). ``rotate`` makes a new audit
 signing key (the old public key stays: old checkpoints stay verifiable); ``rotate --curve P`` a
 new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (a new key pair, or the public
@@ -35,9 +37,11 @@ from hope.audit.keys import (
 from hope.audit.note import vkey
 from hope.audit.pins import add_pin
 from hope.audit.startup import default_origin
+from hope.authority import event_principals
 from hope.bus import curve
 from hope.cli import load_config
 from hope.config import Config
+from hope.eventauth.keys import init_principals
 from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 from hope.principals import PrincipalError, check_name, principals
 
@@ -90,6 +94,10 @@ def init_all(cfg: Config, *, force: bool = False) -> Signer:
         if made:
             print(f"created: {curve.secret_path(cfg.state, principal)} ({keys.key_id})")
     print(f"CURVE keys: {len(principals())} principals under {keys_dir}")
+    made = [path for path, new in init_principals(keys_dir, event_principals()) if new]
+    for path in made:  # event authentication (docs/SECURITY.md)
+        print(f"created: {path}")
+    print(f"event keys: {len(event_principals())} principals under {keys_dir}")
     for scope in SCOPES:
         path = token_path(keys_dir, scope)
         _, notes = load_or_create_token(path)

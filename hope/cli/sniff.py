@@ -77,8 +77,8 @@ def render(topic: bytes, frames: list[bytes], as_json: bool,
            correlation: str | None) -> str | None:
     """One output line for a message, or None when it is filtered out."""
     try:
-        if len(frames) != 2:
-            raise EnvelopeError(f"{len(frames)} frames, expected 2", "frames")
+        if len(frames) not in (2, 3):  # [topic, body, auth]: sniff shows, it does not verify
+            raise EnvelopeError(f"{len(frames)} frames, expected 3", "frames")
         env = codec.decode(frames[1])
     except EnvelopeError as exc:
         if correlation:
@@ -144,7 +144,7 @@ def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
 def _seen(frames: list[bytes], already: set[str]) -> bool:
     """Whether a live event was printed from the audit log already (forgotten once matched)."""
     try:
-        event_id = codec.decode(frames[1]).event_id if len(frames) == 2 else None
+        event_id = codec.decode(frames[1]).event_id if len(frames) in (2, 3) else None
     except EnvelopeError:
         return False
     if event_id in already:

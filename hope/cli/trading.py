@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
+import os
 import sys
 from typing import Any
 
 from hope.audit.remote import AuditUnavailable, open_audit
+from hope.authority import OPERATOR
 from hope.bus import oneshot
 from hope.cli import load_config
 from hope.config import Config
@@ -24,12 +27,22 @@ from hope.trading.state import TradingStateStore
 
 
 async def publish_control(cfg: Config, payload: dict[str, Any]) -> Envelope:
-    """Publish one CONTROL event from this process; warn when the audit has not taken it yet."""
-    env, audited = await oneshot.publish_once(cfg, "CONTROL", payload)
+    """Publish one CONTROL event from this process as principal ``operator``, with the OS user
+    who ran the command (``os_user``: the audit log says who); warn when the audit has not
+    taken it yet."""
+    payload = {**payload, "os_user": os_user()}
+    env, audited = await oneshot.publish_once(cfg, "CONTROL", payload, source=OPERATOR)
     if not audited:
         print("hope: CONTROL published but the audit writer has not acknowledged it yet",
               file=sys.stderr)
     return env
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for the uid (containers)
+        return f"uid:{os.getuid()}"
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

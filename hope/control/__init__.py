@@ -6,14 +6,15 @@ addressee and the command, plus the command's own fields::
     topic    CONTROL.<service>            ("CONTROL.*" for every service)
     payload  {"service": "<service>" | "*", "command": "<command>", ...}
 
-| command | module | obeyed by |
-|---|---|---|
-| ``halt``, ``reduce``, ``resume`` | :mod:`hope.control.trading` | decision-engine, decision-engine-shadow, executor |
-| ``flatten`` | :mod:`hope.control.flatten` | executor |
-| ``ack_position`` | :mod:`hope.control.ack_position` | executor |
-| ``retry``, ``retry_ok`` | :mod:`hope.control.retry` | dlq-retry |
+| command | module | obeyed by | sent by (:mod:`hope.authority`) |
+|---|---|---|---|
+| ``halt``, ``reduce``, ``resume`` | :mod:`hope.control.trading` | decision-engine, decision-engine-shadow, executor | operator, gateway |
+| ``flatten`` | :mod:`hope.control.flatten` | executor | operator, gateway |
+| ``ack_position`` | :mod:`hope.control.ack_position` | executor | operator |
+| ``retry``, ``retry_ok`` | :mod:`hope.control.retry` | dlq-retry | operator, dlq-retry; any |
 
-Consumers verify a CONTROL event's id before acting on it (``verify_id=True``). The envelope
+The bus refuses a CONTROL from any other principal before a handler sees it; consumers also
+verify a CONTROL event's id before acting on it (``verify_id=True``). The envelope
 schema requires ``service`` and ``command`` to be strings (:data:`hope.envelope` payload schemas).
 """
 

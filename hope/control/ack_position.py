@@ -5,6 +5,8 @@ Wire message (published by ``hope ack-position ORDER_ID``)::
     topic    CONTROL.executor
     payload  {"service": "executor", "command": "ack_position", "order_id": "hope-..."}
 
+Authority (:mod:`hope.authority`): principal ``operator`` (the CLI) only.
+
 A position record the executor could not read is quarantined and holds trading HALTED
 (:mod:`hope.execution.held`). This command, audited like every CONTROL, releases that hold for
 one position; the executor then follows the trading state file again.

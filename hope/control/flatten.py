@@ -5,6 +5,9 @@ Wire message (published by ``hope flatten``)::
     topic    CONTROL.*
     payload  {"service": "*", "command": "flatten"}
 
+Authority (:mod:`hope.authority`): principals ``operator`` (the CLI) and ``gateway`` (its
+control scope); from anyone else the bus refuses it and no position is touched.
+
 The executor sells every open position at the market, even when trading is HALTED (an operator's
 order overrides the kill switch's stop of automatic exits), and logs how many it closed and how
 many are still open (a failed sell keeps its position and is tried again on the next PRICE).

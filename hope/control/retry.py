@@ -6,6 +6,9 @@
     payload  {"service": "dlq-retry", "command": "retry", "dlq_id": "<letter id>"}
     payload  {"service": "dlq-retry", "command": "retry", "all": true}
 
+Authority (:mod:`hope.authority`): ``retry`` from ``operator`` or ``dlq-retry``; ``retry_ok``
+from any principal (whichever service ran the retried handler; the signer is recorded).
+
 ``retry_ok`` is sent by a service whose retried handler succeeded, in reply to the RETRY it got
 (its causation), so the daemon marks the letter done at once instead of waiting out its silence
 window::

@@ -5,6 +5,9 @@ Wire message (``hope trading halt`` or ``POST /v1/trading/halt``; ``reduce`` and
     topic    CONTROL.*
     payload  {"service": "*", "command": "halt"}
 
+Authority (:mod:`hope.authority`): principals ``operator`` (the CLI, which adds ``os_user``) and
+``gateway`` (its control scope); from anyone else the bus refuses it before any handler.
+
 | command | trading state | effect |
 |---|---|---|
 | ``halt`` | HALTED | no BUY; the executor stops automatic exits too (``flatten`` still works) |

@@ -1,7 +1,7 @@
 """Exchanges behind one interface; ``PaperExchange`` fills at the market price, keeping its book on disk.
 
 The book is an append-only JSONL file (``<state>/exchange/orders.jsonl``), one line per order,
-written with one ``os.write`` before ``place_order`` returns (:class:`hope.execution.journal.Journal`),
+written with one ``os.write`` before ``place_order`` returns (:class:`hope.journal.Journal`),
 so after a crash the exchange still answers "do you know client order id X?" exactly as a real
 venue would. Durable against SIGKILL at once; against power loss up to ``fsync_interval_s``
 (group commit: :meth:`PaperExchange.sync` from a periodic task, or piggybacked on an append).
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from hope.envelope import utc_timestamp
 from hope.execution.fill_model import FillModel
-from hope.execution.journal import Journal, quarantine_torn, read_journal
+from hope.journal import Journal, quarantine_torn, read_journal
 from hope.trading.symbols import quote_of
 
 

@@ -35,8 +35,10 @@ from hope.execution.config import ExecutionConfig
 from hope.execution.executor import Executor, Publish
 from hope.execution.live_exits import LiveExits, fill_order, venue_fields
 from hope.execution.live_reconcile import RECHECKS_FILE, LiveReconcile, Rechecks
+from hope.execution.live_stops import LiveStops
 from hope.execution.positions import ExecutorStore
 from hope.execution.records import PendingOrder, Refusal
+from hope.execution.venue_guard import VenueGuard
 from hope.trading.symbols import quote_of
 from hope.venue.adapter import BinanceVenue
 from hope.venue.errors import NotSent, VenueError, VenueRefused, VenueUnknown
@@ -48,7 +50,7 @@ from hope.venue.unknown import FOUND, GONE, resolve
 UNKNOWN = "UNKNOWN"
 
 
-class LiveExecutor(LiveReconcile, LiveExits, Executor):
+class LiveExecutor(LiveStops, LiveReconcile, LiveExits, Executor):
     def __init__(self, cfg: ExecutionConfig, venue: BinanceVenue, store: ExecutorStore,
                  breaker: CircuitBreaker, *, gate: VenueGate | None = None,
                  wall: Callable[[], float] = time.time, **kwargs: Any) -> None:
@@ -59,6 +61,7 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         self.wall = wall
         self.last_report: dict[str, Any] | None = None
         self.on_gate_change: Callable[[], None] | None = None
+        self.guard: VenueGuard | None = None   # clock and rate guards (HOPE's own REST client)
         self.rechecks = Rechecks(store.dir / RECHECKS_FILE)
         self._exit_tried: dict[str, float] = {}
 
@@ -162,6 +165,8 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
         """Why this BUY may not leave: the venue breaker, the failure breaker, the filters."""
         if not self.gate.allows():
             return "REJECTED", self.gate.refusal()
+        if self.guard is not None and (why := self.guard.refusal()):
+            return "REJECTED", why
         if not self.breaker.allow():
             return "REJECTED", (f"circuit_open: breaker {self.breaker.name} is "
                                 f"{self.breaker.state}")
@@ -277,6 +282,8 @@ class LiveExecutor(LiveReconcile, LiveExits, Executor):
                                    "trade_ids": [f.trade_id for f in vo.fills]})
         self._prune()
         self.stats["fills"] += 1
+        if (pos := self.store.positions.get(cid)) is not None:
+            await self.protect(pos, publish)
 
     # --- the resolver -------------------------------------------------------------------------
     def pending(self) -> list[tuple[str, PendingOrder]]:

@@ -109,6 +109,8 @@ class LiveExits:
             await self.audit_replies(publish, pos.fill_env, pos.order_id)
         if sell is None:
             return False
+        if sell.client_id != close_order_id(pos.order_id):
+            reason = "stop_loss"   # the protective stop sold the position
         market_ts = pos.exit.market_ts if pos.exit is not None else (
             self.market_clock.now() or pos.opened_market_ts)
         order = fill_order(sell, pos.base, pos.quote, market_ts)
@@ -122,6 +124,8 @@ class LiveExits:
         ts = pos.exit.venue_ts if pos.exit is not None else sell.created
         await publish("CLOSE", payload, parent=pos.fill_env, timestamp=ts)
         self.store.drop_position(pos.order_id)
+        if self.stops is not None:
+            self.stops.forget(pos.order_id)
         self._exit_tried.pop(pos.order_id, None)
         self.stats[f"closes_{reason}"] += 1
         return True
@@ -136,6 +140,11 @@ class LiveExits:
                 return found
         if not self.gate.allows() and reason != FLATTEN:
             return None  # no automatic exit while reconciling or after a failed one
+        cleared = await self.clear_stop(pos, reason)  # the stop first: it locks the asset
+        if cleared == "stopped":
+            return await self.stop_sale(pos)
+        if cleared != "go":
+            return None  # the stop's state is not known yet: no SELL meanwhile
         rules = self.venue.rules.get(pos.symbol)
         last = self.venue.price(pos.symbol)
         try:

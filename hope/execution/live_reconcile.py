@@ -154,6 +154,7 @@ class LiveReconcile:
             else:
                 resolved += 1
         await self.resolve_closes(publish)
+        await self.settle_stops(publish)
         found_later = await self._recheck_not_found()
         for pos in self.positions.open_positions():
             if pos.closing and pos.closing.attempted:
@@ -162,6 +163,7 @@ class LiveReconcile:
         open_orders = await self.venue.hope_open_orders()
         balances = await self.venue.balances()
         known = set(self.store.orders) | {close_order_id(o) for o in self.store.positions}
+        known |= self.stop_ids()
         return build_report(self.venue.name, self.wall(), unresolved=unresolved,
                             resolved=resolved, open_orders=open_orders, known_ids=known,
                             held=self._held_assets(), balances=balances,

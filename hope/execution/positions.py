@@ -17,7 +17,7 @@ N+1, opens that journal, then deletes the old one: a crash at any point leaves a
 journal holds exactly the changes after it. Finished ledger records are kept ``retention`` on the
 market clock (see :meth:`ExecutorStore.prune`) and then forgotten, so the state does not grow.
 
-Durability (see :mod:`hope.execution.journal`): against SIGKILL every change is durable as soon
+Durability (see :mod:`hope.journal`): against SIGKILL every change is durable as soon
 as its method returns; against power loss, up to ``fsync_interval_s``. A torn last journal line is
 quarantined and ignored; a corrupt inner line or an unreadable snapshot sets ``load_error`` (the
 service then halts trading, since a ledger we cannot read could double orders) and the store stops
@@ -50,7 +50,6 @@ import msgspec
 from hope.envelope import Envelope
 from hope.execution.exchange import Order
 from hope.execution.held import HeldPositions
-from hope.execution.journal import JSON, Journal, quarantine_torn, read_journal
 from hope.execution.records import (
     QUARANTINED,
     SNAPSHOT,
@@ -64,6 +63,7 @@ from hope.execution.records import (
     describe,
 )
 from hope.files import SHARED_MODE, atomic_write_bytes
+from hope.journal import JSON, Journal, quarantine_torn, read_journal
 from hope.quarantine import Quarantine
 
 TAKE_PROFIT, STOP_LOSS, TIMEOUT, FLATTEN = "take_profit", "stop_loss", "timeout", "flatten"

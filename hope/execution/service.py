@@ -26,6 +26,7 @@ from hope.execution.limits import Limits
 from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
 from hope.execution.venue_setup import live_executor, venue_status
+from hope.execution.venue_tasks import VenueTasks
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
 from hope.trading.state import TradingStateStore, is_fresh_instance
@@ -95,6 +96,10 @@ class ExecutorService(Service):
             self.live.gate.on_change = lambda name, old, new: self.changes.append(
                 (name, old, new))
             self.live.on_gate_change = self.write_venue_status
+        self.venue_tasks: VenueTasks | None = None   # guards, stops, user stream
+        if self.live is not None and self.live.guard is not None:
+            self.venue_tasks = VenueTasks(runtime, self.live, resolve_now=self.resolve_now,
+                                          lock=self.lock)
         self._last_reconcile = 0.0
 
     @classmethod
@@ -181,6 +186,25 @@ class ExecutorService(Service):
         if self.live is not None:
             gate = self.live.gate
             self.changes.append((gate.name, gate.state, gate.state))
+        if self.venue_tasks is not None:
+            self.changes += [(n, s, s) for n, s in self.venue_tasks.breakers()]
+
+    @every(lambda self: 1.0 if self.venue_tasks is not None else 0)
+    async def venue_tick(self) -> None:
+        """Clock offset when due, rate limits, breaker venue_guard, stops of unknown outcome."""
+        assert self.venue_tasks is not None
+        await self.venue_tasks.tick(self.changes, self.publish)
+        await self.publish_breaker()
+
+    async def resolve_now(self) -> None:
+        """Orders of unknown outcome asked at once (a fill of one was seen on the stream)."""
+        if self.live is None:
+            return
+        async with self.lock:
+            try:
+                await self.live.resolve_pending(self.publish)
+            finally:
+                await self.publish_breaker()
 
     # live venue: orders of unknown outcome queried, reconciliation repeated ----------------
     @every(lambda self: self.cfg.binance.resolve_interval_s if self.live else 0)
@@ -234,6 +258,8 @@ class ExecutorService(Service):
             payload = {"service": self.runtime.name, "name": name, "state": new, "previous": old}
             if self.live is not None and name == self.live.gate.name:
                 payload["reason"] = self.live.gate.reason
+            elif self.venue_tasks is not None and (why := self.venue_tasks.reason(name)):
+                payload["reason"] = why
             await self.publish("BREAKER", payload)
 
     # lifecycle ----------------------------------------------------------------------------
@@ -243,6 +269,8 @@ class ExecutorService(Service):
             if self.live is not None:
                 self.announce_breakers()  # "reconciling" before anything else
                 await self.publish_breaker()
+            if self.venue_tasks is not None:
+                await self.venue_tasks.prepare()
             try:
                 report = await self.executor.reconcile(self.publish)
             except WithdrawalsEnabled as exc:  # exit 78, as a bad config: a human must act
@@ -251,6 +279,8 @@ class ExecutorService(Service):
                 self._last_reconcile = self.clock.monotonic()
             self.announce_breakers()  # announce once
             await self.publish_breaker()
+        if self.venue_tasks is not None:
+            self.venue_tasks.start()
         self.log.info("reconciled with the exchange", resumed=report["resumed"],
                       dropped=report["dropped"], orphans=report["orphans"])
         for alert in report["quarantined"]:  # evidence in quarantine/executor-ledger.bin
@@ -261,12 +291,16 @@ class ExecutorService(Service):
         self.exchange.sync()
 
     async def stop(self) -> None:
+        if self.venue_tasks is not None:
+            await self.venue_tasks.stop()
         self.store.close()
         self.exchange.close()
         if self.live is not None:
             await self.live.venue.aclose()
 
     def kill(self) -> None:
+        if self.venue_tasks is not None:
+            self.venue_tasks.kill()
         for close in (self.store.close, self.exchange.close):
             try:
                 close()
@@ -282,6 +316,9 @@ class ExecutorService(Service):
             venue = {"venue": {"name": self.live.venue.name, "requests": self.live.venue.requests,
                                "usage": dict(self.live.venue.usage),
                                "breaker_reason": self.live.gate.reason}}
+        if self.venue_tasks is not None:
+            breakers.update(self.venue_tasks.breakers())
+            venue["venue"].update(self.venue_tasks.heartbeat()["venue"])
         return {"breakers": breakers,
                 "trading_state": self.executor.trading_state,
                 "open_positions": len(store.positions), "ledger_records": len(store.orders),

@@ -16,6 +16,7 @@ from hope.execution.breaker import CircuitBreaker
 from hope.execution.limits import Limits
 from hope.execution.live import LiveExecutor
 from hope.execution.positions import ExecutorStore
+from hope.execution.venue_tasks import install
 from hope.runtime import Runtime
 from hope.trading.state import HALTED, TradingStateStore
 from hope.venue.adapter import BinanceVenue
@@ -59,10 +60,14 @@ def halt_first_start(runtime: Runtime, tstore: TradingStateStore) -> bool:
 def live_executor(runtime: Runtime, store: ExecutorStore, breaker: CircuitBreaker,
                   tstore: TradingStateStore, limits: Limits, *,
                   venue: BinanceVenue | None = None) -> LiveExecutor:
+    own = venue is None   # HOPE's own REST client: the clock and rate guards go on it
     venue = venue or open_venue(runtime)
     halt_first_start(runtime, tstore)
-    return LiveExecutor(runtime.config.execution, venue, store, breaker,
+    live = LiveExecutor(runtime.config.execution, venue, store, breaker,
                         market_clock=runtime.market_clock, log=runtime.log, limits=limits)
+    if own:
+        install(runtime, live)
+    return live
 
 
 def venue_status(runtime: Runtime, executor: Any) -> None:

@@ -25,6 +25,7 @@ from hope.handler_stats import LATENCY_BUCKETS
 from hope.health.bus_auth import flatten
 from hope.health.feed_metrics import feed_metrics
 from hope.health.registry import Registry
+from hope.health.venue_metrics import venue_metrics
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BREAKER = {"closed": 0.0, "half_open": 1.0, "open": 2.0, "reconciling": 3.0}
@@ -209,6 +210,7 @@ class HopeCollector(Collector):
         yield from (tables[k] for k in ("restarts", "breakers", "dlq", "latency", "refused",
                                         "disconnects", "handshakes"))
         yield from feed_metrics(self.registry.entries)
+        yield from venue_metrics(self.registry.entries)
         yield from self._host_metrics()
 
     def _host_metrics(self) -> Iterable[Metric]:

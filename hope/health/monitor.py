@@ -169,9 +169,12 @@ class HealthMonitor:
 
     def warnings(self) -> list[str]:
         """Trouble that stops nothing but /health reports: the audit writer's witness pushes
-        failing (its heartbeat's ``witnesses_ok``)."""
+        failing (its heartbeat's ``witnesses_ok``); a service whose bus does not authenticate
+        events (``[bus] authenticate = false``, the bench's baseline only)."""
         out = []
         for name, entry in sorted(self.registry.entries.items()):
+            if (entry.progress.get("bus") or {}).get("authenticated") is False:
+                out.append(f"{name}: events NOT authenticated ([bus] authenticate = false)")
             if entry.progress.get("witnesses_ok") is False:
                 failing = {url: s.get("error", "?") for url, s in
                            (entry.progress.get("witnesses") or {}).items()

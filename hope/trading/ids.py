@@ -11,3 +11,9 @@ def client_order_id(decision_event_id: str) -> str:
 def close_order_id(order_id: str) -> str:
     """The client order id of the sell that closes the position opened by ``order_id``."""
     return order_id + "-x"
+
+
+def stop_order_id(order_id: str, generation: int = 1) -> str:
+    """The client order id of the exchange-side protective stop of the position ``order_id``
+    opened; a replacement stop gets the next ``generation`` (a new id, never a resubmission)."""
+    return f"{order_id}-s{generation}"

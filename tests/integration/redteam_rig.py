@@ -3,7 +3,10 @@
 ``System`` starts proxy, audit-writer, decision-engine, executor, gateway, health-monitor and
 ``Feed`` (this file run as a script: PRICE as the market-data publisher ``scanner``) and reads
 what they report (registry, audit log, quarantine, paper book, HTTP). ``Attacker`` is a
-same-user process on the bus: raw pyzmq sockets on ``run/bus-in.sock`` and ``bus-out.sock``.
+same-user process on the bus: raw pyzmq sockets on ``run/bus-in.sock`` and ``bus-out.sock``;
+without privilege separation it can read any service's event key in ``state/keys/``, so it
+forges with the key of the service it impersonates unless a test says otherwise (``key=None``:
+no auth frame at all; ``key="gateway"``: another principal's key).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.error
@@ -22,15 +26,18 @@ import msgspec
 import zmq
 
 from hope import codec
+from hope.authority import event_principals
 from hope.chaos.faults import read_registry
 from hope.envelope import new_event
+from hope.eventauth.keys import init_principals
 from hope.health.metrics import refusals
 from hope.runtime import Runtime
 from hope.service import Service, every, run_service
-from hope.testing import Processes, read_jsonl, short_tmpdir, wait_for
+from hope.testing import Processes, read_jsonl, seal_frames, short_tmpdir, wait_for
+from hope.trading.state import TradingStateStore
 
 T0 = 1_700_000_000.0           # the feed's market time at its start; 1 market s per wall s
-FEED_SYMBOLS = ("GENABTC", "GENBBTC", "GENCBTC", "EVXBTC")
+FEED_SYMBOLS = ("GENABTC", "GENBBTC", "GENCBTC", "GENDBTC", "EVXBTC")
 SIZE_BTC = 0.001               # [decision] position_size.BTC (the default)
 CONFIG = """\
 [bus]
@@ -49,6 +56,7 @@ port = 0
 [decision]
 cooldown_s = 0.0
 timeout_s = 3.0
+audit_max_lag_s = 5.0
 """
 
 
@@ -80,6 +88,7 @@ class System:
         self.state = short_tmpdir("hope-rt-")
         self.config = self.state / "hope.toml"
         self.config.write_text(CONFIG)
+        init_principals(self.state / "keys", event_principals())  # as `hope keys init` does
         self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
         self.tokens: dict[str, str] = {}
 
@@ -148,6 +157,15 @@ class System:
         except ValueError:
             return status, text.decode(errors="replace"), hdrs
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """``hope ARGS`` against this system, as the operator runs it."""
+        return subprocess.run([str(Path(sys.executable).parent / "hope"), *args, "--state-dir",
+                               str(self.state)], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "HOPE_CONFIG": str(self.config)})
+
+    def trading_state(self) -> str:
+        return TradingStateStore(self.state / "trading_state").load()
+
     def market_now(self) -> float:
         return max(r["payload"]["market_ts"] for r in self.audited(
             lambda r: r.get("event_type") == "PRICE"))
@@ -163,6 +181,7 @@ class Attacker:
     """A same-user process on the bus: raw PUB on bus-in, SUB on bus-out, its own epoch."""
 
     def __init__(self, state: Path) -> None:
+        self.state = state
         self.ctx = zmq.Context()
         self.pub = self.ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 1000)
@@ -181,15 +200,36 @@ class Attacker:
                 self.sub.recv_multipart()
                 break
 
-    def forge(self, event_type: str, payload: dict[str, Any], source: str,
-              **fields: Any) -> tuple[Any, list[bytes]]:
-        """A valid-looking event (valid content id), stamped as ``source`` with our epoch."""
+    def forge(self, event_type: str, payload: dict[str, Any], source: str, *,
+              key: str | None = "", **fields: Any) -> tuple[Any, list[bytes]]:
+        """A valid-looking event (valid content id), stamped as ``source`` with our epoch and
+        sealed with ``key``'s event key (default: ``source``'s; None: no auth frame)."""
         env = new_event(event_type, payload, source=source)
         n = next(self.seq)
         env = msgspec.structs.replace(env, publisher=source, epoch=self.epoch, seq=n, tseq=n)
         if fields:
             env = msgspec.structs.replace(env, **fields)
-        return env, [env.topic.encode(), codec.encode(env)]
+        frames = [env.topic.encode(), codec.encode(env)]
+        signer = source if key == "" else key
+        return env, seal_frames(self.state, signer, frames) if signer else frames
+
+    def listen(self, prefix: bytes) -> None:
+        self.sub.setsockopt(zmq.SUBSCRIBE, prefix)
+
+    def capture(self, prefix: bytes, timeout: float = 30.0) -> list[bytes]:
+        """The next genuine frames on ``prefix`` as they travel (auth frame included); call
+        :meth:`listen` first to catch one sent before this call."""
+        self.listen(prefix)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.sub.poll(100):
+                    frames = self.sub.recv_multipart()
+                    if frames[0].startswith(prefix):
+                        return frames
+            raise AssertionError(f"attacker: nothing on {prefix!r} within {timeout:g}s")
+        finally:
+            self.sub.setsockopt(zmq.UNSUBSCRIBE, prefix)
 
     def send(self, frames: list[bytes]) -> None:
         self.pub.send_multipart(frames)

@@ -49,7 +49,9 @@ class AuditRig:
         # buffered but not yet written: the crash window the writer must survive.
         self.config.write_text(f"[hope]\nlog_level = \"info\"\n\n"
                                f"[audit]\ntrusted_keys = [\"{self.key_id}\"]\n"
-                               f"fsync_interval_ms = {FSYNC_MS}\n")
+                               f"fsync_interval_ms = {FSYNC_MS}\n\n"
+                               # the emitters' SIGNALs (hope/authority.py: market data)
+                               "[market_clock]\npublishers = [\"emit-a\", \"emit-b\"]\n")
         self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
         self.ledgers: dict[str, list[Path]] = {}  # publisher name -> its ledgers
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from hope.audit.remote import AuditUnavailable, fetch
-from hope.bus.oneshot import publish_once
+from hope.bus.zmq import ZmqBus
 from hope.decision.service import DecisionService
+from hope.envelope import new_event
 from hope.testing import async_wait_for, audit_records, make_config, service_for_tests, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -44,7 +45,7 @@ async def test_audited_records_are_read_over_the_bus_from_the_audit_reader(state
     started(procs, "audit")
     started(procs, "reader")
     ledger = state_dir / "emitted.jsonl"
-    procs.probe("emit", "emit", "--count", "30", "--ledger", str(ledger))
+    procs.probe("emit", "emit", "--name", "scanner", "--count", "30", "--ledger", str(ledger))
     wait_for(lambda: len(audit_records(state_dir, "signals")) >= 30, timeout=30,
              message="30 signals audited")
     config = make_config(state_dir, {"audit": {"reader": "bus"}})
@@ -53,12 +54,22 @@ async def test_audited_records_are_read_over_the_bus_from_the_audit_reader(state
     emitted = [json.loads(x)["event_id"] for x in ledger.read_text().splitlines() if "seq" in x]
     assert got == emitted and "signals" in reader.families() and "decisions" not in reader.families()
     assert list(reader.records("decisions")) == []
-    await publish_once(config, "TRADING_STATE", {"service": "decision-engine", "state": "HALTED",
-                                                 "previous": "ACTIVE", "by": "test"})
+    engine = ZmqBus("decision-engine", config)  # TRADING_STATE is the engine's to publish
+    await engine.start()
+    try:
+        await engine.publish(new_event("TRADING_STATE", {
+            "service": "decision-engine", "state": "HALTED", "previous": "ACTIVE", "by": "test"},
+            source="decision-engine"))
+        await async_wait_for(lambda: any(r["event_type"] == "TRADING_STATE" for r in
+                                         audit_records(state_dir, "system")), timeout=15)
+    finally:
+        await engine.stop()
     out = subprocess.run([str(HOPE), "trading", "status", "--json", "--state-dir", str(state_dir)],
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "HOPE_CONFIG": str(write_bus_config(state_dir))})
-    assert json.loads(out.stdout)["services"] == {"decision-engine": "HALTED"}, out.stderr
+    last = [x for x in out.stdout.splitlines() if x.startswith('{"state"')]
+    assert last and json.loads(last[-1])["services"] == {"decision-engine": "HALTED"}, \
+        out.stdout + out.stderr
     out = subprocess.run([str(HOPE), "dlq", "retry", "dlq-abc123", "--state-dir", str(state_dir)],
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, "HOPE_CONFIG": str(write_bus_config(state_dir))})

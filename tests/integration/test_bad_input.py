@@ -23,6 +23,7 @@ from hope.bus.zmq import ZmqBus
 from hope.cli import main as hope_main
 from hope.codec import decode_obj
 from hope.envelope import new_event
+from hope.eventauth.keys import ENROL_ENV
 from hope.market.feeds import open_feed
 from hope.testing import REPO, make_config, read_jsonl, wait_for
 
@@ -87,7 +88,8 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
     reason, a good event is still audited afterwards, and a replay request for a range that
     never existed is answered as missing without harm; the health monitor answers 404/405/413."""
     toml = tmp_path / "hope.toml"
-    toml.write_text("[health]\nport = 0\n")
+    # this test's bus publishes the good SIGNAL: a market-data publisher (hope/authority.py)
+    toml.write_text('[health]\nport = 0\n[market_clock]\npublishers = ["bad-input-test"]\n')
     procs.env["HOPE_CONFIG"] = str(toml)
     procs.proxy()
     procs.service("audit-writer", "audit_writer")
@@ -128,7 +130,7 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
                 "by": "seq", "reply_to": bus.epoch, "requester": "bad-input-test"},
                 source="bad-input-test"))
             if sub.poll(100):
-                marker = decode_obj(sub.recv_multipart()[-1])
+                marker = decode_obj(sub.recv_multipart()[2])  # [topic, b"", marker, auth]
                 break
         sub.close(linger=0)
         assert marker and marker["sent"] == [] and [list(m) for m in marker["missing"]] == [[1, 10]]
@@ -146,7 +148,7 @@ async def test_bad_frames_on_the_bus_are_counted_quarantined_and_survived(state_
         pos += 4 + size
     text = [f"{r['where']}: {r['reason']}" for r in records]
     assert len(records) >= len(cases)
-    for needle in ("expected 2 frames", "malformed MessagePack", "not a map", "exceeds",
+    for needle in ("expected 3 frames", "malformed MessagePack", "not a map", "exceeds",
                    "schema_version", "field source", "payload.price: non-finite",
                    "payload.quantity", "in the future", "in the past", "field event_id"):
         assert any(needle in t for t in text), f"no quarantine record mentions {needle!r}: {text}"
@@ -220,3 +222,12 @@ def test_malformed_config_refuses_to_start_and_supervisord_shows_fatal(state_dir
     log = (state_dir / "logs" / "decision-engine.log").read_text()
     assert "refusing to start" in log and "[decision].max_open_positions" in log
     assert str(bad) in log
+
+
+def test_a_service_without_its_event_key_refuses_to_start_naming_the_file(tmp_path):
+    """No `hope keys init` (and no test enrolment): exit 78 naming keys/executor/event.key."""
+    env = {k: v for k, v in os.environ.items() if k != ENROL_ENV}
+    out = subprocess.run([sys.executable, "services/executor.py", "--state-dir", str(tmp_path)],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 78, out.stderr
+    assert f"{tmp_path}/keys/executor/event.key" in out.stderr and "hope keys init" in out.stderr

@@ -68,8 +68,9 @@ async def test_only_subscriptions_marked_verify_id_reject_a_forged_event_id(stat
         honest = signal_event(1, "EVXBTC")
         forged = msgspec.structs.replace(signal_event(2, "EVXBTC"),
                                          event_id="sha256:0123456789abcdef",
-                                         publisher="forger", epoch="f0f0f0f0f0f0", seq=1, tseq=1)
-        pub.publish_raw([forged.topic.encode(), codec.encode(forged)])
+                                         publisher="scanner", epoch="f0f0f0f0f0f0", seq=1,
+                                         tseq=1)
+        pub.publish_raw(pub.sealed([forged.topic.encode(), codec.encode(forged)]))
         await pub.publish(honest)
         await async_wait_for(lambda: trusting.inbox.qsize() == 2, message="both at trusting")
         await async_wait_for(lambda: strict.inbox.qsize() == 1, message="honest at strict")
@@ -86,11 +87,11 @@ async def test_unacknowledged_events_of_a_dead_epoch_are_resent_until_acknowledg
     later (killed together); the periodic resend delivers the dead epoch's events anyway."""
     procs.proxy()
     config = make_config(state_dir)
-    first = ZmqBus("executor", config)
+    first = ZmqBus("scanner", config)
     await first.start()
     sent = [await first.publish(signal_event(i)) for i in range(3)]
     first.kill()  # a crash: its outbox keeps the unacknowledged events
-    second = ZmqBus("executor", config)
+    second = ZmqBus("scanner", config)
     await second.start()  # resends at once, to nobody
     late = ZmqBus("late-audit", config)
     late.subscribe("SIGNAL")

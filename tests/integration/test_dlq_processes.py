@@ -55,14 +55,14 @@ async def _publish(state_dir: Path, config: Path, fails: list[int]) -> list[str]
     from hope.config import load
     from hope.envelope import new_event
 
-    bus = ZmqBus("tester", load(config, state_dir))
+    bus = ZmqBus("scanner", load(config, state_dir))
     await bus.start()
     try:
         ids = []
         for i, fail in enumerate(fails):
             env = new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "probe", "price": 1.0,
                                        "market_ts": 1_700_000_000.0 + i, "fail": fail},
-                            source="tester")
+                            source="scanner")
             ids.append((await bus.publish(env)).event_id)
         return ids
     finally:

@@ -71,12 +71,12 @@ async def _publish(state: Path, config: Path, payload: dict) -> None:
     from hope.config import load
     from hope.envelope import new_event
 
-    bus = ZmqBus("tester", load(config, state))
+    bus = ZmqBus("scanner", load(config, state))
     await bus.start()
     try:
         await bus.publish(new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "probe",
                                                "price": 1.0, "market_ts": 1.7e9, **payload},
-                                    source="tester"))
+                                    source="scanner"))
     finally:
         await bus.stop()
 

@@ -229,7 +229,9 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
                       message="the position's CLOSE")
     books = rig.sim("orders")["orders"]
     buys = [o for o in books if o["clientOrderId"] == cid]
-    sells = [o for o in books if o["clientOrderId"] == cid + "-x"]
+    sells = [o for o in books if o["clientOrderId"] == cid + "-x"   # HOPE's exit, or
+             or o["clientOrderId"].startswith(cid + "-s") and float(o["executedQty"]) > 0]
+    # ... the protective stop that sold first: one SELL either way
     assert len(buys) == 1 and buys[0]["status"] == "FILLED", books
     assert len(sells) == 1, books
     orders = [o["payload"] for o in rig.records("orders") if o["payload"]["order_id"] == cid]

@@ -19,6 +19,8 @@ heartbeat_interval_s = 0.5
 [health]
 port = 0
 required = ["probe-recorder"]
+[market_clock]
+publishers = ["probe-emitter"]  # its SIGNALs are market data (hope/authority.py)
 """
 
 

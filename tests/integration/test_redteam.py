@@ -1,8 +1,11 @@
-"""Red team: each attack of the money-gate issue against one running system.
+"""Red team: each attack of the money-gate and signed-events work against one running system.
 
 One system per module (``redteam_rig.System``: the real processes in a temp state dir); the
 attacker is a same-user process (``redteam_rig.Attacker``: raw pyzmq sockets on
-``run/bus-in.sock``) plus HTTP calls with the gateway's tokens. Each test asserts the attack was
+``run/bus-in.sock``) plus HTTP calls with the gateway's tokens. The money-gate attacks seal with
+the key of the service they impersonate (a same-user process reads ``state/keys`` unless
+privilege separation is on): the limits behind authentication still hold. The signed-events
+attacks come without a key, with another principal's key, or replay genuine frames. Each test asserts the attack was
 refused, counted (heartbeats, ``/metrics``), its evidence kept (audit log, quarantine), nothing
 traded beyond config; the last ones that genuine signals still trade.
 """
@@ -10,6 +13,7 @@ traded beyond config; the last ones that genuine signals still trade.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +26,8 @@ import pytest
 import zmq
 
 from hope import codec
+from hope.eventauth.keys import public_names
+from hope.eventauth.seal import tag_of
 from hope.testing import REPO, wait_for
 from tests.integration.redteam_rig import SIZE_BTC, T0, Attacker, System
 
@@ -118,16 +124,17 @@ def test_deep_frame_is_quarantined_and_counted_not_a_crash(system, attacker):
 
 
 def test_event_without_seq_is_refused_where_delivery_applies(system, attacker):
-    """A SIGNAL without publisher/epoch/seq is refused (no_seq) by the engine and the audit
-    writer: no DECISION, nothing audited, evidence in quarantine."""
+    """A SIGNAL without publisher/epoch/seq (sealed with the gateway's key) is refused by the
+    engine and the audit writer: it cannot name its signer as its publisher. No DECISION,
+    nothing audited, evidence in quarantine."""
     env, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
                                             "price": 1e-5, "market_ts": T0}, "gateway",
                                  publisher=None, epoch=None, seq=0, tseq=0)
-    before = system.refused("decision-engine", "decode_no_seq")
+    before = system.refused("decision-engine", "auth_impostor")
     attacker.send(frames)
-    wait_for(lambda: system.refused("decision-engine", "decode_no_seq") > before, timeout=30,
-             message="decode_no_seq counted by the decision engine")
-    assert any("without publisher" in q["reason"] for q in system.quarantined("audit-writer"))
+    wait_for(lambda: system.refused("decision-engine", "auth_impostor") > before, timeout=30,
+             message="auth_impostor counted by the decision engine")
+    assert any("names publisher 'None'" in q["reason"] for q in system.quarantined("audit-writer"))
     assert not system.audited(lambda r: r.get("event_id") == env.event_id
                               or r.get("causation_id") == env.event_id)
 
@@ -189,14 +196,15 @@ def test_replay_requests_are_bounded(system, attacker):
 
 
 def test_forged_price_cannot_push_the_market_clock(system, attacker):
-    """PRICE stamped 4e9 (decades ahead): from a publisher that is not market data it moves
-    nothing; stamped as the feed it is a refused jump with an ALERT; the clocks stay put."""
-    foreign = system.progress("executor").get("market_clock_foreign", 0)
+    """PRICE stamped 4e9 (decades ahead): from a principal that is not market data it is
+    refused by the authority table; sealed with the feed's own key it is a refused jump with an
+    ALERT; the clocks stay put."""
+    foreign = system.refused("executor", "auth_no_authority")
     _, frames = attacker.forge("PRICE", {"symbol": "GENABTC", "price": 1e-5, "market_ts": 4e9},
                                "attacker")
     attacker.send(frames)
-    wait_for(lambda: system.progress("executor").get("market_clock_foreign", 0) > foreign,
-             timeout=30, message="the foreign PRICE counted by the executor")
+    wait_for(lambda: system.refused("executor", "auth_no_authority") > foreign,
+             timeout=30, message="the foreign PRICE refused by the executor")
     jump, frames = attacker.forge("PRICE", {"symbol": "GENABTC", "price": 1e-5,
                                             "market_ts": 4e9}, "scanner")
     attacker.send(frames)
@@ -312,6 +320,176 @@ def test_sniff_prints_terminal_escapes_escaped(system, attacker):
     assert b"\x1b" not in out and b"\\x1b[2J\\x07" in out
 
 
+# --- signed events: who sent it, proven ---------------------------------------------------
+
+def _flatten() -> dict[str, Any]:
+    return {"service": "*", "command": "flatten"}
+
+
+def _counted(system: System, service: str, reasons: dict[str, float], at_least: int = 1):
+    """Wait until each of ``reasons`` (before-values) rose by ``at_least`` at ``service``."""
+    wait_for(lambda: all(system.refused(service, r) >= n + at_least
+                         for r, n in reasons.items()), timeout=30,
+             message=f"{sorted(reasons)} counted by {service}")
+
+
+def test_a_process_without_keys_is_refused_whatever_it_sends(system, attacker):
+    """A same-user process on the bus socket without any key: CONTROL halt, DECISION, PRICE,
+    WATERMARK, HEARTBEAT without an auth frame, and a CONTROL with a made-up one claiming the
+    executor: refused by every consumer, counted, quarantined, ALERTed, nothing done."""
+    sent, frames_list = [], []
+    for etype, payload, source in (
+            ("CONTROL", {"service": "*", "command": "halt"}, "operator"),
+            ("DECISION", _decision("GENDBTC"), "decision-engine"),
+            ("PRICE", {"symbol": "GENDBTC", "price": 1e-7, "market_ts": T0}, "scanner"),
+            ("WATERMARK", {"watermarks": {}}, "audit-writer"),
+            ("HEARTBEAT", {"service": "executor", "pid": 1}, "executor")):
+        ephemeral = {"seq": 0, "tseq": 0} if etype in ("WATERMARK", "HEARTBEAT") else {}
+        env, frames = attacker.forge(etype, payload, source, key=None, **ephemeral)
+        sent.append(env)
+        frames_list.append(frames)
+    env, frames = attacker.forge("CONTROL", _flatten(), "operator", key=None)
+    made_up = bytes((1, len("operator"))) + b"operator" + b"".join(
+        tag_of(n) + os.urandom(16) for n in public_names(system.state / "keys"))
+    sent.append(env)
+    frames_list.append([*frames, made_up])
+    before = {s: {r: system.refused(s, r) for r in ("auth_missing", "auth_bad_mac")}
+              for s in ("audit-writer", "executor", "decision-engine")}
+    for frames in frames_list:
+        attacker.send(frames)
+    for service, reasons in before.items():
+        wait_for(lambda s=service, b=reasons: system.refused(s, "auth_missing")
+                 >= b["auth_missing"] + 3 and system.refused(s, "auth_bad_mac")
+                 > b["auth_bad_mac"], timeout=30, message=f"auth refusals counted by {service}")
+    kept = [q["reason"] for q in system.quarantined("audit-writer")]
+    assert "event without an auth frame" in kept
+    assert any("does not match the body" in r for r in kept)
+    wait_for(lambda: system.audited(lambda r: r.get("event_type") == "ALERT"
+                                    and r["payload"].get("kind") == "auth_refused"),
+             timeout=30, message="an auth_refused ALERT in the audit log")
+    ids = {e.event_id for e in sent}
+    assert not system.audited(lambda r: r.get("event_id") in ids or r.get("causation_id") in ids)
+    assert system.trading_state() == "ACTIVE"
+    assert not system.audited(lambda r: r.get("event_type") == "CLOSE"
+                              and r["payload"].get("reason") == "flatten")
+
+
+def test_forged_flatten_and_stop_loss_price_leave_an_open_position_alone(system, attacker):
+    """With a genuine position open: CONTROL flatten without a key and with the executor's own
+    key (no authority for flatten), and a PRICE 99 % below entry without a key and with the
+    gateway's key (not market data): all refused and counted; the position ends on its timeout,
+    not flattened, not stopped out."""
+    status, body, _ = system.http("gateway", "POST", "/v1/signals", "signals",
+                                  {"symbol": "GENDBTC"})
+    assert status == 202, body
+    fill = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "FILL" and
+                                           r.get("correlation_id") == body["correlation_id"]),
+                    timeout=30, message="the genuine BUY's FILL")[0]
+    before = {r: system.refused("executor", r) for r in ("auth_missing", "auth_no_authority")}
+    market = system.progress("executor").get("market_ts") or T0
+    crash = {"symbol": "GENDBTC", "price": fill["payload"]["avg_price"] * 0.01,
+             "market_ts": market + 0.1}
+    for etype, payload, source, key in (("CONTROL", _flatten(), "operator", None),
+                                        ("CONTROL", _flatten(), "executor", ""),
+                                        ("PRICE", crash, "scanner", None),
+                                        ("PRICE", crash, "gateway", "")):
+        attacker.send(attacker.forge(etype, payload, source, key=key)[1])
+    _counted(system, "executor", before, at_least=2)
+    order_id = fill["payload"]["order_id"]
+    close = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "CLOSE"
+                                            and r["payload"].get("order_id") == order_id),
+                     timeout=30, message="the position's CLOSE")[0]
+    assert close["payload"]["reason"] == "timeout", close["payload"]
+    assert close["payload"]["exit_price"] > fill["payload"]["avg_price"] * 0.5
+
+
+def test_forged_and_replayed_resume_leave_trading_halted(system, attacker):
+    """After an operator's halt: resume without a key and with the executor's key (no
+    authority) are refused; the operator's genuine resume captured and sent again after the
+    next halt is a duplicate. The state file stays HALTED, and so does the engine restarted."""
+    try:
+        assert system.cli("trading", "halt").returncode == 0
+        wait_for(lambda: system.progress("decision-engine").get("trading_state") == "HALTED",
+                 timeout=30, message="the engine HALTED by the operator")
+        before = {r: system.refused("decision-engine", r)
+                  for r in ("auth_missing", "auth_no_authority")}
+        resume = {"service": "*", "command": "resume"}
+        attacker.send(attacker.forge("CONTROL", resume, "operator", key=None)[1])
+        attacker.send(attacker.forge("CONTROL", resume, "executor")[1])
+        _counted(system, "decision-engine", before)
+        attacker.listen(b"CONTROL")
+        assert system.cli("trading", "resume").returncode == 0
+        genuine = attacker.capture(b"CONTROL")
+        assert system.cli("trading", "halt").returncode == 0
+        wait_for(lambda: system.progress("decision-engine").get("trading_state") == "HALTED",
+                 timeout=30, message="the engine HALTED again")
+        dups = system.progress("decision-engine")["bus"]["duplicates"]
+        attacker.send(genuine)
+        wait_for(lambda: system.progress("decision-engine")["bus"]["duplicates"] > dups,
+                 timeout=30, message="the replayed resume dropped as a duplicate")
+        assert system.trading_state() == "HALTED"
+        assert system.progress("decision-engine").get("trading_state") == "HALTED"
+        control = system.audited(lambda r: r.get("event_type") == "CONTROL"
+                                 and r["payload"].get("command") == "resume")
+        assert control and all(r["principal"] == "operator" and r["payload"].get("os_user")
+                               for r in control)
+        old = system.entry("decision-engine").get("epoch")
+        assert system.procs.stop("decision-engine") == 0
+        system.procs.service("decision-engine", "decision_engine")
+        wait_for(lambda: system.entry("decision-engine").get("epoch") not in (None, old)
+                 and system.progress("decision-engine").get("trading_state") == "HALTED",
+                 timeout=60, message="the restarted engine still HALTED")
+    finally:
+        assert system.cli("trading", "resume").returncode == 0
+    wait_for(lambda: system.progress("decision-engine").get("trading_state") == "ACTIVE",
+             timeout=30, message="trading resumed by the operator")
+
+
+def _acked(system: System, epoch: str) -> int:
+    path = system.state / "outbox" / "scanner" / f"{epoch}.acked"
+    return codec.decode_obj(path.read_bytes())["seq"] if path.exists() else 0
+
+
+def test_forged_and_replayed_watermarks_neither_ack_nor_keep_trading_open(system, attacker):
+    """With the audit writer stopped: a WATERMARK acknowledging 10**9 of the feed's events
+    (no key; sealed by the executor, which has no authority for it) and a captured genuine one sent again are refused and counted;
+    the feed's outbox is not acknowledged; a genuine signal is SKIPped (no audit, no trade)."""
+    genuine = attacker.capture(b"WATERMARK")
+    epoch = system.progress("scanner")["pub"]["epoch"]
+    marks = {"watermarks": {"scanner": {epoch: 10**9}}}
+    reasons = ("auth_missing", "auth_no_authority", "auth_replayed", "auth_stale")
+    before = {r: system.refused("decision-engine", r) for r in reasons}
+    system.procs.signal("audit-writer", signal.SIGSTOP)
+    try:
+        acked = _acked(system, epoch)
+        end = time.monotonic() + 7.0  # past [decision] audit_max_lag_s, forging all along
+        while time.monotonic() < end:
+            attacker.send(attacker.forge("WATERMARK", marks, "audit-writer", key=None,
+                                         seq=0, tseq=0)[1])
+            attacker.send(attacker.forge("WATERMARK", marks, "executor", seq=0, tseq=0)[1])
+            attacker.send(genuine)
+            time.sleep(0.5)  # the attack's pace, not a synchronisation
+        assert (system.progress("decision-engine").get("audit_lag_s") or 0) > 5.0
+        status, body, _ = system.http("gateway", "POST", "/v1/signals", "signals",
+                                      {"symbol": "GENDBTC"})
+        assert status == 202, body
+        assert _acked(system, epoch) == acked
+        wait_for(lambda: all(system.refused("decision-engine", r) > before[r]
+                             for r in reasons[:2])
+                 and system.refused("decision-engine", "auth_replayed")
+                 + system.refused("decision-engine", "auth_stale")
+                 > before["auth_replayed"] + before["auth_stale"], timeout=30,
+                 message="the forged and replayed WATERMARKs counted by the engine")
+    finally:
+        system.procs.signal("audit-writer", signal.SIGCONT)
+    decision = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
+                                               and r.get("causation_id") == body["event_id"]),
+                        timeout=30, message="the DECISION, audited once the writer is back")[0]
+    assert decision["payload"]["action"] == "SKIP"
+    assert "audit_watermark" in {r["rule"] for r in decision["payload"]["reasons"]}
+    assert decision["principal"] == "decision-engine"
+
+
 def test_refusals_per_reason_are_on_metrics(system):
     """/metrics lists hope_refusals_total per service and reason for what was refused above."""
     _, text, _ = system.http("health-monitor", "GET", "/metrics")
@@ -320,7 +498,10 @@ def test_refusals_per_reason_are_on_metrics(system):
                  'reason="replay_rate_limited",service="scanner"',
                  'reason="market_clock_jump",service="executor"',
                  'reason="bad_retry",service="executor"',
-                 'reason="wrong_scope",service="gateway"'):
+                 'reason="wrong_scope",service="gateway"',
+                 'reason="auth_missing",service="executor"',
+                 'reason="auth_no_authority",service="decision-engine"',
+                 'reason="auth_bad_mac",service="audit-writer"'):
         assert line in text, line
 
 

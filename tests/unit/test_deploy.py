@@ -42,7 +42,11 @@ def heartbeat_of_every_kind() -> Registry:
                           "backfilled_trades": 1, "id_gaps": 1, "lost_trades": 0,
                           "duplicates": 0, "reconnects": 1, "torn_tails": 0,
                           "rest_limited": 0, "rest_bans": 0, "down_s": 0.0,
-                          "tape_bytes": 10}}, 10.0)
+                          "tape_bytes": 10},
+                 "venue": {"clock": {"clock_offset_ms": 12.0, "clock_rtt_ms": 3.0},
+                           "budget": {"weight_used_1m": 5, "banned_s": 0.0, "bans": 0},
+                           "fills": {"fills": 1, "unsettled": 0, "gap": None},
+                           "user_stream": {"state": "up", "connects": 1}}}, 10.0)
     reg.observe({"service": "dlq-retry", "pid": 2, "dlq": {"parked": 1}}, 10.0)
     reg.observe({"service": "audit-writer", "pid": 3, "queue_depth": 5}, 10.0)
     return reg

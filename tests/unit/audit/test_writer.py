@@ -256,7 +256,7 @@ def test_disk_full_past_the_buffer_bound_refuses_new_events():
     """With the disk full and the buffer at max_pending_bytes, append raises AuditUnavailable."""
     st = make_state()
     disk = FlakyDisk()
-    w = AuditWriter(st, AuditConfig(max_pending_bytes=500), ManualClock(), write=disk)
+    w = AuditWriter(st, AuditConfig(max_pending_bytes=1000), ManualClock(), write=disk)
     disk.full = True
     w.append(ev(1))
     w.sync()

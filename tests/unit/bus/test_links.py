@@ -17,7 +17,7 @@ from hope.bus.cursor import Cursors, RecentCopies
 from hope.bus.links import hello_epoch
 from hope.bus.zmq import ZmqBus
 from hope.envelope import new_event
-from hope.testing import make_config
+from hope.testing import make_config, seal_frames
 
 
 class FakeSub:
@@ -68,12 +68,13 @@ def dual(state_dir: Path) -> ZmqBus:
     return bus
 
 
-def frames(seq: Sequencer, n: int) -> list[bytes]:
+def frames(bus: ZmqBus, seq: Sequencer, n: int) -> list[bytes]:
+    """A SIGNAL of ``scanner`` as the wire carries it, sealed with its key."""
     env = seq.stamp(new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "pump",
                                          "price": 1.0 + n, "market_ts": 1.61e9 + n},
                               source="scanner"))
     seq.commit(env)
-    return [env.topic.encode(), codec.encode(env)]
+    return seal_frames(bus.config.state.root, "scanner", [env.topic.encode(), codec.encode(env)])
 
 
 def feed(bus: ZmqBus, *messages: list[bytes]) -> list:
@@ -124,7 +125,7 @@ def test_handshake_failures_are_counted(dual: ZmqBus):
 def test_the_second_proxys_copy_is_dropped_before_decoding(dual: ZmqBus):
     """Every event twice (one per proxy): each delivered once, the copies counted as copies."""
     seq = Sequencer("scanner", "ep-scanner")
-    msgs = [frames(seq, n) for n in range(1, 4)]
+    msgs = [frames(dual, seq, n) for n in range(1, 4)]
     got = feed(dual, msgs[0], msgs[0], msgs[1], msgs[2], msgs[1], msgs[2])
     assert [e.seq for e in got] == [1, 2, 3]
     assert dual.counters["copies"] == 3 and dual.counters["duplicates"] == 0
@@ -134,7 +135,7 @@ def test_a_hole_waits_for_the_slower_proxy_before_asking_for_a_replay(dual: ZmqB
     """seq 1 and 3 via the faster proxy: no REPLAY within duplicate_grace_s; seq 2 arriving via
     the other proxy settles it without any request."""
     seq = Sequencer("scanner", "ep-scanner")
-    one, two, three = (frames(seq, n) for n in (1, 2, 3))
+    one, two, three = (frames(dual, seq, n) for n in (1, 2, 3))
     feed(dual, one, three)
     dual._send_due_requests(time.monotonic(), timeout=1.0)
     assert dual.counters["replay_requests"] == 0
@@ -146,21 +147,24 @@ def test_a_hole_waits_for_the_slower_proxy_before_asking_for_a_replay(dual: ZmqB
 def test_a_replay_answer_heard_through_both_proxies_reports_a_missing_range_once(dual: ZmqBus):
     """The marker arrives twice; the range it reports missing is counted (a GAP) once."""
     seq = Sequencer("scanner", "ep-scanner")
-    one, _, three = (frames(seq, n) for n in (1, 2, 3))
+    one, _, three = (frames(dual, seq, n) for n in (1, 2, 3))
     feed(dual, one, three)
     marker = codec.encode_obj({"publisher": "scanner", "epoch": "ep-scanner", "by": "tseq",
                                "event_type": "SIGNAL", "from": 2, "to": 2, "sent": [],
                                "missing": [[2, 2]]})
-    answer = f"REPLAYED.{dual.epoch}".encode()
-    feed(dual, [answer, b"", marker], [answer, b"", marker])
+    answer = seal_frames(dual.config.state.root, "scanner",
+                         [f"REPLAYED.{dual.epoch}".encode(), b"", marker])
+    feed(dual, answer, list(answer))
     assert dual.counters["gaps_unrecoverable"] == 1
 
 
 def test_recent_copies_and_hello_epochs():
     """RecentCopies forgets after two generations; HELLO topics name their epoch either way."""
     copies = RecentCopies(size=2)
-    assert not copies.seen(b"a") and copies.seen(b"a")
+    assert not copies.seen(b"a")
+    copies.add(b"a")
+    assert copies.seen(b"a")
     for body in (b"b", b"c", b"d", b"e"):
-        copies.seen(body)
+        copies.add(body)
     assert not copies.seen(b"a")
     assert hello_epoch(b"HELLO.abc123.1") == "abc123" == hello_epoch(b"HELLO.abc123")

@@ -15,7 +15,7 @@ from hope.bus.base import Sequencer
 from hope.bus.cursor import Cursors
 from hope.bus.zmq import READ_BATCH, ZmqBus
 from hope.envelope import Envelope, new_event
-from hope.testing import make_config
+from hope.testing import make_config, seal_frames
 
 
 class FakeSub:
@@ -61,17 +61,20 @@ class FakeLoop:
 
 
 class Publisher:
-    """Stamps SIGNALs as the publisher ``scanner`` would and returns their wire frames."""
+    """Stamps SIGNALs as the publisher ``scanner`` would and returns their wire frames (sealed
+    with its key in the state dir the bus under test reads)."""
 
-    def __init__(self) -> None:
+    def __init__(self, state_dir: Path) -> None:
         self.sequencer = Sequencer("scanner", "ep-scanner")
+        self.state_dir = state_dir
 
     def frames(self, n: int) -> list[bytes]:
         env = new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0 + n,
                                    "market_ts": 1_610_000_000.0 + n}, source="scanner")
         stamped = self.sequencer.stamp(env)
         self.sequencer.commit(stamped)
-        return [stamped.topic.encode(), codec.encode(stamped)]
+        return seal_frames(self.state_dir, "scanner", [stamped.topic.encode(),
+                                                       codec.encode(stamped)])
 
 
 @pytest.fixture
@@ -104,13 +107,13 @@ def seqs(envs: list[Envelope]) -> list[int]:
 
 
 def replay_requests(bus: ZmqBus) -> list[dict]:
-    sent = [codec.decode(body) for topic, body in bus.fake_pub.sent if topic == b"REPLAY.scanner"]
+    sent = [codec.decode(f[1]) for f in bus.fake_pub.sent if f[0] == b"REPLAY.scanner"]
     return [env.payload for env in sent]
 
 
 def test_in_order_frames_are_delivered_in_order(wired: ZmqBus):
     """Three frames in order: three envelopes in order, nothing pending, nothing counted bad."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     got = feed(wired, pub.frames(1), pub.frames(2), pub.frames(3))
     assert seqs(got) == [1, 2, 3] and [e.payload["price"] for e in got] == [2.0, 3.0, 4.0]
     assert wired.counters["received"] == 3 and wired.counters["decode_errors"] == 0
@@ -119,7 +122,7 @@ def test_in_order_frames_are_delivered_in_order(wired: ZmqBus):
 
 def test_duplicate_is_dropped_and_counted(wired: ZmqBus):
     """The same seq twice (e.g. an outbox resend) is delivered once."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     one, two = pub.frames(1), pub.frames(2)
     assert seqs(feed(wired, one, two, two, one)) == [1, 2]
     assert wired.counters["duplicates"] == 2
@@ -127,7 +130,7 @@ def test_duplicate_is_dropped_and_counted(wired: ZmqBus):
 
 def test_gap_is_delivered_past_and_asked_for_with_a_replay_request(wired: ZmqBus):
     """seq 1 then 4: both delivered at once; 2..3 become a REPLAY request to the publisher."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     frames = [pub.frames(n) for n in (1, 2, 3, 4)]
     assert seqs(feed(wired, frames[0], frames[3])) == [1, 4]
     assert len(wired._pending) == 1
@@ -141,7 +144,7 @@ def test_gap_is_delivered_past_and_asked_for_with_a_replay_request(wired: ZmqBus
 
 def test_replayed_frames_fill_the_gap_and_the_marker_settles_it(wired: ZmqBus):
     """A replay answer delivers the missing events (once), its end marker settles the range."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     frames = [pub.frames(n) for n in (1, 2, 3, 4)]
     feed(wired, frames[0], frames[3])
     answer = f"REPLAYED.{wired.epoch}".encode()
@@ -149,7 +152,7 @@ def test_replayed_frames_fill_the_gap_and_the_marker_settles_it(wired: ZmqBus):
                                "event_type": "SIGNAL", "from": 2, "to": 3, "sent": [2, 3],
                                "missing": []})
     got = feed(wired, [answer, *frames[1]], [answer, *frames[2]], [answer, *frames[1]],
-               [answer, b"", marker])
+               seal_frames(pub.state_dir, "scanner", [answer, b"", marker]))
     assert seqs(got) == [2, 3]
     assert wired.counters["replayed_in"] == 3 and wired.counters["duplicates"] == 1
     wired._send_due_requests(time.monotonic() + 60, timeout=1.0)
@@ -158,7 +161,7 @@ def test_replayed_frames_fill_the_gap_and_the_marker_settles_it(wired: ZmqBus):
 
 def test_replay_answers_for_another_subscriber_are_ignored(wired: ZmqBus):
     """REPLAYED.<someone else's epoch> and others' HELLO probes are not ours: nothing happens."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     assert feed(wired, [b"REPLAYED.other", *pub.frames(1)], [b"HELLO.other", b""]) == []
     assert wired.counters["received"] == 0 and wired.counters["decode_errors"] == 0
     assert not wired._hello.is_set()
@@ -169,16 +172,16 @@ def test_replay_answers_for_another_subscriber_are_ignored(wired: ZmqBus):
 def test_bad_frames_are_counted_quarantined_and_delivery_goes_on(wired: ZmqBus, state_dir: Path):
     """One frame, three frames, garbage, a topic that lies, a bad replay answer: each counted,
     kept in quarantine and reported; the good frame after them is delivered."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     good = pub.frames(1)
     lying = [b"SIGNAL.OTHERBTC", good[1]]
-    got = feed(wired, [b"SIGNAL.EVXBTC"], [b"SIGNAL.EVXBTC", b"x", b"y"],
+    got = feed(wired, [b"SIGNAL.EVXBTC"], [b"SIGNAL.EVXBTC", b"x", b"y", b"z"],
                [b"SIGNAL.EVXBTC", b"\xc1\xc1 not msgpack"], lying,
                [f"REPLAYED.{wired.epoch}".encode(), b"only two"], good)
     assert seqs(got) == [1]
     assert wired.counters["decode_errors"] == 5 and wired.quarantine.count == 5
     reasons = wired.bad_reasons
-    assert "expected 2 frames" in reasons[0] and "expected 2 frames" in reasons[1]
+    assert "expected 3 frames" in reasons[0] and "expected 3 frames" in reasons[1]
     assert "malformed MessagePack" in reasons[2]
     assert "topic does not match" in reasons[3]
     assert "replay answer has 2 frames" in reasons[4]
@@ -190,13 +193,16 @@ def test_unsubscribed_topic_is_decoded_but_not_delivered(wired: ZmqBus):
     """A PRICE reaching a SIGNAL-only subscriber (e.g. a heartbeat's neighbour) is dropped."""
     env = new_event("PRICE", {"symbol": "EVXBTC", "price": 1.0, "market_ts": 1.6e9},
                     source="scanner")
-    assert feed(wired, [env.topic.encode(), codec.encode(env)]) == []
+    env = Sequencer("scanner", "ep-scanner").stamp(env)
+    frames = seal_frames(wired.config.state.root, "scanner", [env.topic.encode(),
+                                                               codec.encode(env)])
+    assert feed(wired, frames) == []
     assert wired.counters["received"] == 1 and wired.counters["decode_errors"] == 0
 
 
 def test_a_failing_delivery_does_not_stop_the_read_loop(wired: ZmqBus):
     """An exception out of the delivery callback is logged; the next frames still arrive."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     got: list[int] = []
 
     def deliver(env: Envelope) -> None:
@@ -211,7 +217,7 @@ def test_a_failing_delivery_does_not_stop_the_read_loop(wired: ZmqBus):
 
 def test_a_full_batch_reschedules_the_reader_instead_of_starving_the_loop(wired: ZmqBus):
     """More than READ_BATCH queued frames: one batch is read, the rest waits for call_soon."""
-    pub = Publisher()
+    pub = Publisher(wired.config.state.root)
     wired._sub.queue.extend(pub.frames(n) for n in range(1, READ_BATCH + 11))
     wired._on_readable()
     assert wired.inbox.qsize() == READ_BATCH and len(wired._sub.queue) == 10

@@ -50,6 +50,24 @@ def test_keys_init_creates_the_gateway_scope_tokens_0600_once(capsys):
     assert {s: (st.keys / f"gateway-{s}.token").read_text() for s in tokens} == tokens
 
 
+def test_keys_init_creates_every_principals_event_key_once(capsys):
+    """`hope keys init` creates keys/<principal>/event.key (0600, dir 0700) and its public part
+    in keys/public/ for every principal of the authority table, and replaces none."""
+    from hope.authority import event_principals
+    st = make_state()
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    capsys.readouterr()
+    secrets = {}
+    for name in event_principals():
+        path = st.keys / name / "event.key"
+        assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+        assert (st.keys / "public" / f"{name}.event.pub").stat().st_mode & 0o777 == 0o644
+        secrets[name] = path.read_bytes()
+    assert main(["keys", "init", "--state-dir", str(st.root)]) == 0
+    assert "created" not in capsys.readouterr().out
+    assert {n: (st.keys / n / "event.key").read_bytes() for n in event_principals()} == secrets
+
+
 def test_keys_rotate_keeps_the_old_public_key(capsys):
     """`hope keys rotate` prints old -> new and keeps the old public key file."""
     st = make_state()

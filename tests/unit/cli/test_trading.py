@@ -80,11 +80,13 @@ def test_trading_uses_oneshot_publish(tmp_path, monkeypatch, capsys):
 
     seen = []
 
-    async def boom(cfg, event_type, payload):
+    async def boom(cfg, event_type, payload, *, source):
+        seen.append((event_type, source, payload.pop("os_user")))
         seen.append((event_type, payload))
         raise ConnectionError("no proxy")
 
     monkeypatch.setattr(oneshot, "publish_once", boom)
     assert main(["trading", "halt", "--state-dir", str(tmp_path)]) == 3
-    assert seen == [("CONTROL", {"service": "*", "command": "halt"})]
+    assert seen == [("CONTROL", "operator", trading_cli.os_user()),
+                    ("CONTROL", {"service": "*", "command": "halt"})]
     assert "no proxy" in capsys.readouterr().err

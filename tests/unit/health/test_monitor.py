@@ -188,3 +188,12 @@ def test_a_failing_witness_push_is_a_warning_not_a_failure():
     mon.on_heartbeat({"service": "audit-writer", "pid": 3, "witnesses_ok": True,
                       "witnesses": {"http://w:8790": {"ok": True, "size": 9}}})
     assert mon.warnings() == []
+
+
+def test_a_bus_without_event_authentication_is_a_health_warning():
+    """A heartbeat whose bus stats say ``authenticated: false`` shows on /health's warnings."""
+    mon, _ = _rig()
+    mon.on_heartbeat({"service": "executor", "pid": 3, "bus": {"authenticated": False}})
+    assert mon.warnings() == ["executor: events NOT authenticated ([bus] authenticate = false)"]
+    mon.on_heartbeat({"service": "executor", "pid": 3, "bus": {"authenticated": True}})
+    assert mon.warnings() == []

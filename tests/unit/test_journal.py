@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hope.execution.journal import Journal, read_journal
+from hope.journal import Journal, read_journal
 
 
 class Clock:

@@ -1,4 +1,5 @@
-"""Append-only JSON-lines journal with group commit: the durability model of the executor's files.
+"""Append-only JSON-lines journal with group commit: the durability model of the executor's and
+the venue fill book's files.
 
 Durability (the same model as the bus outbox and the audit writer):
 

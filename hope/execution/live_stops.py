@@ -1,0 +1,138 @@
+"""Protective stops of a live executor: placed after a BUY fills, cleared before an exit.
+
+A mixin of :class:`~hope.execution.live.LiveExecutor` (``self`` is one) around
+:class:`~hope.venue.stop_driver.StopDriver` (``self.stops``; None: no stops, as before).
+After a BUY's FILL, :meth:`protect` places a ``STOP_LOSS_LIMIT`` SELL of the position's net
+quantity ``stop_margin_pct`` below its stop-loss level: while HOPE runs its own exit comes
+first, the venue's stop is the backstop for when it does not (refused locally by the filters:
+ALERT ``protective_stop``, the position is protected by HOPE's own stop-loss only). Before an
+exit SELL, :meth:`clear_stop` cancels it: the SELL goes out only once the stop is known
+cancelled; a stop that traded sold the position itself, and its fills make the CLOSE (reason
+``stop_loss``). A stream report of a stop's fill marks the position closing, so the next exit
+check closes it. Reconciliation settles stops first (a stop that filled while HOPE was down
+closes its position) and knows their client ids.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from hope.execution.executor import Publish
+from hope.execution.records import Closing, Position
+from hope.venue.orders import VenueOrder
+from hope.venue.stops import ACTIVE, ClosedByStop, ExitAllowed, StopRefused, plan_stop
+
+STOP_LOSS = "stop_loss"
+REPROTECT_S = 5.0   # wall clock: how often a stop that was not sent is tried again
+GO, WAIT, STOPPED = "go", "wait", "stopped"
+
+
+class LiveStops:
+    """The protective-stop half of the live executor (a mixin)."""
+
+    stops: Any = None   # hope.venue.stop_driver.StopDriver, when configured
+    _no_stop: set[str] | None = None   # positions the filters allow no stop for (ALERT given)
+    _reprotected_at = float("-inf")
+
+    async def protect(self, pos: Position, publish: Publish) -> None:
+        """Place the stop of a position that just opened."""
+        if self.stops is None:
+            return
+        rules = self.venue.rules.get(pos.symbol)
+        last = self.venue.price(pos.symbol)
+        try:
+            if rules is None:
+                raise StopRefused("exchangeInfo", f"{pos.symbol} is not listed")
+            # below HOPE's own stop-loss: while HOPE runs its exit comes first; the venue's
+            # stop is the backstop for when it does not
+            level = Decimal(str(pos.stop_loss)) * (1 - Decimal(str(self.bcfg.stop_margin_pct))
+                                                   / 100)
+            stop = self.stops.stops.get(pos.order_id)
+            plan = plan_stop(rules, pos.order_id, Decimal(str(pos.quantity)), level,
+                             generation=stop.next_generation() if stop else 1,
+                             limit_offset_pct=Decimal(str(self.bcfg.stop_limit_offset_pct)),
+                             last_price=Decimal(str(last[0])) if last else None)
+        except StopRefused as exc:
+            self._no_stop = (self._no_stop or set()) | {pos.order_id}
+            self.stops.alerts.append(f"protective stop for {pos.order_id} not placed: {exc}")
+        else:
+            stop = self.stops.stops.get(pos.order_id)
+            if stop is not None and not stop.unprotected:
+                return   # placed, or its outcome is being resolved
+            await self.stops.protect(pos.order_id, pos.symbol, plan)
+        await self.stop_alerts(publish, pos)
+
+    async def reprotect(self, publish: Publish) -> None:
+        """Positions whose stop was not sent (a local refusal) or is missing get one now."""
+        if self.stops is None or self.wall() - self._reprotected_at < REPROTECT_S:
+            return
+        self._reprotected_at = self.wall()
+        waiting = set(self.stops.unprotected())
+        refused = self._no_stop or set()
+        for pos in list(self.positions.open_positions()):
+            if pos.closing is None and (pos.order_id in waiting or (
+                    pos.order_id not in self.stops.stops and pos.order_id not in refused)):
+                await self.protect(pos, publish)
+
+    async def clear_stop(self, pos: Position, reason: str) -> str:
+        """GO (sell), WAIT (the stop's state is not known yet) or STOPPED (it sold)."""
+        if self.stops is None:
+            return GO
+        action = await self.stops.clear(pos.order_id, reason)
+        if isinstance(action, ExitAllowed):
+            return GO
+        return STOPPED if isinstance(action, ClosedByStop) else WAIT
+
+    async def stop_sale(self, pos: Position) -> VenueOrder | None:
+        """The stop's order with its fills, once it is done trading (the CLOSE's fills)."""
+        stop = self.stops.stops.get(pos.order_id)
+        if stop is None or stop.client_id is None:
+            return None
+        order = await self.venue.query(pos.symbol, stop.client_id)
+        if order is None or order.working or not order.fills or not order.fills_complete:
+            return None
+        return order
+
+    def on_stop_report(self, event: dict[str, Any]) -> None:
+        """A user-stream report: a stop that traded marks its position closing."""
+        if self.stops is None:
+            return
+        action = self.stops.on_execution_report(event)
+        if isinstance(action, ClosedByStop):
+            stop = self.stops.by_client_id(str(event.get("c")))
+            pos = self.store.positions.get(stop.position_id) if stop else None
+            if pos is not None and not (pos.closing and pos.closing.attempted):
+                pos.closing = Closing(STOP_LOSS)
+                self.store.put_position(pos)
+
+    async def settle_stops(self, publish: Publish) -> None:
+        """Before reconciling: ask every working stop; one that traded closes its position."""
+        if self.stops is None:
+            return
+        await self.stops.resolve()
+        for pos in list(self.positions.open_positions()):
+            stop = self.stops.stops.get(pos.order_id)
+            if stop is not None and stop.state == ACTIVE and stop.client_id:
+                order = await self.venue.query(pos.symbol, stop.client_id, with_fills=False)
+                if order is not None and order.executed_qty > 0:
+                    pos.closing = Closing(STOP_LOSS)
+                    self.store.put_position(pos)
+                    await self._close(pos, STOP_LOSS, publish)
+        await self.stop_alerts(publish, None)
+
+    def stop_ids(self) -> set[str]:
+        """Client ids of the stops HOPE keeps (reconciliation knows them as HOPE's)."""
+        if self.stops is None:
+            return set()
+        return {s.client_id for s in self.stops.stops.values() if s.client_id}
+
+    async def stop_alerts(self, publish: Publish, pos: Position | None) -> None:
+        if self.stops is None:
+            return
+        for reason in self.stops.alerts:
+            await publish("ALERT", {"kind": "protective_stop", "service": "executor",
+                                    "order_id": pos.order_id if pos else None,
+                                    "detail": reason[:500]},
+                          parent=pos.fill_env if pos else None, timestamp=None)
+        self.stops.alerts.clear()
