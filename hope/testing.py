@@ -237,15 +237,18 @@ class Supervisord:
     :meth:`shutdown` always ends it: gracefully (SIGTERM: every program stops in priority order,
     within its stopwaitsecs), then SIGKILL at the deadline. ``env`` adds to this environment
     (HOPE_CONFIG only if given there). ``argv_prefix`` runs supervisord under a wrapper (a
-    cluster host's network namespace: ``ip netns exec NS``)."""
+    cluster host's network namespace: ``ip netns exec NS``). ``make_keys=False``: the state dir
+    has its keys already (a cluster host's, copied by ``hope cluster render``: keys made here
+    would not be the ones the other hosts know)."""
 
     def __init__(self, state_dir: Path, env: dict[str, str] | None = None,
                  conf: Path | None = None, argv_prefix: Sequence[str] = (),
-                 **render_options: Any) -> None:
+                 make_keys: bool = True, **render_options: Any) -> None:
         self.state_dir = state_dir
         self.argv_prefix = list(argv_prefix)
         self.conf = conf or render(state_dir, **render_options)
-        init_principals(state_dir / "keys", event_principals())  # as `hope keys init` in set-up
+        if make_keys:  # as `hope keys init` in set-up
+            init_principals(state_dir / "keys", event_principals())
         # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
         # registry), so a run beside the default instance, or a leftover one, cannot collide.
         self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),

@@ -139,12 +139,13 @@ def open_audit(config: Config, families: list[str] | str = "*", exclude: list[st
 async def fetch(config: Config, families: list[str] | str, *, asker: str,
                 timeout_s: float | None = None, exclude: list[str] = ()) -> SnapshotReader:
     """The records of ``families`` (a list or ``"*"``, less ``exclude``; and the list of all
-    families) from the audit host, through a short-lived bus client named ``<asker>-audit``.
+    families) from the audit host, through a short-lived bus client of ``asker``'s.
     Raises :class:`AuditUnavailable`."""
     from hope.bus.zmq import ZmqBus  # pyzmq only where the bus is used
 
     timeout = timeout_s if timeout_s is not None else config.audit.reader_timeout_s
-    bus = ZmqBus(f"{asker}-audit", config, recover=False, journal=False, outbox=False,
+    # under the asker's own name: event authentication addresses answers to that principal
+    bus = ZmqBus(asker, config, recover=False, journal=False, outbox=False,
                  handshake_timeout_s=timeout, principal=asker)
     query = Query()
     topic = ANSWER + bus.epoch.encode()

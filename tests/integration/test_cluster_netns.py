@@ -145,7 +145,7 @@ class Cluster:
                       "--host", host, check=True)
         for host in HOSTS[:5]:  # proxies first, then the audit writer, then the rest
             sup = Supervisord(self.state(host), conf=self.state(host) / "run" / "supervisord.conf",
-                              argv_prefix=self.lab.argv(host, []),
+                              argv_prefix=self.lab.argv(host, []), make_keys=False,
                               env={"HOPE_CONFIG": str(self.state(host) / "run" / "hope.toml")})
             sup.start()
             self.sups[host] = sup
