@@ -11,6 +11,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -40,6 +41,8 @@ def event_id(rec: dict) -> str:
 def pinned_keys(state: Path, ids: list[str]) -> dict[str, bytes]:
     keys = {}
     for p in [*state.glob("keys/public/audit*.pub"), *state.glob("keys/audit*.pub")]:
+        if not re.fullmatch(r"audit(-[0-9a-f]+)?\.pub", p.name):
+            continue  # another principal's key (keys/public/ holds every principal's)
         raw = base64.b64decode(p.read_text().strip())
         kid = "ed25519:" + hashlib.sha256(raw).hexdigest()[:32]
         if kid in ids:

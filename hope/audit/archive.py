@@ -124,11 +124,11 @@ def tidy(events: Path, manifest: Manifest, log: Any) -> int:
 
 
 def disk_usage(events: Path) -> int:
-    """Bytes of every file in the events directory."""
+    """Bytes of every file in the events directory and its subdirectories (``merkle/``)."""
     total = 0
     for p in events.iterdir():
         try:
-            total += p.stat().st_size
+            total += disk_usage(p) if p.is_dir() else p.stat().st_size
         except FileNotFoundError:
             continue
     return total

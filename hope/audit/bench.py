@@ -17,12 +17,13 @@ import os
 import shutil
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from hope.audit.canonical import GENESIS
 from hope.audit.config import AuditConfig
 from hope.audit.keys import init_keys
-from hope.audit.merkle import MerkleTree
+from hope.audit.merkle_file import FileMerkleTree
 from hope.audit.writer import AuditWriter
 from hope.envelope import Envelope, new_event
 from hope.jsontext import canonical_bytes, dumps_function
@@ -166,11 +167,20 @@ def breakdown(n: int = 20_000) -> dict[str, float]:
     texts = [canonical_bytes(r) for r in recs]
     raws = [hashlib.sha256(t).digest() for t in texts]
 
-    def merkle() -> None:
-        tree = MerkleTree()
-        for raw in raws:
-            tree.append(hashlib.sha256(b"\x00" + raw).digest())
-        tree.root()
+    def merkle() -> None:  # the writer's tree: parents hashed on append, nodes written out
+        root = tempfile.mkdtemp(prefix="hope-bench-merkle-", dir="/tmp")
+        try:
+            tree = FileMerkleTree(Path(root))
+            tree.reserve(0)
+            tree.finish()
+            for i, raw in enumerate(raws, 1):
+                tree.append(hashlib.sha256(b"\x00" + raw).digest())
+                if i % 2000 == 0:
+                    tree.flush()
+            tree.root()
+            tree.close()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     def line() -> None:
         for t in texts:

@@ -146,6 +146,10 @@ class CheckpointLog:
     def lines(self) -> list[bytes]:
         return self.text.splitlines()
 
+    def forget_lines(self) -> None:
+        """Start-up has read them: keep no copy (a checkpoint every 50 ms adds up over months)."""
+        self.text = b""
+
     @property
     def size(self) -> int:
         return self.latest.checkpoint.size if self.latest else 0

@@ -33,6 +33,10 @@ class AuditConfig:
     max_pending_bytes: int = 256 << 20    # disk full: unwritten records kept in memory up to this
     watermark_hz: float = 5.0             # WATERMARK publications per second
     heartbeat_summary_s: float = 60.0     # one HEARTBEAT_SUMMARY per service per window
+    # Event ids remembered for dedupe (~100 B each). A sequenced event is deduplicated by its
+    # (publisher, epoch, seq) at any age; the ids catch an event republished under a new seq
+    # (within this many records) and unsequenced ones.
+    dedupe_window: int = 100_000
     # Rotated segments fully covered by a durable checkpoint are gzipped after this long
     # (0 = never archive).
     archive_after_s: float = 3600.0
@@ -49,7 +53,7 @@ class AuditConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         for name in ("fsync_max_records", "checkpoint_every_records", "segment_max_bytes",
-                     "max_pending_bytes"):
+                     "max_pending_bytes", "dedupe_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
         if self.archive_after_s < 0:

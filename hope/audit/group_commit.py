@@ -55,6 +55,7 @@ class GroupCommit:
             for fam in self.families.values():
                 fam.file.flush()
             self.checkpoints.flush()
+            self.tree.flush()  # (a cache the next start-up rebuilds: not fsynced)
         except OSError as exc:
             self._write_failed(exc)
             return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ PRIVATE = "audit.key"
 PUBLIC = "audit.pub"
 HOLDER = "audit-writer"   # the only principal holding the signing key
 PUBLIC_DIR = "public"
+_AUDIT_PUBLIC = re.compile(r"audit(-[0-9a-f]+)?\.pub")
 
 
 class AuditKeyError(RuntimeError):
@@ -194,8 +196,11 @@ def load_signer(keys_root: Path) -> Signer:
 
 
 def public_files(keys_root: Path) -> list[Path]:
-    """Every audit public key file (``public/`` first, then an unmigrated root's)."""
-    return [p for d in public_dirs(keys_root) for p in sorted(d.glob("audit*.pub"))]
+    """Every audit public key file (``public/`` first, then an unmigrated root's): ``audit.pub``
+    and ``audit-<hex>.pub`` only, since ``public/`` also holds other principals' keys
+    (``audit-writer.event.pub`` is not an audit signing key)."""
+    return [p for d in public_dirs(keys_root) for p in sorted(d.glob("audit*.pub"))
+            if _AUDIT_PUBLIC.fullmatch(p.name)]
 
 
 def local_key_ids(keys_root: Path) -> dict[str, str]:

@@ -56,6 +56,26 @@ class MerkleTree:
         self._stale = True
         return self.size - 1
 
+    def reserve(self, size: int) -> None:
+        """Start over with room for ``size`` leaves, placed in any order by :meth:`put`."""
+        self.levels = [bytearray(size * HASH_LEN)]
+        self.size = 0
+
+    def put(self, index: int, leaf: bytes) -> None:
+        """Place leaf ``index`` (below the reserved size)."""
+        self.levels[0][index * HASH_LEN:(index + 1) * HASH_LEN] = leaf
+
+    def finish(self) -> None:
+        """The placed leaves are the tree (parents are computed when first needed)."""
+        self.size = len(self.levels[0]) // HASH_LEN
+        self._stale = True
+
+    def flush(self) -> None:
+        """Nothing to write: every hash is in memory."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def _build(self) -> None:
         """Complete every level: each parent is the hash of two adjacent children."""
         levels, node = self.levels, _sha256(b"\x01")

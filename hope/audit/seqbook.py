@@ -23,8 +23,11 @@ def nested(lows: dict[Key, int]) -> dict[str, dict[str, int]]:
 
 
 class SeqBook:
+    """Per (publisher, epoch): the contiguous low mark and the seqs held above it (O(holes))."""
+
     def __init__(self) -> None:
         self.streams: dict[Key, StreamCursor] = {}
+        self.gaps: dict[Key, list[tuple[int, int]]] = {}  # ranges GAP records declared lost
 
     def track(self, publisher: str, epoch: str) -> StreamCursor:
         cur = self.streams.get((publisher, epoch))
@@ -42,7 +45,23 @@ class SeqBook:
             if rec.get("event_type") == "DUPLICATE":
                 self.track(p["publisher"], p["epoch"]).add(int(p["seq"]))
             elif rec.get("event_type") == "GAP":
-                self.track(p["publisher"], p["epoch"]).cover(int(p["from"]), int(p["to"]))
+                self.gap(p["publisher"], p["epoch"], int(p["from"]), int(p["to"]))
+
+    def gap(self, publisher: str, epoch: str, first: int, last: int) -> None:
+        """first..last declared lost: settled for the watermark, yet not held (one that turns
+        up after all is written; only the id window dedupes it)."""
+        self.track(publisher, epoch).cover(first, last)
+        self.gaps.setdefault((publisher, epoch), []).append((first, last))
+
+    def held(self, env: Envelope) -> bool:
+        """Is ``env``'s (publisher, epoch, seq) already in the log (a resend, however old)?"""
+        if not (env.publisher and env.epoch and env.seq > 0):
+            return False
+        key = (env.publisher, env.epoch)
+        cur = self.streams.get(key)
+        if cur is None or not cur.seen(env.seq):
+            return False
+        return not any(a <= env.seq <= b for a, b in self.gaps.get(key, ()))
 
     def resent(self, env: Envelope) -> dict[str, Any] | None:
         """An audited event published again under a new (epoch, seq) (the executor republishes

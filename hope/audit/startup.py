@@ -68,6 +68,34 @@ class StartPlan:
         return len(self.tail)
 
 
+class Leaves:
+    """The leaves the records claim, placed into the tree as they are found (in any order),
+    with one bit per index so each index is claimed exactly once."""
+
+    def __init__(self, tree: MerkleTree, size: int) -> None:
+        self.tree, self.size = tree, size
+        self.claimed = bytearray((size + 7) // 8)
+
+    def place(self, index: int, leaf: bytes) -> str | None:
+        """Why ``index`` cannot take ``leaf`` (None: placed)."""
+        if not 0 <= index < self.size:
+            return f"leaf index {index} outside the checkpoint's tree of {self.size}"
+        byte, bit = index >> 3, 1 << (index & 7)
+        if self.claimed[byte] & bit:
+            return f"leaf index {index} used twice"
+        self.claimed[byte] |= bit
+        self.tree.put(index, leaf)
+        return None
+
+    def first_missing(self) -> int | None:
+        full = self.size // 8
+        start = (full - len(self.claimed[:full].lstrip(b"\xff"))) * 8  # the first byte not full
+        for index in range(start, self.size):
+            if not self.claimed[index >> 3] >> (index & 7) & 1:
+                return index
+        return None
+
+
 def trusted_keys(keys_dir: Path, pinned: list[str]) -> dict[str, bytes]:
     """{key id: raw public key} to trust: the pinned ids found under ``keys_dir`` (the state
     dir's ``keys/``; all when none are pinned: the fallback ``hope audit verify`` warns about)."""
@@ -129,9 +157,11 @@ def _check_order(lines: list[bytes]) -> None:
         before = size
 
 
-def plan_start(events: Path, manifest: Manifest, cps: Checkpoints,
-               trusted: dict[str, bytes], on_record: Callable[[dict[str, Any]], None] = lambda rec: None) -> StartPlan:
-    """Verify the sealed prefix (feeding each record to ``on_record``) and find the tail."""
+def plan_start(events: Path, manifest: Manifest, cps: Checkpoints, trusted: dict[str, bytes],
+               on_record: Callable[[dict[str, Any]], None] = lambda rec: None,
+               tree: MerkleTree | None = None) -> StartPlan:
+    """Verify the sealed prefix (feeding each record to ``on_record``) and find the tail;
+    the verified leaves go into ``tree`` (default: an in-memory one)."""
     plan = StartPlan(latest_checkpoint(cps, trusted))
     sealed = plan.latest.checkpoint.families if plan.latest else {}
     size = plan.latest.checkpoint.size if plan.latest else 0
@@ -144,15 +174,17 @@ def plan_start(events: Path, manifest: Manifest, cps: Checkpoints,
     if sum(n for n, _ in sealed.values()) != size:
         raise AuditStartError(f"events/{CHECKPOINTS}:{len(cps.lines())}: family sizes do not "
                               f"add up to the tree size {size}")
-    leaves: list[bytes | None] = [None] * size
+    if tree is not None:
+        plan.tree = tree
+    plan.tree.reserve(size)
+    leaves = Leaves(plan.tree, size)
     for fam, segs in sorted(manifest.families.items()):
         n, head = sealed.get(fam, (0, GENESIS))
         plan.counts[fam] = _scan_family(events, fam, segs, n, head, leaves, plan, on_record)
-    for index, leaf in enumerate(leaves):
-        if leaf is None:
-            raise AuditStartError(f"leaf {index} of {size} is in no family (records missing "
-                                  "or renumbered)")
-        plan.tree.append(leaf)
+    if (index := leaves.first_missing()) is not None:
+        raise AuditStartError(f"leaf {index} of {size} is in no family (records missing "
+                              "or renumbered)")
+    plan.tree.finish()
     if size and plan.tree.root(size) != plan.latest.checkpoint.root:
         raise AuditStartError(f"events/{CHECKPOINTS}:{len(cps.lines())}: the Merkle root of "
                               "the records does not match the last checkpoint")
@@ -174,7 +206,7 @@ def _no_checkpoint(events: Path, manifest: Manifest, cps: Checkpoints) -> None:
 
 
 def _scan_family(events: Path, fam: str, segs: list[str], sealed: int, head: str,
-                 leaves: list[bytes | None], plan: StartPlan,
+                 leaves: Leaves, plan: StartPlan,
                  on_record: Callable[[dict[str, Any]], None]) -> tuple[int, str]:
     """Check the first ``sealed`` records of one family; note where its tail starts."""
     count, prev = 0, GENESIS
@@ -209,14 +241,10 @@ def _scan_family(events: Path, fam: str, segs: list[str], sealed: int, head: str
             except BadLine as exc:
                 raise AuditStartError(f"{where}: {exc}") from None
             reason = chain_error(rec, prev)
-            leaf = rec.get("leaf")
-            if reason is None and not 0 <= leaf < len(leaves):
-                reason = f"leaf index {leaf} outside the checkpoint's tree of {len(leaves)}"
-            if reason is None and leaves[leaf] is not None:
-                reason = f"leaf index {leaf} used twice"
+            if reason is None:
+                reason = leaves.place(rec["leaf"], record_leaf(rec["hash"]))
             if reason:
                 raise AuditStartError(f"{where}: {reason}")
-            leaves[leaf] = record_leaf(rec["hash"])
             prev = rec["hash"]
             count += 1
             on_record(rec)

@@ -18,6 +18,7 @@ from hope.audit.archive import tidy
 from hope.audit.checkpoints import CHECKPOINTS, CheckpointLog, SignedCheckpoint
 from hope.audit.lines import BadLine, parse_record
 from hope.audit.log import Manifest
+from hope.audit.merkle_file import MERKLE_DIR, FileMerkleTree
 from hope.audit.startup import StartPlan, plan_start, trusted_keys
 from hope.envelope import Envelope
 from hope.paths import StatePaths
@@ -37,7 +38,8 @@ def resume(state: StatePaths, cps: CheckpointLog, pinned: list[str],
         if p.name not in listed and p.name != CHECKPOINTS and p.stat().st_size == 0:
             p.unlink()
     tidy(state.events, manifest, log)  # an archiving a crash interrupted
-    plan = plan_start(state.events, manifest, cps, trusted_keys(state.keys, pinned), on_record)
+    plan = plan_start(state.events, manifest, cps, trusted_keys(state.keys, pinned), on_record,
+                      FileMerkleTree(state.events / MERKLE_DIR))
     return manifest, plan, TailBook(apply_cuts(state.events, manifest, plan, state.quarantine,
                                                log))
 

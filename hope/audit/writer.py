@@ -28,6 +28,7 @@ from hope.audit.group_commit import GroupCommit
 from hope.audit.heartbeats import HeartbeatSummary
 from hope.audit.keys import Signer, init_keys
 from hope.audit.log import Family, FsyncFn, WriteFn
+from hope.audit.recent_ids import NewestIds, RecentIds
 from hope.audit.seqbook import SeqBook, nested
 from hope.audit.startup import default_origin
 from hope.audit.tail import resume
@@ -70,7 +71,8 @@ class AuditWriter(GroupCommit):
                                  "[audit] trusted_keys)", key_id=signer.key_id)
         self.signer = signer
         self.families: dict[str, Family] = {}
-        self.ids: set[str] = set()
+        self.ids = RecentIds(self.cfg.dedupe_window)
+        self._newest = NewestIds(self.cfg.dedupe_window)
         self.seqs = SeqBook()
         self.stats: dict[str, int] = dict.fromkeys(STATS, 0)
         self.checkpoints = CheckpointLog(state.events, state.checkpoint_copy, state.quarantine,
@@ -79,7 +81,9 @@ class AuditWriter(GroupCommit):
         self.manifest, plan, self.tail = resume(state, self.checkpoints,
                                                 list(pinned or self.cfg.trusted_keys),
                                                 self._rebuild, self.log)
+        self._newest.into(self.ids)
         self.checkpoints.latest = plan.latest
+        self.checkpoints.forget_lines()
         self.tree = plan.tree
         self.origin = (plan.latest.checkpoint.origin if plan.latest
                        else self.cfg.origin or default_origin(signer.key_id))
@@ -125,13 +129,15 @@ class AuditWriter(GroupCommit):
 
     def _rebuild(self, rec: dict[str, Any]) -> None:
         """Re-learn dedupe ids and sequence state from a record found on disk."""
-        self.ids.add(rec["event_id"])  # (the start-up checks proved it a string)
+        self._newest.offer(rec["leaf"], rec["event_id"])  # (start-up checked both types)
         self.seqs.learn(rec)
 
     # --- appending -------------------------------------------------------------------------
 
     def append(self, env: Envelope) -> bool:
-        """Buffer one event; False when it is not written (duplicate ``event_id`` or ephemeral).
+        """Buffer one event; False when it is not written (ephemeral, or a duplicate: its
+        (publisher, epoch, seq) already held, at any age, or its ``event_id`` among the last
+        ``[audit] dedupe_window`` records).
 
         Heartbeats are counted into the periodic HEARTBEAT_SUMMARY instead of being written.
         Raises AuditUnavailable when the disk is full and the buffer is at its bound.
@@ -144,7 +150,7 @@ class AuditWriter(GroupCommit):
             return False
         if self.tail.pending:
             self.tail.confirm(env, self.stats, self.log)
-        if env.event_id in self.ids:
+        if self.seqs.held(env) or env.event_id in self.ids:
             self.stats["duplicates"] += 1
             if (resent := self.seqs.resent(env)) is not None:  # its seq must not become a hole
                 self.own_event("DUPLICATE", resent)
@@ -229,7 +235,7 @@ class AuditWriter(GroupCommit):
         if not (isinstance(first, int) and isinstance(last, int) and 1 <= first <= last):
             raise ValueError(f"record_gap: bad range {first}..{last}")
         self.own_event("GAP", {"publisher": publisher, "epoch": epoch, "from": first, "to": last})
-        self.seqs.track(publisher, epoch).cover(first, last)
+        self.seqs.gap(publisher, epoch, first, last)
         self.stats["gaps"] += 1
         self.log.warning("audit: unrecoverable gap recorded", publisher=publisher, epoch=epoch,
                          first=first, last=last)
@@ -331,6 +337,7 @@ class AuditWriter(GroupCommit):
         for fam in self.families.values():
             fam.close()
         self.checkpoints.close()
+        self.tree.close()
         self._closed = True
 
     def __enter__(self) -> AuditWriter:

@@ -180,7 +180,9 @@ def test_disk_budget_alerts_once_per_crossing():
     assert budget.snapshot() == {"disk_bytes": 800, "disk_budget_bytes": 1000,
                                  "disk_percent": 80.0}
     st = written_log(5)
-    assert disk_usage(st.events) == sum(p.stat().st_size for p in st.events.iterdir())
+    assert disk_usage(st.events) == sum(p.stat().st_size for p in st.events.rglob("*")
+                                        if p.is_file())
+    assert (st.events / "merkle" / "level-00.bin").stat().st_size == 5 * 32  # counted too
 
 
 @pytest.mark.parametrize("key,value", [("archive_after_s", -1), ("disk_budget_bytes", -1),

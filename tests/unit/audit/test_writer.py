@@ -454,3 +454,96 @@ async def test_off_loop_fsync_failure_keeps_the_watermark_and_retries():
     assert w.watermarks() == {"scanner": {"e1": 1}}
     w.close()
     assert verify(st).ok
+
+
+def test_old_sequenced_resend_after_the_id_window_is_dropped_across_a_restart():
+    """A resend of seq 1 long after the id window forgot it is still dropped, once, after a
+    restart too, and a hole filled later is accepted (nothing lost)."""
+    st = make_state()
+    sent = {i: ev(i, corr=f"c{i}") for i in range(1, 7)}
+    with writer(st, dedupe_window=2) as w:
+        for i in (1, 2, 4, 5, 6):
+            assert w.append(sent[i]) is True
+        assert sent[1].event_id not in w.ids
+        assert w.append(sent[1]) is False
+        seal(w)
+        assert w.holes() == [("scanner", "e1", 3, 3)]
+    with writer(st, dedupe_window=2) as w:
+        assert sent[1].event_id not in w.ids and sent[6].event_id in w.ids
+        assert w.append(sent[1]) is False and w.append(sent[2]) is False
+        assert w.stats["duplicates"] == 2
+        assert w.append(sent[3]) is True  # the hole, replayed late
+        assert w.append(sent[3]) is False
+        seal(w)
+        assert w.watermarks()["scanner"] == {"e1": 6}
+    assert sorted(r["seq"] for r in lines(st.events / "prices.jsonl")) == [1, 2, 3, 4, 5, 6]
+    assert not (st.events / "system.jsonl").exists()  # no DUPLICATE: the seqs were held
+
+
+def test_unsequenced_events_are_deduplicated_by_the_id_window():
+    """An event without delivery fields is dropped while its id is in the window."""
+    st = make_state()
+    legacy = new_event("CONTROL", {"service": "scanner", "command": "pause"}, source="operator")
+    with writer(st, dedupe_window=4) as w:
+        assert w.append(legacy) is True
+        assert w.append(legacy) is False
+    with writer(st, dedupe_window=4) as w:
+        assert w.append(legacy) is False
+
+
+def test_merkle_nodes_live_in_files_rebuilt_from_the_log_at_start():
+    """The tree's nodes are written beside the log; removed or corrupted, start-up rebuilds
+    them from the records and the root still matches the signed checkpoint."""
+    st = make_state()
+    with writer(st) as w:
+        for i in range(1, 40):
+            w.append(ev(i))
+        seal(w)
+        root = w.tree.root()
+    level0 = st.events / "merkle" / "level-00.bin"
+    assert level0.stat().st_size == 39 * 32
+    level0.write_bytes(b"\xff" * 64)  # a stale or damaged cache is never trusted
+    with writer(st) as w:
+        assert w.tree.size == 39 and w.tree.root() == root
+        w.append(ev(40))
+        seal(w)
+    assert level0.stat().st_size == 40 * 32
+    assert verify(st).ok
+
+
+def test_writer_heap_does_not_grow_with_the_log():
+    """Past its id window, 20,000 more records add under 20 bytes each to the writer's heap."""
+    import tracemalloc
+
+    st = make_state()
+    with writer(st, dedupe_window=1000) as w:
+        def fill(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                w.append(ev(i, corr="c"))
+                if i % 500 == 0:
+                    seal(w)
+            seal(w)
+
+        fill(1, 5001)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        fill(5001, 25001)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert w.tree.size == 25000 and len(w.ids) == 1000
+    assert grown < 20000 * 20, grown  # an id set and in-memory tree: ~260 bytes a record
+
+
+def test_an_event_declared_lost_that_turns_up_later_is_written_once():
+    """A seq a GAP settled is not taken for a resend: the event is written, its resend is not."""
+    st = make_state()
+    late = ev(2, corr="late")
+    with writer(st) as w:
+        w.append(ev(1))
+        w.append(ev(3))
+        w.record_gap("scanner", "e1", 2, 2)
+        assert w.append(late) is True
+        assert w.append(late) is False
+    with writer(st) as w:
+        assert w.append(late) is False
+    assert sorted(r["seq"] for r in lines(st.events / "prices.jsonl")) == [1, 2, 3]
