@@ -12,7 +12,7 @@ program, the event listener and ``operator`` (``keys/<p>/curve.key_secret``, enr
 gateway's scoped tokens; and pins the audit key id in the
 local pin file (``hope.local.toml`` beside the config, untracked). ``rotate`` makes a new audit
 signing key (the old public key stays: old checkpoints stay verifiable); ``rotate --curve P`` a
-new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (a new key pair, or the public
+new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (new CURVE and event key pairs, or the public
 certificate made on another host); ``revoke P`` withdraws P's CURVE key. The proxy re-reads
 ``keys/public/`` within one heartbeat and, when a key left, cuts every session (peers
 reconnect, the revoked one is refused). ``vkey`` prints the log's C2SP verifier key.
@@ -41,7 +41,7 @@ from hope.authority import event_principals
 from hope.bus import curve
 from hope.cli import load_config
 from hope.config import Config
-from hope.eventauth.keys import init_principals
+from hope.eventauth.keys import create_principal, init_principals
 from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 from hope.principals import PrincipalError, check_name, principals
 
@@ -124,6 +124,8 @@ def run_curve(cfg: Config, args: argparse.Namespace) -> int:
               f"({curve.fingerprint(public)})")
         return 0
     keys, created = curve.create_keypair(state, principal, force=cmd == "rotate")
+    if cmd == "enrol":  # a new principal (a program's instance) also signs its events
+        create_principal(state.keys, principal)
     verb = "rotated" if cmd == "rotate" else ("enrolled" if created else "enrolled already")
     print(f"{verb} {principal}: {curve.public_path(state, principal)} ({keys.key_id}); "
           f"restart hope:{principal} to connect with it")
