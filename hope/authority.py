@@ -13,7 +13,7 @@ its MAC proved the signer, before any handler sees it. docs/SECURITY.md shows th
 | SHADOW_DECISION | decision-engine-shadow |
 | ORDER, FILL, CLOSE, BREAKER, RECONCILIATION, VENUE_REPLY | executor |
 | WATERMARK, GAP, DUPLICATE, HEARTBEAT_SUMMARY | audit-writer |
-| HEALTH | health-monitor, health-listener (the supervisord event listener) |
+| HEALTH | health-monitor, health-listener (the supervisord event listener; ``-<n>`` per host) |
 | RETRY | dlq-retry |
 | API_REQUEST | gateway |
 | HEARTBEAT, DEAD_LETTER | any principal, with ``payload.service`` equal to the signer |
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from hope.envelope import Envelope, EventType
-from hope.principals import OPERATOR, principals  # OPERATOR: the hope CLI
+from hope.principals import LISTENER, OPERATOR, principals  # OPERATOR: the hope CLI
 
 OPERATORS = (OPERATOR, "gateway")  # the CLI and the gateway's control scope
 ANY = "*"                       # any principal
@@ -62,7 +62,7 @@ TYPE_AUTHORITY: dict[str, tuple[str, ...]] = {
     E.BREAKER: ("executor",), E.RECONCILIATION: ("executor",), E.VENUE_REPLY: ("executor",),
     E.WATERMARK: ("audit-writer",), E.GAP: ("audit-writer",), E.DUPLICATE: ("audit-writer",),
     E.HEARTBEAT_SUMMARY: ("audit-writer",),
-    E.HEALTH: ("health-monitor", "health-listener"),
+    E.HEALTH: ("health-monitor", LISTENER),
     E.RETRY: ("dlq-retry",),
     E.API_REQUEST: ("gateway",),
     E.HEARTBEAT: (SELF,), E.DEAD_LETTER: (SELF,),
@@ -83,8 +83,9 @@ assert set(TYPE_AUTHORITY) | {E.CONTROL} == set(E), "every EventType needs an au
 # Programs a cluster may run several of, each instance under its own name ``<program>-<n>``
 # (hope/cluster/spec.py): an instance has its program's authority. The single-instance ones
 # (decision-engine, executor, audit-writer, dlq-retry) have none to lend: ``executor-2`` may
-# not publish ORDER.
-MULTI_INSTANCE = ("health-monitor", "gateway", "dashboard", "proxy", "scanner", "audit-reader")
+# not publish ORDER. Each cluster host's event listener is an instance ``health-listener-<n>``.
+MULTI_INSTANCE = ("health-monitor", "gateway", "dashboard", "proxy", "scanner", "audit-reader",
+                  LISTENER)
 
 
 def instance_of(principal: str) -> str | None:

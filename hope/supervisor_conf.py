@@ -97,7 +97,8 @@ def with_users(text: str, run_as: Mapping[str, str]) -> str:
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
            programs: Sequence[str] | None = None, extra: str = "", out: Path | None = None,
            environment: dict[str, str] | None = None,
-           run_as: Mapping[str, str] | None = None, ensure: bool = True) -> Path:
+           run_as: Mapping[str, str] | None = None, ensure: bool = True,
+           listener_args: Sequence[str] = ()) -> Path:
     """Write ``<state>/run/supervisord.conf`` (or ``out``) pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
@@ -105,7 +106,9 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     program instances), already rendered, whose programs join the ``hope`` group;
     ``environment`` adds variables to every program's (e.g. ``HOPE_CONFIG``); ``run_as``
     names each program's user under privilege separation (:func:`with_users`); ``ensure``
-    (default) creates the state dir's layout (not when rendering for another machine)."""
+    (default) creates the state dir's layout (not when rendering for another machine);
+    ``listener_args`` are appended to the event listener's command (a cluster host's
+    ``--name health-listener-<n>``)."""
     if ensure:
         StatePaths.at(state_dir).ensure()
     source = template_path or template()
@@ -120,6 +123,8 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
         text = re.sub(r"(?m)^(environment=.*)$", lambda e: e.group(1) + more, text, count=1)
     if run_as:
         text = with_users(text, run_as)
+    if listener_args:
+        text = _with_listener_args(text, listener_args)
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
     text = text.replace("%(here)s", str(source.parent))
@@ -127,6 +132,18 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out
+
+
+def _with_listener_args(text: str, args: Sequence[str]) -> str:
+    """``args`` appended to the command of ``[eventlistener:hope-events]``."""
+    tail = " ".join(shlex.quote(a) for a in args)
+    head = f"[eventlistener:{LISTENER_SECTION}]\n"
+    start = text.index(head)
+    end = text.find("\n[", start + len(head))
+    end = len(text) if end < 0 else end
+    section = re.sub(r"(?m)^(command=.*)$", lambda c: f"{c.group(1)} {tail}", text[start:end],
+                     count=1)
+    return text[:start] + section + text[end:]
 
 
 def program_names(template_path: Path | None = None) -> list[str]:

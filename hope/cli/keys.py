@@ -12,7 +12,7 @@ program, the event listener and ``operator`` (``keys/<p>/curve.key_secret``, enr
 gateway's scoped tokens; and pins the audit key id in the
 local pin file (``hope.local.toml`` beside the config, untracked). ``rotate`` makes a new audit
 signing key (the old public key stays: old checkpoints stay verifiable); ``rotate --curve P`` a
-new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (new CURVE and event key pairs, or the public
+new CURVE key pair for P. ``enrol P [P ...] [--public CERT]`` admits P (new CURVE and event key pairs, or the public
 certificate made on another host); ``revoke P`` withdraws P's CURVE key. The proxy re-reads
 ``keys/public/`` within one heartbeat and, when a key left, cuts every session (peers
 reconnect, the revoked one is refused). ``vkey`` prints the log's C2SP verifier key.
@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         help="new audit signing key (old public key kept), or --curve P")
     r.add_argument("--curve", metavar="PRINCIPAL", help="rotate this principal's CURVE key")
     ksub.add_parser("vkey", parents=[nested], help="print the log's verifier key for witnesses")
-    e = ksub.add_parser("enrol", parents=[nested], help="admit a principal to the tcp bus")
-    e.add_argument("principal")
+    e = ksub.add_parser("enrol", parents=[nested], help="admit principals to the tcp bus")
+    e.add_argument("principal", nargs="+")
     e.add_argument("--public", metavar="CERT", type=Path,
                    help="its public CURVE certificate (made on another host)")
     v = ksub.add_parser("revoke", parents=[nested], help="withdraw a principal's CURVE key")
@@ -113,7 +113,14 @@ def run_curve(cfg: Config, args: argparse.Namespace) -> int:
         for key, principal in sorted(enrolled.items(), key=lambda kv: kv[1]):
             print(f"{principal:24} {curve.fingerprint(key)}")
         return 0
-    principal = check_name(args.curve if cmd == "rotate" else args.principal)
+    if cmd == "enrol" and not args.public:
+        for principal in args.principal:
+            enrol(cfg, check_name(principal))
+        return 0
+    if cmd == "enrol" and len(args.principal) > 1:
+        raise ValueError("enrol --public CERT admits one principal")
+    principal = check_name(args.curve if cmd == "rotate" else
+                           args.principal[0] if cmd == "enrol" else args.principal)
     if cmd == "revoke":
         gone = curve.revoke(state, principal)
         print(f"revoked {principal}: " + (", ".join(map(str, gone)) or "no key was enrolled"))
@@ -123,13 +130,20 @@ def run_curve(cfg: Config, args: argparse.Namespace) -> int:
         print(f"enrolled {principal}: {curve.enrol_public(state, principal, public)} "
               f"({curve.fingerprint(public)})")
         return 0
-    keys, created = curve.create_keypair(state, principal, force=cmd == "rotate")
-    if cmd == "enrol":  # a new principal (a program's instance) also signs its events
-        create_principal(state.keys, principal)
-    verb = "rotated" if cmd == "rotate" else ("enrolled" if created else "enrolled already")
-    print(f"{verb} {principal}: {curve.public_path(state, principal)} ({keys.key_id}); "
+    keys, _ = curve.create_keypair(state, principal, force=True)
+    print(f"rotated {principal}: {curve.public_path(state, principal)} ({keys.key_id}); "
           f"restart hope:{principal} to connect with it")
     return 0
+
+
+def enrol(cfg: Config, principal: str) -> None:
+    """New CURVE and event key pairs for ``principal`` (a program's instance, a host's event
+    listener), unless it has them."""
+    keys, created = curve.create_keypair(cfg.state, principal)
+    create_principal(cfg.state.keys, principal)  # it also signs its events
+    print(f"{'enrolled' if created else 'enrolled already'} {principal}: "
+          f"{curve.public_path(cfg.state, principal)} ({keys.key_id}); "
+          f"restart hope:{principal} to connect with it")
 
 
 def run(args: argparse.Namespace) -> int:

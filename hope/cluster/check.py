@@ -53,7 +53,11 @@ def _names(cluster: Cluster, known: set[str]) -> list[str]:
             out.append(f"hosts.{host.name}: program {prog.name!r} runs {prog.template!r}, "
                        f"which supervisord.conf does not have (programs: "
                        f"{', '.join(sorted(known))})")
+    listeners = {cluster.listener(h) for h in cluster.hosts.values()} | {LISTENER}
     for name, hosts in where.items():
+        if name in listeners:
+            out.append(f"hosts.{hosts[0]}: program {name!r}: the name of a host's supervisord "
+                       f"event listener (health-listener-<n>), not a program's")
         if len(hosts) > 1:
             out.append(f"program {name!r} is assigned {len(hosts)} times ({', '.join(hosts)}): "
                        f"a service name runs once in a cluster (name instances "
@@ -114,7 +118,8 @@ def _keys(cluster: Cluster) -> list[str]:
         return [f"cluster.keys: {keys} is not a directory (run `hope keys init` there)"]
     out = []
     needed = [(h.name, p.name) for h, p in cluster.programs()] + [
-        ("every host", name) for name in (LISTENER, OPERATOR)]
+        (h.name, cluster.listener(h)) for h in cluster.hosts.values()] + [
+        ("every host", OPERATOR)]
     for where, name in needed:
         secret = keys / name / "curve.key_secret"
         public = keys / "public" / f"{name}.curve.key"

@@ -7,7 +7,8 @@ The host's config is the cluster's base config with what differs per host writte
 instances added to ``[market_clock] publishers``, ``[audit] reader = "bus"`` on hosts without
 the audit log, and ``[health] required`` naming the cluster's instances. A program with keys of its own
 (``[programs.<name>] config``, e.g. a scanner's shard) gets ``hope.<name>.toml`` and
-``--config`` on its command line; an instance (``scanner-2``) gets ``--name``.
+``--config`` on its command line; an instance (``scanner-2``) gets ``--name``, and so does the
+host's event listener (``--name health-listener-<n>``, :meth:`Cluster.listener`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hope.cluster import toml_text
 from hope.cluster.spec import Cluster, Host
 from hope.health.config import HealthConfig
 from hope.paths import StatePaths
-from hope.principals import LISTENER, OPERATOR
+from hope.principals import OPERATOR
 from hope.supervisor_conf import instance, render
 
 DEFAULT_PUBLISHERS = ["scanner"]
@@ -98,15 +99,16 @@ def render_host(cluster: Cluster, name: str, stage: Path | None = None,
         extra.append(re.sub(r"(?m)^autostart=.*$", "autostart=true", section))
     conf = render(state, python, programs=[], extra="\n".join(extra),
                   out=root / "run" / "supervisord.conf", ensure=False,
-                  environment={"HOPE_CONFIG": str(state / "run" / "hope.toml")})
+                  environment={"HOPE_CONFIG": str(state / "run" / "hope.toml")},
+                  listener_args=["--name", cluster.listener(host)])
     keys = copy_keys(cluster, host, root / "keys")
     return Rendered(name, config, conf, own, keys)
 
 
-def host_principals(host: Host) -> list[str]:
-    """Whose secrets the host holds: its programs, the supervisord event listener, and the
+def host_principals(cluster: Cluster, host: Host) -> list[str]:
+    """Whose secrets the host holds: its programs, its supervisord event listener, and the
     operator (the CLI works from any host)."""
-    return [p.name for p in host.programs] + [LISTENER, OPERATOR]
+    return [p.name for p in host.programs] + [cluster.listener(host), OPERATOR]
 
 
 def copy_keys(cluster: Cluster, host: Host, dest: Path) -> list[str]:
@@ -117,7 +119,7 @@ def copy_keys(cluster: Cluster, host: Host, dest: Path) -> list[str]:
     if dest.resolve() == src.resolve() or not src.is_dir():
         return []
     copied = []
-    for name in ["public", *host_principals(host)]:
+    for name in ["public", *host_principals(cluster, host)]:
         if not (src / name).is_dir():
             continue
         target = dest / name

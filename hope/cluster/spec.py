@@ -25,7 +25,9 @@ Format (TOML; docs/RUNBOOK.md, "Several hosts")::
     config = { scanner = { shard = "1/2" } }   # keys only this program's config gets
 
 Program names are service names: unique across the cluster (the registry, outboxes and
-heartbeats are keyed by them). Hosts running a ``proxy`` program are the bus's proxies (two:
+heartbeats are keyed by them). Each host's supervisord event listener is a principal of its
+own, ``health-listener-<n>`` for the n-th host of the file (``health-listener`` when the cluster
+has one host): its heartbeats and HEALTH events from two hosts would otherwise be one signer's. Hosts running a ``proxy`` program are the bus's proxies (two:
 active-active); every other program connects to each of them.
 """
 
@@ -36,6 +38,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hope.principals import LISTENER
 
 # Programs of which the cluster may run one only: a second audit writer forks the log, a second
 # executor trades every BUY twice, a second decision engine decides every SIGNAL twice, a
@@ -87,6 +91,14 @@ class Cluster:
     def proxy_program(self, host: Host) -> Program:
         """The proxy program of a proxy host (its principal serves the host's CURVE key)."""
         return next(p for p in host.programs if p.template == PROXY)
+
+    def listener(self, host: Host) -> str:
+        """The principal host's supervisord event listener signs as: ``health-listener-<n>``
+        for the n-th host in file order (an instance name, :func:`hope.authority.instance_of`),
+        plain ``health-listener`` in a cluster of one host."""
+        if len(self.hosts) == 1:
+            return LISTENER
+        return f"{LISTENER}-{list(self.hosts).index(host.name) + 1}"
 
     def programs(self) -> list[tuple[Host, Program]]:
         return [(h, p) for h in self.hosts.values() for p in h.programs]

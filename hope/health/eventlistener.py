@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-SOURCE = "health-listener"
+SOURCE = "health-listener"  # the principal it signs as; a cluster host's: ``--name``
 OK = b"RESULT 2\nOK"
 FAIL = b"RESULT 4\nFAIL"
 _STATUS = {"PROCESS_STATE_EXITED": "DOWN", "PROCESS_STATE_BACKOFF": "DOWN",
@@ -134,25 +134,38 @@ def serve(stdin: BinaryIO, stdout: BinaryIO,
     return handled
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m hope.health.eventlistener [--config F] [--state-dir D]``."""
+def main(argv: list[str] | None = None, publisher: Callable[..., Any] | None = None,
+         stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
+    """Entry point: ``python -m hope.health.eventlistener [--config F] [--state-dir D]
+    [--name PRINCIPAL]``. ``publisher(name, config)`` makes the bus client (default
+    :class:`hope.bus.background.BackgroundPublisher`); ``stdin``/``stdout`` default to the
+    process's, supervisord's protocol pipes."""
     import argparse
 
-    from hope.bus.background import BackgroundPublisher
     from hope.config import ConfigError, load
+    from hope.principals import PrincipalError, check_name
 
     parser = argparse.ArgumentParser(prog="hope-eventlistener")
     parser.add_argument("--config")
     parser.add_argument("--state-dir")
+    parser.add_argument("--name", default=SOURCE,
+                        help="the principal it signs as (a cluster host's health-listener-<n>)")
     args = parser.parse_args(argv)
     try:
         config = load(args.config, args.state_dir)
     except ConfigError as exc:
         log(f"refusing to start: bad config: {exc}")
         return 78
+    try:
+        check_name(args.name)
+    except PrincipalError as exc:
+        log(f"refusing to start: --name: {exc}")
+        return 78
     # A long-lived bus client beside this blocking protocol loop: it answers replay requests, so
     # a HEALTH event the (possibly dead) audit writer missed is recovered, not lost.
-    bus = BackgroundPublisher(SOURCE, config)
+    if publisher is None:
+        from hope.bus.background import BackgroundPublisher as publisher
+    bus = publisher(args.name, config)
     bus.start()
 
     def publish(payload: dict[str, Any]) -> None:
@@ -160,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"published HEALTH {payload['service']} {payload['status']} (seq {env.seq}): "
             f"{payload['detail']}")
 
-    log("started")
+    log(f"started as {args.name}")
     try:
-        serve(sys.stdin.buffer, sys.stdout.buffer, publish)
+        serve(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer, publish)
     finally:
         bus.stop()
     return 0

@@ -124,10 +124,11 @@ class Cluster:
                               str(self.root / "empty.toml")], capture_output=True, text=True,
                              timeout=60)
         key = next(w for w in out.stdout.split() if w.startswith("ed25519:"))
-        for name in ("proxy-2", "scanner-1", "scanner-2", "injector"):
-            subprocess.run([str(HOPE), "keys", "enrol", name, "--state-dir", str(ops),
-                            "--config", str(self.root / "empty.toml")], check=True,
-                           capture_output=True, timeout=60)
+        listeners = [f"health-listener-{n}" for n in range(1, len(HOSTS) + 1)]
+        subprocess.run([str(HOPE), "keys", "enrol", "proxy-2", "scanner-1", "scanner-2",
+                        "injector", *listeners, "--state-dir", str(ops),
+                        "--config", str(self.root / "empty.toml")], check=True,
+                       capture_output=True, timeout=60)
         files = ", ".join(f'"{p}"' for p in sorted((REPO / "data").glob("binance_pump_*.csv.gz")))
         (self.root / "base.toml").write_text(BASE_CONFIG.format(key=key, files=files))
         hosts = "".join(

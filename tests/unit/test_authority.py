@@ -73,7 +73,9 @@ def test_control_modules_state_the_authority_of_their_commands():
 @pytest.mark.parametrize("etype, signer, allowed", [
     ("HEALTH", "health-monitor-2", True), ("SIGNAL", "gateway-3", True),
     ("ORDER", "executor-2", False), ("DECISION", "decision-engine-2", False),
-    ("WATERMARK", "audit-writer-2", False), ("HEALTH", "health-monitor-x", False)])
+    ("WATERMARK", "audit-writer-2", False), ("HEALTH", "health-monitor-x", False),
+    ("HEALTH", "health-listener-3", True), ("HEALTH", "health-listener", True),
+    ("ORDER", "health-listener-3", False)])
 def test_an_instance_has_its_programs_authority_only_where_a_cluster_may_run_several(
         etype, signer, allowed):
     """``health-monitor-2`` may publish HEALTH; ``executor-2`` may not publish ORDER."""

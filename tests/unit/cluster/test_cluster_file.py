@@ -26,7 +26,8 @@ def write(tmp: Path, programs: dict[str, list[str]] = PROGRAMS, extra: str = "",
           base: str = "[decision]\nmax_open_positions = 2\n", keys: bool = True) -> Path:
     (tmp / "base.toml").write_text(base)
     (tmp / "keys" / "public").mkdir(parents=True, exist_ok=True)
-    names = [p for ps in programs.values() for p in ps] + ["health-listener", "operator"]
+    listeners = [f"health-listener-{n}" for n in range(1, len(programs) + 1)]
+    names = [p for ps in programs.values() for p in ps] + listeners + ["operator"]
     for name in names if keys else []:
         curve.create_keypair(StatePaths.at(tmp), name)
     hosts = "".join(f'[hosts.{h}]\naddress = "10.0.0.{i}"\nstate_dir = "{tmp / h}"\n'
@@ -138,12 +139,49 @@ def test_render_copies_only_the_hosts_keys_with_their_modes(tmp_path: Path):
     out = render_host(cluster, "c")
     keys = tmp_path / "c" / "keys"
     assert sorted(out.keys) == sorted(["public", "decision-engine", "executor", "scanner-1",
-                                       "scanner-2", "health-listener", "operator"])
+                                       "scanner-2", "health-listener-3", "operator"])
     assert not (keys / "audit-writer").exists() and (keys / "public" / "proxy-2.curve.key").is_file()
     assert oct((keys / "executor").stat().st_mode & 0o777) == "0o700"
     assert oct((keys / "executor" / "curve.key_secret").stat().st_mode & 0o777) == "0o600"
     assert oct((keys / "public" / "proxy.curve.key").stat().st_mode & 0o777) == "0o644"
     assert load_config(out.config, tmp_path / "c").bus.proxy_names == ["proxy", "proxy-2"]
+
+
+def test_each_host_listener_signs_as_its_own_principal_with_its_own_key(tmp_path: Path):
+    """Every host's supervisord.conf starts its event listener with --name health-listener-<n>
+    (n: the host's place in the file), and the host gets that listener's secret only."""
+    cluster = load(write(tmp_path))
+    seen = {}
+    for n, host in enumerate(("a", "b", "c"), 1):
+        out = render_host(cluster, host)
+        parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+        parser.read(out.supervisord)
+        cmd = parser.get("eventlistener:hope-events", "command")
+        assert cmd.endswith(f"-m hope.health.eventlistener --name health-listener-{n}"), cmd
+        listeners = {k for k in out.keys if k.startswith("health-listener")}
+        assert listeners == {f"health-listener-{n}"}, out.keys
+        seen[host] = (tmp_path / host / "keys" / f"health-listener-{n}" / "curve.key_secret"
+                      ).read_bytes()
+    assert len(set(seen.values())) == 3
+
+
+def test_a_cluster_of_one_host_keeps_the_plain_listener(tmp_path: Path):
+    """One host: the listener stays health-listener (the one-host principal)."""
+    cluster = load(write(tmp_path, {"a": ["proxy", "health-monitor"]}))
+    assert cluster.listener(cluster.host("a")) == "health-listener"
+
+
+def test_check_wants_each_listeners_key_and_keeps_their_names_free(tmp_path: Path):
+    """A host listener without its key is named with its host; a program under a listener's
+    name is refused."""
+    path = write(tmp_path)
+    (tmp_path / "keys" / "health-listener-2" / "curve.key_secret").unlink()
+    found = problems(load(path), template_programs())
+    assert any(p.startswith("hosts.b: 'health-listener-2' has no key") for p in found), found
+    programs = {**PROGRAMS, "a": ["proxy", "health-monitor", "health-listener-1"]}
+    found = problems(load(write(tmp_path, programs)), template_programs())
+    assert any("'health-listener-1': the name of a host's supervisord event listener" in p
+               for p in found), found
 
 
 def test_toml_text_round_trips_nested_tables():

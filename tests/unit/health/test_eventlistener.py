@@ -89,3 +89,50 @@ def test_garbage_header_gets_fail_not_a_crash():
     assert serve(stdin, stdout, published.append) == 2
     assert stdout.getvalue().startswith(b"READY\nRESULT 4\nFAILREADY\nRESULT 2\nOK")
     assert published[0]["service"] == "x"
+
+
+class _Recorder:
+    """The bus client main() makes: records the principal it was made for and what it sent."""
+
+    made: list["_Recorder"] = []
+
+    def __init__(self, name, config):
+        self.name, self.sent, self.stopped = name, [], False
+        _Recorder.made.append(self)
+
+    def start(self):
+        pass
+
+    def publish(self, event_type, payload):
+        self.sent.append((self.name, event_type, payload["service"]))
+        return type("Env", (), {"seq": len(self.sent)})()
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_main_signs_as_its_name_and_defaults_to_health_listener(tmp_path):
+    """--name health-listener-2 makes the bus client for that principal; no --name: the one
+    host's health-listener."""
+    from hope.health.eventlistener import SOURCE, main
+
+    fatal = _event("PROCESS_STATE_FATAL", "processname:scanner groupname:hope from_state:BACKOFF")
+    _Recorder.made.clear()
+    for extra in (["--name", "health-listener-2"], []):
+        out = io.BytesIO()
+        assert main(["--state-dir", str(tmp_path), *extra], publisher=_Recorder,
+                    stdin=io.BytesIO(fatal), stdout=out) == 0
+        assert out.getvalue().count(b"RESULT 2\nOK") == 1
+    assert [r.sent for r in _Recorder.made] == [[("health-listener-2", "HEALTH", "scanner")],
+                                                [(SOURCE, "HEALTH", "scanner")]]
+    assert SOURCE == "health-listener" and all(r.stopped for r in _Recorder.made)
+
+
+def test_main_refuses_a_name_that_is_no_principal(tmp_path):
+    """--name 'Bad Name' is a bad config: exit 78 before any bus client is made."""
+    from hope.health.eventlistener import main
+
+    _Recorder.made.clear()
+    assert main(["--state-dir", str(tmp_path), "--name", "Bad Name"], publisher=_Recorder,
+                stdin=io.BytesIO(), stdout=io.BytesIO()) == 78
+    assert _Recorder.made == []
