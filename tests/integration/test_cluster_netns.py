@@ -331,6 +331,19 @@ def cluster_views(rig: Cluster) -> dict[str, Any]:
     return bus
 
 
+def listener_replays(rig: Cluster) -> list[str]:
+    """Each host's event listener signs as its own ``health-listener-<n>``; log lines on any
+    host refusing a listener's HEARTBEAT as a replay (two hosts' listeners under one name)."""
+    out = []
+    for n, host in enumerate(HOSTS[:5], 1):
+        assert f"started as health-listener-{n}" in rig.log(host, "hope-events"), host
+        for path in (rig.state(host) / "logs").glob("*.log"):
+            out += [f"{host}/{path.name}: {line[:300]}"
+                    for line in path.read_text(errors="replace").splitlines()
+                    if "auth_replayed" in line and "HEARTBEAT from health-listener" in line]
+    return out
+
+
 def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peers(cluster):
     """Under load: h4's cable out 5 s, proxy A and the engine SIGKILLed, rogue peers; then every
     injected SIGNAL is audited once with one DECISION, every BUY one ORDER, and the log verifies."""
@@ -357,6 +370,7 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     for host in ("h5", "h4", "h3", "h2", "h1"):
         rig.sups[host].shutdown(timeout=60)
     rig.hope("audit", "verify", "--state-dir", str(rig.state("h3")), check=True)
+    assert listener_replays(rig) == []
     assert t["rogue_got"] == 0 and '"bad_frame_rejected"' not in rig.log("h3", "audit-writer")
     print(f"\ncluster: started in {started}s; {len(injected)} injected signals, {n}; link flap "
           f"5 s: caught up {t['link_caught_up_s']}s after the link came back; proxy A SIGKILL: "
