@@ -191,6 +191,22 @@ def test_keys_init_makes_curve_keys_and_enrol_revoke_rotate_list_manage_them(cap
     assert curve.fingerprint(curve.load_keys(st, "executor").public) in listed
 
 
+def test_keys_enrol_admits_several_principals_at_once(capsys, tmp_path):
+    """`hope keys enrol A B` makes CURVE and event key pairs for each (a cluster's instances and
+    host listeners); --public with two names is refused."""
+    from hope.bus import curve
+    from hope.eventauth.keys import public_path
+
+    st = make_state()
+    args = ["--state-dir", str(st.root)]
+    names = ["health-listener-1", "health-listener-2", "scanner-3"]
+    assert main(["keys", "enrol", *names, *args]) == 0
+    assert set(names) <= set(curve.allow_list(st).values())
+    assert len({public_path(st.keys, n).read_bytes() for n in names}) == 3
+    assert main(["keys", "enrol", "a-1", "a-2", "--public", str(tmp_path / "c"), *args]) == 1
+    assert "admits one principal" in capsys.readouterr().out
+
+
 def test_keys_rotate_event_and_revoke_withdraw_event_keys(capsys):
     """`hope keys rotate --event P` replaces P's event key pair; `revoke P` removes it too."""
     from hope.eventauth.keys import load_public, secret_path
