@@ -6,7 +6,11 @@ base-asset commission) rounded down to the step, as a MARKET order with client i
 :class:`~hope.execution.records.ExitAttempt`: the wall time of the send, the market clock the
 CLOSE will carry); an unknown outcome is queried, never sent again, until the
 order is found (CLOSE with the venue's fills and fees) or the ``-2013`` grace has passed (the
-SELL did not happen: the next exit check may send it). Flatten first cancels HOPE's open orders
+SELL did not happen: the next exit check may send it; an intent with no send journaled is not
+placed at its first ``-2013``). The queries back off (``resolve_interval_s`` doubling up to
+``QUERY_BACKOFF_MAX_S``, never past the grace's end), so an exit the venue does not show does
+not spend the request budget. A protective stop that sold the position makes the CLOSE instead
+(:mod:`hope.execution.live_stops`). Flatten first cancels HOPE's open orders
 at the venue. A refused or unknown exit raises ALERT ``exit_failed`` / ``exit_unknown``.
 """
 

@@ -8,9 +8,11 @@ first, the venue's stop is the backstop for when it does not (refused locally by
 ALERT ``protective_stop``, the position is protected by HOPE's own stop-loss only). Before an
 exit SELL, :meth:`clear_stop` cancels it: the SELL goes out only once the stop is known
 cancelled; a stop that traded sold the position itself, and its fills make the CLOSE (reason
-``stop_loss``). A stream report of a stop's fill marks the position closing, so the next exit
-check closes it. Reconciliation settles stops first (a stop that filled while HOPE was down
-closes its position) and knows their client ids.
+``stop_loss``, the stop's trade ids) and no ``-x`` SELL is sent, whatever the gate (nothing
+leaves for the venue). A stream report of a stop's fill marks the position closing (not an
+attempted exit), so the next exit check closes it. Reconciliation settles stops first (a stop
+that filled while HOPE was down closes its position, once; an exit intent beside it is resolved
+first by query) and knows their client ids.
 """
 
 from __future__ import annotations
