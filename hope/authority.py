@@ -80,6 +80,19 @@ CONTROL_AUTHORITY: dict[str, tuple[str, ...]] = {
 assert set(TYPE_AUTHORITY) | {E.CONTROL} == set(E), "every EventType needs an authority row"
 
 
+# Programs a cluster may run several of, each instance under its own name ``<program>-<n>``
+# (hope/cluster/spec.py): an instance has its program's authority. The single-instance ones
+# (decision-engine, executor, audit-writer, dlq-retry) have none to lend: ``executor-2`` may
+# not publish ORDER.
+MULTI_INSTANCE = ("health-monitor", "gateway", "dashboard", "proxy", "scanner", "audit-reader")
+
+
+def instance_of(principal: str) -> str | None:
+    """``health-monitor-2`` → ``health-monitor`` (a multi-instance program), else None."""
+    base, _, n = principal.rpartition("-")
+    return base if n.isdigit() and base in MULTI_INSTANCE else None
+
+
 class Authority:
     """The table with this instance's market-data publishers filled in."""
 
@@ -110,8 +123,9 @@ class Authority:
         return None if ok else f"{signer} may not publish {etype}"
 
     def _grants(self, allowed: tuple[str, ...], signer: str, payload: dict[str, Any]) -> bool:
+        program = instance_of(signer)
         for who in allowed:
-            if who in (signer, ANY):
+            if who in (signer, ANY, program):
                 return True
             if who == MARKET and signer in self.market_data:
                 return True

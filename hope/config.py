@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import os
+import socket
 import tomllib
 import types
 import typing
@@ -53,6 +54,7 @@ def register_section(name: str):
 class HopeSection:
     state_dir: str = ""          # empty: ./state at the current directory
     log_level: str = "info"
+    host: str = ""               # this host's name in heartbeats and the registry ("": hostname)
     # One OS user per program (hope-<program>, group hope), each reading only its own keys;
     # needs supervisord running as root (hope/privsep.py, `hope privsep setup`).
     privilege_separation: bool = False
@@ -82,6 +84,25 @@ class BusConfig:
     replay_burst: int = 100
     replay_max_bytes: int = 4 << 20
     replay_alive_s: float = 30.0
+    # Several proxies (tcp, active-active): clients connect to every address here on
+    # xsub_port/xpub_port, a proxy binds tcp_host; empty: the one proxy at tcp_host.
+    proxy_hosts: list[str] = field(default_factory=list)
+    # ... and each one's principal (its CURVE server key keys/public/<name>.curve.key), in the
+    # same order; empty: "proxy" for all
+    proxy_names: list[str] = field(default_factory=list)
+    # With several proxies every event arrives once per proxy; a hole is asked for only after
+    # this long, so the slower proxy's copy fills it instead of a REPLAY.
+    duplicate_grace_s: float = 0.25
+    # tcp only (hope/bus/sockets.py configure): ZMTP heartbeats drop a silent peer after
+    # zmtp_heartbeat_timeout_s; kernel keepalive as a second line; reconnects back off to max.
+    zmtp_heartbeat_ivl_s: float = 1.0
+    zmtp_heartbeat_timeout_s: float = 3.0
+    zmtp_heartbeat_ttl_s: float = 3.0
+    tcp_keepalive_idle_s: int = 10
+    tcp_keepalive_intvl_s: int = 2
+    tcp_keepalive_cnt: int = 3
+    reconnect_ivl_s: float = 0.1
+    reconnect_ivl_max_s: float = 1.0
     # Event authentication (hope/eventauth, docs/SECURITY.md). ``authenticate = false`` exists
     # for the bench's unauthenticated baseline only: /health shows it, tcp refuses it.
     authenticate: bool = True
@@ -93,6 +114,24 @@ class BusConfig:
                              f"{self.transport!r} (only ipc, for the bench baseline)")
         if self.auth_window_s <= 0:
             raise ValueError("auth_window_s: must be > 0")
+        if self.transport not in ("ipc", "tcp"):
+            raise ValueError(f"transport: {self.transport!r} is not \"ipc\" or \"tcp\"")
+        if self.proxy_hosts and self.transport != "tcp":
+            raise ValueError("proxy_hosts: several proxies need transport = \"tcp\"")
+        if self.proxy_names and len(self.proxy_names) != len(self.proxy_hosts):
+            raise ValueError(f"proxy_names: {len(self.proxy_names)} names for "
+                             f"{len(self.proxy_hosts)} proxy_hosts")
+        if len(set(self.proxy_hosts)) != len(self.proxy_hosts):
+            raise ValueError(f"proxy_hosts: listed twice in {self.proxy_hosts}")
+        for name in ("zmtp_heartbeat_ivl_s", "zmtp_heartbeat_timeout_s", "zmtp_heartbeat_ttl_s",
+                     "reconnect_ivl_s", "reconnect_ivl_max_s", "tcp_keepalive_idle_s",
+                     "tcp_keepalive_intvl_s", "tcp_keepalive_cnt"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be > 0")
+        if self.reconnect_ivl_max_s < self.reconnect_ivl_s:
+            raise ValueError("reconnect_ivl_max_s: must be >= reconnect_ivl_s")
+        if self.duplicate_grace_s < 0:
+            raise ValueError("duplicate_grace_s: must be >= 0")
         for name in ("replay_rate_per_s", "replay_alive_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
@@ -121,6 +160,26 @@ class Config:
         chosen = {n: dataclasses.asdict(self.sections[n]) for n in (names or sorted(self.sections))}
         text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
         return "cfg:" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def shared_hash(self) -> str:
+        """The hash every host of a cluster should agree on: all sections without the keys
+        that are meant to differ per host (:data:`HOST_LOCAL_KEYS`). In every heartbeat."""
+        chosen = {n: dataclasses.asdict(s) for n, s in sorted(self.sections.items())}
+        for section, key in HOST_LOCAL_KEYS:
+            chosen.get(section, {}).pop(key, None)
+        text = json.dumps(chosen, sort_keys=True, separators=(",", ":"), default=str)
+        return "cfg:" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def host(self) -> str:
+        """This host's name in heartbeats: ``[hope] host`` or the machine's hostname."""
+        return self.sections["hope"].host or socket.gethostname()
+
+
+# Keys a cluster's hosts set differently on purpose (hope cluster render writes them).
+HOST_LOCAL_KEYS = (("hope", "host"), ("hope", "state_dir"), ("bus", "tcp_host"),
+                   ("scanner", "shard"), ("health", "port"), ("gateway", "port"),
+                   ("dashboard", "port"))
 
 
 def _import_sections() -> None:

@@ -27,7 +27,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from hope.bus import curve
 from hope.bus.refusals import max_msg_size
-from hope.bus.zmq import endpoints
+from hope.bus.sockets import configure, endpoints
 from hope.codec import encode
 from hope.config import Config
 from hope.eventauth.gate import EventGate
@@ -46,7 +46,8 @@ HANDSHAKE_REASONS = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "auth",
 class BusProxy:
     def __init__(self, config: Config, name: str = NAME) -> None:
         self.config = config
-        self.name = name  # its principal: the CURVE server key is keys/<name>/
+        # its principal (the CURVE server key is keys/<name>/); several proxies, one name each
+        self.name = name
         self.xsub_endpoint, self.xpub_endpoint = endpoints(config)
         self.ctx: zmq.Context | None = None
         self.thread: threading.Thread | None = None
@@ -76,9 +77,9 @@ class BusProxy:
         self.xpub.setsockopt(zmq.SNDHWM, hwm)
         self.xsub.setsockopt(zmq.LINGER, 0)
         self.xpub.setsockopt(zmq.LINGER, 0)
-        for sock in (self.xsub, self.xpub):
+        for sock, ep in ((self.xsub, self.xsub_endpoint), (self.xpub, self.xpub_endpoint)):
             sock.setsockopt(zmq.MAXMSGSIZE, max_msg_size(self.config))
-            curve.secure_server(sock, self.config, self.name)
+            configure(sock, self.config, self.name, ep, bind=True)  # CURVE server on tcp
         self.xsub.bind(self.xsub_endpoint)
         self.xpub.bind(self.xpub_endpoint)
         shared = self.config.hope.privilege_separation  # peers reach them through group hope
@@ -209,8 +210,8 @@ class BusProxy:
             if not self.alive():
                 raise SystemExit(1)
             self.check_allow_list()
-            hb = heartbeat_event(self.name, epoch, started, endpoints=endpoints,
-                                 disconnects=dict(self.disconnects),
+            hb = heartbeat_event(self.name, epoch, started, config=self.config,
+                                 endpoints=endpoints, disconnects=dict(self.disconnects),
                                  max_msg_size=max_msg_size(self.config), **self.auth_stats())
             hb.publisher, hb.epoch = self.name, epoch
             body = encode(hb)
@@ -240,10 +241,11 @@ def main(argv: list[str] | None = None) -> None:
     from hope.logs import configure_logging
     from hope.service import EX_CONFIG, load_or_exit, parse_service_args
 
-    config = load_or_exit(NAME, parse_service_args(NAME, argv))
-    configure_logging(NAME, config.hope.log_level)
+    args = parse_service_args(NAME, argv)
+    config = load_or_exit(args.name, args)
+    configure_logging(args.name, config.hope.log_level)
     try:
-        proxy = BusProxy(config)
+        proxy = BusProxy(config, args.name)
     except EventKeyError as exc:
         log.error("proxy_key_missing", error=str(exc))
         print(f"hope proxy: refusing to start: {exc}", file=sys.stderr)

@@ -191,6 +191,9 @@ def parse_service_args(name: str, argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"hope-{name}")
     parser.add_argument("--config", help="config file (default: $HOPE_CONFIG or ./hope.toml)")
     parser.add_argument("--state-dir", help="state directory (default: $HOPE_STATE_DIR or ./state)")
+    parser.add_argument("--name", default=name,
+                        help=f"service name on the bus, its program's name (default: {name}; "
+                             f"several scanners or proxies each have their own)")
     return parser.parse_args(argv)
 
 
@@ -249,8 +252,9 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
     from hope.bus.base import BusError
     from hope.bus.zmq import ZmqBus
 
-    name = name or cls.name
-    config = load_or_exit(name, parse_service_args(name, argv))
+    args = parse_service_args(name or cls.name, argv)
+    name = args.name
+    config = load_or_exit(name, args)
     configure_logging(name, config.hope.log_level)
 
     async def main() -> None:

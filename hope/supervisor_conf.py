@@ -53,6 +53,25 @@ def _keep_programs(text: str, programs: Sequence[str], extra_names: list[str]) -
     return "".join(out)
 
 
+def instance(name: str, template_program: str, args: Sequence[str] = (),
+             template_path: Path | None = None) -> str:
+    """The template's ``[program:<template_program>]`` section as program ``name`` (its own
+    log file, ``args`` appended to its command): several scanners, a second proxy. Paths are
+    left for :func:`render` to rewrite."""
+    text = (template_path or template()).read_text()
+    for section in _SECTION.split(text):
+        m = _PROGRAM.match(section)
+        if m and m.group(1) == template_program:
+            break
+    else:
+        raise KeyError(f"no [program:{template_program}] in the template")
+    section = section.replace(f"[program:{template_program}]", f"[program:{name}]", 1)
+    section = section.replace(f"/logs/{template_program}.log", f"/logs/{name}.log")
+    tail = " ".join(shlex.quote(a) for a in args)
+    return re.sub(r"(?m)^(command=.*)$", lambda c: f"{c.group(1)} {tail}".rstrip(), section,
+                  count=1)
+
+
 _RUNS = re.compile(r"(?m)^\[(program|eventlistener):([^\]]+)\]\n")
 SEPARATED_UMASK = "027"  # under privilege separation: group hope reads, others nothing
 LISTENER_SECTION = "hope-events"  # the [eventlistener:*] of the template
@@ -76,14 +95,19 @@ def with_users(text: str, run_as: Mapping[str, str]) -> str:
 
 
 def render(state_dir: Path, python: str | None = None, template_path: Path | None = None, *,
-           programs: Sequence[str] | None = None, extra: str = "",
-           run_as: Mapping[str, str] | None = None) -> Path:
-    """Write ``<state>/run/supervisord.conf`` pointing every path at ``state_dir``.
+           programs: Sequence[str] | None = None, extra: str = "", out: Path | None = None,
+           environment: dict[str, str] | None = None,
+           run_as: Mapping[str, str] | None = None, ensure: bool = True) -> Path:
+    """Write ``<state>/run/supervisord.conf`` (or ``out``) pointing every path at ``state_dir``.
 
     ``programs`` keeps only those of the template's programs (the event listener stays);
-    ``extra`` appends sections of the caller's own (a test's probe program), already rendered,
-    whose programs join the ``hope`` group."""
-    StatePaths.at(state_dir).ensure()
+    ``extra`` appends sections of the caller's own (a test's probe program, a cluster host's
+    program instances), already rendered, whose programs join the ``hope`` group;
+    ``environment`` adds variables to every program's (e.g. ``HOPE_CONFIG``); ``run_as``
+    names each program's user under privilege separation (:func:`with_users`); ``ensure``
+    (default) creates the state dir's layout (not when rendering for another machine)."""
+    if ensure:
+        StatePaths.at(state_dir).ensure()
     source = template_path or template()
     text = source.read_text()
     if programs is not None or extra:
@@ -91,12 +115,15 @@ def render(state_dir: Path, python: str | None = None, template_path: Path | Non
         keep = programs if programs is not None else [
             m.group(1) for s in _SECTION.split(text) if (m := _PROGRAM.match(s))]
         text = _keep_programs(text, keep, names) + ("\n" + extra if extra else "")
+    if environment:
+        more = "".join(f',{k}="{v}"' for k, v in environment.items())
+        text = re.sub(r"(?m)^(environment=.*)$", lambda e: e.group(1) + more, text, count=1)
     if run_as:
         text = with_users(text, run_as)
     text = text.replace("%(here)s/state", str(state_dir))
     text = text.replace("%(here)s/.venv/bin/python", python or sys.executable)
     text = text.replace("%(here)s", str(source.parent))
-    out = state_dir / "run" / "supervisord.conf"
+    out = out or state_dir / "run" / "supervisord.conf"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return out

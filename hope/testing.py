@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,9 +167,11 @@ class Processes:
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         init_principals(state_dir / "keys", event_principals())  # as `hope keys init` in set-up
 
-    def start(self, key: str, argv: list[str]) -> subprocess.Popen:
+    def start(self, key: str, argv: list[str], wrap: Sequence[str] = ()) -> subprocess.Popen:
+        """``argv`` under this Python; ``wrap`` runs it under a wrapper (``ip netns exec NS``)."""
         log = open(self.state_dir / "logs" / f"{key}.test.log", "ab")
-        proc = subprocess.Popen([sys.executable, *argv], cwd=self._cwd(), env=self.env, stdout=log,
+        proc = subprocess.Popen([*wrap, sys.executable, *argv], cwd=self._cwd(), env=self.env,
+                                stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[key] = proc
@@ -234,13 +236,19 @@ class Supervisord:
     """supervisord on the project's template rendered for ``state_dir`` (or on ``conf``), daemonized;
     :meth:`shutdown` always ends it: gracefully (SIGTERM: every program stops in priority order,
     within its stopwaitsecs), then SIGKILL at the deadline. ``env`` adds to this environment
-    (HOPE_CONFIG only if given there)."""
+    (HOPE_CONFIG only if given there). ``argv_prefix`` runs supervisord under a wrapper (a
+    cluster host's network namespace: ``ip netns exec NS``). ``make_keys=False``: the state dir
+    has its keys already (a cluster host's, copied by ``hope cluster render``: keys made here
+    would not be the ones the other hosts know)."""
 
     def __init__(self, state_dir: Path, env: dict[str, str] | None = None,
-                 conf: Path | None = None, **render_options: Any) -> None:
+                 conf: Path | None = None, argv_prefix: Sequence[str] = (),
+                 make_keys: bool = True, **render_options: Any) -> None:
         self.state_dir = state_dir
+        self.argv_prefix = list(argv_prefix)
         self.conf = conf or render(state_dir, **render_options)
-        init_principals(state_dir / "keys", event_principals())  # as `hope keys init` in set-up
+        if make_keys:  # as `hope keys init` in set-up
+            init_principals(state_dir / "keys", event_principals())
         # HTTP servers on free ports (CONVENTIONS: tests use port 0; the bound port is in the
         # registry), so a run beside the default instance, or a leftover one, cannot collide.
         self.env = {**os.environ, "HOPE_STATE_DIR": str(state_dir),
@@ -258,7 +266,8 @@ class Supervisord:
             if old and _alive(old):
                 raise RuntimeError(f"a supervisord (pid {old}) already runs on {self.conf}")
             self.pidfile.unlink()
-        subprocess.run([str(Path(sys.executable).parent / "supervisord"), "-c", str(self.conf)],
+        subprocess.run([*self.argv_prefix, str(Path(sys.executable).parent / "supervisord"),
+                        "-c", str(self.conf)],
                        check=True, env=self.env, cwd=checkout(), timeout=timeout,
                        stdin=subprocess.DEVNULL)
         self.pid = int(wait_for(lambda: self.pidfile.exists() and self.pidfile.read_text().strip(),

@@ -13,6 +13,10 @@ class AuditConfig:
     # Key ids ("ed25519:<hex>") `hope audit verify` trusts. Empty: fall back to keys/*.pub with a
     # loud warning (whoever can rewrite the log can then also replace the key).
     trusted_keys: list[str] = field(default_factory=list)
+    # Where a service or the CLI reads the log: "local" (this state dir) or "bus" (the audit
+    # host's audit-reader answers; hope/audit/remote.py), within reader_timeout_s
+    reader: str = "local"
+    reader_timeout_s: float = 8.0
     # Origin line of the checkpoints ("" = "hope-audit/<key id prefix>" at the first checkpoint;
     # a log keeps the origin of its checkpoints).
     origin: str = ""
@@ -40,6 +44,10 @@ class AuditConfig:
     disk_alert_ratio: float = 0.8         # ALERT audit_disk at this share of the budget
 
     def validate(self) -> None:
+        if self.reader not in ("local", "bus"):
+            raise ValueError(f"reader: {self.reader!r} is not \"local\" or \"bus\"")
+        if self.reader_timeout_s <= 0:
+            raise ValueError("reader_timeout_s: must be > 0")
         for name in ("fsync_interval_ms", "checkpoint_interval_ms", "watermark_hz",
                      "heartbeat_summary_s", "tail_confirm_s", "witness_interval_s"):
             if getattr(self, name) <= 0:

@@ -18,6 +18,7 @@ from typing import Any
 from hope.bench import (
     audit,
     auth,
+    cluster,
     codec,
     compare,
     deliveries,
@@ -31,7 +32,7 @@ from hope.bench.common import fmt_range, machine, table, write_json
 from hope.bench.common import lat_cell as _lat
 from hope.bench.common import ratio_cell as _ratio
 
-ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec", "auth")
+ROWS = ("hop", "pipeline", "throughput", "live", "audit", "codec", "auth", "cluster")
 OPT_IN_ROWS = ("tick",)  # the whole system on the stand-in venue: only when asked for
 # Row 2 at the target's 1,000/s is past HOPE's capacity on 2 cores (its figure is queueing time);
 # row 2b repeats it at a rate both pipelines sustain, so the ratio there is a latency ratio.
@@ -149,9 +150,32 @@ def render(res: dict[str, Any]) -> str:
                      fmt_range(c["msgpack_decode"], 2), _ratio(c["ratio_decode_to_msgpack"]),
                      f"verified decode {fmt_range(c['hope_decode_verified'], 1)}; "
                      f"new_event {fmt_range(c['build_event'], 1)}"])
-    rows += live.render_rows(res) + auth.render_rows(res) + tick_to_order.render_rows(res)
+    rows += live.render_rows(res) + auth.render_rows(res)
+    rows += cluster_rows(res.get("cluster")) + tick_to_order.render_rows(res)
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
+
+
+def cluster_rows(c: dict[str, Any] | None) -> list[list[str]]:
+    """Row 8: one hop across namespaces over tcp, and one proxy against two."""
+    if not c:
+        return []
+    if "skipped" in c:
+        return [["8 cluster", "", "", "", c["skipped"]]]
+    rows = []
+    for pct in ("p50", "p99"):
+        rows.append([f"8a hop across hosts {pct} µs @{c['rate']:,.0f}/s (tcp)",
+                     _lat(c["hope"], pct), _lat(c["raw_zmq"], pct),
+                     _ratio(c["ratio_to_raw"][pct]),
+                     f"two proxies {_lat(c['hope_dual'], pct)} µs, dual/single "
+                     f"{_ratio(c['dual_to_single'][pct])}"])
+    rows.append(["8a lost messages", str(c["hope"]["lost"]), str(c["raw_zmq"]["lost"]), "",
+                 f"two proxies lost {c['hope_dual']['lost']}; {c['message_bytes']} B"])
+    single, dual = c["single_ladder"], c["dual_ladder"]
+    rows.append(["8b zero-loss msgs/s, one proxy vs two", f"{single['zero_loss_rate']:,.0f}",
+                 "", "", f"two proxies {dual['zero_loss_rate']:,.0f}/s (each message twice); "
+                 f"ladder {[s['rate'] for s in single['steps']]}"])
+    return rows
 
 
 def state_dir(arg: str | None) -> Path:
@@ -232,8 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     if "auth" in rows:
         log("row 6: event authentication")
         res["auth"] = auth.measure(rounds, 2_000 if quick else 10_000, log=log)
+    if "cluster" in rows:
+        log("row 8: the bus across hosts (network namespaces)")
+        res["cluster"] = cluster.measure(rounds, 1000.0, 1.0 if quick else 3.0, quick, log=log)
     if "tick" in rows:
-        log("row 8: tick-to-order on the stand-in venue")
+        log("row 9: tick-to-order on the stand-in venue")
         res["tick"] = tick_to_order.measure(tick_to_order.row_args(quick))
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     _report(res, args, before, log)

@@ -65,10 +65,27 @@ class _Stop:
 
 # --- raw pyzmq -------------------------------------------------------------------------------
 
+def curve(sock: Any, a: argparse.Namespace, server: bool = False) -> None:
+    """With ``--curve DIR`` (``server.key``/``server.key_secret``, ``client.key_secret`` in
+    zmq.auth's format): CurveZMQ on this socket, as the bus uses it on tcp."""
+    if not getattr(a, "curve", None):
+        return
+    import zmq.auth
+    pub, sec = zmq.auth.load_certificate(f"{a.curve}/{'server' if server else 'client'}"
+                                         f".key_secret")
+    sock.curve_publickey, sock.curve_secretkey = pub, sec
+    if server:
+        sock.curve_server = True
+    else:
+        sock.curve_serverkey = zmq.auth.load_certificate(f"{a.curve}/server.key")[0]
+
+
 def raw_proxy(a: argparse.Namespace) -> None:
     import zmq
     ctx = zmq.Context()
     xsub, xpub = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
+    curve(xsub, a, server=True)
+    curve(xpub, a, server=True)
     if a.hwm:
         xsub.setsockopt(zmq.RCVHWM, a.hwm)
         xpub.setsockopt(zmq.SNDHWM, a.hwm)
@@ -88,6 +105,7 @@ def raw_pub(a: argparse.Namespace) -> None:
     import zmq
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
+    curve(pub, a)
     if a.hwm:
         pub.setsockopt(zmq.SNDHWM, a.hwm)
     pub.connect(a.xsub)
@@ -135,6 +153,9 @@ def _serve(a: argparse.Namespace, topics: list[str], on_frames: Any, tick: Any =
         sub.setsockopt(zmq.RCVHWM, a.hwm)
         if out is not None:
             out.setsockopt(zmq.SNDHWM, a.hwm)
+    curve(sub, a)
+    if out is not None:
+        curve(out, a)
     for topic in topics:
         sub.setsockopt(zmq.SUBSCRIBE, topic.encode())
     sub.connect(a.xpub)

@@ -65,8 +65,8 @@ class Harness:
         return f"ipc://{self.dir}/{name}"
 
     # starting -------------------------------------------------------------------------------
-    def peer(self, key: str, *args: str) -> subprocess.Popen:
-        return self.procs.start(key, ["-m", "hope.bench.peers", *args])
+    def peer(self, key: str, *args: str, wrap: tuple[str, ...] = ()) -> subprocess.Popen:
+        return self.procs.start(key, ["-m", "hope.bench.peers", *args], wrap)
 
     def service(self, key: str, module: str) -> subprocess.Popen:
         return self.procs.service(key, module)

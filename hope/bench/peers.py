@@ -50,6 +50,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--xpub", required=True)
     q.add_argument("--hwm", type=int, default=0)
     q.add_argument("--ready")
+    q.add_argument("--curve", help="CurveZMQ with the certificates in this directory")
     for mode in ("raw-pub", "raw-sub", "raw-stage"):
         q = sub.add_parser(mode)
         q.add_argument("--xsub")
@@ -63,6 +64,7 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--emit", action="append", help="TRIGGER=TOPIC:SIZE[,...] (raw-stage)")
         q.add_argument("--log", help="append every message received (raw-stage)")
         q.add_argument("--counts", help="messages received per type, JSON (raw-stage)")
+        q.add_argument("--curve", help="CurveZMQ with the certificates in this directory")
         if mode == "raw-pub":
             q.add_argument("--pre-topic", help="send one message on this topic before each")
             q.add_argument("--pre-size", type=int, default=0)

@@ -188,7 +188,7 @@ def render_rows(res: dict[str, Any]) -> list[list[str]]:
     if not t:
         return []
     h, b, q = t["hope"], t["raw"], t["ratio"]
-    return [[f"8 tick-to-order {pct} ms (stand-in venue)", str(h[f"{pct}_ms"]),
+    return [[f"9 tick-to-order {pct} ms (stand-in venue)", str(h[f"{pct}_ms"]),
              f"raw aiohttp → POST {b[f'{pct}_ms']}", f"{q[f'{pct}_ms']}x",
              f"n = {h['n']} / {b['n']}; one run of {t['duration_s']:g} s"]
             for pct in ("p50", "p99")]

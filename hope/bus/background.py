@@ -54,6 +54,7 @@ class BackgroundPublisher:
         while True:
             await asyncio.sleep(interval)
             await self.bus.publish(heartbeat_event(self.name, self.bus.epoch, started,
+                                                   config=self.config,
                                                    pub=self.bus.sequencer.highs()))
 
     def publish(self, event_type: str, payload: dict[str, Any],

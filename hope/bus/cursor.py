@@ -112,3 +112,27 @@ class Cursors:
             label = epoch if kind == ALL else f"{epoch}/{kind}"
             out.setdefault(pub, {})[label] = cur.low
         return out
+
+
+class RecentCopies:
+    """Frames seen lately, by the hash of their body: with several proxies each frame arrives
+    once per proxy, and the copy is dropped before it is decoded. Two generations of at most
+    ``size`` hashes each; a copy older than that is decoded and dropped by its stream cursor
+    instead (a collision would be a lost event, which the cursor would then see as a hole)."""
+
+    def __init__(self, size: int = 32_768) -> None:
+        self.size = size
+        self._new: set[int] = set()
+        self._old: set[int] = set()
+
+    def seen(self, body: bytes) -> bool:
+        """True for a copy of a body :meth:`add` took."""
+        h = hash(body)
+        return h in self._new or h in self._old
+
+    def add(self, body: bytes) -> None:
+        """Remember an accepted body (decoded, authenticated): only then are its copies
+        dropped unread, so a forged frame carrying a genuine body cannot shadow the genuine."""
+        if len(self._new) >= self.size:
+            self._old, self._new = self._new, set()
+        self._new.add(hash(body))

@@ -192,10 +192,12 @@ def refusal(config: Config, exc: CurveKeyError) -> str:
 
 
 def check_principal(config: Config, principal: str) -> None:
-    """Raise CurveKeyError unless ``principal`` can join a tcp bus (own key, proxy's public)."""
+    """Raise CurveKeyError unless ``principal`` can join a tcp bus (own key, the public key of
+    every proxy it connects to: ``[bus] proxy_names``, or ``proxy``)."""
     if uses_curve(config):
         load_keys(config.state, principal)
-        load_public(config.state, SERVER)
+        for server in config.bus.proxy_names or [SERVER]:
+            load_public(config.state, server)
 
 
 def secure_client(sock: zmq.Socket, config: Config, principal: str, *,

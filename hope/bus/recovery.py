@@ -3,8 +3,8 @@
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
 ``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
-``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``_pub``,
-``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
+``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links``
+(:class:`hope.bus.links.ProxyLinks`), ``_grace_s``, ``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 
@@ -43,8 +43,9 @@ class GapRecovery:
             if not isinstance(high, int) or high <= 0:
                 continue
             cur = self.cursors.get((publisher, epoch, kind))
+            not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
             for first, last in cur.holes(high) if high > cur.low else []:
-                self._pending.want((publisher, epoch, kind), first, last)
+                self._pending.want((publisher, epoch, kind), first, last, not_before)
 
     async def _maintenance(self) -> None:
         timeout = self.config.bus.replay_timeout_s
@@ -54,6 +55,8 @@ class GapRecovery:
             await asyncio.sleep(0.05)
             now = time.monotonic()
             try:
+                if not self.links.all_ready():  # a proxy came (back): probe it
+                    self.links.probe()
                 self._send_due_requests(now, timeout)
                 if self.outbox and now - last_trim > 1.0:
                     self.outbox.trim(now)
@@ -74,7 +77,7 @@ class GapRecovery:
             if epoch == self.epoch:
                 continue
             for rec in elog.unacked():  # sealed now: the outbox keeps the body only
-                self._pub.send_multipart(self.sealed([rec.topic, rec.body]))
+                self.links.send_multipart(self.sealed([rec.topic, rec.body]))
                 n += 1
         if n:
             self.counters["resent"] += n
@@ -89,7 +92,7 @@ class GapRecovery:
                           event_id=env.event_id)
         self.refuse(exc.reason, exc.message, **detail)
         self.quarantine.keep(frames, exc.message, f"auth {exc.reason}")
-        if self.gate.alert_due(exc.reason) and self._pub is not None:
+        if self.gate.alert_due(exc.reason) and self._started:
             alert = {"kind": "auth_refused", "service": self.name, "reason": exc.reason,
                      "detail": exc.message[:200], **{k: v for k, v in detail.items() if v}}
             try:
@@ -101,7 +104,7 @@ class GapRecovery:
         prefixes = [p.decode() for p in self.prefixes]
         due = self._pending.due(self.cursors, now, timeout)
         if due:  # publishers answer only epochs heard lately: say we are alive first
-            self._pub.send_multipart([self._hello_topic, b""])
+            self.links.announce()
         for key, first, last in due:
             payload = request_payload(key, first, last, prefixes, self.epoch, self.name)
             self.counters["replay_requests"] += 1
@@ -124,6 +127,8 @@ class GapRecovery:
         if not all(cur.seen(n) for n in sent):
             return  # part of the answer was lost on the way: the pending request will retry
         for a, b in missing:
+            if b <= cur.low or all(cur.seen(n) for n in range(a, b + 1)):
+                continue  # settled by an earlier copy of this answer (one per proxy)
             self.counters["gaps_unrecoverable"] += b - a + 1
             log.warning("replay_range_missing", service=self.name, publisher=key[0],
                         epoch=key[1], stream=key[2], first=a, last=b)
@@ -152,7 +157,7 @@ class GapRecovery:
         if self.gate is not None and not self.gate.keys.knows(req.publisher or ""):
             self.gate.keys.rescan(force=True)  # a requester enrolled since the last scan
         for f in frames:
-            self._pub.send_multipart(self.sealed(f))
+            self.links.send_multipart(self.sealed(f))
         self.counters["replayed_out"] += len(frames) - 1
         if codec.decode_obj(frames[-1][2]).get("truncated"):
             self.counters["replay_truncated"] += 1

@@ -36,10 +36,11 @@ class PendingReplays:
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values())
 
-    def want(self, key: StreamKey, first: int, last: int) -> None:
+    def want(self, key: StreamKey, first: int, last: int, not_before: float = 0.0) -> None:
+        """Ask for ``first..last`` from ``not_before`` on (monotonic; 0: at the next round)."""
         ranges = self._pending.setdefault(key, [])
         if not any(r[0] <= first and last <= r[1] for r in ranges):
-            ranges.append([first, last, 0.0, 0])
+            ranges.append([first, last, not_before, 0])
 
     def retry_now(self, key: StreamKey) -> None:
         """A truncated answer arrived: ask for the rest of the key's ranges without waiting."""

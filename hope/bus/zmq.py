@@ -21,12 +21,13 @@ import zmq
 from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal, JournalAccess
-from hope.bus.cursor import Cursors
+from hope.bus.cursor import Cursors, RecentCopies
+from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
 from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
 from hope.bus.refusals import count_refusal, refusal_name
-from hope.bus.sockets import endpoints, open_pub, open_sub
+from hope.bus.sockets import open_sub
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.eventauth.gate import EventGate, Refusal
@@ -41,7 +42,8 @@ READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
 # SNDMORE into the flags per frame: ~7 µs per message vs ~2.6 µs with plain ints).
 _EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK),
                                         int(zmq.SNDMORE))
-_INTERNAL = (b"HELLO.", b"REPLAYED.")  # handshake probes and replay answers, not events
+# handshake probes, replay answers and audit-log queries (hope/audit/remote.py): not events
+_INTERNAL = (b"HELLO.", b"REPLAYED.", b"AUDITQ", b"AUDITA.")
 _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
@@ -82,9 +84,15 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                                          "replayed_in": 0, "replayed_out": 0,
                                          "gaps_unrecoverable": 0, "publish_refused": 0,
                                          "resent": 0, "journal_errors": 0,
-                                         "bad_replay_requests": 0, "replay_truncated": 0}
+                                         "bad_replay_requests": 0, "replay_truncated": 0,
+                                         "copies": 0}
         # refused input per reason (hope_refusals_total on /metrics)
         self.refusals: Counter[str] = Counter()
+        self.links = ProxyLinks(name, config, self.epoch, self.principal)
+        several = len(self.links.links) > 1
+        # with several proxies each frame arrives once per proxy: copies dropped before decoding
+        self._copies = RecentCopies() if several else None
+        self._grace_s = config.bus.duplicate_grace_s if several else 0.0
         self.received_types: dict[str, int] = {}  # read off the socket per type: deliveries
         self._pending = PendingReplays()
         self.replay_guard = ReplayGuard(config.bus.replay_rate_per_s, config.bus.replay_burst,
@@ -96,8 +104,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self._replay_req_topic = f"REPLAY.{name}".encode()
         self._ctx: zmq.Context | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pub: zmq.Socket | None = None
         self._sub: zmq.Socket | None = None
+        self._started = False
+        self._hooks: dict[bytes, Callable[[list[bytes]], None]] = {}
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -109,6 +118,11 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
 
     def use_journal(self, factory: JournalFactory) -> None:
         self._journal_factory = factory
+
+    def add_internal(self, prefix: bytes, fn: Callable[[list[bytes]], None]) -> None:
+        """Hand internal frames whose topic starts with ``prefix`` (one of the internal
+        topics) to ``fn`` (called before start: the prefix is subscribed)."""
+        self._hooks[prefix] = fn
 
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
@@ -135,7 +149,6 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
 
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        xsub, xpub = endpoints(self.config)
         self.cursors = Cursors(track_all=b"" in self.prefixes)
         if self._want_journal and self.recover:
             self.journal = self._journal_factory(self.cursors)
@@ -146,31 +159,34 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
-                                       self._replay_req_topic, b"WATERMARK"}
+                                       self._replay_req_topic, b"WATERMARK", *self._hooks}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
             topics.add(b"HELLO.")
-        sub = open_sub(self._ctx, self.config, topics, self.principal)
-        pub = open_pub(self.config, self.principal)
-        self._sub, self._pub = sub, pub
+        sub = self._sub = open_sub(self._ctx, self.config, topics, self.principal,
+                                   connect_now=False)
         self._loop = asyncio.get_running_loop()
+        self.links.open(self._loop, sub)
+        self._started = True
         self._loop.add_reader(sub.FD, self._on_readable)
         self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
-        await self._handshake(self.handshake_timeout_s, xsub, xpub)
+        await self._handshake(self.handshake_timeout_s)
         if self.outbox:  # earlier epochs' events the audit writer has not acknowledged
             self._resend_unacked()
         self._tasks.append(asyncio.create_task(self._maintenance(), name=f"{self.name}-bus-maint"))
 
-    async def _handshake(self, timeout: float, xsub: str, xpub: str) -> None:
-        """Probe our own HELLO topic through the proxy until it comes back: from then on every
-        subscription that existed when we connected is known to our PUB (slow joiner solved)."""
+    async def _handshake(self, timeout: float) -> None:
+        """Probe our own HELLO topic through each proxy until one comes back: from then on
+        every subscription that existed when we connected is known to that PUB (slow joiner
+        solved). The other proxies' links get ready as their probes return (maintenance)."""
         deadline = time.monotonic() + timeout
         while not self._hello.is_set():
             if time.monotonic() > deadline:
-                raise BusError(f"{self.name}: no answer from the bus proxy within {timeout:g}s "
-                               f"(publishing to {xsub}, subscribed at {xpub}); is it running?")
-            self._pub.send_multipart([self._hello_topic, b""])
+                raise BusError(f"{self.name}: no answer from any bus proxy within {timeout:g}s "
+                               f"(publishing / subscribed at {self.links.describe()}); is it "
+                               f"running?")
+            self.links.probe()
             try:
                 await asyncio.wait_for(self._hello.wait(), 0.02)
             except TimeoutError:
@@ -198,9 +214,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             except (RuntimeError, ValueError, zmq.ZMQError):  # loop closed, socket gone
                 pass
             self._loop = None
-        if self._pub is not None:
-            self._pub.close(linger=linger)
-            self._pub = None
+        self.links.close(linger)
+        self._started = False
         if self._sub is not None:
             self._sub.close(linger=0)
             self._sub = None
@@ -217,7 +232,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         return self.publish_nowait(env)
 
     def publish_nowait(self, env: Envelope) -> Envelope:
-        if self._pub is None:
+        if not self._started:
             raise BusError(f"{self.name}: bus is not started")
         stamped = self.sequencer.stamp(env)
         topic = stamped.topic.encode()
@@ -233,18 +248,13 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                 raise BusError(f"{self.name}: outbox write failed, event not published "
                                f"({exc})") from exc
         self.sequencer.commit(stamped)
-        self._pub.send(topic, _SNDMORE)
-        if self.gate is None:
-            self._pub.send(body)
-        else:
-            self._pub.send(body, _SNDMORE)
-            self._pub.send(self.gate.seal(body))
+        self.links.send(topic, body, None if self.gate is None else self.gate.seal(body))
         self.counters["published"] += 1
         return stamped
 
     def publish_raw(self, frames: list[bytes]) -> None:
         """Send frames as they are (tests of bad input, benchmarks)."""
-        self._pub.send_multipart(frames)
+        self.links.send_multipart(frames)
 
     def sealed(self, frames: list[bytes]) -> list[bytes]:
         """``frames`` with this principal's auth frame over the last one (the body) appended,
@@ -259,6 +269,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         out["cursors"] = self.cursors.lows() if self.cursors else {}
         out["quarantined"] = self.quarantine.count
         out["refusals"], out["received_types"] = dict(self.refusals), dict(self.received_types)
+        out["links"] = self.links.stats()
         out["authenticated"] = self.gate is not None
         return out
 
@@ -308,6 +319,12 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
+        # with several proxies the second copy is dropped before decoding, so neither the
+        # decoder nor the authentication gate's replay rule ever sees it
+        if self._copies is not None and not replayed and 2 <= len(frames) <= 3 \
+                and self._copies.seen(frames[1]):
+            self.counters["copies"] += 1
+            return
         if not 2 <= len(frames) <= 3:
             self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
                       f"topic {topic[:80]!r}")
@@ -330,6 +347,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             except Refusal as exc:
                 self._unauthentic(frames, exc, env)
                 return
+        if self._copies is not None and not replayed:
+            self._copies.add(frames[1])
         self.counters["received"] += 1
         etype = env.event_type
         self.received_types[etype] = self.received_types.get(etype, 0) + 1
@@ -357,12 +376,17 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         """HELLO probes and REPLAYED answers; False when the frame is to be read as an event (a
         replayed answer's inner frames)."""
         topic = frames[0]
-        if topic == self._hello_topic:
+        for prefix, hook in self._hooks.items():
+            if topic.startswith(prefix):
+                hook(frames)
+                return True
+        if topic.startswith(self.links.hello_prefix):
+            self.links.on_hello(topic)
             self._hello.set()
             return True
         if topic.startswith(b"HELLO."):
             if self.outbox:  # a bus starting: its epoch may ask for replays
-                self.replay_guard.heard(topic[6:].decode(errors="replace"), time.monotonic())
+                self.replay_guard.heard(hello_epoch(topic), time.monotonic())
             return True
         if replayed:
             return False
@@ -394,5 +418,6 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                 self._check_tail(env)
 
     def _want_holes(self, key: object, holes: list[tuple[int, int]]) -> None:
+        not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
         for first, last in holes:
-            self._pending.want(key, first, last)
+            self._pending.want(key, first, last, not_before)

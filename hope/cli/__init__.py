@@ -12,6 +12,7 @@ from hope.config import Config, ConfigError, load
 COMMANDS = [
     "sniff", "keys", "audit", "trace", "scanner", "trading", "flatten", "report",
     "dlq", "status", "replay", "venue_sim", "venue", "witness", "ack_position", "privsep",
+    "cluster",
 ]
 
 

@@ -1,18 +1,24 @@
 """``hope dlq list | show ID | retry ID | retry --all | purge ID | purge --done``.
 
 Works on the retry daemon's store directly (same host); the daemon picks changes up on its next
-poll. IDs may be abbreviated to any unique prefix.
+poll. IDs may be abbreviated to any unique prefix. On another host of a cluster (no store here,
+``[audit] reader = "bus"``) ``retry`` publishes CONTROL ``retry`` to the daemon instead (full
+ID); ``list``, ``show`` and ``purge`` need the daemon's host.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
 from datetime import UTC, datetime
 
+from hope.bus import oneshot
 from hope.cli import load_config
+from hope.config import Config
+from hope.control.retry import retry_payload
 from hope.dlq.store import DlqStore, DlqStoreError, Letter
 
 
@@ -86,9 +92,24 @@ def _find(store: DlqStore, ident: str) -> Letter | None:
     return letter
 
 
+def retry_over_the_bus(cfg: Config, args: argparse.Namespace) -> int:
+    """On a host without the store (``[audit] reader = "bus"``): CONTROL ``retry`` to the
+    retry daemon, wherever it runs (:mod:`hope.control.retry`); the full ID is needed there."""
+    if bool(args.id) == bool(args.all):
+        print("hope dlq retry: give one ID or --all", file=sys.stderr)
+        return 2
+    env, audited = asyncio.run(oneshot.publish_once(cfg, "CONTROL", retry_payload(
+        None if args.all else args.id)))
+    print(f"CONTROL retry {'--all' if args.all else args.id} published to dlq-retry "
+          f"({env.event_id}{'' if audited else ', not yet audited'})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     path = cfg.state.dlq / cfg.dlq.db_name
+    if not path.exists() and cfg.audit.reader == "bus" and args.dlq_command == "retry":
+        return retry_over_the_bus(cfg, args)
     if not path.exists():
         if args.dlq_command == "list":
             print(f"no dead letters (no store yet at {path})")

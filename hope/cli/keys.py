@@ -12,8 +12,10 @@ program, the event listener and ``operator`` (``keys/<p>/curve.key_secret``, enr
 gateway's scoped tokens; and pins the audit key id in the
 local pin file (``hope.local.toml`` beside the config, untracked). ``rotate`` makes a new audit
 signing key (the old public key stays: old checkpoints stay verifiable); ``rotate --curve P`` a
-new CURVE key pair for P. ``enrol P [--public CERT]`` admits P (a new key pair, or the public
-certificate made on another host); ``revoke P`` withdraws P's CURVE key. The proxy re-reads
+new CURVE key pair for P, ``rotate --event P`` a new event key pair (peers re-derive their pair
+keys within a key scan; restart P at once). ``enrol P [--public CERT]`` admits P (new CURVE and
+event key pairs, or the public certificate made on another host); ``revoke P`` withdraws P's
+CURVE and event keys (consumers refuse its events from their next key scan). The proxy re-reads
 ``keys/public/`` within one heartbeat and, when a key left, cuts every session (peers
 reconnect, the revoked one is refused). ``vkey`` prints the log's C2SP verifier key.
 """
@@ -41,7 +43,7 @@ from hope.authority import event_principals
 from hope.bus import curve
 from hope.cli import load_config
 from hope.config import Config
-from hope.eventauth.keys import init_principals
+from hope.eventauth.keys import create_principal, init_principals, public_path, revoke_principal
 from hope.gateway.auth import SCOPES, load_or_create_token, token_path
 from hope.principals import PrincipalError, check_name, principals
 
@@ -59,12 +61,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     r = ksub.add_parser("rotate", parents=[nested],
                         help="new audit signing key (old public key kept), or --curve P")
     r.add_argument("--curve", metavar="PRINCIPAL", help="rotate this principal's CURVE key")
+    r.add_argument("--event", metavar="PRINCIPAL",
+                   help="rotate this principal's event-authentication key")
     ksub.add_parser("vkey", parents=[nested], help="print the log's verifier key for witnesses")
     e = ksub.add_parser("enrol", parents=[nested], help="admit a principal to the tcp bus")
     e.add_argument("principal")
     e.add_argument("--public", metavar="CERT", type=Path,
                    help="its public CURVE certificate (made on another host)")
-    v = ksub.add_parser("revoke", parents=[nested], help="withdraw a principal's CURVE key")
+    v = ksub.add_parser("revoke", parents=[nested],
+                        help="withdraw a principal's CURVE and event keys")
     v.add_argument("principal")
     ksub.add_parser("list", parents=[nested], help="principals and their CURVE key ids")
     p.set_defaults(func=run)
@@ -115,7 +120,7 @@ def run_curve(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     principal = check_name(args.curve if cmd == "rotate" else args.principal)
     if cmd == "revoke":
-        gone = curve.revoke(state, principal)
+        gone = curve.revoke(state, principal) + revoke_principal(state.keys, principal)
         print(f"revoked {principal}: " + (", ".join(map(str, gone)) or "no key was enrolled"))
         return 0
     if cmd == "enrol" and args.public:
@@ -124,9 +129,21 @@ def run_curve(cfg: Config, args: argparse.Namespace) -> int:
               f"({curve.fingerprint(public)})")
         return 0
     keys, created = curve.create_keypair(state, principal, force=cmd == "rotate")
+    if cmd == "enrol":  # a new principal (a program's instance) also signs its events
+        create_principal(state.keys, principal)
     verb = "rotated" if cmd == "rotate" else ("enrolled" if created else "enrolled already")
     print(f"{verb} {principal}: {curve.public_path(state, principal)} ({keys.key_id}); "
           f"restart hope:{principal} to connect with it")
+    return 0
+
+
+def rotate_event_key(cfg: Config, principal: str) -> int:
+    """``hope keys rotate --event P``: a new event key pair for P. Peers pick up the new public
+    key within a key scan (0.5 s); P itself signs with the new secret once restarted, so its
+    events are refused in between: restart it at once."""
+    create_principal(cfg.state.keys, check_name(principal), force=True)
+    print(f"rotated {principal}'s event key: {public_path(cfg.state.keys, principal)}; "
+          f"restart hope:{principal} now (until then its events are refused)")
     return 0
 
 
@@ -136,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.keys_command in ("enrol", "revoke", "list") or getattr(args, "curve", None):
             return run_curve(cfg, args)
+        if getattr(args, "event", None):
+            return rotate_event_key(cfg, args.event)
         if args.keys_command == "vkey":
             signer = load_signer(keys_dir)
             print(vkey(log_origin(cfg, signer), base64.b64decode(signer.public_b64)))

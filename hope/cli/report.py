@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from hope.audit.reader import AuditReader, open_reader
+from hope.audit.reader import AuditReader
+from hope.audit.remote import AuditUnavailable, open_audit
 from hope.audit.report import format_text, summarize
 from hope.cli import load_config
 from hope.decision import shadow_report
@@ -50,7 +51,11 @@ def run_html(args: argparse.Namespace, reader: AuditReader) -> int:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    reader = open_reader(cfg.state)
+    try:  # from another host: the audit host's audit-reader answers ([audit] reader = "bus")
+        reader = open_audit(cfg)
+    except AuditUnavailable as exc:
+        print(f"hope report: audit log unavailable: {exc}", file=sys.stderr)
+        return 3
     if not reader.exists():
         print(f"hope report: no audit log at {reader.source}", file=sys.stderr)
         return 1

@@ -24,8 +24,7 @@ import zmq
 
 from hope import codec
 from hope.audit.canonical import family_for
-from hope.bus.curve import secure_client
-from hope.bus.zmq import endpoints
+from hope.bus.sockets import configure, proxy_endpoints, proxy_principals
 from hope.envelope import Envelope, EnvelopeError
 from hope.principals import OPERATOR
 
@@ -158,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
     from hope.cli import load_config
 
     config = load_config(args)
-    _, xpub = endpoints(config)
+    _, xpub = proxy_endpoints(config)[0]  # one proxy: with several, each shows every event
     ctx = zmq.Context()
     sock = ctx.socket(zmq.SUB)
-    secure_client(sock, config, OPERATOR)
+    configure(sock, config, OPERATOR, xpub, proxy=proxy_principals(config)[0])
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 1_000_000)
     for prefix in args.prefixes or [""]:

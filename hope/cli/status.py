@@ -85,6 +85,15 @@ def format_table(data: dict[str, Any], now: float, down_after_s: float,
         audit = (e.get("progress") or {}).get("audit")
         if isinstance(audit, dict) and "disk_bytes" in audit:
             lines.append(format_audit_disk(name, audit))
+    hosts = data.get("hosts") or {}
+    if len(hosts) > 1 or any(h.get("status") != "UP" for h in hosts.values()):
+        lines.append("")
+        for name, h in sorted(hosts.items()):
+            last = h.get("last_beat") or 0
+            age = f"{now - last:.1f}s ago" if last else "never"
+            skew = f", clock {h['clock_skew_s']:+.3f}s" if "clock_skew_s" in h else ""
+            lines.append(f"host {name}: {h.get('status', '?')}, last beat {age}{skew} "
+                         f"({', '.join(h.get('services') or [])})")
     lines.extend(format_principals(data, enrolled))
     port = (data.get("monitor") or {}).get("http_port")
     if port:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from hope.audit.reader import open_reader
+from hope.audit.remote import AuditUnavailable, open_audit
 from hope.audit.trace import render, to_json, trace
 from hope.cli import load_config
 
@@ -19,6 +20,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    hops = trace(open_reader(cfg.state), args.correlation_id)
+    try:  # from another host: the audit host's audit-reader answers ([audit] reader = "bus")
+        reader = open_audit(cfg, exclude=["prices"])
+    except AuditUnavailable as exc:
+        print(f"hope trace: audit log unavailable: {exc}", file=sys.stderr)
+        return 3
+    hops = trace(reader, args.correlation_id)
     print(to_json(args.correlation_id, hops) if args.json else render(args.correlation_id, hops))
     return 0 if hops else 1

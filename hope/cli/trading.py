@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Any
 
+from hope.audit.remote import AuditUnavailable, open_audit
 from hope.authority import OPERATOR
 from hope.bus import oneshot
 from hope.cli import load_config
@@ -52,18 +53,41 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
+def audited_states(cfg: Config) -> dict[str, str]:
+    """{service: state} from the newest TRADING_STATE of each service in the audit log (the
+    audit host's, asked over the bus)."""
+    reader = open_audit(cfg, families=["system"])
+    return {str(r["payload"].get("service")): str(r["payload"].get("state"))
+            for r in reader.last("TRADING_STATE", 200)}
+
+
+def status(cfg: Config, store: TradingStateStore, as_json: bool) -> int:
+    """This host's state file and, on a host without the audit log, what the services last
+    announced (their TRADING_STATE events, from the audit host)."""
+    state = store.load()
+    info: dict[str, Any] = {"state": state, "file": str(store.path), "error": store.last_error}
+    if cfg.audit.reader == "bus":
+        try:
+            info["services"] = audited_states(cfg)
+        except AuditUnavailable as exc:
+            info["services_error"] = str(exc)
+    if as_json:
+        print(json.dumps(info))
+        return 0
+    extra = f"  (fail-closed: {store.last_error})" if store.last_error else ""
+    print(f"trading state: {state}{extra}")
+    for service, st in sorted(info.get("services", {}).items()):
+        print(f"  {service}: {st} (its latest TRADING_STATE in the audit log)")
+    if "services_error" in info:
+        print(f"  audit log unavailable: {info['services_error']}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     store = TradingStateStore(cfg.state.trading_state)
     if args.action == "status":
-        state = store.load()
-        info = {"state": state, "file": str(store.path), "error": store.last_error}
-        if args.json:
-            print(json.dumps(info))
-        else:
-            extra = f"  (fail-closed: {store.last_error})" if store.last_error else ""
-            print(f"trading state: {state}{extra}")
-        return 0
+        return status(cfg, store, args.json)
     change = asyncio.run(set_trading_state(store, args.action, "hope trading " + args.action,
                                            lambda payload: publish_control(cfg, payload)))
     was = f"unknown ({change.previous_error})" if change.previous_error else change.previous

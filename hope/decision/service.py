@@ -1,21 +1,27 @@
 """decision-engine: exactly one DECISION per SIGNAL, risk state kept current from the bus.
 
 Before the first decision the risk state is rebuilt from the audit log (open positions, daily
-P&L, cooldowns, and which signals already have a DECISION, so a redelivered SIGNAL gets none).
+P&L, cooldowns, and which signals already have a DECISION, so a redelivered SIGNAL gets none):
+the local one, or with ``[audit] reader = "bus"`` the audit host's, asked over the bus. An
+engine that cannot rebuild (no answer) holds HALTED whatever the file or CONTROL says, and
+says why (heartbeat ``rebuild_error``, ALERT ``risk_rebuild_failed``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hope.audit.reader import open_reader
+from hope.audit.reader import AuditReader, open_reader
+from hope.audit.remote import AuditUnavailable, fetch
 from hope.control.trading import TradingStateFollower
 from hope.decision.engine import DecisionEngine
 from hope.decision.risk_state import RiskState
 from hope.envelope import Envelope
 from hope.runtime import Runtime
 from hope.service import Service, every, subscribe
-from hope.trading.state import TradingStateStore, is_fresh_instance
+from hope.trading.state import HALTED, TradingStateStore, fresh_log, is_fresh_instance
+
+REBUILD_FAMILIES = ["decisions", "orders", "closes"]
 
 
 class RiskFeeds(Service):
@@ -57,17 +63,20 @@ class DecisionService(RiskFeeds):
         self.engine = engine
         self.risk = engine.state
         self.store = store
+        self.rebuild_error: str | None = None
         self.follower = TradingStateFollower(store, self.risk.trading, names=(runtime.name,),
-                                             persist=True, on_change=self.set_trading)
+                                             persist=True, on_change=self.set_trading,
+                                             hold=lambda: self.rebuild_error)
 
     @classmethod
     def create(cls, runtime: Runtime, *, engine: DecisionEngine | None = None,
                store: TradingStateStore | None = None) -> DecisionService:
         config, state = runtime.config, runtime.state
         store = store or TradingStateStore(state.trading_state)
-        if engine is None:
+        if engine is None:  # over the bus, freshness is known only once the log answered
+            fresh = config.audit.reader == "local" and is_fresh_instance(state.events)
             risk = RiskState(trading=store.load_or_init(config.decision.initial_trading_state,
-                                                        is_fresh_instance(state.events)))
+                                                        fresh))
             if store.last_error:
                 runtime.log.warning("trading state unknown: HALTED (fail-closed)",
                                     error=store.last_error)
@@ -75,13 +84,39 @@ class DecisionService(RiskFeeds):
         return cls(runtime, engine=engine, store=store)
 
     async def setup(self) -> None:
-        audit = open_reader(self.state)
+        audit = await self.audit_log()
+        if audit is None:
+            return
         self.engine.remember(self.risk.rebuild(audit.records("decisions"),
                                                audit.records("orders"), audit.records("closes")))
         for w in audit.warnings:
             self.log.warning("audit log line skipped during risk rebuild", error=w)
         self.log.info("risk state rebuilt", open_positions=len(self.risk.positions),
                       trading_state=self.risk.trading)
+
+    async def audit_log(self) -> AuditReader | None:
+        """The audit log to rebuild from; None (and HALTED) when the audit host is silent."""
+        if self.config.audit.reader == "local":
+            return open_reader(self.state)
+        try:
+            audit = await fetch(self.config, REBUILD_FAMILIES, asker=self.runtime.name)
+        except AuditUnavailable as exc:
+            self.rebuild_error = f"risk state not rebuilt: {exc}"
+            self.risk.trading = self.follower.state = HALTED
+            self.log.error("risk state not rebuilt: HALTED (fail-closed)", error=str(exc))
+            return None
+        if not self.store.path.exists() and fresh_log(audit.families()):
+            self.store.save(self.config.decision.initial_trading_state, changed_by="init")
+            self.risk.trading = self.follower.state = self.store.load()
+        self.log.info("audit log read over the bus", source=audit.source,
+                      families=len(audit.families()))
+        return audit
+
+    async def start(self) -> None:
+        if self.rebuild_error:
+            await self.publish("ALERT", {"kind": "risk_rebuild_failed",
+                                         "service": self.runtime.name,
+                                         "detail": self.rebuild_error})
 
     @subscribe("SIGNAL", verify_id=True)
     async def on_signal(self, env: Envelope) -> None:
@@ -111,4 +146,5 @@ class DecisionService(RiskFeeds):
 
     def heartbeat(self) -> dict[str, Any]:
         return {"trading_state": self.risk.trading, "open_positions": len(self.risk.positions),
-                "audit_lag_s": self.risk.audit_lag(self.clock.time())}
+                "audit_lag_s": self.risk.audit_lag(self.clock.time()),
+                **({"rebuild_error": self.rebuild_error} if self.rebuild_error else {})}

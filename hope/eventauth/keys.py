@@ -65,14 +65,16 @@ def _raw_public(key: X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def create_principal(keys_dir: Path, name: str) -> bool:
+def create_principal(keys_dir: Path, name: str, *, force: bool = False) -> bool:
     """Create ``name``'s key pair unless it exists (then only its public file if that is
-    missing); True when something was created. Directories 0700 (``public/`` 0755)."""
+    missing); True when something was created. ``force`` replaces an existing pair (a
+    rotation: every peer re-derives its pair key when it sees the new public file).
+    Directories 0700 (``public/`` 0755)."""
     secret, public = secret_path(keys_dir, name), public_path(keys_dir, name)
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret.parent.mkdir(mode=0o700, exist_ok=True)
     public.parent.mkdir(mode=0o755, exist_ok=True)
-    if secret.exists():
+    if secret.exists() and not force:
         if public.exists():
             return False
         _write(public, _raw_public(load_secret(keys_dir, name)), 0o644)
@@ -82,6 +84,17 @@ def create_principal(keys_dir: Path, name: str) -> bool:
     _write(secret, key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), 0o600)
     _write(public, _raw_public(key), 0o644)
     return True
+
+
+def revoke_principal(keys_dir: Path, name: str) -> list[Path]:
+    """Withdraw ``name``'s event key: without its public file every consumer refuses its
+    events (``auth_unknown_principal``) from its next key scan. Returns the files removed."""
+    gone = []
+    for path in (public_path(keys_dir, name), secret_path(keys_dir, name)):
+        if path.exists():
+            path.unlink()
+            gone.append(path)
+    return gone
 
 
 def load_secret(keys_dir: Path, name: str) -> X25519PrivateKey:

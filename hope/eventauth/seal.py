@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hope.authority import NOT_RECEIVING
 from hope.eventauth.keys import is_name, load_public, public_dir, public_names
@@ -28,7 +29,7 @@ from hope.eventauth.keys import is_name, load_public, public_dir, public_names
 VERSION = 1
 TAG_BYTES, MAC_BYTES = 4, 16
 ENTRY = TAG_BYTES + MAC_BYTES
-RESCAN_S = 0.5          # how often a sealer looks for principals enrolled since
+RESCAN_S = 0.5          # how often a sealer/opener looks for principals enrolled/revoked since
 UNKNOWN_RETRY_S = 1.0   # how often an opener looks again for an unknown signer's public key
 _b2 = hashlib.blake2b
 
@@ -39,6 +40,10 @@ class AuthError(Exception):
     def __init__(self, reason: str, message: str, signer: str = "") -> None:
         super().__init__(message)
         self.reason, self.message, self.signer = reason, message, signer
+
+
+def _raw(pub: X25519PublicKey) -> bytes:
+    return pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def tag_of(name: str) -> bytes:
@@ -68,10 +73,12 @@ class PairKeys:
         self._dir_mtime = -1.0
         self._open_from: dict[bytes, object] = {}
         self._unknown: dict[bytes, float] = {}           # signer -> next lookup (monotonic)
+        self._derived_from: dict[str, bytes] = {}        # peer -> public key its pair key used
 
     # sealing -------------------------------------------------------------------------------
     def rescan(self, force: bool = False) -> None:
-        """Pick up principals enrolled since (their public key files)."""
+        """Pick up principals enrolled since (their public key files), and forget the pair keys
+        of principals whose public key was revoked or rotated (``hope keys``)."""
         try:
             mtime = os.stat(public_dir(self.keys_dir)).st_mtime
         except FileNotFoundError:
@@ -79,21 +86,38 @@ class PairKeys:
         if mtime == self._dir_mtime and not force:
             return
         self._dir_mtime = mtime
+        current = {}
         for peer in public_names(self.keys_dir):
-            if peer in self._sealed_names or peer in NOT_RECEIVING:
-                continue
             pub = load_public(self.keys_dir, peer)
-            if pub is None:
+            if pub is not None:
+                current[peer] = pub
+        for peer, raw in list(self._derived_from.items()):
+            if peer not in current or _raw(current[peer]) != raw:
+                self._forget(peer)
+        self._unknown.clear()
+        for peer, pub in current.items():
+            if peer in self._sealed_names or peer in NOT_RECEIVING:
                 continue
             key = pair_key(self.secret, pub, self.name, peer)
             self._seal_to.append((tag_of(peer), _b2(key=key, digest_size=MAC_BYTES)))
             self._sealed_names.add(peer)
+            self._derived_from[peer] = _raw(pub)
 
-    def seal(self, body: bytes) -> bytes:
+    def _forget(self, peer: str) -> None:
+        tag = tag_of(peer)
+        self._seal_to = [(t, st) for t, st in self._seal_to if t != tag]
+        self._sealed_names.discard(peer)
+        self._open_from.pop(peer.encode(), None)
+        self._derived_from.pop(peer, None)
+
+    def _rescan_if_due(self) -> None:
         now = time.monotonic()
         if now >= self._next_scan:
             self._next_scan = now + RESCAN_S
             self.rescan()
+
+    def seal(self, body: bytes) -> bytes:
+        self._rescan_if_due()
         parts = [self._header]
         append = parts.append
         for tag, state in self._seal_to:
@@ -111,6 +135,7 @@ class PairKeys:
         """The signer whose MAC for us over ``body`` is in ``auth``; AuthError otherwise."""
         if len(auth) < 2 or auth[0] != VERSION:
             raise AuthError("auth_malformed", "auth frame of an unknown version or empty")
+        self._rescan_if_due()
         n = auth[1]
         off = 2 + n
         raw = auth[2:off]
@@ -148,4 +173,5 @@ class PairKeys:
             raise AuthError("auth_unknown_principal", f"no public key for {signer!r}", signer)
         state = _b2(key=pair_key(self.secret, pub, signer, self.name), digest_size=MAC_BYTES)
         self._open_from[raw] = state
+        self._derived_from.setdefault(signer, _raw(pub))
         return state

@@ -66,9 +66,12 @@ def trading_follower(runtime: Runtime, store: ExecutorStore, tstore: TradingStat
     def hold() -> str | None:
         return "executor ledger unreadable" if store.load_error else store.hold_reason()
 
+    # Away from the audit log ([audit] reader = "bus") no local file proves a fresh instance:
+    # without a state file the executor starts HALTED and follows the file the decision engine
+    # writes once the audit host said the log is fresh (or an operator's CONTROL).
+    fresh = runtime.config.audit.reader == "local" and is_fresh_instance(runtime.state.events)
     return TradingStateFollower(
-        tstore, tstore.load_or_init(runtime.config.decision.initial_trading_state,
-                                    is_fresh_instance(runtime.state.events)),
+        tstore, tstore.load_or_init(runtime.config.decision.initial_trading_state, fresh),
         names=(runtime.name,), hold=hold)
 
 

@@ -29,6 +29,7 @@ from hope.feed.messages import AggTrade, stream_name
 from hope.feed.pacing import ConnectLimiter
 from hope.feed.rest import RestClient, RestError, WeightGate, trading_symbols
 from hope.feed.retention import TapeUsage, prune
+from hope.feed.symbol_shard import SymbolShard
 from hope.feed.tape import Tape
 
 Report = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -49,8 +50,9 @@ class LiveFeed:
 
     def __init__(self, cfg: BinanceConfig, tape_dir: Path, *, quarantine: Path | None = None,
                  on_event: Report | None = None, on_alert: Report | None = None,
-                 log: Any = None) -> None:
+                 log: Any = None, symbol_shard: SymbolShard | None = None) -> None:
         self.cfg = cfg
+        self.symbol_shard = symbol_shard  # [scanner] shard: only the symbols it owns
         self.log = log
         self.on_event = on_event or _ignore
         self.on_alert = on_alert or _ignore
@@ -170,7 +172,8 @@ class LiveFeed:
                 self.log.warning("feed_symbol_unknown", symbol=s)
         for s, status in found.items():
             self.health.symbols.setdefault(s, SymbolHealth()).status = status
-        return {s: st for s, st in found.items() if st == "TRADING"}
+        return {s: st for s, st in found.items()
+                if st == "TRADING" and (self.symbol_shard is None or self.symbol_shard.owns(s))}
 
     def _shard(self, symbols: list[str], fill_last: bool = True) -> None:
         """Streams for ``symbols`` on new shards (first filling the last one if it has room and

@@ -34,6 +34,9 @@ class HealthConfig:
     max_request_bytes: int = 16384    # bigger requests get 413
     refresh_s: int = 5                # status page auto-refresh
     recent: int = 20                  # decisions/closes kept for the status page
+    # A heartbeat whose sender's wall clock is off ours by more than this: ALERT
+    # cluster_clock_skew (transit and timestamp checks assume synchronised clocks)
+    max_clock_skew_s: float = 2.0
     auth_alert_interval_s: float = 60.0  # at most one ALERT bus_handshake_failed this often
 
     def validate(self) -> None:
@@ -47,6 +50,8 @@ class HealthConfig:
                      "startup_grace_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
+        if self.max_clock_skew_s <= 0:
+            raise ValueError("max_clock_skew_s: must be > 0")
         if self.restart_budget < 0:
             raise ValueError("restart_budget: must be >= 0")
         if self.max_request_bytes < 1024:

@@ -26,13 +26,15 @@ class HealthHttp:
                  page: Callable[[], str],
                  warnings: Callable[[], list[str]] = lambda: [],
                  extra_hosts: tuple[str, ...] = (),
-                 instance: Mapping[str, Any] | None = None) -> None:
+                 instance: Mapping[str, Any] | None = None,
+                 cluster: Callable[[], Mapping[str, Any]] = dict) -> None:
         self.host, self.port = host, port
         self.hosts = allowed_hosts(host, extra_hosts)
         self.refused_hosts = 0
         self.max_request_bytes = max_request_bytes
         self._not_up, self._metrics, self._page = not_up, metrics, page
         self._warnings = warnings  # reported with a 200: e.g. a witness down stops no trading
+        self._cluster = cluster    # hosts and each service's host, in every answer
         self._instance = dict(instance or {})  # who the instance runs as (hope/privsep.py)
         self.requests = 0
         self.errors = 0
@@ -98,11 +100,11 @@ class HealthHttp:
     async def _health(self, request: web.Request) -> web.Response:
         bad = dict(self._not_up())
         warnings = self._warnings()
-        extra = {**({"warnings": warnings} if warnings else {}),
-                 **({"instance": self._instance} if self._instance else {})}
+        more = {**({"warnings": warnings} if warnings else {}),
+                **({"instance": self._instance} if self._instance else {}), **self._cluster()}
         if bad:
-            return _json(503, {"status": "DEGRADED", "not_up": bad, **extra})
-        return _json(200, {"status": "UP", **extra})
+            return _json(503, {"status": "DEGRADED", "not_up": bad, **more})
+        return _json(200, {"status": "UP", **more})
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics(), headers={"Content-Type": CONTENT_TYPE})

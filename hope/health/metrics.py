@@ -45,6 +45,10 @@ _SOURCES = {
     "gaps_missing": (("gaps_missing",), ("bus", "gaps_unrecoverable")),
     "queue_depth": (("queue_depth",),),
     "watermark_lag": (("watermark_lag",), ("bus", "outbox_pending")),
+    "link_disconnects": (("bus", "links", "disconnects"),),
+    "link_handshake_failures": (("bus", "links", "handshake_failures"),),
+    "proxies_ready": (("bus", "links", "proxies_ready"),),
+    "copies": (("bus", "copies"),),
 }
 
 
@@ -95,6 +99,14 @@ _SIMPLE_FAMILIES = (
     ("gaps_missing", CounterMetricFamily, "hope_gaps_missing",
      "sequence gaps that could not be replayed"),
     ("queue_depth", GaugeMetricFamily, "hope_queue_depth", "events waiting for a handler"),
+    ("link_disconnects", CounterMetricFamily, "hope_bus_link_disconnects",
+     "connections of the service's bus sockets to a proxy that dropped"),
+    ("link_handshake_failures", CounterMetricFamily, "hope_bus_link_handshake_failures",
+     "a client's ZMTP/CURVE handshakes with a proxy that failed"),
+    ("proxies_ready", GaugeMetricFamily, "hope_bus_proxies_ready",
+     "proxies the service's HELLO probe came back through"),
+    ("copies", CounterMetricFamily, "hope_bus_copies",
+     "frames heard again through another proxy, dropped before decoding"),
     ("watermark_lag", GaugeMetricFamily, "hope_audit_watermark_lag",
      "events published but not yet acknowledged by the audit writer"),
 )

@@ -55,8 +55,11 @@ PROXY = "proxy"
 
 class HealthMonitor:
     def __init__(self, cfg: HealthConfig, registry: Registry, clock: WallClock,
-                 self_name: str = "health-monitor") -> None:
+                 self_name: str = "health-monitor", host: str = "") -> None:
         self.cfg = cfg
+        # On several hosts each host has its own monitor: it judges every service it hears but
+        # restarts only its own host's, through its own supervisord.
+        self.host = host
         self.registry = registry
         self.clock = clock
         self.self_name = self_name
@@ -123,7 +126,7 @@ class HealthMonitor:
                 continue  # give the restarted process time to come up and beat
             status, detail = self._judge(entry, info, now)
             changes += self._set(entry, status, detail)
-            if states is None or status not in ("HUNG", "FATAL"):
+            if states is None or status not in ("HUNG", "FATAL") or not self.local(entry):
                 continue
             if status == "FATAL":
                 since = self._fatal_since.setdefault(name, now)
@@ -144,6 +147,10 @@ class HealthMonitor:
             self.restarts_total += 1
             restarts.append(Restart(name, "start" if status == "FATAL" else "restart", detail))
         return changes, restarts
+
+    def local(self, entry: ServiceEntry) -> bool:
+        """A service of this monitor's host (or of an unknown one: a single host)."""
+        return not self.host or not entry.host or entry.host == self.host
 
     def restart_done(self, name: str) -> None:
         """A restart call returned (stop may wait out stopwaitsecs): the grace counts from now,

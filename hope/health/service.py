@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from typing import Any
 
 from hope import privsep
 from hope.envelope import Envelope
 from hope.health.bus_auth import HandshakeAlerts
+from hope.health.cluster_view import ClusterView
 from hope.health.http import HealthHttp
 from hope.health.metrics import Metrics
 from hope.health.monitor import HealthMonitor, Restart
@@ -37,13 +37,14 @@ class HealthService(Service):
         self.monitor, self.registry, self.supervisor, self.board = (
             monitor, monitor.registry, supervisor, board)
         self.counts = {"restart_failures": 0, "bad_heartbeats": 0}
+        self.view = ClusterView(self.cfg.max_clock_skew_s, self.cfg.down_after_s)
         metrics = Metrics(self.registry, self.state.root, lambda: {
             "restarts": monitor.restarts_total, "http_requests": self.http.requests,
             **self.counts})
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,
-                               warnings=monitor.warnings,
+                               warnings=self.warnings, cluster=self.cluster,
                                extra_hosts=tuple(self.cfg.allowed_hosts),
                                instance=privsep.mode(runtime.config))
         self.port = 0
@@ -56,7 +57,8 @@ class HealthService(Service):
     def create(cls, runtime: Runtime, *, supervisor: SupervisorClient | None = None
                ) -> HealthService:
         cfg = runtime.config.health
-        monitor = HealthMonitor(cfg, Registry(), runtime.clock, self_name=runtime.name)
+        monitor = HealthMonitor(cfg, Registry(), runtime.clock, self_name=runtime.name,
+                                host=runtime.config.host)
         supervisor = supervisor or SupervisorClient(
             cfg.supervisor_socket or runtime.state.run / "supervisor.sock", cfg.supervisor_group)
         return cls(runtime, monitor=monitor, supervisor=supervisor, board=StatusBoard(cfg.recent))
@@ -71,15 +73,32 @@ class HealthService(Service):
                           "metrics": f"{base}/metrics"}
         me = self.registry.ensure(self.runtime.name)
         me.pid, me.host, me.http_port, me.endpoints, me.status = (
-            os.getpid(), socket.gethostname(), port, self.endpoints, "UP")
+            os.getpid(), self.config.host, port, self.endpoints, "UP")
         self.log.info("health.http", port=port)
         self.write_registry()
 
     def write_registry(self) -> None:
+        now = self.clock.time()
         self.registry.write(self.state.registry, {
-            "written_at": self.clock.time(),
-            "monitor": {"pid": os.getpid(), "http_port": self.port},
+            "written_at": now, "hosts": self.view.hosts(self.registry, now),
+            "monitor": {"pid": os.getpid(), "http_port": self.port, "host": self.config.host},
             "instance": privsep.mode(self.runtime.config)})
+
+    def cluster(self) -> dict[str, Any]:
+        """For /health: every service with its host and status, and the hosts."""
+        now = self.clock.time()
+        return {"services": {n: {"host": e.host, "status": e.status}
+                             for n, e in sorted(self.registry.entries.items())},
+                "hosts": {h: {"status": v["status"], "services": v["services"]}
+                          for h, v in self.view.hosts(self.registry, now).items()}}
+
+    def warnings(self) -> list[str]:
+        """The monitor's, the cluster's disagreements, and hosts gone silent."""
+        now = self.clock.time()
+        silent = [f"host {h}: no heartbeat from {', '.join(v['services'])} for "
+                  f"{now - v['last_beat']:.0f}s" for h, v in
+                  sorted(self.view.hosts(self.registry, now).items()) if v["status"] == "SILENT"]
+        return self.monitor.warnings() + self.view.warnings() + silent
 
     async def publish_changes(self, changes: list[dict[str, Any]]) -> None:
         for payload in changes:
@@ -87,6 +106,7 @@ class HealthService(Service):
 
     @subscribe("HEARTBEAT")
     async def on_heartbeat(self, env: Envelope) -> None:
+        self.view.on_heartbeat(env.payload, self.clock.time())
         try:
             changes = self.monitor.on_heartbeat(env.payload)
         except ValueError as exc:
@@ -117,6 +137,9 @@ class HealthService(Service):
     async def check(self) -> None:
         changes, restarts = self.monitor.check(await self.supervisor_states())
         await self.publish_changes(changes)
+        for alert in self.view.alerts(self.registry, self.clock.time()):
+            self.log.warning("health.cluster_alert", **alert)
+            await self.publish("ALERT", {"service": self.runtime.name, **alert})
         for r in restarts:  # a stop waits up to stopwaitsecs: never block the check loop on it
             task = asyncio.create_task(self.restart(r))
             self.pending.add(task)

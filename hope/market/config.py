@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from hope.config import register_section
 from hope.feed.config import BinanceConfig
+from hope.feed.symbol_shard import SymbolShard
 
 DEFAULT_FILES = [
     "data/binance_pump_trades_EVXBTC_2021-01-09T2100Z.csv.gz",
@@ -116,8 +117,11 @@ class ScannerConfig:
     trend: TrendConfig = field(default_factory=TrendConfig)
     price_interval_s: float = 0.25    # at most one PRICE per symbol per this much market time
     strategies: list[str] = field(default_factory=lambda: ["pump", "trend"])
+    # "k/n": this scanner owns the symbols of shard k of n (hope/market/shard.py); "": all
+    shard: str = ""
 
     def validate(self) -> None:
+        SymbolShard.parse(self.shard)
         if self.source not in ("replay", "binance"):
             raise ValueError(f"source: {self.source!r} is neither \"replay\" nor \"binance\"")
         if self.source == "binance" and not (self.binance.symbols or self.binance.quote):

@@ -18,6 +18,7 @@ from hope.audit.reader import AuditReader, open_reader
 from hope.feed.config import BinanceConfig
 from hope.feed.feed import LiveFeed
 from hope.feed.messages import AggTrade
+from hope.feed.symbol_shard import SymbolShard
 from hope.market.feeds import Trade
 from hope.paths import StatePaths
 
@@ -48,9 +49,11 @@ class LiveSource:
     """Async iterator of :class:`LiveItem` from the live feed, until cancelled."""
 
     def __init__(self, cfg: BinanceConfig, state: StatePaths, *, on_event: Report | None = None,
-                 on_alert: Report | None = None, log: Any = None) -> None:
+                 on_alert: Report | None = None, log: Any = None,
+                 symbol_shard: SymbolShard | None = None) -> None:
         self.feed = LiveFeed(cfg, state.tape, quarantine=state.quarantine,
-                             on_event=on_event, on_alert=on_alert, log=log)
+                             on_event=on_event, on_alert=on_alert, log=log,
+                             symbol_shard=symbol_shard)
         self.started = False
         self.done = False
 
@@ -106,7 +109,7 @@ def restore_cooldowns(strategies: Iterable[Restorable], signals: Iterable[dict[s
 
 def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Restorable],
               publish: Callable[[str, dict[str, Any]], Awaitable[Any]],
-              log: Any = None) -> LiveSource:
+              log: Any = None, symbol_shard: SymbolShard | None = None) -> LiveSource:
     """The scanner's live source: cooldowns restored, FEED events and ALERTs published."""
     reader = open_reader(state)
     restored = restore_cooldowns(strategies, last_signals(reader))
@@ -119,4 +122,5 @@ def open_live(cfg: BinanceConfig, state: StatePaths, strategies: Iterable[Restor
     async def on_alert(kind: str, payload: dict[str, Any]) -> None:
         await publish("ALERT", {"venue": "binance", **payload})
 
-    return LiveSource(cfg, state, on_event=on_event, on_alert=on_alert, log=log)
+    return LiveSource(cfg, state, on_event=on_event, on_alert=on_alert, log=log,
+                      symbol_shard=symbol_shard)

@@ -39,6 +39,7 @@ class Heartbeat:
             except Exception as exc:  # one broken field must not stop the beat
                 rt.log.warning("heartbeat_extra_failed", error=str(exc))
         try:
-            await rt.bus.publish(heartbeat_event(rt.name, rt.bus.epoch, self.started, **fields))
+            await rt.bus.publish(heartbeat_event(rt.name, rt.bus.epoch, self.started,
+                                                 config=rt.config, **fields))
         except Exception as exc:
             rt.log.error("heartbeat_publish_failed", error=str(exc))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hope.clock import MarketClock, WallClock
+from hope.feed.symbol_shard import SymbolShard
 from hope.market.config import ScannerConfig
 from hope.market.feeds import FeedError, open_feed
 from hope.market.live import LiveItem, LiveSource, open_live
@@ -61,6 +62,7 @@ class ScannerRunner:
         self.sleep = sleep
         self.base_dir = Path(base_dir) if base_dir else None
         self.strategies = build_strategies(cfg)
+        self.shard = SymbolShard.parse(cfg.shard)  # the symbols this scanner owns (None: all)
         self.replay: Playback | LiveSource | None = None
         self.counts = {"trades": 0, "prices": 0, "signals": 0, "warmup_signals": 0,
                        "bad_rows": 0, "strategy_errors": 0, "passes": 0, "bad_files": 0}
@@ -87,7 +89,7 @@ class ScannerRunner:
     def _open(self) -> Playback | LiveSource:
         if self.cfg.source == "binance" and self.state is not None:
             return open_live(self.cfg.binance, self.state, self.strategies, self.publish,
-                             self.log)
+                             self.log, symbol_shard=self.shard)
         rc = self.cfg.replay
         feeds = []
         paths = []
@@ -99,6 +101,8 @@ class ScannerRunner:
                 if self.log is not None:
                     self.log.error("feed_unreadable", error=str(exc))
                 continue
+            if self.shard is not None and not self.shard.owns(feed.symbol):
+                continue  # another scanner's shard (a file holds one symbol)
             if feed.kind != "trades":
                 if self.log is not None:
                     self.log.warning("feed_skipped", path=path, reason="bars, not trades")
@@ -119,6 +123,8 @@ class ScannerRunner:
         interval = self.cfg.price_interval_s
         async for item in self.replay:
             trade, live = item[0], item[1]
+            if self.shard is not None and not self.shard.owns(trade[1]):
+                continue  # a file of several symbols: only this shard's
             self.counts["trades"] += 1
             signals = []
             for strategy in self.strategies:

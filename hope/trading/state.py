@@ -69,6 +69,12 @@ class TradingStateStore:
                 os.fsync(fh.fileno())
 
 
+def fresh_log(families: list[str]) -> bool:
+    """True when an audit log of these families holds no trading yet (no decisions, no
+    orders): read locally (:func:`is_fresh_instance`) or from the audit host."""
+    return not {"decisions", "orders"} & set(families)
+
+
 def is_fresh_instance(events_dir: Path) -> bool:
     """True when the audit log holds no trading yet (no decisions or orders family): the only
     case where a missing state file is not doubt. System files (heartbeat summaries,

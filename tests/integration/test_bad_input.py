@@ -18,7 +18,8 @@ import zmq
 from hope import codec
 from hope.audit.keys import init_keys
 from hope.audit.writer import AuditWriter
-from hope.bus.zmq import ZmqBus, endpoints
+from hope.bus.sockets import endpoints
+from hope.bus.zmq import ZmqBus
 from hope.cli import main as hope_main
 from hope.codec import decode_obj
 from hope.envelope import new_event

@@ -119,10 +119,10 @@ async def test_lost_frames_are_recovered_through_replay(state_dir, procs):
         sent = [await pub.publish(signal_event(i)) for i in range(3)]
         await async_wait_for(lambda: sub.inbox.qsize() == 3)
         # Publish seq 4 to the outbox only (as if the proxy dropped it), then seq 5 normally.
-        real_send = pub._pub.send
-        pub._pub.send = lambda *frame: None
+        real_send = pub.links.send
+        pub.links.send = lambda *frame: None
         sent.append(await pub.publish(signal_event(3)))
-        pub._pub.send = real_send
+        pub.links.send = real_send
         sent.append(await pub.publish(signal_event(4)))
         await async_wait_for(lambda: sub.inbox.qsize() == 5, message="gap filled")
         got = {sub.inbox.get_nowait().event_id for _ in range(5)}

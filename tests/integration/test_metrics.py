@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 import zmq
 
-from hope.bus.zmq import endpoints
+from hope.bus.sockets import endpoints
 from hope.testing import Processes, make_config, read_jsonl, wait_for
 
 pytestmark = pytest.mark.integration

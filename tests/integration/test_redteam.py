@@ -450,6 +450,21 @@ def _acked(system: System, epoch: str) -> int:
     return codec.decode_obj(path.read_bytes())["seq"] if path.exists() else 0
 
 
+def _acked_once_settled(system: System, epoch: str, quiet_s: float = 2.0) -> int:
+    """The scanner's acknowledged seq once it has not moved for ``quiet_s``: a genuine
+    WATERMARK the audit writer sent just before it was stopped may still be in flight."""
+    last = [_acked(system, epoch), time.monotonic()]
+
+    def settled() -> bool:
+        now = _acked(system, epoch)
+        if now != last[0]:
+            last[:] = [now, time.monotonic()]
+        return time.monotonic() - last[1] >= quiet_s
+
+    wait_for(settled, timeout=20, interval=0.2, message="the scanner's acknowledgements settled")
+    return last[0]
+
+
 def test_forged_and_replayed_watermarks_neither_ack_nor_keep_trading_open(system, attacker):
     """With the audit writer stopped: a WATERMARK acknowledging 10**9 of the feed's events
     (no key; sealed by the executor, which has no authority for it) and a captured genuine one sent again are refused and counted;
@@ -461,7 +476,7 @@ def test_forged_and_replayed_watermarks_neither_ack_nor_keep_trading_open(system
     before = {r: system.refused("decision-engine", r) for r in reasons}
     system.procs.signal("audit-writer", signal.SIGSTOP)
     try:
-        acked = _acked(system, epoch)
+        acked = _acked_once_settled(system, epoch)
         end = time.monotonic() + 7.0  # past [decision] audit_max_lag_s, forging all along
         while time.monotonic() < end:
             attacker.send(attacker.forge("WATERMARK", marks, "audit-writer", key=None,

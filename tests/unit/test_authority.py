@@ -68,3 +68,16 @@ def test_control_modules_state_the_authority_of_their_commands():
         assert "Authority" in module.__doc__
         for command in commands:
             assert command in CONTROL_AUTHORITY
+
+
+@pytest.mark.parametrize("etype, signer, allowed", [
+    ("HEALTH", "health-monitor-2", True), ("SIGNAL", "gateway-3", True),
+    ("ORDER", "executor-2", False), ("DECISION", "decision-engine-2", False),
+    ("WATERMARK", "audit-writer-2", False), ("HEALTH", "health-monitor-x", False)])
+def test_an_instance_has_its_programs_authority_only_where_a_cluster_may_run_several(
+        etype, signer, allowed):
+    """``health-monitor-2`` may publish HEALTH; ``executor-2`` may not publish ORDER."""
+    env = Envelope(event_type=etype, event_id="sha256:0000000000000000", correlation_id="c",
+                   timestamp="2026-01-01T00:00:00.000000Z", source=signer,
+                   payload=PAYLOADS.get(etype, {}))
+    assert (AUTH.refusal(signer, env) is None) is allowed

@@ -21,7 +21,7 @@ def test_the_tape_maps_a_trade_time_to_its_last_aggregate_id(tmp_path):
 
 
 def test_figures_and_the_bench_table_rows():
-    """p50/p99 of the samples, none when there are none; row 8 shows HOPE, raw, the ratio."""
+    """p50/p99 of the samples, none when there are none; row 9 shows HOPE, raw, the ratio."""
     assert t.stats([]) == {"n": 0, "p50_ms": None, "p99_ms": None}
     s = t.stats([float(i) for i in range(1, 101)])
     assert s["n"] == 100 and 50 <= s["p50_ms"] <= 51 and s["p99_ms"] >= 99
@@ -29,6 +29,6 @@ def test_figures_and_the_bench_table_rows():
                     "raw": {"n": 141, "p50_ms": 2.5, "p99_ms": 106.0},
                     "ratio": {"p50_ms": 4.0, "p99_ms": 0.94}, "duration_s": 60.0}}
     rows = t.render_rows(res)
-    assert rows[0][:4] == ["8 tick-to-order p50 ms (stand-in venue)", "10.0",
+    assert rows[0][:4] == ["9 tick-to-order p50 ms (stand-in venue)", "10.0",
                            "raw aiohttp → POST 2.5", "4.0x"]
     assert t.render_rows({}) == []

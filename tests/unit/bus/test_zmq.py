@@ -84,7 +84,10 @@ def wired(state_dir: Path):
     bus = ZmqBus("sub", make_config(state_dir), outbox=False, on_bad_frame=bad.append)
     bus.subscribe("SIGNAL")
     bus.cursors = Cursors(track_all=False)
-    bus._sub, bus._pub, bus._loop = FakeSub(), FakePub(), FakeLoop()
+    bus._sub, bus._loop, bus.fake_pub = FakeSub(), FakeLoop(), FakePub()
+    bus.links.links[0].pub = bus.fake_pub
+    bus.links._retarget()
+    bus._started = True
     bus.bad_reasons = bad
     return bus
 
@@ -104,7 +107,7 @@ def seqs(envs: list[Envelope]) -> list[int]:
 
 
 def replay_requests(bus: ZmqBus) -> list[dict]:
-    sent = [codec.decode(f[1]) for f in bus._pub.sent if f[0] == b"REPLAY.scanner"]
+    sent = [codec.decode(f[1]) for f in bus.fake_pub.sent if f[0] == b"REPLAY.scanner"]
     return [env.payload for env in sent]
 
 
@@ -162,7 +165,7 @@ def test_replay_answers_for_another_subscriber_are_ignored(wired: ZmqBus):
     assert feed(wired, [b"REPLAYED.other", *pub.frames(1)], [b"HELLO.other", b""]) == []
     assert wired.counters["received"] == 0 and wired.counters["decode_errors"] == 0
     assert not wired._hello.is_set()
-    feed(wired, [f"HELLO.{wired.epoch}".encode(), b""])
+    feed(wired, [f"HELLO.{wired.epoch}.0".encode(), b""])
     assert wired._hello.is_set()
 
 

@@ -189,3 +189,19 @@ def test_keys_init_makes_curve_keys_and_enrol_revoke_rotate_list_manage_them(cap
     listed = capsys.readouterr().out
     assert other.key_id in listed and "gateway " not in listed
     assert curve.fingerprint(curve.load_keys(st, "executor").public) in listed
+
+
+def test_keys_rotate_event_and_revoke_withdraw_event_keys(capsys):
+    """`hope keys rotate --event P` replaces P's event key pair; `revoke P` removes it too."""
+    from hope.eventauth.keys import load_public, secret_path
+
+    st = make_state()
+    args = ["--state-dir", str(st.root)]
+    assert main(["keys", "init", *args]) == 0
+    before = secret_path(st.keys, "executor").read_bytes()
+    assert main(["keys", "rotate", "--event", "executor", *args]) == 0
+    assert secret_path(st.keys, "executor").read_bytes() != before
+    assert "restart hope:executor" in capsys.readouterr().out
+    assert main(["keys", "revoke", "executor", *args]) == 0
+    assert load_public(st.keys, "executor") is None
+    assert not secret_path(st.keys, "executor").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hope.eventauth.keys import create_principal, load_secret
+from hope.eventauth.keys import create_principal, load_secret, revoke_principal
 from hope.eventauth.seal import ENTRY, AuthError, PairKeys, tag_of
 
 
@@ -84,3 +84,32 @@ def test_no_mac_is_made_for_a_principal_that_receives_nothing(tmp_path: Path):
     auth = k["scanner"].seal(b"x")
     assert len(auth) == 2 + len("scanner") + 2 * ENTRY and tag_of("proxy") not in auth
     assert k["executor"].open(b"hb", k["proxy"].seal(b"hb")) == "proxy"
+
+
+def test_a_rotated_key_is_picked_up_and_the_old_one_refused(tmp_path: Path):
+    """After `hope keys rotate --event scanner` the executor opens the restarted scanner's
+    events and refuses those sealed with the old secret, without a restart of its own."""
+    k = _keys(tmp_path, "scanner", "executor")
+    old_auth = k["scanner"].seal(b"body")
+    assert k["executor"].open(b"body", old_auth) == "scanner"
+    create_principal(tmp_path, "scanner", force=True)
+    k["executor"].rescan(force=True)
+    with pytest.raises(AuthError) as err:
+        k["executor"].open(b"body", old_auth)
+    assert err.value.reason == "auth_bad_mac"
+    restarted = PairKeys(tmp_path, "scanner", load_secret(tmp_path, "scanner"))
+    assert k["executor"].open(b"body", restarted.seal(b"body")) == "scanner"
+
+
+def test_a_revoked_principal_is_refused_from_the_next_scan(tmp_path: Path):
+    """With its public key gone, the scanner's events are refused as from an unknown
+    principal and nothing is sealed for it any more."""
+    k = _keys(tmp_path, "scanner", "executor")
+    auth = k["scanner"].seal(b"body")
+    assert k["executor"].open(b"body", auth) == "scanner"
+    revoke_principal(tmp_path, "scanner")
+    k["executor"].rescan(force=True)
+    with pytest.raises(AuthError) as err:
+        k["executor"].open(b"body", auth)
+    assert err.value.reason == "auth_unknown_principal"
+    assert not k["executor"].knows("scanner")
