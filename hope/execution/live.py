@@ -65,6 +65,7 @@ class LiveExecutor(LiveStops, LiveReconcile, LiveExits, Executor):
         self.guard: VenueGuard | None = None   # clock and rate guards (HOPE's own REST client)
         self.rechecks = Rechecks(store.dir / RECHECKS_FILE)
         self._exit_tried: dict[str, float] = {}
+        self._exit_queries: dict[str, tuple[float, float]] = {}  # next query at, its delay
 
     # --- audit --------------------------------------------------------------------------------
     async def audit_replies(self, publish: Publish, parent: Envelope | None,

@@ -6,7 +6,11 @@ base-asset commission) rounded down to the step, as a MARKET order with client i
 :class:`~hope.execution.records.ExitAttempt`: the wall time of the send, the market clock the
 CLOSE will carry); an unknown outcome is queried, never sent again, until the
 order is found (CLOSE with the venue's fills and fees) or the ``-2013`` grace has passed (the
-SELL did not happen: the next exit check may send it). Flatten first cancels HOPE's open orders
+SELL did not happen: the next exit check may send it; an intent with no send journaled is not
+placed at its first ``-2013``). The queries back off (``resolve_interval_s`` doubling up to
+``QUERY_BACKOFF_MAX_S``, never past the grace's end), so an exit the venue does not show does
+not spend the request budget. A protective stop that sold the position makes the CLOSE instead
+(:mod:`hope.execution.live_stops`). Flatten first cancels HOPE's open orders
 at the venue. A refused or unknown exit raises ALERT ``exit_failed`` / ``exit_unknown``.
 """
 
@@ -25,7 +29,9 @@ from hope.trading.state import HALTED
 from hope.venue.errors import NotSent, VenueError, VenueRefused, VenueUnknown
 from hope.venue.filters import FilterRefusal
 from hope.venue.orders import VenueOrder
-from hope.venue.unknown import FOUND, GONE, resolve
+from hope.venue.unknown import FOUND, GONE, Resolution, resolve
+
+QUERY_BACKOFF_MAX_S = 30.0  # wall clock: the longest wait between two queries of one exit
 
 
 def fill_order(vo: VenueOrder, base: str, quote: str, market_ts: float) -> Order:
@@ -128,6 +134,7 @@ class LiveExits:
         if self.stops is not None:
             self.stops.forget(pos.order_id)
         self._exit_tried.pop(pos.order_id, None)
+        self._exit_queries.pop(pos.order_id, None)
         self.stats[f"closes_{reason}"] += 1
         return True
 
@@ -139,6 +146,8 @@ class LiveExits:
             found = await self._query_sell(pos, xid, publish)
             if found is not None or (pos.closing and pos.closing.attempted):
                 return found
+        if self.stop_sold(pos):  # no order goes out: the stop's fills are the CLOSE's
+            return await self.stop_sale(pos)
         if not self.gate.allows() and reason != FLATTEN:
             return None  # no automatic exit while reconciling or after a failed one
         cleared = await self.clear_stop(pos, reason)  # the stop first: it locks the asset
@@ -181,20 +190,48 @@ class LiveExits:
                           ) -> VenueOrder | None:
         closing = pos.closing
         assert closing is not None
+        if not self._query_due(pos):
+            return None
         try:
             answer = await self.venue.query(pos.symbol, xid)
         except VenueError:
             return None
-        sent = pos.exit.sent_wall if pos.exit is not None else 0.0
-        res = resolve(answer, sent_wall=sent, now_wall=self.wall(),
-                      grace_s=self.bcfg.unknown_grace_s)
+        now = self.wall()
+        # no send journaled (an intent without its ExitAttempt): nothing can be waited for
+        sent = pos.exit.sent_wall if pos.exit is not None else now - self.bcfg.unknown_grace_s
+        res = resolve(answer, sent_wall=sent, now_wall=now, grace_s=self.bcfg.unknown_grace_s)
         if res.kind == FOUND and res.order is not None and res.order.fills_complete:
             return res.order
+        if res.kind == GONE and pos.exit is None:
+            res = Resolution(GONE, "not found at the venue (-2013); its send was never "
+                                   "journaled")
         if res.kind == GONE:  # the SELL never happened: the position may be sold again
+            self._exit_queries.pop(pos.order_id, None)
             pos.closing, pos.exit = Closing(closing.reason, attempted=False), None
             self.store.put_position(pos)
-            await self._exit_alert(pos, "exit_failed", res.reason, publish)
+            if not self.stop_sold(pos):  # the stop sold it: nothing failed
+                await self._exit_alert(pos, "exit_failed", res.reason, publish)
         return None
+
+    def _query_due(self, pos: Position) -> bool:
+        """Queries of one exit back off (``resolve_interval_s`` doubling, at most
+        ``QUERY_BACKOFF_MAX_S``, never past the grace's end): a SELL the venue does not show
+        is not asked about every second until the grace ends, and the request budget is
+        left to trading."""
+        now = self.wall()
+        if pos.order_id not in self._exit_queries:  # the first two queries do not wait
+            self._exit_queries[pos.order_id] = (now, 0.0)
+            return True
+        next_at, delay = self._exit_queries[pos.order_id]
+        if now < next_at:
+            return False
+        delay = min(max(self.bcfg.resolve_interval_s, 2 * delay), QUERY_BACKOFF_MAX_S)
+        if pos.exit is not None:
+            end = pos.exit.sent_wall + self.bcfg.unknown_grace_s
+            if now < end:
+                delay = min(delay, max(end - now, self.bcfg.resolve_interval_s))
+        self._exit_queries[pos.order_id] = (now + delay, delay)
+        return True
 
     async def _exit_alert(self, pos: Position, kind: str, detail: str,
                           publish: Publish) -> None:

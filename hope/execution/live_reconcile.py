@@ -153,8 +153,8 @@ class LiveReconcile:
                 unresolved[cid] = now.unknown.reason if now.unknown else "outcome not known yet"
             else:
                 resolved += 1
+        await self.settle_stops(publish)  # first: a stop that sold makes its exit moot
         await self.resolve_closes(publish)
-        await self.settle_stops(publish)
         found_later = await self._recheck_not_found()
         for pos in self.positions.open_positions():
             if pos.closing and pos.closing.attempted:

@@ -8,9 +8,11 @@ first, the venue's stop is the backstop for when it does not (refused locally by
 ALERT ``protective_stop``, the position is protected by HOPE's own stop-loss only). Before an
 exit SELL, :meth:`clear_stop` cancels it: the SELL goes out only once the stop is known
 cancelled; a stop that traded sold the position itself, and its fills make the CLOSE (reason
-``stop_loss``). A stream report of a stop's fill marks the position closing, so the next exit
-check closes it. Reconciliation settles stops first (a stop that filled while HOPE was down
-closes its position) and knows their client ids.
+``stop_loss``, the stop's trade ids) and no ``-x`` SELL is sent, whatever the gate (nothing
+leaves for the venue). A stream report of a stop's fill marks the position closing (not an
+attempted exit), so the next exit check closes it. Reconciliation settles stops first (a stop
+that filled while HOPE was down closes its position, once; an exit intent beside it is resolved
+first by query) and knows their client ids.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from typing import Any
 from hope.execution.executor import Publish
 from hope.execution.records import Closing, Position
 from hope.venue.orders import VenueOrder
-from hope.venue.stops import ACTIVE, ClosedByStop, ExitAllowed, StopRefused, plan_stop
+from hope.venue.stops import (
+    ACTIVE,
+    FILLED,
+    TRIGGERED,
+    ClosedByStop,
+    ExitAllowed,
+    StopRefused,
+    plan_stop,
+)
 
 STOP_LOSS = "stop_loss"
 REPROTECT_S = 5.0   # wall clock: how often a stop that was not sent is tried again
@@ -84,6 +94,12 @@ class LiveStops:
             return GO
         return STOPPED if isinstance(action, ClosedByStop) else WAIT
 
+    def stop_sold(self, pos: Position) -> bool:
+        """The venue's stop traded (known from a query or the stream): it sold the position,
+        no exit SELL may go out, its fills are the CLOSE's."""
+        stop = self.stops.stops.get(pos.order_id) if self.stops is not None else None
+        return stop is not None and stop.state in (TRIGGERED, FILLED)
+
     async def stop_sale(self, pos: Position) -> VenueOrder | None:
         """The stop's order with its fills, once it is done trading (the CLOSE's fills)."""
         stop = self.stops.stops.get(pos.order_id)
@@ -103,7 +119,7 @@ class LiveStops:
             stop = self.stops.by_client_id(str(event.get("c")))
             pos = self.store.positions.get(stop.position_id) if stop else None
             if pos is not None and not (pos.closing and pos.closing.attempted):
-                pos.closing = Closing(STOP_LOSS)
+                pos.closing = Closing(STOP_LOSS, attempted=False)  # no -x exit was sent
                 self.store.put_position(pos)
 
     async def settle_stops(self, publish: Publish) -> None:
@@ -116,8 +132,11 @@ class LiveStops:
             if stop is not None and stop.state == ACTIVE and stop.client_id:
                 order = await self.venue.query(pos.symbol, stop.client_id, with_fills=False)
                 if order is not None and order.executed_qty > 0:
-                    pos.closing = Closing(STOP_LOSS)
-                    self.store.put_position(pos)
+                    self.stops.observed(pos.order_id, order.status, order.order_id,
+                                        order.executed_qty)
+                    if not (pos.closing and pos.closing.attempted):  # an exit in flight is
+                        pos.closing = Closing(STOP_LOSS, attempted=False)  # resolved first
+                        self.store.put_position(pos)
                     await self._close(pos, STOP_LOSS, publish)
         await self.stop_alerts(publish, None)
 

@@ -123,6 +123,20 @@ class StopDriver:
             if stop.state in (UNKNOWN, CANCEL_UNKNOWN, PLACING):
                 await self._run(stop, [Query(stop.symbol, stop.client_id or "")])
 
+    def observed(self, position_id: str, status: str, venue_order_id: int | None,
+                 executed_qty: Decimal) -> Action | None:
+        """The venue's state of a stop learned outside the driver (a reconciliation's query):
+        applied and journaled (a fill: ClosedByStop), so a later exit takes the stop's fills
+        instead of sending a SELL."""
+        stop = self.stops.get(position_id)
+        if stop is None:
+            return None
+        actions = stop.query_result(status, self.wall(), venue_order_id, executed_qty)
+        self._save(stop)
+        self.alerts += [a.reason for a in actions if isinstance(a, Alert)]
+        done = [a for a in actions if isinstance(a, DONE)]
+        return done[0] if done else None
+
     def on_execution_report(self, event: dict[str, Any]) -> Action | None:
         """A user-stream report: if it is a stop's, its new state (a fill: ClosedByStop)."""
         cid = event.get("C") if event.get("x") == "CANCELED" and event.get("C") else event.get("c")
