@@ -74,7 +74,9 @@ def _breaker(ctx: RuleContext) -> tuple[bool, str]:
     if not ctx.state.breakers:
         ok = not ctx.cfg.breaker_unknown_blocks
         return ok, "no breaker state heard yet"
-    bad = {k: v for k, v in ctx.state.breakers.items() if v != "closed"}
+    # half_open: the executor's breaker admits exactly one trial order and refuses the rest;
+    # skipping there too would keep it from ever closing again.
+    bad = {k: v for k, v in ctx.state.breakers.items() if v not in ("closed", "half_open")}
     if not bad:
         return True, "all breakers closed"
     why = {k: ctx.state.breaker_reasons[k] for k in bad if k in ctx.state.breaker_reasons}

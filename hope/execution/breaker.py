@@ -37,11 +37,17 @@ class CircuitBreaker:
         if old != new and self.on_change:
             self.on_change(self.name, old, new)
 
-    def allow(self) -> bool:
-        """May a call go through now? Open → half-open once the reset timeout has passed."""
+    def tick(self) -> None:
+        """Open → half-open once the reset timeout has passed. Called on a timer as well as on
+        each call: the risk committee SKIPs while the breaker is open, so without the timer no
+        call would ever come to move it, and an open breaker would stay open for good."""
         if self.state == OPEN and self.clock.monotonic() - self._opened_at >= self.reset_timeout_s:
             self._set(HALF_OPEN)
             self._trial_in_flight = False
+
+    def allow(self) -> bool:
+        """May a call go through now? Open → half-open once the reset timeout has passed."""
+        self.tick()
         if self.state == CLOSED:
             return True
         if self.state == HALF_OPEN and not self._trial_in_flight:

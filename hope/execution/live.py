@@ -171,9 +171,6 @@ class LiveExecutor(LiveStops, LiveReconcile, LiveExits, Executor):
             return "REJECTED", self.gate.refusal()
         if self.guard is not None and (why := self.guard.refusal()):
             return "REJECTED", why
-        if not self.breaker.allow():
-            return "REJECTED", (f"circuit_open: breaker {self.breaker.name} is "
-                                f"{self.breaker.state}")
         rules = self.venue.rules.get(p["symbol"])
         if rules is None:
             return "REJECTED", f"filter: {p['symbol']} is not listed in the venue's exchangeInfo"
@@ -184,6 +181,10 @@ class LiveExecutor(LiveStops, LiveReconcile, LiveExits, Executor):
         except FilterRefusal as exc:
             self.stats[f"filter_{exc.filter}"] += 1
             return "REJECTED", f"filter {exc.filter}: {exc.detail} (nothing sent)"
+        # Last: a half-open breaker's one trial is taken only by a BUY that will be sent.
+        if not self.breaker.allow():
+            return "REJECTED", (f"circuit_open: breaker {self.breaker.name} is "
+                                f"{self.breaker.state}")
         return None
 
     def _count_answer(self, exc: VenueError) -> None:

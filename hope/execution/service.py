@@ -178,6 +178,7 @@ class ExecutorService(Service):
 
     @every(lambda self: self.cfg.breaker_publish_s)
     async def republish_breaker(self) -> None:
+        self.breaker.tick()  # open → half-open on time, so the trial BUY can come
         self.announce_breakers()  # for late subscribers
         await self.publish_breaker()
 

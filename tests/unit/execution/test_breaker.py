@@ -65,3 +65,18 @@ def test_half_open_failure_reopens():
     assert not b.allow()
     clock.advance(1)
     assert b.allow()
+
+
+def test_tick_moves_open_to_half_open_on_time_without_a_call():
+    """The executor's timer ticks the breaker: open becomes half-open after the reset timeout
+    with no call made (the risk committee sends none while it is open), the trial still free."""
+    b, clock, changes = make()
+    for _ in range(3):
+        b.record_failure()
+    clock.advance(29)
+    b.tick()
+    assert b.state == OPEN
+    clock.advance(1)
+    b.tick()
+    assert b.state == HALF_OPEN and changes[-1] == (OPEN, HALF_OPEN)
+    assert b.allow() and not b.allow()  # the one trial is still there to take
