@@ -57,6 +57,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int = 0o
     fsync_dir(path.parent)
 
 
+def remove_existing(*paths: Path) -> list[Path]:
+    """Delete those of ``paths`` that exist; return the ones removed (key revocations)."""
+    gone = []
+    for path in paths:
+        if path.exists():
+            path.unlink()
+            gone.append(path)
+    return gone
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, mode: int = 0o600,
                       **dump: Any) -> None:
     """JSON (sorted keys by default) written with :func:`atomic_write_bytes`."""

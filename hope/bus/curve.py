@@ -30,6 +30,7 @@ from zmq.auth.certs import load_certificate
 from zmq.auth.thread import ThreadAuthenticator
 
 from hope.config import Config
+from hope.files import remove_existing
 from hope.paths import StatePaths
 from hope.principals import check_name, note_key
 
@@ -123,12 +124,7 @@ def enrol_public(state: StatePaths, principal: str, public_z85: bytes) -> Path:
 def revoke(state: StatePaths, principal: str) -> list[Path]:
     """Withdraw the principal's key: its public half leaves the allow-list and its secret is
     deleted. Returns the files removed."""
-    gone = []
-    for path in (public_path(state, principal), secret_path(state, principal)):
-        if path.exists():
-            path.unlink()
-            gone.append(path)
-    return gone
+    return remove_existing(public_path(state, principal), secret_path(state, principal))
 
 
 def load_keys(state: StatePaths, principal: str) -> CurveKeys:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from hope import principals
+from hope.files import atomic_write_bytes, remove_existing
 
 SECRET_NAME = "event.key"
 PUBLIC_SUFFIX = ".event.pub"
@@ -49,18 +50,6 @@ def public_path(keys_dir: Path, name: str) -> Path:
     return public_dir(keys_dir) / f"{check_name(name)}{PUBLIC_SUFFIX}"
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
 def _raw_public(key: X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -77,24 +66,19 @@ def create_principal(keys_dir: Path, name: str, *, force: bool = False) -> bool:
     if secret.exists() and not force:
         if public.exists():
             return False
-        _write(public, _raw_public(load_secret(keys_dir, name)), 0o644)
+        atomic_write_bytes(public, _raw_public(load_secret(keys_dir, name)), 0o644)
         return True
     key = X25519PrivateKey.generate()
     from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-    _write(secret, key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), 0o600)
-    _write(public, _raw_public(key), 0o644)
+    atomic_write_bytes(secret, key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()), 0o600)
+    atomic_write_bytes(public, _raw_public(key), 0o644)
     return True
 
 
 def revoke_principal(keys_dir: Path, name: str) -> list[Path]:
     """Withdraw ``name``'s event key: without its public file every consumer refuses its
     events (``auth_unknown_principal``) from its next key scan. Returns the files removed."""
-    gone = []
-    for path in (public_path(keys_dir, name), secret_path(keys_dir, name)):
-        if path.exists():
-            path.unlink()
-            gone.append(path)
-    return gone
+    return remove_existing(public_path(keys_dir, name), secret_path(keys_dir, name))
 
 
 def load_secret(keys_dir: Path, name: str) -> X25519PrivateKey:
