@@ -12,7 +12,8 @@ from hope.config import register_section
 @dataclass
 class WitnessConfig:
     host: str = "127.0.0.1"   # another machine: its own address, reachable from the log's host
-    port: int = 8790          # 0: any free port (tests); the bound one is in witness/address.json
+    port: int = 8791          # beside the dashboard's 8790; 0: any free port (tests), the
+                              # bound one is in witness/address.json
     name: str = ""            # key name of its cosignatures ("" = "hope-witness/<key hash>")
     # Verifier keys (C2SP vkey "<origin>+<hash>+<base64>") of the logs it witnesses; more can be
     # added on the witness host with `hope witness trust VKEY` (kept in <state>/witness/logs.txt).

@@ -87,5 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(config.state.witness, cfg.host, cfg.port, witness, cfg.max_body_bytes, stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except OSError as exc:  # the listen address taken or not ours: say which, no traceback
+        print(f"hope witness: cannot listen on {cfg.host}:{cfg.port} ([witness] host/port): "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
