@@ -141,30 +141,26 @@ class Runtime:
             self.bus.verify_ids(prefix)
 
     def keep_latest(self, prefix: str) -> None:
-        """Keep only the newest event per topic under ``prefix``, read on demand with
-        :meth:`latest` and :meth:`newest` (:mod:`hope.bus.latest`): no handler sees these
-        events. The newest one is also read every heartbeat interval, so what its ``before``
-        hooks keep (the market clock, in heartbeats too) stays current between reads."""
+        """Keep only the newest event per topic under ``prefix`` (:mod:`hope.bus.latest`), read
+        with :meth:`latest`; no handler sees them. The newest is also read every heartbeat
+        interval, so the market clock (in heartbeats too) follows between requests."""
         if not self._latest_prefixes:
             self.every(self.config.bus.heartbeat_interval_s, self._read_newest)
         self._latest_prefixes.append(prefix)
         self.bus.keep_latest(prefix)
 
     async def latest(self, topic: str) -> Envelope | None:
-        """The newest event on a last-value ``topic``, checked as on delivery and passed
-        through the ``before`` hooks of its route (the market clock's rules) once; None when
-        nothing arrived or the bus or a hook refused it."""
+        """The newest event on a last-value ``topic``, checked as on delivery and passed once
+        through its route's ``before`` hooks (the market clock's rules); None: nothing yet, or
+        refused by the bus or a hook."""
         env = self.bus.read_latest(topic)
-        if env is None:
-            return None
         judged = self._latest.get(topic)
-        if judged is not None and judged[0] is env:
-            return judged[1]
+        if env is None or (judged is not None and judged[0] is env):
+            return None if env is None else judged[1]
         if len(self._latest) > MAX_ROUTES:
             self._latest.clear()
         self._latest[topic] = (env, None)  # a read while a hook waits gets nothing yet
-        route = self._routes.get(topic) or self._route(topic)
-        for hook in route.before:
+        for hook in (self._routes.get(topic) or self._route(topic)).before:
             pending = hook(env)
             if pending is not None and not await pending:
                 return None
