@@ -140,14 +140,14 @@ class Runtime:
         if verify_id:
             self.bus.verify_ids(prefix)
 
-    def keep_latest(self, prefix: str) -> None:
+    def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         """Keep only the newest event per topic under ``prefix`` (:mod:`hope.bus.latest`), read
         with :meth:`latest`; no handler sees them. The newest is also read every heartbeat
         interval, so the market clock (in heartbeats too) follows between requests."""
         if not self._latest_prefixes:
             self.every(self.config.bus.heartbeat_interval_s, self._read_newest)
         self._latest_prefixes.append(prefix)
-        self.bus.keep_latest(prefix)
+        self.bus.keep_latest(prefix, in_order=in_order)
 
     async def latest(self, topic: str) -> Envelope | None:
         """The newest event on a last-value ``topic``, checked as on delivery and passed once

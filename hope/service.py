@@ -93,6 +93,9 @@ class Service:
     name: ClassVar[str] = ""
     market_clock_from: ClassVar[str | None] = None  # "PRICE" | "HEARTBEAT": market-clock mw
     latest_of: ClassVar[tuple[str, ...]] = ()       # last-value prefixes: Runtime.latest()
+    # True: last-value frames are taken in order with the service's other events (a SIGNAL
+    # handled sees every PRICE published before it); False: on a SUB apart that wakes nothing
+    latest_in_order: ClassVar[bool] = False
     local_retry: ClassVar[bool] = False             # the dead-letter path itself (dlq-retry)
 
     def __init__(self, runtime: Runtime) -> None:
@@ -162,7 +165,7 @@ def bind(service: Service) -> None:
     if service.market_clock_from:
         rt.use(MarketTime(rt.market_clock, rt.config.market_clock, service.market_clock_from))
     for prefix in service.latest_of:
-        rt.keep_latest(prefix)
+        rt.keep_latest(prefix, in_order=service.latest_in_order)
     journal = service.journal()
     if journal is not None:
         rt.bus.use_journal(journal)

@@ -109,9 +109,11 @@ class Bus(ABC):
         """Recompute the event id of every received event whose topic starts with ``prefix``
         ("" = all) and reject mismatches; other events get every check but that one."""
 
-    def keep_latest(self, prefix: str) -> None:
+    def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         """Keep only the newest frame per topic starting with ``prefix``, checked and decoded
-        when read (:mod:`hope.bus.latest`); no delivery. Before start()."""
+        when read (:mod:`hope.bus.latest`); no delivery. ``in_order``: taken in order with the
+        bus's other frames (else, where the bus can, apart and without waking it). Before
+        start()."""
         raise NotImplementedError(f"{type(self).__name__} has no last-value topics")
 
     def read_latest(self, topic: str) -> Envelope | None:

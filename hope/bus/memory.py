@@ -58,7 +58,8 @@ class InProcessBus(Bus):
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append("" if prefix == "*" else prefix)
 
-    def keep_latest(self, prefix: str) -> None:
+    def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
+        # in process every frame is taken in publish order: ``in_order`` changes nothing
         if self.latest is None:
             checks = FrameChecks(self.broker.limits, self._refused,
                                  lambda topic: self._verifies(topic.decode()))

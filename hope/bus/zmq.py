@@ -112,6 +112,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         # Last-value topics arrive on a SUB of their own that wakes nothing: at thousands of
         # PRICEs a second a wake-up per frame cost ~50 µs of cold event-loop work each.
         self._latest_sub: zmq.Socket | None = None
+        self._latest_apart: list[bytes] = []
+        self._latest_in_order: list[bytes] = []  # on the ordinary SUB, kept by _on_frames
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -132,12 +134,13 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
 
-    def keep_latest(self, prefix: str) -> None:
+    def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         if self.latest is None:
             checks = FrameChecks(self.config.bus, self._bad, lambda t: self._topic_rules(t)[1],
                                  self.gate, self._unauthentic, need_seq=self.recover)
             self.latest = LastValues(checks, self._wants, self.received_types)
         self.latest.add(prefix)
+        (self._latest_in_order if in_order else self._latest_apart).append(prefix.encode())
 
     def drain_latest(self) -> int:
         """Take what the last-value SUB holds into the table (newest per topic wins)."""
@@ -185,7 +188,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
-                                       self._replay_req_topic, b"WATERMARK", *self._hooks}
+                                       self._replay_req_topic, b"WATERMARK", *self._hooks,
+                                       *self._latest_in_order}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
@@ -196,8 +200,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self.links.open(self._loop, sub)
         self._started = True
         self._loop.add_reader(sub.FD, self._on_readable)
-        if self.latest is not None:  # not on the loop: drained when read and by maintenance
-            self._latest_sub = open_sub(self._ctx, self.config, self.latest.prefixes,
+        if self._latest_apart:  # not on the loop: drained when read and by maintenance
+            self._latest_sub = open_sub(self._ctx, self.config, self._latest_apart,
                                         self.principal)
         self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
         await self._handshake(self.handshake_timeout_s)
@@ -349,6 +353,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
+        if self._latest_in_order and not replayed and 2 <= len(frames) <= 3 \
+                and self.latest.keep(frames):
+            return  # a last-value topic: kept raw, checked when read (hope/bus/latest.py)
         # with several proxies the second copy is dropped before decoding, so neither the
         # decoder nor the authentication gate's replay rule ever sees it
         if self._copies is not None and not replayed and 2 <= len(frames) <= 3 \

@@ -26,23 +26,36 @@ REBUILD_FAMILIES = ["decisions", "orders", "closes"]
 
 class RiskFeeds(Service):
     """Keeps ``self.risk`` current from the bus: prices, refused orders, closes, breakers and
-    the audit watermark (shared by the live and the shadow engine). The market clock moves on
-    PRICE before these handlers run (market-clock middleware)."""
+    the audit watermark (shared by the live and the shadow engine).
+
+    A decision needs only the newest PRICE of its symbol and the market clock, so PRICE is
+    last-value (``latest_of``), taken in order with the other events: when a SIGNAL is handled,
+    every PRICE published before it has been kept, and :meth:`prices_for` reads the one it
+    needs through the market clock's rules (market-clock middleware) instead of every PRICE
+    going through the delivery path."""
 
     market_clock_from = "PRICE"
+    latest_of = ("PRICE",)
+    latest_in_order = True
     risk: RiskState
 
-    @subscribe("PRICE")
-    def on_price(self, env: Envelope) -> None:
-        p = env.payload
-        self.risk.on_price(p["symbol"], p["price"], p["market_ts"])
+    async def prices_for(self, symbol: object) -> None:
+        """Bring the risk state's price of ``symbol`` and the market clock to the newest PRICEs
+        kept (a refused or missing one leaves them as they were: no PRICE, no trade)."""
+        if isinstance(symbol, str):
+            env = await self.runtime.latest(f"PRICE.{symbol}")
+            if env is not None:
+                p = env.payload
+                self.risk.on_price(p["symbol"], p["price"], p["market_ts"])
+        await self.runtime.newest("PRICE")
 
     @subscribe("ORDER")
     def on_order(self, env: Envelope) -> None:
         self.risk.on_order(env.payload)
 
     @subscribe("CLOSE")
-    def on_close(self, env: Envelope) -> None:
+    async def on_close(self, env: Envelope) -> None:
+        await self.runtime.newest("PRICE")
         self.risk.on_close(env.payload, self.market_clock.now())
 
     @subscribe("BREAKER")
@@ -124,6 +137,7 @@ class DecisionService(RiskFeeds):
             self.metrics["duplicate_signals"] += 1
             return
         # the signal's own market_ts is read from its payload (signal age); it moves no clock
+        await self.prices_for(env.payload.get("symbol"))
         payload = self.engine.decide(env, self.clock.time(), self.market_clock.now())
         out = await self.publish("DECISION", payload, parent=env)
         self.engine.commit(out)

@@ -94,6 +94,7 @@ class ShadowDecisionService(RiskFeeds):
         if self.engine.already_decided(env.event_id):
             self.metrics["duplicate_signals"] += 1
             return
+        await self.prices_for(env.payload.get("symbol"))
         payload = self.engine.decide(env, self.clock.time(), self.market_clock.now())
         out = await self.publish("SHADOW_DECISION", payload, parent=env)
         self.engine.remember([env.event_id])  # not commit(): a shadow BUY never opens a position

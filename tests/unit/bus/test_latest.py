@@ -187,3 +187,16 @@ def test_a_frame_of_another_shape_on_the_last_value_sub_is_refused(bus: ZmqBus):
     arrive(bus, good)
     assert bus.counters["decode_errors"] == 1 and bus.quarantine.count == 1
     assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 1.0
+
+
+def test_in_order_last_value_frames_are_kept_from_the_ordinary_sub(state_dir: Path):
+    """``in_order``: a PRICE read off the ordinary SUB is kept raw in its place among the other
+    frames (nothing decoded, delivered or tracked) and reads back with every check."""
+    bus = ZmqBus("decision-engine", make_config(state_dir), outbox=False)
+    bus.subscribe("SIGNAL")
+    bus.keep_latest("PRICE", in_order=True)
+    bus.cursors = Cursors(track_all=False)
+    bus._on_frames(Feed(state_dir).price(3.0, T0))
+    assert bus.inbox.empty() and bus.counters["received"] == 0 and bus.cursors.lows() == {}
+    assert bus.received_types == {"PRICE": 1} and bus._latest_sub is None
+    assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 3.0

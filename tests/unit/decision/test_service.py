@@ -54,7 +54,8 @@ async def test_one_decision_per_signal_with_parent(tmp_path):
         await async_wait_for(lambda: decisions(broker), message="a decision")
         await feeder.publish_event(s)  # redelivery of the same event
         await feeder.publish("PRICE", {"symbol": "EVXBTC", "price": 1e-5, "market_ts": T0 + 1})
-        await async_wait_for(lambda: engine.runtime.events_in["PRICE"] == 2, message="second price")
+        await async_wait_for(lambda: engine.runtime.bus.received_types.get("PRICE") == 2,
+                             message="second price")
         (d,) = decisions(broker)
         assert d.causation_id == s.event_id and d.correlation_id == s.correlation_id
         assert d.payload["action"] == "BUY", d.payload["reasons"]
