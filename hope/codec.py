@@ -11,7 +11,14 @@ from typing import Any
 
 import msgspec
 
-from hope.envelope import MAX_DEPTH, SCHEMA_MAJOR, Envelope, EnvelopeError, validate_envelope
+from hope.envelope import (
+    MAX_DEPTH,
+    SCHEMA_MAJOR,
+    SCHEMA_VERSION,
+    Envelope,
+    EnvelopeError,
+    validate_envelope,
+)
 from hope.upcasting import major_of, upcast
 
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far above any real event, small enough to refuse a flood
@@ -61,7 +68,7 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
         raise DecodeError(f"message of {len(body)} bytes exceeds the {max_bytes}-byte limit", "body")
     try:
         env = _typed.decode(body)
-        if major_of(env.schema_version) != SCHEMA_MAJOR:
+        if env.schema_version != SCHEMA_VERSION and major_of(env.schema_version) != SCHEMA_MAJOR:
             env = _from_map(_untyped.decode(body))
     except msgspec.ValidationError as exc:
         env = _slow_path(body, exc)
