@@ -12,6 +12,7 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any
 
 from hope import eager
@@ -40,7 +41,7 @@ class HandlerTimer:
         t0 = time.perf_counter()
         try:
             result = fn(env)
-            if inspect.iscoroutine(result):
+            if type(result) is CoroutineType:  # (a type nothing can subclass)
                 result = eager.start(result)
             if result is not None and inspect.isawaitable(result):
                 return self._wait(result, stats, t0)
