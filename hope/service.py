@@ -270,9 +270,8 @@ def run_service(cls: type[Service], argv: list[str] | None = None, *,
         rt = Runtime(name, config, bus,
                      middleware=default_middleware(bus, local_retry=cls.local_retry))
         service = await build(cls, rt, **collaborators)
-        # Latency: move everything set-up allocated out of the collector's sight; a young pause
-        # scans up to threshold 0 objects (~1 ms at 10,000, 5-7 ms at 50,000 for the same total
-        # time), the older generations as rarely as before (docs/PERFORMANCE.md, receive path).
+        # Latency: set-up objects out of the collector's sight; young pauses ~1 ms at 10,000 (5-7 ms
+        # at 50,000, the same total), older generations as rarely as before (docs/PERFORMANCE.md).
         gc.collect()
         gc.freeze()
         gc.set_threshold(10_000, 100, 100)
