@@ -80,6 +80,7 @@ class GapRecovery:
             try:
                 if not self.links.all_ready():  # a proxy came (back): probe it
                     self.links.probe()
+                self.drain_latest()
                 self._send_due_requests(now, timeout)
                 if self.outbox and now - last_trim > 1.0:
                     self.outbox.trim(now)
