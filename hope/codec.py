@@ -11,11 +11,19 @@ from typing import Any
 
 import msgspec
 
-from hope.envelope import MAX_DEPTH, SCHEMA_MAJOR, Envelope, EnvelopeError, validate_envelope
+from hope.envelope import (
+    MAX_DEPTH,
+    SCHEMA_MAJOR,
+    SCHEMA_VERSION,
+    Envelope,
+    EnvelopeError,
+    validate_envelope,
+)
 from hope.upcasting import major_of, upcast
 
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far above any real event, small enough to refuse a flood
 
+_BODY_TYPES = (bytes, bytearray, memoryview)  # a tuple: ``bytes | ...`` builds a union per call
 _encoder = msgspec.msgpack.Encoder()
 _typed = msgspec.msgpack.Decoder(Envelope)
 _untyped = msgspec.msgpack.Decoder()
@@ -55,13 +63,13 @@ def decode(body: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, verify: bool = Tr
     With ``now``, the envelope timestamp must also lie within the given window of it.
     ``verify_id=False`` keeps every structural check but trusts the event id (see
     docs/ARCHITECTURE.md, "Where event ids are verified")."""
-    if not isinstance(body, bytes | bytearray | memoryview):
+    if not isinstance(body, _BODY_TYPES):
         raise DecodeError(f"body is {type(body).__name__}, not bytes", "body")
     if len(body) > max_bytes:
         raise DecodeError(f"message of {len(body)} bytes exceeds the {max_bytes}-byte limit", "body")
     try:
         env = _typed.decode(body)
-        if major_of(env.schema_version) != SCHEMA_MAJOR:
+        if env.schema_version != SCHEMA_VERSION and major_of(env.schema_version) != SCHEMA_MAJOR:
             env = _from_map(_untyped.decode(body))
     except msgspec.ValidationError as exc:
         env = _slow_path(body, exc)

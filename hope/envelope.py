@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from math import isfinite
 from typing import Any
 
 import msgspec
 
+from hope.jsonbounds import MAX_DEPTH, find_non_finite, may_break_bounds, scan
 from hope.jsontext import dumps_function
 
 SCHEMA_VERSION = "2.0"
@@ -127,6 +127,30 @@ def parse_timestamp(text: str) -> datetime:
         raise EnvelopeError(f"bad timestamp {text!r} ({exc})", "timestamp") from None
 
 
+# "2026-02-02T15:00:00" -> its epoch second, for timestamps already parsed in their canonical
+# form: events of one second share it, so the receive path parses each second once.
+_EPOCH_SECONDS: dict[str, int] = {}
+_MAX_SECONDS_CACHED = 4096
+
+
+def timestamp_seconds(text: str) -> float:
+    """``parse_timestamp(text).timestamp()`` (the same float, the same errors), faster."""
+    if type(text) is str and len(text) == 27 and text.isascii():
+        second = _EPOCH_SECONDS.get(text[:19])
+        micros = text[20:26]
+        if second is not None and text[19] == "." and text[26] == "Z" and micros.isdigit():
+            return (second * 1_000_000 + int(micros)) / 1_000_000
+    parsed = parse_timestamp(text)
+    # cached only when the text is exactly what utc_timestamp writes for it: then any other
+    # six ASCII digits after that prefix make a valid timestamp too
+    if type(text) is str and text.isascii() \
+            and parsed.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z" == text:
+        if len(_EPOCH_SECONDS) >= _MAX_SECONDS_CACHED:
+            _EPOCH_SECONDS.clear()
+        _EPOCH_SECONDS[text[:19]] = int(parsed.replace(microsecond=0).timestamp())
+    return parsed.timestamp()
+
+
 # json.dumps(x, sort_keys=True), the formula's text, without building an encoder per call
 _ID_JSON = dumps_function(sort_keys=True)
 # The same text for every valid payload, and it refuses NaN/inf: the hot path needs no separate
@@ -152,23 +176,10 @@ def _event_id_or_error(event_type: str, correlation_id: str, timestamp: str, pay
     except TypeError as exc:  # e.g. MessagePack bin (bytes): not JSON-compatible
         raise EnvelopeError(f"payload is not JSON-compatible ({exc})", "payload") from None
     data = text.encode()
-    if _may_break_bounds(data):
+    if may_break_bounds(data):
         _check_finite(payload if type(payload) is dict else dict(payload), "payload")
     head = f"{event_type}:{correlation_id}:{timestamp}:".encode()
     return "sha256:" + hashlib.sha256(head + data).hexdigest()[:16]
-
-
-# A JSON text with at most MAX_DEPTH brackets cannot nest deeper, and one without a run of 19
-# digits holds no integer past 64 bits (float reprs never have one): only then is the exact,
-# slower scan skipped. Brackets or digits inside strings only cause a needless scan. (C-speed
-# byte operations: a regex for the digit run costs 5x more.)
-_DIGITS_ONLY = bytes(ord("d") if 48 <= i <= 57 else 32 for i in range(256))
-_LONG_RUN = b"d" * 19
-
-
-def _may_break_bounds(data: bytes) -> bool:
-    return data.count(b"[") + data.count(b"{") > MAX_DEPTH or \
-        _LONG_RUN in data.translate(_DIGITS_ONLY)
 
 
 def new_correlation_id() -> str:
@@ -242,76 +253,6 @@ _ENUMS = {("DECISION", "action"): {"BUY", "SKIP"}, ("SHADOW_DECISION", "action")
                              "symbols"}}
 
 
-# MessagePack values JSON has no form for (bin, ext, the timestamp ext): the id's json.dumps
-# refuses them; a subscriber that trusts the id must refuse them too.
-_NOT_JSON = (bytes, bytearray, msgspec.msgpack.Ext, datetime)
-_DEEP = (float, int, dict, list, *_NOT_JSON)  # what _find_non_finite must look into
-# Bounds on what any payload may hold: real payloads nest 5 levels at most (a dead letter's
-# embedded DECISION's reasons); integers are what every MessagePack and JSON reader can hold.
-MAX_DEPTH = 32
-INT_MIN, INT_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def _find_non_finite(value: Any, path: str) -> tuple[str, Any] | None:
-    """The path of the first NaN/inf, bytes, non-string key, integer outside 64 bits or
-    container nested deeper than MAX_DEPTH, or None."""
-    bad = _scan(value, 0)
-    if bad is None:
-        return None
-    steps, what = bad
-    return path + "".join(reversed(steps)), what
-
-
-def _scan(value: Any, depth: int) -> tuple[list[str], Any] | None:
-    """(path steps innermost first, what is wrong) or None. No string work on the happy path
-    (this runs on every decode): numbers inside a container are judged in its loop, only
-    containers and non-JSON values recurse, and the recursion is bounded by MAX_DEPTH."""
-    t = type(value)
-    if t is float:
-        return None if isfinite(value) else ([], value)
-    if t is int:
-        return None if INT_MIN <= value <= INT_MAX else ([], _int_reason(value))
-    if t in _NOT_JSON:
-        return ([], f"{t.__name__} is not JSON-compatible")
-    if depth >= MAX_DEPTH and t in (dict, list):
-        return ([], f"nested deeper than {MAX_DEPTH} levels")
-    if t is dict:
-        for k, v in value.items():
-            if type(k) is not str:
-                return ([], f"non-string key {k!r}")
-            tv = type(v)
-            if tv is float:
-                if not isfinite(v):
-                    return ([f".{k}"], v)
-            elif tv is int:
-                if not INT_MIN <= v <= INT_MAX:
-                    return ([f".{k}"], _int_reason(v))
-            elif tv in _DEEP:
-                bad = _scan(v, depth + 1)
-                if bad:
-                    bad[0].append(f".{k}")
-                    return bad
-    elif t is list:
-        for i, v in enumerate(value):
-            tv = type(v)
-            if tv is float:
-                if not isfinite(v):
-                    return ([f"[{i}]"], v)
-            elif tv is int:
-                if not INT_MIN <= v <= INT_MAX:
-                    return ([f"[{i}]"], _int_reason(v))
-            elif tv in _DEEP:
-                bad = _scan(v, depth + 1)
-                if bad:
-                    bad[0].append(f"[{i}]")
-                    return bad
-    return None
-
-
-def _int_reason(value: int) -> str:
-    return f"integer outside the 64-bit signed range ({len(str(abs(value)))} digits)"
-
-
 def check_json_value(value: Any, where: str) -> None:
     """Raise EnvelopeError naming the path of the first value no payload may hold (NaN/inf,
     bytes, a non-string key, an integer outside 64 bits, nesting past MAX_DEPTH); for input
@@ -320,7 +261,7 @@ def check_json_value(value: Any, where: str) -> None:
 
 
 def _check_finite(value: Any, where: str) -> None:
-    bad = _find_non_finite(value, where)
+    bad = find_non_finite(value, where)
     if bad:
         path, what = bad
         reason = what if isinstance(what, str) else f"non-finite number {what!r}"
@@ -330,10 +271,34 @@ def _check_finite(value: Any, where: str) -> None:
 def validate_payload(event_type: str, payload: Mapping[str, Any], *,
                      finite_checked: bool = False) -> None:
     """Raise EnvelopeError naming ``payload.<field>`` when the payload breaks its type's schema."""
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise EnvelopeError("payload is not a map", "payload")
     if not finite_checked:
-        _check_finite(payload if type(payload) is dict else dict(payload), "payload")
+        plain = payload if type(payload) is dict else dict(payload)
+        if scan(plain, 0) is not None:
+            _check_finite(plain, "payload")
+    for name, exact, rule, allowed in _CHECKS.get(event_type, ()):
+        value = payload.get(name, _ABSENT)
+        # exact types only (no bool, no subclass): anything else is judged by _explain_payload
+        if type(value) not in exact or (rule is not None and not rule(value)) \
+                or (allowed is not None and value not in allowed):
+            _explain_payload(event_type, payload)
+            return  # a subclass of an allowed type that keeps every rule
+
+
+_ABSENT = object()
+_RULES: dict[str | None, Callable[[Any], bool] | None] = {
+    None: None, "pos": lambda v: v > 0, "nonneg": lambda v: v >= 0,
+    "symbol": lambda v: SYMBOL_RE.fullmatch(v) is not None}
+# event type -> ((field, exact types, rule, allowed values), ...): PAYLOAD_SCHEMAS and _ENUMS
+# prepared for the happy path, which builds no strings
+_CHECKS = {etype: tuple((name, frozenset(types), _RULES[rule], _ENUMS.get((etype, name)))
+                        for name, (types, rule) in fields.items())
+           for etype, fields in PAYLOAD_SCHEMAS.items()}
+
+
+def _explain_payload(event_type: str, payload: Mapping[str, Any]) -> None:
+    """The payload rules one by one: raise EnvelopeError for the first field that breaks one."""
     for name, (types, rule) in PAYLOAD_SCHEMAS.get(event_type, {}).items():
         where = f"payload.{name}"
         if name not in payload:
@@ -359,7 +324,7 @@ def validate_envelope(env: Envelope, *, now: float | None = None, max_future_s: 
     (unless ``check_id`` is False: the payload is then still proven finite), payload rules."""
     if not env.event_type or not env.event_type.isupper():
         raise EnvelopeError(f"bad event_type {env.event_type!r}", "event_type")
-    ts = parse_timestamp(env.timestamp).timestamp()
+    ts = timestamp_seconds(env.timestamp)
     if now is not None:
         if max_future_s and ts - now > max_future_s:
             raise EnvelopeError(f"{ts - now:.0f}s in the future", "timestamp")

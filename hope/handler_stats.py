@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0)
+_FIRST_EDGE = LATENCY_BUCKETS[0]
 
 
 class HandlerStats:
@@ -22,6 +23,9 @@ class HandlerStats:
         self.count += 1
         self.errors += 0 if ok else 1
         self.total += seconds
+        if seconds <= _FIRST_EDGE:  # nearly every call: no search
+            self.first[0] += 1
+            return
         i = bisect.bisect_left(LATENCY_BUCKETS, seconds)
         if i < len(self.first):
             self.first[i] += 1

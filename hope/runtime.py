@@ -23,6 +23,7 @@ from hope import eager
 from hope.bus.base import Bus
 from hope.clock import MarketClock, WallClock
 from hope.config import Config
+from hope.dispatch import Dispatcher, Route
 from hope.envelope import Envelope, EventType, new_event
 from hope.handler_stats import HandlerStats
 from hope.middleware import Middleware, overrides
@@ -45,16 +46,6 @@ class Entry:
                  retry_any_topic: bool = False) -> None:
         self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
         self.retry_any_topic = retry_any_topic
-
-
-class Route:
-    """What one topic's events go through, computed once per topic."""
-
-    __slots__ = ("before", "handlers")
-
-    def __init__(self, before: tuple[Callable[[Envelope], Any], ...],
-                 handlers: tuple[Entry, ...]) -> None:
-        self.before, self.handlers = before, handlers
 
 
 async def maybe_await(result: Any) -> Any:
@@ -92,6 +83,7 @@ class Runtime:
         self.middleware: list[Middleware] = []
         self._handlers: list[Entry] = []
         self._routes: dict[str, Route] = {}
+        self.dispatcher = Dispatcher(self.timer, self.metrics, self.log, self._routes, self._route)
         self._latest_prefixes: list[str] = []
         self._latest: dict[str, tuple[Envelope, Envelope | None]] = {}  # read, then judged
         self._periodic: list[tuple[float, Callable[[], Any]]] = []
@@ -120,9 +112,10 @@ class Runtime:
 
     def _hooks(self) -> None:
         mws = self.middleware
-        self._skip = next((m.skip for m in mws if overrides(m, "skip")), lambda h, e: False)
-        self._after = [m.after for m in mws if overrides(m, "after")]
-        self._failed = [m.failed for m in mws if overrides(m, "failed")]
+        d = self.dispatcher
+        d.skip = next((m.skip for m in mws if overrides(m, "skip")), d.skip)
+        d.after = [m.after for m in mws if overrides(m, "after")]
+        d.failed = [m.failed for m in mws if overrides(m, "failed")]
         self._retried = [m.retried for m in mws if overrides(m, "retried")]
         self._routes.clear()
 
@@ -228,43 +221,16 @@ class Runtime:
         return route
 
     async def _dispatch(self, env: Envelope) -> None:
-        self.timer.events_in[env.event_type] += 1
-        route = self._routes.get(env.topic) or self._route(env.topic)
-        done: list[str] = []
-        for hook in route.before:
-            pending = hook(env)
-            if pending is not None and not await pending:  # refused: journaled, not handled
-                for after in self._after:
-                    after(env, done)
-                return
-        skip = self._skip
-        for entry in route.handlers:
-            if skip(entry.name, env.event_id):
-                self.metrics["duplicates_skipped"] += 1
-                continue
-            if await self.run_handler(env, entry, 1):
-                done.append(entry.name)
-        for after in self._after:
-            after(env, done)
-
-    async def run_handler(self, env: Envelope, entry: Entry, attempt: int) -> bool:
-        """Run one handler through the timer; a failure goes to the ``failed`` middleware."""
-        exc = await self.timer.invoke(entry.fn, entry.stats, env)
-        if exc is None:
-            return True
-        error = self.timer.describe(exc)
-        self.log.warning("handler_failed", handler=entry.name, event_id=env.event_id,
-                         event_type=env.event_type, error=error, attempt=attempt)
-        for failed in self._failed:
-            await failed(env, entry.name, exc, error, attempt)
-        return False
+        rest = self.dispatcher.dispatch(env)
+        if rest is not None:
+            await rest
 
     async def rerun(self, env: Envelope, handler: str, attempt: int) -> bool:
         """Run the named handler again on ``env`` (a retry): True when it ran and succeeded,
         False when it failed again, had already succeeded, does not take ``env``'s topic, or a
         ``before`` hook of ``env``'s route (the market clock's rules) refused ``env``."""
         entry = next((e for e in self._handlers if e.name == handler), None)
-        if entry is None or self._skip(handler, env.event_id):
+        if entry is None or self.dispatcher.skip(handler, env.event_id):
             return False
         if not (entry.retry_any_topic or env.topic.startswith(entry.prefix)):
             self.metrics["bad_retries"] += 1
@@ -277,7 +243,7 @@ class Runtime:
             if pending is not None and not await pending:
                 self.metrics["retries_refused"] += 1
                 return False
-        if not await self.run_handler(env, entry, attempt):
+        if not await self.dispatcher.run_handler(env, entry, attempt):
             return False
         for retried in self._retried:
             retried(env, handler)
@@ -358,7 +324,8 @@ class Runtime:
             return
         self._dispatching = True
         try:
-            pending = eager.start(self._dispatch(env))
+            rest = self.dispatcher.dispatch(env)
+            pending = None if rest is None else eager.start(rest)
         except BaseException:
             self._dispatching = False
             raise

@@ -25,6 +25,8 @@ def register(from_major: int) -> Callable[[Upcaster], Upcaster]:
 
 def major_of(version: Any) -> int:
     """The major number of ``schema_version``; absent means the spec's v1."""
+    if type(version) is str and version == SCHEMA_VERSION:  # nearly every event
+        return SCHEMA_MAJOR
     if version is None:
         return 1
     if not isinstance(version, str):

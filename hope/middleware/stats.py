@@ -12,6 +12,7 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any
 
 from hope import eager
@@ -33,21 +34,40 @@ class HandlerTimer:
     def register(self, handler: str) -> HandlerStats:
         return self.stats.setdefault(handler, HandlerStats())
 
-    async def invoke(self, fn: Handler, stats: HandlerStats, env: Envelope) -> Exception | None:
-        """Run ``fn(env)``; None when it succeeded, else what it raised (TimeoutError when it
-        ran out of time)."""
+    def call(self, fn: Handler, stats: HandlerStats, env: Envelope
+             ) -> Exception | Awaitable[Exception | None] | None:
+        """Run ``fn(env)`` as far as it goes without waiting: None when it succeeded, what it
+        raised, or an awaitable giving :meth:`invoke`'s answer once it is done."""
         t0 = time.perf_counter()
         try:
             result = fn(env)
-            if inspect.iscoroutine(result):
+            if type(result) is CoroutineType:  # (a type nothing can subclass)
                 result = eager.start(result)
             if result is not None and inspect.isawaitable(result):
-                await asyncio.wait_for(result, self.timeout_s)
+                return self._wait(result, stats, t0)
         except Exception as exc:
             stats.observe(time.perf_counter() - t0, ok=False)
             return exc
         stats.observe(time.perf_counter() - t0, ok=True)
         return None
+
+    async def _wait(self, pending: Awaitable[Any], stats: HandlerStats, t0: float
+                    ) -> Exception | None:
+        try:
+            await asyncio.wait_for(pending, self.timeout_s)
+        except Exception as exc:
+            stats.observe(time.perf_counter() - t0, ok=False)
+            return exc
+        stats.observe(time.perf_counter() - t0, ok=True)
+        return None
+
+    async def invoke(self, fn: Handler, stats: HandlerStats, env: Envelope) -> Exception | None:
+        """Run ``fn(env)``; None when it succeeded, else what it raised (TimeoutError when it
+        ran out of time)."""
+        outcome = self.call(fn, stats, env)
+        if outcome is None or isinstance(outcome, Exception):
+            return outcome
+        return await outcome
 
     def describe(self, exc: BaseException) -> str:
         if isinstance(exc, TimeoutError):

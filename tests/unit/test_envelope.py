@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from enum import StrEnum
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from hope.envelope import (
     parse_timestamp,
     utc_timestamp,
     validate_envelope,
+    validate_payload,
 )
 from tests.strategies import json_values
 
@@ -90,6 +92,25 @@ def test_bad_payloads_are_refused_naming_the_field(field, value, match):
     with pytest.raises(EnvelopeError, match=match) as info:
         new_event("SIGNAL", {**SIGNAL, field: value}, source="scanner")
     assert info.value.where == f"payload.{field}"
+
+
+def test_subclasses_of_the_wanted_types_keep_the_same_rules():
+    """A str or int subclass (an enum member) passes or fails a field's rule as its value would."""
+    class Action(StrEnum):
+        BUY = "BUY"
+        HODL = "HODL"
+
+    class Qty(int):
+        pass
+
+    decision = {"symbol": "EVXBTC", "action": Action.BUY, "confidence": 0.5, "reasons": [],
+                "position_size": Qty(10), "targets": {}, "config_hash": "h"}
+    validate_payload("DECISION", decision)
+    for field, value, match in (("action", Action.HODL, "must be one of"),
+                                ("position_size", Qty(-1), "must be >= 0")):
+        with pytest.raises(EnvelopeError, match=match) as info:
+            validate_payload("DECISION", {**decision, field: value})
+        assert info.value.where == f"payload.{field}"
 
 
 def test_missing_field_and_bad_enum_are_refused():

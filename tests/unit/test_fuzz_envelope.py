@@ -4,6 +4,7 @@ non-finite numbers anywhere, timestamps, and v1 (legacy) maps through the upcast
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import msgpack
@@ -12,7 +13,14 @@ from hypothesis import strategies as st
 
 from hope import codec
 from hope.codec import DecodeError
-from hope.envelope import _ENUMS, PAYLOAD_SCHEMAS, EnvelopeError, parse_timestamp, validate_payload
+from hope.envelope import (
+    _ENUMS,
+    PAYLOAD_SCHEMAS,
+    EnvelopeError,
+    parse_timestamp,
+    timestamp_seconds,
+    validate_payload,
+)
 
 scalars = (st.none() | st.booleans() | st.integers(-10, 10) | st.floats()
            | st.text(max_size=6) | st.sampled_from(["NEW", "BUY", "SKIP", "REJECTED"]))
@@ -89,6 +97,27 @@ def test_parse_timestamp_refuses_anything_but_the_one_format(text):
         assert exc.where == "timestamp"
     else:
         assert text.endswith("Z") and len(text) == 27 and ts.tzinfo is not None
+
+
+def _seconds_or_error(fn: Any, text: Any) -> Any:
+    try:
+        return fn(text)
+    except EnvelopeError as exc:
+        return (exc.reason, exc.where)
+
+
+canonical = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)).map(
+    lambda d: d.isoformat(timespec="microseconds") + "Z")
+
+
+@given(canonical, st.integers(0, 26), st.characters(), st.text(max_size=30))
+def test_timestamp_seconds_is_parse_timestamp_exactly(text, at, char, other):
+    """Canonical timestamps, the same with one character changed, and arbitrary text give
+    timestamp_seconds exactly parse_timestamp's epoch seconds or its error, cached or not."""
+    for case in (text, text[:at] + char + text[at + 1:], other, text[:19] + other[:8]):
+        expected = _seconds_or_error(lambda t: parse_timestamp(t).timestamp(), case)
+        assert _seconds_or_error(timestamp_seconds, case) == expected, case
+        assert _seconds_or_error(timestamp_seconds, case) == expected, case  # from the cache
 
 
 @given(st.dictionaries(st.sampled_from(["event_type", "event_id", "correlation_id", "timestamp",
