@@ -39,22 +39,24 @@ MAX_ROUTES = 50_000
 
 
 class Entry:
-    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic")
+    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic", "idempotent")
 
     def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats,
-                 retry_any_topic: bool = False) -> None:
+                 retry_any_topic: bool = False, idempotent: bool = False) -> None:
         self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
-        self.retry_any_topic = retry_any_topic
+        self.retry_any_topic, self.idempotent = retry_any_topic, idempotent
 
 
 class Route:
-    """What one topic's events go through, computed once per topic."""
+    """What one topic's events go through, computed once per topic. ``idempotent``: every
+    handler may run again on the same event, so the journal keeps coverage, not ids."""
 
-    __slots__ = ("before", "handlers")
+    __slots__ = ("before", "handlers", "idempotent")
 
     def __init__(self, before: tuple[Callable[[Envelope], Any], ...],
                  handlers: tuple[Entry, ...]) -> None:
         self.before, self.handlers = before, handlers
+        self.idempotent = all(e.idempotent for e in handlers)
 
 
 async def maybe_await(result: Any) -> Any:
@@ -125,14 +127,16 @@ class Runtime:
         self._routes.clear()
 
     def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
-                  verify_id: bool = False, retry_any_topic: bool = False) -> None:
+                  verify_id: bool = False, retry_any_topic: bool = False,
+                  idempotent: bool = False) -> None:
         """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
         handler acts on the event (a trade, a stored record), so the bus recomputes its id.
-        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``."""
+        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``. ``idempotent``:
+        running it again on the same event is harmless (see :meth:`idempotent`)."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
         self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname),
-                                    retry_any_topic))
+                                    retry_any_topic, idempotent))
         self._routes.clear()
         self.bus.subscribe(prefix)
         if verify_id:
@@ -187,6 +191,11 @@ class Runtime:
                   if overrides(m, "before") and m.wants(topic)),
             tuple(e for e in self._handlers if topic.startswith(e.prefix)))
         return route
+
+    def idempotent(self, topic: str) -> bool:
+        """Every handler of ``topic`` declared itself idempotent: its events are journaled as
+        coverage once per read batch, and one may be handled again after a crash."""
+        return (self._routes.get(topic) or self._route(topic)).idempotent
 
     async def _dispatch(self, env: Envelope) -> None:
         self.timer.events_in[env.event_type] += 1

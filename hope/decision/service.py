@@ -32,8 +32,10 @@ class RiskFeeds(Service):
     market_clock_from = "PRICE"
     risk: RiskState
 
-    @subscribe("PRICE")
+    @subscribe("PRICE", idempotent=True)
     def on_price(self, env: Envelope) -> None:
+        """The symbol's last price for the risk rules. Idempotent: handled again it stores the
+        same (price, market_ts) again; the market clock only moves forward."""
         p = env.payload
         self.risk.on_price(p["symbol"], p["price"], p["market_ts"])
 
