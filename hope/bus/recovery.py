@@ -2,9 +2,10 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``flush_journal``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
-``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links``
-(:class:`hope.bus.links.ProxyLinks`), ``_grace_s``, ``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
+``prefixes``, ``flush_journal``, ``_pending``
+(:class:`hope.bus.recovery_protocol.PendingReplays`), ``replay_guard``
+(:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links`` (:class:`hope.bus.links.ProxyLinks`),
+``_grace_s``, ``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 

@@ -116,3 +116,22 @@ async def test_restart_with_unreadable_state_is_halted(tmp_path):
         assert "trading_state" in {r["rule"] for r in decisions(broker)[0].payload["reasons"]}
     finally:
         await stop((feeder, engine), tasks)
+
+
+async def test_price_is_idempotent_for_the_engine_and_signal_is_not(tmp_path):
+    """The engine's PRICE handler runs again on the same PRICE, leaving the same last price;
+    a SIGNAL keeps its per-event dedupe."""
+    broker = LocalBroker()
+    feeder, engine, tasks = await start(tmp_path, broker)
+    try:
+        assert engine.runtime.idempotent("PRICE.EVXBTC")
+        assert not engine.runtime.idempotent("SIGNAL.EVXBTC")
+        p = new_event("PRICE", {"symbol": "EVXBTC", "price": 2e-5, "market_ts": T0},
+                      source="scanner")
+        for n in (1, 2):
+            await feeder.publish_event(p)
+            await async_wait_for(lambda n=n: engine.runtime.handler_stats["on_price"].count == n,
+                                 message=f"PRICE handled {n} times")
+        assert engine.risk.prices["EVXBTC"] == (2e-5, T0)
+    finally:
+        await stop([feeder, engine], tasks)
