@@ -94,6 +94,8 @@ class Runtime:
         self.middleware: list[Middleware] = []
         self._handlers: list[Entry] = []
         self._routes: dict[str, Route] = {}
+        self._latest_prefixes: list[str] = []
+        self._latest: dict[str, tuple[Envelope, Envelope | None]] = {}  # read, then judged
         self._periodic: list[tuple[float, Callable[[], Any]]] = []
         self._on_start: list[Callable[[], Any]] = []
         self._on_stop: list[Callable[[], Any]] = []
@@ -141,6 +143,43 @@ class Runtime:
         self.bus.subscribe(prefix)
         if verify_id:
             self.bus.verify_ids(prefix)
+
+    def keep_latest(self, prefix: str) -> None:
+        """Keep only the newest event per topic under ``prefix`` (:mod:`hope.bus.latest`), read
+        with :meth:`latest`; no handler sees them. The newest is also read every heartbeat
+        interval, so the market clock (in heartbeats too) follows between requests."""
+        if not self._latest_prefixes:
+            self.every(self.config.bus.heartbeat_interval_s, self._read_newest)
+        self._latest_prefixes.append(prefix)
+        self.bus.keep_latest(prefix)
+
+    async def latest(self, topic: str) -> Envelope | None:
+        """The newest event on a last-value ``topic``, checked as on delivery and passed once
+        through its route's ``before`` hooks (the market clock's rules); None: nothing yet, or
+        refused by the bus or a hook."""
+        env = self.bus.read_latest(topic)
+        judged = self._latest.get(topic)
+        if env is None or (judged is not None and judged[0] is env):
+            return None if env is None else judged[1]
+        if len(self._latest) > MAX_ROUTES:
+            self._latest.clear()
+        self._latest[topic] = (env, None)  # a read while a hook waits gets nothing yet
+        for hook in (self._routes.get(topic) or self._route(topic)).before:
+            pending = hook(env)
+            if pending is not None and not await pending:
+                return None
+        if self._latest.get(topic, (None,))[0] is env:
+            self._latest[topic] = (env, env)
+        return env
+
+    async def newest(self, prefix: str) -> Envelope | None:
+        """:meth:`latest` of the topic under the last-value ``prefix`` that arrived last."""
+        topic = self.bus.newest_topic(prefix)
+        return None if topic is None else await self.latest(topic)
+
+    async def _read_newest(self) -> None:
+        for prefix in self._latest_prefixes:
+            await self.newest(prefix)
 
     def every(self, interval_s: float, fn: Callable[[], Any]) -> None:
         self._periodic.append((interval_s, fn))

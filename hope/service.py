@@ -5,6 +5,7 @@ lifecycle; :func:`run_service` builds it from config and runs it on a :class:`Ru
 class Notary(Service):
     name = "notary"
     market_clock_from = "PRICE"          # ask for the market-clock middleware
+    latest_of = ("PRICE",)               # newest PRICE per topic only: await runtime.latest(t)
 
     def __init__(self, runtime: Runtime, *, book: Book) -> None:
         super().__init__(runtime)
@@ -96,6 +97,7 @@ class Service:
 
     name: ClassVar[str] = ""
     market_clock_from: ClassVar[str | None] = None  # "PRICE" | "HEARTBEAT": market-clock mw
+    latest_of: ClassVar[tuple[str, ...]] = ()       # last-value prefixes: Runtime.latest()
     local_retry: ClassVar[bool] = False             # the dead-letter path itself (dlq-retry)
 
     def __init__(self, runtime: Runtime) -> None:
@@ -164,6 +166,8 @@ def bind(service: Service) -> None:
                          "default_middleware(bus, local_retry=True)")
     if service.market_clock_from:
         rt.use(MarketTime(rt.market_clock, rt.config.market_clock, service.market_clock_from))
+    for prefix in service.latest_of:
+        rt.keep_latest(prefix)
     journal = service.journal()
     if journal is not None:
         rt.bus.use_journal(journal)

@@ -61,6 +61,13 @@ class Recorder:
         return [e for e in self.events if e.event_type == event_type]
 
 
+def answering(fn):
+    """An async reader answering ``fn(*args)``, as GatewayApp's ``last_price``/``market_now``."""
+    async def read(*args):
+        return fn(*args)
+    return read
+
+
 def write_audit(events: Path, family: str, envs) -> None:
     """Append ``envs`` to ``events/<family>.jsonl`` as a hash-chained audit family."""
     prev = GENESIS

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,8 @@ def render(res: dict[str, Any]) -> str:
                      f"new_event {fmt_range(c['build_event'], 1)}"])
     rows += live.render_rows(res) + auth.render_rows(res)
     rows += cluster_rows(res.get("cluster")) + tick_to_order.render_rows(res)
+    rows += [[f"{key} FAILED", "", "", "", why[:200]]
+             for key, why in res.get("failed_rows", {}).items()]
     return table(["row", "HOPE median (min-max)", "baseline median (min-max)", "ratio", "notes"],
                  rows)
 
@@ -227,44 +230,55 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {msg}", flush=True)
 
     log(f"machine: {res['machine']}")
-    if "codec" in rows:
-        log("row 5: codec")
-        res["codec"] = codec.measure(rounds, 5_000 if quick else 20_000, log=log)
-    if "audit" in rows:
-        log("row 4: audit writer")
-        res["audit"] = audit.measure(rounds, 20_000 if quick else 50_000, log=log)
-    if "hop" in rows:
-        log("row 1: one hop through the proxy")
-        res["hop"] = hop.measure(rounds, 5000.0, 1.0 if quick else 3.0, redis=not args.no_redis,
-                                 log=log)
-    sizes: dict[str, int] = {}
-    if "pipeline" in rows:
-        log("row 2: signal → order")
-        res["pipeline"] = pipeline.measure(rounds, 1000.0, 1.0 if quick else 3.0,
-                                           grace_s=4.0 if quick else 8.0, tmpfs=tmpfs, log=log)
-        sizes = res["pipeline"]["hope"]["runs"][0]["audit"]["sizes"]
-        log(f"row 2b: signal → order within capacity, {LOW_RATE:,.0f}/s")
-        res["pipeline_low"] = pipeline.measure(rounds, LOW_RATE, 1.0 if quick else 3.0,
-                                               grace_s=4.0, tmpfs=False, log=log)
-    if "throughput" in rows:
-        log("row 3: zero-loss throughput")
-        res["throughput"] = throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
-                                               sizes=sizes)
-    if "live" in rows:
-        log("row 7: live-like PRICE load")
-        res["live"] = live.measure(quick, sizes=sizes, log=log)
-    if "auth" in rows:
-        log("row 6: event authentication")
-        res["auth"] = auth.measure(rounds, 2_000 if quick else 10_000, log=log)
-    if "cluster" in rows:
-        log("row 8: the bus across hosts (network namespaces)")
-        res["cluster"] = cluster.measure(rounds, 1000.0, 1.0 if quick else 3.0, quick, log=log)
-    if "tick" in rows:
-        log("row 9: tick-to-order on the stand-in venue")
-        res["tick"] = tick_to_order.measure(tick_to_order.row_args(quick))
+    for key, label, run in _row_plan(rows, rounds, quick, tmpfs, args, res, log):
+        log(label)
+        try:
+            run()
+        except Exception as exc:  # one broken row must not cost the others' figures
+            log(f"  {key} FAILED: {exc!r}\n{traceback.format_exc()}")
+            res.setdefault("failed_rows", {})[key] = f"{type(exc).__name__}: {exc}"[:400]
     res["elapsed_s"] = round(time.monotonic() - started, 1)
     _report(res, args, before, log)
     return 0
+
+
+def _row_plan(rows: list[str], rounds: int, quick: bool, tmpfs: bool, args: argparse.Namespace,
+              res: dict[str, Any], log: Any) -> list[tuple[str, str, Any]]:
+    """(row key, log line, run) for each asked-for row, in the order they run; each run stores
+    its figures in ``res`` (row 2's wire sizes feed rows 3 and 7)."""
+    sizes: dict[str, int] = {}
+    short = 1.0 if quick else 3.0
+
+    def pipeline_rows() -> None:
+        res["pipeline"] = pipeline.measure(rounds, 1000.0, short, grace_s=4.0 if quick else 8.0,
+                                           tmpfs=tmpfs, log=log)
+        sizes.update(res["pipeline"]["hope"]["runs"][0]["audit"]["sizes"])
+        log(f"row 2b: signal → order within capacity, {LOW_RATE:,.0f}/s")
+        res["pipeline_low"] = pipeline.measure(rounds, LOW_RATE, short, grace_s=4.0,
+                                               tmpfs=False, log=log)
+
+    plan = {
+        "codec": ("row 5: codec", lambda: res.__setitem__(
+            "codec", codec.measure(rounds, 5_000 if quick else 20_000, log=log))),
+        "audit": ("row 4: audit writer", lambda: res.__setitem__(
+            "audit", audit.measure(rounds, 20_000 if quick else 50_000, log=log))),
+        "hop": ("row 1: one hop through the proxy", lambda: res.__setitem__(
+            "hop", hop.measure(rounds, 5000.0, short, redis=not args.no_redis, log=log))),
+        "pipeline": ("row 2: signal → order", pipeline_rows),
+        "throughput": ("row 3: zero-loss throughput", lambda: res.__setitem__(
+            "throughput", throughput.measure(quick, tmpfs=args.throughput_tmpfs, log=log,
+                                             sizes=sizes or None))),
+        "live": ("row 7: live-like PRICE load", lambda: res.__setitem__(
+            "live", live.measure(quick, sizes=sizes or None, log=log))),
+        "auth": ("row 6: event authentication", lambda: res.__setitem__(
+            "auth", auth.measure(rounds, 2_000 if quick else 10_000, log=log))),
+        "cluster": ("row 8: the bus across hosts (network namespaces)", lambda: res.__setitem__(
+            "cluster", cluster.measure(rounds, 1000.0, short, quick, log=log))),
+        "tick": ("row 9: tick-to-order on the stand-in venue", lambda: res.__setitem__(
+            "tick", tick_to_order.measure(tick_to_order.row_args(quick)))),
+    }
+    order = ("codec", "audit", "hop", "pipeline", "throughput", "live", "auth", "cluster", "tick")
+    return [(k, *plan[k]) for k in order if k in rows]
 
 
 def _report(res: dict[str, Any], args: argparse.Namespace, before: dict[str, Any] | None,

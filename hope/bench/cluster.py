@@ -19,7 +19,7 @@ import zmq.auth
 
 from hope.bench.common import latency_runs, ratio
 from hope.bench.harness import Harness
-from hope.bench.hop import _finish, _sender_args, hope_message_size
+from hope.bench.hop import HOP_TOML, _finish, _sender_args, hope_message_size
 from hope.bus.curve import create_keypair
 from hope.cluster.netns import Lab
 from hope.paths import StatePaths
@@ -34,7 +34,7 @@ def _toml(lab: Lab, host: str, proxies: list[str]) -> str:
     names = ", ".join(f'"proxy-{p}"' for p in proxies)
     return (f'[hope]\nhost = "{host}"\n\n[bus]\ntransport = "tcp"\n'
             f'tcp_host = "{lab.address(host)}"\nproxy_hosts = [{hosts}]\n'
-            f'proxy_names = [{names}]\n')
+            f'proxy_names = [{names}]\n' + HOP_TOML)
 
 
 def run_hope(lab: Lab, proxies: list[str], rate: float, count: int, warmup: int

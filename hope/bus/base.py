@@ -13,7 +13,7 @@ from hope.envelope import Envelope
 
 if TYPE_CHECKING:
     from hope.bus.cursor import Cursors
-
+    from hope.bus.latest import LastValues
 
 
 class DeliveryJournal(Protocol):
@@ -90,6 +90,7 @@ class Bus(ABC):
     name: str
     epoch: str
     inbox: asyncio.Queue[Envelope]
+    latest: LastValues | None = None
 
     @abstractmethod
     def subscribe(self, prefix: str) -> None:
@@ -114,6 +115,19 @@ class Bus(ABC):
     def verify_ids(self, prefix: str) -> None:
         """Recompute the event id of every received event whose topic starts with ``prefix``
         ("" = all) and reject mismatches; other events get every check but that one."""
+
+    def keep_latest(self, prefix: str) -> None:
+        """Keep only the newest frame per topic starting with ``prefix``, checked and decoded
+        when read (:mod:`hope.bus.latest`); no delivery. Before start()."""
+        raise NotImplementedError(f"{type(self).__name__} has no last-value topics")
+
+    def read_latest(self, topic: str) -> Envelope | None:
+        """The newest event kept on a last-value ``topic``; None: none, or it was refused."""
+        return None if self.latest is None else self.latest.read(topic)
+
+    def newest_topic(self, prefix: str) -> str | None:
+        """The topic under the last-value ``prefix`` whose frame arrived last."""
+        return None if self.latest is None else self.latest.newest_topic(prefix)
 
     def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
         """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported.

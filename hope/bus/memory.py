@@ -5,6 +5,8 @@ per subscriber with the ZeroMQ bus's checks (size limit, timestamp window, the e
 :meth:`InProcessBus.verify_ids` asks for it), so each subscriber gets its own ``Envelope`` and a
 service unit test exercises what a real delivery would. A refused event is counted
 (``decode_errors``) and kept in ``rejected``, not delivered, as the ZeroMQ bus quarantines it.
+Last-value prefixes (:meth:`InProcessBus.keep_latest`) keep the newest frame per topic, read
+with the same checks, as on the ZeroMQ bus (:mod:`hope.bus.latest`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import structlog
 
 from hope import codec
 from hope.bus.base import Bus, Sequencer
+from hope.bus.latest import FrameChecks, LastValues
 from hope.config import BusConfig
 from hope.envelope import Envelope, EnvelopeError
 
@@ -47,12 +50,26 @@ class InProcessBus(Bus):
         self.done: dict[str, set[str]] = {}
         self.decode_errors = 0
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of every refused event
+        self.received_types: dict[str, int] = {}     # kept last-value frames per type
 
     def subscribe(self, prefix: str) -> None:
         self.prefixes.append("" if prefix == "*" else prefix)
 
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append("" if prefix == "*" else prefix)
+
+    def keep_latest(self, prefix: str) -> None:
+        if self.latest is None:
+            checks = FrameChecks(self.broker.limits, self._refused,
+                                 lambda topic: self._verifies(topic.decode()))
+            self.latest = LastValues(checks, self._wants, self.received_types)
+        self.latest.add(prefix)
+
+    def _wants(self, topic: bytes) -> bool:
+        return any(topic.decode().startswith(p) for p in self.prefixes)
+
+    def _verifies(self, topic: str) -> bool:
+        return any(topic.startswith(p) for p in self.verify_prefixes)
 
     async def start(self) -> None:
         self.broker.buses.append(self)
@@ -63,7 +80,10 @@ class InProcessBus(Bus):
         self.sequencer.commit(stamped)
         self.broker.published.append(stamped)
         topic = stamped.topic
+        frames = [topic.encode(), body]
         for bus in list(self.broker.buses):
+            if bus.latest is not None and bus.latest.keep(frames):
+                continue
             if any(topic.startswith(p) for p in bus.prefixes):
                 bus.receive(topic, body)
         return stamped
@@ -74,16 +94,21 @@ class InProcessBus(Bus):
         try:
             env = codec.decode(body, max_bytes=limits.max_message_bytes, now=time.time(),
                                max_future_s=limits.max_future_skew_s, max_age_s=limits.max_age_s,
-                               verify_id=any(topic.startswith(p) for p in self.verify_prefixes))
+                               verify_id=self._verifies(topic))
             if env.topic != topic:
                 raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
         except EnvelopeError as exc:
-            reason = f"{exc.reason} (field {exc.where})" if exc.where else exc.reason
-            self.decode_errors += 1
-            self.rejected.append((topic, reason))
-            log.warning("bad_frame_rejected", service=self.name, reason=reason, topic=topic)
+            self._refused([topic.encode(), body], exc.reason,
+                          f"field {exc.where}" if exc.where else "")
             return
         self.inbox.put_nowait(env)
+
+    def _refused(self, frames: list[bytes], reason: str, where: str) -> None:
+        topic = frames[0].decode(errors="replace")
+        reason = f"{reason} ({where})" if where else reason
+        self.decode_errors += 1
+        self.rejected.append((topic, reason))
+        log.warning("bad_frame_rejected", service=self.name, reason=reason, topic=topic)
 
     def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
         """Dedupe in memory, as the consumer journal: an idempotent event's id is not kept

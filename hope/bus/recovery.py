@@ -2,10 +2,10 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``flush_journal``, ``_pending``
-(:class:`hope.bus.recovery_protocol.PendingReplays`), ``replay_guard``
-(:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links`` (:class:`hope.bus.links.ProxyLinks`),
-``_grace_s``, ``_replayed_topic``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
+``prefixes``, ``flush_journal``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
+``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links``
+(:class:`hope.bus.links.ProxyLinks`), ``_grace_s``, ``_replayed_topic``, ``_replay_req_topic``,
+``recover``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
 Protocol: docs/ARCHITECTURE.md, "Delivery".
 """
 
@@ -29,6 +29,28 @@ RESEND_MAX_S = 30.0
 
 
 class GapRecovery:
+    # control events and gaps, off the receive path --------------------------------------
+    def _on_control(self, env: Envelope, topic: bytes) -> None:
+        """REPLAY requests to us, WATERMARK acks of our outbox, other services' HEARTBEATs."""
+        etype = env.event_type
+        if etype == EventType.REPLAY and topic == self._replay_req_topic:
+            self._answer_replay(env)
+        elif etype == EventType.WATERMARK and self.outbox:
+            mine = env.payload.get("watermarks", {}).get(self.name, {})
+            for epoch, seq in mine.items():
+                if isinstance(seq, int):
+                    self.outbox.ack(epoch, seq)
+        elif etype == EventType.HEARTBEAT and env.source != self.name:
+            if self.outbox:
+                self.replay_guard.heard(env.epoch, time.monotonic())
+            if self.recover:
+                self._check_tail(env)
+
+    def _want_holes(self, key: object, holes: list[tuple[int, int]]) -> None:
+        not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
+        for first, last in holes:
+            self._pending.want(key, first, last, not_before)
+
     # gap recovery: asking --------------------------------------------------------------
     def _check_tail(self, hb: Envelope) -> None:
         """A heartbeat states the publisher's highs: anything we lack below them is a gap."""

@@ -22,6 +22,7 @@ from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
+from hope.bus.latest import FrameChecks, LastValues
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
@@ -107,6 +108,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self._sub: zmq.Socket | None = None
         self._started = False
         self._hooks: dict[bytes, Callable[[list[bytes]], None]] = {}
+        self.latest: LastValues | None = None  # last-value prefixes (hope/bus/latest.py)
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -126,6 +128,13 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
 
     def verify_ids(self, prefix: str) -> None:
         self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
+
+    def keep_latest(self, prefix: str) -> None:
+        if self.latest is None:
+            checks = FrameChecks(self.config.bus, self._bad, lambda t: self._topic_rules(t)[1],
+                                 self.gate, self._unauthentic, need_seq=self.recover)
+            self.latest = LastValues(checks, self._wants, self.received_types)
+        self.latest.add(prefix)
 
     def _wants(self, topic: bytes) -> bool:
         return any(topic.startswith(p) for p in self.prefixes)
@@ -159,7 +168,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
-                                       self._replay_req_topic, b"WATERMARK", *self._hooks}
+                                       self._replay_req_topic, b"WATERMARK", *self._hooks,
+                                       *(self.latest.prefixes if self.latest else ())}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
@@ -331,6 +341,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
                       f"topic {topic[:80]!r}")
             return
+        if self.latest is not None and not replayed and self.latest.keep(frames):
+            return  # a last-value topic: kept raw, checked when read (hope/bus/latest.py)
         bus_cfg = self.config.bus
         try:
             wanted, verify_id = self._topic_rules(topic)
@@ -402,24 +414,3 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         else:
             self._bad(frames, f"replay answer has {len(frames)} frames, expected 4", "frames")
         return True
-
-    def _on_control(self, env: Envelope, topic: bytes) -> None:
-        """REPLAY requests to us, WATERMARK acks of our outbox, other services' HEARTBEATs."""
-        etype = env.event_type
-        if etype == EventType.REPLAY and topic == self._replay_req_topic:
-            self._answer_replay(env)
-        elif etype == EventType.WATERMARK and self.outbox:
-            mine = env.payload.get("watermarks", {}).get(self.name, {})
-            for epoch, seq in mine.items():
-                if isinstance(seq, int):
-                    self.outbox.ack(epoch, seq)
-        elif etype == EventType.HEARTBEAT and env.source != self.name:
-            if self.outbox:
-                self.replay_guard.heard(env.epoch, time.monotonic())
-            if self.recover:
-                self._check_tail(env)
-
-    def _want_holes(self, key: object, holes: list[tuple[int, int]]) -> None:
-        not_before = time.monotonic() + self._grace_s if self._grace_s else 0.0
-        for first, last in holes:
-            self._pending.want(key, first, last, not_before)

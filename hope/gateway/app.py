@@ -62,8 +62,12 @@ class Publish(Protocol):
                  correlation_id: str | None = None) -> Awaitable[Envelope]: ...
 
 
-LastPrice = Callable[[str], tuple[float, float] | None]
-MarketNow = Callable[[], float | None]
+LastPrice = Callable[[str], Awaitable[tuple[float, float] | None]]  # (price, market_ts)
+MarketNow = Callable[[], Awaitable[float | None]]
+
+
+async def _nothing(*_: Any) -> None:
+    return None
 
 
 def error(status: int, message: str, detail: Any = None, *, reason: str | None = None,
@@ -92,8 +96,8 @@ class GatewayApp:
         self._tokens = dict.fromkeys(SCOPES, tokens) if isinstance(tokens, str) else dict(tokens)
         self.state = state
         self.publish = publish
-        self.last_price = last_price or (lambda symbol: None)
-        self.market_now = market_now or (lambda: None)
+        self.last_price = last_price or _nothing
+        self.market_now = market_now or _nothing
         self.clock = clock or WallClock()
         self.live_feed = live_feed
         self.limits = BucketMap(cfg.rate_limit_per_s, cfg.rate_limit_burst, self.clock)
@@ -277,13 +281,13 @@ class GatewayApp:
         body = sig.body
         symbol = body.get("symbol")
         if isinstance(symbol, str) and ("price" not in body or "market_ts" not in body):
-            last = self.last_price(symbol)
-            if last is not None:  # the gateway follows PRICE: callers may omit what it knows
+            last = await self.last_price(symbol)
+            if last is not None:  # the gateway keeps PRICE: callers may omit what it knows
                 body.setdefault("price", last[0])
                 body.setdefault("market_ts", last[1])
         try:
             (payload,) = self.moonbot.on_external(body)
-            signals.check_market_ts(body, self.market_now(), self.cfg.market_ts_window_s)
+            signals.check_market_ts(body, await self.market_now(), self.cfg.market_ts_window_s)
             if self.live_feed:
                 signals.check_wall_ts(body, self.clock.time(), self.cfg.live_wall_window_s)
         except ExternalSignalError as exc:
@@ -333,7 +337,7 @@ class GatewayApp:
         for pos in store.positions.values():
             item = msgspec.to_builtins(pos)
             del item["fill_env"]
-            last = self.last_price(pos.symbol)
+            last = await self.last_price(pos.symbol)
             if last is not None:
                 item["last_price"] = last[0]
                 item["unrealized_pnl"] = pos.quantity * (last[0] - pos.entry_price) - pos.entry_fee

@@ -12,6 +12,7 @@ from hope.bus.memory import LocalBroker
 from hope.bus.zmq import ZmqBus
 from hope.codec import decode_obj
 from hope.envelope import new_event
+from hope.middleware.market_clock import MarketTime
 from hope.runtime import Runtime, default_middleware
 from hope.tails import read_frames
 from hope.testing import async_wait_for, drain, make_config, runtime_for_tests
@@ -305,3 +306,48 @@ async def test_a_failed_idempotent_handler_is_dead_lettered_and_retried_once(sta
         await drain(svc)
     assert calls == [price.event_id, price.event_id]
     assert svc.bus.is_done("on_price", price.event_id)
+def _price(p: float, ts: float, source: str = "scanner"):
+    return new_event("PRICE", {"symbol": "EVXBTC", "price": p, "market_ts": ts}, source=source)
+
+
+async def test_latest_runs_the_market_clock_rules_once_per_event(state_dir):
+    """A last-value read moves the market clock as delivery would: a foreign PRICE and a jump
+    past the step bound read as None, the jump is refused once (one ALERT however often it is
+    read), the clock stays; a later genuine PRICE reads and moves it."""
+    broker = LocalBroker()
+    rt = runtime_for_tests("gw", state_dir, broker)
+    rt.use(MarketTime(rt.market_clock, rt.config.market_clock, "PRICE"))
+    rt.keep_latest("PRICE")
+    await started(rt)
+    scanner, t0 = broker.bus("scanner"), 1_610_226_000.0
+    assert await rt.newest("PRICE") is None and await rt.latest("PRICE.EVXBTC") is None
+    await scanner.publish(_price(1.0, t0))
+    assert (await rt.newest("PRICE")).payload["price"] == 1.0 and rt.market_clock.now() == t0
+    await broker.bus("evil").publish(_price(2.0, t0 + 1, "evil"))
+    assert await rt.latest("PRICE.EVXBTC") is None and rt.market_clock.now() == t0
+    await scanner.publish(_price(3.0, t0 + 1e9))
+    for _ in range(3):
+        assert await rt.newest("PRICE") is None
+    assert rt.market_clock.now() == t0
+    (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
+    assert alert.payload["kind"] == "market_clock_jump" and alert.payload["market_ts"] == t0 + 1e9
+    await scanner.publish(_price(4.0, t0 + 5))
+    assert (await rt.latest("PRICE.EVXBTC")).payload["price"] == 4.0
+    assert rt.market_clock.now() == t0 + 5 and rt.bus.inbox.empty()
+
+
+async def test_the_newest_last_value_is_read_every_heartbeat_interval(state_dir):
+    """A running service's market clock follows its newest last-value PRICE without a request."""
+    broker = LocalBroker()
+    rt = runtime_for_tests("gw", state_dir, broker, {"bus": {"heartbeat_interval_s": 0.05}})
+    rt.use(MarketTime(rt.market_clock, rt.config.market_clock, "PRICE"))
+    rt.keep_latest("PRICE")
+    task = asyncio.create_task(rt.run())
+    try:
+        await async_wait_for(lambda: rt.bus in broker.buses, message="the bus started")
+        await broker.bus("scanner").publish(_price(1.0, 1_610_226_000.0))
+        await async_wait_for(lambda: rt.market_clock.now() == 1_610_226_000.0,
+                             message="the clock moved by the periodic read")
+    finally:
+        rt.request_stop()
+        await asyncio.wait_for(task, 10)

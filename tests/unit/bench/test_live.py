@@ -45,6 +45,24 @@ def test_search_counts_a_step_that_raised_as_a_failure():
     assert r["sustained_rate"] == 0.0 and "pipeline not ready" in r["overload_report"]
 
 
+def test_search_runs_a_step_failed_on_latency_alone_once_more():
+    """A step that failed only on its p99 gets a second run, which decides; any other failure
+    does not."""
+    runs: dict[float, int] = {}
+
+    def run(rate):
+        runs[rate] = runs.get(rate, 0) + 1
+        if rate == 1000 and runs[rate] == 1:  # one stall: latency only
+            return step(rate, p99=60_000.0) | {"ok": False, "why": "signal→order p99 60 ms"}
+        if rate == 2000:  # lost PRICEs and slow: no second run
+            return step(rate) | {"ok": False, "why": "audit holds 9 of 10 PRICEs; "
+                                                     "signal→order p99 60 ms"}
+        return step(rate) | {"ok": True, "why": ""}
+    r = search(run, 1000.0, 100_000, 2, "test", log=lambda _m: None)
+    assert runs == {1000: 2, 2000: 1}
+    assert r["sustained_rate"] == 1000 and r["steps"][0]["first_run"].endswith("60 ms")
+
+
 def sample(t: float, rss: float, backlog: int) -> dict:
     return {"t_s": t, "rss_mb": {"audit": rss, "proxy": 40.0}, "audit_backlog": backlog}
 

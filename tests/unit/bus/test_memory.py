@@ -74,3 +74,23 @@ async def test_unsubscribed_and_stopped_buses_get_nothing():
     await broker.bus("scanner").publish(signal())
     assert prices.inbox.empty() and sigs.inbox.empty()
     assert len(broker.published) == 1
+
+
+async def test_last_value_prefix_keeps_the_newest_and_refuses_a_bad_one_when_read():
+    """A last-value prefix queues nothing: the newest event per topic is read on demand, with
+    the same checks (an event too old is refused, counted and reads as None)."""
+    broker = LocalBroker()
+    sub = broker.bus("sub")
+    sub.keep_latest("SIGNAL")
+    await sub.start()
+    scanner = broker.bus("scanner")
+    await scanner.publish(signal(note="first"))
+    await scanner.publish(signal(note="second"))
+    assert sub.inbox.empty() and sub.received_types == {"SIGNAL": 2}
+    assert sub.read_latest("SIGNAL.EVXBTC").payload["note"] == "second"
+    assert sub.newest_topic("SIGNAL") == "SIGNAL.EVXBTC"
+    await scanner.publish(new_event("SIGNAL", signal().payload, source="scanner",
+                                    timestamp="2020-01-01T00:00:00.000000Z"))
+    assert sub.read_latest("SIGNAL.EVXBTC") is None and sub.decode_errors == 1
+    (topic, reason), = sub.rejected
+    assert topic == "SIGNAL.EVXBTC" and "in the past" in reason

@@ -15,7 +15,7 @@ from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
 from hope.trading.state import TradingStateStore
 from tests.helpers import GATEWAY_TOKEN as TOKEN
-from tests.helpers import Recorder, write_audit
+from tests.helpers import Recorder, answering, write_audit
 
 LEDGER_V1 = Path(__file__).resolve().parents[2] / "fixtures" / "ledger_v1"
 
@@ -42,8 +42,8 @@ async def api(tmp_path: Path):
     rec = Recorder()
     cfg = GatewayConfig(port=0, max_body_bytes=1024, rate_limit_per_s=1.0, rate_limit_burst=5)
     prices = {"EVXBTC": (1.5e-05, 1_610_226_000.0)}
-    app = GatewayApp(cfg, TOKEN, state, rec, last_price=prices.get, clock=clock,
-                     market_now=lambda: 1_610_226_000.0)
+    app = GatewayApp(cfg, TOKEN, state, rec, last_price=answering(prices.get), clock=clock,
+                     market_now=answering(lambda: 1_610_226_000.0))
     port = await app.start()
     async with aiohttp.ClientSession() as session:
         yield Api(app, f"http://127.0.0.1:{port}", session, rec, clock, state)

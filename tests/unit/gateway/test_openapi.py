@@ -19,7 +19,7 @@ from hope.gateway.auth import token_id
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
 from tests.helpers import GATEWAY_TOKEN as TOKEN
-from tests.helpers import Recorder, write_audit
+from tests.helpers import Recorder, answering, write_audit
 
 SPEC = json.loads(OPENAPI_PATH.read_text())
 GOOD = {"Authorization": f"Bearer {TOKEN}"}
@@ -79,7 +79,7 @@ async def test_documented_status_is_produced(tmp_path, key):
     state = StatePaths.at(tmp_path).ensure()
     rec, clock = Recorder(), ManualClock()
     cfg = GatewayConfig(port=0, max_body_bytes=1024, rate_limit_burst=1)
-    app = GatewayApp(cfg, TOKEN, state, rec, clock=clock, market_now=lambda: 1.0)
+    app = GatewayApp(cfg, TOKEN, state, rec, clock=clock, market_now=answering(lambda: 1.0))
     port = await app.start()
     base = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,7 @@ from hope.envelope import new_event
 from hope.gateway.app import GatewayApp
 from hope.gateway.config import GatewayConfig
 from hope.paths import StatePaths
-from tests.helpers import Recorder, write_audit
+from tests.helpers import Recorder, answering, write_audit
 
 TOKENS = {"signals": "s" * 32, "read": "r" * 32, "control": "c" * 32}
 MARKET_NOW = 1_610_226_000.0
@@ -31,7 +31,7 @@ async def gw(tmp_path: Path):
     clock, rec = ManualClock(), Recorder()
     cfg = GatewayConfig(port=0, max_body_bytes=4096, rate_limit_per_s=100.0,
                         rate_limit_burst=100, idempotency_window_s=60.0, read_cache_s=5.0)
-    app = GatewayApp(cfg, TOKENS, state, rec, clock=clock, market_now=lambda: MARKET_NOW)
+    app = GatewayApp(cfg, TOKENS, state, rec, clock=clock, market_now=answering(lambda: MARKET_NOW))
     port = await app.start()
     async with aiohttp.ClientSession() as session:
 
@@ -171,7 +171,7 @@ async def test_on_a_live_feed_market_ts_must_also_be_near_the_wall_clock(tmp_pat
     wall = MARKET_NOW + 3600
     market = [MARKET_NOW]
     app = GatewayApp(GatewayConfig(port=0), TOKENS, StatePaths.at(tmp_path).ensure(), Recorder(),
-                     clock=ManualClock(wall), market_now=lambda: market[0], live_feed=True)
+                     clock=ManualClock(wall), market_now=answering(lambda: market[0]), live_feed=True)
     port = await app.start()
     url = f"http://127.0.0.1:{port}/v1/signals"
     try:

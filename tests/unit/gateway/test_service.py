@@ -85,7 +85,8 @@ async def _stop(svc):
 
 
 async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(tmp_path):
-    """POST /v1/signals puts a SIGNAL on the bus; the heartbeat carries the bound port."""
+    """POST /v1/signals puts a SIGNAL on the bus, its price from the newest PRICE (a symbol
+    without one is a 422 saying so); the heartbeat carries the bound port."""
     broker = LocalBroker()
     svc = await _gateway(tmp_path, broker)
     try:
@@ -99,11 +100,14 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
         await other.publish(new_event("PRICE", {"symbol": "EVXBTC", "price": 2e-05,
                                                 "market_ts": 1_610_226_000.0}, source="scanner"))
         await drain(svc)
-        async with aiohttp.ClientSession() as http, http.post(
-                f"http://127.0.0.1:{svc.port}/v1/signals", json={"symbol": "EVXBTC"},
-                headers={"Authorization": f"Bearer {token}"}) as resp:
-            assert resp.status == 202
-            body = await resp.json()
+        url, auth = f"http://127.0.0.1:{svc.port}/v1/signals", {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json={"symbol": "EVXBTC"}, headers=auth) as resp:
+                assert resp.status == 202
+                body = await resp.json()
+            async with http.post(url, json={"symbol": "NOPEBTC"}, headers=auth) as resp:
+                assert resp.status == 422  # callers learn why, as before
+                assert "(no PRICE seen for this symbol yet)" in (await resp.json())["detail"]
         (sig,) = [e for e in broker.published if e.event_type == "SIGNAL"]
         assert sig.event_id == body["event_id"] and sig.publisher == "gateway"
         assert sig.payload["price"] == 2e-05 and sig.seq > 0
@@ -113,20 +117,30 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
 
 async def test_price_cache_takes_only_market_data(tmp_path):
     """A PRICE from a non-market-data publisher, or one jumping past the step bound, never
-    fills the price the gateway's SIGNALs carry."""
+    fills the price the gateway's SIGNALs carry nor moves its market clock; a newer genuine
+    PRICE does both."""
     broker = LocalBroker()
     svc = await _gateway(tmp_path, broker)
+    scanner = broker.bus("scanner")
+
+    def price(p, ts, source="scanner"):
+        return new_event("PRICE", {"symbol": "EVXBTC", "price": p, "market_ts": ts},
+                         source=source)
     try:
         t0 = 1_610_226_000.0
-        await broker.bus("scanner").publish(new_event(
-            "PRICE", {"symbol": "EVXBTC", "price": 2e-05, "market_ts": t0}, source="scanner"))
-        await broker.bus("evil").publish(new_event(
-            "PRICE", {"symbol": "EVXBTC", "price": 9.0, "market_ts": t0 + 1}, source="evil"))
-        await broker.bus("scanner").publish(new_event(
-            "PRICE", {"symbol": "EVXBTC", "price": 8.0, "market_ts": t0 + 1e9},
-            source="scanner"))
-        await drain(svc)
-        assert svc.prices["EVXBTC"] == (2e-05, t0)
+        await scanner.publish(price(2e-05, t0))
+        assert await svc.last_price("EVXBTC") == (2e-05, t0)
+        assert await svc.market_now() == t0
+        await broker.bus("evil").publish(price(9.0, t0 + 1, "evil"))
+        assert await svc.last_price("EVXBTC") is None and await svc.market_now() == t0
+        await scanner.publish(price(8.0, t0 + 1e9))
+        assert await svc.market_now() == t0 and await svc.last_price("EVXBTC") is None
+        (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
+        assert alert.payload["kind"] == "market_clock_jump"
+        await scanner.publish(price(3e-05, t0 + 2))
+        assert await svc.last_price("EVXBTC") == (3e-05, t0 + 2)
+        assert await svc.market_now() == t0 + 2 and await svc.last_price("NOPEBTC") is None
+        assert svc.runtime.bus.inbox.empty()  # kept, never delivered
     finally:
         await _stop(svc)
 

@@ -1,0 +1,180 @@
+"""Last-value topics: the newest raw frames per topic, checked and decoded only when read.
+
+A service that needs only the latest event of each topic under a prefix (the gateway: the last
+PRICE per symbol, and the market clock those move) declares the prefix last-value
+(``Service.latest_of``). A frame on such a topic is not decoded on arrival: the bus keeps it as
+read off the socket (the newest per topic, replacing the one before), notes which topic
+arrived last, counts the delivery in ``received_types`` under the prefix's event type, and does
+nothing else. A topic some ordinary subscription of the same bus also matches is delivered as
+usual instead.
+
+What the delivery path does per event, and why a last value needs none of it:
+
+- **stream cursor and gap recovery**: a missed or reordered older value is one the newer frame
+  replaces anyway, and a replay could only bring back values older than the one kept;
+- **consumer journal and dedupe**: no handler runs per event, so nothing can be done twice;
+  after a restart the table starts empty, as the in-memory cache it replaces always did;
+- **checks on arrival**: :meth:`LastValues.read` runs on the frame a reader asks for exactly the
+  checks the ordinary path runs on arrival (the codec with the bus's limits and the time of
+  arrival, the topic against the envelope's, publisher/epoch/seq where the bus recovers, the
+  event gate's MAC, signer and authority), once per frame: the result is kept until a newer
+  frame arrives. A refused frame is counted and quarantined as on arrival (an ALERT where the
+  gate raises one) and reads as None: no value rather than one nobody proved (fail-closed).
+  A frame of the same publisher and epoch whose ``seq`` is not above the last one read (a
+  genuine frame sent again) does not replace that one, as its stream cursor would drop it.
+
+Topics are attacker-influenced: the table is bounded in topics and bytes and emptied when
+either bound is reached (what a reader then finds missing is missing, not made up). Meant for
+non-ephemeral event types (PRICE): they carry the seq the rule above compares.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hope import codec
+from hope.config import BusConfig
+from hope.envelope import Envelope, EnvelopeError
+from hope.eventauth.gate import EventGate, Refusal
+
+MAX_TOPICS = 50_000
+MAX_BYTES = 64 << 20  # frames kept, all topics together
+Kept = tuple[list[bytes], float]  # the frames as received, the wall time of their arrival
+
+
+@dataclass(frozen=True)
+class FrameChecks:
+    """How a bus reads one received frame: its limits, its event gate (None: not
+    authenticated), where its refusals go, and which topics get their event id recomputed."""
+
+    limits: BusConfig
+    bad: Callable[[list[bytes], str, str], None]             # frames, reason, where
+    verify_id: Callable[[bytes], bool]
+    gate: EventGate | None = None
+    unauthentic: Callable[[list[bytes], Refusal, Envelope], None] | None = None  # with a gate
+    need_seq: bool = False  # the bus recovers gaps: non-ephemeral events must carry seq/tseq
+
+    def read(self, frames: list[bytes], at: float) -> Envelope | None:
+        """The envelope in ``frames`` (received at wall time ``at``), or None when refused."""
+        topic, limits = frames[0], self.limits
+        where = f"topic {topic[:80]!r}"
+        try:
+            env = codec.decode(frames[1], max_bytes=limits.max_message_bytes, now=at,
+                               max_future_s=limits.max_future_skew_s, max_age_s=limits.max_age_s,
+                               verify_id=self.verify_id(topic))
+            if env.topic.encode() != topic:
+                raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
+        except EnvelopeError as exc:
+            self.bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
+            return None
+        if self.gate is not None and self.unauthentic is not None:
+            try:
+                self.gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env, now=at)
+            except Refusal as exc:
+                self.unauthentic(frames, exc, env)
+                return None
+        if self.need_seq and not env.ephemeral and not (env.publisher and env.epoch and env.seq
+                                                        and env.tseq):
+            self.bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
+                     f"{where} field seq")
+            return None
+        return env
+
+
+class LastValues:
+    """The newest frames per topic under the declared prefixes; read on demand."""
+
+    def __init__(self, checks: FrameChecks, ordinary: Callable[[bytes], bool],
+                 received: dict[str, int]) -> None:
+        """``ordinary``: does an ordinary subscription match a topic (then it is not kept);
+        ``received``: the bus's deliveries per event type, counted here too."""
+        self.checks = checks
+        self.prefixes: list[bytes] = []
+        self._ordinary = ordinary
+        self._received = received
+        self._kind: dict[bytes, tuple[bytes, str] | None] = {}  # topic -> (prefix, type)
+        self.frames: dict[bytes, Kept] = {}
+        self.newest: dict[bytes, bytes] = {}                      # prefix -> topic
+        self._read: dict[bytes, tuple[Kept, Envelope | None]] = {}
+        self._admitted: dict[bytes, Envelope] = {}
+        self._bytes = 0
+
+    def add(self, prefix: str) -> None:
+        """Keep the newest frame per topic starting with ``prefix`` (before the bus starts)."""
+        self.prefixes.append(prefix.encode())
+        self._kind.clear()
+
+    def _classify(self, topic: bytes) -> tuple[bytes, str] | None:
+        if len(self._kind) >= MAX_TOPICS:
+            self._kind.clear()
+        kind = None
+        for p in self.prefixes:
+            if topic.startswith(p) and not self._ordinary(topic):
+                # counted under the declared prefix's type: a made-up topic adds no counter
+                kind = (p, p.decode().split(".", 1)[0])
+                break
+        self._kind[topic] = kind
+        return kind
+
+    def keep(self, frames: list[bytes]) -> bool:
+        """Keep ``frames`` ([topic, body, auth?]) if their topic is last-value: True when kept
+        (the bus is done with them), False for the ordinary path."""
+        topic = frames[0]
+        kind = self._kind.get(topic, False)
+        if kind is False:
+            kind = self._classify(topic)
+        if kind is None:
+            return False
+        prefix, etype = kind
+        self._received[etype] = self._received.get(etype, 0) + 1
+        old = self.frames.get(topic)
+        if old is not None:
+            if old[0] == frames:  # the same message again (through a second proxy)
+                return True
+            self._bytes -= len(old[0][1])
+        size = len(frames[1])
+        if self._bytes + size > MAX_BYTES or (old is None and len(self.frames) >= MAX_TOPICS):
+            self.forget()
+        self.frames[topic] = (frames, time.time())
+        self._bytes += size
+        self.newest[prefix] = topic
+        return True
+
+    def forget(self) -> None:
+        """Drop every kept frame and what was read of them."""
+        self.frames.clear()
+        self._read.clear()
+        self._admitted.clear()
+        self.newest.clear()
+        self._bytes = 0
+
+    def read(self, topic: str) -> Envelope | None:
+        """The newest event kept on ``topic``, checked as on arrival (once per frame), or None:
+        nothing kept, or the newest frame was refused."""
+        key = topic.encode()
+        kept = self.frames.get(key)
+        if kept is None:
+            return None
+        seen = self._read.get(key)
+        if seen is not None and seen[0] is kept:
+            return seen[1]
+        env = self.checks.read(*kept)
+        if env is not None:
+            env = self._not_older(key, env)
+        self._read[key] = (kept, env)
+        return env
+
+    def _not_older(self, key: bytes, env: Envelope) -> Envelope:
+        last = self._admitted.get(key)
+        if (last is not None and env.seq and last.publisher == env.publisher
+                and last.epoch == env.epoch and env.seq <= last.seq):
+            return last  # sent again or overtaken: the later event stays the value
+        self._admitted[key] = env
+        return env
+
+    def newest_topic(self, prefix: str) -> str | None:
+        """The topic under the declared ``prefix`` whose frame arrived last."""
+        topic = self.newest.get(prefix.encode())
+        return None if topic is None else topic.decode(errors="replace")
