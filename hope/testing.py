@@ -384,8 +384,7 @@ class Recorder(Service):
 
 
 class IdempotentRecorder(Recorder):
-    """The recorder with its handler declared idempotent (``record --idempotent``): journaled
-    as coverage once per read batch, so a SIGKILL may make it record the last batch again."""
+    """``record --idempotent``: journaled as coverage, a SIGKILL may redo the last read batch."""
 
     @subscribe(lambda self: [self.args.prefix], name="record", idempotent=True)
     def record(self, env: Any) -> None:
@@ -408,8 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     record.add_argument("--block-on", type=int, default=0)
     record.add_argument("--idempotent", action="store_true")
     args, rest = parser.parse_known_args(argv)
-    cls = Emitter if args.mode == "emit" else \
-        IdempotentRecorder if args.idempotent else Recorder
+    cls = Emitter if args.mode == "emit" else IdempotentRecorder if args.idempotent else Recorder
     run_service(cls, rest, name=args.name, args=args)
 
 
