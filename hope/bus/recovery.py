@@ -80,6 +80,7 @@ class GapRecovery:
             try:
                 if not self.links.all_ready():  # a proxy came (back): probe it
                     self.links.probe()
+                self.drain_latest()
                 self._send_due_requests(now, timeout)
                 self.flush_journal()  # idempotent events a waiting handler held back
                 if self.outbox and now - last_trim > 1.0:

@@ -22,7 +22,7 @@ from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
-from hope.bus.latest import FrameChecks, LastValues
+from hope.bus.latest import FrameChecks, LastValues, drain
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
@@ -109,6 +109,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self._started = False
         self._hooks: dict[bytes, Callable[[list[bytes]], None]] = {}
         self.latest: LastValues | None = None  # last-value prefixes (hope/bus/latest.py)
+        # Last-value topics arrive on a SUB of their own that wakes nothing: at thousands of
+        # PRICEs a second a wake-up per frame cost ~50 µs of cold event-loop work each.
+        self._latest_sub: zmq.Socket | None = None
 
     # subscription ----------------------------------------------------------------------
     def subscribe(self, prefix: str) -> None:
@@ -135,6 +138,20 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
                                  self.gate, self._unauthentic, need_seq=self.recover)
             self.latest = LastValues(checks, self._wants, self.received_types)
         self.latest.add(prefix)
+
+    def drain_latest(self) -> int:
+        """Take what the last-value SUB holds into the table (newest per topic wins)."""
+        if self._latest_sub is None or self.latest is None:
+            return 0
+        return drain(self._latest_sub, self.latest)
+
+    def read_latest(self, topic: str) -> Envelope | None:
+        self.drain_latest()
+        return super().read_latest(topic)
+
+    def newest_topic(self, prefix: str) -> str | None:
+        self.drain_latest()
+        return super().newest_topic(prefix)
 
     def _wants(self, topic: bytes) -> bool:
         return any(topic.startswith(p) for p in self.prefixes)
@@ -168,8 +185,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             restore_causations(self.outbox, self.journal)
         self._ctx = zmq.Context()
         topics = set(self.prefixes) | {self._hello_topic, self._replayed_topic,
-                                       self._replay_req_topic, b"WATERMARK", *self._hooks,
-                                       *(self.latest.prefixes if self.latest else ())}
+                                       self._replay_req_topic, b"WATERMARK", *self._hooks}
         if self.recover or self.outbox:  # tails to check; epochs alive to answer replays to
             topics.add(b"HEARTBEAT")
         if self.outbox:
@@ -180,6 +196,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self.links.open(self._loop, sub)
         self._started = True
         self._loop.add_reader(sub.FD, self._on_readable)
+        if self.latest is not None:  # not on the loop: drained when read and by maintenance
+            self._latest_sub = open_sub(self._ctx, self.config, self.latest.prefixes,
+                                        self.principal)
         self._loop.call_soon(self._on_readable)  # anything queued before the reader existed
         await self._handshake(self.handshake_timeout_s)
         if self.outbox:  # earlier epochs' events the audit writer has not acknowledged
@@ -226,9 +245,10 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             self._loop = None
         self.links.close(linger)
         self._started = False
-        if self._sub is not None:
-            self._sub.close(linger=0)
-            self._sub = None
+        for sock in (self._sub, self._latest_sub):
+            if sock is not None:
+                sock.close(linger=0)
+        self._sub = self._latest_sub = None
         if self._ctx is not None:
             self._ctx.term()
             self._ctx = None
@@ -341,8 +361,6 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
                       f"topic {topic[:80]!r}")
             return
-        if self.latest is not None and not replayed and self.latest.keep(frames):
-            return  # a last-value topic: kept raw, checked when read (hope/bus/latest.py)
         bus_cfg = self.config.bus
         try:
             wanted, verify_id = self._topic_rules(topic)

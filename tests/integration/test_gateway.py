@@ -74,6 +74,11 @@ async def test_signal_over_http_lands_in_the_audit_log(state_dir, gateway_procs)
             assert accepted["field"] == "market_ts"
             await asyncio.sleep(0.1)
         assert resp.status == 202, accepted
+        # price and market_ts left out: filled from the PRICE the gateway's last-value SUB kept
+        async with http.post(base + "/v1/signals", headers=auth, json={"symbol": "EVXBTC"}
+                             ) as resp:
+            filled = await resp.json()
+            assert resp.status == 202, filled
         async with http.post(base + "/v1/signals", json={"symbol": "EVXBTC"}) as resp:
             assert resp.status == 401
         await async_wait_for(lambda: audited(state_dir, "signals", accepted["event_id"]),

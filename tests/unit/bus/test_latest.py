@@ -1,4 +1,4 @@
-"""Last-value topics on the ZeroMQ bus (``_on_frames`` with fake sockets): kept raw, replaced,
+"""Last-value topics on the ZeroMQ bus (their own SUB, drained, with fake sockets): kept raw, replaced,
 read on demand with every check of the delivery path, refusals counted and quarantined."""
 
 from __future__ import annotations
@@ -39,6 +39,24 @@ class FakePub:
         return [codec.decode(f[1]).payload for f in self.sent if f[0].startswith(b"ALERT.")]
 
 
+class FakeSub:
+    """The last-value SUB: frames queued by the test, then Again, as a drained socket says."""
+
+    def __init__(self) -> None:
+        self.queue: list[list[bytes]] = []
+
+    def recv_multipart(self, flags: int = 0) -> list[bytes]:
+        if not self.queue:
+            raise zmq.Again()
+        return self.queue.pop(0)
+
+
+def arrive(bus: ZmqBus, frames: list[bytes]) -> None:
+    """``frames`` reach the bus's last-value SUB and are drained into its table."""
+    bus._latest_sub.queue.append(frames)
+    bus.drain_latest()
+
+
 @pytest.fixture
 def bus(state_dir: Path) -> ZmqBus:
     """A gateway-like bus: SIGNAL delivered as usual, PRICE last-value, fake PUB for ALERTs."""
@@ -46,6 +64,7 @@ def bus(state_dir: Path) -> ZmqBus:
     bus.subscribe("SIGNAL")
     bus.keep_latest("PRICE")
     bus.cursors = Cursors(track_all=False)
+    bus._latest_sub = FakeSub()
     bus.fake_pub = FakePub()
     bus.links.links[0].pub = bus.fake_pub
     bus.links._retarget()
@@ -76,15 +95,15 @@ def test_kept_frames_replace_older_ones_and_are_counted_not_delivered(bus: ZmqBu
     feed = Feed(bus.config.state.root)
     first, second, other = feed.price(1.0, T0), feed.price(2.0, T0 + 1), feed.price(5.0, T0, "XBTC")
     for frames in (first, second, other):
-        bus._on_frames(frames)
+        arrive(bus, frames)
     assert bus.inbox.empty() and bus.cursors.lows() == {}
     assert bus.received_types == {"PRICE": 3} and bus.counters["received"] == 0
     env = bus.read_latest("PRICE.EVXBTC")
     assert env.payload["price"] == 2.0 and bus.read_latest("PRICE.EVXBTC") is env  # memoised
     assert bus.newest_topic("PRICE") == "PRICE.XBTC" and bus.read_latest("PRICE.NONE") is None
-    bus._on_frames(second)  # the same message again (a second proxy's copy): counted only
+    arrive(bus, second)  # the same message again (a second proxy's copy): counted only
     assert bus.received_types["PRICE"] == 4 and bus.read_latest("PRICE.EVXBTC") is env
-    bus._on_frames(first)  # a genuine older frame sent again does not replace the newer one
+    arrive(bus, first)  # a genuine older frame sent again does not replace the newer one
     assert bus.read_latest("PRICE.EVXBTC") is env
     assert bus.counters["decode_errors"] == 0 and not bus.refusals
 
@@ -122,7 +141,7 @@ def test_unauthenticated_kept_frame_is_refused_counted_quarantined_and_reads_non
         frames = Feed(root, "gateway").price(1.0, T0)
     else:
         frames = forge(Feed(root).price(1.0, T0))
-    bus._on_frames(frames)
+    arrive(bus, frames)
     assert bus.quarantine.count == 0 and not bus.refusals  # nothing checked on arrival
     assert bus.read_latest("PRICE.EVXBTC") is None
     assert bus.read_latest("PRICE.EVXBTC") is None
@@ -130,7 +149,7 @@ def test_unauthenticated_kept_frame_is_refused_counted_quarantined_and_reads_non
     assert refused == reason and bus.refusals[refused] == 1 and bus.quarantine.count == 1
     (alert,) = bus.fake_pub.alerts()
     assert alert["kind"] == "auth_refused" and alert["reason"] == refused
-    bus._on_frames(Feed(root, epoch="ep-2").price(2.0, T0 + 1))
+    arrive(bus, Feed(root, epoch="ep-2").price(2.0, T0 + 1))
     assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 2.0
 
 
@@ -138,12 +157,12 @@ def test_malformed_kept_frames_are_refused_as_bad_frames(bus: ZmqBus):
     """Garbage, a topic that lies about its body, a body too old for the bus: each read gives
     None and counts a decode error with its frames quarantined."""
     good = Feed(bus.config.state.root).price(1.0, T0)
-    bus._on_frames([b"PRICE.A", b"\xc1\xc1 not msgpack", good[2]])
-    bus._on_frames([b"PRICE.B", *good[1:]])
+    arrive(bus, [b"PRICE.A", b"\xc1\xc1 not msgpack", good[2]])
+    arrive(bus, [b"PRICE.B", *good[1:]])
     assert bus.read_latest("PRICE.A") is None and bus.read_latest("PRICE.B") is None
     assert bus.counters["decode_errors"] == 2 and bus.quarantine.count == 2
     assert set(bus.refusals) == {"decode_malformed", "decode_invalid"}
-    bus._on_frames(good)
+    arrive(bus, good)
     kept = bus.latest.frames[b"PRICE.EVXBTC"]
     bus.latest.frames[b"PRICE.EVXBTC"] = (kept[0], kept[1] + 8 * 86400)  # read as if it came late
     assert bus.read_latest("PRICE.EVXBTC") is None
@@ -155,6 +174,16 @@ def test_the_table_is_bounded(bus: ZmqBus, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(latest, "MAX_TOPICS", 3)
     feed = Feed(bus.config.state.root)
     for symbol in ("AB", "BB", "CB", "DB"):
-        bus._on_frames(feed.price(1.0, T0, symbol))
+        arrive(bus, feed.price(1.0, T0, symbol))
     assert list(bus.latest.frames) == [b"PRICE.DB"] and bus.newest_topic("PRICE") == "PRICE.DB"
     assert bus.read_latest("PRICE.AB") is None and bus.read_latest("PRICE.DB") is not None
+
+
+def test_a_frame_of_another_shape_on_the_last_value_sub_is_refused(bus: ZmqBus):
+    """Four frames where [topic, body, auth] belong: counted and quarantined as a bad frame,
+    not kept; the drain goes on to the next frame."""
+    good = Feed(bus.config.state.root).price(1.0, T0)
+    bus._latest_sub.queue.append([*good, b"extra"])
+    arrive(bus, good)
+    assert bus.counters["decode_errors"] == 1 and bus.quarantine.count == 1
+    assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 1.0
