@@ -31,13 +31,15 @@ class Entry(Protocol):
 
 
 class Route:
-    """What one topic's events go through, computed once per topic."""
+    """What one topic's events go through, computed once per topic. ``idempotent``: every
+    handler may run again on the same event, so the journal keeps coverage, not ids."""
 
-    __slots__ = ("before", "handlers")
+    __slots__ = ("before", "handlers", "idempotent")
 
     def __init__(self, before: tuple[Callable[[Envelope], Any], ...],
                  handlers: tuple[Entry, ...]) -> None:
         self.before, self.handlers = before, handlers
+        self.idempotent = all(e.idempotent for e in handlers)
 
 
 def _never(handler: str, event_id: str) -> bool:

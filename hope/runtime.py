@@ -40,12 +40,12 @@ MAX_ROUTES = 50_000
 
 
 class Entry:
-    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic")
+    __slots__ = ("prefix", "name", "fn", "stats", "retry_any_topic", "idempotent")
 
     def __init__(self, prefix: str, name: str, fn: Handler, stats: HandlerStats,
-                 retry_any_topic: bool = False) -> None:
+                 retry_any_topic: bool = False, idempotent: bool = False) -> None:
         self.prefix, self.name, self.fn, self.stats = prefix, name, fn, stats
-        self.retry_any_topic = retry_any_topic
+        self.retry_any_topic, self.idempotent = retry_any_topic, idempotent
 
 
 async def maybe_await(result: Any) -> Any:
@@ -120,14 +120,16 @@ class Runtime:
         self._routes.clear()
 
     def subscribe(self, prefix: str, handler: Handler, *, name: str | None = None,
-                  verify_id: bool = False, retry_any_topic: bool = False) -> None:
+                  verify_id: bool = False, retry_any_topic: bool = False,
+                  idempotent: bool = False) -> None:
         """Run ``handler`` for events whose topic starts with ``prefix``. ``verify_id``: this
         handler acts on the event (a trade, a stored record), so the bus recomputes its id.
-        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``."""
+        ``retry_any_topic``: a RETRY may bring it an event outside ``prefix``. ``idempotent``:
+        running it again on the same event is harmless (see :meth:`idempotent`)."""
         prefix = "" if prefix == "*" else prefix
         hname = name or getattr(handler, "__qualname__", repr(handler))
         self._handlers.append(Entry(prefix, hname, handler, self.timer.register(hname),
-                                    retry_any_topic))
+                                    retry_any_topic, idempotent))
         self._routes.clear()
         self.bus.subscribe(prefix)
         if verify_id:
@@ -219,6 +221,11 @@ class Runtime:
                   if overrides(m, "before") and m.wants(topic)),
             tuple(e for e in self._handlers if topic.startswith(e.prefix)))
         return route
+
+    def idempotent(self, topic: str) -> bool:
+        """Every handler of ``topic`` declared itself idempotent: its events are journaled as
+        coverage once per read batch, and one may be handled again after a crash."""
+        return (self._routes.get(topic) or self._route(topic)).idempotent
 
     async def _dispatch(self, env: Envelope) -> None:
         rest = self.dispatcher.dispatch(env)

@@ -61,19 +61,24 @@ class _Subscription:
     name: str | None
     verify_id: bool
     retry_any_topic: bool = False
+    idempotent: bool = False
 
 
 def subscribe(prefix: Prefixes, *, name: str | None = None, verify_id: bool = False,
-              retry_any_topic: bool = False) -> Callable[[Callable], Callable]:
+              retry_any_topic: bool = False, idempotent: bool = False
+              ) -> Callable[[Callable], Callable]:
     """Declare a handler method for topics starting with ``prefix`` (or each prefix a callable
     of the service returns). ``verify_id``: the handler acts on the event, so its id is
     recomputed on receipt. ``name`` (default: the method's) keys dedupe and dead letters.
     ``retry_any_topic``: a RETRY may bring this handler an event of any topic (a handler that
     runs only on RETRY, under a prefix nothing publishes); otherwise it must match ``prefix``.
+    ``idempotent``: running the handler again on the same event is harmless (say why in its
+    docstring); an event whose handlers all are is journaled by coverage once per read batch,
+    no id kept, and may be handled again after a crash (hope/bus/consumed.py).
     A subclass that overrides the method without the decorator drops the subscription."""
     def mark(fn: Callable) -> Callable:
         fn.__dict__.setdefault("_hope_subscriptions", []).append(
-            _Subscription(prefix, name, verify_id, retry_any_topic))
+            _Subscription(prefix, name, verify_id, retry_any_topic, idempotent))
         return fn
     return mark
 
@@ -178,7 +183,8 @@ def bind(service: Service) -> None:
         prefixes = decl.prefix(service) if callable(decl.prefix) else [decl.prefix]
         for prefix in prefixes:
             rt.subscribe(prefix, method, name=decl.name or method.__name__,
-                         verify_id=decl.verify_id, retry_any_topic=decl.retry_any_topic)
+                         verify_id=decl.verify_id, retry_any_topic=decl.retry_any_topic,
+                         idempotent=decl.idempotent)
     rt.heartbeat_extras.append(service.heartbeat)
     rt.on_start(service.start)
     rt.on_stop(service.stop)

@@ -383,6 +383,14 @@ class Recorder(Service):
                                    "epoch": env.epoch, "seq": env.seq, "topic": env.topic}) + "\n")
 
 
+class IdempotentRecorder(Recorder):
+    """``record --idempotent``: journaled as coverage, a SIGKILL may redo the last read batch."""
+
+    @subscribe(lambda self: [self.args.prefix], name="record", idempotent=True)
+    def record(self, env: Any) -> None:
+        super().record(env)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hope.testing")
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -397,8 +405,10 @@ def main(argv: list[str] | None = None) -> None:
     record.add_argument("--prefix", default="SIGNAL")
     record.add_argument("--out", required=True)
     record.add_argument("--block-on", type=int, default=0)
+    record.add_argument("--idempotent", action="store_true")
     args, rest = parser.parse_known_args(argv)
-    run_service(Emitter if args.mode == "emit" else Recorder, rest, name=args.name, args=args)
+    cls = Emitter if args.mode == "emit" else IdempotentRecorder if args.idempotent else Recorder
+    run_service(cls, rest, name=args.name, args=args)
 
 
 if __name__ == "__main__":

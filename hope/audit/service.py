@@ -67,6 +67,12 @@ class AuditLogJournal:
                  handlers: list[str]) -> None:
         return None
 
+    def settled(self, publisher: str, epoch: str, event_type: str, n: int) -> None:
+        return None
+
+    def flush(self) -> None:
+        return None
+
     def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
         return None
 

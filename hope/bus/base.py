@@ -34,6 +34,13 @@ class DeliveryJournal(Protocol):
                  handlers: list[str]) -> None:
         """The runtime finished an event (``n``: its seq or tseq as the cursors count)."""
 
+    def settled(self, publisher: str, epoch: str, event_type: str, n: int) -> None:
+        """The runtime finished an idempotent event (every handler on its route may run on it
+        again): record its number as coverage at the next :meth:`flush`, keep no id."""
+
+    def flush(self) -> None:
+        """Write what :meth:`settled` gathered (when a read batch ends)."""
+
     def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
         """A replay answer settled a range of a stream."""
 
@@ -124,8 +131,13 @@ class Bus(ABC):
         """The topic under the last-value ``prefix`` whose frame arrived last."""
         return None if self.latest is None else self.latest.newest_topic(prefix)
 
-    def consumed(self, env: Envelope, handlers: list[str]) -> None:
-        """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported."""
+    def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
+        """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported.
+        ``idempotent``: every handler of its route may run on it again, so only its number is
+        recorded (as coverage, at the next :meth:`flush_journal`), not its id."""
+
+    def flush_journal(self) -> None:
+        """Write the coverage of idempotent events gathered since the last flush."""
 
     def is_done(self, handler: str, event_id: str) -> bool:
         return False

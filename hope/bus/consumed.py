@@ -1,8 +1,29 @@
 """A subscriber's consumer journal: which events its handlers finished, surviving restarts.
 
-Append-only (one ``os.write`` per event, like the outbox), compacted on start. It restores the
-stream cursors, so a restarted service asks for exactly what it missed, and the per-handler
-"done" set, so a redelivered or retried event runs no handler twice.
+Append-only, compacted on start. It restores the stream cursors, so a restarted service asks
+for exactly what it missed, and the per-handler "done" set, so a redelivered or retried event
+runs no handler twice.
+
+Two kinds of event, two records:
+
+- An event with a handler that must not run twice (a SIGNAL, a DECISION) gets its own record
+  (``e``: stream, number, event id, the handlers that finished), one ``os.write`` as soon as its
+  handlers are done, and its id is remembered for dedupe (at most ``max_ids``).
+- An *idempotent* event (every handler on its route declared ``idempotent``: safe to run again
+  on the same event, as the PRICE handlers that only move a last price) is recorded as coverage
+  only: :meth:`ConsumerJournal.settled` adds its number to runs of consecutive numbers per
+  stream, and :meth:`ConsumerJournal.flush` writes them as ``c`` (covered range) records in one
+  ``os.write``. No id is kept. The bus flushes when a socket read batch ends, every 50 ms from
+  its maintenance task (events a waiting handler held back), and before any other record, which
+  is written in the same ``os.write`` after the coverage before it, so the file keeps the order
+  in which events finished.
+
+Crash semantics: after a SIGKILL, at most the idempotent events finished since the last flush
+(the read batch being handled, or what the handler loop ran in the last 50 ms) are missing from
+the cursors, asked for again and handled again: harmless by their declaration. Every other event
+keeps the exact guarantee: a handler that finished it never runs on it again. A failed handler
+is not done either way: its DEAD_LETTER comes back as RETRY, the retried handler is recorded by
+id (``h``) as before.
 """
 
 from __future__ import annotations
@@ -14,7 +35,7 @@ from pathlib import Path
 
 import structlog
 
-from hope.bus.cursor import ALL, Cursors
+from hope.bus.cursor import ALL, Cursors, StreamKey
 from hope.codec import decode_obj, encode_obj
 from hope.envelope import Envelope
 from hope.paths import StatePaths
@@ -41,6 +62,8 @@ class ConsumerJournal:
         self.max_ids = max_ids
         self.done: OrderedDict[str, set[str]] = OrderedDict()
         self._fd: int | None = None
+        # idempotent events finished since the last flush: [first, last] runs per stream
+        self._runs: dict[StreamKey, list[list[int]]] = {}
 
     @classmethod
     def for_service(cls, state: StatePaths, name: str) -> Callable[[Cursors], ConsumerJournal]:
@@ -57,6 +80,10 @@ class ConsumerJournal:
 
     def close(self) -> None:
         if self._fd is not None:
+            try:
+                self.flush()
+            except OSError as exc:  # disk full: those events are offered again after a restart
+                log.error("journal_flush_failed", path=str(self.path), error=str(exc))
             os.close(self._fd)
             self._fd = None
 
@@ -73,6 +100,25 @@ class ConsumerJournal:
                  handlers: list[str]) -> None:
         self._remember(event_id, handlers)
         self._write(["e", publisher, epoch, self._kind(event_type), n, event_id, handlers])
+
+    def settled(self, publisher: str, epoch: str, event_type: str, n: int) -> None:
+        """An idempotent event finished: its number joins the coverage the next :meth:`flush`
+        writes (consecutive numbers of a stream are one range); no id is remembered."""
+        key = (publisher, epoch, self._kind(event_type))
+        runs = self._runs.get(key)
+        if runs is None:
+            self._runs[key] = [[n, n]]
+        elif runs[-1][1] + 1 == n:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+
+    def flush(self) -> None:
+        """Write the coverage :meth:`settled` gathered, one ``os.write`` for all of it."""
+        if self._runs:
+            data = self._coverage()
+            if self._fd is not None:
+                os.write(self._fd, data)
 
     def covered(self, publisher: str, epoch: str, kind: str, first: int, last: int) -> None:
         self._write(["c", publisher, epoch, kind, first, last])
@@ -93,9 +139,19 @@ class ConsumerJournal:
             self.done.popitem(last=False)
 
     def _write(self, item: list) -> None:
-        if self._fd is None:
-            return
-        os.write(self._fd, frame(encode_obj(item)))
+        """One record, after the coverage gathered before it (in the same ``os.write``)."""
+        data = frame(encode_obj(item))
+        if self._runs:
+            data = self._coverage() + data
+        if self._fd is not None:
+            os.write(self._fd, data)
+
+    def _coverage(self) -> bytes:
+        """The gathered runs as ``c`` records, forgotten here (a failed write does not retry
+        them: those events are offered again after a restart, as after a crash)."""
+        runs, self._runs = self._runs, {}
+        return b"".join(frame(encode_obj(["c", pub, epoch, kind, first, last]))
+                        for (pub, epoch, kind), spans in runs.items() for first, last in spans)
 
     def _remember_loaded(self, event_id: str, handlers: list[str]) -> None:
         self._remember(event_id, [current_handler_name(h) for h in handlers])
@@ -141,11 +197,20 @@ class JournalAccess:
     """The bus's side of the delivery journal (a mixin of :class:`hope.bus.zmq.ZmqBus`; uses its
     ``journal``, ``cursors``, ``counters`` and ``name``)."""
 
-    def consumed(self, env: Envelope, handlers: list[str]) -> None:
+    def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
         if self.journal and env.publisher and env.seq:
             n = env.seq if self.cursors.track_all else env.tseq
-            self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type, n,
-                          env.event_id, handlers)
+            if idempotent:  # memory only until the next flush
+                self.journal.settled(env.publisher, env.epoch, env.event_type, n)
+            else:
+                self._journal(self.journal.consumed, env.publisher, env.epoch, env.event_type,
+                              n, env.event_id, handlers)
+
+    def flush_journal(self) -> None:
+        """Write the idempotent events' coverage gathered since the last flush (the bus calls
+        it when a read batch ends and from its maintenance task)."""
+        if self.journal:
+            self._journal(self.journal.flush)
 
     def is_done(self, handler: str, event_id: str) -> bool:
         return bool(self.journal) and self.journal.is_done(handler, event_id)

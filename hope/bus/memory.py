@@ -111,8 +111,11 @@ class InProcessBus(Bus):
         self.rejected.append((topic, reason))
         log.warning("bad_frame_rejected", service=self.name, reason=reason, topic=topic)
 
-    def consumed(self, env: Envelope, handlers: list[str]) -> None:
-        self.mark_done(env.event_id, handlers)
+    def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
+        """Dedupe in memory, as the consumer journal: an idempotent event's id is not kept
+        (there is no file, so nothing to flush)."""
+        if not idempotent:
+            self.mark_done(env.event_id, handlers)
 
     def is_done(self, handler: str, event_id: str) -> bool:
         names = self.done.get(event_id, set())

@@ -2,7 +2,7 @@
 
 A mixin of :class:`hope.bus.zmq.ZmqBus` (the bus is long enough without it). It uses the bus's
 ``name``, ``config``, ``epoch``, ``cursors``, ``journal``, ``outbox``, ``counters``,
-``prefixes``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
+``prefixes``, ``flush_journal``, ``_pending`` (:class:`hope.bus.recovery_protocol.PendingReplays`),
 ``replay_guard`` (:class:`hope.bus.recovery_protocol.ReplayGuard`), ``links``
 (:class:`hope.bus.links.ProxyLinks`), ``_grace_s``, ``_replayed_topic``, ``_replay_req_topic``,
 ``recover``, ``_wants_type``, ``_bad``, ``refuse`` and ``publish_nowait``.
@@ -82,6 +82,7 @@ class GapRecovery:
                     self.links.probe()
                 self.drain_latest()
                 self._send_due_requests(now, timeout)
+                self.flush_journal()  # idempotent events a waiting handler held back
                 if self.outbox and now - last_trim > 1.0:
                     self.outbox.trim(now)
                     last_trim = now

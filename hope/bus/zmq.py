@@ -309,9 +309,9 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
 
     # receiving -------------------------------------------------------------------------
     def _on_readable(self) -> None:
-        """Drain the SUB socket from the event loop's own epoll, no Future per message: the
-        socket's FD is edge-triggered, so read until nothing is left, or reschedule when the batch cap
-        (fairness to timers and handlers) leaves messages behind."""
+        """Drain the SUB socket from the event loop's own epoll, no Future per message: the FD is
+        edge-triggered, so read until nothing is left, or reschedule when the batch cap (fairness
+        to timers and handlers) leaves messages behind; then journal its idempotent events."""
         sub = self._sub
         if sub is None:
             return
@@ -320,18 +320,20 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
             try:
                 # Ask first: a recv that ends each wake-up by raising Again costs more.
                 if not events(_EVENTS) & _POLLIN:
-                    return
+                    break
                 frames = recv(_NOBLOCK)
             except zmq.Again:
-                return
+                break
             except zmq.ZMQError as exc:  # socket closed under us while stopping
                 log.debug("bus_read_stopped", service=self.name, error=str(exc))
-                return
+                break
             try:
                 on_frames(frames)
             except Exception as exc:  # a bug here must not kill delivery
                 log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
-        self._loop.call_soon(self._on_readable)
+        else:
+            self._loop.call_soon(self._on_readable)
+        self.flush_journal()
 
     def refuse(self, reason: str, message: str, **detail: object) -> None:
         count_refusal(self.refusals, self.name, reason, message, **detail)

@@ -38,8 +38,10 @@ class Injector(Service):
     def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
         return cls(runtime, args=args)
 
-    @subscribe("PRICE")
+    @subscribe("PRICE", idempotent=True)
     def on_price(self, env: Envelope) -> None:
+        """The newest market time seen. Idempotent: a maximum does not change when the same
+        PRICE comes again."""
         if not str(env.payload.get("symbol", "")).startswith("INJ"):
             self.latest = max(float(env.payload["market_ts"]), self.latest or 0.0)
 

@@ -92,8 +92,11 @@ class DashboardService(Service):
         self.log.info("dashboard history folded", **self.history)
         self.updates.append([{"kind": "resync"}])
 
-    @subscribe(lambda self: TOPICS)
+    @subscribe(lambda self: TOPICS, idempotent=True)
     def on_event(self, env: Envelope) -> None:
+        """Fold an event into the model and queue the pages' updates. Idempotent: the model
+        drops an event whose id it has folded (``DashboardModel.apply``; a restart folds the
+        audit log's history first), so the same event again changes nothing."""
         if env.event_type == "HEARTBEAT" and env.source == "gateway" and not self.cfg.gateway_url:
             self._gateway_from(env.payload)
         self.updates.append(self.model.apply(record_of(env)))

@@ -134,8 +134,13 @@ class ExecutorService(Service):
             finally:
                 await self.publish_breaker()
 
-    @subscribe("PRICE")
+    @subscribe("PRICE", idempotent=True)
     async def on_price(self, env: Envelope) -> None:
+        """The venue's last price, then the exit check. Idempotent: the price is set to the
+        same value again, and the exit check looks at the journaled position state, not at the
+        event: a position closing has its SELL under an id derived from the position (queried,
+        never sent twice) and a closed one is gone from the ledger, so a PRICE handled again
+        can close nothing twice (a CLOSE it caused also marks the PRICE done, as causation)."""
         p = env.payload
         self.executor.on_price(p["symbol"], p["price"], p["market_ts"])
         if not self.store.positions:

@@ -2,7 +2,9 @@
 
 The journal itself lives with the bus (it restores the bus's stream cursors at start, so a
 restarted service asks for exactly what it missed); this middleware asks it before each handler
-(``skip``) and tells it what finished (``after``, ``retried``).
+(``skip``) and tells it what finished (``after``, ``retried``): an event whose handlers all
+declared themselves idempotent (``@subscribe(..., idempotent=True)``) by its number only, as
+coverage written once per read batch; any other by its id, at once (hope/bus/consumed.py).
 
 The one hook for a service whose own store is its journal (the audit writer): the service class
 returns a :data:`hope.bus.base.JournalFactory` from ``Service.journal()``; the bus then builds
@@ -22,6 +24,7 @@ from hope.middleware import Middleware, Runtime
 class Dedupe(Middleware):
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
+        self._idempotent: Callable[[str], bool] = lambda topic: False
 
     @property
     def skip(self) -> Callable[[str, str], bool]:  # type: ignore[override]
@@ -31,9 +34,10 @@ class Dedupe(Middleware):
 
     def bind(self, runtime: Runtime) -> None:
         runtime.metrics.setdefault("duplicates_skipped", 0)
+        self._idempotent = runtime.idempotent
 
     def after(self, env: Envelope, done: list[str]) -> None:
-        self.bus.consumed(env, done)
+        self.bus.consumed(env, done, self._idempotent(env.topic))
 
     def retried(self, env: Envelope, handler: str) -> None:
         self.bus.mark_done(env.event_id, [handler])

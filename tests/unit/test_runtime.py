@@ -1,15 +1,24 @@
-"""The service runtime on the in-process bus: dispatch, dead letters, retries, heartbeats."""
+"""The service runtime on the in-process bus: dispatch, dead letters, retries, heartbeats; what
+it journals for idempotent and other events."""
 
 from __future__ import annotations
 
 import asyncio
 
+from hope.bus.base import Sequencer
+from hope.bus.consumed import ConsumerJournal
+from hope.bus.cursor import Cursors
 from hope.bus.memory import LocalBroker
+from hope.bus.zmq import ZmqBus
+from hope.codec import decode_obj
 from hope.envelope import new_event
 from hope.middleware.market_clock import MarketTime
-from hope.testing import async_wait_for, drain, runtime_for_tests
+from hope.runtime import Runtime, default_middleware
+from hope.tails import read_frames
+from hope.testing import async_wait_for, drain, make_config, runtime_for_tests
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
+PRICE = {"symbol": "EVXBTC", "price": 1.0, "market_ts": 1_600_000_000.0}
 
 
 async def started(*services):
@@ -222,6 +231,81 @@ async def test_inline_dispatch_keeps_order_when_a_handler_waits(state_dir):
     await asyncio.wait_for(task, 5)
 
 
+def journaled_runtime(state_dir):
+    """A runtime over an unstarted ZeroMQ bus whose real consumer journal is open (no sockets:
+    events go straight to ``_dispatch``), with an idempotent PRICE and a plain SIGNAL handler."""
+    config = make_config(state_dir, {"bus": {"authenticate": False}})
+    bus = ZmqBus("executor", config, outbox=False)
+    bus.cursors = Cursors(track_all=False)
+    bus.journal = ConsumerJournal(state_dir / "consumed.log", bus.cursors)
+    bus.journal.open()
+    rt = Runtime("executor", config, bus, middleware=default_middleware(bus))
+    rt.subscribe("PRICE", lambda env: None, name="on_price", idempotent=True)
+    rt.subscribe("SIGNAL", lambda env: None, name="on_signal")
+    return rt
+
+
+def stamped(sequencer: Sequencer, event_type: str, payload: dict):
+    env = sequencer.stamp(new_event(event_type, payload, source="scanner"))
+    sequencer.commit(env)
+    return env
+
+
+async def test_events_whose_handlers_are_all_idempotent_are_journaled_as_coverage(state_dir):
+    """PRICEs through dispatch leave ranges, no ids; a SIGNAL between them its exact record."""
+    rt = journaled_runtime(state_dir)
+    seq = Sequencer("scanner", "ep")
+    prices = [stamped(seq, "PRICE", {**PRICE, "market_ts": PRICE["market_ts"] + i})
+              for i in range(3)]
+    sig = stamped(seq, "SIGNAL", SIGNAL)
+    for env in (prices[0], prices[1], sig, prices[2]):
+        await rt._dispatch(env)
+    rt.bus.flush_journal()
+    frames, _ = read_frames(rt.bus.journal.path.read_bytes())
+    assert [decode_obj(chunk) for _, chunk in frames] == [
+        ["c", "scanner", "ep", "PRICE", 1, 2],
+        ["e", "scanner", "ep", "SIGNAL", 1, sig.event_id, ["on_signal"]],
+        ["c", "scanner", "ep", "PRICE", 3, 3]]
+    assert list(rt.bus.journal.done) == [sig.event_id]
+    assert rt.idempotent("PRICE.EVXBTC") and not rt.idempotent("SIGNAL.EVXBTC")
+
+
+async def test_one_handler_not_idempotent_makes_its_events_journaled_by_id(state_dir):
+    """A second PRICE handler without the declaration: PRICE events keep per-event records."""
+    rt = journaled_runtime(state_dir)
+    rt.subscribe("PRICE", lambda env: None, name="on_price_too")
+    env = stamped(Sequencer("scanner", "ep"), "PRICE", PRICE)
+    await rt._dispatch(env)
+    assert not rt.idempotent("PRICE.EVXBTC")
+    assert rt.bus.journal.is_done("on_price", env.event_id)
+    assert rt.bus.journal.is_done("on_price_too", env.event_id)
+
+
+async def test_a_failed_idempotent_handler_is_dead_lettered_and_retried_once(state_dir):
+    """An idempotent handler that raises is dead-lettered (no id kept for its event); a RETRY
+    re-runs it and is remembered, so a second RETRY does not."""
+    broker = LocalBroker()
+    svc = runtime_for_tests("executor", state_dir, broker)
+    calls = []
+
+    def flaky(env):
+        calls.append(env.event_id)
+        if len(calls) == 1:
+            raise RuntimeError("no price book")
+
+    svc.subscribe("PRICE", flaky, name="on_price", idempotent=True)
+    await started(svc)
+    price = await broker.bus("scanner").publish(new_event("PRICE", PRICE, source="scanner"))
+    await drain(svc)
+    (dead,) = [e for e in broker.published if e.event_type == "DEAD_LETTER"]
+    assert dead.payload["handler"] == "on_price" and price.event_id not in svc.bus.done
+    retry = {"service": "executor", "dlq_id": "d1", "handler": "on_price", "attempt": 2,
+             "event": price.to_dict()}
+    for _ in range(2):
+        await broker.bus("dlq-retry").publish(new_event("RETRY", retry, source="dlq-retry"))
+        await drain(svc)
+    assert calls == [price.event_id, price.event_id]
+    assert svc.bus.is_done("on_price", price.event_id)
 def _price(p: float, ts: float, source: str = "scanner"):
     return new_event("PRICE", {"symbol": "EVXBTC", "price": p, "market_ts": ts}, source=source)
 

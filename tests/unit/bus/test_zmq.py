@@ -1,8 +1,10 @@
 """The ZeroMQ bus's frame handler (``_on_readable`` → ``_on_frames``) driven by fake sockets:
-ordering, duplicates, gaps and their REPLAY requests, bad frames, replay answers."""
+ordering, duplicates, gaps and their REPLAY requests, bad frames, replay answers, the journal
+write at the end of a read batch."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from pathlib import Path
@@ -15,6 +17,7 @@ from hope.bus.base import Sequencer
 from hope.bus.cursor import Cursors
 from hope.bus.zmq import READ_BATCH, ZmqBus
 from hope.envelope import Envelope, new_event
+from hope.tails import read_frames
 from hope.testing import make_config, seal_frames
 
 
@@ -61,8 +64,8 @@ class FakeLoop:
 
 
 class Publisher:
-    """Stamps SIGNALs as the publisher ``scanner`` would and returns their wire frames (sealed
-    with its key in the state dir the bus under test reads)."""
+    """Stamps SIGNALs and PRICEs as the publisher ``scanner`` would and returns their wire
+    frames (sealed with its key in the state dir the bus under test reads)."""
 
     def __init__(self, state_dir: Path) -> None:
         self.sequencer = Sequencer("scanner", "ep-scanner")
@@ -71,25 +74,42 @@ class Publisher:
     def frames(self, n: int) -> list[bytes]:
         env = new_event("SIGNAL", {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0 + n,
                                    "market_ts": 1_610_000_000.0 + n}, source="scanner")
+        return self.sealed(env)
+
+    def price(self, n: int) -> list[bytes]:
+        return self.sealed(new_event("PRICE", {"symbol": "EVXBTC", "price": 1.0 + n,
+                                               "market_ts": 1_610_000_000.0 + n},
+                                     source="scanner"))
+
+    def sealed(self, env: Envelope) -> list[bytes]:
         stamped = self.sequencer.stamp(env)
         self.sequencer.commit(stamped)
         return seal_frames(self.state_dir, "scanner", [stamped.topic.encode(),
                                                        codec.encode(stamped)])
 
 
-@pytest.fixture
-def wired(state_dir: Path):
-    """A ZmqBus subscribed to SIGNAL with fake sockets in place of the ones start() opens."""
+def wire(state_dir: Path, prefix: str = "SIGNAL", journal: bool = False) -> ZmqBus:
+    """A ZmqBus subscribed to ``prefix`` with fake sockets in place of the ones start() opens
+    (``journal``: its consumer journal opened from the state dir, as start() does)."""
     bad: list[str] = []
     bus = ZmqBus("sub", make_config(state_dir), outbox=False, on_bad_frame=bad.append)
-    bus.subscribe("SIGNAL")
+    bus.subscribe(prefix)
     bus.cursors = Cursors(track_all=False)
+    if journal:
+        bus.journal = bus._journal_factory(bus.cursors)
+        bus.journal.open()
     bus._sub, bus._loop, bus.fake_pub = FakeSub(), FakeLoop(), FakePub()
     bus.links.links[0].pub = bus.fake_pub
     bus.links._retarget()
     bus._started = True
     bus.bad_reasons = bad
     return bus
+
+
+@pytest.fixture
+def wired(state_dir: Path):
+    """A ZmqBus subscribed to SIGNAL with fake sockets."""
+    return wire(state_dir)
 
 
 def feed(bus: ZmqBus, *messages: list[bytes]) -> list[Envelope]:
@@ -224,3 +244,47 @@ def test_a_full_batch_reschedules_the_reader_instead_of_starving_the_loop(wired:
     assert wired._loop.scheduled == [wired._on_readable]
     wired._on_readable()
     assert wired.inbox.qsize() == READ_BATCH + 10
+
+
+def journal_records(bus: ZmqBus) -> list[list]:
+    frames, _ = read_frames(bus.journal.path.read_bytes())
+    return [codec.decode_obj(chunk) for _, chunk in frames]
+
+
+def test_a_read_batch_of_idempotent_events_is_journaled_with_one_write(state_dir: Path,
+                                                                        monkeypatch):
+    """READ_BATCH + 10 PRICEs handled as idempotent: one journal write per read batch, each a
+    range of the numbers it read, and no event id remembered."""
+    bus = wire(state_dir, "PRICE", journal=True)
+    bus.deliver_to(lambda env: bus.consumed(env, ["on_price"], idempotent=True))
+    writes: list[int] = []
+    real = os.write
+    monkeypatch.setattr("hope.bus.consumed.os.write",
+                        lambda fd, data: writes.append(len(data)) or real(fd, data))
+    pub = Publisher(state_dir)
+    bus._sub.queue.extend(pub.price(n) for n in range(1, READ_BATCH + 11))
+    bus._on_readable()
+    assert len(writes) == 1
+    bus._on_readable()
+    assert len(writes) == 2
+    assert journal_records(bus) == [["c", "scanner", "ep-scanner", "PRICE", 1, READ_BATCH],
+                                    ["c", "scanner", "ep-scanner", "PRICE", READ_BATCH + 1,
+                                     READ_BATCH + 10]]
+    assert not bus.journal.done
+
+
+def test_a_restarted_consumer_asks_only_for_the_prices_it_did_not_cover(state_dir: Path):
+    """PRICE 1..5 covered before a restart: after it, PRICE 8 arriving asks for 6..7 only."""
+    pub = Publisher(state_dir)
+    first = wire(state_dir, "PRICE", journal=True)
+    first.deliver_to(lambda env: first.consumed(env, ["on_price"], idempotent=True))
+    feed(first, *(pub.price(n) for n in range(1, 6)))
+    first.journal.close()
+    for n in (6, 7):
+        pub.price(n)  # published while the consumer was down
+    again = wire(state_dir, "PRICE", journal=True)
+    assert again.cursors.get(("scanner", "ep-scanner", "PRICE")).low == 5
+    assert seqs(feed(again, pub.price(8))) == [8]
+    again._send_due_requests(time.monotonic(), timeout=1.0)
+    (req,) = replay_requests(again)
+    assert (req["event_type"], req["from"], req["to"]) == ("PRICE", 6, 7)

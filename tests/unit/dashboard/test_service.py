@@ -28,8 +28,8 @@ async def dashboard(tmp_path, broker):
 
 
 async def test_history_then_live_events_each_counted_once(tmp_path):
-    """What the audit log holds is folded in at start; a live repeat of it adds nothing; a new
-    event is pushed as an update."""
+    """What the audit log holds is folded in at start; a live repeat of it (the handler is
+    idempotent: the bus keeps no id for it) adds nothing; a new event is pushed as an update."""
     old = trade("NASBTC")
     events = tmp_path / "events"
     for env, family in zip(old, ("signals", "decisions", "orders", "fills", "closes"),
@@ -39,6 +39,7 @@ async def test_history_then_live_events_each_counted_once(tmp_path):
     svc = await dashboard(tmp_path, broker)
     try:
         await svc.catch_up()
+        assert svc.runtime.idempotent("SIGNAL.NASBTC") and svc.runtime.idempotent("PRICE.X")
         assert svc.history["records"] == 5 and svc.history["changed"] == 5
         assert svc.model.marker_counts()["NASBTC"]["CLOSE"] == 1
         last = svc.updates.last  # the resync update

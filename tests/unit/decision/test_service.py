@@ -117,3 +117,22 @@ async def test_restart_with_unreadable_state_is_halted(tmp_path):
         assert "trading_state" in {r["rule"] for r in decisions(broker)[0].payload["reasons"]}
     finally:
         await stop((feeder, engine), tasks)
+
+
+async def test_price_is_last_value_read_when_a_signal_is_decided(tmp_path):
+    """No handler runs per PRICE; the SIGNAL's decision reads the newest PRICE of its symbol
+    (the last of several) and moves the market clock to it."""
+    broker = LocalBroker()
+    feeder, engine, tasks = await start(tmp_path, broker)
+    try:
+        await feeder.publish("WATERMARK", {"watermarks": {}})
+        for i, price in enumerate((1e-5, 3e-5, 2e-5)):
+            await feeder.publish("PRICE", {"symbol": "EVXBTC", "price": price,
+                                           "market_ts": T0 + i})
+        await feeder.publish_event(sig())
+        await async_wait_for(lambda: decisions(broker), message="a decision")
+        assert "on_price" not in engine.runtime.handler_stats
+        assert engine.risk.prices["EVXBTC"] == (2e-5, T0 + 2)
+        assert engine.runtime.market_clock.now() == T0 + 2
+    finally:
+        await stop([feeder, engine], tasks)

@@ -164,3 +164,36 @@ async def test_a_quarantined_position_holds_trading_until_acknowledged(tmp_path)
         assert executor.store.hold_reason() is None
     finally:
         await stop(services, tasks)
+
+
+async def test_the_same_price_handled_again_closes_a_position_once(tmp_path):
+    """PRICE is idempotent for the executor: the take-profit PRICE delivered again (as after a
+    crash, its id not journaled) reaches the handler and publishes no second CLOSE."""
+    broker = LocalBroker()
+    services, tasks = await start(tmp_path, broker, with_engine=False)
+    feeder, executor = services
+    try:
+        assert executor.runtime.idempotent("PRICE.EVXBTC")
+        assert not executor.runtime.idempotent("DECISION.EVXBTC")
+        await price(feeder, 1e-5, T0)
+        await feeder.publish_event(new_event("DECISION", {
+            "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
+            "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
+            "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
+            source="decision-engine"))
+        await async_wait_for(lambda: of(broker, "FILL"), message="fill")
+        exit_price = new_event("PRICE", {"symbol": "EVXBTC", "price": 1.1e-5,
+                                         "market_ts": T0 + 30}, source="scanner")
+        await feeder.publish_event(exit_price)
+        await async_wait_for(lambda: of(broker, "CLOSE"), message="close")
+        seen = executor.runtime.events_in["PRICE"]
+        await feeder.publish_event(exit_price)  # the same event again
+        await async_wait_for(lambda: executor.runtime.events_in["PRICE"] == seen + 1,
+                             message="the PRICE handled again")
+        await price(feeder, 1.2e-5, T0 + 31)
+        await async_wait_for(lambda: executor.runtime.events_in["PRICE"] == seen + 2,
+                             message="a later PRICE")
+        assert len(of(broker, "CLOSE")) == 1
+        assert executor.runtime.handler_stats["on_price"].count == 4  # it ran every time
+    finally:
+        await stop(services, tasks)
