@@ -22,13 +22,13 @@ from hope import codec
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
-from hope.bus.latest import FrameChecks, LastValues, drain
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
 from hope.bus.recovery import GapRecovery
 from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
 from hope.bus.refusals import count_refusal, refusal_name
 from hope.bus.sockets import open_sub
+from hope.bus.subscriptions import Subscriptions
 from hope.config import Config
 from hope.envelope import Envelope, EnvelopeError, EventType
 from hope.eventauth.gate import EventGate, Refusal
@@ -49,7 +49,7 @@ _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
 
-class ZmqBus(JournalAccess, GapRecovery, Bus):
+class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
@@ -65,9 +65,7 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self._journal_factory: JournalFactory = ConsumerJournal.for_service(config.state, name)
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self._deliver: Callable[[Envelope], None] = self.inbox.put_nowait
-        self.prefixes: list[bytes] = []
-        self.verify_prefixes: list[bytes] = []
-        self._rules: dict[bytes, tuple[bool, bool]] = {}
+        self.init_subscriptions()
         self.cursors: Cursors | None = None
         self.journal: DeliveryJournal | None = None
         self._want_journal = journal
@@ -108,18 +106,8 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self._sub: zmq.Socket | None = None
         self._started = False
         self._hooks: dict[bytes, Callable[[list[bytes]], None]] = {}
-        self.latest: LastValues | None = None  # last-value prefixes (hope/bus/latest.py)
-        # Last-value topics arrive on a SUB of their own that wakes nothing: at thousands of
-        # PRICEs a second a wake-up per frame cost ~50 µs of cold event-loop work each.
-        self._latest_sub: zmq.Socket | None = None
-        self._latest_apart: list[bytes] = []
-        self._latest_in_order: list[bytes] = []  # on the ordinary SUB, kept by _on_frames
 
-    # subscription ----------------------------------------------------------------------
-    def subscribe(self, prefix: str) -> None:
-        prefix = "" if prefix == "*" else prefix
-        self.prefixes.append(prefix.encode())
-
+    # wiring ----------------------------------------------------------------------------
     def deliver_to(self, fn: Callable[[Envelope], None]) -> None:
         self._deliver = fn
 
@@ -130,51 +118,6 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         """Hand internal frames whose topic starts with ``prefix`` (one of the internal
         topics) to ``fn`` (called before start: the prefix is subscribed)."""
         self._hooks[prefix] = fn
-
-    def verify_ids(self, prefix: str) -> None:
-        self.verify_prefixes.append(("" if prefix == "*" else prefix).encode())
-
-    def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
-        if self.latest is None:
-            checks = FrameChecks(self.config.bus, self._bad, lambda t: self._topic_rules(t)[1],
-                                 self.gate, self._unauthentic, need_seq=self.recover)
-            self.latest = LastValues(checks, self._wants, self.received_types)
-        self.latest.add(prefix)
-        (self._latest_in_order if in_order else self._latest_apart).append(prefix.encode())
-
-    def drain_latest(self) -> int:
-        """Take what the last-value SUB holds into the table (newest per topic wins)."""
-        if self._latest_sub is None or self.latest is None:
-            return 0
-        return drain(self._latest_sub, self.latest)
-
-    def read_latest(self, topic: str) -> Envelope | None:
-        self.drain_latest()
-        return super().read_latest(topic)
-
-    def newest_topic(self, prefix: str) -> str | None:
-        self.drain_latest()
-        return super().newest_topic(prefix)
-
-    def _wants(self, topic: bytes) -> bool:
-        return any(topic.startswith(p) for p in self.prefixes)
-
-    def _topic_rules(self, topic: bytes) -> tuple[bool, bool]:
-        """(wanted, verify the id) for a topic, memoised: topics repeat (type.symbol)."""
-        rules = self._rules.get(topic)
-        if rules is None:
-            if len(self._rules) > 50_000:
-                self._rules.clear()
-            rules = self._rules[topic] = (
-                self._wants(topic), any(topic.startswith(p) for p in self.verify_prefixes))
-        return rules
-
-    def _wants_type(self, event_type: str) -> bool:
-        for p in self.prefixes:
-            head = p.decode().split(".", 1)[0]
-            if p == b"" or head == event_type:
-                return True
-        return False
 
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -393,23 +336,26 @@ class ZmqBus(JournalAccess, GapRecovery, Bus):
         self.received_types[etype] = self.received_types.get(etype, 0) + 1
         if etype in _CONTROL_TYPES:
             self._on_control(env, topic)
-        if not wanted:
-            return
-        if self.recover and not env.ephemeral:
-            if not (env.publisher and env.epoch and env.seq and env.tseq):
-                # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
-                self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
-                          f"topic {topic[:80]!r} field seq")
-                return
-            cursors = self.cursors
-            key = cursors.key(env.publisher, env.epoch, etype)
-            is_new, holes = cursors.observe(key, cursors.number(env.seq, env.tseq))
-            if not is_new:
-                self.counters["duplicates"] += 1
-                return
-            if holes:
-                self._want_holes(key, holes)
-        self._deliver(env)
+        if wanted and (not self.recover or env.ephemeral or self._in_sequence(env, frames)):
+            self._deliver(env)
+
+    def _in_sequence(self, env: Envelope, frames: list[bytes]) -> bool:
+        """Track a recovered stream's number: False for a duplicate or an event without one;
+        the holes below a new number are asked for (REPLAY)."""
+        if not (env.publisher and env.epoch and env.seq and env.tseq):
+            # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
+            self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
+                      f"topic {frames[0][:80]!r} field seq")
+            return False
+        cursors = self.cursors
+        key = cursors.key(env.publisher, env.epoch, env.event_type)
+        is_new, holes = cursors.observe(key, cursors.number(env.seq, env.tseq))
+        if not is_new:
+            self.counters["duplicates"] += 1
+            return False
+        if holes:
+            self._want_holes(key, holes)
+        return True
 
     def _on_internal(self, frames: list[bytes], replayed: bool) -> bool:
         """HELLO probes and REPLAYED answers; False when the frame is to be read as an event (a
