@@ -198,7 +198,8 @@ def test_replay_requests_are_bounded(system, attacker):
 def test_forged_price_cannot_push_the_market_clock(system, attacker):
     """PRICE stamped 4e9 (decades ahead): from a principal that is not market data it is
     refused by the authority table; sealed with the feed's own key it is a refused jump with an
-    ALERT; the clocks stay put."""
+    ALERT (the executor on arrival; the decision engine, which keeps PRICE last-value, when a
+    SIGNAL on that symbol reads it: that SIGNAL is SKIPped); the clocks stay put."""
     foreign = system.refused("executor", "auth_no_authority")
     _, frames = attacker.forge("PRICE", {"symbol": "GENABTC", "price": 1e-5, "market_ts": 4e9},
                                "attacker")
@@ -212,6 +213,13 @@ def test_forged_price_cannot_push_the_market_clock(system, attacker):
                                     and r["payload"].get("kind") == "market_clock_jump"
                                     and r["payload"].get("event_id") == jump.event_id),
              timeout=30, message="the market_clock_jump ALERT")
+    signal, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
+                                               "price": 1e-5, "market_ts": 1.6e9}, "gateway")
+    attacker.send(frames)
+    decision = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
+                                               and r.get("causation_id") == signal.event_id),
+                        timeout=30, message="the DECISION on a SIGNAL for that symbol")[0]
+    assert decision["payload"]["action"] == "SKIP"
     for service in ("executor", "decision-engine"):
         wait_for(lambda s=service: system.progress(s).get("market_clock_refused", 0) >= 1,
                  timeout=30, message=f"the jump counted by {service}")
