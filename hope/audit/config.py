@@ -26,6 +26,9 @@ class AuditConfig:
     witnesses: list[str] = field(default_factory=list)
     witness_interval_s: float = 5.0       # push the latest checkpoint this often
     fsync_interval_ms: float = 20.0       # group commit: fsync at most this often ...
+    # Read the bus at most this often, all that is queued at once (0 = as each frame comes):
+    # one wake-up per gap instead of one per event; a fraction of the group commit's wait.
+    read_gap_ms: float = 5.0
     fsync_max_records: int = 2000         # ... or after this many buffered records
     checkpoint_every_records: int = 1024  # a signed checkpoint after this many records ...
     checkpoint_interval_ms: float = 50.0  # ... or this long after the first unsealed record
@@ -56,6 +59,8 @@ class AuditConfig:
                      "max_pending_bytes", "dedupe_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1")
+        if not 0 <= self.read_gap_ms <= 1000:
+            raise ValueError("read_gap_ms: must be 0 (read at once) to 1000")
         if self.archive_after_s < 0:
             raise ValueError("archive_after_s: must be >= 0 (0 disables archiving)")
         if self.disk_budget_bytes < 0:

@@ -88,6 +88,7 @@ class AuditWriterService(Service):
         self.writer = writer
         self.cfg = runtime.config.audit
         writer.background_sync = True  # fsync in a worker thread; the loop keeps taking events
+        runtime.bus.space_reads(self.cfg.read_gap_ms / 1000)
         self.pusher = WitnessPusher(writer, self.cfg.witnesses, self.log, self._alert)
         self._tail_alerted = {"tail_mismatch": 0, "tail_unconfirmed": 0}
         self.disk = DiskBudget(self.cfg.disk_budget_bytes, self.cfg.disk_alert_ratio)

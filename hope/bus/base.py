@@ -116,6 +116,10 @@ class Bus(ABC):
         """Recompute the event id of every received event whose topic starts with ``prefix``
         ("" = all) and reject mismatches; other events get every check but that one."""
 
+    def space_reads(self, gap_s: float) -> None:
+        """Take received frames at most once per ``gap_s``, all queued at once (where the bus
+        has frames to queue; in process every delivery is immediate)."""
+
     def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         """Keep only the newest frame per topic starting with ``prefix``, checked and decoded
         when read (:mod:`hope.bus.latest`); no delivery. ``in_order``: taken in order with the

@@ -65,6 +65,7 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
         self._journal_factory: JournalFactory = ConsumerJournal.for_service(config.state, name)
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self._deliver: Callable[[Envelope], None] = self.inbox.put_nowait
+        self._read_gap, self._next_read, self._read_later = 0.0, 0.0, False
         self.init_subscriptions()
         self.cursors: Cursors | None = None
         self.journal: DeliveryJournal | None = None
@@ -251,7 +252,31 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
         return out
 
     # receiving -------------------------------------------------------------------------
+    def space_reads(self, gap_s: float) -> None:
+        """Read the SUB at most once per ``gap_s``, everything queued at once: for a service
+        whose events may wait that long (the audit writer), one wake-up per gap instead of one
+        per frame; at a few thousand frames a second most of a busy process's CPU is the cold
+        work of waking up, not the frames."""
+        self._read_gap = gap_s
+
     def _on_readable(self) -> None:
+        """The SUB's FD said readable: read now, or (spaced reads) once the gap since the last
+        read has passed, from a timer, so nothing queued waits longer than the gap."""
+        if self._read_gap and self._loop is not None:
+            now = self._loop.time()
+            if now < self._next_read:
+                if not self._read_later:
+                    self._read_later = True
+                    self._loop.call_at(self._next_read, self._read_spaced)
+                return
+            self._next_read = now + self._read_gap
+        self._read_batch()
+
+    def _read_spaced(self) -> None:
+        self._read_later = False
+        self._on_readable()
+
+    def _read_batch(self) -> None:
         """Drain the SUB socket from the event loop's own epoll, no Future per message: the FD is
         edge-triggered, so read until nothing is left, or reschedule when the batch cap (fairness
         to timers and handlers) leaves messages behind; then journal its idempotent events."""
@@ -275,7 +300,7 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
             except Exception as exc:  # a bug here must not kill delivery
                 log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
         else:
-            self._loop.call_soon(self._on_readable)
+            self._loop.call_soon(self._read_batch)
         self.flush_journal()
 
     def refuse(self, reason: str, message: str, **detail: object) -> None:

@@ -58,9 +58,17 @@ class FakePub:
 class FakeLoop:
     def __init__(self) -> None:
         self.scheduled: list[object] = []
+        self.timed: list[tuple[float, object]] = []
+        self.now = 100.0
 
     def call_soon(self, fn: object) -> None:
         self.scheduled.append(fn)
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, fn: object) -> None:
+        self.timed.append((when, fn))
 
 
 class Publisher:
@@ -241,7 +249,7 @@ def test_a_full_batch_reschedules_the_reader_instead_of_starving_the_loop(wired:
     wired._sub.queue.extend(pub.frames(n) for n in range(1, READ_BATCH + 11))
     wired._on_readable()
     assert wired.inbox.qsize() == READ_BATCH and len(wired._sub.queue) == 10
-    assert wired._loop.scheduled == [wired._on_readable]
+    assert wired._loop.scheduled == [wired._read_batch]
     wired._on_readable()
     assert wired.inbox.qsize() == READ_BATCH + 10
 
@@ -288,3 +296,23 @@ def test_a_restarted_consumer_asks_only_for_the_prices_it_did_not_cover(state_di
     again._send_due_requests(time.monotonic(), timeout=1.0)
     (req,) = replay_requests(again)
     assert (req["event_type"], req["from"], req["to"]) == ("PRICE", 6, 7)
+
+
+def test_spaced_reads_take_what_came_within_the_gap_in_one_later_read(wired: ZmqBus):
+    """With a 5 ms gap: the first readable reads at once; frames readable 1 and 2 ms later wait
+    for one timer at the gap's end, which reads them all; nothing is lost or reordered."""
+    pub = Publisher(wired.config.state.root)
+    wired.space_reads(0.005)
+    wired._sub.queue.append(pub.frames(1))
+    wired._on_readable()
+    assert wired.inbox.qsize() == 1 and wired._loop.timed == []
+    for n, at in ((2, 100.001), (3, 100.002)):
+        wired._loop.now = at
+        wired._sub.queue.append(pub.frames(n))
+        wired._on_readable()
+    assert wired.inbox.qsize() == 1 and len(wired._loop.timed) == 1
+    when, read = wired._loop.timed[0]
+    assert when == pytest.approx(100.005)
+    wired._loop.now = when
+    read()
+    assert [wired.inbox.get_nowait().seq for _ in range(3)] == [1, 2, 3]
