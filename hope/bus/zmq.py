@@ -261,20 +261,25 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
 
     def _on_readable(self) -> None:
         """The SUB's FD said readable: read now, or (spaced reads) once the gap since the last
-        read has passed, from a timer, so nothing queued waits longer than the gap."""
-        if self._read_gap and self._loop is not None:
-            now = self._loop.time()
+        read has passed, from a timer, so nothing queued waits longer than the gap. Until then
+        the FD is not watched: unread, it stays readable, and the loop would spin on it."""
+        loop, sub = self._loop, self._sub
+        if self._read_gap and loop is not None and sub is not None:
+            now = loop.time()
             if now < self._next_read:
                 if not self._read_later:
                     self._read_later = True
-                    self._loop.call_at(self._next_read, self._read_spaced)
+                    loop.remove_reader(sub.FD)
+                    loop.call_at(self._next_read, self._read_spaced)
                 return
             self._next_read = now + self._read_gap
         self._read_batch()
 
     def _read_spaced(self) -> None:
         self._read_later = False
-        self._on_readable()
+        if self._loop is not None and self._sub is not None:  # not stopped meanwhile
+            self._loop.add_reader(self._sub.FD, self._on_readable)
+            self._on_readable()
 
     def _read_batch(self) -> None:
         """Drain the SUB socket from the event loop's own epoll, no Future per message: the FD is

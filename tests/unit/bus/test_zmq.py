@@ -24,6 +24,8 @@ from hope.testing import make_config, seal_frames
 class FakeSub:
     """What ``_on_readable`` uses of a SUB socket: EVENTS says POLLIN while frames are queued."""
 
+    FD = 99  # what the loop watches (FakeLoop records it, nothing polls it)
+
     def __init__(self) -> None:
         self.queue: deque[list[bytes]] = deque()
 
@@ -69,6 +71,12 @@ class FakeLoop:
 
     def call_at(self, when: float, fn: object) -> None:
         self.timed.append((when, fn))
+
+    def remove_reader(self, fd: object) -> None:
+        self.watching = False
+
+    def add_reader(self, fd: object, fn: object) -> None:
+        self.watching = True
 
 
 class Publisher:
@@ -311,8 +319,10 @@ def test_spaced_reads_take_what_came_within_the_gap_in_one_later_read(wired: Zmq
         wired._sub.queue.append(pub.frames(n))
         wired._on_readable()
     assert wired.inbox.qsize() == 1 and len(wired._loop.timed) == 1
+    assert not wired._loop.watching  # an unread FD stays readable: not watched meanwhile
     when, read = wired._loop.timed[0]
     assert when == pytest.approx(100.005)
     wired._loop.now = when
     read()
     assert [wired.inbox.get_nowait().seq for _ in range(3)] == [1, 2, 3]
+    assert wired._loop.watching
