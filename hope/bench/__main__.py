@@ -1,7 +1,7 @@
 """``scripts/bench`` = ``python -m hope.bench``: run the benchmark rows, print the table, write
 the JSON (``<state>/bench/bench-<time>.json`` and ``latest.json``, plus ``--out FILE``).
 
-Bounded: about 15 minutes in full, about 7 with ``--quick``. Not part of the test suite.
+Bounded: about 18 minutes in full, about 7 with ``--quick``. Not part of the test suite.
 """
 
 from __future__ import annotations
