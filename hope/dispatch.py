@@ -28,6 +28,7 @@ class Entry(Protocol):
     name: str
     fn: Handler
     stats: HandlerStats
+    idempotent: bool
 
 
 class Route:

@@ -85,7 +85,7 @@ class Runtime:
         self._routes: dict[str, Route] = {}
         self.dispatcher = Dispatcher(self.timer, self.metrics, self.log, self._routes, self._route)
         self._latest_prefixes: list[str] = []
-        self._latest: dict[str, tuple[Envelope, Envelope | None]] = {}  # read, then judged
+        self._latest: dict[str, Envelope] = {}  # last-value topic -> its settled value
         self._periodic: list[tuple[float, Callable[[], Any]]] = []
         self._on_start: list[Callable[[], Any]] = []
         self._on_stop: list[Callable[[], Any]] = []
@@ -145,28 +145,38 @@ class Runtime:
         self.bus.keep_latest(prefix, in_order=in_order)
 
     async def latest(self, topic: str) -> Envelope | None:
-        """The newest event on a last-value ``topic``, checked as on delivery and passed once
-        through its route's ``before`` hooks (the market clock's rules); None: nothing yet, or
-        refused by the bus or a hook."""
-        env = self.bus.read_latest(topic)
-        judged = self._latest.get(topic)
-        if env is None or (judged is not None and judged[0] is env):
-            return None if env is None else judged[1]
-        if len(self._latest) > MAX_ROUTES:
-            self._latest.clear()
-        self._latest[topic] = (env, None)  # a read while a hook waits gets nothing yet
+        """The newest event on a last-value ``topic`` that passes every check of the delivery
+        path and then the ``before`` hooks of its route (the market clock's rules), each
+        candidate judged once (a refused one raises its ALERT once and is gone); None: nothing
+        yet, or nothing passed."""
+        settled = self._latest.get(topic)
+        for env in self.bus.latest_candidates(topic):
+            if env is settled:
+                return env  # judged when it was settled; nothing newer passed
+            if await self._passes_hooks(topic, env):
+                if len(self._latest) > MAX_ROUTES:
+                    self._latest.clear()
+                self._latest[topic] = env
+                self.bus.settle_latest(topic, env)
+                return env
+        return None
+
+    async def _passes_hooks(self, topic: str, env: Envelope) -> bool:
         for hook in (self._routes.get(topic) or self._route(topic)).before:
             pending = hook(env)
             if pending is not None and not await pending:
-                return None
-        if self._latest.get(topic, (None,))[0] is env:
-            self._latest[topic] = (env, env)
-        return env
+                return False
+        return True
 
     async def newest(self, prefix: str) -> Envelope | None:
-        """:meth:`latest` of the topic under the last-value ``prefix`` that arrived last."""
-        topic = self.bus.newest_topic(prefix)
-        return None if topic is None else await self.latest(topic)
+        """:meth:`latest` of the topic under the last-value ``prefix`` that arrived last (or,
+        when that one is refused, of the next most recent: a stream of forged frames on a
+        made-up topic does not stop the market clock)."""
+        for topic in self.bus.newest_topics(prefix):
+            env = await self.latest(topic)
+            if env is not None:
+                return env
+        return None
 
     async def _read_newest(self) -> None:
         for prefix in self._latest_prefixes:

@@ -25,7 +25,8 @@ from hope import eager
 from hope.bus.base import Sequencer
 from hope.bus.consumed import ConsumerJournal
 from hope.bus.cursor import Cursors
-from hope.bus.zmq import READ_BATCH, ZmqBus
+from hope.bus.reader import READ_BATCH
+from hope.bus.zmq import ZmqBus
 from hope.envelope import Envelope, new_event
 from hope.runtime import Runtime, default_middleware
 from hope.testing import make_config

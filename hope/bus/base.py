@@ -131,9 +131,18 @@ class Bus(ABC):
         """The newest event kept on a last-value ``topic``; None: none, or it was refused."""
         return None if self.latest is None else self.latest.read(topic)
 
-    def newest_topic(self, prefix: str) -> str | None:
-        """The topic under the last-value ``prefix`` whose frame arrived last."""
-        return None if self.latest is None else self.latest.newest_topic(prefix)
+    def latest_candidates(self, topic: str) -> list[Envelope]:
+        """What may be a last-value ``topic``'s value, best first (:meth:`LastValues.candidates`);
+        the reader settles the one it accepts with :meth:`settle_latest`."""
+        return [] if self.latest is None else self.latest.candidates(topic)
+
+    def settle_latest(self, topic: str, env: Envelope) -> None:
+        if self.latest is not None:
+            self.latest.settle(topic, env)
+
+    def newest_topics(self, prefix: str) -> list[str]:
+        """Topics under the last-value ``prefix``, the one whose frame arrived last first."""
+        return [] if self.latest is None else self.latest.newest_topics(prefix)
 
     def consumed(self, env: Envelope, handlers: list[str], idempotent: bool = False) -> None:
         """The runtime finished ``env`` (``handlers`` succeeded); journal it where supported.

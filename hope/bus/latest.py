@@ -17,15 +17,16 @@ What the delivery path does per event, and why a last value needs none of it:
 - **stream cursor and gap recovery**: a missed or reordered older value is one the newer frame
   replaces anyway, and a replay could only bring back values older than the one kept;
 - **consumer journal and dedupe**: no handler runs per event, so nothing can be done twice;
-  after a restart the table starts empty, as the in-memory cache it replaces always did;
-- **checks on arrival**: :meth:`LastValues.read` runs on the frame a reader asks for exactly the
-  checks the ordinary path runs on arrival (the codec with the bus's limits and the time of
+  after a restart the table starts empty, as any in-memory cache does;
+- **checks on arrival**: :meth:`LastValues.read` runs on the frames a reader asks for exactly
+  the checks the ordinary path runs on arrival (the codec with the bus's limits and the time of
   arrival, the topic against the envelope's, publisher/epoch/seq where the bus recovers, the
-  event gate's MAC, signer and authority), once per frame: the result is kept until a newer
-  frame arrives. A refused frame is counted and quarantined as on arrival (an ALERT where the
-  gate raises one) and reads as None: no value rather than one nobody proved (fail-closed).
-  A frame of the same publisher and epoch whose ``seq`` is not above the last one read (a
-  genuine frame sent again) does not replace that one, as its stream cursor would drop it.
+  event gate's MAC, signer and authority). A refused frame is counted and quarantined as on
+  arrival (an ALERT where the gate raises one). Of the frames kept since the last read (up to
+  ``CANDIDATES``) and the value that read found, the one with the latest market time wins: an
+  older genuine frame arriving late (a second proxy's copy, a restarted publisher's resend, a
+  replayed capture) never replaces a newer value, and a forged frame does not hide the genuine
+  one before it. Nothing that passed: None, no value rather than one nobody proved.
 
 Topics are attacker-influenced: the table is bounded in topics and bytes and emptied when
 either bound is reached (what a reader then finds missing is missing, not made up). Meant for
@@ -35,6 +36,7 @@ non-ephemeral event types (PRICE): they carry the seq the rule above compares.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,7 +49,10 @@ from hope.eventauth.gate import EventGate, Refusal
 
 DRAIN_MAX = 100_000  # frames per drain of a last-value SUB: bounds one drain's time
 MAX_TOPICS = 50_000
-MAX_BYTES = 64 << 20  # frames kept, all topics together
+MAX_TOPIC_BYTES = 256
+CANDIDATES = 4      # frames kept per topic between two reads of it (the newest valid one wins)
+RECENT_TOPICS = 8   # topics remembered per prefix, latest arrival last (the market clock's read)
+MAX_BYTES = 64 << 20  # frames kept (every part), all topics together
 Kept = tuple[list[bytes], float]  # the frames as received, the wall time of their arrival
 
 
@@ -102,10 +107,9 @@ class LastValues:
         self._ordinary = ordinary
         self._received = received
         self._kind: dict[bytes, tuple[bytes, str] | None] = {}  # topic -> (prefix, type)
-        self.frames: dict[bytes, Kept] = {}
-        self.newest: dict[bytes, bytes] = {}                      # prefix -> topic
-        self._read: dict[bytes, tuple[Kept, Envelope | None]] = {}
-        self._admitted: dict[bytes, Envelope] = {}
+        self.frames: dict[bytes, list[Kept]] = {}     # topic -> frames since its last read
+        self._value: dict[bytes, Envelope] = {}       # topic -> the newest event admitted
+        self._recent: dict[bytes, deque[bytes]] = {}  # prefix -> topics, the latest arrival last
         self._bytes = 0
 
     def add(self, prefix: str) -> None:
@@ -131,60 +135,90 @@ class LastValues:
         topic = frames[0]
         kind = self._kind.get(topic, False)
         if kind is False:
+            if len(topic) > MAX_TOPIC_BYTES:  # no real topic is that long: refused unclassified
+                self.checks.bad(frames, f"topic of {len(topic)} bytes (at most "
+                                f"{MAX_TOPIC_BYTES})", f"topic {topic[:80]!r}")
+                return True
             kind = self._classify(topic)
         if kind is None:
             return False
         prefix, etype = kind
         self._received[etype] = self._received.get(etype, 0) + 1
-        old = self.frames.get(topic)
-        if old is not None:
-            if old[0] == frames:  # the same message again (through a second proxy)
-                return True
-            self._bytes -= len(old[0][1])
-        size = len(frames[1])
-        if self._bytes + size > MAX_BYTES or (old is None and len(self.frames) >= MAX_TOPICS):
+        pending = self.frames.get(topic)
+        if pending is not None and any(k[0] == frames for k in pending):
+            return True  # the same message again (through a second proxy)
+        size = _size(frames)
+        if self._bytes + size > MAX_BYTES or (pending is None and len(self.frames) >= MAX_TOPICS):
             self.forget()
-        self.frames[topic] = (frames, time.time())
+            pending = None
+        if pending is None:
+            pending = self.frames[topic] = []
+        pending.append((frames, time.time()))
         self._bytes += size
-        self.newest[prefix] = topic
+        if len(pending) > CANDIDATES:
+            self._bytes -= _size(pending.pop(0)[0])
+        recent = self._recent.get(prefix)
+        if recent is None:
+            recent = self._recent[prefix] = deque(maxlen=RECENT_TOPICS)
+        if not recent or recent[-1] != topic:
+            if topic in recent:
+                recent.remove(topic)
+            recent.append(topic)
         return True
 
     def forget(self) -> None:
-        """Drop every kept frame and what was read of them."""
+        """Drop every kept frame and every value read of them."""
         self.frames.clear()
-        self._read.clear()
-        self._admitted.clear()
-        self.newest.clear()
+        self._value.clear()
+        self._recent.clear()
         self._bytes = 0
 
-    def read(self, topic: str) -> Envelope | None:
-        """The newest event kept on ``topic``, checked as on arrival (once per frame), or None:
-        nothing kept, or the newest frame was refused."""
+    def candidates(self, topic: str) -> list[Envelope]:
+        """The events that may be ``topic``'s value, the latest market time (then envelope
+        time, then seq) first: the frames kept since the last read that pass every check of
+        the delivery path (each checked once: they leave the table), and the value settled
+        before. The reader settles the first it accepts (:meth:`settle`): so an older genuine
+        frame arriving late (a second proxy's copy, a restarted publisher's resend, a replayed
+        capture) never replaces a newer value, and a refused frame does not hide the value
+        before it."""
         key = topic.encode()
-        kept = self.frames.get(key)
-        if kept is None:
-            return None
-        seen = self._read.get(key)
-        if seen is not None and seen[0] is kept:
-            return seen[1]
-        env = self.checks.read(*kept)
-        if env is not None:
-            env = self._not_older(key, env)
-        self._read[key] = (kept, env)
-        return env
+        out = [] if (value := self._value.get(key)) is None else [value]
+        for frames, at in self.frames.pop(key, None) or ():
+            self._bytes -= _size(frames)
+            env = self.checks.read(frames, at)
+            if env is not None:
+                out.append(env)
+        out.sort(key=_order, reverse=True)
+        return out
 
-    def _not_older(self, key: bytes, env: Envelope) -> Envelope:
-        last = self._admitted.get(key)
-        if (last is not None and env.seq and last.publisher == env.publisher
-                and last.epoch == env.epoch and env.seq <= last.seq):
-            return last  # sent again or overtaken: the later event stays the value
-        self._admitted[key] = env
-        return env
+    def settle(self, topic: str, env: Envelope) -> None:
+        """``env`` is ``topic``'s value until a later one is settled."""
+        key = topic.encode()
+        if key not in self._value and len(self._value) >= MAX_TOPICS:
+            self._value.clear()
+        self._value[key] = env
 
-    def newest_topic(self, prefix: str) -> str | None:
-        """The topic under the declared ``prefix`` whose frame arrived last."""
-        topic = self.newest.get(prefix.encode())
-        return None if topic is None else topic.decode(errors="replace")
+    def read(self, topic: str) -> Envelope | None:
+        """The first of :meth:`candidates`, settled: the value for a reader with no rules of
+        its own. None: nothing kept, or nothing passed."""
+        found = self.candidates(topic)
+        if found:
+            self.settle(topic, found[0])
+        return found[0] if found else None
+
+    def newest_topics(self, prefix: str) -> list[str]:
+        """Topics under the declared ``prefix``, the one whose frame arrived last first."""
+        return [t.decode(errors="replace") for t in reversed(self._recent.get(prefix.encode(), ()))]
+
+
+def _size(frames: list[bytes]) -> int:
+    return sum(len(f) for f in frames)
+
+
+def _order(env: Envelope) -> tuple[float, str, int]:
+    ts = env.payload.get("market_ts")
+    market = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else 0.0
+    return market, env.timestamp, env.seq
 
 
 def drain(sub: zmq.Socket, table: LastValues, limit: int = DRAIN_MAX) -> int:

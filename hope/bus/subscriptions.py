@@ -52,9 +52,13 @@ class Subscriptions:
         self.drain_latest()
         return super().read_latest(topic)
 
-    def newest_topic(self, prefix: str) -> str | None:
+    def latest_candidates(self, topic: str) -> list[Envelope]:
         self.drain_latest()
-        return super().newest_topic(prefix)
+        return super().latest_candidates(topic)
+
+    def newest_topics(self, prefix: str) -> list[str]:
+        self.drain_latest()
+        return super().newest_topics(prefix)
 
     def _wants(self, topic: bytes) -> bool:
         return any(topic.startswith(p) for p in self.prefixes)

@@ -24,6 +24,7 @@ from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
 from hope.bus.links import ProxyLinks, hello_epoch
 from hope.bus.outbox import Outbox, Record, restore_causations
+from hope.bus.reader import SubReader
 from hope.bus.recovery import GapRecovery
 from hope.bus.recovery_protocol import PendingReplays, ReplayGuard
 from hope.bus.refusals import count_refusal, refusal_name
@@ -38,18 +39,13 @@ from hope.quarantine import Quarantine
 log = structlog.get_logger("hope.bus")
 
 
-READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
-# pyzmq's constants are enum members whose arithmetic runs Python code (send_multipart ORs
-# SNDMORE into the flags per frame: ~7 µs per message vs ~2.6 µs with plain ints).
-_EVENTS, _POLLIN, _NOBLOCK, _SNDMORE = (int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK),
-                                        int(zmq.SNDMORE))
 # handshake probes, replay answers and audit-log queries (hope/audit/remote.py): not events
 _INTERNAL = (b"HELLO.", b"REPLAYED.", b"AUDITQ", b"AUDITA.")
 _CONTROL_TYPES = frozenset({EventType.REPLAY.value, EventType.WATERMARK.value,
                             EventType.HEARTBEAT.value})
 
 
-class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
+class ZmqBus(SubReader, Subscriptions, JournalAccess, GapRecovery, Bus):
     def __init__(self, name: str, config: Config, *, recover: bool = True,
                  journal: bool = True, outbox: bool = True,
                  on_bad_frame: Callable[[str], None] | None = None,
@@ -65,7 +61,7 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
         self._journal_factory: JournalFactory = ConsumerJournal.for_service(config.state, name)
         self.inbox: asyncio.Queue[Envelope] = asyncio.Queue()
         self._deliver: Callable[[Envelope], None] = self.inbox.put_nowait
-        self._read_gap, self._next_read, self._read_later = 0.0, 0.0, False
+        self.init_reader()
         self.init_subscriptions()
         self.cursors: Cursors | None = None
         self.journal: DeliveryJournal | None = None
@@ -122,6 +118,7 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
 
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        self.reset_reader()
         self.cursors = Cursors(track_all=b"" in self.prefixes)
         if self._want_journal and self.recover:
             self.journal = self._journal_factory(self.cursors)
@@ -185,6 +182,7 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
             pass
 
     def _close(self, linger: int) -> None:
+        self.reset_reader()
         if self._loop is not None and self._sub is not None:
             try:
                 self._loop.remove_reader(self._sub.FD)
@@ -252,62 +250,6 @@ class ZmqBus(Subscriptions, JournalAccess, GapRecovery, Bus):
         return out
 
     # receiving -------------------------------------------------------------------------
-    def space_reads(self, gap_s: float) -> None:
-        """Read the SUB at most once per ``gap_s``, everything queued at once: for a service
-        whose events may wait that long (the audit writer), one wake-up per gap instead of one
-        per frame; at a few thousand frames a second most of a busy process's CPU is the cold
-        work of waking up, not the frames."""
-        self._read_gap = gap_s
-
-    def _on_readable(self) -> None:
-        """The SUB's FD said readable: read now, or (spaced reads) once the gap since the last
-        read has passed, from a timer, so nothing queued waits longer than the gap. Until then
-        the FD is not watched: unread, it stays readable, and the loop would spin on it."""
-        loop, sub = self._loop, self._sub
-        if self._read_gap and loop is not None and sub is not None:
-            now = loop.time()
-            if now < self._next_read:
-                if not self._read_later:
-                    self._read_later = True
-                    loop.remove_reader(sub.FD)
-                    loop.call_at(self._next_read, self._read_spaced)
-                return
-            self._next_read = now + self._read_gap
-        self._read_batch()
-
-    def _read_spaced(self) -> None:
-        self._read_later = False
-        if self._loop is not None and self._sub is not None:  # not stopped meanwhile
-            self._loop.add_reader(self._sub.FD, self._on_readable)
-            self._on_readable()
-
-    def _read_batch(self) -> None:
-        """Drain the SUB socket from the event loop's own epoll, no Future per message: the FD is
-        edge-triggered, so read until nothing is left, or reschedule when the batch cap (fairness
-        to timers and handlers) leaves messages behind; then journal its idempotent events."""
-        sub = self._sub
-        if sub is None:
-            return
-        events, recv, on_frames = sub.getsockopt, sub.recv_multipart, self._on_frames
-        for _ in range(READ_BATCH):
-            try:
-                # Ask first: a recv that ends each wake-up by raising Again costs more.
-                if not events(_EVENTS) & _POLLIN:
-                    break
-                frames = recv(_NOBLOCK)
-            except zmq.Again:
-                break
-            except zmq.ZMQError as exc:  # socket closed under us while stopping
-                log.debug("bus_read_stopped", service=self.name, error=str(exc))
-                break
-            try:
-                on_frames(frames)
-            except Exception as exc:  # a bug here must not kill delivery
-                log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
-        else:
-            self._loop.call_soon(self._read_batch)
-        self.flush_journal()
-
     def refuse(self, reason: str, message: str, **detail: object) -> None:
         count_refusal(self.refusals, self.name, reason, message, **detail)
 

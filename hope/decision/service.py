@@ -31,8 +31,8 @@ class RiskFeeds(Service):
     A decision needs only the newest PRICE of its symbol and the market clock, so PRICE is
     last-value (``latest_of``), taken in order with the other events: when a SIGNAL is handled,
     every PRICE published before it has been kept, and :meth:`prices_for` reads the one it
-    needs through the market clock's rules (market-clock middleware) instead of every PRICE
-    going through the delivery path."""
+    needs through the market clock's rules (market-clock middleware). The market clock moves
+    on those reads (a SIGNAL, a CLOSE, and once per heartbeat interval)."""
 
     market_clock_from = "PRICE"
     latest_of = ("PRICE",)
@@ -41,10 +41,12 @@ class RiskFeeds(Service):
 
     async def prices_for(self, symbol: object) -> None:
         """Bring the risk state's price of ``symbol`` and the market clock to the newest PRICEs
-        kept (a refused or missing one leaves them as they were: no PRICE, no trade)."""
+        kept; none that passes every check: the symbol has no price (no PRICE, no trade)."""
         if isinstance(symbol, str):
             env = await self.runtime.latest(f"PRICE.{symbol}")
-            if env is not None:
+            if env is None:
+                self.risk.prices.pop(symbol, None)
+            else:
                 p = env.payload
                 self.risk.on_price(p["symbol"], p["price"], p["market_ts"])
         await self.runtime.newest("PRICE")

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 
 from hope import codec
-from hope.bus.zmq import READ_BATCH, ZmqBus
+from hope.bus.reader import READ_BATCH
+from hope.bus.zmq import ZmqBus
 from hope.envelope import new_event
 from hope.tails import read_frames
 from hope.testing import async_wait_for, make_config, read_jsonl, wait_for

@@ -312,8 +312,8 @@ def _price(p: float, ts: float, source: str = "scanner"):
 
 async def test_latest_runs_the_market_clock_rules_once_per_event(state_dir):
     """A last-value read moves the market clock as delivery would: a foreign PRICE and a jump
-    past the step bound read as None, the jump is refused once (one ALERT however often it is
-    read), the clock stays; a later genuine PRICE reads and moves it."""
+    past the step bound are refused (the genuine value before them stays), the jump once (one
+    ALERT however often it is read), the clock stays; a later genuine PRICE reads and moves it."""
     broker = LocalBroker()
     rt = runtime_for_tests("gw", state_dir, broker)
     rt.use(MarketTime(rt.market_clock, rt.config.market_clock, "PRICE"))
@@ -324,10 +324,11 @@ async def test_latest_runs_the_market_clock_rules_once_per_event(state_dir):
     await scanner.publish(_price(1.0, t0))
     assert (await rt.newest("PRICE")).payload["price"] == 1.0 and rt.market_clock.now() == t0
     await broker.bus("evil").publish(_price(2.0, t0 + 1, "evil"))
-    assert await rt.latest("PRICE.EVXBTC") is None and rt.market_clock.now() == t0
+    assert (await rt.latest("PRICE.EVXBTC")).payload["price"] == 1.0
+    assert rt.market_clock.now() == t0
     await scanner.publish(_price(3.0, t0 + 1e9))
     for _ in range(3):
-        assert await rt.newest("PRICE") is None
+        assert (await rt.newest("PRICE")).payload["price"] == 1.0
     assert rt.market_clock.now() == t0
     (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
     assert alert.payload["kind"] == "market_clock_jump" and alert.payload["market_ts"] == t0 + 1e9

@@ -100,7 +100,7 @@ def test_kept_frames_replace_older_ones_and_are_counted_not_delivered(bus: ZmqBu
     assert bus.received_types == {"PRICE": 3} and bus.counters["received"] == 0
     env = bus.read_latest("PRICE.EVXBTC")
     assert env.payload["price"] == 2.0 and bus.read_latest("PRICE.EVXBTC") is env  # memoised
-    assert bus.newest_topic("PRICE") == "PRICE.XBTC" and bus.read_latest("PRICE.NONE") is None
+    assert bus.newest_topics("PRICE")[0] == "PRICE.XBTC" and bus.read_latest("PRICE.NONE") is None
     arrive(bus, second)  # the same message again (a second proxy's copy): counted only
     assert bus.received_types["PRICE"] == 4 and bus.read_latest("PRICE.EVXBTC") is env
     arrive(bus, first)  # a genuine older frame sent again does not replace the newer one
@@ -163,8 +163,8 @@ def test_malformed_kept_frames_are_refused_as_bad_frames(bus: ZmqBus):
     assert bus.counters["decode_errors"] == 2 and bus.quarantine.count == 2
     assert set(bus.refusals) == {"decode_malformed", "decode_invalid"}
     arrive(bus, good)
-    kept = bus.latest.frames[b"PRICE.EVXBTC"]
-    bus.latest.frames[b"PRICE.EVXBTC"] = (kept[0], kept[1] + 8 * 86400)  # read as if it came late
+    kept = bus.latest.frames[b"PRICE.EVXBTC"][-1]
+    bus.latest.frames[b"PRICE.EVXBTC"] = [(kept[0], kept[1] + 8 * 86400)]  # read as if late
     assert bus.read_latest("PRICE.EVXBTC") is None
     assert bus.refusals["decode_bad_timestamp"] == 1
 
@@ -175,7 +175,7 @@ def test_the_table_is_bounded(bus: ZmqBus, monkeypatch: pytest.MonkeyPatch):
     feed = Feed(bus.config.state.root)
     for symbol in ("AB", "BB", "CB", "DB"):
         arrive(bus, feed.price(1.0, T0, symbol))
-    assert list(bus.latest.frames) == [b"PRICE.DB"] and bus.newest_topic("PRICE") == "PRICE.DB"
+    assert list(bus.latest.frames) == [b"PRICE.DB"] and bus.newest_topics("PRICE") == ["PRICE.DB"]
     assert bus.read_latest("PRICE.AB") is None and bus.read_latest("PRICE.DB") is not None
 
 
@@ -200,3 +200,43 @@ def test_in_order_last_value_frames_are_kept_from_the_ordinary_sub(state_dir: Pa
     assert bus.inbox.empty() and bus.counters["received"] == 0 and bus.cursors.lows() == {}
     assert bus.received_types == {"PRICE": 1} and bus._latest_sub is None
     assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 3.0
+
+
+def test_an_older_genuine_frame_arriving_late_never_replaces_a_newer_one(bus: ZmqBus):
+    """Seq 9 and 10 through one proxy, then 9 again through a second (and a resend of 8 under
+    a new epoch) before any read: the read gives 10; read again after them, still 10."""
+    feed = Feed(bus.config.state.root)
+    p8, p9, p10 = (feed.price(float(n), T0 + n) for n in (8, 9, 10))
+    for frames in (p9, p10, p9):
+        arrive(bus, frames)
+    assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 10.0
+    resent = Feed(bus.config.state.root, epoch="ep-after-restart").price(8.0, T0 + 8)
+    arrive(bus, resent)
+    arrive(bus, p8)
+    assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 10.0
+    assert not bus.refusals
+
+
+def test_a_refused_frame_does_not_hide_the_genuine_one_before_it(bus: ZmqBus):
+    """A genuine PRICE then a tampered one (a newer market time, a MAC that does not match):
+    the read refuses the tampered frame and gives the genuine one."""
+    feed = Feed(bus.config.state.root)
+    genuine = feed.price(1.0, T0)
+    tampered = [*feed.price(9.0, T0 + 5)[:2], genuine[2]]
+    arrive(bus, genuine)
+    arrive(bus, tampered)
+    assert bus.read_latest("PRICE.EVXBTC").payload["price"] == 1.0
+    assert bus.refusals["auth_bad_mac"] == 1
+
+
+def test_topics_past_the_length_bound_are_refused_and_recent_topics_listed_newest_first(
+        bus: ZmqBus):
+    """A 300-byte topic is refused unkept; the topics of a prefix come back latest arrival
+    first (what the market clock's read walks when the newest is refused)."""
+    good = Feed(bus.config.state.root).price(1.0, T0)
+    arrive(bus, [b"PRICE." + b"X" * 300, *good[1:]])
+    assert bus.counters["decode_errors"] == 1 and not bus.latest.frames
+    feed = Feed(bus.config.state.root)
+    for symbol in ("AB", "CD", "AB"):
+        arrive(bus, feed.price(1.0, T0, symbol))
+    assert bus.newest_topics("PRICE") == ["PRICE.AB", "PRICE.CD"]

@@ -15,7 +15,8 @@ import zmq
 from hope import codec
 from hope.bus.base import Sequencer
 from hope.bus.cursor import Cursors
-from hope.bus.zmq import READ_BATCH, ZmqBus
+from hope.bus.reader import READ_BATCH
+from hope.bus.zmq import ZmqBus
 from hope.envelope import Envelope, new_event
 from hope.tails import read_frames
 from hope.testing import make_config, seal_frames

@@ -117,8 +117,8 @@ async def test_signal_over_http_is_published_on_the_bus_with_port_in_heartbeat(t
 
 async def test_price_cache_takes_only_market_data(tmp_path):
     """A PRICE from a non-market-data publisher, or one jumping past the step bound, never
-    fills the price the gateway's SIGNALs carry nor moves its market clock; a newer genuine
-    PRICE does both."""
+    fills the price the gateway's SIGNALs carry nor moves its market clock, nor hides the
+    genuine price before it; a newer genuine PRICE does both."""
     broker = LocalBroker()
     svc = await _gateway(tmp_path, broker)
     scanner = broker.bus("scanner")
@@ -132,9 +132,9 @@ async def test_price_cache_takes_only_market_data(tmp_path):
         assert await svc.last_price("EVXBTC") == (2e-05, t0)
         assert await svc.market_now() == t0
         await broker.bus("evil").publish(price(9.0, t0 + 1, "evil"))
-        assert await svc.last_price("EVXBTC") is None and await svc.market_now() == t0
+        assert await svc.last_price("EVXBTC") == (2e-05, t0) and await svc.market_now() == t0
         await scanner.publish(price(8.0, t0 + 1e9))
-        assert await svc.market_now() == t0 and await svc.last_price("EVXBTC") is None
+        assert await svc.market_now() == t0 and await svc.last_price("EVXBTC") == (2e-05, t0)
         (alert,) = [e for e in broker.published if e.event_type == "ALERT"]
         assert alert.payload["kind"] == "market_clock_jump"
         await scanner.publish(price(3e-05, t0 + 2))
