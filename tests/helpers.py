@@ -6,8 +6,10 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import zmq
 from aiohttp import web
 
+from hope import codec
 from hope.audit.canonical import GENESIS, seal
 from hope.audit.config import AuditConfig
 from hope.audit.writer import AuditWriter
@@ -147,3 +149,25 @@ def fill(i: int = 0):
     return new_event("FILL", {"symbol": "EVXBTC", "order_id": f"hope-{i}", "filled_qty": 10.0,
                               "avg_price": 1.5e-05, "commission": 1.5e-07,
                               "commission_asset": "BTC"}, source="executor")
+
+
+class FakePub:
+    """A bus PUB for unit tests: records what is sent, whole messages (``send_multipart``) or
+    frame by frame."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[bytes]] = []
+        self._partial: list[bytes] = []
+
+    def send_multipart(self, frames: list[bytes]) -> None:
+        self.sent.append(list(frames))
+
+    def send(self, frame: bytes, flags: int = 0) -> None:
+        self._partial.append(frame)
+        if not flags & zmq.SNDMORE:
+            self.sent.append(self._partial)
+            self._partial = []
+
+    def alerts(self) -> list[dict]:
+        """The payloads of the ALERTs sent."""
+        return [codec.decode(f[1]).payload for f in self.sent if f[0].startswith(b"ALERT.")]

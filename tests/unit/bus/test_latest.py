@@ -15,28 +15,11 @@ from hope.bus.cursor import Cursors
 from hope.bus.zmq import ZmqBus
 from hope.envelope import new_event
 from hope.testing import make_config, seal_frames
+from tests.helpers import FakePub
 
 T0 = 1_610_226_000.0
 
 
-class FakePub:
-    """Records what the bus sends (its ALERTs)."""
-
-    def __init__(self) -> None:
-        self.sent: list[list[bytes]] = []
-        self._partial: list[bytes] = []
-
-    def send_multipart(self, frames: list[bytes]) -> None:
-        self.sent.append(list(frames))
-
-    def send(self, frame: bytes, flags: int = 0) -> None:
-        self._partial.append(frame)
-        if not flags & zmq.SNDMORE:
-            self.sent.append(self._partial)
-            self._partial = []
-
-    def alerts(self) -> list[dict]:
-        return [codec.decode(f[1]).payload for f in self.sent if f[0].startswith(b"ALERT.")]
 
 
 class FakeSub:

@@ -20,6 +20,7 @@ from hope.bus.zmq import ZmqBus
 from hope.envelope import Envelope, new_event
 from hope.tails import read_frames
 from hope.testing import make_config, seal_frames
+from tests.helpers import FakePub
 
 
 class FakeSub:
@@ -41,21 +42,6 @@ class FakeSub:
         return self.queue.popleft()
 
 
-class FakePub:
-    """Records what the bus sends: whole messages (``send_multipart``) or frame by frame."""
-
-    def __init__(self) -> None:
-        self.sent: list[list[bytes]] = []
-        self._partial: list[bytes] = []
-
-    def send_multipart(self, frames: list[bytes]) -> None:
-        self.sent.append(list(frames))
-
-    def send(self, frame: bytes, flags: int = 0) -> None:
-        self._partial.append(frame)
-        if not flags & zmq.SNDMORE:
-            self.sent.append(self._partial)
-            self._partial = []
 
 
 class FakeLoop:
