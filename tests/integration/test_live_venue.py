@@ -246,12 +246,17 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
     assert close["exit_trade_ids"] == [t.get("tradeId", t.get("id")) for t in sells[0]["fills"]]
     assert close["reason"] in ("timeout", "stop_loss", "take_profit")  # whichever came first
 
-    system = rig.records("system")
-    reports = [r["payload"] for r in system if r.get("event_type") == "RECONCILIATION"]
+    # the SELL that closed it (HOPE's exit, or the protective stop placed after the fill) was
+    # POSTed and its reply audited; the CLOSE can come from the stream before that reply
+    exit_cid = sells[0]["clientOrderId"]
+
+    def replies_with_exit() -> list[dict[str, Any]] | None:
+        found = [r["payload"] for r in rig.records("system", "VENUE_REPLY")]
+        return found if [r for r in found if r["method"] == "POST"
+                         and r["params"].get("newClientOrderId") == exit_cid] else None
+    replies = wait_for(replies_with_exit, timeout=30, message="the exit SELL's VENUE_REPLY")
+    reports = [r["payload"] for r in rig.records("system", "RECONCILIATION")]
     assert reports[-1]["passed"] and len(reports) >= 3
-    replies = [r["payload"] for r in system if r.get("event_type") == "VENUE_REPLY"]
-    assert [r for r in replies if r["method"] == "POST"
-            and r["params"].get("newClientOrderId") == cid + "-x"]  # the exit's SELL
     text = json.dumps(replies)
     assert keys.api_key not in text and keys.secret not in text and "signature" not in text
     # the restarted executor asked (GET by origClientOrderId) and never sent the BUY again
