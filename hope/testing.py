@@ -287,6 +287,13 @@ class Supervisord:
                 result[parts[0].split(":", 1)[1]] = (parts[1], pid)
         return result
 
+    def running_pid(self, program: str, timeout: float = 45.0) -> int:
+        """The pid of ``program`` once it is RUNNING (a test about to signal it must never get
+        0: ``os.kill(0, ...)`` signals the test's own process group)."""
+        return wait_for(lambda: (s := self.status().get(program, ("", 0)))[0] == "RUNNING"
+                        and s[1] > 0 and s[1], timeout=timeout, interval=0.1,
+                        message=f"{program} RUNNING with a pid")
+
     def running(self, programs: list[str]) -> bool:
         status = self.status()
         return all(status.get(p, ("",))[0] == "RUNNING" for p in programs)

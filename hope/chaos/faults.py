@@ -127,6 +127,8 @@ class Faults:
         heartbeats and have supervisord restart it. If it has not after ``hold_s`` plus the
         recovery timeout, we SIGCONT it ourselves and report the fault as not recovered."""
         old = self._pids()
+        if not old.get(program):  # never signal pid 0: that is our own process group
+            old[program] = self.sup.running_pid(program)
         t0 = time.monotonic()
         os.kill(old[program], signal.SIGSTOP)
         res = self._wait(f"SIGSTOP {program} (hang)", f"pid {old[program]}, health monitor "

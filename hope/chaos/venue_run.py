@@ -191,7 +191,8 @@ class VenueRun:
         return self.sup.status().get("executor", ("", 0))[1]
 
     def kill_executor(self, pid: int | None = None) -> int:
-        pid = pid or self.executor_pid()
+        # once RUNNING: a pid of 0 would make os.kill signal our own process group
+        pid = pid or self.sup.running_pid("executor")
         self.kills_us.append(int(time.time() * 1e6))
         os.kill(pid, signal.SIGKILL)
         return pid

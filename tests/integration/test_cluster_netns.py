@@ -262,7 +262,7 @@ def faults(rig: Cluster) -> dict[str, float]:
     rig.lab.link("h4", True)
     t["link_caught_up_s"] = caught_up_after(rig, time.monotonic(), "the link flap")
     # 2. proxy A dies (SIGKILL); supervisord on h1 starts it again
-    pid = rig.sups["h1"].status()["proxy"][1]
+    pid = rig.sups["h1"].running_pid("proxy")
     t["proxy_kill_wall"] = time.time()
     os.kill(pid, signal.SIGKILL)
     t_kill = time.monotonic()
@@ -272,7 +272,7 @@ def faults(rig: Cluster) -> dict[str, float]:
              message="the executor's links to both proxies ready again")
     t["proxy_back_s"] = round(time.monotonic() - t_kill, 2)
     # 3. the decision engine dies; restarted by h4's supervisord, it rebuilds over the bus
-    pid = rig.sups["h4"].status()["decision-engine"][1]
+    pid = rig.sups["h4"].running_pid("decision-engine")
     rebuilds = rig.log("h4", "decision-engine").count("audit log read over the bus")
     t["de_kill_wall"] = time.time()
     os.kill(pid, signal.SIGKILL)

@@ -141,7 +141,7 @@ def test_live_system_on_the_stand_in_parity_and_sigkill(rig: LiveRig) -> None:
                 if r["payload"]["strategy"] == "pump"]
 
     wait_for(pump_signals, timeout=60, message="the pump SIGNAL")
-    pid = rig.sup.status()["scanner"][1]
+    pid = rig.sup.running_pid("scanner")
     os.kill(pid, signal.SIGKILL)                    # mid-pump; supervisord restarts it
     log = (rig.state / "logs" / "scanner.log").read_text()
     m = re.search(r'"warm_until": (\{[^}]*\})', log)

@@ -201,7 +201,7 @@ def test_pump_to_venue_order_kill_between_send_and_reply_then_close(rig: Rig) ->
     assert json.loads((rig.state / "trading_state").read_text())["state"] == "HALTED"
     assert rig.hope("trading", "resume").returncode == 0
     log = rig.state / "logs" / "executor.log"
-    pid = rig.sup.status()["executor"][1]   # asked before: supervisorctl takes its time
+    pid = rig.sup.running_pid("executor")   # asked before: supervisorctl takes its time
     assert json.loads(rig.hope("trading", "status", "--json").stdout)["state"] == "ACTIVE"
     shown = rig.hope("venue", "status")
     assert shown.returncode == 0 and "breaker: closed" in shown.stdout, shown.stdout

@@ -24,7 +24,7 @@ def test_supervisord_restarts_a_killed_service(supervisor: Supervisord, state_di
     wait_for(lambda: supervisor.running(PROGRAMS), timeout=60, message="all programs RUNNING")
     assert oct((state_dir / "run").stat().st_mode & 0o777) == "0o700"
     assert oct((state_dir / "run" / "supervisor.sock").stat().st_mode & 0o777) == "0o700"
-    _, old_pid = supervisor.status()["executor"]
+    old_pid = supervisor.running_pid("executor")
     os.kill(old_pid, signal.SIGKILL)
     wait_for(lambda: supervisor.status()["executor"][0] == "RUNNING"
              and supervisor.status()["executor"][1] != old_pid,
