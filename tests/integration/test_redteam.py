@@ -195,6 +195,16 @@ def test_replay_requests_are_bounded(system, attacker):
              timeout=30, message="the flood rate-limited")
 
 
+def _decision_on_forged_signal(system, attacker, market_ts: float) -> dict:
+    """A GENABTC SIGNAL forged with the gateway's key at ``market_ts``: its audited DECISION."""
+    env, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
+                                            "price": 1e-5, "market_ts": market_ts}, "gateway")
+    attacker.send(frames)
+    return wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
+                                           and r.get("causation_id") == env.event_id),
+                    timeout=30, message="the DECISION on the forged SIGNAL")[0]
+
+
 def test_forged_price_cannot_push_the_market_clock(system, attacker):
     """PRICE stamped 4e9 (decades ahead): from a principal that is not market data it is
     refused by the authority table; sealed with the feed's own key it is a refused jump with an
@@ -213,12 +223,7 @@ def test_forged_price_cannot_push_the_market_clock(system, attacker):
                                     and r["payload"].get("kind") == "market_clock_jump"
                                     and r["payload"].get("event_id") == jump.event_id),
              timeout=30, message="the market_clock_jump ALERT")
-    signal, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
-                                               "price": 1e-5, "market_ts": 1.6e9}, "gateway")
-    attacker.send(frames)
-    decision = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
-                                               and r.get("causation_id") == signal.event_id),
-                        timeout=30, message="the DECISION on a SIGNAL for that symbol")[0]
+    decision = _decision_on_forged_signal(system, attacker, 1.6e9)
     assert decision["payload"]["action"] == "SKIP"
     for service in ("executor", "decision-engine"):
         wait_for(lambda s=service: system.progress(s).get("market_clock_refused", 0) >= 1,
@@ -228,12 +233,7 @@ def test_forged_price_cannot_push_the_market_clock(system, attacker):
 
 def test_forged_signal_stamped_ahead_is_skipped_not_a_clock_push(system, attacker):
     """A SIGNAL on the bus with market_ts 4e9 is SKIPped naming signal_ahead and moves no clock."""
-    env, frames = attacker.forge("SIGNAL", {"symbol": "GENABTC", "strategy": "moonbot",
-                                            "price": 1e-5, "market_ts": 4e9}, "gateway")
-    attacker.send(frames)
-    decision = wait_for(lambda: system.audited(lambda r: r.get("event_type") == "DECISION"
-                                               and r.get("causation_id") == env.event_id),
-                        timeout=30, message="the DECISION on the forged SIGNAL")[0]
+    decision = _decision_on_forged_signal(system, attacker, 4e9)
     assert decision["payload"]["action"] == "SKIP"
     assert "signal_ahead" in {r["rule"] for r in decision["payload"]["reasons"]}
     assert system.progress("decision-engine").get("market_ts", 0) < 2e9
