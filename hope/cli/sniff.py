@@ -166,49 +166,55 @@ def run(args: argparse.Namespace) -> int:
     for prefix in args.prefixes or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     sock.connect(xpub)
-    print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    shown, rates, last_report = 0, Counter(), time.monotonic()
-    already: set[str] = set()
-    if args.recent > 0 and not args.stats:
-        # Subscribed first, then read: an event audited meanwhile is shown once, not missed.
-        lines, already = recent_lines(config.state, args.prefixes, args.recent, args.json,
-                                      args.correlation)
-        for line in lines:
-            print(line, flush=True)
-    last_message = time.monotonic()
+    # Ctrl-C is how a watcher stops watching, from the moment it says it is watching (while the
+    # recent events are still being read too): exit status 0, not a failure.
     try:
-        while True:
-            if not sock.poll(200):
-                if args.timeout and time.monotonic() - last_message > args.timeout:
-                    print(f"hope sniff: no events for {args.timeout:g}s at {xpub}", file=sys.stderr)
-                    return 1
-            else:
-                frames = sock.recv_multipart()
-                last_message = time.monotonic()
-                topic = frames[0]
-                if topic.startswith(INTERNAL):
-                    continue
-                if args.stats:
-                    rates[topic.split(b".", 1)[0].decode("utf-8", "replace")] += 1
-                else:
-                    if already and _seen(frames, already):
-                        continue
-                    line = render(topic, frames, args.json, args.correlation)
-                    if line is None:
-                        continue
-                    print(line, flush=True)
-                    shown += 1
-                    if args.count and shown >= args.count:
-                        return 0
-            if args.stats and time.monotonic() - last_report >= 1.0:
-                elapsed = time.monotonic() - last_report
-                line = " ".join(f"{k}={v / elapsed:.0f}/s" for k, v in sorted(rates.items()))
-                print(printable(f"{time.strftime('%H:%M:%S')} {line or 'no events'}"),
-                      flush=True)
-                rates.clear()
-                last_report = time.monotonic()
+        print(f"hope sniff: watching {xpub} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        already: set[str] = set()
+        if args.recent > 0 and not args.stats:
+            # Subscribed first, then read: an event audited meanwhile is shown once, not missed.
+            lines, already = recent_lines(config.state, args.prefixes, args.recent, args.json,
+                                          args.correlation)
+            for line in lines:
+                print(line, flush=True)
+        return _watch(sock, args, xpub, already)
     except KeyboardInterrupt:
-        return 0  # Ctrl-C is how a watcher stops watching: not a failure
+        return 0
     finally:
         sock.close()
         ctx.term()
+
+
+def _watch(sock: zmq.Socket, args: argparse.Namespace, xpub: str, already: set[str]) -> int:
+    """Print (or count, with ``--stats``) events until ``--count``, ``--timeout`` or Ctrl-C."""
+    shown, rates, last_report = 0, Counter(), time.monotonic()
+    last_message = time.monotonic()
+    while True:
+        if not sock.poll(200):
+            if args.timeout and time.monotonic() - last_message > args.timeout:
+                print(f"hope sniff: no events for {args.timeout:g}s at {xpub}", file=sys.stderr)
+                return 1
+        else:
+            frames = sock.recv_multipart()
+            last_message = time.monotonic()
+            topic = frames[0]
+            if topic.startswith(INTERNAL):
+                continue
+            if args.stats:
+                rates[topic.split(b".", 1)[0].decode("utf-8", "replace")] += 1
+            else:
+                if already and _seen(frames, already):
+                    continue
+                line = render(topic, frames, args.json, args.correlation)
+                if line is None:
+                    continue
+                print(line, flush=True)
+                shown += 1
+                if args.count and shown >= args.count:
+                    return 0
+        if args.stats and time.monotonic() - last_report >= 1.0:
+            elapsed = time.monotonic() - last_report
+            line = " ".join(f"{k}={v / elapsed:.0f}/s" for k, v in sorted(rates.items()))
+            print(printable(f"{time.strftime('%H:%M:%S')} {line or 'no events'}"), flush=True)
+            rates.clear()
+            last_report = time.monotonic()

@@ -35,3 +35,15 @@ def test_a_live_event_already_shown_from_the_log_is_skipped_once() -> None:
     assert _seen(frames, already) is True and already == set()
     assert _seen(frames, already) is False
     assert _seen([b"x"], {"y"}) is False
+
+
+def test_ctrl_c_while_the_recent_events_are_read_exits_0(tmp_path, monkeypatch) -> None:
+    """Ctrl-C once the watcher says it is watching exits 0, even before the live stream starts."""
+    import hope.cli.sniff as sniff_cli
+    from hope.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sniff_cli, "recent_lines", interrupted)
+    assert main(["sniff", "--recent", "5", "--state-dir", str(tmp_path)]) == 0
