@@ -53,6 +53,11 @@ def current_handler_name(name: str) -> str:
     return name.rpartition(LEGACY_SCOPE)[2] if LEGACY_SCOPE in name else name
 
 
+def handler_names(names: str | frozenset[str]) -> frozenset[str]:
+    """The handlers of one ``ConsumerJournal.done`` entry as a set."""
+    return frozenset((names,)) if type(names) is str else names
+
+
 class ConsumerJournal:
     def __init__(self, path: Path, cursors: Cursors, max_ids: int = 200_000,
                  quarantine_dir: Path | None = None) -> None:
@@ -60,7 +65,10 @@ class ConsumerJournal:
         self.quarantine_dir = quarantine_dir  # evidence of a torn record (None: logged only)
         self.cursors = cursors
         self.max_ids = max_ids
-        self.done: OrderedDict[str, set[str]] = OrderedDict()
+        # event id → the handlers that finished it: one name as a str (the usual case), several
+        # as a frozenset. Strings are not tracked by the collector, so up to ``max_ids``
+        # remembered events do not set off a young collection every ``threshold0`` events.
+        self.done: OrderedDict[str, str | frozenset[str]] = OrderedDict()
         self._fd: int | None = None
         # idempotent events finished since the last flush: [first, last] runs per stream
         self._runs: dict[StreamKey, list[list[int]]] = {}
@@ -89,7 +97,11 @@ class ConsumerJournal:
 
     def is_done(self, handler: str, event_id: str) -> bool:
         names = self.done.get(event_id)
-        return bool(names) and (handler in names or ANY_HANDLER in names)
+        if names is None:
+            return False
+        if type(names) is str:
+            return names in (handler, ANY_HANDLER)
+        return handler in names or ANY_HANDLER in names
 
     def mark_done(self, event_id: str, handlers: list[str]) -> None:
         """Remember handlers finished for an event (causation from our own outbox: ANY)."""
@@ -133,8 +145,16 @@ class ConsumerJournal:
     def _remember(self, event_id: str, handlers: list[str]) -> None:
         if not handlers:
             return
-        self.done.setdefault(event_id, set()).update(handlers)
-        self.done.move_to_end(event_id)
+        done = self.done
+        before = done.get(event_id)
+        if before is None and len(handlers) == 1:
+            done[event_id] = handlers[0]
+        else:
+            names = set(handlers)
+            if before is not None:
+                names.update(handler_names(before))
+                done.move_to_end(event_id)
+            done[event_id] = next(iter(names)) if len(names) == 1 else frozenset(names)
         while len(self.done) > self.max_ids:
             self.done.popitem(last=False)
 
@@ -183,7 +203,7 @@ class ConsumerJournal:
             if cur.low:
                 items.append(["c", pub, epoch, kind, 1, cur.low])
             items.extend(["c", pub, epoch, kind, n, n] for n in sorted(cur.above))
-        items.extend(["h", eid, sorted(names)] for eid, names in self.done.items())
+        items.extend(["h", eid, sorted(handler_names(names))] for eid, names in self.done.items())
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
             for item in items:
