@@ -55,6 +55,7 @@ class EpochLog:
     high_seq: int = 0
     high_tseq: dict[str, int] = field(default_factory=dict)
     acked_seq: int = 0      # the audit writer's durable watermark
+    marked_seq: int = 0     # the watermark the epoch's ``.acked`` marker file holds
     trimmed_seq: int = 0    # records at or below this are gone from memory
     trimmed_tseq: dict[str, int] = field(default_factory=dict)
 
@@ -126,6 +127,13 @@ class Outbox:
         return resend
 
     def close(self) -> None:
+        try:
+            self.write_markers()
+        except OSError as exc:  # disk full: a stale marker only means more is resent
+            log.warning("outbox_marker_write_failed", path=str(self.dir), error=str(exc))
+        self._close_segment()
+
+    def _close_segment(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -134,7 +142,7 @@ class Outbox:
     def append(self, rec: Record) -> None:
         segment = (rec.seq - 1) // self.segment_events
         if segment != self._segment:
-            self.close()
+            self._close_segment()
             path = self.dir / f"{self.epoch}.{segment:06d}.out"
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._segment = segment
@@ -144,15 +152,27 @@ class Outbox:
 
     # acknowledgement --------------------------------------------------------------------
     def ack(self, epoch: str, seq: int) -> None:
-        """The audit writer has durably stored ``epoch`` up to ``seq`` (trimmed later by trim())."""
+        """The audit writer has durably stored ``epoch`` up to ``seq`` (trimmed later by trim(),
+        the marker file written by the next trim() or close())."""
         elog = self.epochs.get(epoch)
         if elog is None or seq <= elog.acked_seq:
             return
         elog.acked_seq = min(seq, elog.high_seq)
-        self._write_marker(elog)
+
+    def write_markers(self) -> None:
+        """Write each epoch's ``.acked`` marker that is behind its watermark. Not on every
+        WATERMARK (five a second: a file create and rename each, on the event loop): a marker
+        is only read after a restart, and one behind means records the audit writer already
+        holds are resent, which it drops as duplicates of their (publisher, epoch, seq)."""
+        for elog in self.epochs.values():
+            if elog.acked_seq != elog.marked_seq:
+                self._write_marker(elog)
+                elog.marked_seq = elog.acked_seq
 
     def trim(self, now: float) -> None:
-        """Drop acknowledged records older than the retention window; delete spent segments."""
+        """Drop acknowledged records older than the retention window; delete spent segments;
+        bring the markers up to date first."""
+        self.write_markers()
         for epoch, elog in list(self.epochs.items()):
             cut = elog.trimmed_seq
             # by_seq is in seq order (appended, or loaded, in order): stop at the first keeper.
@@ -195,7 +215,7 @@ class Outbox:
         if marker.exists():
             try:
                 data = decode_obj(marker.read_bytes())
-                elog.acked_seq = int(data["seq"])
+                elog.acked_seq = elog.marked_seq = int(data["seq"])
             except Exception as exc:  # a bad marker only means we resend more
                 log.warning("outbox_marker_unreadable", path=str(marker), error=str(exc))
         for path in sorted(self.dir.glob(f"{epoch}.*.out")):

@@ -185,3 +185,23 @@ def test_a_batched_write_torn_mid_record_keeps_the_whole_records_before_the_cut(
     assert cursors.get(("gateway", "e9", "PRICE")).low == 0
     (kept,) = read_quarantined(tmp_path / "q", "consumer-journal")
     assert kept["reason"] == "consumer journal: torn record"
+
+
+def test_several_handlers_of_one_event_are_remembered_and_restored(tmp_path):
+    """An event finished by two handlers is done for both, also after compaction on restart."""
+    path = tmp_path / "c.log"
+    j = ConsumerJournal(path, Cursors(track_all=False))
+    j.open()
+    j.consumed("scanner", "e1", "SIGNAL", 1, "id1", ["decide"])
+    j.mark_done("id1", ["shadow"])
+    j.consumed("scanner", "e1", "SIGNAL", 2, "id2", ["decide"])
+    assert j.is_done("decide", "id1") and j.is_done("shadow", "id1")
+    assert not j.is_done("decid", "id2") and not j.is_done("shadow", "id2")
+    j.close()
+    again = ConsumerJournal(path, Cursors(track_all=False))
+    again.open()
+    again.close()  # compacted
+    third = ConsumerJournal(path, Cursors(track_all=False))
+    third.open()
+    assert third.is_done("decide", "id1") and third.is_done("shadow", "id1")
+    assert third.is_done("decide", "id2") and not third.is_done("shadow", "id2")

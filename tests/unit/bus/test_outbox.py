@@ -79,3 +79,26 @@ def test_torn_last_record_is_ignored_on_load(tmp_path):
     assert [r.seq for r in Outbox(tmp_path, "e2", quarantine_dir=q).open()] == [1]
     (kept,) = read_quarantined(q, "outbox")
     assert kept["reason"] == "outbox: torn record" and kept["where"].startswith(f"{path}:@")
+
+
+def test_acked_marker_is_written_by_trim_and_close_not_by_each_ack(tmp_path):
+    """A WATERMARK only moves the watermark in memory; trim() and close() write the marker."""
+    marker = tmp_path / "e1.acked"
+    box = Outbox(tmp_path, "e1")
+    box.open()
+    for n in range(1, 6):
+        box.append(rec(n))
+    box.ack("e1", 2)
+    assert not marker.exists()
+    box.trim(now=0.0)
+    assert marker.exists()
+    box.ack("e1", 4)
+    box.close()
+    again = Outbox(tmp_path, "e2")
+    assert [r.seq for r in again.open()] == [5]
+
+
+def test_records_are_not_tracked_by_the_collector():
+    """Outboxed records hold no references the collector must follow (no young collections)."""
+    import gc
+    assert not gc.is_tracked(rec(1))
