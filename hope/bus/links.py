@@ -26,6 +26,9 @@ from hope.config import Config
 
 log = structlog.get_logger("hope.bus")
 _SNDMORE = int(zmq.SNDMORE)
+# the backend's send: pyzmq's Python-level Socket.send only adds routing ids and groups (not
+# used on PUB), ~0.4 µs per frame, three frames per event
+_send = zmq.backend.Socket.send
 _FAILED = {int(e) for e in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
                             zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH)}
 _WATCHED = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -154,12 +157,12 @@ class ProxyLinks:
     def send(self, topic: bytes, body: bytes, auth: bytes | None = None) -> None:
         """``[topic, body]`` or, with ``auth``, ``[topic, body, auth]`` on each target link."""
         for pub in self._targets:
-            pub.send(topic, _SNDMORE)
+            _send(pub, topic, _SNDMORE)
             if auth is None:
-                pub.send(body)
+                _send(pub, body)
             else:
-                pub.send(body, _SNDMORE)
-                pub.send(auth)
+                _send(pub, body, _SNDMORE)
+                _send(pub, auth)
 
     def send_multipart(self, frames: list[bytes]) -> None:
         for pub in self._targets:

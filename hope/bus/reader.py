@@ -64,13 +64,19 @@ class SubReader:
         sub = self._sub
         if sub is None:
             return
-        events, recv, on_frames = sub.getsockopt, sub.recv_multipart, self._on_frames
+        events, recv, on_frames = sub.getsockopt, sub.recv, self._on_frames
         for _ in range(READ_BATCH):
             try:
                 # Ask first: a recv that ends each wake-up by raising Again costs more.
                 if not events(_EVENTS) & _POLLIN:
                     break
-                frames = recv(_NOBLOCK)
+                # the parts as Frames, whose ``more`` ends the message: recv_multipart asks
+                # the socket for RCVMORE after each part (an option lookup through an enum)
+                part = recv(_NOBLOCK, copy=False)
+                frames = [part.bytes]
+                while part.more:
+                    part = recv(_NOBLOCK, copy=False)
+                    frames.append(part.bytes)
             except zmq.Again:
                 break
             except zmq.ZMQError as exc:  # socket closed under us while stopping
