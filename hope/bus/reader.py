@@ -6,6 +6,7 @@ once or (spaced reads) at most once per gap (a mixin of :class:`hope.bus.zmq.Zmq
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 import zmq
@@ -15,6 +16,24 @@ log = structlog.get_logger("hope.bus")
 READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
 # pyzmq's constants are enum members whose arithmetic runs Python code: plain ints per call
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
+
+
+def message_reader(sock: zmq.Socket) -> Callable[[int], list[bytes]]:
+    """``sock.recv_multipart`` for a zmq socket, reading the parts as Frames until ``more`` is
+    false: ``recv_multipart`` asks the socket for RCVMORE after each part, an option lookup
+    through an enum (~2 µs per three-part event). A test's stand-in socket keeps its own."""
+    if not isinstance(sock, zmq.backend.Socket):
+        return sock.recv_multipart
+    recv = sock.recv
+
+    def read(flags: int) -> list[bytes]:
+        part = recv(flags, copy=False)
+        frames = [part.bytes]
+        while part.more:
+            part = recv(flags, copy=False)
+            frames.append(part.bytes)
+        return frames
+    return read
 
 
 class SubReader:
@@ -64,19 +83,13 @@ class SubReader:
         sub = self._sub
         if sub is None:
             return
-        events, recv, on_frames = sub.getsockopt, sub.recv, self._on_frames
+        events, recv, on_frames = sub.getsockopt, message_reader(sub), self._on_frames
         for _ in range(READ_BATCH):
             try:
                 # Ask first: a recv that ends each wake-up by raising Again costs more.
                 if not events(_EVENTS) & _POLLIN:
                     break
-                # the parts as Frames, whose ``more`` ends the message: recv_multipart asks
-                # the socket for RCVMORE after each part (an option lookup through an enum)
-                part = recv(_NOBLOCK, copy=False)
-                frames = [part.bytes]
-                while part.more:
-                    part = recv(_NOBLOCK, copy=False)
-                    frames.append(part.bytes)
+                frames = recv(_NOBLOCK)
             except zmq.Again:
                 break
             except zmq.ZMQError as exc:  # socket closed under us while stopping
