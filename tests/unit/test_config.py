@@ -81,3 +81,14 @@ def test_bad_port_variable_is_refused_naming_it(tmp_path, monkeypatch, value, ma
     monkeypatch.setenv("HOPE_GATEWAY_PORT", value)
     with pytest.raises(ConfigError, match=match):
         load(write(tmp_path, ""), tmp_path)
+
+
+def test_shared_hash_is_computed_once_per_config(tmp_path):
+    """The heartbeat's config hash is the same value every beat, without walking the sections
+    again, and differs between configs that differ."""
+    a = load(write(tmp_path, "[bus]\nhwm = 1\n"), tmp_path)
+    first = a.shared_hash()
+    a.sections.clear()  # a walk now would hash nothing
+    assert a.shared_hash() == first
+    b = load(write(tmp_path, "[bus]\nhwm = 2\n"), tmp_path)
+    assert b.shared_hash() != first and first.startswith("cfg:")
