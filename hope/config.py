@@ -286,6 +286,18 @@ def _env_keys() -> dict[str, dict[str, Any]]:
     return tables
 
 
+def read_toml(path: str | os.PathLike[str], what: str,
+              error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """The TOML file at ``path`` (``what`` it is, for the message), or ``error`` naming the file:
+    missing, or not valid TOML (the parser's line and column)."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))  # TOML is UTF-8
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
 def load(config_path: str | os.PathLike[str] | None = None,
          state_dir: str | os.PathLike[str] | None = None,
          overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -297,12 +309,7 @@ def load(config_path: str | os.PathLike[str] | None = None,
     raw: dict[str, Any] = {}
     if path:
         path = Path(path).absolute()
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raw = read_toml(path, "config file")
     for layer in (_env_keys(), overrides or {}):
         for name, table in layer.items():
             raw.setdefault(name, {}).update(table)

@@ -34,11 +34,11 @@ active-active); every other program connects to each of them.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hope.config import read_toml
 from hope.principals import LISTENER
 
 # Programs of which the cluster may run one only: a second audit writer forks the log, a second
@@ -132,12 +132,7 @@ def _program(name: str, raw: dict[str, Any], where: str) -> Program:
 def load(path: str | Path) -> Cluster:
     """Read and shape-check a cluster file; :func:`hope.cluster.check.problems` judges it."""
     path = Path(path).absolute()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ClusterError(f"{path}: cluster file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ClusterError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path, "cluster file", ClusterError)
     unknown = set(raw) - {"cluster", "hosts", "programs"}
     if unknown:
         raise ClusterError(f"{path}: [{sorted(unknown)[0]}]: unknown section "

@@ -57,12 +57,12 @@ Scenario file (every key optional; the defaults are the venue's)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from hope.config import read_toml
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 
@@ -202,11 +202,4 @@ def _check_trading(t: TradingSettings, where: str) -> None:
 
 
 def load(path: str | Path) -> Scenario:
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: scenario file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
-    return parse(raw, str(path))
+    return parse(read_toml(path, "scenario file", ScenarioError), str(path))
