@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from hope.cluster.netns import Lab
-from hope.cluster.probes import rogue_messages
+from hope.cluster.probes import injector_rules, rogue_messages
 from hope.envelope import parse_timestamp
 from hope.testing import REPO, Supervisord, audit_records, short_tmpdir, wait_for
 
@@ -62,21 +62,6 @@ speed = 5.0
 start_before_pump_s = 10.0
 episode_s = 600.0
 warmup_s = 300.0
-
-[market_clock]
-publishers = ["scanner", "injector"]
-
-[decision]
-strategies_allowed = ["pump", "trend", "inject"]
-strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
-min_buys_per_sec = 1.0
-min_delta_pct = 2.0
-cooldown_s = 0.0
-max_open_positions = 4
-max_buys_per_min = 60
-take_profit_pct = 5.0
-stop_loss_pct = 3.0
-timeout_s = 4.0
 """
 
 
@@ -130,7 +115,8 @@ class Cluster:
                         "--config", str(self.root / "empty.toml")], check=True,
                        capture_output=True, timeout=60)
         files = ", ".join(f'"{p}"' for p in sorted((REPO / "data").glob("binance_pump_*.csv.gz")))
-        (self.root / "base.toml").write_text(BASE_CONFIG.format(key=key, files=files))
+        (self.root / "base.toml").write_text(BASE_CONFIG.format(key=key, files=files)
+                                                + injector_rules(max_buys_per_min=60))
         hosts = "".join(
             f'[hosts.{h}]\naddress = "{self.lab.address(h)}"\nstate_dir = "{self.state(h)}"\n'
             f"programs = {json.dumps(PROGRAMS[h])}\n\n" for h in HOSTS)

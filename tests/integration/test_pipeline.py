@@ -1,7 +1,7 @@
 """The trading pipeline end to end with real processes on a slice of the real recorded data.
 
 proxy, audit-writer, scanner (replaying the NAS/BTC pump), decision-engine and executor run as
-real processes; an injector process (this file, run as a script) adds SIGNALs and PRICEs for a few
+real processes; an injector process (:mod:`hope.cluster.probes`) adds SIGNALs and PRICEs for a few
 synthetic symbols at the scanner's market time, so there is traffic beyond the one pump signal.
 From the audit log: every SIGNAL has exactly one DECISION, every BUY exactly one ORDER, every NEW
 order one FILL, every FILL one CLOSE, and each hop keeps the correlation id and points at its
@@ -11,10 +11,8 @@ the same, plus ``hope audit verify``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import itertools
 import json
 import os
 import re
@@ -31,10 +29,8 @@ import pytest
 from hope.audit.canonical import TRADING_FAMILIES
 from hope.audit.reader import LocalAuditReader
 from hope.audit.trace import trace
+from hope.cluster.probes import injector_rules
 from hope.decision.shadow_report import compare
-from hope.envelope import Envelope
-from hope.runtime import Runtime
-from hope.service import Service, every, run_service, subscribe
 from hope.testing import REPO, Processes, audit_records, short_tmpdir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -66,74 +62,11 @@ warmup_s = 3600.0
 
 [shadow]
 config = "hope.shadow.toml"
-
-[market_clock]
-publishers = ["scanner", "injector"]
-
-[decision]
-strategies_allowed = ["pump", "trend", "inject"]
-strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
-min_buys_per_sec = 1.0
-min_delta_pct = 2.0
-cooldown_s = 0.0
-max_open_positions = 4
-max_buys_per_min = 30
-take_profit_pct = 5.0
-stop_loss_pct = 3.0
-timeout_s = 4.0
 """
+RULES = injector_rules(max_buys_per_min=30)
 # the shadow's candidate: the live rules with a single position at a time
-SHADOW_CONFIG = "[decision]\n" + CONFIG.split("[decision]\n", 1)[1].replace(
+SHADOW_CONFIG = "[decision]\n" + RULES.split("[decision]\n", 1)[1].replace(
     "max_open_positions = 4", "max_open_positions = 1")
-
-
-# --- the injector process ----------------------------------------------------------------
-
-class Injector(Service):
-    """PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s (wall), at the scanner's market time
-    (the latest PRICE of a real symbol), until that reaches ``until``."""
-
-    name = "injector"
-
-    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
-        super().__init__(runtime)
-        self.args = args
-        self.latest: float | None = None
-        self.counter = itertools.count()
-
-    @classmethod
-    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
-        return cls(runtime, args=args)
-
-    @subscribe("PRICE")
-    def on_price(self, env: Envelope) -> None:
-        p = env.payload
-        if not str(p.get("symbol", "")).startswith("INJ"):
-            self.latest = max(float(p["market_ts"]), self.latest or 0.0)
-
-    @every(lambda self: self.args.interval)
-    async def inject(self) -> None:
-        ts = self.latest
-        if ts is None or ts >= self.args.until:
-            return
-        i = next(self.counter)
-        symbol = f"INJ{i % self.args.symbols}BTC"
-        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
-        await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
-        # every fifth signal comes from a strategy the decision config does not allow: SKIP
-        strategy = "unlisted" if i % 5 == 4 else "inject"
-        await self.publish("SIGNAL", {"symbol": symbol, "strategy": strategy, "price": price,
-                                      "market_ts": ts, "buys_per_sec": 5.0,
-                                      "delta_pct": 10.0, "window_s": 2.0, "n": i})
-
-
-def injector_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--until", type=float, required=True)
-    parser.add_argument("--interval", type=float, default=0.4)
-    parser.add_argument("--symbols", type=int, default=3)
-    args, rest = parser.parse_known_args(argv)
-    run_service(Injector, rest, args=args)
 
 
 # --- the rig -----------------------------------------------------------------------------
@@ -159,9 +92,8 @@ class Pipeline:
     def write_config(self, keys: list[str]) -> None:
         self.config.write_text(CONFIG.format(
             keys=", ".join(f'"{k}"' for k in keys), file=PUMP_FILE, speed=SPEED,
-            episode=EPISODE_S))
-        (self.state / "hope.shadow.toml").write_text(SHADOW_CONFIG.replace("{{", "{")
-                                                     .replace("}}", "}"))
+            episode=EPISODE_S) + RULES)
+        (self.state / "hope.shadow.toml").write_text(SHADOW_CONFIG)
 
     def start(self, key: str, module: str) -> None:
         """Start a service and wait until it logged "started" (it is on the bus)."""
@@ -178,7 +110,8 @@ class Pipeline:
         if shadow:
             self.start("shadow", "decision_engine_shadow")
         before = self.procs.log_text("injector").count('"started"')
-        self.procs.start("injector", [__file__, "--until", str(PUMP_T + INJECT_UNTIL_S)])
+        self.procs.start("injector", ["-m", "hope.cluster.probes", "--interval", "0.4",
+                                      "--until", str(PUMP_T + INJECT_UNTIL_S)])
         wait_for(lambda: self.procs.log_text("injector").count('"started"') > before,
                  timeout=30, message="injector to start")
         self.start("scanner", "scanner")
@@ -362,6 +295,3 @@ def test_pipeline_survives_sigkill_of_decision_engine_and_executor(pipeline: Pip
     assert out.returncode == 0, out.stdout + out.stderr
     print(f"pipeline with kills: {counts} in {time.monotonic() - t0:.1f}s")
 
-
-if __name__ == "__main__":
-    injector_main(sys.argv[1:])
