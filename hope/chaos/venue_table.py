@@ -21,7 +21,7 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
          f"{t.buy_decisions} BUYs; {hist(t.venue_orders_per_buy)}"),
         ("executed venue SELLs per exit (CLOSE) (must all be 1)",
          f"{t.exits} exits; {hist(t.venue_orders_per_exit)} (-x or a protective stop; "
-         f"{t.stops} stops placed)"),
+         f"{t.stops} stops placed, {t.stops_sold} of them sold)"),
         ("client ids placed more than once (must be 0)", _first(t.ids_placed_twice)),
         ("venue orders HOPE cannot name (must be 0)", _first(t.stray_orders)),
         ("terminal ORDERs per BUY (must all be 1)", hist(t.terminal_orders_per_buy)),
