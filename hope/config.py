@@ -18,6 +18,7 @@ import socket
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,10 +250,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in table:
-        if key not in names:
-            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(names))})")
+    refuse_unknown(table, {f.name for f in dataclasses.fields(cls)}, where)
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in table.items()}
     try:
         obj = cls(**kwargs)
@@ -286,6 +284,20 @@ def _env_keys() -> dict[str, dict[str, Any]]:
     return tables
 
 
+def refuse_unknown(keys: Iterable[str], known: Iterable[str], where: str,
+                   error: type[Exception] = ConfigError, *, sections: bool = False) -> None:
+    """Raise ``error`` naming the first of ``keys`` (sorted) that is not ``known``, and what is:
+    ``<where>.<key>: unknown key (known: ...)``, or for ``sections`` ``<where>: [<name>]:
+    unknown section (known: ...)``. A typo must not pass as a default silently."""
+    unknown = sorted(set(keys) - set(known))
+    if not unknown:
+        return
+    listed = ", ".join(sorted(known))
+    if sections:
+        raise error(f"{where}: [{unknown[0]}]: unknown section (known: {listed})")
+    raise error(f"{where}.{unknown[0]}: unknown key (known: {listed})")
+
+
 def read_toml(path: str | os.PathLike[str], what: str,
               error: type[Exception] = ConfigError) -> dict[str, Any]:
     """The TOML file at ``path`` (``what`` it is, for the message), or ``error`` naming the file:
@@ -315,10 +327,8 @@ def load(config_path: str | os.PathLike[str] | None = None,
             raw.setdefault(name, {}).update(table)
     where = str(path) if path else "<defaults>"
     sections: dict[str, Any] = {}
+    refuse_unknown(raw, _SECTIONS, where, sections=True)
     for name, table in raw.items():
-        if name not in _SECTIONS:
-            raise ConfigError(f"{where}: [{name}]: unknown section "
-                              f"(known: {', '.join(sorted(_SECTIONS))})")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {name}: expected a table")
     for name, cls in _SECTIONS.items():
