@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import zmq
@@ -16,6 +17,7 @@ from hope.audit.writer import AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import new_event, utc_timestamp
 from hope.paths import StatePaths
+from hope.venue.filters import SymbolRules
 
 # --- the audit writer ---
 
@@ -171,3 +173,13 @@ class FakePub:
     def alerts(self) -> list[dict]:
         """The payloads of the ALERTs sent."""
         return [codec.decode(f[1]).payload for f in self.sent if f[0].startswith(b"ALERT.")]
+
+
+# --- the live venue ---
+
+def nas_btc_rules() -> SymbolRules:
+    """NAS/BTC-like filters: 8-decimal tick, whole-unit lots, 0.0001 BTC minimum notional."""
+    return SymbolRules(symbol="NASBTC", base="NAS", quote="BTC", tick_size=Decimal("0.00000001"),
+                       min_price=Decimal("0.00000001"), max_price=Decimal("1000"),
+                       step_size=Decimal("1"), min_qty=Decimal("1"),
+                       max_qty=Decimal("92141578"), min_notional=Decimal("0.0001"))
