@@ -65,6 +65,32 @@ class Recorder:
         return [e for e in self.events if e.event_type == event_type]
 
 
+class Crash(Exception):
+    """Stands in for the process dying at this point."""
+
+
+class ExecutorRecorder:
+    """The executor's injected publish: real envelopes (fixed timestamps honoured), kept in
+    order; ``crash_on(env)`` true makes the publish raise :class:`Crash` (once), the event kept."""
+
+    def __init__(self, crash_on=None):
+        self.events = []
+        self.crash_on = crash_on
+
+    async def __call__(self, event_type, payload, parent, timestamp):
+        env = new_event(event_type, payload, source="executor", parent=parent,
+                        timestamp=timestamp)
+        self.events.append(env)
+        if self.crash_on and self.crash_on(env):
+            self.crash_on = None
+            raise Crash(event_type)
+        return env
+
+    def of(self, event_type, **match):
+        return [e for e in self.events if e.event_type == event_type
+                and all(e.payload.get(k) == v for k, v in match.items())]
+
+
 def answering(fn):
     """An async reader answering ``fn(*args)``, as GatewayApp's ``last_price``/``market_now``."""
     async def read(*args):
