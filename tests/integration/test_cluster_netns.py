@@ -240,13 +240,19 @@ def rogue_peers(rig: Cluster) -> int:
 def faults(rig: Cluster) -> dict[str, float]:
     """The faults in order, each followed until the cluster caught up; their timings."""
     t: dict[str, float] = {}
-    # 1. h4 (decision engine, executor) loses its link for 5 s
+    # 1. h4 (decision engine, executor, its health monitor) loses its link for 5 s: the
+    #    monitor, cut off itself, restarts nothing for the silence (hope/health/hearing.py)
+    pids = {p: rig.sups["h4"].running_pid(p) for p in ("decision-engine", "executor")}
     rig.lab.link("h4", False)
     t_down = time.monotonic()
     wait_for(lambda: time.monotonic() - t_down >= 5.0, timeout=10, interval=0.1,
              message="the 5 s outage")
     rig.lab.link("h4", True)
     t["link_caught_up_s"] = caught_up_after(rig, time.monotonic(), "the link flap")
+    monitor = rig.log("h4", "health-monitor")
+    t["link_restarts"] = monitor.count('"health.restart"')
+    t["link_seen_out"] = '"health.bus_link_out"' in monitor
+    t["link_pids_kept"] = pids == {p: rig.sups["h4"].running_pid(p) for p in pids}
     # 2. proxy A dies (SIGKILL); supervisord on h1 starts it again
     pid = rig.sups["h1"].running_pid("proxy")
     t["proxy_kill_wall"] = time.time()
@@ -331,8 +337,9 @@ def listener_replays(rig: Cluster) -> list[str]:
 
 
 def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peers(cluster):
-    """Under load: h4's cable out 5 s, proxy A and the engine SIGKILLed, rogue peers; then every
-    injected SIGNAL is audited once with one DECISION, every BUY one ORDER, and the log verifies."""
+    """Under load: h4's cable out 5 s (its health monitor restarts nothing for it), proxy A and
+    the engine SIGKILLed, rogue peers; then every injected SIGNAL is audited once with one
+    DECISION, every BUY one ORDER, and the log verifies."""
     rig, t0 = cluster, time.monotonic()
     rig.render_and_start()
     wait_for(lambda: len(rig.records("decisions")) >= 10, timeout=60, interval=0.5,
@@ -358,6 +365,7 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     rig.hope("audit", "verify", "--state-dir", str(rig.state("h3")), check=True)
     assert listener_replays(rig) == []
     assert t["rogue_got"] == 0 and '"bad_frame_rejected"' not in rig.log("h3", "audit-writer")
+    assert (t["link_restarts"], t["link_pids_kept"], t["link_seen_out"]) == (0, True, True), t
     print(f"\ncluster: started in {started}s; {len(injected)} injected signals, {n}; link flap "
           f"5 s: caught up {t['link_caught_up_s']}s after the link came back; proxy A SIGKILL: "
           f"caught up {t['proxy_caught_up_s']}s after, linked to both proxies again "
