@@ -26,6 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from hope.chaos.table import hist
 from hope.trading.ids import client_order_id, close_order_id
 
 EXIT_SUFFIX = close_order_id("")
@@ -123,10 +124,6 @@ def _executed(o: dict[str, Any]) -> bool:
         return Decimal(str(o.get("executedQty", "0"))) > 0
     except ArithmeticError:
         return False
-
-
-def hist(h: dict[int, int]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in sorted(h.items())) or "-"
 
 
 def ts_us(timestamp: str) -> int:

@@ -22,13 +22,14 @@ from hope.venue.gate import CLOSED, OPEN
 from hope.venue.keys import write_key_file
 from hope.venue.orders import VenueOrder
 from hope.venue.status import read_status
-from tests.live_venue import SYM, Recorder, ScriptedVenue, decision, make, venue_order
+from tests.helpers import ExecutorRecorder
+from tests.live_venue import SYM, ScriptedVenue, decision, make, venue_order
 
 
 async def test_reconciliation_report_passes_or_opens_the_breaker(tmp_path):
     """Matching books close the breaker; an unknown HOPE order at the venue opens it with ALERT."""
     ex, venue, _ = make(tmp_path)
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.reconcile(pub)
     assert ex.gate.state == CLOSED and pub.of("RECONCILIATION")[0].payload["passed"]
     venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
@@ -45,7 +46,7 @@ async def test_a_buy_rejected_as_not_found_that_shows_up_later_fails_reconciliat
     ex.bcfg.unknown_grace_s = 10
     venue.answers["buy"].append(VenueUnknown("reset after sending"))
     venue.answers["query"] += [None, None]
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     wall.advance(11)
     await ex.resolve_pending(pub)
