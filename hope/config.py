@@ -18,6 +18,7 @@ import socket
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,10 +258,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in table:
-        if key not in names:
-            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(names))})")
+    refuse_unknown(table, {f.name for f in dataclasses.fields(cls)}, where)
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in table.items()}
     try:
         obj = cls(**kwargs)
@@ -294,6 +292,32 @@ def _env_keys() -> dict[str, dict[str, Any]]:
     return tables
 
 
+def refuse_unknown(keys: Iterable[str], known: Iterable[str], where: str,
+                   error: type[Exception] = ConfigError, *, sections: bool = False) -> None:
+    """Raise ``error`` naming the first of ``keys`` (sorted) that is not ``known``, and what is:
+    ``<where>.<key>: unknown key (known: ...)``, or for ``sections`` ``<where>: [<name>]:
+    unknown section (known: ...)``. A typo must not pass as a default silently."""
+    unknown = sorted(set(keys) - set(known))
+    if not unknown:
+        return
+    listed = ", ".join(sorted(known))
+    if sections:
+        raise error(f"{where}: [{unknown[0]}]: unknown section (known: {listed})")
+    raise error(f"{where}.{unknown[0]}: unknown key (known: {listed})")
+
+
+def read_toml(path: str | os.PathLike[str], what: str,
+              error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """The TOML file at ``path`` (``what`` it is, for the message), or ``error`` naming the file:
+    missing, or not valid TOML (the parser's line and column)."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))  # TOML is UTF-8
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
 def load(config_path: str | os.PathLike[str] | None = None,
          state_dir: str | os.PathLike[str] | None = None,
          overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -305,21 +329,14 @@ def load(config_path: str | os.PathLike[str] | None = None,
     raw: dict[str, Any] = {}
     if path:
         path = Path(path).absolute()
-        try:
-            raw = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raw = read_toml(path, "config file")
     for layer in (_env_keys(), overrides or {}):
         for name, table in layer.items():
             raw.setdefault(name, {}).update(table)
     where = str(path) if path else "<defaults>"
     sections: dict[str, Any] = {}
+    refuse_unknown(raw, _SECTIONS, where, sections=True)
     for name, table in raw.items():
-        if name not in _SECTIONS:
-            raise ConfigError(f"{where}: [{name}]: unknown section "
-                              f"(known: {', '.join(sorted(_SECTIONS))})")
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {name}: expected a table")
     for name, cls in _SECTIONS.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import zmq
@@ -16,6 +17,7 @@ from hope.audit.writer import AuditWriter
 from hope.clock import ManualClock
 from hope.envelope import new_event, utc_timestamp
 from hope.paths import StatePaths
+from hope.venue.filters import SymbolRules
 
 # --- the audit writer ---
 
@@ -61,6 +63,32 @@ class Recorder:
 
     def of(self, event_type):
         return [e for e in self.events if e.event_type == event_type]
+
+
+class Crash(Exception):
+    """Stands in for the process dying at this point."""
+
+
+class ExecutorRecorder:
+    """The executor's injected publish: real envelopes (fixed timestamps honoured), kept in
+    order; ``crash_on(env)`` true makes the publish raise :class:`Crash` (once), the event kept."""
+
+    def __init__(self, crash_on=None):
+        self.events = []
+        self.crash_on = crash_on
+
+    async def __call__(self, event_type, payload, parent, timestamp):
+        env = new_event(event_type, payload, source="executor", parent=parent,
+                        timestamp=timestamp)
+        self.events.append(env)
+        if self.crash_on and self.crash_on(env):
+            self.crash_on = None
+            raise Crash(event_type)
+        return env
+
+    def of(self, event_type, **match):
+        return [e for e in self.events if e.event_type == event_type
+                and all(e.payload.get(k) == v for k, v in match.items())]
 
 
 def answering(fn):
@@ -171,3 +199,13 @@ class FakePub:
     def alerts(self) -> list[dict]:
         """The payloads of the ALERTs sent."""
         return [codec.decode(f[1]).payload for f in self.sent if f[0].startswith(b"ALERT.")]
+
+
+# --- the live venue ---
+
+def nas_btc_rules() -> SymbolRules:
+    """NAS/BTC-like filters: 8-decimal tick, whole-unit lots, 0.0001 BTC minimum notional."""
+    return SymbolRules(symbol="NASBTC", base="NAS", quote="BTC", tick_size=Decimal("0.00000001"),
+                       min_price=Decimal("0.00000001"), max_price=Decimal("1000"),
+                       step_size=Decimal("1"), min_qty=Decimal("1"),
+                       max_qty=Decimal("92141578"), min_notional=Decimal("0.0001"))

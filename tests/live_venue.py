@@ -26,23 +26,6 @@ RULES = SymbolRules.from_symbol_info({
          "maxNotional": "9000000", "applyMaxToMarket": False}]})
 
 
-class Recorder:
-    """The injected publish: real envelopes (fixed timestamps honoured), kept in order."""
-
-    def __init__(self):
-        self.events = []
-
-    async def __call__(self, event_type, payload, parent, timestamp):
-        env = new_event(event_type, payload, source="executor", parent=parent,
-                        timestamp=timestamp)
-        self.events.append(env)
-        return env
-
-    def of(self, event_type, **match):
-        return [e for e in self.events if e.event_type == event_type
-                and all(e.payload.get(k) == v for k, v in match.items())]
-
-
 def venue_order(cid, side="BUY", status="FILLED", qty="100", price="0.00001",
                 fee="0.1", fee_asset="EVX", trade_id=501, order_id=77):
     """The venue's record of a MARKET order (filled: one fill, fee in ``fee_asset``)."""

@@ -37,14 +37,24 @@ __all__ = ["HEADER", "resp_parse", "signal_payload"]
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hope.bench.peers")
     sub = p.add_subparsers(dest="mode", required=True)
+    _raw_peers(sub)
+    _redis_peers(sub)
+    _hope_peers(sub)
+    live_peer.add_arguments(sub)
+    return p
 
-    def sender(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--rate", type=float, required=True)
-        q.add_argument("--count", type=int, required=True)
-        q.add_argument("--warmup", type=int, default=0)
-        q.add_argument("--settle", type=float, default=0.3)
-        q.add_argument("--done")
 
+def _sender_arguments(q: argparse.ArgumentParser) -> None:
+    """What every peer that sends at a rate takes: the pace, the count, the warm-up."""
+    q.add_argument("--rate", type=float, required=True)
+    q.add_argument("--count", type=int, required=True)
+    q.add_argument("--warmup", type=int, default=0)
+    q.add_argument("--settle", type=float, default=0.3)
+    q.add_argument("--done")
+
+
+def _raw_peers(sub: argparse._SubParsersAction) -> None:
+    """The raw pyzmq baseline: a bare proxy, a publisher, a subscriber, a pipeline stage."""
     q = sub.add_parser("raw-proxy")
     q.add_argument("--xsub", required=True)
     q.add_argument("--xpub", required=True)
@@ -68,7 +78,11 @@ def parser() -> argparse.ArgumentParser:
         if mode == "raw-pub":
             q.add_argument("--pre-topic", help="send one message on this topic before each")
             q.add_argument("--pre-size", type=int, default=0)
-            sender(q)
+            _sender_arguments(q)
+
+
+def _redis_peers(sub: argparse._SubParsersAction) -> None:
+    """The Redis pub/sub baseline: a publisher and a subscriber."""
     for mode in ("redis-pub", "redis-sub"):
         q = sub.add_parser(mode)
         q.add_argument("--port", type=int, required=True)
@@ -77,11 +91,15 @@ def parser() -> argparse.ArgumentParser:
         q.add_argument("--out")
         q.add_argument("--ready")
         if mode == "redis-pub":
-            sender(q)
+            _sender_arguments(q)
+
+
+def _hope_peers(sub: argparse._SubParsersAction) -> None:
+    """HOPE's own bus clients: a publisher, a subscriber, a sink, a SIGNAL injector."""
     q = sub.add_parser("hope-pub")
     q.add_argument("--name", default="bench-pub")
     q.add_argument("--symbol", default="EVXBTC")
-    sender(q)
+    _sender_arguments(q)
     for mode in ("hope-sub", "hope-sink"):
         q = sub.add_parser(mode)
         q.add_argument("--name", default="bench-sub" if mode == "hope-sub" else "bench-sink")
@@ -93,9 +111,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--name", default="bench-injector")
     q.add_argument("--out", required=True)
     q.add_argument("--ready-timeout", type=float, default=60.0)
-    sender(q)
-    live_peer.add_arguments(sub)
-    return p
+    _sender_arguments(q)
 
 
 RAW = {"raw-proxy": raw_proxy, "raw-pub": raw_pub, "raw-sub": raw_sub, "raw-stage": raw_stage,

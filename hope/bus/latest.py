@@ -18,10 +18,10 @@ What the delivery path does per event, and why a last value needs none of it:
   replaces anyway, and a replay could only bring back values older than the one kept;
 - **consumer journal and dedupe**: no handler runs per event, so nothing can be done twice;
   after a restart the table starts empty, as any in-memory cache does;
-- **checks on arrival**: :meth:`LastValues.read` runs on the frames a reader asks for exactly
-  the checks the ordinary path runs on arrival (the codec with the bus's limits and the time of
-  arrival, the topic against the envelope's, publisher/epoch/seq where the bus recovers, the
-  event gate's MAC, signer and authority). A refused frame is counted and quarantined as on
+- **checks on arrival**: :meth:`LastValues.read` runs on the frames a reader asks for the
+  checks the ordinary path runs on arrival, the same code (:class:`hope.bus.arrival.FrameChecks`:
+  the codec with the bus's limits and the time of arrival, the topic against the envelope's,
+  the event gate's MAC, signer and authority, publisher/epoch/seq where the bus recovers). A refused frame is counted and quarantined as on
   arrival (an ALERT where the gate raises one). Of the frames kept since the last read (up to
   ``CANDIDATES``) and the value that read found, the one with the latest market time wins: an
   older genuine frame arriving late (a second proxy's copy, a restarted publisher's resend, a
@@ -38,14 +38,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import zmq
 
-from hope import codec
-from hope.config import BusConfig
-from hope.envelope import Envelope, EnvelopeError
-from hope.eventauth.gate import EventGate, Refusal
+from hope.bus.arrival import FrameChecks, shape_refusal, where_of
+from hope.envelope import Envelope
 
 DRAIN_MAX = 100_000  # frames per drain of a last-value SUB: bounds one drain's time
 MAX_TOPICS = 50_000
@@ -54,45 +51,6 @@ CANDIDATES = 4      # frames kept per topic between two reads of it (the newest 
 RECENT_TOPICS = 8   # topics remembered per prefix, latest arrival last (the market clock's read)
 MAX_BYTES = 64 << 20  # frames kept (every part), all topics together
 Kept = tuple[list[bytes], float]  # the frames as received, the wall time of their arrival
-
-
-@dataclass(frozen=True)
-class FrameChecks:
-    """How a bus reads one received frame: its limits, its event gate (None: not
-    authenticated), where its refusals go, and which topics get their event id recomputed."""
-
-    limits: BusConfig
-    bad: Callable[[list[bytes], str, str], None]             # frames, reason, where
-    verify_id: Callable[[bytes], bool]
-    gate: EventGate | None = None
-    unauthentic: Callable[[list[bytes], Refusal, Envelope], None] | None = None  # with a gate
-    need_seq: bool = False  # the bus recovers gaps: non-ephemeral events must carry seq/tseq
-
-    def read(self, frames: list[bytes], at: float) -> Envelope | None:
-        """The envelope in ``frames`` (received at wall time ``at``), or None when refused."""
-        topic, limits = frames[0], self.limits
-        where = f"topic {topic[:80]!r}"
-        try:
-            env = codec.decode(frames[1], max_bytes=limits.max_message_bytes, now=at,
-                               max_future_s=limits.max_future_skew_s, max_age_s=limits.max_age_s,
-                               verify_id=self.verify_id(topic))
-            if env.topic.encode() != topic:
-                raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
-        except EnvelopeError as exc:
-            self.bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
-            return None
-        if self.gate is not None and self.unauthentic is not None:
-            try:
-                self.gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env, now=at)
-            except Refusal as exc:
-                self.unauthentic(frames, exc, env)
-                return None
-        if self.need_seq and not env.ephemeral and not (env.publisher and env.epoch and env.seq
-                                                        and env.tseq):
-            self.bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
-                     f"{where} field seq")
-            return None
-        return env
 
 
 class LastValues:
@@ -137,7 +95,7 @@ class LastValues:
         if kind is False:
             if len(topic) > MAX_TOPIC_BYTES:  # no real topic is that long: refused unclassified
                 self.checks.bad(frames, f"topic of {len(topic)} bytes (at most "
-                                f"{MAX_TOPIC_BYTES})", f"topic {topic[:80]!r}")
+                                f"{MAX_TOPIC_BYTES})", where_of(topic))
                 return True
             kind = self._classify(topic)
         if kind is None:
@@ -232,9 +190,9 @@ def drain(sub: zmq.Socket, table: LastValues, limit: int = DRAIN_MAX) -> int:
         except zmq.ZMQError:  # Again: empty; or closed under us while stopping
             break
         n += 1
-        if 2 <= len(frames) <= 3:
+        why = shape_refusal(frames)
+        if why is None:
             table.keep(frames)
         else:
-            table.checks.bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
-                             f"topic {frames[0][:80]!r}")
+            table.checks.bad(frames, why, where_of(frames[0]))
     return n

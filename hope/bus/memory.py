@@ -18,10 +18,11 @@ import uuid
 import structlog
 
 from hope import codec
+from hope.bus.arrival import FrameChecks
 from hope.bus.base import Bus, Sequencer
-from hope.bus.latest import FrameChecks, LastValues
+from hope.bus.latest import LastValues
 from hope.config import BusConfig
-from hope.envelope import Envelope, EnvelopeError
+from hope.envelope import Envelope
 
 log = structlog.get_logger("hope.bus")
 
@@ -51,6 +52,9 @@ class InProcessBus(Bus):
         self.decode_errors = 0
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of every refused event
         self.received_types: dict[str, int] = {}     # kept last-value frames per type
+        # the ZeroMQ bus's checks on arrival (hope/bus/arrival.py), without authentication
+        self.checks = FrameChecks(self.broker.limits, self._refused,
+                                  lambda topic: self._verifies(topic.decode()))
 
     def subscribe(self, prefix: str) -> None:
         self.prefixes.append("" if prefix == "*" else prefix)
@@ -61,9 +65,7 @@ class InProcessBus(Bus):
     def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         # in process every frame is taken in publish order: ``in_order`` changes nothing
         if self.latest is None:
-            checks = FrameChecks(self.broker.limits, self._refused,
-                                 lambda topic: self._verifies(topic.decode()))
-            self.latest = LastValues(checks, self._wants, self.received_types)
+            self.latest = LastValues(self.checks, self._wants, self.received_types)
         self.latest.add(prefix)
 
     def _wants(self, topic: bytes) -> bool:
@@ -86,23 +88,15 @@ class InProcessBus(Bus):
             if bus.latest is not None and bus.latest.keep(frames):
                 continue
             if any(topic.startswith(p) for p in bus.prefixes):
-                bus.receive(topic, body)
+                bus.receive(frames)
         return stamped
 
-    def receive(self, topic: str, body: bytes) -> None:
-        """Decode and validate ``body`` as the ZeroMQ bus does, then queue it in ``inbox``."""
-        limits = self.broker.limits
-        try:
-            env = codec.decode(body, max_bytes=limits.max_message_bytes, now=time.time(),
-                               max_future_s=limits.max_future_skew_s, max_age_s=limits.max_age_s,
-                               verify_id=self._verifies(topic))
-            if env.topic != topic:
-                raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
-        except EnvelopeError as exc:
-            self._refused([topic.encode(), body], exc.reason,
-                          f"field {exc.where}" if exc.where else "")
-            return
-        self.inbox.put_nowait(env)
+    def receive(self, frames: list[bytes]) -> None:
+        """Check ``frames`` ([topic, body]) as the ZeroMQ bus does, then queue the event in
+        ``inbox``."""
+        env = self.checks.read(frames, time.time())
+        if env is not None:
+            self.inbox.put_nowait(env)
 
     def _refused(self, frames: list[bytes], reason: str, where: str) -> None:
         topic = frames[0].decode(errors="replace")

@@ -1,15 +1,14 @@
 """What a ZeroMQ bus takes off its SUB and how: subscribed prefixes, which topics get their
 event id recomputed, and last-value prefixes (:mod:`hope.bus.latest`), kept in order on the
 ordinary SUB or apart on a SUB of their own that wakes nothing (a mixin of
-:class:`hope.bus.zmq.ZmqBus`; uses its ``config``, ``gate``, ``recover``, ``received_types``,
-``_bad`` and ``_unauthentic``).
+:class:`hope.bus.zmq.ZmqBus`; uses its ``checks`` and ``received_types``).
 """
 
 from __future__ import annotations
 
 import zmq
 
-from hope.bus.latest import FrameChecks, LastValues, drain
+from hope.bus.latest import LastValues, drain
 from hope.envelope import Envelope
 
 RULES_MAX = 50_000  # memoised topic rules (topics are attacker-influenced: bounded)
@@ -36,9 +35,7 @@ class Subscriptions:
 
     def keep_latest(self, prefix: str, *, in_order: bool = False) -> None:
         if self.latest is None:
-            checks = FrameChecks(self.config.bus, self._bad, lambda t: self._topic_rules(t)[1],
-                                 self.gate, self._unauthentic, need_seq=self.recover)
-            self.latest = LastValues(checks, self._wants, self.received_types)
+            self.latest = LastValues(self.checks, self._wants, self.received_types)
         self.latest.add(prefix)
         (self._latest_in_order if in_order else self._latest_apart).append(prefix.encode())
 

@@ -19,6 +19,7 @@ import structlog
 import zmq
 
 from hope import codec
+from hope.bus.arrival import FrameChecks
 from hope.bus.base import Bus, BusError, DeliveryJournal, JournalFactory, Sequencer
 from hope.bus.consumed import ConsumerJournal, JournalAccess
 from hope.bus.cursor import Cursors, RecentCopies
@@ -31,8 +32,8 @@ from hope.bus.refusals import count_refusal, refusal_name
 from hope.bus.sockets import open_sub
 from hope.bus.subscriptions import Subscriptions
 from hope.config import Config
-from hope.envelope import Envelope, EnvelopeError, EventType
-from hope.eventauth.gate import EventGate, Refusal
+from hope.envelope import Envelope, EventType
+from hope.eventauth.gate import EventGate
 from hope.eventauth.keys import EventKeyError
 from hope.quarantine import Quarantine
 
@@ -75,6 +76,9 @@ class ZmqBus(SubReader, Subscriptions, JournalAccess, GapRecovery, Bus):
             self.gate: EventGate | None = EventGate.for_bus(name, config)
         except EventKeyError as exc:
             raise BusError(f"{name}: {exc}") from None
+        # what every frame taken off the SUB passes (hope/bus/arrival.py)
+        self.checks = FrameChecks(config.bus, self._bad, lambda t: self._topic_rules(t)[1],
+                                  self.gate, self._unauthentic, need_seq=recover)
         self.counters: dict[str, int] = {"published": 0, "received": 0, "duplicates": 0,
                                          "decode_errors": 0, "replay_requests": 0,
                                          "replayed_in": 0, "replayed_out": 0,
@@ -270,37 +274,18 @@ class ZmqBus(SubReader, Subscriptions, JournalAccess, GapRecovery, Bus):
         topic = frames[0]
         if topic.startswith(_INTERNAL) and self._on_internal(frames, replayed):
             return
-        if self._latest_in_order and not replayed and 2 <= len(frames) <= 3 \
-                and self.latest.keep(frames):
-            return  # a last-value topic: kept raw, checked when read (hope/bus/latest.py)
-        # with several proxies the second copy is dropped before decoding, so neither the
-        # decoder nor the authentication gate's replay rule ever sees it
-        if self._copies is not None and not replayed and 2 <= len(frames) <= 3 \
-                and self._copies.seen(frames[1]):
-            self.counters["copies"] += 1
-            return
-        if not 2 <= len(frames) <= 3:
-            self._bad(frames, f"expected 3 frames [topic, body, auth], got {len(frames)}",
-                      f"topic {topic[:80]!r}")
-            return
-        bus_cfg = self.config.bus
-        try:
-            wanted, verify_id = self._topic_rules(topic)
-            env = codec.decode(frames[1], max_bytes=bus_cfg.max_message_bytes, now=time.time(),
-                               max_future_s=bus_cfg.max_future_skew_s, max_age_s=bus_cfg.max_age_s,
-                               verify_id=verify_id)
-            if env.topic.encode() != topic:
-                raise EnvelopeError(f"topic does not match the envelope's {env.topic!r}", "topic")
-        except EnvelopeError as exc:
-            where = f"topic {topic[:80]!r}"
-            self._bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
-            return
-        if self.gate is not None:
-            try:
-                self.gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env)
-            except Refusal as exc:
-                self._unauthentic(frames, exc, env)
+        if not replayed and 2 <= len(frames) <= 3:
+            if self._latest_in_order and self.latest.keep(frames):
+                return  # a last-value topic: kept raw, checked when read (hope/bus/latest.py)
+            # with several proxies the second copy is dropped before decoding, so neither the
+            # decoder nor the authentication gate's replay rule ever sees it
+            if self._copies is not None and self._copies.seen(frames[1]):
+                self.counters["copies"] += 1
                 return
+        wanted, verify_id = self._topic_rules(topic)
+        env = self.checks.read(frames, time.time(), verify_id)
+        if env is None:
+            return
         if self._copies is not None and not replayed:
             self._copies.add(frames[1])
         self.counters["received"] += 1
@@ -308,17 +293,12 @@ class ZmqBus(SubReader, Subscriptions, JournalAccess, GapRecovery, Bus):
         self.received_types[etype] = self.received_types.get(etype, 0) + 1
         if etype in _CONTROL_TYPES:
             self._on_control(env, topic)
-        if wanted and (not self.recover or env.ephemeral or self._in_sequence(env, frames)):
+        if wanted and (not self.recover or env.ephemeral or self._in_sequence(env)):
             self._deliver(env)
 
-    def _in_sequence(self, env: Envelope, frames: list[bytes]) -> bool:
-        """Track a recovered stream's number: False for a duplicate or an event without one;
-        the holes below a new number are asked for (REPLAY)."""
-        if not (env.publisher and env.epoch and env.seq and env.tseq):
-            # delivery guarantees need publisher, epoch and both sequences: refuse, don't guess
-            self._bad(frames, "non-ephemeral event without publisher/epoch/seq/tseq",
-                      f"topic {frames[0][:80]!r} field seq")
-            return False
+    def _in_sequence(self, env: Envelope) -> bool:
+        """Track a recovered stream's number (the checks on arrival made sure it has one):
+        False for a duplicate; the holes below a new number are asked for (REPLAY)."""
         cursors = self.cursors
         key = cursors.key(env.publisher, env.epoch, env.event_type)
         is_new, holes = cursors.observe(key, cursors.number(env.seq, env.tseq))

@@ -87,8 +87,6 @@ class Table:
         return d
 
     def render(self) -> str:
-        def hist(h: dict[int, int]) -> str:
-            return ", ".join(f"{k}: {v}" for k, v in sorted(h.items())) or "-"
         rows = [
             ("events published (injector ledger)", f"{self.published_injector}"
              + (f" (+{self.refused_injector} refused at publish, not sent)"
@@ -110,19 +108,29 @@ class Table:
             ("restarts seen (supervisord pid changes)",
              ", ".join(f"{k} {v}" for k, v in sorted(self.restarts.items())) or "-"),
         ]
-        width = max(len(r[0]) for r in rows)
-        lines = ["HOPE chaos table", "=" * 16]
-        lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
-        lines.append("")
-        lines.append(f"{'fault'.ljust(34)}  {'/health 200 again after':>24}  detail")
-        for f in self.faults:
-            t = f"{f.recovery_s:.1f} s" if f.recovery_s is not None else "NOT RECOVERED"
-            lines.append(f"{f.name.ljust(34)}  {t:>24}  {f.detail}")
-        lines.append("")
-        lines.append(f"elapsed {self.elapsed_s:.0f} s; result: "
-                     + ("PASS (zero lost, zero doubled)" if self.ok
-                        else "FAIL: " + "; ".join(self.problems)))
-        return "\n".join(lines)
+        faults = [(f.name, f"{f.recovery_s:.1f} s" if f.recovery_s is not None
+                   else "NOT RECOVERED", f.detail) for f in self.faults]
+        return layout("HOPE chaos table", rows, (34, "/health 200 again after", 24), faults,
+                      self.elapsed_s, "PASS (zero lost, zero doubled)" if self.ok
+                      else "FAIL: " + "; ".join(self.problems))
+
+
+def hist(h: dict[int, int]) -> str:
+    """``{count: how many}`` as ``1: 40, 2: 1``; ``-`` when empty."""
+    return ", ".join(f"{k}: {v}" for k, v in sorted(h.items())) or "-"
+
+
+def layout(title: str, rows: list[tuple[str, str]], columns: tuple[int, str, int],
+           faults: list[tuple[str, str, str]], elapsed_s: float, result: str) -> str:
+    """A chaos table as printed: the title, its rows aligned, one line per fault (name, time,
+    detail) under ``columns`` (name width, time heading, time width), the result."""
+    name_w, time_head, time_w = columns
+    width = max(len(r[0]) for r in rows)
+    lines = [title, "=" * len(title), *(f"{k.ljust(width)}  {v}" for k, v in rows), "",
+             f"{'fault'.ljust(name_w)}  {time_head:>{time_w}}  detail"]
+    lines += [f"{name.ljust(name_w)}  {took:>{time_w}}  {detail}" for name, took, detail in faults]
+    lines += ["", f"elapsed {elapsed_s:.0f} s; result: {result}"]
+    return "\n".join(lines)
 
 
 def compute(ledger: Ledger, marks: dict[str, dict[str, int]], bus: dict[str, Any],

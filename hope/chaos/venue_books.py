@@ -26,6 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from hope.chaos.table import hist
 from hope.trading.ids import client_order_id, close_order_id
 
 EXIT_SUFFIX = close_order_id("")
@@ -54,6 +55,7 @@ class VenueTable:
     venue_trades: int = 0
     stray_orders: list[str] = field(default_factory=list)
     stops: int = 0                      # protective stops placed (``-sN``)
+    stops_sold: int = 0                 # of them, those that traded (the exit was the stop)
     ids_placed_twice: list[str] = field(default_factory=list)
     terminal_orders_per_buy: dict[int, int] = field(default_factory=dict)
     unknown_per_buy: dict[int, int] = field(default_factory=dict)
@@ -124,10 +126,6 @@ def _executed(o: dict[str, Any]) -> bool:
         return False
 
 
-def hist(h: dict[int, int]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in sorted(h.items())) or "-"
-
-
 def ts_us(timestamp: str) -> int:
     """An envelope timestamp (``2026-02-02T15:00:00.123456Z``) in µs since the epoch."""
     dt = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
@@ -174,6 +172,8 @@ def count_orders(t: VenueTable, venue_orders: list[dict[str, Any]],
                             if is_exit_sell(str(o.get("clientOrderId"))) and _executed(o))
     t.venue_orders_per_exit = dict(Counter(sold.get(c, 0) for c in closes))
     t.stops = sum(STOP_RE.match(cid) is not None for cid in by_cid)
+    t.stops_sold = sum(STOP_RE.match(str(o.get("clientOrderId"))) is not None and _executed(o)
+                       for o in venue_orders)
     t.ids_placed_twice = sorted(cid for cid, n in by_cid.items() if n > 1)
     for cid in by_cid:
         if cid in buys:

@@ -9,8 +9,9 @@
    before the reply (the stand-in holds the reply; ``/sim/v1/held`` says when; SIGKILL; then
    the reply is released to a dead client). Faults: a 5xx reply, ``-1007``, ``-2013`` for a
    while after placement, the user stream cut, the market stream cut, a halt under load.
-3. Settle (halt, every venue order accounted for), a graceful shutdown, then the table
-   (:mod:`hope.chaos.venue_books`), counted from the stand-in's books; exit 1 unless it holds.
+3. Settle (halt, the stand-in's market closed, every venue order accounted for), a graceful
+   shutdown, then the table (:mod:`hope.chaos.venue_books`), counted from the stand-in's books;
+   exit 1 unless it holds.
 """
 
 from __future__ import annotations
@@ -228,10 +229,16 @@ class VenueRun:
             armed.unlink(missing_ok=True)
 
     def settle(self) -> None:
-        """Halt (no new BUY, no automatic exit), then wait until every BUY DECISION has its
-        terminal ORDER and every venue order is accounted for in the audit log (a terminal
-        ORDER, a CLOSE)."""
+        """Halt (no new BUY, no automatic exit) and close the stand-in's market, then wait until
+        every BUY DECISION has its terminal ORDER and every venue order is accounted for in the
+        audit log (a terminal ORDER, a CLOSE).
+
+        Closed, because protective stops rest at the venue whether HOPE runs or not: one the
+        market reached after the last look, or after HOPE stopped, would be a sale at the venue
+        that HOPE could only book at its next start, and the books would not match the log."""
         self.hope("trading", "halt")
+        published = self.sim.close_market()
+        self.log(f"market closed at {sum(published.values())} trades")
         deadline = time.monotonic() + self.args.settle
         while time.monotonic() < deadline:
             if not self.unaccounted():
@@ -329,8 +336,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--venue: periodic reconciliation interval")
     g.add_argument("--hold-s", type=float, default=3.0,
                    help="--venue: position timeout (market s; the stand-in serves wall time)")
-    g.add_argument("--stop-loss-pct", type=float, default=30.0,
+    g.add_argument("--stop-loss-pct", type=float, default=3.0,
                    help="--venue: [decision] stop_loss_pct (where the protective stops sit; "
-                        "3, the default of HOPE, lets them trade in the pumps' aftermath)")
+                        "3, HOPE's default, lets them trade in the pumps' aftermath)")
     g.add_argument("--venue-symbols", dest="venue_symbols", type=int, default=6,
                    help="--venue: how many recorded pumps to serve")

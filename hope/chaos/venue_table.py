@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hope.chaos.venue_books import VenueTable, hist
+from hope.chaos.table import hist, layout
+from hope.chaos.venue_books import VenueTable
 
 
 def _first(items: list[str]) -> str:
@@ -21,7 +22,7 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
          f"{t.buy_decisions} BUYs; {hist(t.venue_orders_per_buy)}"),
         ("executed venue SELLs per exit (CLOSE) (must all be 1)",
          f"{t.exits} exits; {hist(t.venue_orders_per_exit)} (-x or a protective stop; "
-         f"{t.stops} stops placed)"),
+         f"{t.stops} stops placed, {t.stops_sold} of them sold)"),
         ("client ids placed more than once (must be 0)", _first(t.ids_placed_twice)),
         ("venue orders HOPE cannot name (must be 0)", _first(t.stray_orders)),
         ("terminal ORDERs per BUY (must all be 1)", hist(t.terminal_orders_per_buy)),
@@ -39,17 +40,10 @@ def render(t: VenueTable, steps: list[dict[str, Any]], elapsed_s: float) -> str:
          f"{_first(t.sent_in_windows)} (in {t.windows} spans; protective stops placed "
          f"then: {t.stops_in_windows})"),
     ]
-    width = max(len(r[0]) for r in rows)
-    lines = ["HOPE chaos table: live venue (counted from the stand-in's books)", "=" * 64]
-    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines.append("")
-    lines.append(f"{'fault'.ljust(60)}  {'settled in':>10}  detail")
-    for s in steps:
-        took = f"{s['seconds']:.1f} s" if s["ok"] else "FAILED"
-        lines.append(f"{s['step'].ljust(60)}  {took:>10}  {s['detail']}")
+    faults = [(s["step"], f"{s['seconds']:.1f} s" if s["ok"] else "FAILED", s["detail"])
+              for s in steps]
     problems = t.problems + [f"step failed: {s['step']}" for s in steps if not s["ok"]]
-    lines.append("")
-    lines.append(f"elapsed {elapsed_s:.0f} s; result: "
-                 + ("PASS (one venue order per decision and exit, every fill once)"
-                    if not problems else "FAIL: " + "; ".join(problems)))
-    return "\n".join(lines)
+    return layout("HOPE chaos table: live venue (counted from the stand-in's books)", rows,
+                  (60, "settled in", 10), faults, elapsed_s,
+                  "PASS (one venue order per decision and exit, every fill once)"
+                  if not problems else "FAIL: " + "; ".join(problems))

@@ -1,8 +1,9 @@
-"""Probes for a cluster built in network namespaces (tests, rehearsals): an injector adding
-SIGNALs at a steady rate, and rogue peers trying the bus without an enrolled key.
+"""Probes for a system under test (the pipeline and cluster tests, rehearsals): an injector
+adding SIGNALs at a steady rate, and rogue peers trying the bus without an enrolled key.
 
-``python -m hope.cluster.probes --ledger FILE --stop-file FILE [--interval S]`` runs the
-injector as the service ``injector`` (its keys enrolled like any program's).
+``python -m hope.cluster.probes [--interval S] [--symbols N] [--until MARKET_TS] [--ledger FILE]
+[--stop-file FILE]`` runs the injector as the service ``injector`` (its keys enrolled like any
+program's).
 """
 
 from __future__ import annotations
@@ -20,10 +21,33 @@ from hope.runtime import Runtime
 from hope.service import Service, every, run_service, subscribe
 
 
+def injector_rules(max_buys_per_min: int) -> str:
+    """The config sections the injector's SIGNALs trade under, TOML to append to a test's
+    config: its PRICEs move the market clock, its strategy ``inject`` is allowed (``unlisted``
+    is not: a SKIP), quick exits (take-profit 5 %, stop-loss 3 %, 4 s) so positions close."""
+    return f"""
+[market_clock]
+publishers = ["scanner", "injector"]
+
+[decision]
+strategies_allowed = ["pump", "trend", "inject"]
+strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
+min_buys_per_sec = 1.0
+min_delta_pct = 2.0
+cooldown_s = 0.0
+max_open_positions = 4
+max_buys_per_min = {max_buys_per_min}
+take_profit_pct = 5.0
+stop_loss_pct = 3.0
+timeout_s = 4.0
+"""
+
+
 class Injector(Service):
-    """A PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s at the scanners' market time
-    (every fifth from a strategy the decision config does not allow: a SKIP); each SIGNAL's
-    event id into ``--ledger``; nothing once ``--stop-file`` exists."""
+    """A PRICE + SIGNAL for ``INJ<k>BTC`` (k < ``--symbols``) every ``interval`` s at the
+    scanners' market time (every fifth from a strategy the decision config does not allow: a
+    SKIP); each SIGNAL's event id into ``--ledger``; nothing once the market time reaches
+    ``--until`` or ``--stop-file`` exists."""
 
     name = "injector"
 
@@ -32,7 +56,7 @@ class Injector(Service):
         self.args = args
         self.latest: float | None = None
         self.counter = itertools.count()
-        self.ledger = open(args.ledger, "a", buffering=1)
+        self.ledger = open(args.ledger, "a", buffering=1) if args.ledger else None
 
     @classmethod
     def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
@@ -47,17 +71,24 @@ class Injector(Service):
 
     @every(lambda self: self.args.interval)
     async def inject(self) -> None:
-        if self.latest is None or Path(self.args.stop_file).exists():
+        if self.latest is None or self.stopped(self.latest):
             return
         i = next(self.counter)
-        symbol = f"INJ{i % 3}BTC"
-        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))
+        symbol = f"INJ{i % self.args.symbols}BTC"
+        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
         await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": self.latest})
         env = await self.publish("SIGNAL", {
             "symbol": symbol, "strategy": "unlisted" if i % 5 == 4 else "inject",
             "price": price, "market_ts": self.latest, "buys_per_sec": 5.0, "delta_pct": 10.0,
             "window_s": 2.0, "n": i})
-        self.ledger.write(json.dumps({"event_id": env.event_id, "at": time.time()}) + "\n")
+        if self.ledger is not None:
+            self.ledger.write(json.dumps({"event_id": env.event_id, "at": time.time()}) + "\n")
+
+    def stopped(self, market_ts: float) -> bool:
+        """Whether injection is over at ``market_ts`` (``--until``, ``--stop-file``)."""
+        until, stop_file = self.args.until, self.args.stop_file
+        return (until is not None and market_ts >= until) or bool(stop_file
+                                                                  and Path(stop_file).exists())
 
 
 ROGUE = """
@@ -101,8 +132,10 @@ def rogue_messages(wrap: list[str], proxy_address: str, server_cert: Path) -> in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hope.cluster.probes")
     parser.add_argument("--interval", type=float, default=0.2)
-    parser.add_argument("--ledger", required=True)
-    parser.add_argument("--stop-file", required=True)
+    parser.add_argument("--symbols", type=int, default=3)
+    parser.add_argument("--until", type=float, help="no SIGNAL from this market time on")
+    parser.add_argument("--ledger", help="append each SIGNAL's event id here")
+    parser.add_argument("--stop-file", help="no SIGNAL once this file exists")
     args, rest = parser.parse_known_args(argv)
     run_service(Injector, rest, args=args)
 

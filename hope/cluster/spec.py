@@ -34,11 +34,11 @@ active-active); every other program connects to each of them.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hope.config import read_toml, refuse_unknown
 from hope.principals import LISTENER
 
 # Programs of which the cluster may run one only: a second audit writer forks the log, a second
@@ -118,10 +118,7 @@ def _str(table: dict[str, Any], key: str, where: str, default: str | None = None
 
 
 def _program(name: str, raw: dict[str, Any], where: str) -> Program:
-    unknown = set(raw) - {"template", "config"}
-    if unknown:
-        raise ClusterError(f"{where}.{sorted(unknown)[0]}: unknown key (known: config, "
-                           f"template)")
+    refuse_unknown(raw, ("template", "config"), where, ClusterError)
     m = _INSTANCE.match(name)
     template = raw.get("template", m.group(1) if m else name)
     if not isinstance(template, str):
@@ -132,26 +129,16 @@ def _program(name: str, raw: dict[str, Any], where: str) -> Program:
 def load(path: str | Path) -> Cluster:
     """Read and shape-check a cluster file; :func:`hope.cluster.check.problems` judges it."""
     path = Path(path).absolute()
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ClusterError(f"{path}: cluster file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ClusterError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(raw) - {"cluster", "hosts", "programs"}
-    if unknown:
-        raise ClusterError(f"{path}: [{sorted(unknown)[0]}]: unknown section "
-                           f"(known: cluster, hosts, programs)")
+    raw = read_toml(path, "cluster file", ClusterError)
+    refuse_unknown(raw, ("cluster", "hosts", "programs"), str(path), ClusterError,
+                   sections=True)
     top = _table(raw.get("cluster", {}), f"{path}: [cluster]")
     progs = _table(raw.get("programs", {}), f"{path}: [programs]")
     hosts: dict[str, Host] = {}
     for hname, hraw in _table(raw.get("hosts", {}), f"{path}: [hosts]").items():
         where = f"{path}: [hosts.{hname}]"
         hraw = _table(hraw, where)
-        unknown = set(hraw) - {"address", "state_dir", "programs"}
-        if unknown:
-            raise ClusterError(f"{where}.{sorted(unknown)[0]}: unknown key "
-                               f"(known: address, programs, state_dir)")
+        refuse_unknown(hraw, ("address", "state_dir", "programs"), where, ClusterError)
         names = hraw.get("programs", [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ClusterError(f"{where}.programs: expected a list of program names")

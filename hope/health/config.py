@@ -25,6 +25,9 @@ class HealthConfig:
     # counts as hung: setup (reconciling with an exchange, replaying) happens before the first beat.
     startup_grace_s: float = 30.0
     check_interval_s: float = 1.0
+    # The monitor's own heartbeat not back through the bus for this long: its bus link is out,
+    # and no service is judged on silence until it is back (0: 2.5 x [bus] heartbeat_interval_s)
+    link_gap_s: float = 0.0
     restart_budget: int = 3           # at most this many restarts of one service ...
     restart_window_s: float = 600.0   # ... within this window; past it: report, do not restart
     restart_grace_s: float = 20.0     # after a restart, wait this long for beats before judging
@@ -47,7 +50,7 @@ class HealthConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0")
         for name in ("stall_after_s", "restart_grace_s", "fatal_restart_delay_s",
-                     "startup_grace_s"):
+                     "startup_grace_s", "link_gap_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
         if self.max_clock_skew_s <= 0:

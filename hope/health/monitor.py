@@ -10,6 +10,10 @@
 - DOWN: no heartbeat and the process is not running (exited, backoff, stopped) or supervisord is
   unreachable; supervisord's own autorestart handles those.
 
+Silence counts only while the monitor hears the bus (:mod:`hope.health.hearing`): cut off from it
+(its own heartbeat not coming back), it judges no service on silence but a proxy of its own host,
+and once its link is back every service gets the full ``down_after_s`` from then on.
+
 Pure logic: the caller gathers supervisord states and performs the :class:`Restart` actions.
 """
 
@@ -22,6 +26,7 @@ from typing import Any
 
 from hope.clock import WallClock
 from hope.health.config import HealthConfig
+from hope.health.hearing import GAP_BEATS, BusHearing
 from hope.health.registry import Registry, ServiceEntry
 
 
@@ -55,7 +60,10 @@ PROXY = "proxy"
 
 class HealthMonitor:
     def __init__(self, cfg: HealthConfig, registry: Registry, clock: WallClock,
-                 self_name: str = "health-monitor", host: str = "") -> None:
+                 self_name: str = "health-monitor", host: str = "",
+                 beat_interval_s: float = 1.0) -> None:
+        """``beat_interval_s``: how often the monitor's own heartbeat goes out ([bus]
+        heartbeat_interval_s), for the default of ``[health] link_gap_s``."""
         self.cfg = cfg
         # On several hosts each host has its own monitor: it judges every service it hears but
         # restarts only its own host's, through its own supervisord.
@@ -64,6 +72,7 @@ class HealthMonitor:
         self.clock = clock
         self.self_name = self_name
         self.started_at = clock.time()
+        self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s, self.started_at)
         self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
@@ -82,6 +91,7 @@ class HealthMonitor:
         self._fatal_since.pop(entry.service, None)
         self._restarted_at.pop(entry.service, None)  # it beats again: grace over
         if entry.service == self.self_name:
+            self.hearing.echo(now)
             return self._set(entry, "UP", "")
         status, detail = self._fresh_status(entry, now)
         return self._set(entry, status, detail)
@@ -117,9 +127,12 @@ class HealthMonitor:
         if proxy is not None and proxy.last_beat and now - proxy.last_beat > self.cfg.down_after_s:
             self._bus_quiet_until = now + self.cfg.restart_grace_s
         bus_quiet = now < self._bus_quiet_until
+        deaf = self.hearing.deaf(now)
         for name, entry in sorted(self.registry.entries.items()):
             if name == self.self_name or (bus_quiet and name != PROXY):
                 continue
+            if deaf and not (is_proxy(name) and self.local(entry)):
+                continue  # cut off from the bus ourselves: their silence says nothing
             info = _proc(states.get(name)) if states is not None else None
             restarted = self._restarted_at.get(name)
             if restarted is not None and now - restarted < self.cfg.restart_grace_s:
@@ -171,7 +184,8 @@ class HealthMonitor:
         """Trouble that stops nothing but /health reports: the audit writer's witness pushes
         failing (its heartbeat's ``witnesses_ok``); a service whose bus does not authenticate
         events (``[bus] authenticate = false``, the bench's baseline only)."""
-        out = []
+        now = self.clock.time()
+        out = [f"{self.self_name}: {self.hearing.describe(now)}"] if self.hearing.deaf(now) else []
         for name, entry in sorted(self.registry.entries.items()):
             if (entry.progress.get("bus") or {}).get("authenticated") is False:
                 out.append(f"{name}: events NOT authenticated ([bus] authenticate = false)")
@@ -196,7 +210,9 @@ class HealthMonitor:
     def _judge(self, entry: ServiceEntry, info: dict[str, Any] | None,
                now: float) -> tuple[str, str]:
         state = info["state"] if info else None
-        since, limit = entry.last_beat or self.started_at, self.cfg.down_after_s
+        # silence heard: from the last beat, or from our own link's return when that is later
+        since = max(entry.last_beat or self.started_at, self.hearing.since)
+        limit = self.cfg.down_after_s
         live = info is not None and state in ("RUNNING", "STARTING") and info["pid"] > 0
         if live and info["start"] and (entry.pid != info["pid"] or entry.last_beat < info["start"]):
             # No beat yet from the process supervisord runs now: measure from its start and
@@ -210,8 +226,12 @@ class HealthMonitor:
             return entry.status, entry.detail  # not seen yet, still within the first window
         if state == "FATAL" or (state is None and entry.service in self._fatal_since):
             return "FATAL", "supervisord gave up starting it (FATAL)"
-        what = f"no heartbeat for {silent:.0f}s" if entry.last_beat else \
-            f"no heartbeat since the monitor started {silent:.0f}s ago"
+        if not entry.last_beat:
+            what = f"no heartbeat since the monitor started {silent:.0f}s ago"
+        elif since == self.hearing.since > entry.last_beat:
+            what = f"no heartbeat for {silent:.0f}s since the monitor's bus link came back"
+        else:
+            what = f"no heartbeat for {silent:.0f}s"
         if state == "RUNNING":
             return "HUNG", f"{what} while the process is RUNNING"
         if state is None:
@@ -232,6 +252,12 @@ class HealthMonitor:
     def _payload(entry: ServiceEntry, status: str, detail: str) -> dict[str, Any]:
         return {"service": entry.service, "status": status, "detail": detail,
                 "pid": entry.pid, "restarts": entry.restarts}
+
+
+def is_proxy(name: str) -> bool:
+    """The program ``proxy`` or an instance of it (``proxy-2``)."""
+    head, _, n = name.partition("-")
+    return head == PROXY and (not n or n.isdigit())
 
 
 def _proc(value: Any) -> dict[str, Any] | None:

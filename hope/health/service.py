@@ -51,6 +51,7 @@ class HealthService(Service):
         self.endpoints: dict[str, str] = {}
         self.pending: set[asyncio.Task[None]] = set()
         self.supervisor_ok = True
+        self.deaf = False  # cut off from the bus (hope/health/hearing.py), as last logged
         self.handshake_alerts = HandshakeAlerts(self.cfg.auth_alert_interval_s)
 
     @classmethod
@@ -58,7 +59,8 @@ class HealthService(Service):
                ) -> HealthService:
         cfg = runtime.config.health
         monitor = HealthMonitor(cfg, Registry(), runtime.clock, self_name=runtime.name,
-                                host=runtime.config.host)
+                                host=runtime.config.host,
+                                beat_interval_s=runtime.config.bus.heartbeat_interval_s)
         supervisor = supervisor or SupervisorClient(
             cfg.supervisor_socket or runtime.state.run / "supervisor.sock", cfg.supervisor_group)
         return cls(runtime, monitor=monitor, supervisor=supervisor, board=StatusBoard(cfg.recent))
@@ -136,6 +138,7 @@ class HealthService(Service):
     @every(lambda self: self.cfg.check_interval_s)
     async def check(self) -> None:
         changes, restarts = self.monitor.check(await self.supervisor_states())
+        self.note_hearing()
         await self.publish_changes(changes)
         for alert in self.view.alerts(self.registry, self.clock.time()):
             self.log.warning("health.cluster_alert", **alert)
@@ -145,6 +148,17 @@ class HealthService(Service):
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
         await asyncio.to_thread(self.write_registry)
+
+    def note_hearing(self) -> None:
+        """Log when the monitor's own bus link goes out and when it is back (once each)."""
+        hearing, now = self.monitor.hearing, self.clock.time()
+        deaf = hearing.deaf(now)
+        if deaf != self.deaf:
+            self.deaf = deaf
+            if deaf:
+                self.log.warning("health.bus_link_out", detail=hearing.describe(now))
+            else:
+                self.log.info("health.bus_link_back", outages=hearing.outages)
 
     async def supervisor_states(self) -> dict[str, dict[str, Any]] | None:
         try:

@@ -80,6 +80,13 @@ _SYMBOL_TOKEN = re.compile(r"^[A-Z0-9]+(?:[-/][A-Z0-9]+)?$")
 _PUMP_TIME = re.compile(r"_(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})Z")
 
 
+def _bad_value(exc: ValueError | KeyError) -> str:
+    """Why a row's value did not parse (a KeyError: a side its format's table does not know)."""
+    if isinstance(exc, KeyError):
+        return f"bad value {exc.args[0]!r} (expected buy/sell or true/false)"
+    return f"bad value ({exc})"
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -181,6 +188,14 @@ class FileFeed:
             raise FeedError(f"{self.path}: holds {self.kind}, not bars")
         return iter(self)
 
+    def _open_rows(self) -> io.TextIOBase | None:
+        """The file opened for its rows, or None when it cannot be (reported at line 0)."""
+        try:
+            return _open_text(self._path)
+        except OSError as exc:
+            self.errors.add(self.path, 0, f"unreadable ({exc})")
+            return None
+
     def _rows(self, parse: Callable[[list[str]], tuple]) -> Iterator:
         width = len(next(k for k, v in FORMATS.items() if v[0] == self.format))
         last: dict[str, float] = {}
@@ -188,10 +203,8 @@ class FileFeed:
         isfinite = math.isfinite
         add = self.errors.add
         rows = 0
-        try:
-            fh = _open_text(self._path)
-        except OSError as exc:
-            add(self.path, 0, f"unreadable ({exc})")
+        fh = self._open_rows()
+        if fh is None:
             return
         with fh:
             reader = csv.reader(fh)
@@ -206,12 +219,8 @@ class FileFeed:
                         continue
                     try:
                         item = parse(row)
-                    except ValueError as exc:
-                        add(self.path, lineno, f"bad value ({exc})")
-                        continue
-                    except KeyError as exc:
-                        add(self.path, lineno, f"bad value {exc.args[0]!r} (expected buy/sell "
-                                               "or true/false)")
+                    except (ValueError, KeyError) as exc:
+                        add(self.path, lineno, _bad_value(exc))
                         continue
                     ts, sym, price, qty = item[0], item[1], item[2], item[6]  # bars: open, volume
                     if not (ts > 0 and price > 0 and qty >= 0 and isfinite(ts)
@@ -244,10 +253,8 @@ class FileFeed:
         syms = self._syms
         fixed = self.symbol
         rows = 0
-        try:
-            fh = _open_text(self._path)
-        except OSError as exc:
-            add(self.path, 0, f"unreadable ({exc})")
+        fh = self._open_rows()
+        if fh is None:
             return
         with fh:
             reader = csv.reader(fh)
@@ -267,20 +274,11 @@ class FileFeed:
                         price = float(row[c_px])
                         qty = float(row[c_qty])
                         side = sides[row[c_side]]
-                    except ValueError as exc:
-                        add(self.path, lineno, f"bad value ({exc})")
+                    except (ValueError, KeyError) as exc:
+                        add(self.path, lineno, _bad_value(exc))
                         continue
-                    except KeyError as exc:
-                        add(self.path, lineno, f"bad value {exc.args[0]!r} (expected buy/sell "
-                                               "or true/false)")
-                        continue
-                    if c_sym < 0:
-                        sym = fixed
-                    else:
-                        raw = row[c_sym]
-                        sym = syms.get(raw)
-                        if sym is None:
-                            sym = syms[raw] = raw.replace("/", "")
+                    # the file's symbol, or its column's, normalised once per distinct name
+                    sym = fixed if c_sym < 0 else syms.get(row[c_sym]) or self._sym(row[c_sym])
                     if not (ts > 0 and price > 0 and qty >= 0 and isfinite(ts)
                             and isfinite(price) and isfinite(qty)):
                         add(self.path, lineno, "time, price or quantity not a positive finite number")

@@ -22,6 +22,13 @@ from hope.handler_stats import HandlerStats
 Handler = Callable[[Envelope], Awaitable[None] | None]
 
 
+def _observed(stats: HandlerStats, t0: float, failure: Exception | None) -> Exception | None:
+    """A handler call that started at ``t0`` is over: its latency and outcome counted in
+    ``stats``; ``failure`` (None: it succeeded) is the call's answer."""
+    stats.observe(time.perf_counter() - t0, ok=failure is None)
+    return failure
+
+
 class HandlerTimer:
     """The runtime's handler runner (not middleware: the dispatcher calls it for every
     handler). ``events_in`` is counted by the dispatcher, per received event."""
@@ -46,20 +53,16 @@ class HandlerTimer:
             if result is not None and inspect.isawaitable(result):
                 return self._wait(result, stats, t0)
         except Exception as exc:
-            stats.observe(time.perf_counter() - t0, ok=False)
-            return exc
-        stats.observe(time.perf_counter() - t0, ok=True)
-        return None
+            return _observed(stats, t0, exc)
+        return _observed(stats, t0, None)
 
     async def _wait(self, pending: Awaitable[Any], stats: HandlerStats, t0: float
                     ) -> Exception | None:
         try:
             await asyncio.wait_for(pending, self.timeout_s)
         except Exception as exc:
-            stats.observe(time.perf_counter() - t0, ok=False)
-            return exc
-        stats.observe(time.perf_counter() - t0, ok=True)
-        return None
+            return _observed(stats, t0, exc)
+        return _observed(stats, t0, None)
 
     async def invoke(self, fn: Handler, stats: HandlerStats, env: Envelope) -> Exception | None:
         """Run ``fn(env)``; None when it succeeded, else what it raised (TimeoutError when it

@@ -5,9 +5,10 @@ The venue accepts a signed request only when ``timestamp < server + 1000 ms`` an
 the local wall clock corrected by this offset. One estimate is the median of several samples,
 each corrected by half its round trip (``offset = server - (sent + rtt / 2)``); samples whose
 round trip is too long to be informative are dropped. The estimate is renewed every
-``refresh_s`` and at once after a ``-1021``. An offset beyond ``max_offset_ms`` (or none at all,
-or one too old) opens the executor's breaker with the reason :meth:`ClockOffset.breaker_reason`
-returns: a clock that far off means the host's time, and everything stamped with it, is wrong.
+``refresh_s``, at once after a ``-1021``, and every ``recheck_s`` (10 s) while the offset is
+beyond its threshold, so trading comes back soon after the clock is put right. An offset beyond
+``max_offset_ms`` (or none at all, or one too old) opens the executor's breaker with the reason
+:meth:`ClockOffset.breaker_reason` returns: a clock that far off means the host's time, and everything stamped with it, is wrong.
 
 Exported on ``/metrics`` as ``hope_venue_clock_offset_ms`` (gauge; see :meth:`snapshot`).
 Transport concern: the wall clock throughout (``time()`` for stamps, ``monotonic()`` for ages).
@@ -43,7 +44,8 @@ class ClockOffset:
     def __init__(self, fetch_server_ms: Callable[[], Awaitable[int]], *,
                  clock: WallClock | None = None, samples: int = 5,
                  max_offset_ms: float = 1000.0, max_rtt_ms: float = 2000.0,
-                 refresh_s: float = 300.0, max_age_s: float | None = None) -> None:
+                 refresh_s: float = 300.0, max_age_s: float | None = None,
+                 recheck_s: float = 10.0) -> None:
         if samples < 1:
             raise ValueError("samples: must be >= 1")
         self.fetch = fetch_server_ms
@@ -52,6 +54,7 @@ class ClockOffset:
         self.max_offset_ms = max_offset_ms
         self.max_rtt_ms = max_rtt_ms
         self.refresh_s = refresh_s
+        self.recheck_s = min(recheck_s, refresh_s)
         self.max_age_s = max_age_s if max_age_s is not None else 3 * refresh_s
         self.offset_ms: float | None = None
         self.rtt_ms: float | None = None       # median round trip of the last estimate
@@ -94,10 +97,13 @@ class ClockOffset:
         return self.offset_ms
 
     def due(self) -> bool:
-        """Is a new estimate needed (none yet, older than ``refresh_s``, or after a -1021)?"""
+        """Is a new estimate needed (none yet, older than ``refresh_s``, or ``recheck_s`` while
+        the offset is beyond its threshold, or after a -1021)?"""
         if self._stale or self.estimated_at is None:
             return True
-        return self.clock.monotonic() - self.estimated_at >= self.refresh_s
+        off = self.offset_ms is not None and abs(self.offset_ms) > self.max_offset_ms
+        every = self.recheck_s if off else self.refresh_s
+        return self.clock.monotonic() - self.estimated_at >= every
 
     async def refresh_if_due(self) -> bool:
         """Estimate when :meth:`due`; True when it did (failures raise ClockEstimateError)."""

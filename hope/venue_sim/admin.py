@@ -16,6 +16,8 @@ Wire::
     <- {"result": "ok", "connections": 2}          (acts now, on every connection)
     POST /sim/v1/status  {"symbol": "GVTBTC", "status": "BREAK"}
     <- {"result": "ok"}
+    POST /sim/v1/market  {"state": "closed"}       (for good: no later trade is published, the
+    <- {"result": "ok", "published": {"EVXBTC": 120}}   stream goes quiet, nothing matches)
     errors: 400 {"error": "..."}
 """
 
@@ -46,6 +48,7 @@ class AdminApi:
         app.router.add_get("/sim/v1/status", self.status)
         app.router.add_post("/sim/v1/fault", self.fault)
         app.router.add_post("/sim/v1/status", self.set_status)
+        app.router.add_post("/sim/v1/market", self.set_market)
 
     async def status(self, request: web.Request) -> web.Response:
         sim = self.sim
@@ -59,6 +62,7 @@ class AdminApi:
         return _json({"symbols": symbols, "connections": len(sim.streams.connections),
                       "accepted": sim.streams.accepted,
                       "faults_fired": [list(f) for f in sim.publisher.faults.fired],
+                      "market": "closed" if sim.market.closed else "open",
                       "rest": {"requests": rest.requests, "by_path": dict(rest.counts),
                                "refused": {str(k): v for k, v in rest.refused.items()},
                                "used_weight": rest.limiter.current()},
@@ -84,6 +88,15 @@ class AdminApi:
             raise web.HTTPBadRequest(text=json.dumps({"error": "body: expected an object"}),
                                      content_type="application/json")
         return body
+
+    async def set_market(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if body.get("state") != "closed":
+            return _json({"error": "state: \"closed\" (a closed market stays closed)"}, 400)
+        assert self.sim.market is not None
+        published = self.sim.market.close()
+        self.sim.log(f"market closed on demand at {sum(published.values())} trades")
+        return _json({"result": "ok", "published": published})
 
     async def fault(self, request: web.Request) -> web.Response:
         body = await self._body(request)

@@ -8,7 +8,10 @@ one aggregate trade per recorded row (``f == l == a``).
 Timeline, per symbol: the live stream starts ``skip_s`` market seconds after the symbol's first
 trade (earlier trades are history, served by REST only) at the moment the market starts
 (``t0``, wall clock: ``start_delay_s`` after the stand-in starts, time for clients to connect);
-from then on market time runs ``speed`` times faster than the wall clock.
+from then on market time runs ``speed`` times faster than the wall clock, until the market is
+*closed* (:meth:`Market.close`, ``POST /sim/v1/market``): no trade after that moment is ever
+published, so the stream goes quiet and resting orders and stops stop matching (the end of a
+rehearsal, where what the venue did must stay what HOPE saw).
 A trade is *published* once its market time has come: the WebSocket sends it then, and REST
 serves only published trades. Timestamps are either the recorded ones or, with ``rebase``, the
 wall time at which the trade is published (history: before ``t0``, compressed by the same
@@ -132,6 +135,7 @@ class SymbolTape:
         self._times = [t.T for t in self.trades]
         self.rebase = rebase
         self.history = bisect.bisect_left(rec.ts, self.live_start)  # published before t0
+        self.end = len(self._market_ts)  # trades from this index on are never published
 
     def wall_of(self, market_ts: float) -> float:
         """The wall time at which a trade of this market time is published."""
@@ -142,11 +146,12 @@ class SymbolTape:
 
     def published(self, now: float) -> int:
         """How many trades are published at wall time ``now`` (history counts as published)."""
-        return max(self.history, bisect.bisect_right(self._market_ts, self.market_now(now)))
+        return min(self.end, max(self.history,
+                                 bisect.bisect_right(self._market_ts, self.market_now(now))))
 
     def next_due(self, index: int) -> float | None:
         """The wall time at which trade ``index`` is published, None past the end."""
-        if index >= len(self._market_ts):
+        if index >= self.end:
             return None
         return self.wall_of(self._market_ts[index])
 
@@ -194,6 +199,7 @@ class Market:
         self.tapes = {sym: SymbolTape(rec, self.t0, speed, rebase, skip_s, first_id)
                       for sym, rec in recorded.items() if rec.ts}
         self.sources = {sym: rec.sources for sym, rec in recorded.items()}
+        self._closed = False
 
     @property
     def symbols(self) -> list[str]:
@@ -201,6 +207,18 @@ class Market:
 
     def now(self) -> float:
         return self.clock()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> dict[str, int]:
+        """End every tape at what is published now; per symbol, how many trades that is."""
+        now = self.clock()
+        for tape in self.tapes.values():
+            tape.end = tape.published(now)
+        self._closed = True
+        return {sym: tape.end for sym, tape in self.tapes.items()}
 
     def tape(self, symbol: str) -> SymbolTape | None:
         return self.tapes.get(symbol)

@@ -57,12 +57,12 @@ Scenario file (every key optional; the defaults are the venue's)::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from hope.config import read_toml, refuse_unknown
 from hope.venue_sim.exchange_info import StatusChange
 from hope.venue_sim.faults import StreamFault
 
@@ -132,11 +132,9 @@ class Scenario:
 def _section(cls: type, raw: Any, where: str) -> Any:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: expected a table")
-    known = {f.name: f for f in fields(cls)}
+    refuse_unknown(raw, [f.name for f in fields(cls)], where, ScenarioError)
     out = cls()
     for key, value in raw.items():
-        if key not in known:
-            raise ScenarioError(f"{where}.{key}: unknown key (known: {', '.join(known)})")
         default = getattr(out, key)
         kinds = (int, float) if isinstance(default, float) else (type(default),)
         if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, kinds):
@@ -148,10 +146,8 @@ def _section(cls: type, raw: Any, where: str) -> Any:
 
 def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     """A Scenario from a parsed TOML document; ScenarioError names the bad key."""
-    unknown = set(raw) - {"market", "ws", "rest", "status", "status_change", "fault",
-                          "trading"}
-    if unknown:
-        raise ScenarioError(f"{where}: unknown section(s) {', '.join(sorted(unknown))}")
+    refuse_unknown(raw, ("market", "ws", "rest", "status", "status_change", "fault", "trading"),
+                   where, ScenarioError, sections=True)
     sc = Scenario(market=_section(MarketSettings, raw.get("market", {}), f"{where}: market"),
                   ws=_section(WsSettings, raw.get("ws", {}), f"{where}: ws"),
                   rest=_section(RestSettings, raw.get("rest", {}), f"{where}: rest"),
@@ -202,11 +198,4 @@ def _check_trading(t: TradingSettings, where: str) -> None:
 
 
 def load(path: str | Path) -> Scenario:
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: scenario file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
-    return parse(raw, str(path))
+    return parse(read_toml(path, "scenario file", ScenarioError), str(path))

@@ -77,6 +77,10 @@ class SimAdmin:
         """A market-stream fault now (``drop``, ``outage``, ``stall``, ...)."""
         return self._call("/fault", {"kind": kind, "seconds": seconds})
 
+    def close_market(self) -> dict[str, int]:
+        """No trade after now is published (for good); per symbol, the trades published."""
+        return self._call("/market", {"state": "closed"})["published"]
+
     def hold(self, count: int = 1, when: str = "after") -> None:
         self.fault("hold", count=count, when=when)
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from hope.cluster.netns import Lab
-from hope.cluster.probes import rogue_messages
+from hope.cluster.probes import injector_rules, rogue_messages
 from hope.envelope import parse_timestamp
 from hope.testing import REPO, Supervisord, audit_records, short_tmpdir, wait_for
 
@@ -62,21 +62,6 @@ speed = 5.0
 start_before_pump_s = 10.0
 episode_s = 600.0
 warmup_s = 300.0
-
-[market_clock]
-publishers = ["scanner", "injector"]
-
-[decision]
-strategies_allowed = ["pump", "trend", "inject"]
-strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
-min_buys_per_sec = 1.0
-min_delta_pct = 2.0
-cooldown_s = 0.0
-max_open_positions = 4
-max_buys_per_min = 60
-take_profit_pct = 5.0
-stop_loss_pct = 3.0
-timeout_s = 4.0
 """
 
 
@@ -130,7 +115,8 @@ class Cluster:
                         "--config", str(self.root / "empty.toml")], check=True,
                        capture_output=True, timeout=60)
         files = ", ".join(f'"{p}"' for p in sorted((REPO / "data").glob("binance_pump_*.csv.gz")))
-        (self.root / "base.toml").write_text(BASE_CONFIG.format(key=key, files=files))
+        (self.root / "base.toml").write_text(BASE_CONFIG.format(key=key, files=files)
+                                                + injector_rules(max_buys_per_min=60))
         hosts = "".join(
             f'[hosts.{h}]\naddress = "{self.lab.address(h)}"\nstate_dir = "{self.state(h)}"\n'
             f"programs = {json.dumps(PROGRAMS[h])}\n\n" for h in HOSTS)
@@ -254,13 +240,19 @@ def rogue_peers(rig: Cluster) -> int:
 def faults(rig: Cluster) -> dict[str, float]:
     """The faults in order, each followed until the cluster caught up; their timings."""
     t: dict[str, float] = {}
-    # 1. h4 (decision engine, executor) loses its link for 5 s
+    # 1. h4 (decision engine, executor, its health monitor) loses its link for 5 s: the
+    #    monitor, cut off itself, restarts nothing for the silence (hope/health/hearing.py)
+    pids = {p: rig.sups["h4"].running_pid(p) for p in ("decision-engine", "executor")}
     rig.lab.link("h4", False)
     t_down = time.monotonic()
     wait_for(lambda: time.monotonic() - t_down >= 5.0, timeout=10, interval=0.1,
              message="the 5 s outage")
     rig.lab.link("h4", True)
     t["link_caught_up_s"] = caught_up_after(rig, time.monotonic(), "the link flap")
+    monitor = rig.log("h4", "health-monitor")
+    t["link_restarts"] = monitor.count('"health.restart"')
+    t["link_seen_out"] = '"health.bus_link_out"' in monitor
+    t["link_pids_kept"] = pids == {p: rig.sups["h4"].running_pid(p) for p in pids}
     # 2. proxy A dies (SIGKILL); supervisord on h1 starts it again
     pid = rig.sups["h1"].running_pid("proxy")
     t["proxy_kill_wall"] = time.time()
@@ -345,8 +337,9 @@ def listener_replays(rig: Cluster) -> list[str]:
 
 
 def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peers(cluster):
-    """Under load: h4's cable out 5 s, proxy A and the engine SIGKILLed, rogue peers; then every
-    injected SIGNAL is audited once with one DECISION, every BUY one ORDER, and the log verifies."""
+    """Under load: h4's cable out 5 s (its health monitor restarts nothing for it), proxy A and
+    the engine SIGKILLed, rogue peers; then every injected SIGNAL is audited once with one
+    DECISION, every BUY one ORDER, and the log verifies."""
     rig, t0 = cluster, time.monotonic()
     rig.render_and_start()
     wait_for(lambda: len(rig.records("decisions")) >= 10, timeout=60, interval=0.5,
@@ -372,6 +365,7 @@ def test_five_hosts_lose_nothing_through_a_link_flap_a_proxy_kill_and_rogue_peer
     rig.hope("audit", "verify", "--state-dir", str(rig.state("h3")), check=True)
     assert listener_replays(rig) == []
     assert t["rogue_got"] == 0 and '"bad_frame_rejected"' not in rig.log("h3", "audit-writer")
+    assert (t["link_restarts"], t["link_pids_kept"], t["link_seen_out"]) == (0, True, True), t
     print(f"\ncluster: started in {started}s; {len(injected)} injected signals, {n}; link flap "
           f"5 s: caught up {t['link_caught_up_s']}s after the link came back; proxy A SIGKILL: "
           f"caught up {t['proxy_caught_up_s']}s after, linked to both proxies again "

@@ -28,7 +28,7 @@ from hope.scanner.evaluate import evaluate_file, iso
 from hope.scanner.service import ScannerRunner
 from hope.testing import Supervisord, wait_for
 from hope.venue_sim.testing import start_process
-from tests.integration.test_pipeline import PUMP_FILE, PUMP_T, Pipeline
+from tests.integration.pipeline_rig import PUMP_FILE, PUMP_T, Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

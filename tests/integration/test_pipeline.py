@@ -1,7 +1,7 @@
 """The trading pipeline end to end with real processes on a slice of the real recorded data.
 
 proxy, audit-writer, scanner (replaying the NAS/BTC pump), decision-engine and executor run as
-real processes; an injector process (this file, run as a script) adds SIGNALs and PRICEs for a few
+real processes; an injector process (:mod:`hope.cluster.probes`) adds SIGNALs and PRICEs for a few
 synthetic symbols at the scanner's market time, so there is traffic beyond the one pump signal.
 From the audit log: every SIGNAL has exactly one DECISION, every BUY exactly one ORDER, every NEW
 order one FILL, every FILL one CLOSE, and each hop keeps the correlation id and points at its
@@ -11,19 +11,10 @@ the same, plus ``hope audit verify``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import itertools
 import json
-import os
-import re
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,182 +23,10 @@ from hope.audit.canonical import TRADING_FAMILIES
 from hope.audit.reader import LocalAuditReader
 from hope.audit.trace import trace
 from hope.decision.shadow_report import compare
-from hope.envelope import Envelope
-from hope.runtime import Runtime
-from hope.service import Service, every, run_service, subscribe
-from hope.testing import REPO, Processes, audit_records, short_tmpdir, wait_for
+from hope.testing import wait_for
+from tests.integration.pipeline_rig import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
-
-HOPE = Path(sys.executable).parent / "hope"
-PUMP_FILE = REPO / "data" / "binance_pump_trades_NASBTC_2021-01-14T2100Z.csv.gz"
-PUMP_T = 1610658000.0          # 2021-01-14T21:00Z, the announced pump time in the file name
-EPISODE_S = 150.0              # market seconds replayed after the pump time
-INJECT_UNTIL_S = 100.0         # injected signals stop here: 50 s of market time for exits
-SPEED = 10.0
-
-CONFIG = """\
-[hope]
-log_level = "info"
-
-[audit]
-trusted_keys = [{keys}]
-
-[scanner]
-strategies = ["pump", "trend"]
-price_interval_s = 0.25
-
-[scanner.replay]
-files = ["{file}"]
-speed = {speed}
-start_before_pump_s = 20.0
-episode_s = {episode}
-warmup_s = 3600.0
-
-[shadow]
-config = "hope.shadow.toml"
-
-[market_clock]
-publishers = ["scanner", "injector"]
-
-[decision]
-strategies_allowed = ["pump", "trend", "inject"]
-strategy_confidence = {{ trend = 0.6, inject = 0.8 }}
-min_buys_per_sec = 1.0
-min_delta_pct = 2.0
-cooldown_s = 0.0
-max_open_positions = 4
-max_buys_per_min = 30
-take_profit_pct = 5.0
-stop_loss_pct = 3.0
-timeout_s = 4.0
-"""
-# the shadow's candidate: the live rules with a single position at a time
-SHADOW_CONFIG = "[decision]\n" + CONFIG.split("[decision]\n", 1)[1].replace(
-    "max_open_positions = 4", "max_open_positions = 1")
-
-
-# --- the injector process ----------------------------------------------------------------
-
-class Injector(Service):
-    """PRICE + SIGNAL for ``INJ<k>BTC`` every ``interval`` s (wall), at the scanner's market time
-    (the latest PRICE of a real symbol), until that reaches ``until``."""
-
-    name = "injector"
-
-    def __init__(self, runtime: Runtime, *, args: argparse.Namespace) -> None:
-        super().__init__(runtime)
-        self.args = args
-        self.latest: float | None = None
-        self.counter = itertools.count()
-
-    @classmethod
-    def create(cls, runtime: Runtime, *, args: argparse.Namespace) -> Injector:
-        return cls(runtime, args=args)
-
-    @subscribe("PRICE")
-    def on_price(self, env: Envelope) -> None:
-        p = env.payload
-        if not str(p.get("symbol", "")).startswith("INJ"):
-            self.latest = max(float(p["market_ts"]), self.latest or 0.0)
-
-    @every(lambda self: self.args.interval)
-    async def inject(self) -> None:
-        ts = self.latest
-        if ts is None or ts >= self.args.until:
-            return
-        i = next(self.counter)
-        symbol = f"INJ{i % self.args.symbols}BTC"
-        price = 1e-5 * (1 + 0.02 * ((i * 7) % 5 - 2))  # moves enough to hit TP / SL
-        await self.publish("PRICE", {"symbol": symbol, "price": price, "market_ts": ts})
-        # every fifth signal comes from a strategy the decision config does not allow: SKIP
-        strategy = "unlisted" if i % 5 == 4 else "inject"
-        await self.publish("SIGNAL", {"symbol": symbol, "strategy": strategy, "price": price,
-                                      "market_ts": ts, "buys_per_sec": 5.0,
-                                      "delta_pct": 10.0, "window_s": 2.0, "n": i})
-
-
-def injector_main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--until", type=float, required=True)
-    parser.add_argument("--interval", type=float, default=0.4)
-    parser.add_argument("--symbols", type=int, default=3)
-    args, rest = parser.parse_known_args(argv)
-    run_service(Injector, rest, args=args)
-
-
-# --- the rig -----------------------------------------------------------------------------
-
-class Pipeline:
-    """A temp state dir with pinned audit keys, the temp config and the real processes."""
-
-    def __init__(self) -> None:
-        self.state = short_tmpdir("hope-pl-")
-        self.config = self.state / "hope.toml"
-        self.write_config([])
-        from hope.cli import main as hope_main
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            rc = hope_main(["keys", "init", "--state-dir", str(self.state),
-                            "--config", str(self.config)])
-        m = re.search(r"key id: (ed25519:[0-9a-f]+)", out.getvalue())
-        assert rc == 0 and m, f"hope keys init failed:\n{out.getvalue()}"
-        self.write_config([m.group(1)])
-        self.procs = Processes(self.state, env={"HOPE_CONFIG": str(self.config)})
-        self.events = self.state / "events"
-
-    def write_config(self, keys: list[str]) -> None:
-        self.config.write_text(CONFIG.format(
-            keys=", ".join(f'"{k}"' for k in keys), file=PUMP_FILE, speed=SPEED,
-            episode=EPISODE_S))
-        (self.state / "hope.shadow.toml").write_text(SHADOW_CONFIG.replace("{{", "{")
-                                                     .replace("}}", "}"))
-
-    def start(self, key: str, module: str) -> None:
-        """Start a service and wait until it logged "started" (it is on the bus)."""
-        before = self.procs.log_text(key).count('"started"')
-        self.procs.service(key, module)
-        wait_for(lambda: self.procs.log_text(key).count('"started"') > before, timeout=30,
-                 message=f"{key} to start")
-
-    def start_all(self, shadow: bool = False) -> None:
-        self.procs.proxy()
-        self.start("audit", "audit_writer")
-        self.start("executor", "executor")
-        self.start("decision", "decision_engine")
-        if shadow:
-            self.start("shadow", "decision_engine_shadow")
-        before = self.procs.log_text("injector").count('"started"')
-        self.procs.start("injector", [__file__, "--until", str(PUMP_T + INJECT_UNTIL_S)])
-        wait_for(lambda: self.procs.log_text("injector").count('"started"') > before,
-                 timeout=30, message="injector to start")
-        self.start("scanner", "scanner")
-
-    def hope(self, *args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "HOPE_CONFIG": str(self.config)}
-        return subprocess.run([str(HOPE), *args, "--state-dir", str(self.state)], env=env,
-                              capture_output=True, text=True, timeout=60)
-
-    def records(self, family: str) -> list[dict[str, Any]]:
-        return audit_records(self.state, family)
-
-    def count(self, family: str) -> int:
-        return len({r.get("event_id") for r in self.records(family)})
-
-    def replay_finished(self) -> bool:
-        return "replay_finished" in self.procs.log_text("scanner")
-
-    def stop_all(self) -> None:
-        """SIGTERM in reverse order of the data flow; the audit writer last (it seals the log)."""
-        for key in ("scanner", "injector", "shadow", "decision", "executor", "audit"):
-            if key in self.procs.procs:
-                assert self.procs.stop(key, timeout=30) == 0, self.procs.log_text(key)[-3000:]
-
-    def close(self) -> None:
-        self.procs.kill_all()
-        if not os.environ.get("HOPE_TEST_KEEP_STATE"):  # set it to inspect a failed run
-            import shutil
-            shutil.rmtree(self.state, ignore_errors=True)
 
 
 @pytest.fixture
@@ -362,6 +181,3 @@ def test_pipeline_survives_sigkill_of_decision_engine_and_executor(pipeline: Pip
     assert out.returncode == 0, out.stdout + out.stderr
     print(f"pipeline with kills: {counts} in {time.monotonic() - t0:.1f}s")
 
-
-if __name__ == "__main__":
-    injector_main(sys.argv[1:])

@@ -130,12 +130,21 @@ def test_an_exit_sold_twice_fails():
     assert t.venue_orders_per_exit == {2: 1} and not t.ok
 
 
+def test_an_exit_by_the_protective_stop_passes_and_is_counted_as_sold():
+    """The stop ``-s1`` traded instead of the ``-x`` SELL: one executed exit, one stop sold."""
+    cid, records, orders, trades = round_trip()
+    stop = vorder(cid + "-s1", 8, "SELL")
+    t = table(books([orders[0], stop], trades), records)
+    assert t.ok, t.problems
+    assert t.stops == 1 and t.stops_sold == 1 and t.venue_orders_per_exit == {1: 1}
+
+
 def test_a_cancelled_protective_stop_then_the_exit_sell_passes():
     """The stop ``-s1`` cancelled unexecuted before the ``-x`` SELL: one executed exit."""
     cid, records, orders, trades = round_trip()
     t = table(books(orders + [vorder(cid + "-s1", 9, "SELL", executed="0")], trades), records)
     assert t.ok, t.problems
-    assert t.stops == 1 and t.venue_orders_per_exit == {1: 1}
+    assert t.stops == 1 and t.stops_sold == 0 and t.venue_orders_per_exit == {1: 1}
 
 
 def test_a_position_closed_by_its_protective_stop_passes():

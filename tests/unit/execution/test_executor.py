@@ -13,33 +13,10 @@ from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.positions import ExecutorStore
 from hope.trading.ids import client_order_id
+from tests.helpers import Crash, ExecutorRecorder
 
 T0 = 1_610_226_000.0
 SYM = "EVXBTC"
-
-
-class Crash(Exception):
-    """Stands in for the process dying at this point."""
-
-
-class Recorder:
-    """The injected publish: builds real envelopes (fixed timestamp honoured) and keeps them."""
-
-    def __init__(self, crash_on=None):
-        self.events = []
-        self.crash_on = crash_on
-
-    async def __call__(self, event_type, payload, parent, timestamp):
-        env = new_event(event_type, payload, source="executor", parent=parent,
-                        timestamp=timestamp)
-        self.events.append(env)
-        if self.crash_on and self.crash_on(env):
-            self.crash_on = None
-            raise Crash(event_type)
-        return env
-
-    def of(self, event_type):
-        return [e for e in self.events if e.event_type == event_type]
 
 
 # the executor's own limits allow one 0.001 BTC position per symbol (as [decision] does)
@@ -74,7 +51,7 @@ def decision(action="BUY", market_ts=T0, symbol=SYM):
 
 async def test_buy_becomes_order_fill_position_with_parent_chain(tmp_path):
     """BUY → ORDER NEW → FILL → position; correlation flows and each causation is its parent."""
-    ex, pub, d = make(tmp_path), Recorder(), decision()
+    ex, pub, d = make(tmp_path), ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     order, fill = pub.events
     assert order.event_type == "ORDER" and order.payload["status"] == "NEW"
@@ -87,14 +64,14 @@ async def test_buy_becomes_order_fill_position_with_parent_chain(tmp_path):
 
 async def test_skip_makes_no_order(tmp_path):
     """A SKIP decision publishes nothing and touches no exchange."""
-    ex, pub = make(tmp_path), Recorder()
+    ex, pub = make(tmp_path), ExecutorRecorder()
     await ex.handle_decision(decision("SKIP"), pub)
     assert pub.events == [] and ex.exchange.orders() == []
 
 
 async def test_redelivered_decision_makes_one_order(tmp_path):
     """The same DECISION twice (redelivery, retry) gives one exchange order and one ORDER."""
-    ex, pub, d = make(tmp_path), Recorder(), decision()
+    ex, pub, d = make(tmp_path), ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     await ex.handle_decision(d, pub)
     assert len(ex.exchange.orders()) == 1 and len(pub.of("ORDER")) == 1
@@ -112,8 +89,8 @@ async def test_crash_between_place_and_persist(tmp_path):
 
     ex.exchange.place_order = place_then_die
     with pytest.raises(Crash):
-        await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
+        await ex.handle_decision(d, ExecutorRecorder())
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), ExecutorRecorder()
     calls = []
     orig = restarted.exchange.place_order
     restarted.exchange.place_order = lambda *a, **kw: calls.append(a) or orig(*a, **kw)
@@ -130,8 +107,8 @@ async def test_crash_before_redelivery_is_finished_by_reconcile(tmp_path):
     ex.exchange.place_order = lambda *a, **kw: (real_place(*a, **kw), (_ for _ in ()).throw(
         Crash("after place")))
     with pytest.raises(Crash):
-        await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
+        await ex.handle_decision(d, ExecutorRecorder())
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), ExecutorRecorder()
     report = await restarted.reconcile(pub)
     assert report["resumed"] == 1 and report["orphans"] == []
     assert len(pub.of("ORDER")) == 1 and len(pub.of("FILL")) == 1
@@ -141,10 +118,10 @@ async def test_crash_before_redelivery_is_finished_by_reconcile(tmp_path):
 async def test_crash_after_publishing_order_republishes_same_event(tmp_path):
     """Crash after ORDER was sent but before it was recorded: the resend has the same event_id."""
     ex, d = make(tmp_path), decision()
-    first = Recorder(crash_on=lambda e: e.event_type == "ORDER")
+    first = ExecutorRecorder(crash_on=lambda e: e.event_type == "ORDER")
     with pytest.raises(Crash):
         await ex.handle_decision(d, first)
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path), ExecutorRecorder()
     await restarted.handle_decision(d, pub)
     assert pub.of("ORDER")[0].event_id == first.of("ORDER")[0].event_id
     assert len(restarted.exchange.orders()) == 1
@@ -152,7 +129,7 @@ async def test_crash_after_publishing_order_republishes_same_event(tmp_path):
 
 async def test_lost_reply_timeout_asks_before_retrying(tmp_path):
     """The venue booked the order but the reply timed out: the executor asks and goes on NEW."""
-    ex, pub = make(tmp_path), Recorder()
+    ex, pub = make(tmp_path), ExecutorRecorder()
     ex.exchange.timeout_after_place_next()
     await ex.handle_decision(decision(), pub)
     assert [e.payload["status"] for e in pub.of("ORDER")] == ["NEW"]
@@ -161,7 +138,7 @@ async def test_lost_reply_timeout_asks_before_retrying(tmp_path):
 
 async def test_timeout_without_order_is_rejected(tmp_path):
     """A timeout before booking, confirmed absent by get_order, gives ORDER REJECTED."""
-    ex, pub = make(tmp_path), Recorder()
+    ex, pub = make(tmp_path), ExecutorRecorder()
     ex.exchange.timeout_next()
     await ex.handle_decision(decision(), pub)
     (order,) = pub.of("ORDER")
@@ -171,7 +148,7 @@ async def test_timeout_without_order_is_rejected(tmp_path):
 
 async def test_failures_open_breaker_then_reject_fast(tmp_path):
     """Exchange errors are REJECTED with reason; after N the breaker opens and rejects fast."""
-    ex, pub = make(tmp_path), Recorder()
+    ex, pub = make(tmp_path), ExecutorRecorder()
     ex.exchange.fail_next(2)
     await ex.handle_decision(decision(market_ts=T0), pub)
     await ex.handle_decision(decision(market_ts=T0 - 1), pub)
@@ -187,7 +164,7 @@ async def test_failures_open_breaker_then_reject_fast(tmp_path):
 
 async def test_late_buy_expires_on_market_clock(tmp_path):
     """A BUY older than max_order_delay_s on the market clock gives ORDER EXPIRED, no order."""
-    ex, pub = make(tmp_path, max_order_delay_s=30), Recorder()
+    ex, pub = make(tmp_path, max_order_delay_s=30), ExecutorRecorder()
     tick(ex, SYM, 1e-5, T0 + 31)
     await ex.handle_decision(decision(market_ts=T0), pub)
     (order,) = pub.of("ORDER")
@@ -197,14 +174,14 @@ async def test_late_buy_expires_on_market_clock(tmp_path):
 @pytest.mark.parametrize("state", ["HALTED", "REDUCING"])
 async def test_not_active_rejects_buys(tmp_path, state):
     """HALTED or REDUCING: a BUY gets ORDER REJECTED naming the trading state."""
-    ex, pub = make(tmp_path), Recorder()
+    ex, pub = make(tmp_path), ExecutorRecorder()
     ex.trading_state = state
     await ex.handle_decision(decision(), pub)
     assert pub.of("ORDER")[0].payload["reason"] == f"trading_state {state}"
 
 
 async def _open(tmp_path, **cfg):
-    ex, pub = make(tmp_path, **cfg), Recorder()
+    ex, pub = make(tmp_path, **cfg), ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     return ex, pub
 
@@ -269,7 +246,7 @@ async def test_reconcile_drops_positions_unknown_to_exchange(tmp_path):
     ex, _ = await _open(tmp_path)
     (tmp_path / "exchange" / "orders.jsonl").unlink()
     restarted = make(tmp_path)
-    report = await restarted.reconcile(Recorder())
+    report = await restarted.reconcile(ExecutorRecorder())
     assert len(report["dropped"]) == 1 and restarted.store.positions == {}
 
 
@@ -321,7 +298,7 @@ async def test_sigkill_then_restart_yields_exactly_one_order(tmp_path, point):
     proc = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), point,
                            json.dumps(d.to_dict()), str(T0)], capture_output=True, timeout=60)
     assert proc.returncode == -9, proc.stderr.decode()
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path), ExecutorRecorder()
     calls = []
     orig = restarted.exchange.place_order
     restarted.exchange.place_order = lambda *a, **kw: calls.append(a) or orig(*a, **kw)
@@ -337,7 +314,7 @@ async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_p
     """Crash between place and persist, with a torn journal tail and tiny compactions: one order."""
     ex, d = make(tmp_path, **TWO_IN_ONE_SYMBOL), decision()
     ex.store.compact_every = 1
-    await ex.handle_decision(decision(market_ts=T0 - 1), Recorder())  # some history
+    await ex.handle_decision(decision(market_ts=T0 - 1), ExecutorRecorder())  # some history
     real_place = ex.exchange.place_order
 
     def place_then_die(*a, **kw):
@@ -348,8 +325,8 @@ async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_p
 
     ex.exchange.place_order = place_then_die
     with pytest.raises(Crash):
-        await ex.handle_decision(d, Recorder())
-    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), Recorder()
+        await ex.handle_decision(d, ExecutorRecorder())
+    restarted, pub = make(tmp_path, **TWO_IN_ONE_SYMBOL), ExecutorRecorder()
     assert restarted.store.load_error is None
     await restarted.reconcile(pub)
     await restarted.handle_decision(d, pub)
@@ -359,13 +336,13 @@ async def test_restart_after_crash_with_compaction_and_torn_tail_one_order(tmp_p
 
 async def test_decision_redelivered_after_pruning_is_not_ordered_again(tmp_path):
     """A finished record pruned after the retention is not re-placed: the venue is asked first."""
-    ex, pub, d = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), Recorder(), decision()
+    ex, pub, d = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     tick(ex, SYM, 1e-5, T0 + 61)
     await ex.handle_decision(decision(market_ts=T0 + 61), pub)  # finishing this one prunes
     assert client_order_id(d.event_id) not in ex.store.orders
     ex.store.save()
-    restarted, pub2 = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), Recorder()
+    restarted, pub2 = make(tmp_path, ledger_retention_s=60, **TWO_IN_ONE_SYMBOL), ExecutorRecorder()
     tick(restarted, SYM, 1e-5, T0 + 61)
     report = await restarted.reconcile(pub2)
     await restarted.handle_decision(d, pub2)
@@ -382,14 +359,14 @@ async def test_reconcile_publish_failure_fails_start_and_keeps_the_order(tmp_pat
     ex.exchange.place_order = lambda *a, **kw: (real_place(*a, **kw), (_ for _ in ()).throw(
         Crash("after place")))
     with pytest.raises(Crash):
-        await ex.handle_decision(d, Recorder())
+        await ex.handle_decision(d, ExecutorRecorder())
 
     async def failing_publish(event_type, payload, parent, timestamp):
         raise failure
 
     with pytest.raises(type(failure)):
         await make(tmp_path).reconcile(failing_publish)
-    restarted, pub = make(tmp_path), Recorder()
+    restarted, pub = make(tmp_path), ExecutorRecorder()
     report = await restarted.reconcile(pub)
     assert report["resumed"] == 1 and report["quarantined"] == []
     assert len(pub.of("FILL")) == 1 and len(restarted.store.positions) == 1

@@ -13,6 +13,7 @@ from hope.execution.exchange import PaperExchange
 from hope.execution.executor import Executor
 from hope.execution.limits import Held, Limits, check, check_targets
 from hope.execution.positions import ExecutorStore
+from tests.helpers import ExecutorRecorder
 
 T0 = 1610226000.0
 TARGETS = {"take_profit_pct": 5.0, "stop_loss_pct": 3.0, "timeout_s": 900.0}
@@ -105,17 +106,6 @@ def test_bad_limit_config_is_refused_naming_the_key(bad):
         ExecutionConfig(**bad).validate()
 
 
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    async def __call__(self, event_type, payload, parent, timestamp):
-        env = new_event(event_type, payload, source="executor", parent=parent,
-                        timestamp=timestamp)
-        self.events.append(env)
-        return env
-
-
 def _executor(tmp_path):
     exchange = PaperExchange(tmp_path / "exchange", slippage_bps=0, commission_bps=10)
     ex = Executor(ExecutionConfig(), exchange, ExecutorStore(tmp_path / "positions"),
@@ -132,7 +122,7 @@ def _decision(**over):
 
 async def test_forged_1000_btc_buy_is_rejected_alerted_counted_never_placed(tmp_path):
     """The 1000 BTC DECISION: ORDER REJECTED naming the limit, an ALERT, counted, no order."""
-    ex, pub = _executor(tmp_path), Recorder()
+    ex, pub = _executor(tmp_path), ExecutorRecorder()
     await ex.handle_decision(_decision(position_size=1000.0), pub)
     order, alert = pub.events
     assert order.event_type == "ORDER" and order.payload["status"] == "REJECTED"
@@ -145,7 +135,7 @@ async def test_forged_1000_btc_buy_is_rejected_alerted_counted_never_placed(tmp_
 
 async def test_empty_targets_are_refused_before_the_exchange(tmp_path):
     """targets {} never places an order (it used to place one and then raise KeyError)."""
-    ex, pub = _executor(tmp_path), Recorder()
+    ex, pub = _executor(tmp_path), ExecutorRecorder()
     await ex.handle_decision(_decision(targets={}), pub)
     assert pub.events[0].payload["status"] == "REJECTED"
     assert "targets" in pub.events[0].payload["reason"]
@@ -154,7 +144,7 @@ async def test_empty_targets_are_refused_before_the_exchange(tmp_path):
 
 async def test_limit_refusal_is_durable_and_not_republished_differently(tmp_path):
     """A redelivered refused DECISION is a duplicate: no second ORDER, no order placed."""
-    ex, pub = _executor(tmp_path), Recorder()
+    ex, pub = _executor(tmp_path), ExecutorRecorder()
     d = _decision(position_size=5.0)
     await ex.handle_decision(d, pub)
     await ex.handle_decision(d, pub)

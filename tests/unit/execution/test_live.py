@@ -10,13 +10,14 @@ from hope.trading.ids import client_order_id
 from hope.venue.errors import VenueRefused, VenueUnknown
 from hope.venue.gate import OPEN
 from hope.venue.orders import VenueOrder
-from tests.live_venue import T0, Recorder, ScriptedVenue, decision, make, venue_order
+from tests.helpers import ExecutorRecorder
+from tests.live_venue import T0, ScriptedVenue, decision, make, venue_order
 
 
 async def test_buy_fills_with_venue_ids_and_a_position_net_of_the_base_fee(tmp_path):
     """ORDER NEW carries the venue order id, FILL its trade ids; the position is net of fees."""
     ex, venue, _ = make(tmp_path)
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     (order,), (fill,) = pub.of("ORDER"), pub.of("FILL")
     assert order.payload["status"] == "NEW" and order.payload["venue_order_id"] == 77
@@ -31,7 +32,7 @@ async def test_definitive_refusal_is_rejected_with_code(tmp_path):
     ex, venue, _ = make(tmp_path)
     venue.answers["buy"].append(VenueRefused("Account has insufficient balance for requested "
                                              "action.", code=-2010, http_status=400))
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     (order,) = pub.of("ORDER")
     assert order.payload["status"] == "REJECTED" and "-2010" in order.payload["reason"]
@@ -40,7 +41,7 @@ async def test_definitive_refusal_is_rejected_with_code(tmp_path):
 async def test_filter_refusal_sends_nothing(tmp_path):
     """A BUY below minNotional is REJECTED naming NOTIONAL, and nothing is sent."""
     ex, venue, _ = make(tmp_path)
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(size=0.00005), pub)
     (order,) = pub.of("ORDER")
     assert order.payload["status"] == "REJECTED" and "NOTIONAL" in order.payload["reason"]
@@ -50,7 +51,7 @@ async def test_no_order_while_reconciling_or_after_a_failed_reconciliation(tmp_p
     """The venue breaker not closed: REJECTED with its state and reason, nothing sent."""
     ex, venue, _ = make(tmp_path)
     ex.gate.set(OPEN, "balance EVX below positions")
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     (order,) = pub.of("ORDER")
     assert "venue breaker open: balance EVX" in order.payload["reason"] and venue.buys == []
@@ -59,7 +60,7 @@ async def test_unknown_then_found_later_is_one_unknown_then_new(tmp_path):
     """A timeout after sending: one ORDER UNKNOWN; -2013 twice; then found: NEW + FILL; one send."""
     ex, venue, wall = make(tmp_path)
     venue.answers["buy"].append(VenueUnknown("no answer within 5s"))
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     assert [e.payload["status"] for e in pub.of("ORDER")] == ["UNKNOWN"]
     cid = client_order_id(d.event_id)
@@ -78,7 +79,7 @@ async def test_unknown_not_found_after_grace_is_rejected_once(tmp_path):
     ex.bcfg.unknown_grace_s = 60
     venue.answers["buy"].append(VenueUnknown("HTTP 503", http_status=503))
     venue.answers["query"] += [None] * 5
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     for _ in range(4):
         wall.advance(20)
@@ -99,13 +100,13 @@ async def test_restart_after_send_queries_and_never_resubmits(tmp_path):
     venue.market_buy = sent_then_killed
     d = decision()
     try:
-        await ex.handle_decision(d, Recorder())
+        await ex.handle_decision(d, ExecutorRecorder())
     except KeyboardInterrupt:
         pass
     ex.store.close()
     restarted, _, _ = make(tmp_path, venue=ScriptedVenue(), wall=wall)
     restarted.venue.orders = venue.orders
-    pub = Recorder()
+    pub = ExecutorRecorder()
     report = await restarted.reconcile(pub)
     assert [e.payload["status"] for e in pub.of("ORDER")] == ["NEW"]
     assert restarted.venue.buys == [] and report["venue"]["resolved"] == 1
@@ -116,7 +117,7 @@ async def test_crash_after_order_new_republishes_it_with_the_same_id(tmp_path):
     """Killed right after ORDER NEW went out: the restart queries (the venue's time spelled
     differently), republishes the same ORDER NEW (same id) and its FILL; no second BUY."""
     ex, venue, wall = make(tmp_path)
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
 
     class Killed(Exception):
         pass
@@ -146,7 +147,7 @@ async def test_an_order_of_unknown_outcome_counts_against_the_executors_own_limi
     refused by the executor's limit before the venue is touched."""
     ex, venue, _ = make(tmp_path, max_open_positions=1)
     venue.answers["buy"].append(VenueUnknown("no answer within 5s"))
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     await ex.handle_decision(decision(market_ts=T0 + 1), pub)
     statuses = [(e.payload["status"], e.payload.get("reason", "")) for e in pub.of("ORDER")]

@@ -9,13 +9,14 @@ import pytest
 from hope.trading.ids import client_order_id, close_order_id
 from hope.venue.errors import VenueUnknown
 from hope.venue.orders import VenueOrder
-from tests.live_venue import SYM, T0, Recorder, ScriptedVenue, decision, make, venue_order
+from tests.helpers import ExecutorRecorder
+from tests.live_venue import SYM, T0, ScriptedVenue, decision, make, venue_order
 
 
 async def test_exit_sells_net_quantity_rounded_down_and_close_carries_venue_fills(tmp_path):
     """Take-profit sells 99 of 99.9 EVX (step 1); the CLOSE has the exit's trade ids and fees."""
     ex, venue, wall = make(tmp_path)
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     ex.on_price(SYM, 1.1e-5, T0 + 5)
     ex.market_clock.observe(T0 + 5)
@@ -29,7 +30,7 @@ async def test_exit_sells_net_quantity_rounded_down_and_close_carries_venue_fill
 async def test_exit_of_unknown_outcome_is_queried_not_resent(tmp_path):
     """An exit SELL that times out is queried; found later, it closes once; one SELL sent."""
     ex, venue, wall = make(tmp_path)
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
     venue.answers["sell"].append(VenueUnknown("reset after sending"))
     ex.on_price(SYM, 0.9e-5, T0 + 5)
@@ -50,7 +51,7 @@ async def test_exit_of_unknown_outcome_is_queried_not_resent(tmp_path):
 async def test_flatten_cancels_hopes_open_orders_first_then_sells(tmp_path):
     """Flatten cancels every open order with HOPE's prefix, then closes every position."""
     ex, venue, _ = make(tmp_path)
-    pub = Recorder()
+    pub = ExecutorRecorder()
     await ex.handle_decision(decision(), pub)
     venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-resting",
                                     "orderId": 5, "side": "SELL", "status": "NEW",
@@ -64,7 +65,7 @@ async def test_crash_after_the_close_republishes_the_same_close(tmp_path):
     finds the SELL by query (the venue's time spelled differently) and republishes the same
     CLOSE (same event id, deduped downstream), never a second SELL."""
     ex, venue, wall = make(tmp_path)
-    pub, d = Recorder(), decision()
+    pub, d = ExecutorRecorder(), decision()
     await ex.handle_decision(d, pub)
 
     class Killed(Exception):

@@ -8,7 +8,8 @@ from decimal import Decimal as D
 from hope.execution.records import Closing, ExitAttempt
 from hope.trading.ids import client_order_id, close_order_id
 from hope.venue.stop_driver import StopDriver
-from tests.live_venue import T0, Recorder, decision, make, venue_order
+from tests.helpers import ExecutorRecorder
+from tests.live_venue import T0, decision, make, venue_order
 
 
 def stop_driver(tmp_path, venue, wall):
@@ -40,7 +41,7 @@ async def open_with_stop(tmp_path):
     ex, venue, wall = make(tmp_path)
     ex.stops = stop_driver(tmp_path, venue, wall)
     d = decision()
-    await ex.handle_decision(d, Recorder())
+    await ex.handle_decision(d, ExecutorRecorder())
     pid = client_order_id(d.event_id)
     assert ex.stops.stops[pid].client_id == pid + "-s1"   # placed after the FILL
     return ex, venue, wall, pid
@@ -66,7 +67,7 @@ async def test_stop_filled_while_down_closes_with_the_stops_fills_once(tmp_path)
     trade ids), no SELL sent, and a second reconciliation publishes nothing more."""
     ex, venue, wall, pid = await open_with_stop(tmp_path)
     stop_traded(venue, pid)
-    again, pub = restart(ex, tmp_path, venue, wall), Recorder()
+    again, pub = restart(ex, tmp_path, venue, wall), ExecutorRecorder()
     await again.reconcile(pub)
     (close,) = pub.of("CLOSE")
     assert close.payload["reason"] == "stop_loss" and close.payload["exit_trade_ids"] == [701]
@@ -86,7 +87,7 @@ async def test_exit_intent_never_sent_beside_a_filled_stop_resolves_and_closes(t
     pos.closing, pos.exit = Closing("stop_loss", attempted=True), None
     ex.store.put_position(pos)
     stop_traded(venue, pid)
-    again, pub = restart(ex, tmp_path, venue, wall), Recorder()
+    again, pub = restart(ex, tmp_path, venue, wall), ExecutorRecorder()
     await again.reconcile(pub)
     (close,) = pub.of("CLOSE")
     assert close.payload["exit_trade_ids"] == [701] and venue.sells == []
@@ -99,7 +100,7 @@ async def test_unsent_exit_is_queried_with_backoff_until_the_grace_then_sent_onc
     backoff, not every second, for the 120 s grace; then it is known not placed and sold once."""
     ex, venue, wall = make(tmp_path)
     d = decision()
-    await ex.handle_decision(d, Recorder())
+    await ex.handle_decision(d, ExecutorRecorder())
     pid = client_order_id(d.event_id)
     pos = ex.store.positions[pid]
     pos.closing = Closing("stop_loss", attempted=True)
@@ -107,7 +108,7 @@ async def test_unsent_exit_is_queried_with_backoff_until_the_grace_then_sent_onc
     ex.store.put_position(pos)
     ex.store.close()
     again, _, _ = make(tmp_path, venue=venue, wall=wall)
-    pub = Recorder()
+    pub = ExecutorRecorder()
     for _ in range(130):
         await again.resolve_closes(pub)
         await again.check_exits(pub)

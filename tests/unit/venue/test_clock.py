@@ -62,6 +62,22 @@ async def test_offset_beyond_the_threshold_opens_the_breaker_with_the_numbers():
                                     "(this host is behind the venue)")
 
 
+async def test_a_clock_found_off_is_looked_at_again_soon_and_the_breaker_closes_once_fixed():
+    """Beyond the threshold a new estimate is due every recheck_s, not refresh_s: once the
+    clock is put right the next estimate closes the breaker."""
+    clock = ManualClock(T0)
+    fake = FakeTime(clock, 2500.0, [10])
+    est = ClockOffset(fake, clock=clock, samples=1, refresh_s=300, recheck_s=10)
+    await est.estimate()
+    assert "2500 ms" in (est.breaker_reason() or "") and not est.due()
+    fake.skew_ms = 0.0
+    clock.advance(10)
+    assert est.due() and await est.refresh_if_due()
+    assert est.breaker_reason() is None
+    clock.advance(10)
+    assert not est.due()   # in bounds: every refresh_s again
+
+
 async def test_no_estimate_yet_or_a_stale_one_keeps_the_breaker_open():
     """Fail-closed: before the first estimate, and once the last one is too old, no trading."""
     clock = ManualClock(T0)

@@ -3,27 +3,14 @@ stream reports applied, state kept across restarts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal as D
 
 from hope.clock import ManualClock
 from hope.venue.stop_driver import StopDriver
 from hope.venue.stops import ACTIVE, CANCELLED, LOST, UNKNOWN, ClosedByStop, ExitAllowed, plan_stop
+from tests.helpers import nas_btc_rules
 
 POS = "hope-0123456789abcdef"
-
-
-@dataclass(frozen=True)
-class Rules:
-    symbol: str = "NASBTC"
-    tick_size: D = D("0.00000001")
-    min_price: D = D("0.00000001")
-    max_price: D = D("1000")
-    step_size: D = D("1")
-    min_qty: D = D("1")
-    max_qty: D = D("92141578")
-    min_notional: D = D("0.0001")
-    base_precision: int = 8
 
 
 class Refused(Exception):
@@ -83,7 +70,7 @@ def driver(tmp_path, venue, clock):
 
 
 def plan(gen=1):
-    return plan_stop(Rules(), POS, D("2500"), D("0.0000388"), generation=gen)
+    return plan_stop(nas_btc_rules(), POS, D("2500"), D("0.0000388"), generation=gen)
 
 
 async def test_protect_then_clear_cancels_and_allows_the_exit(tmp_path):
@@ -161,7 +148,7 @@ async def test_state_survives_a_restart_and_forgotten_stops_stay_forgotten(tmp_p
     venue, clock = FakeVenue(), ManualClock(0)
     d = driver(tmp_path, venue, clock)
     await d.protect(POS, "NASBTC", plan())
-    await d.protect("hope-other", "NASBTC", plan_stop(Rules(), "hope-other", D("2500"),
+    await d.protect("hope-other", "NASBTC", plan_stop(nas_btc_rules(), "hope-other", D("2500"),
                                                       D("0.0000388")))
     await d.clear("hope-other", "flatten")
     d.forget("hope-other")

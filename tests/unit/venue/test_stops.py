@@ -3,7 +3,6 @@ of place / cancel / replace with unknown outcomes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal as D
 
 import pytest
@@ -26,28 +25,14 @@ from hope.venue.stops import (
     plan_stop,
     stop_level,
 )
+from tests.helpers import nas_btc_rules
 
 POS = "hope-0123456789abcdef"
 
 
-@dataclass(frozen=True)
-class Rules:
-    """NAS/BTC-like filters: 8-decimal tick, whole-unit lots, 0.0001 BTC minimum notional."""
-
-    symbol: str = "NASBTC"
-    tick_size: D = D("0.00000001")
-    min_price: D = D("0.00000001")
-    max_price: D = D("1000")
-    step_size: D = D("1")
-    min_qty: D = D("1")
-    max_qty: D = D("92141578")
-    min_notional: D = D("0.0001")
-    base_precision: int = 8
-
-
 def plan(qty="2499.75", level=None, **kw):
     lvl = level if level is not None else stop_level({"stop_loss_pct": 3.0}, D("0.00004000"))
-    return plan_stop(Rules(), POS, D(qty), lvl, **kw)
+    return plan_stop(nas_btc_rules(), POS, D(qty), lvl, **kw)
 
 
 def test_stop_parameters_are_rounded_down_into_the_filters():

@@ -57,3 +57,22 @@ async def test_faults_and_statuses_on_demand(data: list[Path]) -> None:
                 assert r.status == 400 and "error" in await r.json()
         async with s.post(f"{sim.rest_url}/sim/v1/status", json={"symbol": "NOPE"}) as r:
             assert r.status == 400
+
+
+async def test_closing_the_market_on_demand(data: list[Path]) -> None:
+    """POST /sim/v1/market closes it for good: published counts stop, status says closed."""
+    clock = ManualClock()
+    async with running(data, Scenario(market=MarketSettings(start_delay_s=1)),
+                       clock=clock) as sim, aiohttp.ClientSession() as s:
+        clock.advance(3.5)      # ids 1..3 due
+        async with s.post(f"{sim.rest_url}/sim/v1/market", json={"state": "open"}) as r:
+            assert r.status == 400 and "closed" in (await r.json())["error"]
+        async with s.post(f"{sim.rest_url}/sim/v1/market", json={"state": "closed"}) as r:
+            assert await r.json() == {"result": "ok", "published": {"EVXBTC": 3}}
+        clock.advance(10)
+        sim.publisher.poke()
+        await async_wait_for(lambda: sim.publisher.published["EVXBTC"] == 3, message="publish")
+        async with s.get(f"{sim.rest_url}/api/v3/aggTrades?symbol=EVXBTC") as r:
+            assert [t["a"] for t in await r.json()] == [1, 2, 3]
+        async with s.get(f"{sim.rest_url}/sim/v1/status") as r:
+            assert (await r.json())["market"] == "closed"

@@ -242,6 +242,19 @@ def test_protective_sell_stop_takes_when_the_market_falls_through(tmp_path: Path
     assert balance(books, "BTC")[0] == 1 + fill.quote_qty - fill.commission
 
 
+def test_a_closed_market_trades_no_stop(tmp_path: Path) -> None:
+    """After the market closes, a fall that would have reached the stop is never published:
+    the stop stays NEW with the base locked, whatever the clock says."""
+    books, clock = falling_books(tmp_path, [0.00001000] * 10 + [0.00000990, 0.00000950])
+    stop = books.place("main", order(side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+                                     quantity="500", stopPrice="0.00000960",
+                                     price="0.00000940"))
+    books.market.close()
+    clock.advance(5)
+    books.advance()
+    assert stop.status == "NEW" and not stop.fills and balance(books, "EVX") == (500, 500)
+
+
 def test_stop_gapped_through_its_limit_rests(tmp_path: Path) -> None:
     """A gap below the SELL stop's limit triggers it but cannot fill it: it rests as a working
     LIMIT (the documented risk of a stop-limit) until the market comes back."""

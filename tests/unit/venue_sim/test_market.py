@@ -64,6 +64,18 @@ def test_publication_follows_clock_and_speed(files: list[Path]) -> None:
     assert tape.published(clock()) == 10 and tape.next_due(10) is None
 
 
+def test_a_closed_market_publishes_nothing_more(files: list[Path]) -> None:
+    """Closing ends every tape at what is published now: nothing later is due or served."""
+    clock = ManualClock()
+    market = Market(load_recorded(files), speed=10.0, clock=clock)
+    tape = market.tapes["EVXBTC"]
+    clock.advance(0.45)
+    assert market.close()["EVXBTC"] == 5 and market.closed
+    clock.advance(10)
+    assert tape.published(clock()) == 5 and tape.next_due(5) is None
+    assert [t.a for t in tape.query(clock(), None, None, None, 100)] == [1, 2, 3, 4, 5]
+
+
 def test_skip_makes_history_available_at_start(files: list[Path]) -> None:
     """With skip_s, the first seconds of each symbol are published (history) at t0."""
     clock = ManualClock()

@@ -53,7 +53,7 @@ def test_scenario_file_sets_everything(tmp_path: Path) -> None:
     ("[market]\nrebase = 1\n", "market.rebase: expected bool"),
     ("[[fault]]\nkind = \"explode\"\nfrom_id = 1\n", "fault[0]: unknown fault kind"),
     ("[[fault]]\nkind = \"drop\"\n", "fault[0]:"),
-    ("[extras]\n", "unknown section(s) extras"),
+    ("[extras]\n", "[extras]: unknown section"),
     ("[market\n", "not valid TOML"),
     ("[trading]\ncommission_asset = \"bnb\"\n", "trading.commission_asset"),
     ("[trading]\nbalances = { BTC = \"lots\" }\n", "trading.balances.BTC"),

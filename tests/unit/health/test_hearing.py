@@ -1,0 +1,128 @@
+"""Tests for hope.health.hearing: a monitor cut off from the bus restarts nobody for silence, and
+real hangs are still found, on a manual clock."""
+
+from hope.clock import ManualClock
+from hope.health.config import HealthConfig
+from hope.health.hearing import BusHearing
+from hope.health.monitor import HealthMonitor
+from hope.health.registry import Registry
+
+STATES = {"executor": {"state": "RUNNING", "pid": 2, "start": 900.0},
+          "proxy": {"state": "RUNNING", "pid": 1, "start": 900.0}}
+
+
+def _rig(host: str = "", **kw) -> tuple[HealthMonitor, ManualClock]:
+    cfg = HealthConfig(required=["executor"], down_after_s=5.0, restart_grace_s=10.0,
+                       startup_grace_s=0.0, **kw)
+    clock = ManualClock(1000.0)
+    return HealthMonitor(cfg, Registry(), clock, host=host), clock
+
+
+def _beat(mon: HealthMonitor, name: str, pid: int, host: str = "") -> None:
+    mon.on_heartbeat({"service": name, "pid": pid, "epoch": f"e{pid}", "host": host})
+
+
+def _run(mon: HealthMonitor, clock: ManualClock, seconds: float, beating: list[str],
+         states: dict = STATES) -> list:
+    """``seconds`` of 0.5 s steps: who is in ``beating`` beats every second, the monitor checks
+    every second; every restart it asks for."""
+    restarts = []
+    for step in range(int(seconds * 2)):
+        clock.advance(0.5)
+        if step % 2:
+            for name in beating:
+                _beat(mon, name, {"health-monitor": 7, "executor": 2, "proxy": 1}[name])
+            restarts += mon.check(states)[1]
+    return restarts
+
+
+def test_a_five_second_link_outage_restarts_nobody():
+    """Own beats and the executor's stop for 5 s (the host's link to the proxies, which the
+    monitor does not hear from, is out); the executor needs 1.5 s more to reconnect: it is
+    never restarted and stays UP."""
+    mon, clock = _rig()
+    everyone = ["health-monitor", "executor"]
+    assert _run(mon, clock, 3, everyone) == []
+    assert _run(mon, clock, 5, []) == []                       # the outage
+    assert _run(mon, clock, 1.5, ["health-monitor"]) == []     # executor reconnecting
+    assert _run(mon, clock, 10, everyone) == []
+    assert mon.registry.get("executor").status == "UP" and mon.restarts_total == 0
+
+
+def test_a_hang_is_still_found_while_the_monitor_hears_the_bus():
+    """The monitor's own beats keep coming back; the executor goes silent: HUNG, restarted."""
+    mon, clock = _rig()
+    everyone = ["health-monitor", "proxy", "executor"]
+    _run(mon, clock, 3, everyone)
+    restarts = _run(mon, clock, 7, ["health-monitor", "proxy"])
+    assert [(r.service, r.mode) for r in restarts] == [("executor", "restart")]
+    assert "while the process is RUNNING" in restarts[0].reason
+
+
+def test_a_service_silent_after_the_link_is_back_is_hung_a_full_window_later():
+    """The executor does not come back after an outage: judged HUNG down_after_s after the
+    monitor's own link returned, not earlier, and the detail says so."""
+    mon, clock = _rig()
+    _run(mon, clock, 3, ["health-monitor", "executor"])
+    _run(mon, clock, 6, [])                                    # the outage
+    back = clock.time() + 1.0                                  # the monitor's first beat back
+    assert _run(mon, clock, 6, ["health-monitor"]) == []       # silent 5 s since: not yet
+    assert mon.hearing.since == back and mon.hearing.outages == 1
+    restarts = _run(mon, clock, 1, ["health-monitor"])
+    assert [r.service for r in restarts] == ["executor"]
+    assert "since the monitor's bus link came back" in restarts[0].reason
+
+
+def test_while_cut_off_a_proxy_of_its_own_host_is_still_judged():
+    """A hung proxy on the monitor's own host also silences the monitor's own beats: the proxy
+    is restarted, the executor (whose silence the proxy causes) is not."""
+    mon, clock = _rig()
+    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
+    restarts = _run(mon, clock, 7, [])
+    assert [r.service for r in restarts] == ["proxy"]
+
+
+def test_a_cut_off_monitor_leaves_statuses_alone_and_warns_until_it_hears_again():
+    """Cut off, no service turns DOWN or HUNG for silence and /health's warnings name the
+    outage; the warning clears once the monitor's own beat is back."""
+    mon, clock = _rig(host="h4")
+    _beat(mon, "executor", 2, host="h4")
+    _beat(mon, "health-monitor", 7, host="h4")
+    _beat(mon, "proxy", 1, host="h1")
+    clock.advance(8.0)
+    changes, restarts = mon.check(STATES)
+    assert changes == [] and restarts == []        # a remote proxy is not ours to judge
+    assert mon.registry.get("executor").status == "UP"
+    (warning,) = mon.warnings()
+    assert warning.startswith("health-monitor: own heartbeat not back") and "8s" in warning
+    _beat(mon, "health-monitor", 7, host="h4")
+    assert mon.warnings() == []
+
+
+def test_before_its_first_own_beat_the_monitor_judges_as_before():
+    """No own beat back yet (nothing to compare with): silence is judged as it always was."""
+    mon, clock = _rig()
+    _beat(mon, "executor", 2)
+    clock.advance(6.0)
+    _, restarts = mon.check({"executor": STATES["executor"]})
+    assert [r.service for r in restarts] == ["executor"]
+
+
+def test_the_gap_defaults_to_two_and_a_half_beat_intervals_unless_configured():
+    """``[health] link_gap_s`` 0 derives the gap from the heartbeat interval; a value wins."""
+    clock = ManualClock(0.0)
+    derived = HealthMonitor(HealthConfig(), Registry(), clock, beat_interval_s=0.5)
+    configured = HealthMonitor(HealthConfig(link_gap_s=4.0), Registry(), clock,
+                               beat_interval_s=0.5)
+    assert derived.hearing.gap_s == 1.25 and configured.hearing.gap_s == 4.0
+
+
+def test_bus_hearing_counts_gaps_and_silence_from_the_return():
+    """An echo after a gap is a return (counted, silence measured from it); one within is not."""
+    h = BusHearing(2.0, now=0.0)
+    assert not h.deaf(100.0)                      # never heard: not cut off
+    assert h.echo(1.0) is False and h.echo(2.5) is False
+    assert h.deaf(5.0) and not h.deaf(4.5)
+    assert h.echo(9.0) is True and h.outages == 1 and h.since == 9.0
+    assert h.silent_for(last_beat=2.0, now=12.0) == 3.0
+    assert h.silent_for(last_beat=10.0, now=12.0) == 2.0
