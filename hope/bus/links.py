@@ -27,6 +27,11 @@ from hope.config import Config
 log = structlog.get_logger("hope.bus")
 _SNDMORE = int(zmq.SNDMORE)
 _BACKEND_SEND = zmq.backend.Socket.send
+_FAILED = {int(e) for e in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH)}
+_WATCHED = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def frame_sender(sock: zmq.Socket) -> Callable[..., None]:
@@ -34,11 +39,6 @@ def frame_sender(sock: zmq.Socket) -> Callable[..., None]:
     routing ids and groups (unused on a PUB), ~0.3 µs per frame, three frames per event. A test's
     stand-in socket keeps its own ``send``."""
     return _BACKEND_SEND.__get__(sock) if isinstance(sock, zmq.backend.Socket) else sock.send
-_FAILED = {int(e) for e in (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
-                            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH)}
-_WATCHED = (zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
-            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 def hello_epoch(topic: bytes) -> str:
