@@ -69,11 +69,12 @@ class AuditReader(ABC):
 
     def by_correlation(self, correlation_id: str,
                        families: Iterable[str] | None = None) -> list[Located]:
-        """Every record with ``correlation_id`` (default: all families but market data)."""
+        """Every record whose correlation id is ``correlation_id`` or starts with it (``hope
+        sniff`` shows the first 12 characters; default: all families but market data)."""
         fams = families if families is not None else [f for f in self.families()
                                                        if f != family_for("PRICE")]
         return [loc for fam in fams for loc in self.located(fam)
-                if loc.record.get("correlation_id") == correlation_id]
+                if _matches(loc.record, correlation_id)]
 
     def last(self, event_type: str, n: int) -> list[Record]:
         """The newest ``n`` records of ``event_type``, oldest first."""
@@ -142,9 +143,14 @@ class LocalAuditReader(AuditReader):
                         rec = parse_record(raw)
                     except BadLine:
                         continue
-                    if rec.get("correlation_id") == correlation_id:
+                    if _matches(rec, correlation_id):
                         out.append(Located(fam, seg, n, rec))
         return out
+
+
+def _matches(rec: Record, correlation_id: str) -> bool:
+    cid = rec.get("correlation_id")
+    return bool(correlation_id) and isinstance(cid, str) and cid.startswith(correlation_id)
 
 
 def open_reader(state: StatePaths) -> LocalAuditReader:

@@ -1,4 +1,7 @@
-"""``hope trace``: one correlation id's path signal → decision → order → fill → close."""
+"""``hope trace``: one correlation id's path signal → decision → order → fill → close.
+
+The id may be given whole or by a prefix (``hope sniff`` shows the first 12 characters); a
+prefix that more than one correlation id starts with is refused with the candidates."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ _RANK = {t: i for i, t in enumerate(TRADING_TYPES)} | {"SHADOW_DECISION": 1.5}
 class Hop:
     event_type: str
     event_id: str
+    correlation_id: str
     causation_id: str | None
     source: str
     timestamp: str                 # wall clock at publish
@@ -34,15 +38,33 @@ def _summary(event_type: str, p: dict[str, Any]) -> dict[str, Any]:
     return {k: p[k] for k in keys if k in p}
 
 
+class AmbiguousPrefix(ValueError):
+    """More than one correlation id starts with the prefix given."""
+
+    def __init__(self, prefix: str, ids: list[str]) -> None:
+        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+        super().__init__(f"{len(ids)} correlation ids start with {prefix!r}: {shown}; "
+                         "give more of it")
+        self.ids = ids
+
+
 def trace(reader: AuditReader, correlation_id: str) -> list[Hop]:
-    """All audited events with ``correlation_id``, ordered by trading step, then time."""
+    """All audited events of ``correlation_id`` (whole, or a prefix only one id has), ordered
+    by trading step, then time; raises AmbiguousPrefix."""
+    found = reader.by_correlation(correlation_id)
+    ids = sorted({str(loc.record.get("correlation_id")) for loc in found})
+    if correlation_id in ids:
+        found = [loc for loc in found if loc.record.get("correlation_id") == correlation_id]
+    elif len(ids) > 1:
+        raise AmbiguousPrefix(correlation_id, ids)
     hops: list[Hop] = []
-    for loc in reader.by_correlation(correlation_id):
+    for loc in found:
         rec = loc.record
         p = rec.get("payload") if isinstance(rec.get("payload"), dict) else {}
         mts = p.get("market_ts")
         hops.append(Hop(rec.get("event_type", "?"), rec.get("event_id", "?"),
-                        rec.get("causation_id"), rec.get("source", "?"),
+                        str(rec.get("correlation_id")), rec.get("causation_id"),
+                        rec.get("source", "?"),
                         rec.get("timestamp", "?"),
                         float(mts) if isinstance(mts, int | float) else None,
                         loc.where, _summary(rec.get("event_type", ""), p)))

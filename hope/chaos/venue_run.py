@@ -336,8 +336,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--venue: periodic reconciliation interval")
     g.add_argument("--hold-s", type=float, default=3.0,
                    help="--venue: position timeout (market s; the stand-in serves wall time)")
-    g.add_argument("--stop-loss-pct", type=float, default=30.0,
+    g.add_argument("--stop-loss-pct", type=float, default=3.0,
                    help="--venue: [decision] stop_loss_pct (where the protective stops sit; "
-                        "3, the default of HOPE, lets them trade in the pumps' aftermath)")
+                        "3, HOPE's default, lets them trade in the pumps' aftermath)")
     g.add_argument("--venue-symbols", dest="venue_symbols", type=int, default=6,
                    help="--venue: how many recorded pumps to serve")

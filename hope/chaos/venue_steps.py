@@ -17,6 +17,7 @@ from typing import Any
 
 from hope.chaos.venue_books import STOP_RE, entry_of
 from hope.crashpoints import arm
+from hope.venue.guards import ALERT_BANNED, ALERT_CLOCK, ALERT_RATE_LIMITED
 
 EXIT = "-x"
 RESOLVE_S = 60.0    # wall s for HOPE to settle the order a fault hit
@@ -35,6 +36,23 @@ def kind_of(cid: str) -> str:
     if cid.endswith(EXIT):
         return "exit"
     return "stop" if STOP_RE.match(cid) else "buy"
+
+
+def venue_ids(r: Any) -> set[str]:
+    return {o["clientOrderId"] for o in r.sim.orders()}
+
+
+def next_order(r: Any, before: set[str], what: str, timeout: float = ORDER_S) -> str:
+    """The client id of the first venue order not in ``before``, waiting for it."""
+    new = r.wait(lambda: [cid for cid in (o["clientOrderId"] for o in r.sim.orders())
+                          if cid not in before], timeout, what)
+    return new[0]
+
+
+def alert_count(r: Any, kinds: tuple[str, ...]) -> int:
+    """How many ALERTs of these kinds the audit log holds."""
+    return sum(x.get("event_type") == "ALERT" and x["payload"].get("kind") in kinds
+               for x in r.records())
 
 
 def venue_count(r: Any, cid: str) -> int:
@@ -108,17 +126,15 @@ def hold(side: str, when: str, action: str, want: int) -> Callable[[Any], str]:
 def fault(kind: str, **params: Any) -> Callable[[Any], str]:
     """A trading fault on the next order(s); the first order placed after it is counted."""
     def step(r: Any) -> str:
-        before = {o["clientOrderId"] for o in r.sim.orders()}
+        before = venue_ids(r)
         if kind == "not_found":
             r.sim.fault("not_found", ms=params["ms"])
             r.sim.fault("reply_5xx", status=503, count=1)
         else:
             r.sim.fault(kind, **params)
-        new = r.wait(lambda: [o["clientOrderId"] for o in r.sim.orders()
-                              if o["clientOrderId"] not in before], ORDER_S,
-                     f"an order after the {kind} fault")
+        new = next_order(r, before, f"an order after the {kind} fault")
         try:
-            return f"{kind}: " + _expect(r, new[0], 1)
+            return f"{kind}: " + _expect(r, new, 1)
         finally:
             r.sim.fault("clear")
             r.sim.fault("not_found", ms=0)
@@ -128,19 +144,52 @@ def fault(kind: str, **params: Any) -> Callable[[Any], str]:
 def stream_drop(r: Any) -> str:
     """Cut every user-stream connection; the next order still settles once."""
     cut = r.sim.fault("stream_drop", after_events=0).get("connections", 0)
-    before = {o["clientOrderId"] for o in r.sim.orders()}
-    new = r.wait(lambda: [o["clientOrderId"] for o in r.sim.orders()
-                          if o["clientOrderId"] not in before], ORDER_S, "an order after it")
-    return f"{cut} user-stream connection(s) cut; " + _expect(r, new[0], 1)
+    new = next_order(r, venue_ids(r), "an order after it")
+    return f"{cut} user-stream connection(s) cut; " + _expect(r, new, 1)
 
 
 def outage(r: Any) -> str:
     """The venue away for 3 s (market and WebSocket API cut, REST 503); orders settle."""
     r.sim.stream_fault("outage", 3.0)
-    before = {o["clientOrderId"] for o in r.sim.orders()}
-    new = r.wait(lambda: [o["clientOrderId"] for o in r.sim.orders()
-                          if o["clientOrderId"] not in before], ORDER_S, "an order after it")
-    return "venue outage 3 s; " + _expect(r, new[0], 1)
+    new = next_order(r, venue_ids(r), "an order after it")
+    return "venue outage 3 s; " + _expect(r, new, 1)
+
+
+def ban(r: Any) -> str:
+    """A 429, then an IP ban (every request 418) for 15 s: the executor's breaker opens with an
+    ALERT and nothing is sent until it ends; the next order after it is placed once."""
+    kinds = (ALERT_RATE_LIMITED, ALERT_BANNED)
+    alerts, refused = alert_count(r, kinds), r.sim.status()["rest"]["refused"]
+    before = venue_ids(r)
+    r.sim.fault("ban", after=0, count_429=1, ban_s=15.0)
+    try:
+        r.wait(lambda: alert_count(r, kinds) > alerts, ORDER_S, "an ALERT of the ban")
+        # the 429's Retry-After runs to the end of the venue's minute (up to 60 s), then the
+        # ban, then the exchange breaker's half-open timer if BUYs were refused meanwhile
+        new = next_order(r, before, "an order after the ban", ORDER_S + 90.0)
+    finally:
+        r.sim.fault("clear")
+    now = r.sim.status()["rest"]["refused"]
+    answered = {code: now.get(code, 0) - refused.get(code, 0) for code in ("429", "418")}
+    return (f"429 x{answered['429']}, 418 x{answered['418']} (every HOPE process); "
+            + _expect(r, new, 1))
+
+
+def clock_behind(r: Any) -> str:
+    """The venue's clock 2.5 s behind: a signed request is refused (-1021), the re-estimate
+    opens the executor's breaker with an ALERT; once the clock is put right the breaker closes
+    by itself and the next order is placed once."""
+    alerts = alert_count(r, (ALERT_CLOCK,))
+    r.sim.skew(-2500)
+    try:
+        r.wait(lambda: alert_count(r, (ALERT_CLOCK,)) > alerts, ORDER_S,
+               "an ALERT of the clock offset")
+    finally:
+        r.sim.skew(0)
+    fixed = time.monotonic()
+    new = next_order(r, venue_ids(r), "an order after the clock was put right")
+    return (f"venue clock 2.5 s behind: ALERT, breaker open; put right, next order "
+            f"{time.monotonic() - fixed:.0f} s later; " + _expect(r, new, 1))
 
 
 def halt_under_load(r: Any) -> str:
@@ -172,5 +221,7 @@ STEPS = [
     Step("-2013 for 2.5 s after placement, reply 503", fault("not_found", ms=2500)),
     Step("user stream dropped", stream_drop),
     Step("venue outage (streams cut, REST 503)", outage),
+    Step("429, then an IP ban (418) for 15 s", ban),
+    Step("venue clock 2.5 s behind, then put right", clock_behind),
     Step("halt under load, resume", halt_under_load),
 ]

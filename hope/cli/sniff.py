@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("sniff", parents=[common], help="watch events on the bus")
     p.add_argument("prefixes", nargs="*", metavar="TOPIC_PREFIX")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--correlation", metavar="ID", help="only events of this correlation id")
+    p.add_argument("--correlation", metavar="ID",
+                   help="only events of this correlation id (or a prefix: the 12 shown)")
     p.add_argument("--count", type=int, default=0, help="stop after N events")
     p.add_argument("--stats", action="store_true", help="events/s per topic, each second")
     p.add_argument("--timeout", type=float, default=0, help="give up after S seconds of silence")
@@ -88,7 +89,7 @@ def render(topic: bytes, frames: list[bytes], as_json: bool,
             return json.dumps({"topic": text, "undecodable": str(exc),
                                "bytes": sum(len(f) for f in frames)})
         return printable(f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}")
-    if correlation and env.correlation_id != correlation:
+    if correlation and not env.correlation_id.startswith(correlation):
         return None
     return _line(topic, env, as_json)
 
@@ -134,7 +135,7 @@ def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
     found.sort(key=lambda item: item[0])
     lines, ids = [], set()
     for _, env in found[-n:] if n > 0 else []:
-        if correlation and env.correlation_id != correlation:
+        if correlation and not env.correlation_id.startswith(correlation):
             continue
         ids.add(env.event_id)
         lines.append(_line(env.topic.encode(), env, as_json, recent=True))

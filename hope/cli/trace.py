@@ -1,4 +1,7 @@
-"""``hope trace CORRELATION_ID [--json]``: signal → decision → order → fill → close."""
+"""``hope trace CORRELATION_ID [--json]``: signal → decision → order → fill → close.
+
+CORRELATION_ID whole or a prefix of it (the 12 characters ``hope sniff`` shows); exit 1 when
+nothing has it, 2 when several correlation ids start with the prefix (they are listed)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import argparse
 import sys
 
 from hope.audit.remote import AuditUnavailable, open_audit
-from hope.audit.trace import render, to_json, trace
+from hope.audit.trace import AmbiguousPrefix, render, to_json, trace
 from hope.cli import load_config
 
 
@@ -25,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
     except AuditUnavailable as exc:
         print(f"hope trace: audit log unavailable: {exc}", file=sys.stderr)
         return 3
-    hops = trace(reader, args.correlation_id)
-    print(to_json(args.correlation_id, hops) if args.json else render(args.correlation_id, hops))
+    try:
+        hops = trace(reader, args.correlation_id)
+    except AmbiguousPrefix as exc:
+        print(f"hope trace: {exc}", file=sys.stderr)
+        return 2
+    cid = hops[0].correlation_id if hops else args.correlation_id
+    print(to_json(cid, hops) if args.json else render(cid, hops))
     return 0 if hops else 1

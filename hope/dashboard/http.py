@@ -27,6 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hope.audit.trace import AmbiguousPrefix
 from hope.dashboard import auth, control
 from hope.dashboard.config import DashboardConfig
 from hope.dashboard.stream import UpdateLog, sse
@@ -202,7 +203,10 @@ class DashboardHttp:
 
     async def trace_json(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
-        hops = await self.trace_of(cid)
+        try:
+            hops = await self.trace_of(cid)
+        except AmbiguousPrefix as exc:
+            return _error(409, "more than one correlation id starts with this", str(exc))
         if not hops:
             return _error(404, "no audited events with this correlation id", cid)
         return web.json_response({"correlation_id": cid, "hops": hops})
@@ -210,7 +214,10 @@ class DashboardHttp:
     async def trace_page(self, request: web.Request) -> web.Response:
         from hope.dashboard.tracepage import render
         cid = request.match_info["cid"]
-        hops = await self.trace_of(cid)
+        try:
+            hops = await self.trace_of(cid)
+        except AmbiguousPrefix as exc:
+            return web.Response(text=str(exc), status=409)
         return web.Response(text=render(cid, hops), content_type="text/html", charset="utf-8",
                             status=200 if hops else 404)
 

@@ -15,6 +15,7 @@ breaker ``open`` with the reason, so every BUY is SKIPped (decision engine) or R
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,13 @@ from hope.venue.reconcile import Held, ReconcileReport, build_report
 
 RECHECKS_FILE = "venue-rechecks.json"
 RECHECK_S = 3600.0  # wall clock: how long a BUY rejected as not found is looked for again
+_SECONDS = re.compile(r"\b\d+ s\b")
+
+
+def failure_key(reason: str) -> str:
+    """What makes two failures the same failure: the reason without its durations (a retry
+    that fails "for another 12 s" fails as the one "for another 13 s" did)."""
+    return _SECONDS.sub("N s", reason)
 
 
 class Rechecks:
@@ -117,8 +125,8 @@ class LiveReconcile:
         else:
             self.stats["reconciliations_failed"] += 1
             self.gate.set(OPEN, rep.reason())
-            if rep.reason() != self._alerted:  # once per failure, not per retry
-                self._alerted = rep.reason()
+            if failure_key(rep.reason()) != self._alerted:  # once per failure, not per retry
+                self._alerted = failure_key(rep.reason())
                 if self.log:
                     self.log.error("reconciliation failed: trading SKIPs", reason=rep.reason())
                 await publish("ALERT", {"kind": "reconciliation_failed", "service": "executor",

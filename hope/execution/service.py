@@ -237,6 +237,11 @@ class ExecutorService(Service):
         due = bcfg.reconcile_retry_s if live.gate.state != CLOSED else bcfg.reconcile_interval_s
         if self.clock.monotonic() - self._last_reconcile < due:
             return
+        if live.guard is not None and live.guard.blocked_s() > 0:
+            # Backing off after a 429 or banned (418): it could not even start, and asking
+            # would extend a ban. Due again when the venue may be asked; nothing is sent
+            # meanwhile, and the 429/418 ALERT has said why.
+            return
         async with self.lock:
             try:
                 await live.reconcile_venue(self.publish)

@@ -115,6 +115,10 @@ class VenueGuard:
         old, self.state, self.reason = self.state, OPEN if reason else CLOSED, reason or ""
         return (old, self.state) if old != self.state else None
 
+    def blocked_s(self) -> float:
+        """Seconds until the venue may be asked again after a 429 or a 418, 0 now."""
+        return self.budget.blocked_s()
+
     def refusal(self) -> str | None:
         """Why no order may leave now (an ORDER REJECTED says it), or None."""
         return f"venue guard open: {self.reason}" if self.state == OPEN else None

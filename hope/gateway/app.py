@@ -280,9 +280,11 @@ class GatewayApp:
     async def _accept_signal(self, sig: signals.SignalBody) -> tuple[web.Response, dict]:
         body = sig.body
         symbol = body.get("symbol")
+        filled = False
         if isinstance(symbol, str) and ("price" not in body or "market_ts" not in body):
             last = await self.last_price(symbol)
             if last is not None:  # the gateway keeps PRICE: callers may omit what it knows
+                filled = "market_ts" not in body
                 body.setdefault("price", last[0])
                 body.setdefault("market_ts", last[1])
         try:
@@ -296,6 +298,9 @@ class GatewayApp:
                 else ""
             return error(422, "invalid signal", str(exc) + hint, field=field), {}
         except SignalRefused as exc:
+            if filled and exc.field == "market_ts":  # the caller sent none: say whose it was
+                exc.detail += (f" (the market time of {symbol}'s last PRICE, which the gateway "
+                               "filled in: no fresh price for it; send price and market_ts)")
             return self._signal_refused(exc), {}
         payload["strategy"] = sig.source or self.cfg.default_strategy
         try:

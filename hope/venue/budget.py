@@ -243,6 +243,10 @@ class Budget:
         self.alerts.append(reason)
         return reason
 
+    def blocked_s(self) -> float:
+        """Seconds until the venue may be asked again (a 429's backoff or a 418's ban), 0 now."""
+        return max(0.0, self.weight.blocked_until - self.clock.time())
+
     def breaker_reason(self) -> str | None:
         """While an IP ban lasts: why the executor's breaker is open."""
         now = self.clock.time()

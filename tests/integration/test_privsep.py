@@ -11,6 +11,7 @@ import pwd
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,16 @@ min_buys_per_sec = 1.0
 min_delta_pct = 2.0
 cooldown_s = 0.0
 """
+
+
+def decisions_seen(state: Path) -> str:
+    """What the audit log says about trading so far: SIGNALs, DECISIONs by action, and the
+    reasons given for the last few, for a failure's message."""
+    decisions = audit_records(state, "decisions")
+    actions = Counter(str(r["payload"].get("action")) for r in decisions)
+    reasons = [str(r["payload"].get("reason", ""))[:120] for r in decisions[-3:]]
+    return (f"{len(audit_records(state, 'signals'))} SIGNALs, DECISIONs {dict(actions)}, "
+            f"last reasons {reasons}, ORDERs {len(audit_records(state, 'orders'))}")
 
 
 def uid_of(pid: int) -> int:
@@ -107,9 +118,12 @@ def test_each_program_runs_as_its_own_user_and_reads_only_its_own_keys(monkeypat
         assert read_as(python, "gateway",
                        str(state / "keys" / "gateway" / "curve.key_secret")).returncode == 0
         assert read_as(python, "executor", executor_key).returncode == 0
-        wait_for(lambda: any(r["payload"].get("status") == "NEW"
-                             for r in audit_records(state, "orders")),
-                 timeout=90, message="a pump SIGNAL traded: ORDER NEW")
+        try:
+            wait_for(lambda: any(r["payload"].get("status") == "NEW"
+                                 for r in audit_records(state, "orders")),
+                     timeout=90, message="a pump SIGNAL traded: ORDER NEW")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {decisions_seen(state)}") from None
         wait_for(lambda: audit_records(state, "fills"), timeout=30, message="its FILL")
         assert {r["source"] for r in audit_records(state, "decisions")} == {"decision-engine"}
 

@@ -161,6 +161,24 @@ def test_trace_follows_one_correlation_id_in_order(capsys):
     assert main(["trace", "nope", "--state-dir", str(st.root)]) == 1
 
 
+def test_trace_takes_the_prefix_sniff_shows_and_refuses_an_ambiguous_one(capsys):
+    """A prefix of one correlation id traces it (named whole); one that two ids start with
+    exits 2 naming both."""
+    st = make_state()
+    trade(st, "c0ffee1234567890aa")
+    with writer(st) as w:
+        w.append(ev(10, "SIGNAL", corr="c0ffee99",
+                    payload={"symbol": "YBTC", "strategy": "pump", "price": 1.0,
+                             "market_ts": 2.0}))
+    capsys.readouterr()
+    assert main(["trace", "c0ffee123456", "--state-dir", str(st.root)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("trace c0ffee1234567890aa: 5 event(s)") and "take_profit" in out
+    assert main(["trace", "c0ffee", "--state-dir", str(st.root)]) == 2
+    err = capsys.readouterr().err
+    assert "2 correlation ids start with 'c0ffee'" in err and "c0ffee99" in err
+
+
 def test_keys_init_makes_curve_keys_and_enrol_revoke_rotate_list_manage_them(capsys, tmp_path):
     """init makes a CURVE pair for every principal once; enrol --public admits another host's
     certificate, rotate --curve replaces a key, revoke withdraws it, list shows the ids."""

@@ -25,6 +25,9 @@ def test_recent_lines_are_the_newest_of_the_prefixes_oldest_first() -> None:
     assert all("SIGNAL.EVXBTC" in line for line in lines)
     assert ids == {env.event_id for env in signals[2:]}
     assert recent_lines(st, ["ORDER"], 3, as_json=False, correlation=None) == ([], set())
+    shown = signals[3].correlation_id[:12]  # the prefix a line shows selects that trade
+    lines, ids = recent_lines(st, ["SIGNAL"], 5, as_json=False, correlation=shown)
+    assert ids == {signals[3].event_id}
 
 
 def test_a_live_event_already_shown_from_the_log_is_skipped_once() -> None:

@@ -9,6 +9,7 @@ import json
 import aiohttp
 import pytest
 
+from hope.audit.trace import AmbiguousPrefix
 from hope.dashboard.config import DashboardConfig
 from hope.dashboard.http import DashboardHttp
 from hope.dashboard.model import DashboardModel, record_of
@@ -35,6 +36,8 @@ async def dash():
     d = Dash()
 
     async def trace_of(cid: str):
+        if cid == "kn":
+            raise AmbiguousPrefix(cid, ["known", "knot"])
         return [{"event_type": "SIGNAL", "timestamp": "t", "source": "scanner",
                  "summary": {"price": 0.0000152}}] if cid == "known" else []
 
@@ -153,3 +156,10 @@ async def test_trace_page_formats_numbers(dash):
         assert r.status == 200 and "price=0.0000152" in await r.text()
     async with dash.session.get(dash.base + "/api/trace/unknown", headers=AUTH) as r:
         assert r.status == 404
+
+
+async def test_a_trace_prefix_two_ids_share_is_409_naming_them(dash):
+    """/trace/<prefix> and /api/trace/<prefix> of an ambiguous prefix: 409 with the candidates."""
+    for path in ("/trace/kn", "/api/trace/kn"):
+        async with dash.session.get(dash.base + path, headers=AUTH) as r:
+            assert r.status == 409 and "known, knot" in await r.text()

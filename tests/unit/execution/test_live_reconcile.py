@@ -10,7 +10,9 @@ import pytest
 from hope.bus.memory import LocalBroker
 from hope.clock import ManualClock
 from hope.config import ConfigError
+from hope.execution.live_reconcile import failure_key
 from hope.execution.service import ExecutorService
+from hope.execution.venue_guard import VenueGuard
 from hope.testing import async_wait_for, service_for_tests
 from hope.trading.ids import client_order_id
 from hope.trading.state import HALTED, TradingStateStore
@@ -119,6 +121,32 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
     assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "closed"
     await svc.stop()
 
+async def test_service_does_not_reconcile_while_the_venue_may_not_be_asked(tmp_path):
+    """Backing off after a 429: a due retry waits until Retry-After has passed (it could not
+    run, and asking while banned extends the ban), then runs and may close the breaker."""
+    broker, venue, clock = LocalBroker(), ScriptedVenue(), ManualClock()
+    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
+                                    "orderId": 9, "side": "BUY", "status": "NEW",
+                                    "origQty": "5", "executedQty": "0"})]
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
+                                  {"execution": {"exchange": "binance"}}, clock=clock,
+                                  exchange=venue)
+    await svc.runtime.bus.start()
+    await svc.start()
+    assert svc.executor.gate.state == OPEN
+    svc.executor.guard = VenueGuard(clock=clock)
+    svc.executor.guard.budget.observe(429, {"Retry-After": "60"})
+    venue.open = []
+    reconciliations = svc.executor.stats["reconciliations"]
+    clock.advance(31)
+    await svc.reconcile_again()
+    assert svc.executor.stats["reconciliations"] == reconciliations   # postponed
+    clock.advance(30)
+    await svc.reconcile_again()
+    assert svc.executor.gate.state == CLOSED
+    await svc.stop()
+
+
 async def test_service_refuses_to_start_with_a_key_that_may_withdraw(tmp_path):
     """apiRestrictions enableWithdrawals: reported, breaker open, and the start refused (78)."""
     broker, venue = LocalBroker(), ScriptedVenue()
@@ -135,3 +163,10 @@ async def test_service_refuses_to_start_with_a_key_that_may_withdraw(tmp_path):
     assert svc.executor.gate.state == OPEN
     (report,) = [e for e in broker.published if e.event_type == "RECONCILIATION"]
     assert "enableWithdrawals" in report.payload["error"]
+
+
+def test_a_failure_differing_only_in_its_durations_is_the_same_failure():
+    """A retry refused "12 s left" is the failure refused "13 s left": one ALERT, not two."""
+    a = "reconciliation could not run: venue: refused locally: venue IP ban (HTTP 418): 13 s left"
+    assert failure_key(a) == failure_key(a.replace("13 s", "12 s"))
+    assert failure_key(a) != failure_key(a.replace("418", "429"))

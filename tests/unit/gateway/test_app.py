@@ -41,7 +41,7 @@ async def api(tmp_path: Path):
     clock = ManualClock()
     rec = Recorder()
     cfg = GatewayConfig(port=0, max_body_bytes=1024, rate_limit_per_s=1.0, rate_limit_burst=5)
-    prices = {"EVXBTC": (1.5e-05, 1_610_226_000.0)}
+    prices = {"EVXBTC": (1.5e-05, 1_610_226_000.0), "OLDBTC": (2e-06, 1_609_000_000.0)}
     app = GatewayApp(cfg, TOKEN, state, rec, last_price=answering(prices.get), clock=clock,
                      market_now=answering(lambda: 1_610_226_000.0))
     port = await app.start()
@@ -70,6 +70,17 @@ async def test_declared_source_and_correlation_id_are_kept(api: Api):
     assert env.payload["strategy"] == "tradingview" and env.correlation_id == "tv-42"
     # price and market_ts came from the last PRICE the gateway saw
     assert env.payload["price"] == 1.5e-05 and env.payload["market_ts"] == 1_610_226_000.0
+
+
+async def test_a_stale_last_price_filled_in_is_refused_saying_whose_time_it_was(api: Api):
+    """Only a symbol whose last PRICE is far behind the market clock: 422 on market_ts, naming
+    the gateway's fill (the caller sent no market_ts); nothing is published."""
+    status, body, _ = await api.call("POST", "/v1/signals", json={"symbol": "OLDBTC"})
+    assert status == 422 and body["field"] == "market_ts" and not api.rec.of("SIGNAL")
+    assert "OLDBTC's last PRICE, which the gateway filled in" in body["detail"]
+    status, body, _ = await api.call("POST", "/v1/signals", json={
+        "symbol": "OLDBTC", "market_ts": 1_609_000_000.0})
+    assert status == 422 and "filled in" not in body["detail"]   # the caller's own time
 
 
 @pytest.mark.parametrize("body,status,field", [

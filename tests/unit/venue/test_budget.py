@@ -75,8 +75,9 @@ def test_429_backs_off_per_retry_after_and_alerts():
     assert alert == "venue rate limit (HTTP 429): backing off 7 s (Retry-After)"
     assert b.breaker_reason() is None
     assert "rate limit (HTTP 429): 7 s left" in (b.acquire(1) or "")
+    assert b.blocked_s() == 7
     clock.advance(7)
-    assert b.acquire(1) is None
+    assert b.acquire(1) is None and b.blocked_s() == 0
 
 
 def test_418_opens_the_breaker_until_the_ban_expires():
