@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -209,3 +210,31 @@ def nas_btc_rules() -> SymbolRules:
                        min_price=Decimal("0.00000001"), max_price=Decimal("1000"),
                        step_size=Decimal("1"), min_qty=Decimal("1"),
                        max_qty=Decimal("92141578"), min_notional=Decimal("0.0001"))
+
+
+# --- /metrics ---
+
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in Prometheus text format, whatever the label order."""
+    for m in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if found == labels:
+            return float(m.group(2))
+    return None
+
+
+# --- the runtime ---
+
+class EagerBus:
+    """Wraps an in-process bus with ``deliver_to``, as the ZeroMQ bus has: the test plays the
+    socket reader by calling ``reader(env)``."""
+
+    def __init__(self, bus):
+        self.inner = bus
+        self.reader = None
+
+    def deliver_to(self, fn):
+        self.reader = fn
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)

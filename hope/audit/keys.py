@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hope.files import fsync_dir
+
 PRIVATE = "audit.key"
 PUBLIC = "audit.pub"
 HOLDER = "audit-writer"   # the only principal holding the signing key
@@ -127,16 +129,8 @@ def migrate_legacy(keys_root: Path) -> list[str]:
             os.chmod(target, 0o644)
             moved.append(pub.name)
     if moved:
-        _fsync_dir(keys_root)
+        fsync_dir(keys_root)
     return moved
-
-
-def _fsync_dir(path: Path) -> None:
-    dfd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def _prepare(keys_root: Path) -> None:
@@ -156,8 +150,8 @@ def _install(keys_root: Path) -> Signer:
     _write_public(pubs / f"audit-{kid.split(':')[1]}.pub", encode_public(pub))
     _write_private(private_path(keys_root), pem)
     _write_public(pubs / PUBLIC, encode_public(pub))
-    _fsync_dir(pubs)
-    _fsync_dir(private_path(keys_root).parent)
+    fsync_dir(pubs)
+    fsync_dir(private_path(keys_root).parent)
     return Signer(priv, encode_public(pub), kid)
 
 

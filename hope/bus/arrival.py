@@ -53,6 +53,10 @@ class FrameChecks:
     unauthentic: Callable[[list[bytes], Refusal, Envelope], None] | None = None  # with a gate
     need_seq: bool = False  # the bus recovers gaps: non-ephemeral events must carry seq/tseq
 
+    def __post_init__(self) -> None:
+        if self.gate is not None and self.unauthentic is None:  # else nothing would be checked
+            raise ValueError("FrameChecks: a gate needs an unauthentic callback")
+
     def read(self, frames: list[bytes], at: float, verify_id: bool | None = None) -> Envelope | None:
         """The envelope in ``frames`` (received at wall time ``at``), or None when refused.
         ``verify_id``: whether to recompute the event id, when the caller knows already."""
@@ -72,11 +76,11 @@ class FrameChecks:
             self.bad(frames, exc.reason, f"{where} field {exc.where}" if exc.where else where)
             return None
         gate = self.gate
-        if gate is not None and self.unauthentic is not None:
+        if gate is not None:
             try:
                 gate.admit(frames[1], frames[2] if len(frames) == 3 else None, env, now=at)
             except Refusal as exc:
-                self.unauthentic(frames, exc, env)
+                self.unauthentic(frames, exc, env)  # type: ignore[misc]  # set with a gate
                 return None
         if self.need_seq and not (env.publisher and env.epoch and env.seq and env.tseq) \
                 and not env.ephemeral:

@@ -209,7 +209,8 @@ class DashboardHttp:
             return _error(409, "more than one correlation id starts with this", str(exc))
         if not hops:
             return _error(404, "no audited events with this correlation id", cid)
-        return web.json_response({"correlation_id": cid, "hops": hops})
+        return web.json_response({"correlation_id": hops[0].get("correlation_id", cid),
+                                  "hops": hops})
 
     async def trace_page(self, request: web.Request) -> web.Response:
         from hope.dashboard.tracepage import render

@@ -26,7 +26,7 @@ class HealthConfig:
     startup_grace_s: float = 30.0
     check_interval_s: float = 1.0
     # The monitor's own heartbeat not back through the bus for this long: its bus link is out,
-    # and no service is judged on silence until it is back (0: 2.5 x [bus] heartbeat_interval_s)
+    # and silence meanwhile does not count (0: 2.5 x [bus] heartbeat_interval_s)
     link_gap_s: float = 0.0
     restart_budget: int = 3           # at most this many restarts of one service ...
     restart_window_s: float = 600.0   # ... within this window; past it: report, do not restart

@@ -10,9 +10,11 @@
 - DOWN: no heartbeat and the process is not running (exited, backoff, stopped) or supervisord is
   unreachable; supervisord's own autorestart handles those.
 
-Silence counts only while the monitor hears the bus (:mod:`hope.health.hearing`): cut off from it
-(its own heartbeat not coming back), it judges no service on silence but a proxy of its own host,
-and once its link is back every service gets the full ``down_after_s`` from then on.
+Silence counts only while the monitor hears the bus (:mod:`hope.health.hearing`): the spans it
+was cut off (its own heartbeat not coming back) are taken out. Cut off, it still judges a proxy
+of its own host on silence (the proxy's link is not the network) and its own host's programs by
+supervisord's states (which need no bus), and /health answers 503 once the outage has lasted
+``down_after_s``: a monitor that hears nothing cannot vouch for anything.
 
 Pure logic: the caller gathers supervisord states and performs the :class:`Restart` actions.
 """
@@ -72,7 +74,7 @@ class HealthMonitor:
         self.clock = clock
         self.self_name = self_name
         self.started_at = clock.time()
-        self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s, self.started_at)
+        self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s)
         self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
@@ -131,9 +133,9 @@ class HealthMonitor:
         for name, entry in sorted(self.registry.entries.items()):
             if name == self.self_name or (bus_quiet and name != PROXY):
                 continue
-            if deaf and not (is_proxy(name) and self.local(entry)):
-                continue  # cut off from the bus ourselves: their silence says nothing
             info = _proc(states.get(name)) if states is not None else None
+            if deaf and not self._judged_while_deaf(entry, info):
+                continue  # cut off from the bus ourselves: their silence says nothing
             restarted = self._restarted_at.get(name)
             if restarted is not None and now - restarted < self.cfg.restart_grace_s:
                 continue  # give the restarted process time to come up and beat
@@ -161,6 +163,13 @@ class HealthMonitor:
             restarts.append(Restart(name, "start" if status == "FATAL" else "restart", detail))
         return changes, restarts
 
+    def _judged_while_deaf(self, entry: ServiceEntry, info: dict[str, Any] | None) -> bool:
+        """Cut off, a service is judged only if the verdict needs no bus: a proxy of this host
+        (on its silence), or a program of this host supervisord says is not running."""
+        if not self.local(entry):
+            return False
+        return is_proxy(entry.service) or _stopped(info)
+
     def local(self, entry: ServiceEntry) -> bool:
         """A service of this monitor's host (or of an unknown one: a single host)."""
         return not self.host or not entry.host or entry.host == self.host
@@ -178,6 +187,9 @@ class HealthMonitor:
             if entry is None or entry.status != "UP":
                 out[name] = {"status": entry.status if entry else "UNKNOWN",
                              "detail": entry.detail if entry else "never seen"}
+        now = self.clock.time()
+        if self.hearing.deaf_for(now) > self.cfg.down_after_s:
+            out[self.self_name] = {"status": "CUT_OFF", "detail": self.hearing.describe(now)}
         return out
 
     def warnings(self) -> list[str]:
@@ -210,8 +222,7 @@ class HealthMonitor:
     def _judge(self, entry: ServiceEntry, info: dict[str, Any] | None,
                now: float) -> tuple[str, str]:
         state = info["state"] if info else None
-        # silence heard: from the last beat, or from our own link's return when that is later
-        since = max(entry.last_beat or self.started_at, self.hearing.since)
+        since = entry.last_beat or self.started_at
         limit = self.cfg.down_after_s
         live = info is not None and state in ("RUNNING", "STARTING") and info["pid"] > 0
         if live and info["start"] and (entry.pid != info["pid"] or entry.last_beat < info["start"]):
@@ -219,19 +230,23 @@ class HealthMonitor:
             # allow for setup before the first beat, so a slow start is not "hung".
             since = max(since, info["start"])
             limit = max(limit, self.cfg.startup_grace_s)
-        silent = now - since
-        if silent <= limit:
+        # A local proxy's beat needs no network: its silence counts in full. Anyone else's
+        # only while we could hear the bus.
+        wall = now - since
+        silent = wall if is_proxy(entry.service) and self.local(entry) \
+            else self.hearing.heard(since, now)
+        if silent <= limit and not (_stopped(info) and self.hearing.deaf(now)):
             if entry.last_beat and (not live or entry.pid == info["pid"]):
                 return self._fresh_status(entry, now)
             return entry.status, entry.detail  # not seen yet, still within the first window
         if state == "FATAL" or (state is None and entry.service in self._fatal_since):
             return "FATAL", "supervisord gave up starting it (FATAL)"
+        heard = f" heard ({wall:.0f}s in all, the bus link out meanwhile)" if wall - silent >= 1 \
+            else ""
         if not entry.last_beat:
-            what = f"no heartbeat since the monitor started {silent:.0f}s ago"
-        elif since == self.hearing.since > entry.last_beat:
-            what = f"no heartbeat for {silent:.0f}s since the monitor's bus link came back"
+            what = f"no heartbeat in {silent:.0f}s{heard} since the monitor started"
         else:
-            what = f"no heartbeat for {silent:.0f}s"
+            what = f"no heartbeat for {silent:.0f}s{heard}"
         if state == "RUNNING":
             return "HUNG", f"{what} while the process is RUNNING"
         if state is None:
@@ -252,6 +267,11 @@ class HealthMonitor:
     def _payload(entry: ServiceEntry, status: str, detail: str) -> dict[str, Any]:
         return {"service": entry.service, "status": status, "detail": detail,
                 "pid": entry.pid, "restarts": entry.restarts}
+
+
+def _stopped(info: dict[str, Any] | None) -> bool:
+    """Supervisord says it is not running (EXITED, BACKOFF, STOPPED, FATAL, ...)."""
+    return info is not None and info["state"] not in ("RUNNING", "STARTING")
 
 
 def is_proxy(name: str) -> bool:

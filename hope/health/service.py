@@ -40,7 +40,7 @@ class HealthService(Service):
         self.view = ClusterView(self.cfg.max_clock_skew_s, self.cfg.down_after_s)
         metrics = Metrics(self.registry, self.state.root, lambda: {
             "restarts": monitor.restarts_total, "http_requests": self.http.requests,
-            **self.counts})
+            "bus_link_outages": monitor.hearing.outages, **self.counts})
         self.http = HealthHttp(host=self.cfg.host, port=self.cfg.port,
                                max_request_bytes=self.cfg.max_request_bytes,
                                not_up=monitor.not_up, metrics=metrics.render, page=self.page,

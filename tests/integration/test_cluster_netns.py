@@ -248,7 +248,11 @@ def faults(rig: Cluster) -> dict[str, float]:
     wait_for(lambda: time.monotonic() - t_down >= 5.0, timeout=10, interval=0.1,
              message="the 5 s outage")
     rig.lab.link("h4", True)
-    t["link_caught_up_s"] = caught_up_after(rig, time.monotonic(), "the link flap")
+    t_back = time.monotonic()
+    t["link_caught_up_s"] = caught_up_after(rig, t_back, "the link flap")
+    # a wrong restart would come within down_after_s (5 s) of heard time after the return
+    wait_for(lambda: time.monotonic() - t_back >= 7.0, timeout=15, interval=0.2,
+             message="the window a wrong restart would come in")
     monitor = rig.log("h4", "health-monitor")
     t["link_restarts"] = monitor.count('"health.restart"')
     t["link_seen_out"] = '"health.bus_link_out"' in monitor

@@ -22,7 +22,7 @@ from hope.bus.sockets import endpoints
 from hope.cli import main as cli
 from hope.supervisor_conf import checkout, program_command
 from hope.testing import Processes, make_config, wait_for
-from tests.integration.test_metrics import metric
+from tests.helpers import metric
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import urllib.request
 
 import pytest
@@ -10,6 +9,7 @@ import zmq
 
 from hope.bus.sockets import endpoints
 from hope.testing import Processes, make_config, read_jsonl, wait_for
+from tests.helpers import metric
 
 pytestmark = pytest.mark.integration
 
@@ -22,15 +22,6 @@ required = ["probe-recorder"]
 [market_clock]
 publishers = ["probe-emitter"]  # its SIGNALs are market data (hope/authority.py)
 """
-
-
-def metric(text: str, name: str, **labels: str) -> float | None:
-    """The value of one sample in Prometheus text format, whatever the label order."""
-    for m in re.finditer(rf"^{name}\{{([^}}]*)\}} (\S+)$", text, re.M):
-        found = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if found == labels:
-            return float(m.group(2))
-    return None
 
 
 @pytest.mark.timeout(120)

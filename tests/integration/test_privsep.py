@@ -63,7 +63,7 @@ def decisions_seen(state: Path) -> str:
     reasons given for the last few, for a failure's message."""
     decisions = audit_records(state, "decisions")
     actions = Counter(str(r["payload"].get("action")) for r in decisions)
-    reasons = [str(r["payload"].get("reason", ""))[:120] for r in decisions[-3:]]
+    reasons = [r["payload"].get("reasons") for r in decisions[-3:]]
     return (f"{len(audit_records(state, 'signals'))} SIGNALs, DECISIONs {dict(actions)}, "
             f"last reasons {reasons}, ORDERs {len(audit_records(state, 'orders'))}")
 

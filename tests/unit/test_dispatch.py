@@ -9,7 +9,9 @@ from hope.bus.memory import LocalBroker
 from hope.envelope import new_event
 from hope.middleware import Middleware
 from hope.testing import async_wait_for, runtime_for_tests
-from tests.unit.test_runtime import SIGNAL, EagerBus
+from tests.helpers import EagerBus
+
+SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
 
 CALLS: list[str] = []
 

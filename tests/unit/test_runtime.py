@@ -16,6 +16,7 @@ from hope.middleware.market_clock import MarketTime
 from hope.runtime import Runtime, default_middleware
 from hope.tails import read_frames
 from hope.testing import async_wait_for, drain, make_config, runtime_for_tests
+from tests.helpers import EagerBus
 
 SIGNAL = {"symbol": "EVXBTC", "strategy": "pump", "price": 1.0, "market_ts": 1_600_000_000.0}
 PRICE = {"symbol": "EVXBTC", "price": 1.0, "market_ts": 1_600_000_000.0}
@@ -177,21 +178,6 @@ async def test_local_retry_services_never_dead_letter_to_themselves(state_dir):
     await drain(svc)
     assert not [e for e in broker.published if e.event_type == "DEAD_LETTER"]
     assert len(svc.dead_letters.pending) == 1
-
-
-class EagerBus:
-    """Wraps an in-process bus with ``deliver_to``, as the ZeroMQ bus has: the test plays the
-    socket reader by calling ``reader(env)``."""
-
-    def __init__(self, bus):
-        self.inner = bus
-        self.reader = None
-
-    def deliver_to(self, fn):
-        self.reader = fn
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 async def test_inline_dispatch_keeps_order_when_a_handler_waits(state_dir):

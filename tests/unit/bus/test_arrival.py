@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import msgspec
+import pytest
 
 from hope import codec
 from hope.bus.arrival import NO_SEQ, FrameChecks
@@ -32,7 +33,15 @@ def test_a_frame_of_another_shape_is_refused_naming_the_topic():
     """One frame, or four, is refused before any decoding, the reason and topic named."""
     checks, refused = _checks()
     assert checks.read([b"SIGNAL.EVXBTC"], time.time()) is None
-    assert refused == [("expected 3 frames [topic, body, auth], got 1", "topic b'SIGNAL.EVXBTC'")]
+    assert checks.read([b"SIGNAL.EVXBTC", b"", b"", b""], time.time()) is None
+    assert refused == [("expected 3 frames [topic, body, auth], got 1", "topic b'SIGNAL.EVXBTC'"),
+                       ("expected 3 frames [topic, body, auth], got 4", "topic b'SIGNAL.EVXBTC'")]
+
+
+def test_a_gate_without_a_callback_for_its_refusals_is_refused_at_construction():
+    """Checks with an event gate but nowhere to send its refusals would check nothing: refused."""
+    with pytest.raises(ValueError, match="unauthentic"):
+        FrameChecks(BusConfig(), lambda *a: None, lambda topic: False, gate=object())
 
 
 def test_a_topic_other_than_the_envelopes_is_refused():

@@ -121,6 +121,7 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
     assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "closed"
     await svc.stop()
 
+
 async def test_service_does_not_reconcile_while_the_venue_may_not_be_asked(tmp_path):
     """Backing off after a 429: a due retry waits until Retry-After has passed (it could not
     run, and asking while banned extends the ban), then runs and may close the breaker."""

@@ -65,12 +65,11 @@ def test_a_service_silent_after_the_link_is_back_is_hung_a_full_window_later():
     mon, clock = _rig()
     _run(mon, clock, 3, ["health-monitor", "executor"])
     _run(mon, clock, 6, [])                                    # the outage
-    back = clock.time() + 1.0                                  # the monitor's first beat back
-    assert _run(mon, clock, 6, ["health-monitor"]) == []       # silent 5 s since: not yet
-    assert mon.hearing.since == back and mon.hearing.outages == 1
+    assert _run(mon, clock, 6, ["health-monitor"]) == []       # 5 s heard since: not yet
+    assert mon.hearing.outages == 1
     restarts = _run(mon, clock, 1, ["health-monitor"])
     assert [r.service for r in restarts] == ["executor"]
-    assert "since the monitor's bus link came back" in restarts[0].reason
+    assert "heard (" in restarts[0].reason and "the bus link out meanwhile" in restarts[0].reason
 
 
 def test_while_cut_off_a_proxy_of_its_own_host_is_still_judged():
@@ -117,12 +116,68 @@ def test_the_gap_defaults_to_two_and_a_half_beat_intervals_unless_configured():
     assert derived.hearing.gap_s == 1.25 and configured.hearing.gap_s == 4.0
 
 
-def test_bus_hearing_counts_gaps_and_silence_from_the_return():
-    """An echo after a gap is a return (counted, silence measured from it); one within is not."""
-    h = BusHearing(2.0, now=0.0)
-    assert not h.deaf(100.0)                      # never heard: not cut off
+def test_bus_hearing_takes_the_spans_cut_off_out_of_a_silence():
+    """An echo after a gap is a return (counted); the span from the last echo before it to the
+    return, and the current one while cut off, are not heard time."""
+    h = BusHearing(2.0)
+    assert not h.deaf(100.0) and h.heard(0.0, 100.0) == 100.0   # never heard: not cut off
     assert h.echo(1.0) is False and h.echo(2.5) is False
-    assert h.deaf(5.0) and not h.deaf(4.5)
-    assert h.echo(9.0) is True and h.outages == 1 and h.since == 9.0
-    assert h.silent_for(last_beat=2.0, now=12.0) == 3.0
-    assert h.silent_for(last_beat=10.0, now=12.0) == 2.0
+    assert h.deaf(5.0) and not h.deaf(4.5) and h.deaf_for(5.0) == 2.5
+    assert h.heard(2.0, 6.0) == 0.5                    # cut off since 2.5, still
+    assert h.echo(9.0) is True and h.outages == 1 and h.echo(11.0) is False
+    assert h.heard(2.0, 12.0) == 3.5                   # 2.0-2.5 and 9-12
+    assert h.heard(10.0, 12.0) == 2.0
+
+
+def test_a_hung_or_fatal_service_stays_so_across_an_outage():
+    """The link out and back changes nobody's verdict: a HUNG executor (restart budget spent)
+    and a FATAL one stay as they were, /health still names them."""
+    mon, clock = _rig(restart_budget=0)
+    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
+    _run(mon, clock, 8, ["health-monitor", "proxy"])
+    assert mon.registry.get("executor").status == "HUNG"
+    _run(mon, clock, 6, [])                                        # the outage
+    _run(mon, clock, 3, ["health-monitor", "proxy"])
+    assert mon.registry.get("executor").status == "HUNG" and "executor" in mon.not_up()
+    fatal = {**STATES, "executor": "FATAL"}
+    _run(mon, clock, 12, ["health-monitor", "proxy"], fatal)   # past the proxy's quiet grace
+    assert mon.registry.get("executor").status == "FATAL"
+    _run(mon, clock, 6, [], fatal)
+    _run(mon, clock, 3, ["health-monitor", "proxy"], fatal)
+    assert mon.registry.get("executor").status == "FATAL" and "executor" in mon.not_up()
+
+
+def test_cut_off_a_program_supervisord_reports_stopped_is_still_judged_and_started():
+    """supervisord's FATAL needs no bus: while cut off the local executor turns FATAL and is
+    started again after fatal_restart_delay_s."""
+    mon, clock = _rig(fatal_restart_delay_s=2.0)
+    _run(mon, clock, 3, ["health-monitor", "executor"])   # the proxy is another host's
+    restarts = _run(mon, clock, 8, [], {"executor": "FATAL"})
+    assert mon.hearing.deaf(clock.time()) and mon.registry.get("executor").status == "FATAL"
+    assert [(r.service, r.mode) for r in restarts] == [("executor", "start")]
+
+
+def test_a_hang_is_found_while_the_link_flaps():
+    """The monitor's own echo missing 3 s of every 5 s (each a gap): the heard time adds up
+    across the gaps and the silent executor is still restarted."""
+    mon, clock = _rig()
+    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
+    restarts = []
+    for _ in range(6):
+        restarts += _run(mon, clock, 2, ["health-monitor", "proxy"])
+        restarts += _run(mon, clock, 3, ["proxy"])
+    assert mon.hearing.outages >= 5
+    assert restarts and {r.service for r in restarts} == {"executor"}
+
+
+def test_a_monitor_cut_off_for_longer_than_down_after_s_is_not_up_on_health():
+    """Cut off for more than down_after_s, /health's not-up list names the monitor itself
+    (CUT_OFF): a monitor that hears nothing cannot vouch for anything."""
+    mon, clock = _rig()
+    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
+    _run(mon, clock, 4, [])
+    assert "health-monitor" not in mon.not_up()                    # 4 s: not yet
+    _run(mon, clock, 2, [])
+    assert mon.not_up()["health-monitor"]["status"] == "CUT_OFF"
+    _run(mon, clock, 1, ["health-monitor", "proxy", "executor"])
+    assert mon.not_up() == {}

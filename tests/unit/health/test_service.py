@@ -77,6 +77,41 @@ async def test_registry_file_has_bound_port_and_services(tmp_path):
         await _stop(mon)
 
 
+async def test_a_cut_off_monitor_warns_judges_nobody_and_counts_the_outage(tmp_path):
+    """Its own beat not back for 3 s: /health warns and the silent scanner stays UP; past
+    down_after_s /health answers 503 naming the monitor CUT_OFF (never the scanner); once its
+    beat is back all clears and /metrics counts one bus link outage."""
+    broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
+    try:
+        url = f"http://127.0.0.1:{mon.port}"
+        for rt in (scanner, mon.runtime):
+            await rt.beats.beat()
+        await drain(mon)
+        async with aiohttp.ClientSession(url) as http:
+            clock.advance(3.0)  # nobody's beats arrive
+            await check()
+            async with http.get("/health") as r:
+                body = await r.json()
+                assert r.status == 200, body
+                assert any("own heartbeat not back" in w for w in body["warnings"]), body
+            clock.advance(3.0)  # 6 s: past down_after_s for the scanner's silence too
+            await check()
+            async with http.get("/health") as r:
+                body = await r.json()
+                assert r.status == 503 and set(body["not_up"]) == {"health-monitor"}, body
+                assert body["not_up"]["health-monitor"]["status"] == "CUT_OFF"
+            await mon.runtime.beats.beat()
+            await drain(mon)
+            async with http.get("/health") as r:
+                body = await r.json()
+                assert r.status == 200, body
+                assert not any("own heartbeat" in w for w in body.get("warnings", []))
+            async with http.get("/metrics") as r:
+                assert "hope_monitor_bus_link_outages_total 1.0" in await r.text()
+    finally:
+        await _stop(mon)
+
+
 @pytest.mark.integration
 async def test_silent_running_process_is_restarted_through_supervisord(tmp_path, supervisord):
     """A supervised process that never beats while RUNNING is HUNG and gets a new pid."""
