@@ -99,8 +99,10 @@ async def test_service_refuses_a_key_file_readable_by_others(tmp_path):
                                 {"execution": {"exchange": "binance"}})
     assert str(keys / "secret") in str(err.value) and "TOPSECRET" not in str(err.value)
 
-async def test_service_reconciles_again_after_a_failure(tmp_path):
-    """A failed reconciliation is retried by the periodic task (30 s) and trading may resume."""
+
+async def _failed_at_start(tmp_path):
+    """A live executor whose first reconciliation failed: the venue holds an order HOPE
+    cannot name. The service, its scripted venue and its clock."""
     broker, venue, clock = LocalBroker(), ScriptedVenue(), ManualClock()
     venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
                                     "orderId": 9, "side": "BUY", "status": "NEW",
@@ -111,6 +113,12 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
     await svc.runtime.bus.start()
     await svc.start()
     assert svc.executor.gate.state == OPEN
+    return svc, venue, clock
+
+
+async def test_service_reconciles_again_after_a_failure(tmp_path):
+    """A failed reconciliation is retried by the periodic task (30 s) and trading may resume."""
+    svc, venue, clock = await _failed_at_start(tmp_path)
     assert read_status(svc.runtime.state.venue)["breaker"]["state"] == "open"
     venue.open = []
     await svc.reconcile_again()
@@ -125,16 +133,7 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
 async def test_service_does_not_reconcile_while_the_venue_may_not_be_asked(tmp_path):
     """Backing off after a 429: a due retry waits until Retry-After has passed (it could not
     run, and asking while banned extends the ban), then runs and may close the breaker."""
-    broker, venue, clock = LocalBroker(), ScriptedVenue(), ManualClock()
-    venue.open = [VenueOrder.parse({"symbol": SYM, "clientOrderId": "hope-stranger",
-                                    "orderId": 9, "side": "BUY", "status": "NEW",
-                                    "origQty": "5", "executedQty": "0"})]
-    svc = await service_for_tests(ExecutorService, tmp_path / "st", broker,
-                                  {"execution": {"exchange": "binance"}}, clock=clock,
-                                  exchange=venue)
-    await svc.runtime.bus.start()
-    await svc.start()
-    assert svc.executor.gate.state == OPEN
+    svc, venue, clock = await _failed_at_start(tmp_path)
     svc.executor.guard = VenueGuard(clock=clock)
     svc.executor.guard.budget.observe(429, {"Retry-After": "60"})
     venue.open = []
