@@ -163,7 +163,8 @@ class Outbox:
         """Write each epoch's ``.acked`` marker that is behind its watermark. Not on every
         WATERMARK (five a second: a file create and rename each, on the event loop): a marker
         is only read after a restart, and one behind means records the audit writer already
-        holds are resent, which it drops as duplicates of their (publisher, epoch, seq)."""
+        holds are resent, which every consumer drops as duplicates (its cursor of their
+        publisher, epoch and seq)."""
         for elog in self.epochs.values():
             if elog.acked_seq != elog.marked_seq:
                 self._write_marker(elog)
@@ -172,7 +173,10 @@ class Outbox:
     def trim(self, now: float) -> None:
         """Drop acknowledged records older than the retention window; delete spent segments;
         bring the markers up to date first."""
-        self.write_markers()
+        try:
+            self.write_markers()
+        except OSError as exc:  # disk full: trimming is what frees it; a stale marker resends
+            log.warning("outbox_marker_write_failed", path=str(self.dir), error=str(exc))
         for epoch, elog in list(self.epochs.items()):
             cut = elog.trimmed_seq
             # by_seq is in seq order (appended, or loaded, in order): stop at the first keeper.

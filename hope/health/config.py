@@ -53,6 +53,9 @@ class HealthConfig:
                      "startup_grace_s", "link_gap_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
+        if self.link_gap_s and self.link_gap_s >= self.down_after_s:
+            raise ValueError("link_gap_s: must be < down_after_s (else an outage is judged as "
+                             "silence before it is seen)")
         if self.max_clock_skew_s <= 0:
             raise ValueError("max_clock_skew_s: must be > 0")
         if self.restart_budget < 0:

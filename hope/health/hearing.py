@@ -68,4 +68,5 @@ class BusHearing:
     def describe(self, now: float) -> str:
         """For /health while cut off."""
         return (f"own heartbeat not back through the bus for {self.deaf_for(now):.0f}s: bus link "
-                "out, no service judged on silence until it is back")
+                "out; silence meanwhile does not count (supervisord's states and a local proxy "
+                "still do)")

@@ -75,6 +75,9 @@ class HealthMonitor:
         self.self_name = self_name
         self.started_at = clock.time()
         self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s)
+        # A service beats up to one interval before our own last echo marks an outage's start:
+        # that much more is allowed when its silence spans an outage.
+        self.beat_interval_s = beat_interval_s
         self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
@@ -131,10 +134,10 @@ class HealthMonitor:
         bus_quiet = now < self._bus_quiet_until
         deaf = self.hearing.deaf(now)
         for name, entry in sorted(self.registry.entries.items()):
-            if name == self.self_name or (bus_quiet and name != PROXY):
+            if name == self.self_name:
                 continue
             info = _proc(states.get(name)) if states is not None else None
-            if deaf and not self._judged_while_deaf(entry, info):
+            if (deaf or (bus_quiet and name != PROXY)) and not self._judged_while_deaf(entry, info):
                 continue  # cut off from the bus ourselves: their silence says nothing
             restarted = self._restarted_at.get(name)
             if restarted is not None and now - restarted < self.cfg.restart_grace_s:
@@ -235,6 +238,8 @@ class HealthMonitor:
         wall = now - since
         silent = wall if is_proxy(entry.service) and self.local(entry) \
             else self.hearing.heard(since, now)
+        if silent < wall:
+            limit += self.beat_interval_s
         if silent <= limit and not (_stopped(info) and self.hearing.deaf(now)):
             if entry.last_beat and (not live or entry.pid == info["pid"]):
                 return self._fresh_status(entry, now)

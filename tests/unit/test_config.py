@@ -34,6 +34,7 @@ def test_values_override_defaults_and_ints_widen_to_float(tmp_path):
     ("[nope]\nx = 1\n", r"\[nope\]: unknown section"),
     ("[bus\nhwm = 1\n", "not valid TOML"),
     ("[bus]\nhwm = true\n", r"\[bus\]\.hwm: expected int, got bool"),
+    ("[health]\nlink_gap_s = 6.0\n", r"link_gap_s: must be < down_after_s"),
 ])
 def test_bad_config_is_refused_naming_file_and_key(tmp_path, text, match):
     """Wrong types, unknown keys or sections and broken TOML raise ConfigError with file and key."""

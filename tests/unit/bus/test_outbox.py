@@ -98,6 +98,22 @@ def test_acked_marker_is_written_by_trim_and_close_not_by_each_ack(tmp_path):
     assert [r.seq for r in again.open()] == [5]
 
 
+def test_a_marker_that_cannot_be_written_does_not_stop_trimming(tmp_path, monkeypatch):
+    """Disk full at the marker: trim() still drops what is acknowledged (that frees the disk)."""
+    box = Outbox(tmp_path, "e1", retention_s=0.0)
+    box.open()
+    for n in range(1, 6):
+        box.append(rec(n))
+    box.ack("e1", 3)
+
+    def full(elog):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(box, "_write_marker", full)
+    box.trim(now=1e12)
+    assert [r.seq for r in box.epochs["e1"].by_seq.values()] == [4, 5]
+
+
 def test_records_are_not_tracked_by_the_collector():
     """Outboxed records hold no references the collector must follow (no young collections)."""
     import gc

@@ -65,7 +65,7 @@ def test_a_service_silent_after_the_link_is_back_is_hung_a_full_window_later():
     mon, clock = _rig()
     _run(mon, clock, 3, ["health-monitor", "executor"])
     _run(mon, clock, 6, [])                                    # the outage
-    assert _run(mon, clock, 6, ["health-monitor"]) == []       # 5 s heard since: not yet
+    assert _run(mon, clock, 7, ["health-monitor"]) == []       # 6 s heard: not yet (5 + a beat)
     assert mon.hearing.outages == 1
     restarts = _run(mon, clock, 1, ["health-monitor"])
     assert [r.service for r in restarts] == ["executor"]
@@ -133,18 +133,46 @@ def test_a_hung_or_fatal_service_stays_so_across_an_outage():
     """The link out and back changes nobody's verdict: a HUNG executor (restart budget spent)
     and a FATAL one stay as they were, /health still names them."""
     mon, clock = _rig(restart_budget=0)
-    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
-    _run(mon, clock, 8, ["health-monitor", "proxy"])
+    only_executor = {"executor": STATES["executor"]}   # the proxy is another host's, unseen
+    _run(mon, clock, 3, ["health-monitor", "executor"], only_executor)
+    _run(mon, clock, 8, ["health-monitor"], only_executor)
     assert mon.registry.get("executor").status == "HUNG"
-    _run(mon, clock, 6, [])                                        # the outage
-    _run(mon, clock, 3, ["health-monitor", "proxy"])
+    _run(mon, clock, 6, [], only_executor)                         # the outage
+    _run(mon, clock, 3, ["health-monitor"], only_executor)
     assert mon.registry.get("executor").status == "HUNG" and "executor" in mon.not_up()
-    fatal = {**STATES, "executor": "FATAL"}
-    _run(mon, clock, 12, ["health-monitor", "proxy"], fatal)   # past the proxy's quiet grace
+    fatal = {"executor": "FATAL"}
+    _run(mon, clock, 2, ["health-monitor"], fatal)
     assert mon.registry.get("executor").status == "FATAL"
     _run(mon, clock, 6, [], fatal)
-    _run(mon, clock, 3, ["health-monitor", "proxy"], fatal)
+    _run(mon, clock, 3, ["health-monitor"], fatal)
     assert mon.registry.get("executor").status == "FATAL" and "executor" in mon.not_up()
+
+
+def test_a_long_outage_with_a_silent_proxy_still_starts_a_fatal_local_program():
+    """The proxy (which beat before) silent for the whole of an 8 s outage does not stop the
+    monitor from judging supervisord's FATAL of a program of its own host."""
+    mon, clock = _rig(fatal_restart_delay_s=2.0)
+    _run(mon, clock, 3, ["health-monitor", "proxy", "executor"])
+    _run(mon, clock, 8, [])
+    fatal = {**STATES, "executor": "FATAL"}
+    restarts = _run(mon, clock, 4, [], fatal)
+    assert mon.registry.get("executor").status == "FATAL"
+    assert ("executor", "start") in [(r.service, r.mode) for r in restarts]
+
+
+def test_a_service_beating_within_down_after_s_of_the_return_is_not_restarted():
+    """The executor last beat a second before the monitor's own last echo (where the outage is
+    taken to start) and beats again 4.5 s after the link returns (down_after_s 5): checked just
+    before that beat, it is not restarted."""
+    mon, clock = _rig()
+    _run(mon, clock, 2, ["health-monitor", "executor"])            # executor last at 1002
+    _run(mon, clock, 1, ["health-monitor"])                        # monitor's last echo 1003
+    assert _run(mon, clock, 8, []) == []                           # the outage
+    assert _run(mon, clock, 5, ["health-monitor"]) == []           # back at 1012; now 1016
+    clock.advance(0.5)
+    assert mon.check(STATES)[1] == []                              # 5.5 s heard in all
+    _beat(mon, "executor", 2)
+    assert mon.registry.get("executor").status == "UP" and mon.restarts_total == 0
 
 
 def test_cut_off_a_program_supervisord_reports_stopped_is_still_judged_and_started():
