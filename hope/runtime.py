@@ -85,7 +85,6 @@ class Runtime:
         self._routes: dict[str, Route] = {}
         self.dispatcher = Dispatcher(self.timer, self.metrics, self.log, self._routes, self._route)
         self._latest_prefixes: list[str] = []
-        self._latest: dict[str, Envelope] = {}  # last-value topic -> its settled value
         self._periodic: list[tuple[float, Callable[[], Any]]] = []
         self._on_start: list[Callable[[], Any]] = []
         self._on_stop: list[Callable[[], Any]] = []
@@ -149,14 +148,11 @@ class Runtime:
         path and then the ``before`` hooks of its route (the market clock's rules), each
         candidate judged once (a refused one raises its ALERT once and is gone); None: nothing
         yet, or nothing passed."""
-        settled = self._latest.get(topic)
+        settled = self.bus.settled_latest(topic)
         for env in self.bus.latest_candidates(topic):
             if env is settled:
                 return env  # judged when it was settled; nothing newer passed
             if await self._passes_hooks(topic, env):
-                if len(self._latest) > MAX_ROUTES:
-                    self._latest.clear()
-                self._latest[topic] = env
                 self.bus.settle_latest(topic, env)
                 return env
         return None

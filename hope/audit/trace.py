@@ -45,7 +45,6 @@ class AmbiguousPrefix(ValueError):
         shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
         super().__init__(f"{len(ids)} correlation ids start with {prefix!r}: {shown}; "
                          "give more of it")
-        self.ids = ids
 
 
 def trace(reader: AuditReader, correlation_id: str) -> list[Hop]:

@@ -61,8 +61,9 @@ class FrameChecks:
         """The envelope in ``frames`` (received at wall time ``at``), or None when refused.
         ``verify_id``: whether to recompute the event id, when the caller knows already."""
         topic = frames[0]
-        if not 2 <= len(frames) <= 3:
-            self.bad(frames, shape_refusal(frames), where_of(topic))
+        why = shape_refusal(frames)
+        if why is not None:
+            self.bad(frames, why, where_of(topic))
             return None
         limits = self.limits
         try:

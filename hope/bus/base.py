@@ -140,6 +140,10 @@ class Bus(ABC):
         if self.latest is not None:
             self.latest.settle(topic, env)
 
+    def settled_latest(self, topic: str) -> Envelope | None:
+        """The value last settled on a last-value ``topic`` (None: none, or forgotten)."""
+        return None if self.latest is None else self.latest.settled(topic)
+
     def newest_topics(self, prefix: str) -> list[str]:
         """Topics under the last-value ``prefix``, the one whose frame arrived last first."""
         return [] if self.latest is None else self.latest.newest_topics(prefix)

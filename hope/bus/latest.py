@@ -149,6 +149,10 @@ class LastValues:
         out.sort(key=_order, reverse=True)
         return out
 
+    def settled(self, topic: str) -> Envelope | None:
+        """``topic``'s value as last settled."""
+        return self._value.get(topic.encode())
+
     def settle(self, topic: str, env: Envelope) -> None:
         """``env`` is ``topic``'s value until a later one is settled."""
         key = topic.encode()

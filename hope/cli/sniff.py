@@ -89,7 +89,7 @@ def render(topic: bytes, frames: list[bytes], as_json: bool,
             return json.dumps({"topic": text, "undecodable": str(exc),
                                "bytes": sum(len(f) for f in frames)})
         return printable(f"{time.strftime('%H:%M:%S')} {text} UNDECODABLE: {exc}")
-    if correlation and not env.correlation_id.startswith(correlation):
+    if not _of_trade(env, correlation):
         return None
     return _line(topic, env, as_json)
 
@@ -102,6 +102,12 @@ def _line(topic: bytes, env: Envelope, as_json: bool, recent: bool = False) -> s
     return printable(f"{env.timestamp[11:26]} {topic.decode('utf-8', 'replace'):<28} "
                      f"{env.source:<15} {env.correlation_id[:12]:<12} "
                      f"{summarize(env.payload)}{mark}")
+
+
+def _of_trade(env: Envelope, correlation: str | None) -> bool:
+    """Whether ``env`` is shown under ``--correlation`` (the id, or a prefix of it: the 12
+    characters a line shows)."""
+    return not correlation or env.correlation_id.startswith(correlation)
 
 
 def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
@@ -135,7 +141,7 @@ def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
     found.sort(key=lambda item: item[0])
     lines, ids = [], set()
     for _, env in found[-n:] if n > 0 else []:
-        if correlation and not env.correlation_id.startswith(correlation):
+        if not _of_trade(env, correlation):
             continue
         ids.add(env.event_id)
         lines.append(_line(env.topic.encode(), env, as_json, recent=True))

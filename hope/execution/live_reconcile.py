@@ -125,8 +125,9 @@ class LiveReconcile:
         else:
             self.stats["reconciliations_failed"] += 1
             self.gate.set(OPEN, rep.reason())
-            if failure_key(rep.reason()) != self._alerted:  # once per failure, not per retry
-                self._alerted = failure_key(rep.reason())
+            key = failure_key(rep.reason())
+            if key != self._alerted:  # once per failure, not per retry
+                self._alerted = key
                 if self.log:
                     self.log.error("reconciliation failed: trading SKIPs", reason=rep.reason())
                 await publish("ALERT", {"kind": "reconciliation_failed", "service": "executor",

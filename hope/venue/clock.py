@@ -8,7 +8,8 @@ round trip is too long to be informative are dropped. The estimate is renewed ev
 ``refresh_s``, at once after a ``-1021``, and every ``recheck_s`` (10 s) while the offset is
 beyond its threshold, so trading comes back soon after the clock is put right. An offset beyond
 ``max_offset_ms`` (or none at all, or one too old) opens the executor's breaker with the reason
-:meth:`ClockOffset.breaker_reason` returns: a clock that far off means the host's time, and everything stamped with it, is wrong.
+:meth:`ClockOffset.breaker_reason` returns: a clock that far off means the host's time, and
+everything stamped with it, is wrong.
 
 Exported on ``/metrics`` as ``hope_venue_clock_offset_ms`` (gauge; see :meth:`snapshot`).
 Transport concern: the wall clock throughout (``time()`` for stamps, ``monotonic()`` for ages).
