@@ -10,7 +10,8 @@ exit SELL, :meth:`clear_stop` cancels it: the SELL goes out only once the stop i
 cancelled; a stop that traded sold the position itself, and its fills make the CLOSE (reason
 ``stop_loss``, the stop's trade ids) and no ``-x`` SELL is sent, whatever the gate (nothing
 leaves for the venue). A stream report of a stop's fill marks the position closing (not an
-attempted exit), so the next exit check closes it. Reconciliation settles stops first (a stop
+attempted exit), and :meth:`close_stop_sales` (every second) closes it, PRICE or none: a stop
+sells on the market's last trades, and no later PRICE may come. Reconciliation settles stops first (a stop
 that filled while HOPE was down closes its position, once; an exit intent beside it is resolved
 first by query) and knows their client ids.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 from hope.execution.executor import Publish
 from hope.execution.records import Closing, Position
+from hope.venue.errors import VenueError
 from hope.venue.orders import VenueOrder
 from hope.venue.stops import (
     ACTIVE,
@@ -44,6 +46,7 @@ class LiveStops:
     stops: Any = None   # hope.venue.stop_driver.StopDriver, when configured
     _no_stop: set[str] | None = None   # positions the filters allow no stop for (ALERT given)
     _reprotected_at = float("-inf")
+    guard: Any = None   # hope.execution.venue_guard.VenueGuard, on HOPE's own REST client
 
     async def protect(self, pos: Position, publish: Publish) -> None:
         """Place the stop of a position that just opened."""
@@ -121,6 +124,26 @@ class LiveStops:
             if pos is not None and not (pos.closing and pos.closing.attempted):
                 pos.closing = Closing(STOP_LOSS, attempted=False)  # no -x exit was sent
                 self.store.put_position(pos)
+
+    async def close_stop_sales(self, publish: Publish) -> int:
+        """Close every position the stream says its stop sold (nothing is sent: the stop's
+        fills are the CLOSE's), halted or not; the number closed. A query that fails is asked
+        again at the next call, at most once per ``resolve_interval_s``."""
+        closed = 0
+        if self.guard is not None and self.guard.blocked_s() > 0:
+            return 0   # the venue may not be asked now (429/418 back-off)
+        for pos in list(self.positions.open_positions()):
+            if pos.closing is None or pos.closing.attempted or not self.stop_sold(pos):
+                continue
+            if not self._exit_due(pos):
+                continue
+            try:
+                closed += await self._close(pos, STOP_LOSS, publish)
+            except VenueError as exc:
+                if self.log:
+                    self.log.warning("stop sale not booked yet", order_id=pos.order_id,
+                                     error=exc.describe())
+        return closed
 
     async def settle_stops(self, publish: Publish) -> None:
         """Before reconciling: ask every working stop; one that traded closes its position."""

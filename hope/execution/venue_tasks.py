@@ -6,7 +6,7 @@ protective stops, the user data stream and its fill book.
 :class:`~hope.venue.stop_driver.StopDriver` when ``protective_stops``). :class:`VenueTasks` is
 the executor service's side: every second :meth:`tick` re-estimates the clock when due, learns
 the venue's rate limits, sets breaker ``venue_guard`` and publishes its ALERTs, and asks again
-about stops of unknown outcome; :meth:`start` runs the user stream and the fill book's gap
+about stops of unknown outcome and books the sales of stops the stream reported; :meth:`start` runs the user stream and the fill book's gap
 checks (:class:`~hope.venue.account.AccountFeed`) as one task, whose fills of an order of
 unknown outcome resolve it at once (its FILL still comes from the query) and whose stop
 reports reach the stops.
@@ -121,14 +121,18 @@ class VenueTasks:
 
     async def tick(self, changes: list[tuple[str, str, str]],
                    publish: Callable[..., Awaitable[Any]]) -> None:
-        """Guard breaker and ALERTs; stops of unknown outcome asked again."""
+        """Guard breaker and ALERTs; stop sales booked; stops of unknown outcome asked again."""
         self.guard.learn_limits(self.live.venue.rate_limits)
         changed = await self.guard.tick()
         if changed is not None:
             changes.append((self.guard.name, *changed))
         for alert in self.guard.take_alerts():
             await publish("ALERT", {"service": self.runtime.name, **alert})
-        if self.live.stops is not None and self.live.gate.allows():
+        if self.live.stops is None:
+            return
+        async with self.lock:
+            await self.live.close_stop_sales(publish)
+        if self.live.gate.allows():
             async with self.lock:
                 await self.live.stops.resolve()
                 await self.live.reprotect(publish)

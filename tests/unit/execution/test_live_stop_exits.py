@@ -117,3 +117,33 @@ async def test_unsent_exit_is_queried_with_backoff_until_the_grace_then_sent_onc
     assert venue.sells == [(close_order_id(pid), D("99"))]
     (close,) = pub.of("CLOSE")
     assert close.payload["reason"] == "stop_loss"
+
+
+def stop_report(pid, status="FILLED"):
+    """The user stream's executionReport of the position's stop having traded."""
+    return {"e": "executionReport", "x": "TRADE", "X": status, "c": pid + "-s1", "z": "99"}
+
+
+async def test_a_stop_sale_the_stream_reports_is_closed_without_a_later_price(tmp_path):
+    """The stop sold on the market's last trades, HALTED: the periodic close books one CLOSE
+    (stop_loss, the stop's fills) with no PRICE after it and no SELL sent; again: nothing."""
+    ex, venue, wall, pid = await open_with_stop(tmp_path)
+    ex.trading_state = "HALTED"
+    stop_traded(venue, pid)
+    ex.on_stop_report(stop_report(pid))
+    pub = ExecutorRecorder()
+    assert await ex.close_stop_sales(pub) == 1
+    (close,) = pub.of("CLOSE")
+    assert close.payload["reason"] == "stop_loss" and close.payload["exit_trade_ids"] == [701]
+    assert venue.sells == [] and not ex.store.positions
+    wall.advance(5)
+    assert await ex.close_stop_sales(pub) == 0 and len(pub.of("CLOSE")) == 1
+
+
+async def test_a_position_whose_stop_has_not_traded_is_left_alone(tmp_path):
+    """No stream report of a fill: the periodic close asks nothing and closes nothing."""
+    ex, venue, wall, pid = await open_with_stop(tmp_path)
+    queries = list(venue.queries)
+    pub = ExecutorRecorder()
+    assert await ex.close_stop_sales(pub) == 0
+    assert pub.of("CLOSE") == [] and venue.queries == queries and pid in ex.store.positions
