@@ -43,7 +43,8 @@ def dumps_function(*, sort_keys: bool = False, separators: tuple[str, str] = (",
 
 
 _CANONICAL_TEXT = dumps_function(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_SORTED = msgspec.json.Encoder(order="sorted").encode
+# Sorts dict keys and a Struct's fields alike.
+SORTED_ENCODE = _SORTED = msgspec.json.Encoder(order="sorted").encode
 _RAW = msgspec.Raw
 _FLOAT_REPR = float.__repr__
 _INF = float("inf")
@@ -54,6 +55,11 @@ class _NotPlain(Exception):
     """A value msgspec might write differently from json.dumps (or json.dumps refuses)."""
 
 
+# What canonical_bytes' fast path can raise: a value json.dumps writes otherwise or refuses
+# (TypeError: a non-str key).
+NOT_PLAIN = (_NotPlain, TypeError, ValueError, RecursionError)
+
+
 def canonical_bytes(obj: Any) -> bytes:
     """``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()``.
 
@@ -62,8 +68,18 @@ def canonical_bytes(obj: Any) -> bytes:
     try:
         fixed = _fixed(obj)
         return _SORTED(obj if fixed is None else fixed)
-    except (_NotPlain, TypeError, ValueError, RecursionError):  # (TypeError: non-str key)
+    except NOT_PLAIN:
         return _CANONICAL_TEXT(obj).encode()
+
+
+def sorted_ready(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` as msgspec's sorted encoder (:data:`SORTED_ENCODE`) must get it to write
+    canonical_bytes' text: itself, or a copy with floats wrapped; raises one of
+    :data:`NOT_PLAIN` for what only json.dumps writes right (the caller then uses it)."""
+    if type(obj) is not dict:
+        raise _NotPlain
+    fixed = _fix_dict(obj)
+    return obj if fixed is None else fixed
 
 
 def _float_text(x: float) -> bytes:

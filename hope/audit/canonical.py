@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from hope.jsontext import canonical_bytes, dumps_function
+import msgspec
+
+from hope.envelope import Envelope
+from hope.jsontext import NOT_PLAIN, SORTED_ENCODE, canonical_bytes, dumps_function, sorted_ready
 
 _sha256 = hashlib.sha256
 GENESIS = "0" * 64  # prev_hash of a family's first record
@@ -48,6 +51,62 @@ def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
     raw = _sha256(text).digest()
     digest = raw.hex()
     # (concatenating 33 bytes beats copying a hashed 0x00 prefix)
+    return (digest, b"".join((text[:-1], b',"hash":"', digest.encode(), b'"}\n')),
+            _sha256(b"\x00" + raw).digest())
+
+
+class _Record(msgspec.Struct, gc=False):
+    """An envelope as its audit record (what ``Envelope.to_dict()`` plus the three fields the
+    writer adds holds), for the sorted encoder: no dict built, no keys sorted per record."""
+
+    causation_id: str | None
+    correlation_id: str
+    epoch: str | None
+    event_id: str
+    event_type: str
+    leaf: int
+    payload: dict[str, Any]
+    prev_hash: str
+    principal: str | None
+    publisher: str | None
+    schema_version: str
+    seq: int
+    source: str
+    timestamp: str
+    tseq: int
+
+
+_STR_OR_NONE = frozenset((str, type(None)))
+if set(_Record.__struct_fields__) != {*Envelope.__struct_fields__, "principal", "prev_hash",
+                                      "leaf"}:  # a field the record would silently leave out
+    raise ImportError("hope.audit.canonical._Record: not Envelope's fields + the writer's three")
+
+
+def seal_event(env: Envelope, principal: str | None, prev_hash: str, leaf: int
+               ) -> tuple[str, bytes, bytes]:
+    """:func:`seal_leaf` of the record ``dict(env.to_dict(), principal=..., prev_hash=...,
+    leaf=...)``, the same bytes, without building the dict or sorting its keys (the writer's
+    hot path). A field of another type than an envelope decoded off the bus holds takes the
+    dict path."""
+    seq, tseq, cause, pub, epoch = env.seq, env.tseq, env.causation_id, env.publisher, env.epoch
+    eid, etype, corr, ts, src, ver = (env.event_id, env.event_type, env.correlation_id,
+                                      env.timestamp, env.source, env.schema_version)
+    try:
+        # (principal, prev_hash and leaf are the writer's: the publisher or None, a hash, an int)
+        if not (type(seq) is int and type(tseq) is int and type(eid) is str
+                and type(etype) is str and type(corr) is str and type(ts) is str
+                and type(src) is str and type(ver) is str and type(cause) in _STR_OR_NONE
+                and type(pub) in _STR_OR_NONE and type(epoch) in _STR_OR_NONE):
+            raise TypeError("not the types of a decoded envelope")
+        text = SORTED_ENCODE(_Record(cause, corr, epoch, eid, etype, leaf,
+                                     sorted_ready(env.payload), prev_hash, principal, pub, ver,
+                                     seq, src, ts, tseq))
+    except NOT_PLAIN:
+        rec = env.to_dict()
+        rec["principal"], rec["prev_hash"], rec["leaf"] = principal, prev_hash, leaf
+        return seal_leaf(rec)
+    raw = _sha256(text).digest()
+    digest = raw.hex()
     return (digest, b"".join((text[:-1], b',"hash":"', digest.encode(), b'"}\n')),
             _sha256(b"\x00" + raw).digest())
 

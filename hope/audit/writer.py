@@ -21,7 +21,14 @@ from typing import Any
 import structlog
 
 from hope.audit.archive import SegmentArchiver
-from hope.audit.canonical import DEFAULT_FAMILY, FAMILIES, GENESIS, family_for, seal_leaf
+from hope.audit.canonical import (
+    DEFAULT_FAMILY,
+    FAMILIES,
+    GENESIS,
+    family_for,
+    seal_event,
+    seal_leaf,
+)
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.group_commit import GroupCommit
@@ -158,13 +165,16 @@ class AuditWriter(GroupCommit):
         if self.disk_full and self._pending_bytes() >= self.cfg.max_pending_bytes:
             self.stats["refused"] += 1
             raise AuditUnavailable("audit log disk full: buffer at max_pending_bytes")
-        rec = env.to_dict()
-        rec["principal"] = env.publisher if self.principals_verified else None
+        principal = env.publisher if self.principals_verified else None
         fam = None if self._deferred else self.families.get(FAMILIES.get(etype, DEFAULT_FAMILY))
         if fam is None:  # a new family, or records waiting for theirs: the slow path
+            rec = env.to_dict()
+            rec["principal"] = principal
             self._add(rec)
-        else:
-            self._seal_into(fam, rec)
+        else:  # the hot path: no dict built
+            digest, line, leaf = seal_event(env, principal, fam.head, self.tree.size)
+            self.tree.append(leaf)
+            self._sealed(fam, digest, line, env.event_id)
         pub, epoch, seq = env.publisher, env.epoch, env.seq
         if pub and epoch and seq > 0:
             self.seqs.track(pub, epoch).add(seq)
@@ -208,13 +218,16 @@ class AuditWriter(GroupCommit):
         return True
 
     def _seal_into(self, fam: Family, rec: dict[str, Any]) -> None:
-        tree = self.tree
         rec["prev_hash"] = fam.head
-        rec["leaf"] = tree.size
+        rec["leaf"] = self.tree.size
         digest, line, leaf = seal_leaf(rec)
-        tree.append(leaf)
+        self.tree.append(leaf)
+        self._sealed(fam, digest, line, rec["event_id"])
+
+    def _sealed(self, fam: Family, digest: str, line: bytes, event_id: str) -> None:
+        """Book a record whose leaf is in the tree: chain head and line, dedupe window."""
         fam.add(digest, line)
-        self.ids.add(rec["event_id"])
+        self.ids.add(event_id)
         self.stats["records"] += 1
         self._unsynced += 1
         if self._first_unsealed is None:

@@ -1,4 +1,4 @@
-"""The audit writer's fast canonical encoder gives json.dumps' exact bytes (the record hash is
+"""The audit writer's fast canonical encoders give json.dumps' exact bytes (the record hash is
 SHA-256 of them, and verifiers recompute it with json.dumps)."""
 
 from __future__ import annotations
@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import math
 from collections import OrderedDict
+from enum import StrEnum
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hope.audit.bench import _events
+from hope.audit.canonical import _Record, seal_event, seal_leaf
+from hope.envelope import Envelope
 from hope.jsontext import canonical_bytes
 from tests.strategies import json_values
 
@@ -85,3 +88,59 @@ def test_lone_surrogate_fails_like_json_dumps():
     """Text that cannot be UTF-8 encoded raises the same error as encoding json.dumps' text."""
     with pytest.raises(UnicodeEncodeError):
         canonical_bytes({"a": "\ud800"})
+
+
+def sealed_as_dict(env, principal, prev_hash, leaf):
+    rec = env.to_dict()
+    rec["principal"], rec["prev_hash"], rec["leaf"] = principal, prev_hash, leaf
+    return seal_leaf(rec)
+
+
+@given(payload=st.dictionaries(keys, trees, max_size=8), leaf=st.integers(0, 2**40),
+       principal=st.none() | st.text(max_size=6), causation=st.none() | st.text(max_size=6),
+       seq=st.integers(0, 2**63), publisher=st.none() | st.text(max_size=6))
+def test_seal_event_matches_the_dict_path(payload, leaf, principal, causation, seq, publisher):
+    """The writer's record from an envelope: hash, line and leaf as from its dict, text as
+    json.dumps'."""
+    env = _events(1)[0]
+    env.payload, env.causation_id, env.seq, env.publisher = payload, causation, seq, publisher
+    got = seal_event(env, principal, "cd" * 32, leaf)
+    assert got == sealed_as_dict(env, principal, "cd" * 32, leaf)
+    rec = dict(env.to_dict(), principal=principal, prev_hash="cd" * 32, leaf=leaf)
+    assert got[1] == reference(rec)[:-1] + b',"hash":"' + got[0].encode() + b'"}\n'
+
+
+class Kind(StrEnum):
+    PRICE = "PRICE"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("event_type", Kind.PRICE), ("seq", 1.5e-7), ("seq", True), ("tseq", 2**70),
+    ("source", ["a", 1e-9]), ("epoch", {"a": 1e20}), ("payload", OrderedDict(b=1e-6, a=2)),
+    ("payload", {"a": (1, 5e-5)}), ("payload", {"a": b"x"}), ("payload", {1: 2}),
+    ("causation_id", 3)])
+def test_seal_event_of_odd_field_types_matches_the_dict_path(field, value):
+    """Values a decoded envelope never holds take the dict path: the same bytes or error."""
+    env = _events(1)[0]
+    setattr(env, field, value)
+    try:
+        want = sealed_as_dict(env, "scanner", "ab" * 32, 7)
+    except TypeError as exc:
+        with pytest.raises(type(exc)):
+            seal_event(env, "scanner", "ab" * 32, 7)
+        return
+    assert seal_event(env, "scanner", "ab" * 32, 7) == want
+
+
+def test_the_record_struct_has_every_envelope_field():
+    """A field added to Envelope must reach the record (else it would be silently dropped)."""
+    assert set(_Record.__struct_fields__) == {*Envelope.__struct_fields__, "principal",
+                                              "prev_hash", "leaf"}
+
+
+def test_a_decoded_envelope_takes_the_fast_path(monkeypatch):
+    """An envelope as the bus decodes it is sealed without the dict path."""
+    env = _events(1)[0]
+    want = sealed_as_dict(env, None, "ab" * 32, 3)
+    monkeypatch.setattr("hope.audit.canonical.seal_leaf", None)  # the dict path would fail
+    assert seal_event(env, None, "ab" * 32, 3) == want
