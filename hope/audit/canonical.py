@@ -82,12 +82,11 @@ if set(_Record.__struct_fields__) != {*Envelope.__struct_fields__, "principal", 
     raise ImportError("hope.audit.canonical._Record: not Envelope's fields + the writer's three")
 
 
-def seal_event(env: Envelope, principal: str | None, prev_hash: str, leaf: int
-               ) -> tuple[str, bytes, bytes]:
-    """:func:`seal_leaf` of the record ``dict(env.to_dict(), principal=..., prev_hash=...,
-    leaf=...)``, the same bytes, without building the dict or sorting its keys (the writer's
-    hot path). A field of another type than an envelope decoded off the bus holds takes the
-    dict path."""
+def event_text(env: Envelope, principal: str | None, prev_hash: str, leaf: int) -> bytes:
+    """The canonical text of the record ``dict(env.to_dict(), principal=..., prev_hash=...,
+    leaf=...)`` (:func:`canonical_bytes`' bytes) without building the dict or sorting its keys
+    (the writer's hot path). A field of another type than an envelope decoded off the bus
+    holds takes the dict path."""
     seq, tseq, cause, pub, epoch = env.seq, env.tseq, env.causation_id, env.publisher, env.epoch
     eid, etype, corr, ts, src, ver = (env.event_id, env.event_type, env.correlation_id,
                                       env.timestamp, env.source, env.schema_version)
@@ -98,17 +97,27 @@ def seal_event(env: Envelope, principal: str | None, prev_hash: str, leaf: int
                 and type(src) is str and type(ver) is str and type(cause) in _STR_OR_NONE
                 and type(pub) in _STR_OR_NONE and type(epoch) in _STR_OR_NONE):
             raise TypeError("not the types of a decoded envelope")
-        text = SORTED_ENCODE(_Record(cause, corr, epoch, eid, etype, leaf,
+        return SORTED_ENCODE(_Record(cause, corr, epoch, eid, etype, leaf,
                                      sorted_ready(env.payload), prev_hash, principal, pub, ver,
                                      seq, src, ts, tseq))
     except NOT_PLAIN:
         rec = env.to_dict()
         rec["principal"], rec["prev_hash"], rec["leaf"] = principal, prev_hash, leaf
-        return seal_leaf(rec)
+        return canonical_bytes(rec)
+
+
+def seal_event(env: Envelope, principal: str | None, prev_hash: str, leaf: int,
+               into: bytearray) -> tuple[str, bytes]:
+    """Append the JSONL line of :func:`event_text`'s record to ``into``; return (its hash, its
+    Merkle leaf hash): :func:`seal_leaf`'s results, the line written in place (no copies of
+    it; nothing is appended when the record cannot be written)."""
+    text = event_text(env, principal, prev_hash, leaf)
     raw = _sha256(text).digest()
     digest = raw.hex()
-    return (digest, b"".join((text[:-1], b',"hash":"', digest.encode(), b'"}\n')),
-            _sha256(b"\x00" + raw).digest())
+    into += text
+    del into[-1]  # the closing brace: "hash" goes last
+    into += b',"hash":"%s"}\n' % digest.encode()
+    return digest, _sha256(b"\x00" + raw).digest()
 
 
 def seal(record: dict[str, Any]) -> tuple[str, bytes]:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hope.audit.canonical import GENESIS, record_hash
+from hope.audit.canonical import GENESIS, record_hash, seal_event
 from hope.audit.lines import BadLine, parse_record
+from hope.envelope import Envelope
 from hope.files import atomic_write_bytes as atomic_write
 from hope.files import fsync_dir, umasked
 from hope.tails import keep_tail, line_end
@@ -215,7 +216,15 @@ class Family:
     def add(self, digest: str, line: bytes) -> None:
         self.head = digest
         self.count += 1
-        self.file.pending += line  # type: ignore[union-attr]  (the hot path: AppendFile.add)
+        self.file.pending += line  # type: ignore[union-attr]  (AppendFile.add, inline)
+
+    def add_event(self, env: Envelope, principal: str | None, leaf: int) -> bytes:
+        """Chain the record of ``env`` (Merkle leaf index ``leaf``), its line written straight
+        into the pending buffer (the writer's hot path); return its Merkle leaf hash."""
+        self.head, leaf_hash = seal_event(env, principal, self.head, leaf,
+                                          self.file.pending)  # type: ignore[union-attr]
+        self.count += 1
+        return leaf_hash
 
     def rotate_if_full(self, max_bytes: int, sealed: int) -> None:
         """Start the next segment once the active one is past ``max_bytes`` and fully written,

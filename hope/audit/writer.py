@@ -26,7 +26,6 @@ from hope.audit.canonical import (
     FAMILIES,
     GENESIS,
     family_for,
-    seal_event,
     seal_leaf,
 )
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
@@ -157,7 +156,12 @@ class AuditWriter(GroupCommit):
             return False
         if self.tail.pending:
             self.tail.confirm(env, self.stats, self.log)
-        if self.seqs.held(env) or env.event_id in self.ids:
+        pub, epoch, seq = env.publisher, env.epoch, env.seq
+        sequenced = pub and epoch and seq > 0
+        stream = self.seqs.streams.get((pub, epoch)) if sequenced else None
+        # (held() is the rule; the inline test only spares its call for a seq not seen yet)
+        if (stream is not None and stream.seen(seq) and self.seqs.held(env)) \
+                or env.event_id in self.ids:
             self.stats["duplicates"] += 1
             if (resent := self.seqs.resent(env)) is not None:  # its seq must not become a hole
                 self.own_event("DUPLICATE", resent)
@@ -171,13 +175,11 @@ class AuditWriter(GroupCommit):
             rec = env.to_dict()
             rec["principal"] = principal
             self._add(rec)
-        else:  # the hot path: no dict built
-            digest, line, leaf = seal_event(env, principal, fam.head, self.tree.size)
-            self.tree.append(leaf)
-            self._sealed(fam, digest, line, env.event_id)
-        pub, epoch, seq = env.publisher, env.epoch, env.seq
-        if pub and epoch and seq > 0:
-            self.seqs.track(pub, epoch).add(seq)
+        else:  # the hot path: no dict built, the line written in place
+            self.tree.append(fam.add_event(env, principal, self.tree.size))
+            self._sealed(env.event_id)
+        if sequenced:
+            (stream or self.seqs.track(pub, epoch)).add(seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
@@ -222,11 +224,11 @@ class AuditWriter(GroupCommit):
         rec["leaf"] = self.tree.size
         digest, line, leaf = seal_leaf(rec)
         self.tree.append(leaf)
-        self._sealed(fam, digest, line, rec["event_id"])
-
-    def _sealed(self, fam: Family, digest: str, line: bytes, event_id: str) -> None:
-        """Book a record whose leaf is in the tree: chain head and line, dedupe window."""
         fam.add(digest, line)
+        self._sealed(rec["event_id"])
+
+    def _sealed(self, event_id: str) -> None:
+        """Book a record chained into its family, its leaf in the tree."""
         self.ids.add(event_id)
         self.stats["records"] += 1
         self._unsynced += 1
