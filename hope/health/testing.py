@@ -10,9 +10,8 @@ manual clock (no sockets, no waiting).
 
 from __future__ import annotations
 
-from typing import Any
-
 from hope.clock import ManualClock
+from hope.health.monitor import HealthMonitor
 
 
 class SteppedClock(ManualClock):
@@ -41,9 +40,9 @@ class HeardClock(SteppedClock):
     def __init__(self, start: float = 1_700_000_000.0, beat_s: float = 1.0) -> None:
         super().__init__(start, mono=start)
         self.beat_s = beat_s
-        self.monitor: Any = None
+        self.monitor: HealthMonitor | None = None
 
-    def attach(self, monitor: Any) -> Any:
+    def attach(self, monitor: HealthMonitor) -> HealthMonitor:
         """Hear ``monitor``'s own beat now and on every advance; returns the monitor."""
         self.monitor = monitor
         self.echo()
