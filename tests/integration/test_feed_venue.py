@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 N = 2000          # trades 10 ms apart: 20 s of market time
 HISTORY_S = 5.0   # the first 5 s are history (REST only): the warm-up reads them
-SPEED = 4.0       # 400 ids per wall second: the drop (1100) 1 s of wall time before the stall (1500)
+SPEED = 4.0       # 400 ids per wall second: 2 s of wall time after the drop (1100) for the rest
 
 
 def tape_rows(tape_dir: Path, symbol: str) -> list[list[str]]:
@@ -78,13 +78,12 @@ def market(state_dir: Path) -> Path:
 
 async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_dir: Path,
                                                         market: Path) -> None:
-    """Skips, duplicates, reordering, a drop, serverShutdown, an outage, a stall, bad JSON and
+    """Skips, duplicates, reordering, a drop, serverShutdown, a stall, bad JSON and
     failing REST: the tape holds 1..N once each in order; counters and FEED events agree."""
     port = start_process(procs, "venue", [
         "--data", str(market), "--speed", str(SPEED), "--rebase-now", "--skip", str(HISTORY_S),
         "--skip-ids", "700-720", "--duplicate-ids", "800-810", "--reorder-ids", "900-905",
-        "--drop-after", "1100", "--stall-at", "1500:2",
-        "--bad-json-at", "1600", "--rest-fail", "1"],
+        "--drop-after", "1100", "--rest-fail", "1"],
         state_dir / "venue.port")
     tape = state_dir / "tape"
     events: list[dict] = []
@@ -93,20 +92,26 @@ async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_
     def kinds_seen() -> set[str]:
         return {e["kind"] for e in events}
 
-    async def shut_down_once_reconnected() -> None:
-        # serverShutdown must reach a connection: it is sent once the feed is back from the
-        # drop at 1100 (a fixed id could land while it still reconnects on a loaded machine)
+    async def faults_in_turn() -> None:
+        # Each knob once the feed is where it tests something (a fixed id could land while it
+        # still reconnects on a loaded machine): serverShutdown once it is back from the drop
+        # at 1100, a stall and bad JSON on the connection it rotated to.
+        admin = SimAdmin(port)
         await async_wait_for(lambda: "reconnect" in kinds_seen(), timeout=30,
                              message="the feed reconnected after the drop")
-        await asyncio.to_thread(SimAdmin(port).stream_fault, "shutdown")
+        await asyncio.to_thread(admin.stream_fault, "shutdown")
+        await async_wait_for(lambda: "rotated" in kinds_seen(), timeout=30,
+                             message="the rotation after serverShutdown")
+        await asyncio.to_thread(admin.stream_fault, "stall", 2.0)
+        await asyncio.to_thread(admin.stream_fault, "bad_json")
 
-    shutdown = asyncio.create_task(shut_down_once_reconnected())
+    knobs = asyncio.create_task(faults_in_turn())
     try:
         feed, seen = await run_feed(feed_cfg(port), tape, 1700, events,
-                                    also=lambda: "rotated" in kinds_seen())
+                                    also=lambda: knobs.done() and "stale" in kinds_seen())
     finally:
-        shutdown.cancel()
-    shutdown.result()  # it was sent (what "rotated" answers), or its error is raised here
+        knobs.cancel()
+    knobs.result()  # all were turned, or the first error is raised here
     ids = [i.trade.id for i in seen]
     assert ids == list(range(1, ids[-1] + 1)), "each trade once, in id order, to the consumer"
     assert tape_ids(tape, "TSTBTC") == ids, "the tape holds exactly what was handed on"
