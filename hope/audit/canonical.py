@@ -45,8 +45,9 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def seal_leaf(record: dict[str, Any]) -> tuple[str, bytes, bytes]:
     """:func:`seal` plus the record's Merkle leaf hash, SHA-256(0x00 || raw hash), in one go
-    (the writer's hot path: the same bytes from the faster encoder; readers and verifiers
-    recompute them with json.dumps, so any difference would show as a hash mismatch)."""
+    (the writer's records built as dicts: its own, and any waiting for their file; the same
+    bytes from the faster encoder; readers and verifiers recompute them with json.dumps, so any
+    difference would show as a hash mismatch). Events take :func:`seal_event`."""
     text = canonical_bytes(record)  # hashed, then reused for the line
     raw = _sha256(text).digest()
     digest = raw.hex()
