@@ -72,16 +72,6 @@ def canonical_bytes(obj: Any) -> bytes:
         return _CANONICAL_TEXT(obj).encode()
 
 
-def sorted_ready(obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` as msgspec's sorted encoder (:data:`SORTED_ENCODE`) must get it to write
-    canonical_bytes' text: itself, or a copy with floats wrapped; raises one of
-    :data:`NOT_PLAIN` for what only json.dumps writes right (the caller then uses it)."""
-    if type(obj) is not dict:
-        raise _NotPlain
-    fixed = _fix_dict(obj)
-    return obj if fixed is None else fixed
-
-
 def _float_text(x: float) -> bytes:
     """json.dumps' text of a float (allow_nan): ``repr`` or NaN / Infinity / -Infinity."""
     if x != x:
@@ -104,13 +94,16 @@ def _fixed(v: Any) -> Any:
             return None
         return _RAW(_float_text(v))
     if t is dict:
-        return _fix_dict(v)
+        return fix_dict(v)
     if t is list or t is tuple:
         return _fix_list(v)
     raise _NotPlain
 
 
-def _fix_dict(obj: dict[str, Any]) -> dict[str, Any] | None:
+def fix_dict(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of the plain dict ``obj`` for msgspec's sorted encoder (:data:`SORTED_ENCODE`) to
+    write canonical_bytes' text, floats wrapped; None when ``obj`` needs none; raises one of
+    :data:`NOT_PLAIN` for what only json.dumps writes right (the caller then uses it)."""
     out = None
     for k, v in obj.items():
         t = type(v)

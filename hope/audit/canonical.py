@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from hope.envelope import Envelope
-from hope.jsontext import NOT_PLAIN, SORTED_ENCODE, canonical_bytes, dumps_function, sorted_ready
+from hope.jsontext import NOT_PLAIN, SORTED_ENCODE, canonical_bytes, dumps_function, fix_dict
 
 _sha256 = hashlib.sha256
 GENESIS = "0" * 64  # prev_hash of a family's first record
@@ -93,14 +93,17 @@ def event_text(env: Envelope, principal: str | None, prev_hash: str, leaf: int) 
                                       env.timestamp, env.source, env.schema_version)
     try:
         # (principal, prev_hash and leaf are the writer's: the publisher or None, a hash, an int)
+        payload = env.payload
         if not (type(seq) is int and type(tseq) is int and type(eid) is str
                 and type(etype) is str and type(corr) is str and type(ts) is str
                 and type(src) is str and type(ver) is str and type(cause) in _STR_OR_NONE
-                and type(pub) in _STR_OR_NONE and type(epoch) in _STR_OR_NONE):
+                and type(pub) in _STR_OR_NONE and type(epoch) in _STR_OR_NONE
+                and type(payload) is dict):
             raise TypeError("not the types of a decoded envelope")
+        fixed = fix_dict(payload)
         return SORTED_ENCODE(_Record(cause, corr, epoch, eid, etype, leaf,
-                                     sorted_ready(env.payload), prev_hash, principal, pub, ver,
-                                     seq, src, ts, tseq))
+                                     payload if fixed is None else fixed, prev_hash, principal,
+                                     pub, ver, seq, src, ts, tseq))
     except NOT_PLAIN:
         rec = env.to_dict()
         rec["principal"], rec["prev_hash"], rec["leaf"] = principal, prev_hash, leaf
