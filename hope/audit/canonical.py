@@ -91,9 +91,9 @@ def event_text(env: Envelope, principal: str | None, prev_hash: str, leaf: int) 
     seq, tseq, cause, pub, epoch = env.seq, env.tseq, env.causation_id, env.publisher, env.epoch
     eid, etype, corr, ts, src, ver = (env.event_id, env.event_type, env.correlation_id,
                                       env.timestamp, env.source, env.schema_version)
+    payload = env.payload
     try:
         # (principal, prev_hash and leaf are the writer's: the publisher or None, a hash, an int)
-        payload = env.payload
         if not (type(seq) is int and type(tseq) is int and type(eid) is str
                 and type(etype) is str and type(corr) is str and type(ts) is str
                 and type(src) is str and type(ver) is str and type(cause) in _STR_OR_NONE

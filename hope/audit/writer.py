@@ -21,13 +21,7 @@ from typing import Any
 import structlog
 
 from hope.audit.archive import SegmentArchiver
-from hope.audit.canonical import (
-    DEFAULT_FAMILY,
-    FAMILIES,
-    GENESIS,
-    family_for,
-    seal_leaf,
-)
+from hope.audit.canonical import DEFAULT_FAMILY, FAMILIES, GENESIS, family_for, seal_leaf
 from hope.audit.checkpoints import CheckpointLog, SignedCheckpoint, make_checkpoint
 from hope.audit.config import AuditConfig
 from hope.audit.group_commit import GroupCommit
@@ -179,7 +173,7 @@ class AuditWriter(GroupCommit):
             self.tree.append(fam.add_event(env, principal, self.tree.size))
             self._sealed(env.event_id)
         if sequenced:
-            (stream or self.seqs.track(pub, epoch)).add(seq)
+            (stream if stream is not None else self.seqs.track(pub, epoch)).add(seq)
         if not self.background_sync and (self._unsynced >= self.cfg.fsync_max_records
                                          or self._sync_due()):
             self.sync()
