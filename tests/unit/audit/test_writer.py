@@ -547,3 +547,33 @@ def test_an_event_declared_lost_that_turns_up_later_is_written_once():
     with writer(st) as w:
         assert w.append(late) is False
     assert sorted(r["seq"] for r in lines(st.events / "prices.jsonl")) == [1, 2, 3]
+
+
+def test_a_log_of_dict_path_records_continues_byte_for_byte(monkeypatch):
+    """Events sealed as dicts (how earlier writers sealed every event) and from the envelope
+    give the same lines, and a log mixing them verifies across restarts."""
+    from hope.audit import log as audit_log
+    from hope.audit.canonical import seal_leaf
+
+    def dict_path(fam, env, principal, leaf):
+        digest, line, leaf_hash = seal_leaf(dict(env.to_dict(), principal=principal,
+                                                 prev_hash=fam.head, leaf=leaf))
+        fam.add(digest, line)
+        return leaf_hash
+
+    events = [ev(s, corr=f"{s:032x}", payload={"symbol": "EVXBTC", "price": 5e-05 * s,
+                                               "market_ts": 1.7e9 + s / 7}) for s in range(1, 7)]
+    old, new = make_state(), make_state()
+    with monkeypatch.context() as m:
+        m.setattr(audit_log.Family, "add_event", dict_path)
+        with writer(old) as w:
+            for e in events[:3]:
+                w.append(e)
+    with writer(old) as w:
+        for e in events[3:]:
+            w.append(e)
+    assert verify(old).ok
+    with writer(new) as w:
+        for e in events:
+            w.append(e)
+    assert (old.events / "prices.jsonl").read_bytes() == (new.events / "prices.jsonl").read_bytes()
