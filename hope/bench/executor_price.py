@@ -23,7 +23,7 @@ from typing import Any
 
 from hope.bench.common import Pacer
 from hope.bench.harness import Harness
-from hope.bench.procstat import cpu_s
+from hope.bench.procstat import _TICKS, cpu_s
 from hope.bus.zmq import ZmqBus
 from hope.envelope import new_event
 from hope.testing import make_config
@@ -79,9 +79,26 @@ async def _open_positions(h: Harness, scanner: ZmqBus, n: int) -> None:
         await engine.stop()
 
 
-async def _paced(scanner: ZmqBus, rate: float, seconds: float, pid: int) -> dict[str, float]:
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of ``pid`` (the main thread and libzmq's I/O thread), user and
+    system apart."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
+        for key, field in ((f"{name} user", 11), (f"{name} sys", 12)):
+            out[key] = out.get(key, 0.0) + int(fields[field]) / _TICKS
+    return out
+
+
+async def _paced(scanner: ZmqBus, rate: float, seconds: float, pid: int) -> dict[str, Any]:
     total = int(rate * seconds)
     pacer = Pacer(rate)
+    threads0 = thread_cpu(pid)
     cpu0, t0 = cpu_s(pid), time.monotonic()
     for i in range(total):
         pacer.wait(i)
@@ -93,12 +110,15 @@ async def _paced(scanner: ZmqBus, rate: float, seconds: float, pid: int) -> dict
     await asyncio.sleep(0.3)  # what is queued gets read
     cpu1, t1 = cpu_s(pid), time.monotonic()
     used = (cpu1 or 0.0) - (cpu0 or 0.0)
+    threads = {k: round(1e6 * (v - threads0.get(k, 0.0)) / total, 1)
+               for k, v in thread_cpu(pid).items()}
     return {"rate": total / (t1 - t0 - 0.3), "cpu_percent": 100 * used / (t1 - t0),
-            "us_per_price": 1e6 * used / total}
+            "us_per_price": 1e6 * used / total,
+            "threads": {k: v for k, v in threads.items() if v}}
 
 
 async def one_pass(rate: float, seconds: float, positions: int, spy: str | None
-                   ) -> dict[str, float]:
+                   ) -> dict[str, Any]:
     with Harness("exec-price", TOML) as h:
         os.environ["HOPE_CONFIG"], os.environ["HOPE_STATE_DIR"] = str(h.config), str(h.dir)
         h.procs.proxy()
@@ -134,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         spy = a.spy if k == a.passes - 1 else None
         r = asyncio.run(one_pass(a.rate, a.seconds, a.positions, spy))
         print(f"pass {k + 1}: {r['rate']:,.0f} PRICE/s, executor {r['cpu_percent']:.1f} % of a "
-              f"core, {r['us_per_price']:.1f} µs per PRICE ({a.positions} positions open)",
-              flush=True)
+              f"core, {r['us_per_price']:.1f} µs per PRICE ({a.positions} positions open); "
+              f"µs per PRICE by thread: {r['threads']}", flush=True)
 
 
 if __name__ == "__main__":
