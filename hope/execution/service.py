@@ -12,7 +12,6 @@ that interval), and ``stop`` syncs and closes them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from typing import Any
 
 from hope.config import ConfigError
@@ -136,11 +135,10 @@ class ExecutorService(Service):
                 await self.publish_breaker()
 
     @subscribe("PRICE", idempotent=True)
-    def on_price(self, env: Envelope) -> Coroutine[Any, Any, None] | None:
+    async def on_price(self, env: Envelope) -> None:
         """The venue's last price, then the exit check of the positions this PRICE can close
-        (:mod:`hope.execution.exit_watch`). A plain function that returns the exit check's
-        coroutine only when there is one to run: most PRICEs (no position on their symbol, no
-        timeout due) cost no coroutine and no lock. Idempotent: the price is set to the
+        (:mod:`hope.execution.exit_watch`); most PRICEs (no position on their symbol, no
+        timeout due) take no lock. Idempotent: the price is set to the
         same value again, and the exit check looks at the journaled position state, not at the
         event: a position closing has its SELL under an id derived from the position (queried,
         never sent twice) and a closed one is gone from the ledger, so a PRICE handled again
@@ -149,10 +147,7 @@ class ExecutorService(Service):
         symbol = p["symbol"]
         self.executor.on_price(symbol, p["price"], p["market_ts"])
         if not self.store.positions or not self.executor.exits_due(symbol):
-            return None
-        return self._check_exits(symbol)
-
-    async def _check_exits(self, symbol: str) -> None:
+            return
         async with self.lock:
             try:
                 await self.executor.check_exits(self.publish, symbol)
