@@ -1,11 +1,14 @@
 """``hope trace``: one correlation id's path signal → decision → order → fill → close.
 
-The id may be given whole or by a prefix (``hope sniff`` shows the first 12 characters); a
-prefix that more than one correlation id starts with is refused with the candidates."""
+The id may be given whole or by a prefix (``hope sniff`` shows the first 12 characters): the
+exact id wins where it exists; a prefix that more than one correlation id starts with (none of
+them the prefix itself) is refused with the candidates. ``hope sniff --correlation`` makes the
+same choice (:class:`CorrelationFilter`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -47,15 +50,48 @@ class AmbiguousPrefix(ValueError):
                          "give more of it")
 
 
+def chosen_correlation(wanted: str, ids: Iterable[str]) -> str | None:
+    """The correlation id that ``wanted`` (an id whole, or a prefix) selects among ``ids``
+    (those starting with it): the exact id whenever it is there, else the only one; None when
+    there is none; AmbiguousPrefix when several start with it and none is it."""
+    found = sorted(set(ids))
+    if wanted in found:
+        return wanted
+    if len(found) > 1:
+        raise AmbiguousPrefix(wanted, found)
+    return found[0] if found else None
+
+
+class CorrelationFilter:
+    """One correlation id, given whole or as a prefix, picked out of events as they come
+    (``hope sniff --correlation``): :func:`chosen_correlation` over the ids seen so far, so
+    the exact id wins from the moment it shows up, and a second id starting with the prefix
+    (none of them exact) raises AmbiguousPrefix as ``hope trace`` does."""
+
+    def __init__(self, wanted: str) -> None:
+        self.wanted = wanted
+        self.seen: set[str] = set()  # ids seen that start with ``wanted``
+
+    def see(self, correlation_id: str) -> None:
+        """Know of ``correlation_id`` before deciding (a batch read at once)."""
+        if correlation_id.startswith(self.wanted):
+            self.seen.add(correlation_id)
+
+    def admits(self, correlation_id: str) -> bool:
+        """Whether an event of ``correlation_id`` is one of the trade asked for."""
+        if not correlation_id.startswith(self.wanted):
+            return False
+        self.see(correlation_id)
+        return chosen_correlation(self.wanted, self.seen) == correlation_id
+
+
 def trace(reader: AuditReader, correlation_id: str) -> list[Hop]:
     """All audited events of ``correlation_id`` (whole, or a prefix only one id has), ordered
     by trading step, then time; raises AmbiguousPrefix."""
     found = reader.by_correlation(correlation_id)
-    ids = sorted({str(loc.record.get("correlation_id")) for loc in found})
-    if correlation_id in ids:
-        found = [loc for loc in found if loc.record.get("correlation_id") == correlation_id]
-    elif len(ids) > 1:
-        raise AmbiguousPrefix(correlation_id, ids)
+    chosen = chosen_correlation(correlation_id,
+                                (str(loc.record.get("correlation_id")) for loc in found))
+    found = [loc for loc in found if loc.record.get("correlation_id") == chosen]
     hops: list[Hop] = []
     for loc in found:
         rec = loc.record

@@ -6,7 +6,9 @@ message is ``[topic, msgpack body]``. ``--json`` prints one object per line: the
 Whatever a sender put in a topic or a field, control and format characters (terminal escapes,
 bidi overrides) are printed escaped (``\x1b``), never raw: the bus is untrusted input.
 ``--recent N`` first prints the newest N audited events of those prefixes (marked "(audit log)"),
-so a watcher started after the system sees what happened at its start.
+so a watcher started after the system sees what happened at its start. ``--correlation ID``
+takes the id whole or a prefix and chooses as ``hope trace`` does: the exact id wins (from the
+moment it shows up), two other ids starting with the prefix end it with exit status 2.
 Ctrl-C (SIGINT) ends it with exit status 0.
 """
 
@@ -24,6 +26,7 @@ import zmq
 
 from hope import codec
 from hope.audit.canonical import family_for
+from hope.audit.trace import AmbiguousPrefix, CorrelationFilter
 from hope.bus.sockets import configure, proxy_endpoints, proxy_principals
 from hope.envelope import Envelope, EnvelopeError
 from hope.principals import OPERATOR
@@ -75,14 +78,14 @@ def summarize(payload: dict[str, Any]) -> str:
 
 
 def render(topic: bytes, frames: list[bytes], as_json: bool,
-           correlation: str | None) -> str | None:
+           correlation: CorrelationFilter | None) -> str | None:
     """One output line for a message, or None when it is filtered out."""
     try:
         if len(frames) not in (2, 3):  # [topic, body, auth]: sniff shows, it does not verify
             raise EnvelopeError(f"{len(frames)} frames, expected 3", "frames")
         env = codec.decode(frames[1])
     except EnvelopeError as exc:
-        if correlation:
+        if correlation is not None:
             return None
         text = topic.decode("utf-8", "replace")
         if as_json:
@@ -104,14 +107,14 @@ def _line(topic: bytes, env: Envelope, as_json: bool, recent: bool = False) -> s
                      f"{summarize(env.payload)}{mark}")
 
 
-def _of_trade(env: Envelope, correlation: str | None) -> bool:
+def _of_trade(env: Envelope, correlation: CorrelationFilter | None) -> bool:
     """Whether ``env`` is shown under ``--correlation`` (the id, or a prefix of it: the 12
-    characters a line shows)."""
-    return not correlation or env.correlation_id.startswith(correlation)
+    characters a line shows; the exact id wins, as in ``hope trace``)."""
+    return correlation is None or correlation.admits(env.correlation_id)
 
 
 def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
-                 correlation: str | None) -> tuple[list[str], set[str]]:
+                 correlation: CorrelationFilter | None) -> tuple[list[str], set[str]]:
     """The newest ``n`` audited events matching ``prefixes``, oldest first, as output lines
     (marked as coming from the audit log), and their event ids.
 
@@ -139,8 +142,12 @@ def recent_lines(state: Any, prefixes: list[str], n: int, as_json: bool,
             if any(env.topic.startswith(p) for p in wanted):
                 found.append((env.timestamp, env))
     found.sort(key=lambda item: item[0])
+    newest = [env for _, env in found[-n:]] if n > 0 else []
+    if correlation is not None:  # all of them first: the exact id wins throughout
+        for env in newest:
+            correlation.see(env.correlation_id)
     lines, ids = [], set()
-    for _, env in found[-n:] if n > 0 else []:
+    for env in newest:
         if not _of_trade(env, correlation):
             continue
         ids.add(env.event_id)
@@ -173,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
     for prefix in args.prefixes or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
     sock.connect(xpub)
+    correlation = CorrelationFilter(args.correlation) if args.correlation else None
     # Ctrl-C is how a watcher stops watching, from the moment it says it is watching (while the
     # recent events are still being read too): exit status 0, not a failure.
     try:
@@ -181,18 +189,22 @@ def run(args: argparse.Namespace) -> int:
         if args.recent > 0 and not args.stats:
             # Subscribed first, then read: an event audited meanwhile is shown once, not missed.
             lines, already = recent_lines(config.state, args.prefixes, args.recent, args.json,
-                                          args.correlation)
+                                          correlation)
             for line in lines:
                 print(line, flush=True)
-        return _watch(sock, args, xpub, already)
+        return _watch(sock, args, xpub, already, correlation)
     except KeyboardInterrupt:
         return 0
+    except AmbiguousPrefix as exc:
+        print(f"hope sniff: {exc}", file=sys.stderr)
+        return 2
     finally:
         sock.close()
         ctx.term()
 
 
-def _watch(sock: zmq.Socket, args: argparse.Namespace, xpub: str, already: set[str]) -> int:
+def _watch(sock: zmq.Socket, args: argparse.Namespace, xpub: str, already: set[str],
+           correlation: CorrelationFilter | None) -> int:
     """Print (or count, with ``--stats``) events until ``--count``, ``--timeout`` or Ctrl-C."""
     shown, rates, last_report = 0, Counter(), time.monotonic()
     last_message = time.monotonic()
@@ -212,7 +224,7 @@ def _watch(sock: zmq.Socket, args: argparse.Namespace, xpub: str, already: set[s
             else:
                 if already and _seen(frames, already):
                     continue
-                line = render(topic, frames, args.json, args.correlation)
+                line = render(topic, frames, args.json, correlation)
                 if line is None:
                     continue
                 print(line, flush=True)

@@ -1,6 +1,7 @@
 """Reconciliation with a live venue: at every start and periodically, before any order leaves.
 
-While it runs the venue breaker is ``reconciling``. It reads the venue's filters, checks the
+While it runs the venue breaker is ``reconciling`` (a retry after a failure leaves it
+``open``: no BREAKER event while nothing changes). It reads the venue's filters, checks the
 API key's restrictions (a key that may withdraw fails it, and raises
 :class:`~hope.venue.adapter.WithdrawalsEnabled`: the service refuses to start), queries every order intent
 of unknown outcome by ``origClientOrderId`` (BUYs and exits), lists the venue's open orders
@@ -101,7 +102,11 @@ class LiveReconcile:
         return report
 
     async def reconcile_venue(self, publish: Publish) -> dict[str, Any]:
-        self.gate.set(RECONCILING, "reconciliation running")
+        if self.gate.state != OPEN:
+            # A retry after a failure leaves the breaker open (it refuses every order as
+            # "reconciling" would): its state changes only when the outcome does, so a
+            # failing venue gives no BREAKER pair at every retry.
+            self.gate.set(RECONCILING, "reconciliation running")
         self._set_changed()
         refused: WithdrawalsEnabled | None = None
         try:

@@ -11,7 +11,9 @@
   unreachable; supervisord's own autorestart handles those.
 
 Silence counts only while the monitor hears the bus (:mod:`hope.health.hearing`): the spans it
-was cut off (its own heartbeat not coming back) are taken out. Cut off, it still judges a proxy
+was cut off (its own heartbeat not coming back, and from its start to the first that did) are
+taken out. Silences, graces and the restart budget are measured on the monotonic clock (a wall
+clock step moves no verdict); wall time is what the registry shows. Cut off, it still judges a proxy
 of its own host on silence (the proxy's link is not the network) and its own host's programs by
 supervisord's states (which need no bus), and /health answers 503 once the outage has lasted
 ``down_after_s``: a monitor that hears nothing cannot vouch for anything.
@@ -73,12 +75,14 @@ class HealthMonitor:
         self.registry = registry
         self.clock = clock
         self.self_name = self_name
-        self.started_at = clock.time()
-        self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s)
+        self.started = clock.monotonic()
+        self.hearing = BusHearing(cfg.link_gap_s or GAP_BEATS * beat_interval_s, self.started)
         # A service beats up to one interval before our own last echo marks an outage's start:
         # that much more is allowed when its silence spans an outage.
         self.beat_interval_s = beat_interval_s
         self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
+        # monotonic: when each service's latest beat arrived, was restarted, turned FATAL
+        self._heard_at: dict[str, float] = {}
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
         self._budget_reported: set[str] = set()
@@ -91,12 +95,13 @@ class HealthMonitor:
 
     def on_heartbeat(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Record a beat; returns HEALTH payloads for a service that just came (back) UP."""
-        now = self.clock.time()
+        now, mono = self.clock.time(), self.clock.monotonic()
         entry = self.registry.observe(payload, now)
+        self._heard_at[entry.service] = mono
         self._fatal_since.pop(entry.service, None)
         self._restarted_at.pop(entry.service, None)  # it beats again: grace over
         if entry.service == self.self_name:
-            self.hearing.echo(now)
+            self.hearing.echo(mono)
             return self._set(entry, "UP", "")
         status, detail = self._fresh_status(entry, now)
         return self._set(entry, status, detail)
@@ -109,7 +114,7 @@ class HealthMonitor:
             return []
         entry = self.registry.ensure(name)
         if status == "FATAL":
-            self._fatal_since.setdefault(name, self.clock.time())
+            self._fatal_since.setdefault(name, self.clock.monotonic())
         # Already on the bus from the listener: update our view without publishing it again.
         entry.status = str(status)
         entry.detail = str(payload.get("detail", ""))
@@ -123,34 +128,30 @@ class HealthMonitor:
         state name or ``{"state", "pid", "start"}`` (SupervisorClient.states()), or None when
         supervisord cannot be asked (then nothing is restarted). Returns HEALTH payloads for
         status changes and the restarts to perform."""
-        now = self.clock.time()
+        now, mono = self.clock.time(), self.clock.monotonic()
         changes: list[dict[str, Any]] = []
         restarts: list[Restart] = []
-        # Heartbeats travel over the bus: while the proxy is silent (and for a grace after it is
-        # back) a missing beat says nothing about the other services, so only the proxy is judged.
-        proxy = self.registry.entries.get(PROXY)
-        if proxy is not None and proxy.last_beat and now - proxy.last_beat > self.cfg.down_after_s:
-            self._bus_quiet_until = now + self.cfg.restart_grace_s
-        bus_quiet = now < self._bus_quiet_until
-        deaf = self.hearing.deaf(now)
+        bus_quiet = self._bus_quiet(mono)
+        deaf = self.hearing.deaf(mono)
         for name, entry in sorted(self.registry.entries.items()):
             if name == self.self_name:
                 continue
             info = _proc(states.get(name)) if states is not None else None
-            if (deaf or (bus_quiet and name != PROXY)) and not self._judged_while_deaf(entry, info):
+            if (deaf or (bus_quiet and not is_proxy(name))) \
+                    and not self._judged_while_deaf(entry, info):
                 continue  # cut off from the bus ourselves: their silence says nothing
             restarted = self._restarted_at.get(name)
-            if restarted is not None and now - restarted < self.cfg.restart_grace_s:
+            if restarted is not None and mono - restarted < self.cfg.restart_grace_s:
                 continue  # give the restarted process time to come up and beat
-            status, detail = self._judge(entry, info, now)
+            status, detail = self._judge(entry, info, now, mono)
             changes += self._set(entry, status, detail)
             if states is None or status not in ("HUNG", "FATAL") or not self.local(entry):
                 continue
             if status == "FATAL":
-                since = self._fatal_since.setdefault(name, now)
-                if now - since < self.cfg.fatal_restart_delay_s:
+                since = self._fatal_since.setdefault(name, mono)
+                if mono - since < self.cfg.fatal_restart_delay_s:
                     continue
-            if not self.budget.allows(name, now):
+            if not self.budget.allows(name, mono):
                 if name not in self._budget_reported:
                     self._budget_reported.add(name)
                     changes.append(self._payload(entry, status, f"{detail}; restart budget of "
@@ -158,13 +159,23 @@ class HealthMonitor:
                                                  f"{self.cfg.restart_window_s:g}s exhausted"))
                 continue
             self._budget_reported.discard(name)
-            self.budget.spend(name, now)
-            self._restarted_at[name] = now
+            self.budget.spend(name, mono)
+            self._restarted_at[name] = mono
             self._fatal_since.pop(name, None)
             entry.restarts += 1
             self.restarts_total += 1
             restarts.append(Restart(name, "start" if status == "FATAL" else "restart", detail))
         return changes, restarts
+
+    def _bus_quiet(self, mono: float) -> bool:
+        """Heartbeats travel through the proxies: while every proxy that ever beat is silent
+        (and for ``restart_grace_s`` after one is back) a missing beat says nothing about the
+        other services. One proxy of several silent is not: every service is linked to each
+        (``[bus] proxy_hosts``), so their beats still come through the others."""
+        heard = [self._heard_at[n] for n in self._heard_at if is_proxy(n)]
+        if heard and all(mono - at > self.cfg.down_after_s for at in heard):
+            self._bus_quiet_until = mono + self.cfg.restart_grace_s
+        return mono < self._bus_quiet_until
 
     def _judged_while_deaf(self, entry: ServiceEntry, info: dict[str, Any] | None) -> bool:
         """Cut off, a service is judged only if the verdict needs no bus: a proxy of this host
@@ -180,7 +191,7 @@ class HealthMonitor:
     def restart_done(self, name: str) -> None:
         """A restart call returned (stop may wait out stopwaitsecs): the grace counts from now,
         so a slow stop under load does not look like a second hang."""
-        self._restarted_at[name] = self.clock.time()
+        self._restarted_at[name] = self.clock.monotonic()
 
     def not_up(self) -> dict[str, dict[str, str]]:
         """Required services that are not UP, with their status and detail (for /health)."""
@@ -190,17 +201,18 @@ class HealthMonitor:
             if entry is None or entry.status != "UP":
                 out[name] = {"status": entry.status if entry else "UNKNOWN",
                              "detail": entry.detail if entry else "never seen"}
-        now = self.clock.time()
-        if self.hearing.deaf_for(now) > self.cfg.down_after_s:
-            out[self.self_name] = {"status": "CUT_OFF", "detail": self.hearing.describe(now)}
+        mono = self.clock.monotonic()
+        if self.hearing.deaf_for(mono) > self.cfg.down_after_s:
+            out[self.self_name] = {"status": "CUT_OFF", "detail": self.hearing.describe(mono)}
         return out
 
     def warnings(self) -> list[str]:
         """Trouble that stops nothing but /health reports: the audit writer's witness pushes
         failing (its heartbeat's ``witnesses_ok``); a service whose bus does not authenticate
         events (``[bus] authenticate = false``, the bench's baseline only)."""
-        now = self.clock.time()
-        out = [f"{self.self_name}: {self.hearing.describe(now)}"] if self.hearing.deaf(now) else []
+        mono = self.clock.monotonic()
+        out = [f"{self.self_name}: {self.hearing.describe(mono)}"] \
+            if self.hearing.link_out(mono) else []
         for name, entry in sorted(self.registry.entries.items()):
             if (entry.progress.get("bus") or {}).get("authenticated") is False:
                 out.append(f"{name}: events NOT authenticated ([bus] authenticate = false)")
@@ -223,30 +235,32 @@ class HealthMonitor:
         return "UP", ""
 
     def _judge(self, entry: ServiceEntry, info: dict[str, Any] | None,
-               now: float) -> tuple[str, str]:
+               now: float, mono: float) -> tuple[str, str]:
+        """``now`` the wall clock (supervisord's start times are wall), ``mono`` the monotonic
+        one every silence is measured on."""
         state = info["state"] if info else None
-        since = entry.last_beat or self.started_at
+        since = self._heard_at.get(entry.service, self.started)
         limit = self.cfg.down_after_s
         live = info is not None and state in ("RUNNING", "STARTING") and info["pid"] > 0
         if live and info["start"] and (entry.pid != info["pid"] or entry.last_beat < info["start"]):
             # No beat yet from the process supervisord runs now: measure from its start and
             # allow for setup before the first beat, so a slow start is not "hung".
-            since = max(since, info["start"])
+            since = max(since, mono - (now - info["start"]))
             limit = max(limit, self.cfg.startup_grace_s)
         # A local proxy's beat needs no network: its silence counts in full. Anyone else's
         # only while we could hear the bus.
-        wall = now - since
-        silent = wall if is_proxy(entry.service) and self.local(entry) \
-            else self.hearing.heard(since, now)
-        if silent < wall:
+        span = mono - since
+        silent = span if is_proxy(entry.service) and self.local(entry) \
+            else self.hearing.heard(since, mono)
+        if silent < span:
             limit += self.beat_interval_s
-        if silent <= limit and not (_stopped(info) and self.hearing.deaf(now)):
+        if silent <= limit and not (_stopped(info) and self.hearing.deaf(mono)):
             if entry.last_beat and (not live or entry.pid == info["pid"]):
                 return self._fresh_status(entry, now)
             return entry.status, entry.detail  # not seen yet, still within the first window
         if state == "FATAL" or (state is None and entry.service in self._fatal_since):
             return "FATAL", "supervisord gave up starting it (FATAL)"
-        heard = f" heard ({wall:.0f}s in all, the bus link out meanwhile)" if wall - silent >= 1 \
+        heard = f" heard ({span:.0f}s in all, the bus link out meanwhile)" if span - silent >= 1 \
             else ""
         if not entry.last_beat:
             what = f"no heartbeat in {silent:.0f}s{heard} since the monitor started"

@@ -151,8 +151,8 @@ class HealthService(Service):
 
     def note_hearing(self) -> None:
         """Log when the monitor's own bus link goes out and when it is back (once each)."""
-        hearing, now = self.monitor.hearing, self.clock.time()
-        deaf = hearing.deaf(now)
+        hearing, now = self.monitor.hearing, self.clock.monotonic()
+        deaf = hearing.link_out(now)
         if deaf != self.deaf:
             self.deaf = deaf
             if deaf:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,14 @@ from hope.feed.config import BinanceConfig
 from hope.feed.feed import LiveFeed
 from hope.market.feeds import open_feed
 from hope.testing import Processes, async_wait_for
+from hope.venue_sim.sim_client import SimAdmin
 from hope.venue_sim.testing import start_process, steady_trades, write_trades
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 N = 2000          # trades 10 ms apart: 20 s of market time
 HISTORY_S = 5.0   # the first 5 s are history (REST only): the warm-up reads them
-SPEED = 8.0
+SPEED = 4.0       # 400 ids per wall second: 2 s of wall time after the drop (1100) for the rest
 
 
 def tape_rows(tape_dir: Path, symbol: str) -> list[list[str]]:
@@ -43,8 +45,9 @@ def feed_cfg(port: int, **over) -> BinanceConfig:
     return cfg
 
 
-async def run_feed(cfg: BinanceConfig, tape: Path, until_id: int,
-                   events: list[dict]) -> tuple[LiveFeed, list]:
+async def run_feed(cfg: BinanceConfig, tape: Path, until_id: int, events: list[dict],
+                   also: Callable[[], bool] = lambda: True) -> tuple[LiveFeed, list]:
+    """The feed until trade ``until_id`` is through it and ``also()`` holds."""
     async def record(kind: str, payload: dict) -> None:
         events.append(payload)
 
@@ -58,8 +61,8 @@ async def run_feed(cfg: BinanceConfig, tape: Path, until_id: int,
     await feed.start()
     task = asyncio.create_task(consume())
     try:
-        await async_wait_for(lambda: seen and seen[-1].trade.id >= until_id, timeout=60,
-                             message=f"trade {until_id} through the feed")
+        await async_wait_for(lambda: seen and seen[-1].trade.id >= until_id and also(),
+                             timeout=60, message=f"trade {until_id} through the feed")
     finally:
         task.cancel()
         await feed.stop()
@@ -75,18 +78,40 @@ def market(state_dir: Path) -> Path:
 
 async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_dir: Path,
                                                         market: Path) -> None:
-    """Skips, duplicates, reordering, a drop, serverShutdown, an outage, a stall, bad JSON and
+    """Skips, duplicates, reordering, a drop, serverShutdown, a stall, bad JSON and
     failing REST: the tape holds 1..N once each in order; counters and FEED events agree."""
     port = start_process(procs, "venue", [
         "--data", str(market), "--speed", str(SPEED), "--rebase-now", "--skip", str(HISTORY_S),
         "--skip-ids", "700-720", "--duplicate-ids", "800-810", "--reorder-ids", "900-905",
-        "--drop-after", "1100", "--shutdown-at", "1300", "--stall-at", "1500:2",
-        "--bad-json-at", "1600", "--rest-fail", "1"],
+        "--drop-after", "1100", "--rest-fail", "1"],
         state_dir / "venue.port")
     tape = state_dir / "tape"
     events: list[dict] = []
     t0 = time.monotonic()
-    feed, seen = await run_feed(feed_cfg(port), tape, 1700, events)
+
+    def kinds_seen() -> set[str]:
+        return {e["kind"] for e in events}
+
+    async def faults_in_turn() -> None:
+        # Each knob once the feed is where it tests something (a fixed id could land while it
+        # still reconnects on a loaded machine): serverShutdown once it is back from the drop
+        # at 1100, a stall and bad JSON on the connection it rotated to.
+        admin = SimAdmin(port)
+        await async_wait_for(lambda: "reconnect" in kinds_seen(), timeout=30,
+                             message="the feed reconnected after the drop")
+        await asyncio.to_thread(admin.stream_fault, "shutdown")
+        await async_wait_for(lambda: "rotated" in kinds_seen(), timeout=30,
+                             message="the rotation after serverShutdown")
+        await asyncio.to_thread(admin.stream_fault, "stall", 2.0)
+        await asyncio.to_thread(admin.stream_fault, "bad_json")
+
+    knobs = asyncio.create_task(faults_in_turn())
+    try:
+        feed, seen = await run_feed(feed_cfg(port), tape, 1700, events,
+                                    also=lambda: knobs.done() and "stale" in kinds_seen())
+    finally:
+        knobs.cancel()
+    knobs.result()  # all were turned, or the first error is raised here
     ids = [i.trade.id for i in seen]
     assert ids == list(range(1, ids[-1] + 1)), "each trade once, in id order, to the consumer"
     assert tape_ids(tape, "TSTBTC") == ids, "the tape holds exactly what was handed on"

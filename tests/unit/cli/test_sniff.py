@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hope import codec
-from hope.cli.sniff import _seen, recent_lines
+from hope.audit.trace import AmbiguousPrefix, CorrelationFilter
+from hope.cli.sniff import _seen, recent_lines, render
 from tests.helpers import ev, make_state, writer
 
 
@@ -26,8 +29,43 @@ def test_recent_lines_are_the_newest_of_the_prefixes_oldest_first() -> None:
     assert ids == {env.event_id for env in signals[2:]}
     assert recent_lines(st, ["ORDER"], 3, as_json=False, correlation=None) == ([], set())
     shown = signals[3].correlation_id[:12]  # the prefix a line shows selects that trade
-    lines, ids = recent_lines(st, ["SIGNAL"], 5, as_json=False, correlation=shown)
+    lines, ids = recent_lines(st, ["SIGNAL"], 5, as_json=False,
+                              correlation=CorrelationFilter(shown))
     assert ids == {signals[3].event_id}
+
+
+def _frames(env) -> list[bytes]:
+    return [env.topic.encode(), codec.encode(env)]
+
+
+def test_correlation_prefers_the_exact_id_in_the_log_and_live() -> None:
+    """``--correlation c0ffee`` when ids ``c0ffee`` and ``c0ffee99`` both exist: only the exact
+    one's events, in the audit log's lines and live, as ``hope trace`` chooses."""
+    st = make_state()
+    longer = ev(1, "SIGNAL", corr="c0ffee99", payload=_signal(1).payload)
+    exact = ev(2, "SIGNAL", corr="c0ffee", payload=_signal(2).payload)
+    with writer(st) as w:
+        w.append(longer)
+        w.append(exact)
+    wanted = CorrelationFilter("c0ffee")
+    _, ids = recent_lines(st, ["SIGNAL"], 5, as_json=False, correlation=wanted)
+    assert ids == {exact.event_id}
+    later = ev(3, "SIGNAL", corr="c0ffee99", payload=_signal(3).payload)
+    assert render(later.topic.encode(), _frames(later), False, wanted) is None
+    mine = ev(4, "SIGNAL", corr="c0ffee", payload=_signal(4).payload)
+    assert render(mine.topic.encode(), _frames(mine), False, wanted) is not None
+
+
+def test_live_the_exact_id_wins_once_it_shows_and_two_others_are_ambiguous() -> None:
+    """Live, a longer id is shown until the exact one appears, then only the exact; with no
+    exact id, a second id starting with the prefix ends the watch as ``hope trace`` refuses."""
+    wanted = CorrelationFilter("abc")
+    assert wanted.admits("abcd") and not wanted.admits("xyz")
+    assert wanted.admits("abc") and not wanted.admits("abcd") and not wanted.admits("abce")
+    other = CorrelationFilter("abc")
+    assert other.admits("abcd")
+    with pytest.raises(AmbiguousPrefix, match="2 correlation ids start with 'abc'"):
+        other.admits("abce")
 
 
 def test_a_live_event_already_shown_from_the_log_is_skipped_once() -> None:

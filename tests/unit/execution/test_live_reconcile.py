@@ -130,6 +130,37 @@ async def test_service_reconciles_again_after_a_failure(tmp_path):
     await svc.stop()
 
 
+async def test_failed_retries_publish_no_breaker_event_until_the_state_changes(tmp_path):
+    """Two retries failing alike leave the venue breaker open with no BREAKER event and no
+    second ALERT; the retry that passes publishes one transition, open → closed."""
+    svc, venue, clock = await _failed_at_start(tmp_path)
+    broker = svc.runtime.bus.broker
+
+    def venue_breakers():
+        return [(e.payload["previous"], e.payload["state"]) for e in broker.published
+                if e.event_type == "BREAKER" and e.payload["name"] == "venue"]
+
+    def alerts():
+        return [e for e in broker.published if e.event_type == "ALERT"
+                and e.payload.get("kind") == "reconciliation_failed"]
+
+    before, reconciliations = venue_breakers(), svc.executor.stats["reconciliations"]
+    assert before[-1][1] == "open" and len(alerts()) == 1
+    for _ in range(2):
+        clock.advance(31)
+        await svc.reconcile_again()
+    assert svc.executor.stats["reconciliations"] == reconciliations + 2
+    assert svc.executor.gate.state == OPEN and "hope-stranger" in svc.executor.gate.reason
+    assert venue_breakers() == before and len(alerts()) == 1
+    venue.open = []
+    clock.advance(31)
+    await svc.reconcile_again()
+    assert venue_breakers() == before + [("open", "closed")]
+    await svc.republish_breaker()  # for late subscribers: the state as it is, still
+    assert venue_breakers()[-1] == ("closed", "closed")
+    await svc.stop()
+
+
 async def test_service_does_not_reconcile_while_the_venue_may_not_be_asked(tmp_path):
     """Backing off after a 429: a due retry waits until Retry-After has passed (it could not
     run, and asking while banned extends the ban), then runs and may close the breaker."""

@@ -1,11 +1,11 @@
 """Health on several hosts: each monitor restarts only its own host's programs; the cluster
 view marks silent hosts and ALERTs on version, config and clock disagreements (manual clock)."""
 
-from hope.clock import ManualClock
 from hope.health.cluster_view import ClusterView
 from hope.health.config import HealthConfig
 from hope.health.monitor import HealthMonitor
 from hope.health.registry import Registry
+from hope.health.testing import HeardClock
 
 
 def beat(reg: Registry, service: str, host: str, now: float, version: str = "1.0",
@@ -18,8 +18,9 @@ def beat(reg: Registry, service: str, host: str, now: float, version: str = "1.0
 
 def test_a_monitor_restarts_a_hung_program_of_its_own_host_only():
     """Two services hung (silent while RUNNING), one on each host: only h1's is restarted."""
-    clock = ManualClock(1000.0)
-    mon = HealthMonitor(HealthConfig(required=[], down_after_s=5.0), Registry(), clock, host="h1")
+    clock = HeardClock(1000.0)
+    mon = clock.attach(HealthMonitor(HealthConfig(required=[], down_after_s=5.0), Registry(),
+                                     clock, host="h1"))
     mon.on_heartbeat({"service": "scanner-1", "pid": 7, "host": "h1"})
     mon.on_heartbeat({"service": "executor", "pid": 8, "host": "h2"})
     clock.advance(6.0)

@@ -6,12 +6,14 @@ from hope.health.config import HealthConfig
 from hope.health.hearing import BusHearing
 from hope.health.monitor import HealthMonitor
 from hope.health.registry import Registry
+from hope.health.testing import SteppedClock
 
 STATES = {"executor": {"state": "RUNNING", "pid": 2, "start": 900.0},
           "proxy": {"state": "RUNNING", "pid": 1, "start": 900.0}}
 
 
 def _rig(host: str = "", **kw) -> tuple[HealthMonitor, ManualClock]:
+    """A monitor on a manual clock that hears only the beats ``_run`` delivers (its own too)."""
     cfg = HealthConfig(required=["executor"], down_after_s=5.0, restart_grace_s=10.0,
                        startup_grace_s=0.0, **kw)
     clock = ManualClock(1000.0)
@@ -98,13 +100,65 @@ def test_a_cut_off_monitor_leaves_statuses_alone_and_warns_until_it_hears_again(
     assert mon.warnings() == []
 
 
-def test_before_its_first_own_beat_the_monitor_judges_as_before():
-    """No own beat back yet (nothing to compare with): silence is judged as it always was."""
+def test_a_monitor_started_cut_off_restarts_no_silent_service():
+    """Started while its link is out (its own beat never comes back): the silent executor is
+    not judged HUNG nor restarted however long it lasts; /health names the monitor CUT_OFF."""
     mon, clock = _rig()
-    _beat(mon, "executor", 2)
-    clock.advance(6.0)
-    _, restarts = mon.check({"executor": STATES["executor"]})
-    assert [r.service for r in restarts] == ["executor"]
+    assert _run(mon, clock, 30, []) == []
+    assert mon.registry.get("executor").status == "UNKNOWN" and mon.restarts_total == 0
+    assert mon.not_up()["health-monitor"]["status"] == "CUT_OFF"
+    (warning,) = mon.warnings()
+    assert "since the monitor started 30s ago" in warning
+
+
+def test_after_its_first_echo_a_silent_service_is_judged_as_before():
+    """Started cut off, the link comes up at 20 s: the executor, silent throughout, is HUNG
+    down_after_s (plus a beat) of heard time later, not before, and restarted."""
+    mon, clock = _rig()
+    assert _run(mon, clock, 20, []) == []
+    assert _run(mon, clock, 7, ["health-monitor"]) == []   # 6 s heard: not yet (5 + a beat)
+    restarts = _run(mon, clock, 1, ["health-monitor"])
+    assert [(r.service, r.mode) for r in restarts] == [("executor", "restart")]
+    assert mon.hearing.outages == 0  # the first echo is the link coming up, not a return
+
+
+def test_no_warning_while_the_first_echo_is_on_its_way():
+    """Within the gap after its start the monitor does not hear yet but warns of nothing."""
+    mon, clock = _rig()
+    clock.advance(2.0)
+    assert mon.hearing.deaf(clock.monotonic()) and mon.warnings() == []
+    assert "health-monitor" not in mon.not_up()
+
+
+def test_a_wall_clock_stepped_back_counts_no_outage_twice():
+    """The wall clock steps back 30 s after an outage: the silences are measured on the
+    monotonic clock, so the executor silent since the outage is HUNG one window after the
+    link's return as without the step, and a beating one never is."""
+    cfg = HealthConfig(required=["executor"], down_after_s=5.0, restart_grace_s=10.0,
+                       startup_grace_s=0.0)
+    runs = []
+    for step in (0.0, -30.0, 30.0):
+        clock = SteppedClock(1000.0, mono=50.0)
+        mon = HealthMonitor(cfg, Registry(), clock)
+        _run(mon, clock, 3, ["health-monitor", "executor"], {"executor": STATES["executor"]})
+        _run(mon, clock, 6, [], {"executor": STATES["executor"]})      # the outage
+        clock.step(step)
+        quiet = _run(mon, clock, 7, ["health-monitor"], {"executor": STATES["executor"]})
+        hung = _run(mon, clock, 1, ["health-monitor"], {"executor": STATES["executor"]})
+        runs.append((quiet, [r.service for r in hung], mon.hearing.outages))
+    assert runs == [([], ["executor"], 1)] * 3
+
+
+def test_a_wall_clock_step_forward_is_no_silence():
+    """The wall clock jumps 60 s ahead between two checks: nobody beating is judged silent."""
+    cfg = HealthConfig(required=["executor"], down_after_s=5.0, startup_grace_s=0.0)
+    clock = SteppedClock(1000.0, mono=50.0)
+    mon = HealthMonitor(cfg, Registry(), clock)
+    everyone = ["health-monitor", "proxy", "executor"]
+    _run(mon, clock, 3, everyone)
+    clock.step(60.0)
+    assert _run(mon, clock, 0.5, everyone) == [] and mon.check(STATES) == ([], [])
+    assert mon.registry.get("executor").status == "UP"
 
 
 def test_the_gap_defaults_to_two_and_a_half_beat_intervals_unless_configured():
@@ -119,14 +173,16 @@ def test_the_gap_defaults_to_two_and_a_half_beat_intervals_unless_configured():
 def test_bus_hearing_takes_the_spans_cut_off_out_of_a_silence():
     """An echo after a gap is a return (counted); the span from the last echo before it to the
     return, and the current one while cut off, are not heard time."""
-    h = BusHearing(2.0)
-    assert not h.deaf(100.0) and h.heard(0.0, 100.0) == 100.0   # never heard: not cut off
-    assert h.echo(1.0) is False and h.echo(2.5) is False
+    h = BusHearing(2.0, started=0.5)
+    assert h.deaf(0.5) and h.heard(0.0, 1.0) == 0.5      # not heard yet: from the start on
+    assert not h.link_out(2.5) and h.link_out(2.6)
+    assert h.echo(1.0) is False and h.echo(2.5) is False  # the first echo is no return
     assert h.deaf(5.0) and not h.deaf(4.5) and h.deaf_for(5.0) == 2.5
     assert h.heard(2.0, 6.0) == 0.5                    # cut off since 2.5, still
     assert h.echo(9.0) is True and h.outages == 1 and h.echo(11.0) is False
     assert h.heard(2.0, 12.0) == 3.5                   # 2.0-2.5 and 9-12
     assert h.heard(10.0, 12.0) == 2.0
+    assert h.heard(0.5, 12.0) == 4.5                   # 0.5-1.0 before the first echo too
 
 
 def test_a_hung_or_fatal_service_stays_so_across_an_outage():

@@ -1,17 +1,18 @@
-"""Tests for hope.health.monitor: UP/DOWN/HUNG/FATAL and the restart budget, on a manual clock."""
+"""Tests for hope.health.monitor: UP/DOWN/HUNG/FATAL and the restart budget, on a manual clock
+whose monitor hears the bus (its own beat comes back every second: HeardClock)."""
 
-from hope.clock import ManualClock
 from hope.health.config import HealthConfig
 from hope.health.monitor import HealthMonitor, RestartBudget
 from hope.health.registry import Registry
+from hope.health.testing import HeardClock
 
 
 def _rig(**kw):
     cfg = HealthConfig(required=["scanner"], down_after_s=5.0, restart_budget=2,
                        restart_window_s=100.0, restart_grace_s=10.0, fatal_restart_delay_s=30.0,
                        **kw)
-    clock = ManualClock(1000.0)
-    return HealthMonitor(cfg, Registry(), clock), clock
+    clock = HeardClock(1000.0)
+    return clock.attach(HealthMonitor(cfg, Registry(), clock)), clock
 
 
 def _beat(mon, handled=0, depth=0):
@@ -153,16 +154,12 @@ def test_exited_process_is_down_without_startup_grace():
 
 
 def test_proxy_outage_does_not_restart_the_other_services():
-    """While the proxy is silent no other service is judged HUNG (their beats cannot arrive)."""
-    from hope.clock import ManualClock
-    from hope.health.config import HealthConfig
-    from hope.health.monitor import HealthMonitor
-    from hope.health.registry import Registry
-
-    clock = ManualClock(1000.0)
+    """While the proxy is silent no other service is judged HUNG (their beats cannot arrive),
+    even by a monitor that hears its own beat."""
+    clock = HeardClock(1000.0)
     cfg = HealthConfig(required=["executor"], down_after_s=2.0, restart_grace_s=10.0,
                        startup_grace_s=0.0)
-    mon = HealthMonitor(cfg, Registry(), clock)
+    mon = clock.attach(HealthMonitor(cfg, Registry(), clock))
     for name, pid in (("proxy", 1), ("executor", 2)):
         mon.on_heartbeat({"service": name, "pid": pid, "epoch": "e"})
     clock.advance(5.0)  # nobody beats: the bus is down
@@ -197,3 +194,23 @@ def test_a_bus_without_event_authentication_is_a_health_warning():
     assert mon.warnings() == ["executor: events NOT authenticated ([bus] authenticate = false)"]
     mon.on_heartbeat({"service": "executor", "pid": 3, "bus": {"authenticated": True}})
     assert mon.warnings() == []
+
+
+def test_one_proxy_of_two_silent_does_not_hide_a_hang():
+    """Two proxies (every service linked to both): ``proxy`` silent, ``proxy-2`` beating, the
+    monitor hearing its own beat: the silent executor is still HUNG and restarted; with both
+    proxies silent it is not judged."""
+    cfg = HealthConfig(required=["executor"], down_after_s=2.0, restart_grace_s=10.0,
+                       startup_grace_s=0.0)
+    states = {"executor": {"state": "RUNNING", "pid": 2, "start": 900.0}}
+    for proxies_beating, restarted in ((["proxy-2"], ["executor"]), ([], [])):
+        clock = HeardClock(1000.0)
+        mon = clock.attach(HealthMonitor(cfg, Registry(), clock, host="h4"))
+        for name, pid, host in (("proxy", 1, "h1"), ("proxy-2", 3, "h2"), ("executor", 2, "h4")):
+            mon.on_heartbeat({"service": name, "pid": pid, "epoch": "e", "host": host})
+        for _ in range(5):
+            clock.advance(1.0)
+            for name in proxies_beating:
+                mon.on_heartbeat({"service": name, "pid": 3, "epoch": "e", "host": "h2"})
+        _, restarts = mon.check(states)
+        assert [r.service for r in restarts] == restarted, proxies_beating

@@ -34,6 +34,14 @@ async def _stop(mon):
     await stop_service(mon)
 
 
+async def _heard(mon, clock, seconds):
+    """``seconds`` pass with the monitor's own beat coming back every second (it hears)."""
+    for _ in range(int(seconds)):
+        clock.advance(1.0)
+        await mon.runtime.beats.beat()
+        await drain(mon)
+
+
 async def test_health_goes_up_then_503_when_beats_stop(tmp_path):
     """/health is 200 after a beat, 503 naming the service once beats stop; HEALTH events flow."""
     broker, clock, mon, scanner, check = await _rig(tmp_path, tmp_path / "none.sock")
@@ -42,11 +50,12 @@ async def test_health_goes_up_then_503_when_beats_stop(tmp_path):
         async with aiohttp.ClientSession(url) as http:
             async with http.get("/health") as r:
                 assert r.status == 503
-            await scanner.beats.beat()
+            for rt in (scanner, mon.runtime):
+                await rt.beats.beat()
             await drain(mon)
             async with http.get("/health") as r:
                 assert r.status == 200
-            clock.advance(6.0)
+            await _heard(mon, clock, 6)
             await check()
             async with http.get("/health") as r:
                 body = await r.json()
@@ -119,10 +128,12 @@ async def test_silent_running_process_is_restarted_through_supervisord(tmp_path,
     broker, clock, mon, scanner, check = await _rig(tmp_path, client.socket_path)
     try:
         old = client.process_info("scanner")["pid"]
-        clock.advance(6.0)
+        await mon.runtime.beats.beat()  # its first own beat back: it hears the bus
+        await drain(mon)
+        await _heard(mon, clock, 6)
         await check()  # never beat, but started moments ago: startup grace
         assert mon.monitor.registry.get("scanner").status != "HUNG"
-        clock.advance(20.0)
+        await _heard(mon, clock, 20)
         await check()
         assert mon.monitor.registry.get("scanner").status == "HUNG"
         await async_wait_for(lambda: client.process_info("scanner")["pid"] not in (0, old),
