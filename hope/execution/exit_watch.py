@@ -32,6 +32,9 @@ _NEVER = float("inf")
 
 
 class ExitWatch:
+    """The positions of one :class:`ExecutorStore` indexed by symbol, with their earliest
+    timeout deadline; rebuilt when the store's positions change."""
+
     def __init__(self, store: ExecutorStore) -> None:
         self.store = store
         self._version = -1            # the store's positions_version the index was built for
