@@ -13,14 +13,16 @@ Two kinds of event, two records:
   on the same event, as the PRICE handlers that only move a last price) is recorded as coverage
   only: :meth:`ConsumerJournal.settled` adds its number to runs of consecutive numbers per
   stream, and :meth:`ConsumerJournal.flush` writes them as ``c`` (covered range) records in one
-  ``os.write``. No id is kept. The bus flushes when a socket read batch ends, every 50 ms from
-  its maintenance task (events a waiting handler held back), and before any other record, which
+  ``os.write``. No id is kept. The bus flushes when a socket read batch ends (at most every
+  ``hope.bus.reader.COVERAGE_EVERY_S``, the rest by a timer), every 50 ms from its maintenance
+  task (events a waiting handler held back), and before any other record, which
   is written in the same ``os.write`` after the coverage before it, so the file keeps the order
   in which events finished.
 
 Crash semantics: after a SIGKILL, at most the idempotent events finished since the last flush
-(the read batch being handled, or what the handler loop ran in the last 50 ms) are missing from
-the cursors, asked for again and handled again: harmless by their declaration. Every other event
+(those read in the last ``COVERAGE_EVERY_S``, the read batch being handled, or what the handler
+loop ran in the last 50 ms) are missing from the cursors, asked for again and handled again:
+harmless by their declaration. Every other event
 keeps the exact guarantee: a handler that finished it never runs on it again. A failed handler
 is not done either way: its DEAD_LETTER comes back as RETRY, the retried handler is recorded by
 id (``h``) as before.

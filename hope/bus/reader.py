@@ -1,6 +1,13 @@
 """How a ZeroMQ bus reads its ordinary SUB: from the event loop's own epoll, in batches, at
 once or (spaced reads) at most once per gap (a mixin of :class:`hope.bus.zmq.ZmqBus`; uses its
 ``_loop``, ``_sub``, ``_on_frames``, ``flush_journal`` and ``name``).
+
+When a read batch ends, the coverage of its idempotent events is written
+(:meth:`hope.bus.consumed.ConsumerJournal.flush`) at most once per ``COVERAGE_EVERY_S`` of the
+loop's clock; a batch that ends sooner leaves it to a timer at the end of that interval. A
+process woken for every PRICE otherwise made one ``os.write`` per PRICE (~15 % of its receive
+path in-process, plus the system call). After a SIGKILL the idempotent events of the last
+interval are asked for and handled again, as those of the last read batch were.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import zmq
 log = structlog.get_logger("hope.bus")
 
 READ_BATCH = 256  # frames per loop turn before timers and handlers get a go
+COVERAGE_EVERY_S = 0.005  # loop clock: idempotent events' coverage written at most this often
 # pyzmq's constants are enum members whose arithmetic runs Python code: plain ints per call
 _EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
@@ -40,12 +48,17 @@ class SubReader:
     def init_reader(self) -> None:
         self._read_gap, self._next_read, self._read_later = 0.0, 0.0, False
         self._read_timer: asyncio.TimerHandle | None = None
+        self._next_flush, self._flush_later = 0.0, False
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     def reset_reader(self) -> None:
-        """Forget a pending spaced read (the bus stops, or starts on a new loop)."""
-        if self._read_timer is not None:
-            self._read_timer.cancel()
+        """Forget a pending spaced read and flush (the bus stops, or starts on a new loop;
+        closing the journal writes what it gathered)."""
+        for timer in (self._read_timer, self._flush_timer):
+            if timer is not None:
+                timer.cancel()
         self._next_read, self._read_later, self._read_timer = 0.0, False, None
+        self._next_flush, self._flush_later, self._flush_timer = 0.0, False, None
 
     def space_reads(self, gap_s: float) -> None:
         """Read the SUB at most once per ``gap_s``, everything queued at once: for a service
@@ -84,10 +97,12 @@ class SubReader:
         if sub is None:
             return
         events, recv, on_frames = sub.getsockopt, message_reader(sub), self._on_frames
-        for _ in range(READ_BATCH):
+        for i in range(READ_BATCH):
             try:
-                # Ask first: a recv that ends each wake-up by raising Again costs more.
-                if not events(_EVENTS) & _POLLIN:
+                # The first message is read without asking EVENTS: the FD woke us, and a
+                # wake-up with nothing to read was 2 in 16,000 under a PRICE stream. After it,
+                # ask first: a recv that ends each batch by raising Again costs more.
+                if i and not events(_EVENTS) & _POLLIN:
                     break
                 frames = recv(_NOBLOCK)
             except zmq.Again:
@@ -101,4 +116,22 @@ class SubReader:
                 log.exception("bus_frame_handling_failed", service=self.name, error=str(exc))
         else:
             self._loop.call_soon(self._read_batch)
-        self.flush_journal()
+        self._flush_when_due()
+
+    def _flush_when_due(self) -> None:
+        """The journal's coverage now, or by a timer once ``COVERAGE_EVERY_S`` has passed
+        since the last write (see the module docstring)."""
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        if now >= self._next_flush:
+            self._next_flush = now + COVERAGE_EVERY_S
+            self.flush_journal()
+        elif not self._flush_later:
+            self._flush_later = True
+            self._flush_timer = loop.call_at(self._next_flush, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flush_later, self._flush_timer = False, None
+        self._flush_when_due()

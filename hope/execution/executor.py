@@ -41,6 +41,7 @@ from hope.execution.exchange import (
     Order,
     OrderRejected,
 )
+from hope.execution.exit_watch import ExitWatch
 from hope.execution.positions import FLATTEN, ORDER, ExecutorStore, PositionManager
 from hope.execution.records import (
     Closing,
@@ -79,6 +80,7 @@ class Executor:
         self.store = store
         self.breaker = breaker
         self.positions = PositionManager(store)
+        self.exits = ExitWatch(store)  # which positions a PRICE can close
         self.market_clock = market_clock or MarketClock()
         self.trading_state = trading_state
         self.log = log
@@ -265,11 +267,17 @@ class Executor:
         self.stats["fills"] += 1
 
     # --- exits ---------------------------------------------------------------------------------
-    async def check_exits(self, publish: Publish) -> int:
-        """Close what hit take-profit, stop-loss or timeout; resume interrupted closes."""
+    def exits_due(self, symbol: str) -> bool:
+        """Has a PRICE of ``symbol`` any position to check (see :mod:`~hope.execution.exit_watch`)?"""
+        return self.exits.wants(symbol, self.market_clock.now(), self.trading_state)
+
+    async def check_exits(self, publish: Publish, symbol: str | None = None) -> int:
+        """Close what hit take-profit, stop-loss or timeout; resume interrupted closes.
+        ``symbol``: after a PRICE of it, only the positions that PRICE can close are checked
+        (:class:`~hope.execution.exit_watch.ExitWatch`); None checks every position."""
         closed = 0
         now = self.market_clock.now()
-        for pos in self.positions.open_positions():
+        for pos in self.exits.due(symbol, now, self.trading_state):
             if pos.closing:
                 reason = pos.closing.reason
             else:
@@ -277,8 +285,9 @@ class Executor:
                     continue  # the kill switch stops automatic exits too; flatten still works
                 last = self.exchange.price(pos.symbol)
                 reason = self.positions.exit_reason(pos, last[0] if last else None, now)
-            if reason and await self._close(pos, reason, publish):
-                closed += 1
+            done = bool(reason) and await self._close(pos, reason, publish)
+            self.exits.checked(pos, reason, done)
+            closed += done
         return closed
 
     async def flatten(self, publish: Publish) -> int:

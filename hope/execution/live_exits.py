@@ -56,11 +56,12 @@ def venue_fields(vo: VenueOrder) -> dict[str, Any]:
 class LiveExits:
     """The exit half of :class:`~hope.execution.live.LiveExecutor` (a mixin: ``self`` is one)."""
 
-    async def check_exits(self, publish: Publish) -> int:
-        """Close what hit a target; a close in flight is left to :meth:`resolve_closes`."""
+    async def check_exits(self, publish: Publish, symbol: str | None = None) -> int:
+        """Close what hit a target; a close in flight is left to :meth:`resolve_closes`.
+        ``symbol``: as :meth:`hope.execution.executor.Executor.check_exits`."""
         closed = 0
         now = self.market_clock.now()
-        for pos in self.positions.open_positions():
+        for pos in self.exits.due(symbol, now, self.trading_state):
             if pos.closing and pos.closing.attempted:
                 continue
             if pos.closing:
@@ -70,8 +71,9 @@ class LiveExits:
             else:
                 last = self.venue.price(pos.symbol)
                 reason = self.positions.exit_reason(pos, last[0] if last else None, now)
-            if reason and self._exit_due(pos) and await self._close(pos, reason, publish):
-                closed += 1
+            done = bool(reason) and self._exit_due(pos) and await self._close(pos, reason, publish)
+            self.exits.checked(pos, reason, done)
+            closed += done
         return closed
 
     def _exit_due(self, pos: Position) -> bool:

@@ -90,6 +90,7 @@ class ExecutorStore:
         self.held = HeldPositions(self.dir)  # quarantined positions: trading HALTED until acked
         self.pruned_before: float | None = None  # done records older than this may be forgotten
         self.gen = 0
+        self.positions_version = 0  # +1 on every change to ``positions`` (hope/execution/exit_watch.py)
         self.compactions = 0
         self._retired_fsyncs = 0
         self._done: deque[tuple[float, str]] = deque()  # (prune key, client id), finish order
@@ -107,6 +108,7 @@ class ExecutorStore:
         # (journal gone): read again until the snapshot did not change underneath us.
         for _ in range(5):
             self.orders, self.positions, self._done = {}, {}, deque()
+            self.positions_version += 1
             self.quarantined = {}
             ino = self._snapshot_inode()
             if not self._load_snapshot():
@@ -178,6 +180,7 @@ class ExecutorStore:
             if value.done and value.t is not None:
                 self._done.append((value.t, key))
         elif kind == POSITION:
+            self.positions_version += 1
             if value is None:
                 self.positions.pop(key, None)
             else:

@@ -136,18 +136,21 @@ class ExecutorService(Service):
 
     @subscribe("PRICE", idempotent=True)
     async def on_price(self, env: Envelope) -> None:
-        """The venue's last price, then the exit check. Idempotent: the price is set to the
+        """The venue's last price, then the exit check of the positions this PRICE can close
+        (:mod:`hope.execution.exit_watch`); most PRICEs (no position on their symbol, no
+        timeout due) take no lock. Idempotent: the price is set to the
         same value again, and the exit check looks at the journaled position state, not at the
         event: a position closing has its SELL under an id derived from the position (queried,
         never sent twice) and a closed one is gone from the ledger, so a PRICE handled again
         can close nothing twice (a CLOSE it caused also marks the PRICE done, as causation)."""
         p = env.payload
-        self.executor.on_price(p["symbol"], p["price"], p["market_ts"])
-        if not self.store.positions:
+        symbol = p["symbol"]
+        self.executor.on_price(symbol, p["price"], p["market_ts"])
+        if not self.store.positions or not self.executor.exits_due(symbol):
             return
         async with self.lock:
             try:
-                await self.executor.check_exits(self.publish)
+                await self.executor.check_exits(self.publish, symbol)
             finally:
                 await self.publish_breaker()
 

@@ -40,6 +40,12 @@ class FakeLoop:
     def call_soon(self, fn: object, *args: object) -> None:
         pass
 
+    def time(self) -> float:
+        return 0.0
+
+    def call_at(self, when: float, fn: object, *args: object) -> None:
+        pass
+
 
 @pytest.fixture
 def dual(state_dir: Path) -> ZmqBus:

@@ -15,7 +15,7 @@ import zmq
 from hope import codec
 from hope.bus.base import Sequencer
 from hope.bus.cursor import Cursors
-from hope.bus.reader import READ_BATCH
+from hope.bus.reader import COVERAGE_EVERY_S, READ_BATCH
 from hope.bus.zmq import ZmqBus
 from hope.envelope import Envelope, new_event
 from hope.tails import read_frames
@@ -256,8 +256,8 @@ def journal_records(bus: ZmqBus) -> list[list]:
 
 def test_a_read_batch_of_idempotent_events_is_journaled_with_one_write(state_dir: Path,
                                                                         monkeypatch):
-    """READ_BATCH + 10 PRICEs handled as idempotent: one journal write per read batch, each a
-    range of the numbers it read, and no event id remembered."""
+    """READ_BATCH + 10 PRICEs handled as idempotent: one journal write per read batch (the
+    batches COVERAGE_EVERY_S apart), each a range of the numbers it read, no event id kept."""
     bus = wire(state_dir, "PRICE", journal=True)
     bus.deliver_to(lambda env: bus.consumed(env, ["on_price"], idempotent=True))
     writes: list[int] = []
@@ -268,12 +268,37 @@ def test_a_read_batch_of_idempotent_events_is_journaled_with_one_write(state_dir
     bus._sub.queue.extend(pub.price(n) for n in range(1, READ_BATCH + 11))
     bus._on_readable()
     assert len(writes) == 1
+    bus._loop.now += COVERAGE_EVERY_S
     bus._on_readable()
     assert len(writes) == 2
     assert journal_records(bus) == [["c", "scanner", "ep-scanner", "PRICE", 1, READ_BATCH],
                                     ["c", "scanner", "ep-scanner", "PRICE", READ_BATCH + 1,
                                      READ_BATCH + 10]]
     assert not bus.journal.done
+
+
+def test_read_batches_closer_than_the_interval_share_one_coverage_write(state_dir: Path,
+                                                                        monkeypatch):
+    """Three one-PRICE read batches within COVERAGE_EVERY_S: the first is written at once,
+    the other two together by one timer at the interval's end; nothing is left out."""
+    bus = wire(state_dir, "PRICE", journal=True)
+    bus.deliver_to(lambda env: bus.consumed(env, ["on_price"], idempotent=True))
+    writes: list[int] = []
+    real = os.write
+    monkeypatch.setattr("hope.bus.consumed.os.write",
+                        lambda fd, data: writes.append(len(data)) or real(fd, data))
+    pub = Publisher(state_dir)
+    for n, at in ((1, 100.0), (2, 100.001), (3, 100.002)):
+        bus._loop.now = at
+        feed(bus, pub.price(n))
+    assert len(writes) == 1 and len(bus._loop.timed) == 1
+    when, flush = bus._loop.timed[0]
+    assert when == pytest.approx(100.0 + COVERAGE_EVERY_S)
+    bus._loop.now = when
+    flush()
+    assert len(writes) == 2
+    assert journal_records(bus) == [["c", "scanner", "ep-scanner", "PRICE", 1, 1],
+                                    ["c", "scanner", "ep-scanner", "PRICE", 2, 3]]
 
 
 def test_a_restarted_consumer_asks_only_for_the_prices_it_did_not_cover(state_dir: Path):

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from hope.trading.ids import client_order_id, close_order_id
-from hope.venue.errors import VenueUnknown
+from hope.venue.errors import VenueRefused, VenueUnknown
 from hope.venue.orders import VenueOrder
 from tests.helpers import ExecutorRecorder
 from tests.live_venue import SYM, T0, ScriptedVenue, decision, make, venue_order
@@ -92,3 +92,22 @@ async def test_crash_after_the_close_republishes_the_same_close(tmp_path):
     first, second = pub.of("CLOSE")
     assert first.event_id == second.event_id and again.sells == []
     assert not restarted.store.positions
+
+
+async def test_refused_exit_is_tried_again_on_another_symbols_price(tmp_path):
+    """A SELL the venue refused, held back by the once-per-resolve_interval_s rule (wall
+    clock), is sent again at a later PRICE of another symbol: pending exits stay due."""
+    ex, venue, wall = make(tmp_path)
+    pub = ExecutorRecorder()
+    await ex.handle_decision(decision(), pub)
+    venue.answers["sell"].append(VenueRefused("Market is closed."))
+    for symbol, price, ts in ((SYM, 1.1e-5, T0 + 5), ("GVTBTC", 2e-5, T0 + 6)):
+        ex.on_price(symbol, price, ts)
+        ex.market_clock.observe(ts)
+        assert await ex.check_exits(pub, symbol) == 0  # refused, then not due on the wall clock
+    assert pub.of("ALERT", kind="exit_failed") and len(venue.sells) == 1
+    wall.advance(ex.bcfg.resolve_interval_s)
+    ex.on_price("GVTBTC", 2e-5, T0 + 7)
+    ex.market_clock.observe(T0 + 7)
+    assert ex.exits_due("GVTBTC") and await ex.check_exits(pub, "GVTBTC") == 1
+    assert pub.of("CLOSE")[0].payload["reason"] == "take_profit" and len(venue.sells) == 2

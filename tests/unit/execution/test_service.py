@@ -13,6 +13,7 @@ from hope.execution.records import PendingOrder
 from hope.execution.service import ExecutorService
 from hope.runtime import Runtime
 from hope.testing import async_wait_for, make_config, service_for_tests
+from tests.helpers import ExecutorRecorder
 
 T0 = 1_610_226_000.0
 
@@ -197,3 +198,35 @@ async def test_the_same_price_handled_again_closes_a_position_once(tmp_path):
         assert executor.runtime.handler_stats["on_price"].count == 4  # it ran every time
     finally:
         await stop(services, tasks)
+
+
+async def test_price_no_position_can_close_runs_no_exit_check(tmp_path):
+    """A PRICE no open position can close takes no lock; one of a held symbol checks it."""
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker())
+    svc.runtime.market_clock.observe(T0)
+    svc.executor.on_price("EVXBTC", 1e-5, T0)
+    checked: list[str | None] = []
+    real = svc.executor.check_exits
+
+    async def check_exits(publish, symbol=None):
+        checked.append(symbol)
+        return await real(publish, symbol)
+
+    svc.executor.check_exits = check_exits
+
+    def price_env(symbol, ts, price=1e-5):
+        return new_event("PRICE", {"symbol": symbol, "price": price, "market_ts": ts},
+                         source="scanner")
+
+    await svc.on_price(price_env("GVTBTC", T0))  # nothing open
+    decision = new_event("DECISION", {
+        "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
+        "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
+        "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
+        source="decision-engine")
+    await svc.executor.handle_decision(decision, ExecutorRecorder())
+    await svc.on_price(price_env("GVTBTC", T0 + 1))  # the positions changed: all checked once
+    await svc.on_price(price_env("GVTBTC", T0 + 2))
+    await svc.on_price(price_env("EVXBTC", T0 + 3))
+    assert checked == ["GVTBTC", "EVXBTC"] and len(svc.store.positions) == 1
+    svc.store.close()
