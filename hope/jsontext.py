@@ -44,7 +44,7 @@ def dumps_function(*, sort_keys: bool = False, separators: tuple[str, str] = (",
 
 _CANONICAL_TEXT = dumps_function(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 # Sorts dict keys and a Struct's fields alike.
-SORTED_ENCODE = _SORTED = msgspec.json.Encoder(order="sorted").encode
+SORTED_ENCODE = msgspec.json.Encoder(order="sorted").encode
 _RAW = msgspec.Raw
 _FLOAT_REPR = float.__repr__
 _INF = float("inf")
@@ -67,7 +67,7 @@ def canonical_bytes(obj: Any) -> bytes:
     envelope holds one: payload integers are bounded to 64 bits.)"""
     try:
         fixed = _fixed(obj)
-        return _SORTED(obj if fixed is None else fixed)
+        return SORTED_ENCODE(obj if fixed is None else fixed)
     except NOT_PLAIN:
         return _CANONICAL_TEXT(obj).encode()
 

@@ -7,7 +7,7 @@ When a read batch ends, the coverage of its idempotent events is written
 loop's clock; a batch that ends sooner leaves it to a timer at the end of that interval. A
 process woken for every PRICE otherwise made one ``os.write`` per PRICE (~15 % of its receive
 path in-process, plus the system call). After a SIGKILL the idempotent events of the last
-interval are asked for and handled again, as those of the last read batch were.
+interval are asked for and handled again (the window a read batch in progress also has).
 """
 
 from __future__ import annotations

@@ -268,7 +268,7 @@ class Executor:
 
     # --- exits ---------------------------------------------------------------------------------
     def exits_due(self, symbol: str) -> bool:
-        """Has a PRICE of ``symbol`` any position to check (see :mod:`~hope.execution.exit_watch`)?"""
+        """Has a PRICE of ``symbol`` any position to check (:mod:`hope.execution.exit_watch`)?"""
         return self.exits.wants(symbol, self.market_clock.now(), self.trading_state)
 
     async def check_exits(self, publish: Publish, symbol: str | None = None) -> int:

@@ -13,7 +13,7 @@ of symbol S is due for:
   opened with its target already hit, exits held while HALTED, then resumed);
 - the positions whose last check found a reason but did not close (a refused or failed SELL,
   an exit rate-limited on the wall clock, the venue gate closed; a close in progress): they
-  are tried again on every PRICE, as before.
+  are tried again on every PRICE.
 
 The market clock is the trading clock (CONVENTIONS "Two clocks"): the sweep is judged on it,
 never on the wall clock. In memory only: after a restart the first PRICE checks everything.

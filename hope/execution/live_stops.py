@@ -11,9 +11,9 @@ cancelled; a stop that traded sold the position itself, and its fills make the C
 ``stop_loss``, the stop's trade ids) and no ``-x`` SELL is sent, whatever the gate (nothing
 leaves for the venue). A stream report of a stop's fill marks the position closing (not an
 attempted exit), and :meth:`close_stop_sales` (every second) closes it, PRICE or none: a stop
-sells on the market's last trades, and no later PRICE may come. Reconciliation settles stops first (a stop
-that filled while HOPE was down closes its position, once; an exit intent beside it is resolved
-first by query) and knows their client ids.
+sells on the market's last trades, and no later PRICE may come. Reconciliation settles stops
+first (a stop that filled while HOPE was down closes its position, once; an exit intent beside
+it is resolved first by query) and knows their client ids.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ class ExecutorStore:
         self.held = HeldPositions(self.dir)  # quarantined positions: trading HALTED until acked
         self.pruned_before: float | None = None  # done records older than this may be forgotten
         self.gen = 0
-        self.positions_version = 0  # +1 on every change to ``positions`` (hope/execution/exit_watch.py)
+        self.positions_version = 0  # +1 on every change to ``positions`` (exit_watch.py)
         self.compactions = 0
         self._retired_fsyncs = 0
         self._done: deque[tuple[float, str]] = deque()  # (prune key, client id), finish order

@@ -146,7 +146,10 @@ class ExecutorService(Service):
         p = env.payload
         symbol = p["symbol"]
         self.executor.on_price(symbol, p["price"], p["market_ts"])
-        if not self.store.positions or not self.executor.exits_due(symbol):
+        # while the lock is held (a query in flight) the positions may be about to change:
+        # wait for it, and let the exit check decide what is due once they did
+        if not self.store.positions or (not self.lock.locked()
+                                        and not self.executor.exits_due(symbol)):
             return
         async with self.lock:
             try:

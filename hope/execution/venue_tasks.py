@@ -6,10 +6,11 @@ protective stops, the user data stream and its fill book.
 :class:`~hope.venue.stop_driver.StopDriver` when ``protective_stops``). :class:`VenueTasks` is
 the executor service's side: every second :meth:`tick` re-estimates the clock when due, learns
 the venue's rate limits, sets breaker ``venue_guard`` and publishes its ALERTs, and asks again
-about stops of unknown outcome and books the sales of stops the stream reported; :meth:`start` runs the user stream and the fill book's gap
-checks (:class:`~hope.venue.account.AccountFeed`) as one task, whose fills of an order of
-unknown outcome resolve it at once (its FILL still comes from the query) and whose stop
-reports reach the stops.
+about stops of unknown outcome and books the sales of stops the stream reported;
+:meth:`start` runs the user stream and the fill book's gap checks
+(:class:`~hope.venue.account.AccountFeed`) as one task, whose fills of an order of unknown
+outcome resolve it at once (its FILL still comes from the query) and whose stop reports reach
+the stops.
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ class HealthMonitor:
         self.budget = RestartBudget(cfg.restart_budget, cfg.restart_window_s)
         # monotonic: when each service's latest beat arrived, was restarted, turned FATAL
         self._heard_at: dict[str, float] = {}
+        self._progress_at: dict[str, float] = {}   # monotonic: its last beat with progress
         self._restarted_at: dict[str, float] = {}
         self._fatal_since: dict[str, float] = {}
         self._budget_reported: set[str] = set()
@@ -96,14 +97,18 @@ class HealthMonitor:
     def on_heartbeat(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Record a beat; returns HEALTH payloads for a service that just came (back) UP."""
         now, mono = self.clock.time(), self.clock.monotonic()
+        before = self.registry.entries.get(str(payload.get("service")))
+        stamp = before.last_progress_at if before is not None else None  # wall, registry
         entry = self.registry.observe(payload, now)
         self._heard_at[entry.service] = mono
+        if entry.last_progress_at != stamp or entry.service not in self._progress_at:
+            self._progress_at[entry.service] = mono
         self._fatal_since.pop(entry.service, None)
         self._restarted_at.pop(entry.service, None)  # it beats again: grace over
         if entry.service == self.self_name:
             self.hearing.echo(mono)
             return self._set(entry, "UP", "")
-        status, detail = self._fresh_status(entry, now)
+        status, detail = self._fresh_status(entry, mono)
         return self._set(entry, status, detail)
 
     def on_process_event(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -226,12 +231,14 @@ class HealthMonitor:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _fresh_status(self, entry: ServiceEntry, now: float) -> tuple[str, str]:
+    def _fresh_status(self, entry: ServiceEntry, mono: float) -> tuple[str, str]:
+        """UP, or HUNG when events wait and nothing was handled for ``stall_after_s``
+        (monotonic: a wall clock step makes no stall)."""
         depth = entry.progress.get("queue_depth")
+        stalled = mono - self._progress_at.get(entry.service, mono)
         if (self.cfg.stall_after_s > 0 and isinstance(depth, int) and depth > 0
-                and now - entry.last_progress_at > self.cfg.stall_after_s):
-            return "HUNG", (f"no progress for {now - entry.last_progress_at:.0f}s with {depth} "
-                            "events queued")
+                and stalled > self.cfg.stall_after_s):
+            return "HUNG", f"no progress for {stalled:.0f}s with {depth} events queued"
         return "UP", ""
 
     def _judge(self, entry: ServiceEntry, info: dict[str, Any] | None,
@@ -256,7 +263,7 @@ class HealthMonitor:
             limit += self.beat_interval_s
         if silent <= limit and not (_stopped(info) and self.hearing.deaf(mono)):
             if entry.last_beat and (not live or entry.pid == info["pid"]):
-                return self._fresh_status(entry, now)
+                return self._fresh_status(entry, mono)
             return entry.status, entry.detail  # not seen yet, still within the first window
         if state == "FATAL" or (state is None and entry.service in self._fatal_since):
             return "FATAL", "supervisord gave up starting it (FATAL)"

@@ -108,7 +108,9 @@ async def test_every_fault_knob_then_restart_tape_exact(procs: Processes, state_
     knobs = asyncio.create_task(faults_in_turn())
     try:
         feed, seen = await run_feed(feed_cfg(port), tape, 1700, events,
-                                    also=lambda: knobs.done() and "stale" in kinds_seen())
+                                    also=lambda: knobs.done() and (
+                                        knobs.cancelled() or knobs.exception() is not None
+                                        or "stale" in kinds_seen()))
     finally:
         knobs.cancel()
     knobs.result()  # all were turned, or the first error is raised here

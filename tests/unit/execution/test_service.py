@@ -230,3 +230,37 @@ async def test_price_no_position_can_close_runs_no_exit_check(tmp_path):
     await svc.on_price(price_env("EVXBTC", T0 + 3))
     assert checked == ["GVTBTC", "EVXBTC"] and len(svc.store.positions) == 1
     svc.store.close()
+
+
+async def test_price_arriving_while_the_lock_is_held_waits_and_checks(tmp_path):
+    """A PRICE no position can close, arriving while a periodic task holds the lock (its
+    outcome may change the positions), waits for the lock and runs the exit check."""
+    svc = await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker())
+    svc.runtime.market_clock.observe(T0)
+    decision = new_event("DECISION", {
+        "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
+        "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
+        "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
+        source="decision-engine")
+    svc.executor.on_price("EVXBTC", 1e-5, T0)
+    await svc.executor.handle_decision(decision, ExecutorRecorder())
+    checked: list[str | None] = []
+    real = svc.executor.check_exits
+
+    async def check_exits(publish, symbol=None):
+        checked.append(symbol)
+        return await real(publish, symbol)
+
+    svc.executor.check_exits = check_exits
+    price = new_event("PRICE", {"symbol": "GVTBTC", "price": 1e-5, "market_ts": T0 + 1},
+                      source="scanner")
+    await svc.on_price(price)   # the positions changed since the last check: checked once
+    async with svc.lock:
+        waiting = asyncio.ensure_future(svc.on_price(new_event(
+            "PRICE", {"symbol": "GVTBTC", "price": 1e-5, "market_ts": T0 + 2},
+            source="scanner")))
+        await asyncio.sleep(0)
+        assert not waiting.done()   # it waits for the lock instead of returning
+    await waiting
+    assert checked == ["GVTBTC", "GVTBTC"]
+    svc.store.close()

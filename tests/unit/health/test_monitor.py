@@ -105,6 +105,17 @@ def test_stalled_progress_with_queue_is_hung():
     assert _beat(mon, handled=6, depth=9)[0]["status"] == "UP"
 
 
+def test_a_wall_clock_step_makes_no_stall():
+    """Progress at every beat, then the wall clock jumps an hour: still UP, no restart."""
+    mon, clock = _rig(stall_after_s=30.0)
+    _beat(mon, handled=5, depth=3)
+    clock.advance(1.0)
+    _beat(mon, handled=6, depth=3)
+    clock.step(3600)
+    changes, restarts = mon.check({"scanner": "RUNNING"})
+    assert restarts == [] and mon.registry.entries["scanner"].status == "UP"
+
+
 def test_listener_fatal_event_marks_service_fatal():
     """A HEALTH FATAL from the event listener updates the registry without re-publishing."""
     mon, clock = _rig()
