@@ -200,6 +200,15 @@ async def test_the_same_price_handled_again_closes_a_position_once(tmp_path):
         await stop(services, tasks)
 
 
+def buy_evx():
+    """A BUY DECISION of EVXBTC at T0 (600 s timeout)."""
+    return new_event("DECISION", {
+        "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
+        "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
+        "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
+        source="decision-engine")
+
+
 async def test_price_no_position_can_close_runs_no_exit_check(tmp_path):
     """A PRICE no open position can close takes no lock; one of a held symbol checks it."""
     svc = await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker())
@@ -219,11 +228,7 @@ async def test_price_no_position_can_close_runs_no_exit_check(tmp_path):
                          source="scanner")
 
     await svc.on_price(price_env("GVTBTC", T0))  # nothing open
-    decision = new_event("DECISION", {
-        "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
-        "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
-        "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
-        source="decision-engine")
+    decision = buy_evx()
     await svc.executor.handle_decision(decision, ExecutorRecorder())
     await svc.on_price(price_env("GVTBTC", T0 + 1))  # the positions changed: all checked once
     await svc.on_price(price_env("GVTBTC", T0 + 2))
@@ -237,11 +242,7 @@ async def test_price_arriving_while_the_lock_is_held_waits_and_checks(tmp_path):
     outcome may change the positions), waits for the lock and runs the exit check."""
     svc = await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker())
     svc.runtime.market_clock.observe(T0)
-    decision = new_event("DECISION", {
-        "symbol": "EVXBTC", "action": "BUY", "confidence": 1.0, "reasons": [],
-        "position_size": 0.001, "config_hash": "cfg:x", "market_ts": T0, "quote": "BTC",
-        "targets": {"take_profit_pct": 5, "stop_loss_pct": 3, "timeout_s": 600}},
-        source="decision-engine")
+    decision = buy_evx()
     svc.executor.on_price("EVXBTC", 1e-5, T0)
     await svc.executor.handle_decision(decision, ExecutorRecorder())
     checked: list[str | None] = []
