@@ -200,6 +200,19 @@ async def test_the_same_price_handled_again_closes_a_position_once(tmp_path):
         await stop(services, tasks)
 
 
+def record_exit_checks(svc) -> list:
+    """The symbol of every exit check the service runs from now on (None: every position)."""
+    checked: list[str | None] = []
+    real = svc.executor.check_exits
+
+    async def check_exits(publish, symbol=None):
+        checked.append(symbol)
+        return await real(publish, symbol)
+
+    svc.executor.check_exits = check_exits
+    return checked
+
+
 def buy_evx():
     """A BUY DECISION of EVXBTC at T0 (600 s timeout)."""
     return new_event("DECISION", {
@@ -214,14 +227,7 @@ async def test_price_no_position_can_close_runs_no_exit_check(tmp_path):
     svc = await service_for_tests(ExecutorService, tmp_path / "st", LocalBroker())
     svc.runtime.market_clock.observe(T0)
     svc.executor.on_price("EVXBTC", 1e-5, T0)
-    checked: list[str | None] = []
-    real = svc.executor.check_exits
-
-    async def check_exits(publish, symbol=None):
-        checked.append(symbol)
-        return await real(publish, symbol)
-
-    svc.executor.check_exits = check_exits
+    checked = record_exit_checks(svc)
 
     def price_env(symbol, ts, price=1e-5):
         return new_event("PRICE", {"symbol": symbol, "price": price, "market_ts": ts},
@@ -245,14 +251,7 @@ async def test_price_arriving_while_the_lock_is_held_waits_and_checks(tmp_path):
     decision = buy_evx()
     svc.executor.on_price("EVXBTC", 1e-5, T0)
     await svc.executor.handle_decision(decision, ExecutorRecorder())
-    checked: list[str | None] = []
-    real = svc.executor.check_exits
-
-    async def check_exits(publish, symbol=None):
-        checked.append(symbol)
-        return await real(publish, symbol)
-
-    svc.executor.check_exits = check_exits
+    checked = record_exit_checks(svc)
     price = new_event("PRICE", {"symbol": "GVTBTC", "price": 1e-5, "market_ts": T0 + 1},
                       source="scanner")
     await svc.on_price(price)   # the positions changed since the last check: checked once
